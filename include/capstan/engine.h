@@ -1,0 +1,130 @@
+/*
+ * engine.h - capstan's ONNX inference engine, usable as a library without the server.
+ *
+ * A model (cs_model_t) is loaded once, read-only afterwards, and shared by any number of
+ * sessions. A session (cs_session_t) owns the plans and memory for running the model; it is
+ * reused across runs and is not thread-safe: run different sessions in parallel, not one
+ * session from two threads.
+ *
+ * Ownership: the caller owns what it passes in. Output tensors returned by cs_session_run
+ * point into the session's memory and stay valid until the next run on that session or
+ * cs_session_free; copy them to keep them longer.
+ */
+#ifndef CAPSTAN_ENGINE_H
+#define CAPSTAN_ENGINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "capstan/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define CS_MAX_RANK 8
+
+/* Element types; the values are ONNX's TensorProto.DataType. */
+typedef enum cs_dtype {
+    CS_DTYPE_UNDEFINED = 0,
+    CS_DTYPE_FLOAT32 = 1,
+    CS_DTYPE_UINT8 = 2,
+    CS_DTYPE_INT8 = 3,
+    CS_DTYPE_UINT16 = 4,
+    CS_DTYPE_INT16 = 5,
+    CS_DTYPE_INT32 = 6,
+    CS_DTYPE_INT64 = 7,
+    CS_DTYPE_STRING = 8,
+    CS_DTYPE_BOOL = 9,
+    CS_DTYPE_FLOAT16 = 10,
+    CS_DTYPE_FLOAT64 = 11,
+    CS_DTYPE_UINT32 = 12,
+    CS_DTYPE_UINT64 = 13,
+    CS_DTYPE_BFLOAT16 = 16,
+} cs_dtype;
+
+/* ONNX's name for a type ("float32", "int64", ...); "undefined" for unknown values. */
+const char *cs_dtype_name(cs_dtype t);
+/* Bytes per element; 0 for UNDEFINED and STRING. */
+size_t cs_dtype_size(cs_dtype t);
+
+/* A dense, row-major tensor. `data` is borrowed: whoever filled the struct owns it. */
+typedef struct cs_tensor {
+    cs_dtype dtype;
+    int rank;
+    int64_t dims[CS_MAX_RANK];
+    void *data;
+} cs_tensor;
+
+/* Number of elements (1 for a scalar). */
+int64_t cs_tensor_numel(const cs_tensor *t);
+
+/* A graph input or output as the model declares it. dims[i] is -1 where the dimension is
+ * symbolic or unknown; dim_names[i] is then its symbol ("batch") or NULL. */
+typedef struct cs_value_info {
+    const char *name;
+    cs_dtype dtype;
+    int rank; /* -1 when the model does not declare a shape */
+    const int64_t *dims;
+    const char *const *dim_names;
+} cs_value_info;
+
+typedef struct cs_model cs_model_t;
+typedef struct cs_session cs_session_t;
+
+/* Loads a model from a file, which is mapped into memory: weights are read in place.
+ * Fails with CS_ERR_PARSE for a malformed file and CS_ERR_UNSUPPORTED naming the first
+ * operator the engine lacks ("unsupported operator X (opset N)"). */
+cs_status cs_model_load_file(const char *path, cs_model_t **out, cs_error *err);
+
+/* Loads a model from memory. The buffer is copied only where needed for alignment: the
+ * caller must keep it alive until cs_model_free. External data is resolved against
+ * `base_dir` (may be NULL: then a model with external data fails to load). */
+cs_status cs_model_load_buffer(const void *buf, size_t len, const char *base_dir,
+                               cs_model_t **out, cs_error *err);
+
+void cs_model_free(cs_model_t *m);
+
+int cs_model_input_count(const cs_model_t *m);
+int cs_model_output_count(const cs_model_t *m);
+/* The i-th input/output (0-based). Strings and arrays live as long as the model. */
+cs_value_info cs_model_input(const cs_model_t *m, int i);
+cs_value_info cs_model_output(const cs_model_t *m, int i);
+
+/* The opset version imported for `domain` ("" or "ai.onnx" for the default domain),
+ * or 0 when the model does not import it. */
+int64_t cs_model_opset(const cs_model_t *m, const char *domain);
+int64_t cs_model_ir_version(const cs_model_t *m);
+const char *cs_model_producer(const cs_model_t *m); /* "" when absent */
+const char *cs_model_graph_name(const cs_model_t *m);
+/* metadata_props: count, and the i-th key/value pair. */
+int cs_model_metadata_count(const cs_model_t *m);
+void cs_model_metadata(const cs_model_t *m, int i, const char **key, const char **value);
+/* Nodes in the graph and the i-th node's operator type, for histograms. */
+int cs_model_node_count(const cs_model_t *m);
+const char *cs_model_node_op(const cs_model_t *m, int i);
+/* Bytes of initializer data the model holds. */
+size_t cs_model_weight_bytes(const cs_model_t *m);
+
+typedef struct cs_session_options {
+    int threads; /* worker threads for one run; 0 = one per core, 1 = the calling thread */
+} cs_session_options;
+
+/* Creates a session; opts may be NULL for the defaults. The model must outlive it. */
+cs_status cs_session_new(const cs_model_t *m, const cs_session_options *opts,
+                         cs_session_t **out, cs_error *err);
+void cs_session_free(cs_session_t *s);
+
+/* Runs the model. inputs[i] is the input named names[i]; every model input without a
+ * default (initializer) must be given exactly once. On success outputs[j] receives the
+ * model's j-th output (n_outputs must equal cs_model_output_count), pointing into session
+ * memory. Errors name the input and what was expected ("input 'x': expected shape
+ * [N,3,224,224], got [1,3,32,32]"). */
+cs_status cs_session_run(cs_session_t *s, int n_inputs, const char *const *names,
+                         const cs_tensor *inputs, int n_outputs, cs_tensor *outputs,
+                         cs_error *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

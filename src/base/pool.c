@@ -1,0 +1,153 @@
+/*
+ * pool.c - fixed-size thread pool; see pool.h for the contract.
+ *
+ * One mutex guards a FIFO of tasks (a linked list, so submit never blocks on capacity);
+ * `work` wakes idle workers and `idle` wakes waiters when the last task finishes. The
+ * lock is held only to move tasks in and out, never while a task runs.
+ */
+#include "base/pool.h"
+
+#include "base/alloc.h"
+
+#include <pthread.h>
+#include <string.h>
+
+typedef struct task {
+    struct task *next;
+    cs_pool_fn fn;
+    void *arg;
+} task;
+
+struct cs_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t work, idle;
+    task *head, *tail;
+    int pending; /* queued + running */
+    int stopping, n;
+    pthread_t *threads;
+};
+
+static void *worker(void *p)
+{
+    cs_pool *pool = p;
+    pthread_mutex_lock(&pool->lock);
+    for (;;) {
+        while (!pool->head && !pool->stopping) pthread_cond_wait(&pool->work, &pool->lock);
+        if (!pool->head) break; /* stopping and nothing left */
+        task *t = pool->head;
+        pool->head = t->next;
+        if (!pool->head) pool->tail = NULL;
+        pthread_mutex_unlock(&pool->lock);
+        t->fn(t->arg);
+        cs_free(t);
+        pthread_mutex_lock(&pool->lock);
+        if (--pool->pending == 0) pthread_cond_broadcast(&pool->idle);
+    }
+    pthread_mutex_unlock(&pool->lock);
+    return NULL;
+}
+
+cs_status cs_pool_new(int n, cs_pool **out, cs_error *err)
+{
+    *out = NULL;
+    if (n < 1 || n > 256)
+        return cs_error_set(err, CS_ERR_INVALID, "thread pool size %d is outside 1..256", n);
+    cs_pool *p = cs_calloc(1, sizeof *p);
+    if (!p) return cs_error_set(err, CS_ERR_NOMEM, "thread pool: out of memory");
+    p->threads = cs_calloc((size_t)n, sizeof *p->threads);
+    if (!p->threads) {
+        cs_free(p);
+        return cs_error_set(err, CS_ERR_NOMEM, "thread pool: out of memory");
+    }
+    pthread_mutex_init(&p->lock, NULL);
+    pthread_cond_init(&p->work, NULL);
+    pthread_cond_init(&p->idle, NULL);
+    for (int i = 0; i < n; i++) {
+        int rc = pthread_create(&p->threads[i], NULL, worker, p);
+        if (rc) {
+            p->n = i;
+            cs_pool_free(p);
+            return cs_error_set(err, CS_ERR_NOMEM, "thread pool: cannot start thread %d: %s", i,
+                                strerror(rc));
+        }
+    }
+    p->n = n;
+    *out = p;
+    return CS_OK;
+}
+
+cs_status cs_pool_submit(cs_pool *p, cs_pool_fn fn, void *arg)
+{
+    task *t = cs_malloc(sizeof *t);
+    if (!t) return CS_ERR_NOMEM;
+    t->next = NULL;
+    t->fn = fn;
+    t->arg = arg;
+    pthread_mutex_lock(&p->lock);
+    if (p->stopping) {
+        pthread_mutex_unlock(&p->lock);
+        cs_free(t);
+        return CS_ERR_SHUTDOWN;
+    }
+    if (p->tail)
+        p->tail->next = t;
+    else
+        p->head = t;
+    p->tail = t;
+    p->pending++;
+    pthread_cond_signal(&p->work);
+    pthread_mutex_unlock(&p->lock);
+    return CS_OK;
+}
+
+void cs_pool_wait(cs_pool *p)
+{
+    pthread_mutex_lock(&p->lock);
+    while (p->pending > 0) pthread_cond_wait(&p->idle, &p->lock);
+    pthread_mutex_unlock(&p->lock);
+}
+
+int cs_pool_shutdown(cs_pool *p, int drain)
+{
+    int dropped = 0;
+    pthread_mutex_lock(&p->lock);
+    if (p->stopping && !p->threads) {
+        pthread_mutex_unlock(&p->lock);
+        return 0;
+    }
+    p->stopping = 1;
+    if (!drain) {
+        while (p->head) {
+            task *t = p->head;
+            p->head = t->next;
+            cs_free(t);
+            dropped++;
+            p->pending--;
+        }
+        p->tail = NULL;
+        if (p->pending == 0) pthread_cond_broadcast(&p->idle);
+    }
+    pthread_cond_broadcast(&p->work);
+    pthread_mutex_unlock(&p->lock);
+    if (p->threads) {
+        for (int i = 0; i < p->n; i++) pthread_join(p->threads[i], NULL);
+        cs_free(p->threads);
+        p->threads = NULL;
+    }
+    return dropped;
+}
+
+void cs_pool_free(cs_pool *p)
+{
+    if (!p) return;
+    cs_pool_shutdown(p, 1);
+    pthread_cond_destroy(&p->work);
+    pthread_cond_destroy(&p->idle);
+    pthread_mutex_destroy(&p->lock);
+    cs_free(p);
+}
+
+int cs_pool_size(const cs_pool *p)
+{
+    return p->n;
+}
