@@ -15,8 +15,9 @@ Prints the test accuracy (and the accuracy over the whole data set) in PyTorch.
 
 Usage: /usr/bin/python3 tools/train_digits.py [--out models] [--epochs 60] [--seed 0]
 
-Also importable: load_digits_images() returns (images [N,1,8,8] float32, labels [N] int64)
-in the order the data set ships them, used by tests/models/test_digits.sh.
+Also importable (tests/models/test_digits.sh uses both): load_digits_images() returns
+(images [N,1,8,8] float32, labels [N] int64) in the order the data set ships them;
+load_onnx_weights(PATH) returns a DigitsNet holding the weights of an exported model.
 """
 import argparse
 import json
@@ -59,6 +60,19 @@ class DigitsNet(nn.Module):
 
     def forward(self, image):
         return torch.softmax(self.logits(image), dim=1)
+
+
+def load_onnx_weights(path):
+    """A DigitsNet in eval mode holding the weights of an exported digits.onnx (its
+    initializers carry the state-dict names), so PyTorch can score the shipped model."""
+    import onnx
+    from onnx import numpy_helper
+
+    model = DigitsNet()
+    inits = {t.name: torch.from_numpy(numpy_helper.to_array(t).copy())
+             for t in onnx.load(path).graph.initializer}
+    model.load_state_dict(inits, strict=True)
+    return model.eval()
 
 
 def split(n, seed):
