@@ -56,7 +56,8 @@ if [[ ${#stale[@]} -gt 0 ]]; then
     echo "models: exporting into $cache: ${stale[*]}"
     if ! "$python" "$exporter" "$cache" "${stale[@]}" 2>"$tmp/export.err"; then
         cat "$tmp/export.err" >&2
-        echo "models: export failed"
+        echo "FAIL export: tools/export_models.py failed: $(tail -n 1 "$tmp/export.err" | cut -c1-200)"
+        echo "models: 0 passed, 1 failed"
         exit 1
     fi
 fi
