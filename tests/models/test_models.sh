@@ -39,6 +39,11 @@ if [[ $# -gt 0 ]]; then
 else
     mapfile -t models < <("$python" "$exporter" --list)
 fi
+if [[ ${#models[@]} -eq 0 ]]; then
+    echo "FAIL list: no models (is $python able to run $exporter --list?)"
+    echo "models: 0 passed, 1 failed"
+    exit 1
+fi
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/capstan-models.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
