@@ -414,14 +414,22 @@ static cs_status broadcast(const cs__node *n, int n_in, const cs_tensor *const *
 }
 
 /* Opsets before 7 broadcast only B onto A, only when the `broadcast` attribute is 1, and
- * `axis` places B's dims inside A's rather than at its end. Returns in *view B reshaped
- * (padded with 1s) so that numpy broadcasting gives the same result. */
+ * `axis` places B's dims inside A's rather than at its end; PRelu then applied a 1-D slope
+ * along the channel axis (1). Returns in *view B reshaped (padded with 1s) so that numpy
+ * broadcasting gives the same result. */
 static cs_status legacy_view(const cs__node *n, const cs_tensor *a, const cs_tensor *b,
                              cs_tensor *view, cs_error *err)
 {
     char sa[160], sb[160];
     *view = *b;
     if (n->opset >= 7) return CS_OK;
+    if (!strcmp(n->op_type, "PRelu")) {
+        if (b->rank == 1 && a->rank >= 2 && b->dims[0] == a->dims[1] && b->dims[0] != 1) {
+            view->rank = a->rank - 1;
+            for (int d = 1; d < view->rank; d++) view->dims[d] = 1;
+        }
+        return CS_OK;
+    }
     if (!cs__attr_int(n, "broadcast", 0)) {
         bool same = a->rank == b->rank;
         for (int d = 0; same && d < a->rank; d++) same = a->dims[d] == b->dims[d];
