@@ -15,7 +15,7 @@ struct cs_arena_block {
     cs_arena_block *next;
     size_t size; /* usable bytes in data[] */
     size_t used;
-    _Alignas(64) unsigned char data[];
+    unsigned char data[]; /* callers align within it: malloc gives no 64-byte alignment */
 };
 
 void cs_arena_init(cs_arena *a, size_t block_size)
