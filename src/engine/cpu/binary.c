@@ -98,8 +98,6 @@ static void iter_init(iter *it, cs_tensor *out, int n_in, const cs_tensor *const
         it->dims[0] = 1;
         for (int k = 0; k < it->n_ops; k++) it->st[k][0] = 0;
     }
-    /* An input fixed along the innermost dim while the output has n > 1 there is always
-     * paired with one that advances; when no input advances, n is 1. Loops rely on it. */
     for (int k = 0; k < it->n_ops; k++) it->step[k] = it->st[k][it->rank - 1] != 0;
 }
 
@@ -148,34 +146,39 @@ static void iter_run(cs__kctx *ctx, cs_tensor *out, int n_in, const cs_tensor *c
 
 /* --- per-type loops --------------------------------------------------------------------- */
 
-/* o = EXPR(x, y) with x from input 1 and y from input 2, computed in type C. The cases are
- * separate loops so that each vectorises; the last also serves n == 1 with neither input
- * advancing (see iter_init). The output may alias an input element for element. */
+/* o = EXPR(x, y) with x from input 1 and y from input 2, computed in type C. Each input
+ * advances or is fixed along the run; the four cases are separate loops so that each
+ * vectorises. Both are fixed when a fold's first pair broadcasts along a dim only a later
+ * input has. The output may alias an input element for element. */
 #define BIN_LOOP(name, TO, TI, C, LD, ST, EXPR)                                    \
     static void name(char *const *p, const bool *step, int64_t n, const void *aux) \
     {                                                                              \
         TO *o = (TO *)p[0];                                                        \
         const TI *a = (const TI *)p[1], *b = (const TI *)p[2];                     \
         if (step[1] && step[2]) {                                                  \
-            INDEPENDENT for (int64_t i = 0; i < n; i++)                            \
-            {                                                                      \
+            INDEPENDENT                                                            \
+            for (int64_t i = 0; i < n; i++) {                                      \
                 const C x = LD(a[i]), y = LD(b[i]);                                \
                 o[i] = ST(EXPR);                                                   \
             }                                                                      \
         } else if (step[1]) {                                                      \
             const C y = LD(b[0]);                                                  \
-            INDEPENDENT for (int64_t i = 0; i < n; i++)                            \
-            {                                                                      \
+            INDEPENDENT                                                            \
+            for (int64_t i = 0; i < n; i++) {                                      \
                 const C x = LD(a[i]);                                              \
                 o[i] = ST(EXPR);                                                   \
             }                                                                      \
-        } else {                                                                   \
+        } else if (step[2]) {                                                      \
             const C x = LD(a[0]);                                                  \
-            INDEPENDENT for (int64_t i = 0; i < n; i++)                            \
-            {                                                                      \
+            INDEPENDENT                                                            \
+            for (int64_t i = 0; i < n; i++) {                                      \
                 const C y = LD(b[i]);                                              \
                 o[i] = ST(EXPR);                                                   \
             }                                                                      \
+        } else {                                                                   \
+            const C x = LD(a[0]), y = LD(b[0]);                                    \
+            const TO v = ST(EXPR);                                                 \
+            for (int64_t i = 0; i < n; i++) o[i] = v;                              \
         }                                                                          \
     }
 
@@ -305,8 +308,8 @@ static const loop_fn prelu_loops[N_DTYPES] = {FLOATS(ENTRY, prelu_f) SINTS(ENTRY
         const uint8_t *c = (const uint8_t *)p[1];                                                  \
         const uint##bits##_t *x = (const uint##bits##_t *)p[2], *y = (const uint##bits##_t *)p[3]; \
         const int64_t sc = step[1], sx = step[2], sy = step[3];                                    \
-        INDEPENDENT for (int64_t i = 0; i < n; i++)                                                \
-        {                                                                                          \
+        INDEPENDENT                                                                                \
+        for (int64_t i = 0; i < n; i++) {                                                          \
             const uint##bits##_t xi = x[i * sx], yi = y[i * sy]; /* both read: no branch */        \
             o[i] = c[i * sc] ? xi : yi;                                                            \
         }                                                                                          \
@@ -339,12 +342,15 @@ static int64_t ipow(int64_t x, int64_t e)
     return (int64_t)r;
 }
 
-/* double to int64 without the undefined behaviour of an out-of-range cast. */
-static int64_t sat_i64(double v)
+/* double to an integer base type (int32 or int64) without the undefined behaviour of an
+ * out-of-range cast: NaN gives 0, the rest saturates. */
+static int64_t sat_int(double v, cs_dtype t)
 {
+    double lo = t == CS_DTYPE_INT32 ? INT32_MIN : -9223372036854775808.0;
+    double hi = t == CS_DTYPE_INT32 ? INT32_MAX : 9223372036854775807.0; /* rounds to 2^63 */
     if (v != v) return 0;
-    if (v >= 9223372036854775807.0) return INT64_MAX;
-    if (v <= -9223372036854775808.0) return INT64_MIN;
+    if (v <= lo) return t == CS_DTYPE_INT32 ? INT32_MIN : INT64_MIN;
+    if (v >= hi) return t == CS_DTYPE_INT32 ? INT32_MAX : INT64_MAX;
     return (int64_t)v;
 }
 
@@ -363,7 +369,7 @@ static void pow_any(char *const *p, const bool *step, int64_t n, const void *aux
         else if (is_int(t->exp))
             cs__set_i64(&o, 0, ipow(cs__get_i64(&a, 0), cs__get_i64(&b, 0)));
         else
-            cs__set_i64(&o, 0, sat_i64(pow(cs__get_f64(&a, 0), cs__get_f64(&b, 0))));
+            cs__set_i64(&o, 0, sat_int(pow(cs__get_f64(&a, 0), cs__get_f64(&b, 0)), t->base));
     }
 }
 
