@@ -217,7 +217,8 @@ static void iter_run(cs__kctx *ctx, cs_tensor *out, int n_in, const cs_tensor *c
 #define EXPR_sub(x, y, C, W)   ((C)((W)(x) - (W)(y)))
 #define EXPR_mul(x, y, C, W)   ((C)((W)(x) * (W)(y)))
 #define EXPR_div_f(x, y, C, W) ((x) / (y))
-/* Integer division truncates like C (numpy agrees for the unsigned types the tests use). */
+/* Signed division truncates toward zero as C and onnxruntime do (numpy's // floors; the
+ * reference tests divide only unsigned integers, where the two agree). */
 #define EXPR_div_s(x, y, C, W)  ((y) == 0 ? (C)0 : (y) == -1 ? (C)((W)0 - (W)(x)) : (C)((x) / (y)))
 #define EXPR_div_u(x, y, C, W)  ((y) == 0 ? (C)0 : (C)((x) / (y)))
 #define EXPR_pow_f(x, y, C, W)  ((C) _Generic((x), float : powf, default : pow)((x), (y)))
