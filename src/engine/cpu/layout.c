@@ -640,8 +640,6 @@ static cs_status spacetodepth_run(cs__kctx *ctx, const cs_tensor *const *in, int
 }
 
 /* One entry per operator: each kernel reads n->opset where versions differ. */
-
-/* One entry per operator: each kernel reads n->opset where versions differ. */
 const cs__kernel cs__kernels_layout[] = {
     {"Transpose", NULL, 1, CS__T_ALL, 0, transpose_infer, transpose_run, NULL},
     {"Slice", NULL, 1, CS__T_ALL, 0, slice_infer, slice_run, NULL},
