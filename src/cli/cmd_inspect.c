@@ -125,15 +125,15 @@ static cs_status print_text(const char *path, const cs_model_t *m, const cs_vec 
         printf("  %-24s %zu\n", c->op, c->n);
     }
     size_t w = cs_model_weight_bytes(m);
-    double v = (double)w;
+    double amount = (double)w;
     const char *unit = "bytes";
-    for (const char *const *u = (const char *const[]){"KiB", "MiB", "GiB", NULL}; *u && v >= 1024;
-         u++)
-        v /= 1024, unit = *u;
+    for (const char *const *u = (const char *const[]){"KiB", "MiB", "GiB", NULL};
+         *u && amount >= 1024; u++)
+        amount /= 1024, unit = *u;
     if (w < 1024)
         printf("weights:    %zu bytes\n", w);
     else
-        printf("weights:    %.1f %s (%zu bytes)\n", v, unit, w);
+        printf("weights:    %.1f %s (%zu bytes)\n", amount, unit, w);
     if (cs_model_metadata_count(m)) printf("metadata:\n");
     for (int i = 0; i < cs_model_metadata_count(m); i++) {
         const char *k, *v;
