@@ -95,10 +95,13 @@ static cs_status read_args(const cs__node *n, const cs_tensor *const *in, int n_
     cs_status rc = read_enum(n, "mode", "nearest", modes, v11 ? 3 : 2, &mode, err);
     if (rc) return rc;
     if (v11) {
-        if ((rc = read_enum(n, "coordinate_transformation_mode", "half_pixel", coords,
-                            n->opset >= 13 ? 4 : 6, &coord, err)) ||
+        if ((rc = read_enum(n, "coordinate_transformation_mode", "half_pixel", coords, 6, &coord,
+                            err)) ||
             (rc = read_enum(n, "nearest_mode", "round_prefer_floor", rounds, 4, &round, err)))
             return rc;
+        if (coord == RS_TF_HALF_PIXEL_FOR_NN && n->opset >= 13)
+            return cs__node_error(err, n, CS_ERR_UNSUPPORTED,
+                                  "tf_half_pixel_for_nn was removed in opset 13");
     }
     a->mode = (rs_mode)mode;
     a->coord = (rs_coord)coord;
