@@ -619,12 +619,13 @@ static cs_status pad_args_read(const cs__node *n, const cs_tensor *const *in, in
         return cs__node_error(err, n, CS_ERR_INVALID, "pads must hold 2 * rank = %d values, got %d",
                               2 * x->rank, count);
     for (int d = 0; d < x->rank; d++) {
-        int64_t o = x->dims[d] + a->pads[d] + a->pads[d + x->rank];
-        if (o < 0)
+        int64_t b = a->pads[d], e = a->pads[d + x->rank];
+        int64_t kept = x->dims[d] + (b < 0 ? b : 0) + (e < 0 ? e : 0);
+        if (kept < 0)
             return cs__node_error(err, n, CS_ERR_INVALID,
                                   "pads remove more than dimension %d's %lld elements", d,
                                   (long long)x->dims[d]);
-        if (a->mode != PAD_CONSTANT && x->dims[d] == 0 && o > 0)
+        if (a->mode != PAD_CONSTANT && kept == 0 && b + e + x->dims[d] > 0)
             return cs__node_error(err, n, CS_ERR_INVALID, "cannot %s-pad dimension %d: it is empty",
                                   a->mode == PAD_EDGE ? "edge" : "reflect", d);
     }
@@ -643,18 +644,21 @@ static cs_status pad_infer(const cs__node *n, const cs_tensor *const *in, int n_
     return CS_OK;
 }
 
-/* Maps output coordinate o of an axis to a source coordinate, or -1 for the constant. */
-static int64_t pad_source(pad_mode mode, int64_t o, int64_t begin, int64_t dim)
+/* Maps output coordinate o of an axis to a source coordinate, or -1 for the constant.
+ * Negative pads crop first; edge and reflect then extend the cropped range, as in
+ * onnxruntime. */
+static int64_t pad_source(pad_mode mode, int64_t o, int64_t begin, int64_t end, int64_t dim)
 {
-    int64_t s = o - begin;
-    if (s >= 0 && s < dim) return s;
+    int64_t lo = begin < 0 ? -begin : 0, n = dim - lo - (end < 0 ? -end : 0);
+    int64_t s = o - (begin > 0 ? begin : 0);
+    if (s >= 0 && s < n) return lo + s;
     switch (mode) {
-    case PAD_EDGE: return s < 0 ? 0 : dim - 1;
+    case PAD_EDGE: return lo + (s < 0 ? 0 : n - 1);
     case PAD_REFLECT: {
-        if (dim == 1) return 0;
-        int64_t period = 2 * (dim - 1), m = s % period;
+        if (n == 1) return lo;
+        int64_t period = 2 * (n - 1), m = s % period;
         if (m < 0) m += period;
-        return m < dim ? m : period - m;
+        return lo + (m < n ? m : period - m);
     }
     default: return -1;
     }
@@ -679,32 +683,30 @@ static cs_status pad_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs
         memcpy(out->data, x->data, es);
         return CS_OK;
     }
-    int64_t ow = out->dims[r - 1], iw = x->dims[r - 1], begin = a.pads[r - 1];
+    int64_t ow = out->dims[r - 1], iw = x->dims[r - 1];
+    int64_t begin = a.pads[r - 1], end = a.pads[2 * r - 1];
     int64_t rows = prod(out->dims, 0, r - 1), xstr[CS_MAX_RANK];
     cs__strides(x, xstr);
-    int64_t lo = begin > 0 ? begin : 0, hi = begin + iw < ow ? begin + iw : ow; /* copy span */
+    /* The span [lo, hi) of each row that copies the (cropped) source row in one piece. */
+    int64_t lo = begin > 0 ? begin : 0;
+    int64_t kept = iw + (begin < 0 ? begin : 0) + (end < 0 ? end : 0);
+    int64_t hi = lo + kept < ow ? lo + kept : ow;
     for (int64_t row = 0; row < rows; row++) {
         uint8_t *dst = (uint8_t *)out->data + (size_t)(row * ow) * es;
         int64_t src = 0, q = row;
         for (int d = r - 2; d >= 0 && src >= 0; d--) {
-            int64_t s = pad_source(a.mode, q % out->dims[d], a.pads[d], x->dims[d]);
+            int64_t s = pad_source(a.mode, q % out->dims[d], a.pads[d], a.pads[d + r], x->dims[d]);
             q /= out->dims[d];
             src = s < 0 ? -1 : src + s * xstr[d];
         }
-        if (src < 0 || iw == 0) {
-            for (int64_t i = 0; i < ow; i++) {
-                int64_t s = src < 0 ? -1 : pad_source(a.mode, i, begin, iw);
-                memcpy(dst + i * es, s < 0 ? a.value : (const uint8_t *)x->data + (src + s) * es,
-                       es);
-            }
-            continue;
-        }
-        const uint8_t *srow = (const uint8_t *)x->data + src * es;
-        if (hi > lo) memcpy(dst + lo * es, srow + (lo - begin) * es, (size_t)(hi - lo) * es);
+        const uint8_t *srow = (const uint8_t *)x->data + (src < 0 ? 0 : src) * (int64_t)es;
+        if (src >= 0 && hi > lo)
+            memcpy(dst + lo * es, srow + pad_source(a.mode, lo, begin, end, iw) * es,
+                   (size_t)(hi - lo) * es);
         for (int64_t i = 0; i < ow; i++) {
-            if (i == lo && hi > lo) i = hi;
+            if (src >= 0 && i == lo && hi > lo) i = hi;
             if (i >= ow) break;
-            int64_t s = pad_source(a.mode, i, begin, iw);
+            int64_t s = src < 0 ? -1 : pad_source(a.mode, i, begin, end, iw);
             memcpy(dst + i * es, s < 0 ? a.value : srow + s * es, es);
         }
     }
