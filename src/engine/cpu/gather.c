@@ -49,6 +49,15 @@ static int64_t prod(const int64_t *dims, int from, int to)
     return p;
 }
 
+/* Element counts past 2^62 cannot be allocated and would overflow offset arithmetic. */
+static cs_status check_size(const cs__node *n, const cs_tensor *t, cs_error *err)
+{
+    double total = 1;
+    for (int d = 0; d < t->rank; d++) total *= (double)t->dims[d];
+    if (total < 0x1p62) return CS_OK;
+    return cs__node_error(err, n, CS_ERR_LIMIT, "the output would have %g elements", total);
+}
+
 static bool is_float_type(cs_dtype t)
 {
     return t == CS_DTYPE_FLOAT32 || t == CS_DTYPE_FLOAT64 || t == CS_DTYPE_FLOAT16 ||
@@ -489,7 +498,7 @@ static cs_status onehot_infer(const cs__node *n, const cs_tensor *const *in, int
     out->dtype = val->dtype;
     out->rank = idx->rank + 1;
     for (int d = 0, s = 0; d < out->rank; d++) out->dims[d] = d == axis ? depth : idx->dims[s++];
-    return CS_OK;
+    return check_size(n, out, err);
 }
 
 static cs_status onehot_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
@@ -620,6 +629,8 @@ static cs_status pad_args_read(const cs__node *n, const cs_tensor *const *in, in
                               2 * x->rank, count);
     for (int d = 0; d < x->rank; d++) {
         int64_t b = a->pads[d], e = a->pads[d + x->rank];
+        if (b < -0x1p62 || b > 0x1p62 || e < -0x1p62 || e > 0x1p62)
+            return cs__node_error(err, n, CS_ERR_LIMIT, "pads for dimension %d are too large", d);
         int64_t kept = x->dims[d] + (b < 0 ? b : 0) + (e < 0 ? e : 0);
         if (kept < 0)
             return cs__node_error(err, n, CS_ERR_INVALID,
@@ -641,7 +652,7 @@ static cs_status pad_infer(const cs__node *n, const cs_tensor *const *in, int n_
     if (rc) return rc;
     cs__same_shape(out, in[0]);
     for (int d = 0; d < out->rank; d++) out->dims[d] += a.pads[d] + a.pads[d + out->rank];
-    return CS_OK;
+    return check_size(n, out, err);
 }
 
 /* Maps output coordinate o of an axis to a source coordinate, or -1 for the constant.

@@ -149,12 +149,18 @@ static cs_status read_args(const cs__node *n, const cs_tensor *const *in, int n_
             }
         }
     }
-    for (int d = 0; d < r && !sizes; d++) {
-        if (!(a->scale[d] > 0))
-            return cs__node_error(err, n, CS_ERR_INVALID, "scale %g for axis %d must be positive",
-                                  a->scale[d], d);
-        a->out_dims[d] = (int64_t)floor(a->scale[d] * (double)x->dims[d]);
+    /* Bounded so that a wild scale cannot overflow the element count. */
+    double total = 1;
+    for (int d = 0; d < r; d++) {
+        if (!sizes && !(a->scale[d] > 0 && a->scale[d] * (double)x->dims[d] < 0x1p62))
+            return cs__node_error(err, n, CS_ERR_INVALID,
+                                  "scale %g for axis %d must be positive and finite", a->scale[d],
+                                  d);
+        if (!sizes) a->out_dims[d] = (int64_t)floor(a->scale[d] * (double)x->dims[d]);
+        total *= (double)a->out_dims[d];
     }
+    if (total >= 0x1p62)
+        return cs__node_error(err, n, CS_ERR_LIMIT, "the output would have %g elements", total);
     if (a->coord == RS_TF_CROP_AND_RESIZE) {
         const cs_tensor *roi = present(in, n_in, 1) ? in[1] : NULL;
         if (!roi || cs__numel(roi) != 2 * r)
