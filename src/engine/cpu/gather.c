@@ -121,7 +121,7 @@ static cs_status gather_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in,
         idx,           cs__numel(idx),
         x->dims[axis], (size_t)prod(x->dims, axis + 1, x->rank) * cs_dtype_size(x->dtype)};
     for (int64_t i = 0; i < j.n_idx; i++) {
-        int64_t v;
+        int64_t v = 0;
         if ((rc = fetch_index(ctx->node, idx, i, j.dim, &v, ctx->err))) return rc;
     }
     int64_t rows = prod(x->dims, 0, axis) * j.n_idx;
@@ -211,7 +211,7 @@ static cs_status gather_elements_run(cs__kctx *ctx, const cs_tensor *const *in, 
     walk_init(&w, x, idx, axis);
     int64_t total = cs__numel(idx);
     for (int64_t i = 0; i < total; i++, walk_next(&w)) {
-        int64_t v;
+        int64_t v = 0;
         if ((rc = fetch_index(ctx->node, idx, i, x->dims[axis], &v, ctx->err))) return rc;
         memcpy((uint8_t *)out->data + i * es,
                (const uint8_t *)x->data + (w.base + v * w.stride[axis]) * es, es);
@@ -290,7 +290,7 @@ static cs_status scatter_elements_infer(const cs__node *n, const cs_tensor *cons
 {
     (void)n_in, (void)n_out;
     int axis;
-    reduction r;
+    reduction r = 0;
     cs_status rc = elements_check(n, in[0], in[1], &axis, err);
     if (rc || (rc = parse_reduction(n, &r, err))) return rc;
     if (in[2]->dtype != in[0]->dtype || in[2]->rank != in[1]->rank ||
@@ -307,7 +307,7 @@ static cs_status scatter_elements_run(cs__kctx *ctx, const cs_tensor *const *in,
     (void)n_in, (void)n_out;
     const cs_tensor *x = in[0], *idx = in[1], *upd = in[2];
     int axis;
-    reduction r;
+    reduction r = 0;
     cs_status rc = elements_check(ctx->node, x, idx, &axis, ctx->err);
     if (rc || (rc = parse_reduction(ctx->node, &r, ctx->err))) return rc;
     size_t es = cs_dtype_size(x->dtype);
@@ -316,7 +316,7 @@ static cs_status scatter_elements_run(cs__kctx *ctx, const cs_tensor *const *in,
     walk_init(&w, x, idx, axis);
     int64_t total = cs__numel(idx);
     for (int64_t i = 0; i < total; i++, walk_next(&w)) {
-        int64_t v;
+        int64_t v = 0;
         if ((rc = fetch_index(ctx->node, idx, i, x->dims[axis], &v, ctx->err))) return rc;
         reduce_into((uint8_t *)out->data + (w.base + v * w.stride[axis]) * es,
                     (const uint8_t *)upd->data + i * es, 1, x->dtype, r);
@@ -375,7 +375,7 @@ static cs_status nd_offset(const cs__node *n, const nd_plan *p, const cs_tensor 
 {
     int64_t o = t / p->per_batch * p->batch_stride;
     for (int j = 0; j < p->k; j++) {
-        int64_t v;
+        int64_t v = 0;
         cs_status rc = fetch_index(n, idx, t * p->k + j, data->dims[p->b + j], &v, err);
         if (rc) return rc;
         o += v * p->stride[p->b + j];
@@ -429,7 +429,7 @@ static cs_status scatter_nd_infer(const cs__node *n, const cs_tensor *const *in,
     (void)n_in, (void)n_out;
     const cs_tensor *x = in[0], *idx = in[1], *upd = in[2];
     nd_plan p;
-    reduction r;
+    reduction r = 0;
     cs_status rc = nd_plan_init(n, x, idx, 0, &p, err);
     if (rc || (rc = parse_reduction(n, &r, err))) return rc;
     /* updates' shape is indices.shape[:-1] + data.shape[k:] */
@@ -451,7 +451,7 @@ static cs_status scatter_nd_run(cs__kctx *ctx, const cs_tensor *const *in, int n
     (void)n_in, (void)n_out;
     const cs_tensor *x = in[0], *idx = in[1], *upd = in[2];
     nd_plan p;
-    reduction r;
+    reduction r = 0;
     cs_status rc = nd_plan_init(ctx->node, x, idx, 0, &p, ctx->err);
     if (rc || (rc = parse_reduction(ctx->node, &r, ctx->err))) return rc;
     size_t es = cs_dtype_size(x->dtype);
@@ -493,7 +493,7 @@ static cs_status onehot_infer(const cs__node *n, const cs_tensor *const *in, int
     cs_status rc = cs__axis(n, cs__attr_int(n, "axis", -1), idx->rank, true, &axis, err);
     if (rc) return rc;
     if (!dep->data) return CS__DEFER;
-    int64_t depth;
+    int64_t depth = 0;
     if ((rc = onehot_depth(n, dep, &depth, err))) return rc;
     out->dtype = val->dtype;
     out->rank = idx->rank + 1;
