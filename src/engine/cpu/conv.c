@@ -349,7 +349,7 @@ static cs_status conv_shape_init(const cs__node *n, const cs_tensor *const *in, 
     } else {
         if (wt->dims[1] * c->group != c->C)
             return cs__node_error(err, n, CS_ERR_INVALID,
-                                  "X has %lld channels but W expects %lld x group %lld",
+                                  "X has %lld channels but W expects %lld per group x %lld groups",
                                   (long long)c->C, (long long)wt->dims[1], (long long)c->group);
         c->M = wt->dims[0];
         if (c->M % c->group)
@@ -359,7 +359,10 @@ static cs_status conv_shape_init(const cs__node *n, const cs_tensor *const *in, 
         c->Mg = c->M / c->group;
     }
     if (b && (b->rank != 1 || b->dims[0] != c->M))
-        return cs__node_error(err, n, CS_ERR_INVALID, "B must be [%lld]", (long long)c->M);
+        return cs__node_error(err, n, CS_ERR_INVALID,
+                              "B must hold one bias per output channel, [%lld]; got %s%lld values",
+                              (long long)c->M, b->rank == 1 ? "" : "a non-1-D tensor of ",
+                              (long long)cs__numel(b));
     pad_mode mode;
     cs_status rc = pad_mode_get(n, &mode, err);
     if (rc == CS_OK) rc = window_init(n, nd, x->dims + 2, wt->dims + 2, &c->w, err);

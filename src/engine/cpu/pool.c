@@ -330,6 +330,9 @@ static cs_status pool_infer(const cs__node *n, const cs_tensor *const *in, int n
     if (rc != CS_OK) return rc;
     if (n_out > 1 && op_of(n)->kind != POOL_MAX)
         return cs__node_error(err, n, CS_ERR_INVALID, "has %d outputs, expected 1", n_out);
+    double p = cs__attr_float(n, "p", 2.0f);
+    if (op_of(n)->kind == POOL_LP && !(p > 0))
+        return cs__node_error(err, n, CS_ERR_INVALID, "p is %g, must be positive", p);
     int64_t order = cs__attr_int(n, "storage_order", 0);
     if (order != 0 && order != 1)
         return cs__node_error(err, n, CS_ERR_INVALID, "storage_order is %lld, must be 0 or 1",
@@ -354,8 +357,6 @@ static cs_status pool_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
     a.count_pad = cs__attr_int(n, "count_include_pad", 0) != 0;
     a.col_major = cs__attr_int(n, "storage_order", 0) == 1;
     a.p = cs__attr_float(n, "p", 2.0f);
-    if (a.kind == POOL_LP && !(a.p > 0))
-        return cs__node_error(ctx->err, n, CS_ERR_INVALID, "p is %g, must be positive", a.p);
     a.ind = n_out > 1 ? out[1].data : NULL;
     switch (in[0]->dtype) {
     case CS_DTYPE_FLOAT32: a.planes = planes_f32; break;
