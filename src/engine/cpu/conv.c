@@ -363,7 +363,7 @@ static cs_status conv_shape_init(const cs__node *n, const cs_tensor *const *in, 
                               "B must hold one bias per output channel, [%lld]; got %s%lld values",
                               (long long)c->M, b->rank == 1 ? "" : "a non-1-D tensor of ",
                               (long long)cs__numel(b));
-    pad_mode mode;
+    pad_mode mode = PAD_NOTSET;
     cs_status rc = pad_mode_get(n, &mode, err);
     if (rc == CS_OK) rc = window_init(n, nd, x->dims + 2, wt->dims + 2, &c->w, err);
     if (rc != CS_OK) return rc;
@@ -472,7 +472,7 @@ static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
 static cs_status conv_run_common(cs__kctx *ctx, const cs_tensor *const *in, int n_in,
                                  cs_tensor *out, bool transpose)
 {
-    conv_shape c;
+    conv_shape c = {0};
     cs_status rc = conv_shape_init(ctx->node, in, n_in, transpose, &c, NULL, ctx->err);
     if (rc != CS_OK) return rc;
     if (ctx->scratch_size < conv_scratch_bytes(&c, in, n_in, &out[0]))
@@ -494,21 +494,21 @@ static cs_status conv_run_common(cs__kctx *ctx, const cs_tensor *const *in, int 
 static cs_status conv_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
                             int n_out, cs_error *err)
 {
-    conv_shape c;
+    conv_shape c = {0};
     return conv_shape_init(n, in, n_in, false, &c, &out[0], err);
 }
 
 static cs_status convt_infer(const cs__node *n, const cs_tensor *const *in, int n_in,
                              cs_tensor *out, int n_out, cs_error *err)
 {
-    conv_shape c;
+    conv_shape c = {0};
     return conv_shape_init(n, in, n_in, true, &c, &out[0], err);
 }
 
 static size_t scratch_common(const cs__node *n, const cs_tensor *const *in, int n_in,
                              const cs_tensor *out, bool transpose)
 {
-    conv_shape c;
+    conv_shape c = {0};
     if (conv_shape_init(n, in, n_in, transpose, &c, NULL, NULL) != CS_OK) return 0;
     return conv_scratch_bytes(&c, in, n_in, &out[0]);
 }

@@ -202,7 +202,7 @@ static cs_status matmul_infer(const cs__node *n, const cs_tensor *const *in, int
 {
     cs_status rc = same_types(n, in[0], in[1], "B", err);
     if (rc != CS_OK) return rc;
-    mm_shape s;
+    mm_shape s = {0};
     return mm_shape_init(n, in[0], in[1], &s, &out[0], err);
 }
 
@@ -242,7 +242,7 @@ static void matmul_compute(const mm_shape *s, const cs_tensor *a, const cs_tenso
 static cs_status matmul_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
                             int n_out)
 {
-    mm_shape s;
+    mm_shape s = {0};
     cs_status rc = mm_shape_init(ctx->node, in[0], in[1], &s, NULL, ctx->err);
     if (rc != CS_OK) return rc;
     if (!is_half(out[0].dtype)) {
@@ -309,7 +309,7 @@ static cs_status gemm_infer(const cs__node *n, const cs_tensor *const *in, int n
     cs_status rc = same_types(n, in[0], in[1], "B", err);
     if (rc == CS_OK && n_in > 2 && in[2]) rc = same_types(n, in[0], in[2], "C", err);
     if (rc != CS_OK) return rc;
-    gemm_shape s;
+    gemm_shape s = {0};
     rc = gemm_shape_init(n, in, n_in, &s, err);
     if (rc != CS_OK) return rc;
     out[0].dtype = in[0]->dtype;
@@ -381,7 +381,7 @@ static void gemm_compute(const gemm_shape *s, const cs_tensor *a, const cs_tenso
 static cs_status gemm_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
                           int n_out)
 {
-    gemm_shape s;
+    gemm_shape s = {0};
     cs_status rc = gemm_shape_init(ctx->node, in, n_in, &s, ctx->err);
     if (rc != CS_OK) return rc;
     const cs_tensor *c = n_in > 2 ? in[2] : NULL;

@@ -315,7 +315,7 @@ static cs_status pool_window(const cs__node *n, const cs_tensor *x, window *w, c
         return cs__node_error(err, n, CS_ERR_INVALID,
                               "kernel_shape must have %d values for a rank-%d input, got %d", nd,
                               x->rank, n_ks < 0 ? 0 : n_ks);
-    pad_mode mode;
+    pad_mode mode = PAD_NOTSET;
     cs_status rc = pad_mode_get(n, &mode, err);
     if (rc == CS_OK) rc = window_init(n, nd, x->dims + 2, ks, w, err);
     if (rc != CS_OK) return rc;
@@ -325,7 +325,7 @@ static cs_status pool_window(const cs__node *n, const cs_tensor *x, window *w, c
 static cs_status pool_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
                             int n_out, cs_error *err)
 {
-    window w;
+    window w = {0};
     cs_status rc = pool_window(n, in[0], &w, err);
     if (rc != CS_OK) return rc;
     if (n_out > 1 && op_of(n)->kind != POOL_MAX)
