@@ -269,25 +269,26 @@ static void run_planes(void *p, int64_t begin, int64_t end)
 /* --- operators --------------------------------------------------------------------------- */
 
 typedef struct pool_op {
+    const char *name;
     pool_kind kind;
     bool global;
 } pool_op;
 
-static const pool_op op_max = {POOL_MAX, false}, op_avg = {POOL_AVG, false},
-                     op_lp = {POOL_LP, false}, op_gmax = {POOL_MAX, true},
-                     op_gavg = {POOL_AVG, true}, op_glp = {POOL_LP, true};
+static const pool_op pool_ops[] = {
+    {"MaxPool", POOL_MAX, false},
+    {"AveragePool", POOL_AVG, false},
+    {"LpPool", POOL_LP, false},
+    {"GlobalMaxPool", POOL_MAX, true},
+    {"GlobalAveragePool", POOL_AVG, true},
+    {"GlobalLpPool", POOL_LP, true},
+};
 
+/* The table below routes only these operators here. */
 static const pool_op *op_of(const cs__node *n)
 {
-    static const struct {
-        const char *name;
-        const pool_op *op;
-    } ops[] = {
-        {"MaxPool", &op_max},        {"AveragePool", &op_avg},        {"LpPool", &op_lp},
-        {"GlobalMaxPool", &op_gmax}, {"GlobalAveragePool", &op_gavg}, {"GlobalLpPool", &op_glp}};
-    for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
-        if (!strcmp(n->op_type, ops[i].name)) return ops[i].op;
-    return &op_max;
+    for (size_t i = 0; i < sizeof pool_ops / sizeof pool_ops[0]; i++)
+        if (!strcmp(n->op_type, pool_ops[i].name)) return &pool_ops[i];
+    return &pool_ops[0];
 }
 
 /* The geometry of X [N, C, spatial...] under the node's attributes. */
