@@ -677,7 +677,7 @@ static cs_status cast_target(const cs__node *n, const cs_tensor *const *in, int 
 static cs_status cast_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
                             int n_out, cs_error *err)
 {
-    cs_dtype to;
+    cs_dtype to = CS_DTYPE_UNDEFINED;
     cs_status st = cast_target(n, in, n_in, &to, err);
     if (st) return st;
     if (n_out < 1) return cs__node_error(err, n, CS_ERR_INVALID, "missing output");
