@@ -1,0 +1,521 @@
+/*
+ * session.c - sessions: plans per input signature, the memory plan, and the executor.
+ *
+ * A plan is built the first time a session sees an input signature (which inputs are fed,
+ * with which types and shapes) and cached. Building walks the nodes once:
+ *  - each kernel's infer() gives output types and shapes;
+ *  - a node whose inputs are all known (initializers, or values folded before it) runs at
+ *    plan time: constant folding, which also folds the Shape/Gather/Concat chains exported
+ *    graphs use to compute Reshape targets;
+ *  - every other node becomes a step. Step outputs get offsets in one arena by a
+ *    liveness-based first-fit plan (buffers of dead values are reused), and the largest
+ *    scratch any step asks for is allocated once.
+ * A run then only binds the caller's input pointers and calls each step's kernel: no
+ * allocation, no shape work. When some output shape depends on runtime data (a kernel's
+ * infer returned CS__DEFER), the plan is dynamic: each run infers shapes again and takes
+ * buffers from a per-run arena that is reset, not freed, between runs.
+ */
+#include "engine/kernel.h"
+
+#include "base/alloc.h"
+#include "base/pool.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define MAX_PLANS 8
+#define ALIGN 64
+
+typedef struct step {
+    const cs__node *node;
+    const cs_tensor **in; /* n_in pointers into the plan's value table (NULL = absent) */
+    cs_tensor *out;       /* n_out tensors: the canonical storage of the output values */
+    size_t scratch;       /* static plans: bytes of scratch this step needs */
+} step;
+
+typedef struct plan {
+    /* signature */
+    uint8_t *fed;       /* per model input: 1 when the caller feeds it */
+    cs_tensor *sig;     /* per model input: dtype and shape (data unused) */
+    uint64_t last_used; /* for LRU eviction */
+
+    cs_arena arena;     /* everything below, and folded constants */
+    const cs_tensor **vals; /* per value: its tensor (input slot, initializer, folded, step out) */
+    cs_tensor *inputs;  /* per model input: the slot a run binds the caller's tensor into */
+    step *steps;
+    int n_steps;
+    bool dynamic;
+
+    void *mem; /* static plans: the activation arena and the scratch area */
+    size_t mem_size;
+    void *scratch;
+    size_t scratch_size;
+    cs_arena run_arena; /* dynamic plans: per-run buffers */
+} plan;
+
+struct cs_session {
+    const cs_model_t *model;
+    int threads;
+    cs_pool *pool;
+    plan *plans[MAX_PLANS];
+    int n_plans;
+    uint64_t clock;
+};
+
+/* --- helpers --------------------------------------------------------------------------- */
+
+static size_t tensor_bytes(const cs_tensor *t)
+{
+    size_t b = (size_t)cs_tensor_numel(t) * cs_dtype_size(t->dtype);
+    return b ? b : 1;
+}
+
+static void format_shape(char *buf, size_t cap, int rank, const int64_t *dims,
+                         const char *const *names)
+{
+    size_t n = 0;
+    n += (size_t)snprintf(buf + n, cap - n, "[");
+    for (int i = 0; i < rank && n < cap; i++) {
+        const char *sep = i ? "," : "";
+        if (dims[i] >= 0)
+            n += (size_t)snprintf(buf + n, cap - n, "%s%lld", sep, (long long)dims[i]);
+        else
+            n += (size_t)snprintf(buf + n, cap - n, "%s%s", sep,
+                                  names && names[i] ? names[i] : "?");
+    }
+    if (n < cap) snprintf(buf + n, cap - n, "]");
+}
+
+/* Checks the input type a kernel entry accepts, then calls its infer. */
+static cs_status infer_node(const cs__node *n, const cs_tensor *const *in, cs_tensor *out,
+                            cs_error *err)
+{
+    const cs__kernel *k = n->kernel;
+    if (k->types && k->type_input < n->n_in && in[k->type_input]) {
+        cs_dtype t = in[k->type_input]->dtype;
+        if (t >= 32 || !(k->types & (1u << t)))
+            return cs__node_error(err, n, CS_ERR_UNSUPPORTED,
+                                  "element type %s is not supported (opset %lld)",
+                                  cs_dtype_name(t), (long long)n->opset);
+    }
+    for (int j = 0; j < n->n_out; j++) memset(&out[j], 0, sizeof out[j]);
+    return k->infer(n, in, n->n_in, out, n->n_out, err);
+}
+
+static cs_status run_node(cs_session_t *s, const cs__node *n, const cs_tensor *const *in,
+                          cs_tensor *out, void *scratch, size_t scratch_size, cs_error *err)
+{
+    cs__kctx ctx = {n, scratch, scratch_size, s->pool, s->threads, err};
+    return n->kernel->run(&ctx, in, n->n_in, out, n->n_out);
+}
+
+static size_t scratch_of(const cs__node *n, const cs_tensor *const *in, const cs_tensor *out)
+{
+    return n->kernel->scratch ? n->kernel->scratch(n, in, n->n_in, out, n->n_out) : 0;
+}
+
+/* --- the memory plan ------------------------------------------------------------------- */
+
+typedef struct buffer {
+    int first, last; /* steps during which the buffer is live, inclusive */
+    size_t size, offset;
+    cs_tensor *t;
+} buffer;
+
+static int by_size_desc(const void *a, const void *b)
+{
+    const buffer *x = a, *y = b;
+    return x->size < y->size ? 1 : x->size > y->size ? -1 : 0;
+}
+
+/* Places buffers largest first, each at the lowest offset that does not overlap a placed
+ * buffer whose lifetime intersects its own. O(buffers^2) at plan time; the result is
+ * usually close to the peak of live bytes. */
+static size_t assign_offsets(buffer *b, int n)
+{
+    qsort(b, (size_t)n, sizeof *b, by_size_desc);
+    size_t total = 0;
+    for (int i = 0; i < n; i++) {
+        size_t off = 0;
+        bool moved = true;
+        while (moved) {
+            moved = false;
+            for (int j = 0; j < i; j++) {
+                if (b[j].last < b[i].first || b[i].last < b[j].first) continue;
+                if (off < b[j].offset + b[j].size && b[j].offset < off + b[i].size) {
+                    off = (b[j].offset + b[j].size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+                    moved = true;
+                }
+            }
+        }
+        b[i].offset = off;
+        if (off + b[i].size > total) total = off + b[i].size;
+    }
+    return total;
+}
+
+static cs_status plan_memory(plan *p, const cs_model_t *m, cs_error *err)
+{
+    int *last_use = cs_arena_alloc(&p->arena, (size_t)(m->n_values + 1) * sizeof *last_use, 8);
+    int n_buf = 0;
+    for (int i = 0; i < p->n_steps; i++) n_buf += p->steps[i].node->n_out;
+    buffer *bufs = cs_malloc((size_t)(n_buf + 1) * sizeof *bufs);
+    if (!last_use || !bufs) {
+        cs_free(bufs);
+        return cs_error_set(err, CS_ERR_NOMEM, "out of memory while planning");
+    }
+    for (int v = 0; v < m->n_values; v++) last_use[v] = -1;
+    for (int i = 0; i < p->n_steps; i++) {
+        const cs__node *n = p->steps[i].node;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0) last_use[n->in[k]] = i;
+    }
+    for (int j = 0; j < m->n_outputs; j++) last_use[m->outputs[j]] = p->n_steps;
+    n_buf = 0;
+    for (int i = 0; i < p->n_steps; i++) {
+        const cs__node *n = p->steps[i].node;
+        for (int k = 0; k < n->n_out; k++) {
+            int last = last_use[n->out[k]] < i ? i : last_use[n->out[k]];
+            bufs[n_buf++] = (buffer){i, last, tensor_bytes(&p->steps[i].out[k]), 0,
+                                     &p->steps[i].out[k]};
+        }
+    }
+    for (int i = 0; i < n_buf; i++)
+        bufs[i].size = (bufs[i].size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    p->mem_size = assign_offsets(bufs, n_buf);
+    p->mem = p->mem_size ? aligned_alloc(ALIGN, p->mem_size) : NULL;
+    if (p->mem_size && !p->mem) {
+        cs_free(bufs);
+        return cs_error_set(err, CS_ERR_NOMEM, "out of memory: the plan needs %zu bytes",
+                            p->mem_size);
+    }
+    for (int i = 0; i < n_buf; i++) bufs[i].t->data = (char *)p->mem + bufs[i].offset;
+    cs_free(bufs);
+
+    for (int i = 0; i < p->n_steps; i++)
+        if (p->steps[i].scratch > p->scratch_size) p->scratch_size = p->steps[i].scratch;
+    if (p->scratch_size) {
+        p->scratch_size = (p->scratch_size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+        p->scratch = aligned_alloc(ALIGN, p->scratch_size);
+        if (!p->scratch)
+            return cs_error_set(err, CS_ERR_NOMEM, "out of memory: scratch of %zu bytes",
+                                p->scratch_size);
+    }
+    return CS_OK;
+}
+
+/* --- building a plan ------------------------------------------------------------------- */
+
+static void plan_free(plan *p)
+{
+    if (!p) return;
+    free(p->mem);
+    free(p->scratch);
+    cs_arena_free(&p->run_arena);
+    cs_arena_free(&p->arena);
+    cs_free(p);
+}
+
+/* Runs a node whose inputs are all known, at plan time, into plan-owned memory. */
+static cs_status fold_node(cs_session_t *s, plan *p, const cs__node *n, const cs_tensor **in,
+                           cs_tensor *out, cs_error *err)
+{
+    for (int j = 0; j < n->n_out; j++) {
+        out[j].data = cs_arena_alloc(&p->arena, tensor_bytes(&out[j]), ALIGN);
+        if (!out[j].data) return cs_error_set(err, CS_ERR_NOMEM, "out of memory while folding");
+    }
+    size_t need = scratch_of(n, in, out);
+    void *scratch = need ? aligned_alloc(ALIGN, (need + ALIGN - 1) & ~(size_t)(ALIGN - 1)) : NULL;
+    if (need && !scratch) return cs_error_set(err, CS_ERR_NOMEM, "out of memory while folding");
+    cs_status rc = run_node(s, n, in, out, scratch, need, err);
+    free(scratch);
+    return rc;
+}
+
+static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor *given,
+                            plan **out_plan, cs_error *err)
+{
+    const cs_model_t *m = s->model;
+    cs_status rc = CS_ERR_NOMEM;
+    plan *p = cs_calloc(1, sizeof *p);
+    if (!p) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+    cs_arena_init(&p->arena, 64 * 1024);
+    cs_arena_init(&p->run_arena, 1024 * 1024);
+    size_t ni = (size_t)m->n_inputs + 1;
+    p->fed = cs_arena_zalloc(&p->arena, ni, 1);
+    p->sig = cs_arena_zalloc(&p->arena, ni * sizeof *p->sig, 8);
+    p->inputs = cs_arena_zalloc(&p->arena, ni * sizeof *p->inputs, 8);
+    p->vals = cs_arena_zalloc(&p->arena, ((size_t)m->n_values + 1) * sizeof *p->vals, 8);
+    p->steps = cs_arena_zalloc(&p->arena, ((size_t)m->n_nodes + 1) * sizeof *p->steps, 8);
+    bool *known = cs_arena_zalloc(&p->arena, (size_t)m->n_values + 1, 1);
+    bool *shaped = cs_arena_zalloc(&p->arena, (size_t)m->n_values + 1, 1);
+    if (!p->fed || !p->sig || !p->inputs || !p->vals || !p->steps || !known || !shaped) goto nomem;
+
+    for (int v = 0; v < m->n_values; v++) {
+        if (m->values[v].init) {
+            p->vals[v] = m->values[v].init;
+            known[v] = shaped[v] = true;
+        }
+    }
+    for (int i = 0; i < m->n_inputs; i++) {
+        p->fed[i] = fed[i];
+        if (!fed[i]) continue; /* an initializer default: stays known */
+        p->sig[i] = given[i];
+        p->sig[i].data = NULL;
+        p->inputs[i] = p->sig[i];
+        int v = m->inputs[i];
+        p->vals[v] = &p->inputs[i];
+        known[v] = false;
+        shaped[v] = true;
+    }
+
+    for (int i = 0; i < m->n_nodes; i++) {
+        const cs__node *n = &m->nodes[i];
+        const cs_tensor **in = cs_arena_zalloc(&p->arena, (size_t)(n->n_in + 1) * sizeof *in, 8);
+        cs_tensor *out = cs_arena_zalloc(&p->arena, (size_t)(n->n_out + 1) * sizeof *out, ALIGN);
+        if (!in || !out) goto nomem;
+        bool all_known = true, all_shaped = true;
+        for (int k = 0; k < n->n_in; k++) {
+            int v = n->in[k];
+            if (v < 0) continue;
+            in[k] = p->vals[v];
+            all_known &= known[v];
+            all_shaped &= shaped[v];
+        }
+        bool out_shaped = false;
+        if (all_shaped) {
+            rc = infer_node(n, in, out, err);
+            if (rc == CS__DEFER) {
+                p->dynamic = true;
+            } else if (rc) {
+                goto fail;
+            } else {
+                out_shaped = true;
+                if (all_known) {
+                    if ((rc = fold_node(s, p, n, in, out, err))) goto fail;
+                }
+            }
+        } else {
+            p->dynamic = true;
+        }
+        for (int j = 0; j < n->n_out; j++) {
+            p->vals[n->out[j]] = &out[j];
+            known[n->out[j]] = all_known && out_shaped;
+            shaped[n->out[j]] = out_shaped;
+        }
+        if (all_known && out_shaped) continue;
+        step *st = &p->steps[p->n_steps++];
+        st->node = n;
+        st->in = in;
+        st->out = out;
+        st->scratch = out_shaped ? scratch_of(n, in, out) : 0;
+    }
+    if (!p->dynamic && (rc = plan_memory(p, m, err))) goto fail;
+    *out_plan = p;
+    return CS_OK;
+nomem:
+    rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory while planning");
+fail:
+    plan_free(p);
+    return rc;
+}
+
+/* --- running --------------------------------------------------------------------------- */
+
+static cs_status run_dynamic(cs_session_t *s, plan *p, cs_error *err)
+{
+    cs_arena_reset(&p->run_arena);
+    for (int i = 0; i < p->n_steps; i++) {
+        step *st = &p->steps[i];
+        const cs__node *n = st->node;
+        cs_status rc = infer_node(n, st->in, st->out, err);
+        if (rc == CS__DEFER)
+            return cs__node_error(err, n, CS_ERR_INTERNAL, "output shape is still unknown at run "
+                                  "time");
+        if (rc) return rc;
+        for (int j = 0; j < n->n_out; j++) {
+            st->out[j].data = cs_arena_alloc(&p->run_arena, tensor_bytes(&st->out[j]), ALIGN);
+            if (!st->out[j].data)
+                return cs_error_set(err, CS_ERR_NOMEM, "out of memory for %s outputs",
+                                    n->op_type);
+        }
+        size_t need = scratch_of(n, st->in, st->out);
+        void *scratch = need ? cs_arena_alloc(&p->run_arena, need, ALIGN) : NULL;
+        if (need && !scratch) return cs_error_set(err, CS_ERR_NOMEM, "out of memory for scratch");
+        if ((rc = run_node(s, n, st->in, st->out, scratch, need, err))) return rc;
+    }
+    return CS_OK;
+}
+
+static cs_status run_static(cs_session_t *s, plan *p, cs_error *err)
+{
+    for (int i = 0; i < p->n_steps; i++) {
+        step *st = &p->steps[i];
+        cs_status rc = run_node(s, st->node, st->in, st->out, p->scratch, p->scratch_size, err);
+        if (rc) return rc;
+    }
+    return CS_OK;
+}
+
+/* Validates the caller's inputs against the model's declarations and orders them by model
+ * input index into given[]/fed[]. */
+static cs_status bind_inputs(const cs_model_t *m, int n, const char *const *names,
+                             const cs_tensor *inputs, cs_tensor *given, uint8_t *fed, cs_error *err)
+{
+    memset(fed, 0, (size_t)m->n_inputs);
+    for (int k = 0; k < n; k++) {
+        int i = 0;
+        while (i < m->n_inputs && strcmp(m->values[m->inputs[i]].name, names[k])) i++;
+        if (i == m->n_inputs) {
+            char list[256] = "";
+            size_t len = 0;
+            for (int j = 0; j < m->n_inputs && len < sizeof list; j++)
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s'%s'", j ? ", " : "",
+                                        m->values[m->inputs[j]].name);
+            return cs_error_set(err, CS_ERR_INVALID, "unknown input '%s'; the model's inputs are %s",
+                                names[k], list);
+        }
+        if (fed[i]) return cs_error_set(err, CS_ERR_INVALID, "input '%s' is given twice", names[k]);
+        const cs__value *v = &m->values[m->inputs[i]];
+        const cs_tensor *t = &inputs[k];
+        if (v->dtype != CS_DTYPE_UNDEFINED && t->dtype != v->dtype)
+            return cs_error_set(err, CS_ERR_INVALID, "input '%s': expected %s, got %s", v->name,
+                                cs_dtype_name(v->dtype), cs_dtype_name(t->dtype));
+        if (cs_dtype_size(t->dtype) == 0)
+            return cs_error_set(err, CS_ERR_INVALID, "input '%s': unsupported element type %s",
+                                v->name, cs_dtype_name(t->dtype));
+        bool ok = t->rank >= 0 && t->rank <= CS_MAX_RANK;
+        if (ok && v->rank >= 0) {
+            ok = t->rank == v->rank;
+            for (int d = 0; ok && d < v->rank; d++) ok = v->dims[d] < 0 || v->dims[d] == t->dims[d];
+        }
+        for (int d = 0; ok && d < t->rank; d++) ok = t->dims[d] >= 0;
+        if (!ok) {
+            char want[160], got[160];
+            format_shape(want, sizeof want, v->rank, v->dims, v->dim_names);
+            format_shape(got, sizeof got, t->rank < 0 || t->rank > CS_MAX_RANK ? 0 : t->rank,
+                         t->dims, NULL);
+            return cs_error_set(err, CS_ERR_INVALID, "input '%s': expected shape %s, got %s",
+                                v->name, want, got);
+        }
+        if (!t->data && cs_tensor_numel(t) > 0)
+            return cs_error_set(err, CS_ERR_INVALID, "input '%s' has no data", v->name);
+        given[i] = *t;
+        fed[i] = 1;
+    }
+    for (int i = 0; i < m->n_inputs; i++) {
+        const cs__value *v = &m->values[m->inputs[i]];
+        if (!fed[i] && !v->init)
+            return cs_error_set(err, CS_ERR_INVALID, "missing input '%s'", v->name);
+    }
+    return CS_OK;
+}
+
+static bool plan_matches(const plan *p, const cs_model_t *m, const uint8_t *fed,
+                         const cs_tensor *given)
+{
+    for (int i = 0; i < m->n_inputs; i++) {
+        if (p->fed[i] != fed[i]) return false;
+        if (!fed[i]) continue;
+        const cs_tensor *a = &p->sig[i], *b = &given[i];
+        if (a->dtype != b->dtype || a->rank != b->rank) return false;
+        if (memcmp(a->dims, b->dims, (size_t)a->rank * sizeof a->dims[0])) return false;
+    }
+    return true;
+}
+
+cs_status cs_session_run(cs_session_t *s, int n_inputs, const char *const *names,
+                         const cs_tensor *inputs, int n_outputs, cs_tensor *outputs, cs_error *err)
+{
+    const cs_model_t *m = s->model;
+    if (n_outputs != m->n_outputs)
+        return cs_error_set(err, CS_ERR_INVALID, "the model has %d outputs, the caller asked for %d",
+                            m->n_outputs, n_outputs);
+    if (n_inputs < 0 || (n_inputs && (!names || !inputs)))
+        return cs_error_set(err, CS_ERR_INVALID, "inputs and their names must be given");
+    /* Small per-call tables live on the stack for typical models; larger ones are
+     * allocated (rare: models with more than 64 inputs). */
+    cs_tensor given_stack[64];
+    uint8_t fed_stack[64];
+    cs_tensor *given = given_stack;
+    uint8_t *fed = fed_stack;
+    if (m->n_inputs > 64) {
+        given = cs_calloc((size_t)m->n_inputs, sizeof *given);
+        fed = cs_calloc((size_t)m->n_inputs, 1);
+        if (!given || !fed) {
+            if (given != given_stack) cs_free(given);
+            if (fed != fed_stack) cs_free(fed);
+            return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+        }
+    }
+    cs_status rc = bind_inputs(m, n_inputs, names, inputs, given, fed, err);
+    plan *p = NULL;
+    if (rc == CS_OK) {
+        for (int i = 0; i < s->n_plans && !p; i++)
+            if (plan_matches(s->plans[i], m, fed, given)) p = s->plans[i];
+        if (!p) {
+            rc = plan_build(s, fed, given, &p, err);
+            if (rc == CS_OK) {
+                if (s->n_plans == MAX_PLANS) { /* evict the least recently used */
+                    int lru = 0;
+                    for (int i = 1; i < s->n_plans; i++)
+                        if (s->plans[i]->last_used < s->plans[lru]->last_used) lru = i;
+                    plan_free(s->plans[lru]);
+                    s->plans[lru] = s->plans[--s->n_plans];
+                }
+                s->plans[s->n_plans++] = p;
+            }
+        }
+    }
+    if (rc == CS_OK) {
+        p->last_used = ++s->clock;
+        for (int i = 0; i < m->n_inputs; i++)
+            if (fed[i]) p->inputs[i].data = given[i].data;
+        rc = p->dynamic ? run_dynamic(s, p, err) : run_static(s, p, err);
+    }
+    if (rc == CS_OK)
+        for (int j = 0; j < m->n_outputs; j++) outputs[j] = *p->vals[m->outputs[j]];
+    if (given != given_stack) cs_free(given);
+    if (fed != fed_stack) cs_free(fed);
+    return rc;
+}
+
+/* --- lifecycle ------------------------------------------------------------------------- */
+
+cs_status cs_session_new(const cs_model_t *m, const cs_session_options *opts, cs_session_t **out,
+                         cs_error *err)
+{
+    *out = NULL;
+    int threads = opts ? opts->threads : 0;
+    if (threads < 0 || threads > 256)
+        return cs_error_set(err, CS_ERR_INVALID, "threads must be between 0 and 256, not %d",
+                            threads);
+    if (threads == 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)(n > 256 ? 256 : n) : 1;
+    }
+    cs_session_t *s = cs_calloc(1, sizeof *s);
+    if (!s) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+    s->model = m;
+    s->threads = threads;
+    if (threads > 1) {
+        /* The calling thread works too, so the pool has one thread fewer. */
+        cs_status rc = cs_pool_new(threads - 1, &s->pool, err);
+        if (rc) {
+            cs_free(s);
+            return rc;
+        }
+    }
+    *out = s;
+    return CS_OK;
+}
+
+void cs_session_free(cs_session_t *s)
+{
+    if (!s) return;
+    for (int i = 0; i < s->n_plans; i++) plan_free(s->plans[i]);
+    cs_pool_free(s->pool);
+    cs_free(s);
+}
