@@ -68,54 +68,58 @@ typedef struct row_ops {
                       const void *b);
 } row_ops;
 
+/* x - mean in double: a mean rounded to float would cost up to half an ulp of the mean,
+ * which is a large relative error on small deviations when |mean| >> std. */
+#define CENTER(x, m, CT) ((CT)((double)(x) - (m)))
+
 /* Eight lanes let the compiler vectorise the double sums without reassociating. */
-#define DEFINE_ROWS(tag, DT, T, CT, LD, ST, INPLACE)                                            \
-    static double sum_##tag(const void *xv, int64_t n)                                          \
-    {                                                                                           \
-        const T *x = xv;                                                                        \
-        double lane[8] = {0}, s = 0;                                                            \
-        int64_t i = 0;                                                                          \
-        for (; i + 8 <= n; i += 8)                                                              \
-            for (int l = 0; l < 8; l++) lane[l] += (double)LD(x[i + l]);                        \
-        for (; i < n; i++) s += (double)LD(x[i]);                                               \
-        for (int l = 0; l < 8; l++) s += lane[l];                                               \
-        return s;                                                                               \
-    }                                                                                           \
-    static double sqdev_##tag(const void *xv, int64_t n, double mean)                           \
-    {                                                                                           \
-        const T *x = xv;                                                                        \
-        double lane[8] = {0}, s = 0;                                                            \
-        int64_t i = 0;                                                                          \
-        for (; i + 8 <= n; i += 8)                                                              \
-            for (int l = 0; l < 8; l++) {                                                       \
-                const double d = (double)LD(x[i + l]) - mean;                                   \
-                lane[l] += d * d;                                                               \
-            }                                                                                   \
-        for (; i < n; i++) {                                                                    \
-            const double d = (double)LD(x[i]) - mean;                                           \
-            s += d * d;                                                                         \
-        }                                                                                       \
-        for (int l = 0; l < 8; l++) s += lane[l];                                               \
-        return s;                                                                               \
-    }                                                                                           \
-    static void affine_##tag(const void *xv, void *yv, int64_t n, double m, double a, double b) \
-    {                                                                                           \
-        const T *x = xv;                                                                        \
-        T *y = yv;                                                                              \
-        const CT mc = (CT)m, ac = (CT)a, bc = (CT)b;                                            \
-        for (int64_t i = 0; i < n; i++) y[i] = ST(T, (LD(x[i]) - mc) * ac + bc);                \
-    }                                                                                           \
-    static void affine_wb_##tag(const void *xv, void *yv, int64_t n, double m, double a,        \
-                                const void *wv, const void *bv)                                 \
-    {                                                                                           \
-        const T *x = xv, *w = wv, *b = bv;                                                      \
-        T *y = yv;                                                                              \
-        const CT mc = (CT)m, ac = (CT)a;                                                        \
-        if (b)                                                                                  \
-            for (int64_t i = 0; i < n; i++)                                                     \
-                y[i] = ST(T, (LD(x[i]) - mc) * ac * LD(w[i]) + LD(b[i]));                       \
-        else                                                                                    \
-            for (int64_t i = 0; i < n; i++) y[i] = ST(T, (LD(x[i]) - mc) * ac * LD(w[i]));      \
+#define DEFINE_ROWS(tag, DT, T, CT, LD, ST, INPLACE)                                               \
+    static double sum_##tag(const void *xv, int64_t n)                                             \
+    {                                                                                              \
+        const T *x = xv;                                                                           \
+        double lane[8] = {0}, s = 0;                                                               \
+        int64_t i = 0;                                                                             \
+        for (; i + 8 <= n; i += 8)                                                                 \
+            for (int l = 0; l < 8; l++) lane[l] += (double)LD(x[i + l]);                           \
+        for (; i < n; i++) s += (double)LD(x[i]);                                                  \
+        for (int l = 0; l < 8; l++) s += lane[l];                                                  \
+        return s;                                                                                  \
+    }                                                                                              \
+    static double sqdev_##tag(const void *xv, int64_t n, double mean)                              \
+    {                                                                                              \
+        const T *x = xv;                                                                           \
+        double lane[8] = {0}, s = 0;                                                               \
+        int64_t i = 0;                                                                             \
+        for (; i + 8 <= n; i += 8)                                                                 \
+            for (int l = 0; l < 8; l++) {                                                          \
+                const double d = (double)LD(x[i + l]) - mean;                                      \
+                lane[l] += d * d;                                                                  \
+            }                                                                                      \
+        for (; i < n; i++) {                                                                       \
+            const double d = (double)LD(x[i]) - mean;                                              \
+            s += d * d;                                                                            \
+        }                                                                                          \
+        for (int l = 0; l < 8; l++) s += lane[l];                                                  \
+        return s;                                                                                  \
+    }                                                                                              \
+    static void affine_##tag(const void *xv, void *yv, int64_t n, double m, double a, double b)    \
+    {                                                                                              \
+        const T *x = xv;                                                                           \
+        T *y = yv;                                                                                 \
+        const CT ac = (CT)a, bc = (CT)b;                                                           \
+        for (int64_t i = 0; i < n; i++) y[i] = ST(T, CENTER(LD(x[i]), m, CT) * ac + bc);           \
+    }                                                                                              \
+    static void affine_wb_##tag(const void *xv, void *yv, int64_t n, double m, double a,           \
+                                const void *wv, const void *bv)                                    \
+    {                                                                                              \
+        const T *x = xv, *w = wv, *b = bv;                                                         \
+        T *y = yv;                                                                                 \
+        const CT ac = (CT)a;                                                                       \
+        if (b)                                                                                     \
+            for (int64_t i = 0; i < n; i++)                                                        \
+                y[i] = ST(T, CENTER(LD(x[i]), m, CT) * ac * LD(w[i]) + LD(b[i]));                  \
+        else                                                                                       \
+            for (int64_t i = 0; i < n; i++) y[i] = ST(T, CENTER(LD(x[i]), m, CT) * ac * LD(w[i])); \
     }
 FOR_FLOATS(DEFINE_ROWS)
 
@@ -223,10 +227,10 @@ typedef struct smplan {
                         y[l * in + j] = ST(T, e * c[j]);                                          \
                     }                                                                             \
             } else {                                                                              \
-                for (int64_t j = 0; j < w; j++) c[j] = m[j] + (CT)log(s[j]);                      \
+                for (int64_t j = 0; j < w; j++) c[j] = (CT)log(s[j]);                             \
                 for (int64_t l = 0; l < n; l++)                                                   \
                     for (int64_t j = 0; j < w; j++)                                               \
-                        y[l * in + j] = ST(T, LD(x[l * in + j]) - c[j]);                          \
+                        y[l * in + j] = ST(T, LD(x[l * in + j]) - m[j] - c[j]);                   \
             }                                                                                     \
         }                                                                                         \
     }
