@@ -1,13 +1,15 @@
 /*
  * arena.c - block-based bump allocator; see arena.h for the contract.
  *
- * Blocks form a singly linked list, newest first; only the head is bumped. A reset keeps
+ * Blocks form a singly linked list, newest first; only the head is bumped, and a request
+ * larger than the block size gets a block of its own behind the head. A reset keeps
  * the single largest block so steady-state users (one request, one run) stop allocating.
  */
 #include "base/arena.h"
 
 #include "base/alloc.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -15,7 +17,9 @@ struct cs_arena_block {
     cs_arena_block *next;
     size_t size; /* usable bytes in data[] */
     size_t used;
-    _Alignas(64) unsigned char data[];
+    /* malloc only guarantees max_align_t; larger alignments are found at run time, so the
+     * block type must not demand more (an _Alignas(64) here made every block misaligned). */
+    _Alignas(max_align_t) unsigned char data[];
 };
 
 void cs_arena_init(cs_arena *a, size_t block_size)
@@ -65,8 +69,15 @@ void *cs_arena_alloc(cs_arena *a, size_t size, size_t align)
     size_t need = size + align;
     b = new_block(need > a->block_size ? need : a->block_size);
     if (!b) return NULL;
-    b->next = a->head;
-    a->head = b;
+    if (need > a->block_size && a->head) {
+        /* A block of its own goes behind the head, so the head's free space stays in use
+         * for the small allocations that follow. */
+        b->next = a->head->next;
+        a->head->next = b;
+    } else {
+        b->next = a->head;
+        a->head = b;
+    }
     uintptr_t p = ((uintptr_t)b->data + align - 1) & ~(uintptr_t)(align - 1);
     b->used = p - (uintptr_t)b->data + size;
     a->allocated += size;

@@ -16,13 +16,17 @@ typedef struct cs_sbuf {
     size_t len, cap, max;
 } cs_sbuf;
 
-/* max = 0 for no bound. */
+/* Starts an empty buffer; allocates nothing. max bounds len (the bytes before the NUL);
+ * 0 for no bound. */
 void cs_sbuf_init(cs_sbuf *b, size_t max);
+/* Appends n bytes of s / a C string / printf output. CS_ERR_LIMIT past max, CS_ERR_NOMEM
+ * when memory runs out, CS_ERR_INVALID for a bad format; on any failure b is unchanged. */
 cs_status cs_sbuf_append(cs_sbuf *b, const char *s, size_t n);
 cs_status cs_sbuf_puts(cs_sbuf *b, const char *s);
 cs_status cs_sbuf_printf(cs_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void cs_sbuf_clear(cs_sbuf *b);
-/* Hands the buffer to the caller (free with cs_free) and resets b. */
+/* Hands the buffer to the caller (free with cs_free) and resets b; NULL only when an empty
+ * buffer's copy cannot be allocated. */
 char *cs_sbuf_take(cs_sbuf *b);
 void cs_sbuf_free(cs_sbuf *b);
 

@@ -25,11 +25,15 @@ const char *cs_strerror(cs_status code)
 cs_status cs_error_set(cs_error *err, cs_status code, const char *fmt, ...)
 {
     if (!err) return code;
-    err->code = code;
+    /* Format into a copy first: callers may pass err->msg as an argument
+     * ("%s (while loading)", err->msg), and vsnprintf's source and target must not overlap. */
+    char msg[CS_ERROR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err->msg, sizeof err->msg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(err->msg, msg, sizeof msg);
+    err->code = code;
     return code;
 }
 

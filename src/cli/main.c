@@ -1,10 +1,84 @@
 /*
- * main.c - the capstan command: dispatches subcommands (placeholder until the CLI lands).
+ * main.c - the capstan command: finds the subcommand in a table and runs it.
+ *
+ * `capstan help [COMMAND]`, `capstan --help` and `capstan COMMAND --help` print usage to
+ * stdout and exit 0; an unknown command exits 2 with a hint. Each command lives in its own
+ * cmd_<name>.c and parses its own options through cs_cli_parse (cli.h).
  */
-#include <stdio.h>
+#include "cli/cli.h"
 
-int main(void)
+#include <stdio.h>
+#include <string.h>
+
+static int help_main(int argc, char **argv);
+
+static const cs_cli_command help_cmd = {"help", "show commands, or one command's usage", help_main};
+
+static const cs_cli_command *const commands[] = {
+    &cs_cli_inspect_cmd,
+    &cs_cli_run_cmd,
+    &cs_cli_version_cmd,
+    &help_cmd,
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static const cs_cli_command *find(const char *name)
 {
-    printf("capstan %s\n", CS_VERSION);
-    return 0;
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(commands[i]->name, name) == 0) return commands[i];
+    return NULL;
+}
+
+static void print_overview(FILE *f)
+{
+    fputs("usage: capstan COMMAND [OPTIONS] [ARGS]\n\n"
+          "capstan runs ONNX models: inspect them, run them on .npy tensors.\n\n"
+          "commands:\n",
+          f);
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        fprintf(f, "  %-10s %s\n", commands[i]->name, commands[i]->summary);
+    fputs("\n'capstan COMMAND --help' shows a command's options.\n"
+          "Exit status: 0 success, 1 runtime error, 2 usage error.\n",
+          f);
+}
+
+static const char help_usage[] = "usage: capstan help [COMMAND]\n\n"
+                                 "Lists the commands, or shows COMMAND's usage.\n";
+
+static int help_main(int argc, char **argv)
+{
+    static const cs_cli_spec spec = {"help", help_usage, "", NULL};
+    int first;
+    int rc = cs_cli_parse(&spec, argc, argv, NULL, NULL, &first);
+    if (rc != CS_CLI_CONTINUE) return rc;
+    if (first == argc) {
+        print_overview(stdout);
+        return CS_CLI_OK;
+    }
+    if (argc - first > 1) return cs_cli_usage_error("help", "expected at most one command");
+    const cs_cli_command *c = find(argv[first]);
+    if (!c) return cs_cli_usage_error("help", "unknown command '%s'", argv[first]);
+    char *sub[] = {(char *)c->name, "--help", NULL};
+    return c->fn(2, sub);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_overview(stderr);
+        return CS_CLI_USAGE;
+    }
+    const char *name = argv[1];
+    if (strcmp(name, "--help") == 0 || strcmp(name, "-h") == 0) name = "help";
+    if (strcmp(name, "--version") == 0) name = "version";
+    const cs_cli_command *c = find(name);
+    if (!c) {
+        fprintf(stderr,
+                "capstan: unknown command '%s' (run 'capstan help' for the list of "
+                "commands)\n",
+                argv[1]);
+        return CS_CLI_USAGE;
+    }
+    argv[1] = (char *)c->name;
+    return c->fn(argc - 1, argv + 1);
 }

@@ -598,6 +598,9 @@ static cs_status parse_node(reader *r, const uint8_t *buf, size_t len, cs__node 
         }
     }
     if (pr.bad) return malformed(r, "truncated node");
+    n->n_in = ki; /* the counts above included fields of the wrong wire type */
+    n->n_out = ko;
+    n->n_attr = ka;
     if (!n->op_type[0]) return malformed(r, "node without op_type");
     *in_names = ins;
     *out_names = outs;

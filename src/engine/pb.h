@@ -31,7 +31,8 @@ typedef struct pb_field {
 
 static inline pb_reader pb_init(const void *data, size_t len)
 {
-    return (pb_reader){(const uint8_t *)data, (const uint8_t *)data + len, false};
+    const uint8_t *p = data;
+    return (pb_reader){p, p ? p + len : p, false};
 }
 
 static inline bool pb_varint(pb_reader *r, uint64_t *out)

@@ -271,8 +271,23 @@ static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor
         shaped[v] = true;
     }
 
+    /* Dead-node removal: only nodes that some graph output depends on are planned. */
+    bool *needed = cs_arena_zalloc(&p->arena, (size_t)m->n_values + 1, 1);
+    if (!needed) goto nomem;
+    for (int j = 0; j < m->n_outputs; j++) needed[m->outputs[j]] = true;
+    bool *live = cs_arena_zalloc(&p->arena, (size_t)m->n_nodes + 1, 1);
+    if (!live) goto nomem;
+    for (int i = m->n_nodes - 1; i >= 0; i--) {
+        const cs__node *n = &m->nodes[i];
+        for (int k = 0; k < n->n_out && !live[i]; k++) live[i] = needed[n->out[k]];
+        if (!live[i]) continue;
+        for (int k = 0; k < n->n_in; k++)
+            if (n->in[k] >= 0) needed[n->in[k]] = true;
+    }
+
     for (int i = 0; i < m->n_nodes; i++) {
         const cs__node *n = &m->nodes[i];
+        if (!live[i]) continue;
         const cs_tensor **in = cs_arena_zalloc(&p->arena, (size_t)(n->n_in + 1) * sizeof *in, 8);
         cs_tensor *out = cs_arena_zalloc(&p->arena, (size_t)(n->n_out + 1) * sizeof *out, ALIGN);
         if (!in || !out) goto nomem;
@@ -281,7 +296,7 @@ static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor
             int v = n->in[k];
             if (v < 0) continue;
             in[k] = p->vals[v];
-            all_known &= known[v];
+            all_known &= known[v] || (n->kernel->flags & CS__K_SHAPE_ONLY && shaped[v]);
             all_shaped &= shaped[v];
         }
         bool out_shaped = false;

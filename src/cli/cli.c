@@ -1,0 +1,89 @@
+/*
+ * cli.c - the helpers in cli.h: option parsing with built-in --help, and error lines.
+ */
+#include "cli/cli.h"
+
+#include <assert.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MAX_LONGOPTS 32
+
+static void vreport(const char *cmd, const char *fmt, va_list ap, const char *suffix)
+{
+    fprintf(stderr, "capstan: %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "%s\n", suffix);
+}
+
+int cs_cli_error(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(cmd, fmt, ap, "");
+    va_end(ap);
+    return CS_CLI_RUNTIME;
+}
+
+int cs_cli_usage_error(const char *cmd, const char *fmt, ...)
+{
+    char hint[128];
+    snprintf(hint, sizeof hint, " (see 'capstan %s --help')", cmd);
+    va_list ap;
+    va_start(ap, fmt);
+    vreport(cmd, fmt, ap, hint);
+    va_end(ap);
+    return CS_CLI_USAGE;
+}
+
+int cs_cli_parse_int(const char *s, long min, long max, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+int cs_cli_parse(const cs_cli_spec *spec, int argc, char **argv, cs_cli_opt_fn fn, void *ctx,
+                 int *first_operand)
+{
+    /* Our own copies of the option lists with -h/--help added; a leading ':' makes
+     * getopt report a missing argument as ':' rather than printing its own message. */
+    struct option longopts[MAX_LONGOPTS + 2];
+    int n = 0;
+    for (const struct option *o = spec->longopts; o && o->name; o++) {
+        assert(n < MAX_LONGOPTS);
+        longopts[n++] = *o;
+    }
+    longopts[n++] = (struct option){"help", no_argument, NULL, 'h'};
+    longopts[n] = (struct option){0};
+    char shortopts[64];
+    snprintf(shortopts, sizeof shortopts, ":h%s", spec->shortopts ? spec->shortopts : "");
+
+    optind = 0; /* 0, not 1: also resets getopt's internal state between commands */
+    opterr = 0;
+    int opt;
+    while ((opt = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
+        const char *bad = argv[optind - 1];
+        switch (opt) {
+        case 'h': fputs(spec->usage, stdout); return CS_CLI_OK;
+        case ':': return cs_cli_usage_error(spec->cmd, "option '%s' needs a value", bad);
+        case '?':
+            if (optopt && strncmp(bad, "--", 2) != 0)
+                return cs_cli_usage_error(spec->cmd, "unknown option '-%c'", optopt);
+            return cs_cli_usage_error(spec->cmd, "unknown option '%s'", bad);
+        default: {
+            assert(fn); /* getopt only returns options the spec declares */
+            int rc = fn(ctx, opt, optarg);
+            if (rc != CS_CLI_CONTINUE) return rc;
+        }
+        }
+    }
+    *first_operand = optind;
+    return CS_CLI_CONTINUE;
+}

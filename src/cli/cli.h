@@ -1,0 +1,62 @@
+/*
+ * cli.h - what every `capstan` subcommand shares: the command table entry, one option
+ * parser (a getopt_long wrapper that also handles --help the same way everywhere), and
+ * one-line error reporting with stable exit codes.
+ *
+ * Exit codes: 0 success, 1 runtime error (a file is missing, a model fails to load),
+ * 2 usage error (unknown command or option, missing argument). Errors go to stderr as
+ * one line, `capstan: <command>: <reason>`; help goes to stdout.
+ */
+#ifndef CS_CLI_H
+#define CS_CLI_H
+
+#include <getopt.h>
+
+enum {
+    CS_CLI_OK = 0,
+    CS_CLI_RUNTIME = 1,
+    CS_CLI_USAGE = 2,
+    CS_CLI_CONTINUE = -1, /* from cs_cli_parse: options parsed, carry on */
+};
+
+/* A subcommand: `fn` gets argv with argv[0] set to the command's name. */
+typedef struct cs_cli_command {
+    const char *name;
+    const char *summary; /* one line for `capstan help` */
+    int (*fn)(int argc, char **argv);
+} cs_cli_command;
+
+extern const cs_cli_command cs_cli_version_cmd, cs_cli_inspect_cmd, cs_cli_run_cmd;
+
+/* How a command's options look. `shortopts` and `longopts` are getopt_long's (longopts
+ * terminated by a zero entry, at most 30 of them); -h/--help is added by the parser and
+ * prints `usage` to stdout. */
+typedef struct cs_cli_spec {
+    const char *cmd;
+    const char *usage;
+    const char *shortopts;
+    const struct option *longopts;
+} cs_cli_spec;
+
+/* Called for each option (may be NULL for a command without options) with getopt's value and its
+ * argument (NULL when it takes none). Returns CS_CLI_CONTINUE, or an exit code after reporting the
+ * problem. */
+typedef int (*cs_cli_opt_fn)(void *ctx, int opt, const char *arg);
+
+/* Parses argv's options (they may come before or after operands). Returns
+ * CS_CLI_CONTINUE with *first_operand set to the index of the first operand, or an exit
+ * code to return at once: CS_CLI_OK after printing help, CS_CLI_USAGE after reporting an
+ * unknown option or a missing argument, or whatever `fn` returned. */
+int cs_cli_parse(const cs_cli_spec *spec, int argc, char **argv, cs_cli_opt_fn fn, void *ctx,
+                 int *first_operand);
+
+/* Prints `capstan: cmd: reason` to stderr; returns CS_CLI_RUNTIME. */
+int cs_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* As cs_cli_error with a pointer to --help on the same line; returns CS_CLI_USAGE. */
+int cs_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Parses a decimal integer in [min, max]; returns 0 on success. */
+int cs_cli_parse_int(const char *s, long min, long max, long *out);
+
+#endif
