@@ -9,7 +9,8 @@
 #   capstan run MODEL.onnx -i NAME=input_NAME.npy ... -o DIR
 # and compares every DIR/OUTPUT.npy with expected_OUTPUT.npy using
 # np.allclose(got, want, rtol=1e-4, atol=1e-5), printing one line per case with the
-# maximum absolute and relative errors, and last `models: N passed, M failed`.
+# maximum absolute and relative errors and tol_used, the largest |got-want| /
+# (atol + rtol*|want|) (under 1 passes), and last `models: N passed, M failed`.
 # Exits non-zero when a case fails. PYTHON overrides the interpreter (/usr/bin/python3),
 # CASE_TIMEOUT the seconds one `capstan run` may take (300).
 set -euo pipefail
@@ -118,9 +119,11 @@ for exp_path in sorted(glob.glob(os.path.join(case_dir, "expected_*.npy"))):
     max_abs = float(diff.max()) if diff.size else 0.0
     nz = np.abs(w) > 0
     max_rel = float((diff[nz] / np.abs(w[nz])).max()) if nz.any() else 0.0
+    # How much of the allclose budget the worst element uses (< 1 passes).
+    used = float((diff / (1e-5 + 1e-4 * np.abs(w))).max()) if diff.size else 0.0
     close = bool(np.allclose(got, want, rtol=1e-4, atol=1e-5))
     bad = "" if close else f" ({int((~np.isclose(got, want, rtol=1e-4, atol=1e-5)).sum())} of {want.size} off)"
-    parts.append(f"{oname}: max_abs {max_abs:.3g} max_rel {max_rel:.3g}{bad}")
+    parts.append(f"{oname}: max_abs {max_abs:.3g} max_rel {max_rel:.3g} tol_used {used:.2f}{bad}")
     ok = ok and close
 print(("PASS " if ok else "FAIL ") + "; ".join(parts))
 sys.exit(0 if ok else 1)
