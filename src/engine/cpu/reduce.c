@@ -682,7 +682,7 @@ static cs_status topk_infer(const cs__node *n, const cs_tensor *const *in, int n
                             int n_out, cs_error *err)
 {
     int axis;
-    int64_t k;
+    int64_t k = 0;
     cs_status rc = topk_params(n, in, n_in, &axis, &k, err);
     if (rc != CS_OK) return rc;
     if (n_out != 2)
