@@ -56,7 +56,12 @@ typedef struct cs__kernel {
     cs__infer_fn infer;
     cs__run_fn run;
     cs__scratch_fn scratch; /* optional */
+    unsigned flags;         /* CS__K_* */
 } cs__kernel;
+
+/* run() reads only the inputs' types and shapes, never their data (Shape, Size): the
+ * planner folds such a node as soon as its input shapes are known. */
+#define CS__K_SHAPE_ONLY 1u
 
 /* dtype masks for kernel tables */
 #define CS__T(x) (1u << CS_DTYPE_##x)

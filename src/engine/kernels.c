@@ -17,13 +17,14 @@ extern const cs__kernel cs__kernels_conv[];
 extern const cs__kernel cs__kernels_pool[];
 extern const cs__kernel cs__kernels_gemm[];
 extern const cs__kernel cs__kernels_shape[];
+extern const cs__kernel cs__kernels_layout[];
 extern const cs__kernel cs__kernels_gather[];
 extern const cs__kernel cs__kernels_resize[];
 extern const cs__kernel cs__kernels_einsum[];
 
 static const cs__kernel *const families[] = {
     cs__kernels_unary, cs__kernels_binary, cs__kernels_reduce, cs__kernels_norm,
-    cs__kernels_conv,  cs__kernels_pool,   cs__kernels_gemm,   cs__kernels_shape,
+    cs__kernels_conv,  cs__kernels_pool,   cs__kernels_gemm,   cs__kernels_shape, cs__kernels_layout,
     cs__kernels_gather, cs__kernels_resize, cs__kernels_einsum,
 };
 

@@ -296,7 +296,7 @@ static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor
             int v = n->in[k];
             if (v < 0) continue;
             in[k] = p->vals[v];
-            all_known &= known[v];
+            all_known &= known[v] || (n->kernel->flags & CS__K_SHAPE_ONLY && shaped[v]);
             all_shaped &= shaped[v];
         }
         bool out_shaped = false;

@@ -1,8 +1,544 @@
 /*
- * conv.c - CPU kernels for the conv operator family (placeholder until the family lands).
+ * conv.c - CPU kernels for convolutions: Conv and ConvTranspose, 1-D to 6-D, grouped.
+ *
+ * Conv lowers each (image, group) pair to one GEMM: im2col unrolls the input windows into
+ * a column matrix [Cg*kernel, out_positions] in scratch memory, and the group's weights
+ * [Mg, Cg*kernel] multiply it into the output. A 1x1, stride-1, unpadded convolution needs
+ * no unrolling: the input already is the column matrix. conv_pick() chooses the algorithm
+ * from the shape; faster ones (Winograd, direct depthwise, NCHWc) slot in there.
+ *
+ * ConvTranspose is Conv's adjoint: a GEMM with the transposed weights produces the column
+ * matrix [Mg*kernel, in_positions], which col2im scatters (adds) into the output. Both
+ * directions share one window walker, window_row(), over a geometry where `in` is the
+ * image side and `out` the column side.
+ *
+ * float32 and float64 run natively; float16 is widened to float32 in scratch and narrowed
+ * back. run() allocates nothing: conv_scratch() sizes the column matrix and the widened
+ * copies at plan time.
  */
 #include "engine/kernel.h"
 
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+
+#define T_CONV      (CS__T(FLOAT16) | CS__T(FLOAT32) | CS__T(FLOAT64))
+#define MAX_SPATIAL (CS_MAX_RANK - 2)
+
+/* --- window geometry (shared shape rules of Conv, ConvTranspose and the pools) ---------- */
+
+typedef enum pad_mode { PAD_NOTSET, PAD_VALID, PAD_SAME_UPPER, PAD_SAME_LOWER } pad_mode;
+
+/* A sliding window over nd spatial dims: position o of the `out` side sees the `in` side
+ * at o*s - pb + k*d for kernel tap k. */
+typedef struct window {
+    int nd;
+    int64_t in[MAX_SPATIAL], out[MAX_SPATIAL], k[MAX_SPATIAL], s[MAX_SPATIAL], d[MAX_SPATIAL];
+    int64_t pb[MAX_SPATIAL], pe[MAX_SPATIAL];
+    int64_t in_size, out_size, k_size;
+} window;
+
+static cs_status pad_mode_get(const cs__node *n, pad_mode *mode, cs_error *err)
+{
+    const char *s = cs__attr_str(n, "auto_pad", "NOTSET");
+    if (!strcmp(s, "NOTSET"))
+        *mode = PAD_NOTSET;
+    else if (!strcmp(s, "VALID"))
+        *mode = PAD_VALID;
+    else if (!strcmp(s, "SAME_UPPER"))
+        *mode = PAD_SAME_UPPER;
+    else if (!strcmp(s, "SAME_LOWER"))
+        *mode = PAD_SAME_LOWER;
+    else
+        return cs__node_error(err, n, CS_ERR_INVALID,
+                              "auto_pad '%s' is not NOTSET, VALID, SAME_UPPER or SAME_LOWER", s);
+    return CS_OK;
+}
+
+/* Reads an INTS attribute of `len` values, each >= min, or fills `def` when absent. */
+static cs_status ints_attr(const cs__node *n, const char *name, int len, int64_t min, int64_t def,
+                           int64_t *v, cs_error *err)
+{
+    const int64_t *a;
+    int got = cs__attr_ints(n, name, &a);
+    if (got < 0) {
+        for (int i = 0; i < len; i++) v[i] = def;
+        return CS_OK;
+    }
+    if (got != len)
+        return cs__node_error(err, n, CS_ERR_INVALID, "%s has %d values, expected %d", name, got,
+                              len);
+    for (int i = 0; i < len; i++) {
+        if (a[i] < min)
+            return cs__node_error(err, n, CS_ERR_INVALID, "%s[%d] is %lld, must be >= %lld", name,
+                                  i, (long long)a[i], (long long)min);
+        v[i] = a[i];
+    }
+    return CS_OK;
+}
+
+/* Kernel, strides, dilations and explicit pads; `in` is the spatial part of `dims`, whose
+ * count nd <= MAX_SPATIAL follows from CS_MAX_RANK. */
+static cs_status window_init(const cs__node *n, int nd, const int64_t *dims, const int64_t *kernel,
+                             window *w, cs_error *err)
+{
+    w->nd = nd;
+    int64_t pads[2 * MAX_SPATIAL];
+    cs_status rc = ints_attr(n, "strides", nd, 1, 1, w->s, err);
+    if (rc == CS_OK) rc = ints_attr(n, "dilations", nd, 1, 1, w->d, err);
+    if (rc == CS_OK) rc = ints_attr(n, "pads", 2 * nd, 0, 0, pads, err);
+    if (rc != CS_OK) return rc;
+    w->in_size = w->k_size = 1;
+    for (int j = 0; j < nd; j++) {
+        if (kernel[j] < 1)
+            return cs__node_error(err, n, CS_ERR_INVALID, "kernel dimension %d is %lld", j,
+                                  (long long)kernel[j]);
+        w->in[j] = dims[j];
+        w->k[j] = kernel[j];
+        w->pb[j] = pads[j];
+        w->pe[j] = pads[nd + j];
+        w->in_size *= w->in[j];
+        w->k_size *= w->k[j];
+    }
+    return CS_OK;
+}
+
+/* Output extent of a forward window (Conv, pools): floor division, or ceil_mode's ceiling
+ * where a last window that would start in the end padding is dropped. SAME pads so that
+ * out = ceil(in / stride), the odd pixel at the end (UPPER) or the beginning (LOWER). */
+static cs_status window_forward(const cs__node *n, window *w, pad_mode mode, bool ceil_mode,
+                                cs_error *err)
+{
+    w->out_size = 1;
+    for (int j = 0; j < w->nd; j++) {
+        int64_t eff = (w->k[j] - 1) * w->d[j] + 1, s = w->s[j];
+        if (mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
+            w->out[j] = (w->in[j] + s - 1) / s;
+            int64_t total = (w->out[j] - 1) * s + eff - w->in[j];
+            if (total < 0) total = 0;
+            w->pb[j] = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+            w->pe[j] = total - w->pb[j];
+        } else {
+            if (mode == PAD_VALID) w->pb[j] = w->pe[j] = 0;
+            int64_t span = w->in[j] + w->pb[j] + w->pe[j] - eff;
+            if (span < 0)
+                return cs__node_error(
+                    err, n, CS_ERR_INVALID,
+                    "kernel extent %lld exceeds the padded input %lld on spatial axis %d",
+                    (long long)eff, (long long)(w->in[j] + w->pb[j] + w->pe[j]), j);
+            w->out[j] = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
+            if (ceil_mode && (w->out[j] - 1) * s >= w->in[j] + w->pb[j]) w->out[j]--;
+        }
+        w->out_size *= w->out[j];
+    }
+    return CS_OK;
+}
+
+/* --- window walker ----------------------------------------------------------------------- */
+
+/* Row r of the column matrix is image channel r / k_size seen through kernel tap
+ * r % k_size; its out_size entries follow the out side in row-major order. Gather (im2col)
+ * copies the image into the row, zero where the tap falls into padding; scatter (col2im)
+ * adds the row into the image and skips padding. The innermost spatial dim is a strided
+ * run over the positions that stay inside the image, so the loop has no bounds checks. */
+#define WINDOW_ROW(T)                                                                             \
+    static void window_row_##T(const window *w, int64_t r, T *img, T *restrict col, bool scatter) \
+    {                                                                                             \
+        int nd = w->nd, last = nd - 1;                                                            \
+        int64_t kc[MAX_SPATIAL], oc[MAX_SPATIAL] = {0}, kr = r % w->k_size;                       \
+        for (int j = last; j >= 0; j--) {                                                         \
+            kc[j] = kr % w->k[j];                                                                 \
+            kr /= w->k[j];                                                                        \
+        }                                                                                         \
+        img += (r / w->k_size) * w->in_size;                                                      \
+        col += r * w->out_size;                                                                   \
+        int64_t len = w->out[last], s = w->s[last], in = w->in[last];                             \
+        int64_t base = kc[last] * w->d[last] - w->pb[last];                                       \
+        int64_t lo = base >= 0 ? 0 : (-base + s - 1) / s;                                         \
+        int64_t hi = in - 1 - base < 0 ? 0 : (in - 1 - base) / s + 1;                             \
+        if (hi > len) hi = len;                                                                   \
+        if (lo > hi) lo = hi;                                                                     \
+        for (int64_t o = 0; o < w->out_size; o += len, col += len) {                              \
+            bool valid = true;                                                                    \
+            int64_t off = 0;                                                                      \
+            for (int j = 0; j < last; j++) {                                                      \
+                int64_t i = oc[j] * w->s[j] - w->pb[j] + kc[j] * w->d[j];                         \
+                valid = valid && i >= 0 && i < w->in[j];                                          \
+                off = off * w->in[j] + i;                                                         \
+            }                                                                                     \
+            for (int j = last - 1; j >= 0 && ++oc[j] == w->out[j]; j--) oc[j] = 0;                \
+            int64_t at = off * in + base;                                                         \
+            if (scatter) {                                                                        \
+                if (valid)                                                                        \
+                    for (int64_t i = lo; i < hi; i++) img[at + i * s] += col[i];                  \
+                continue;                                                                         \
+            }                                                                                     \
+            if (!valid) {                                                                         \
+                memset(col, 0, sizeof(T) * (size_t)len);                                          \
+                continue;                                                                         \
+            }                                                                                     \
+            for (int64_t i = 0; i < lo; i++) col[i] = 0;                                          \
+            for (int64_t i = lo; i < hi; i++) col[i] = img[at + i * s];                           \
+            for (int64_t i = hi; i < len; i++) col[i] = 0;                                        \
+        }                                                                                         \
+    }
+
+/* y[m, :] += b[m] for every row: the epilogue where activations would fuse. */
+#define BIAS_ADD(T)                                                                 \
+    static void bias_add_##T(T *restrict y, int64_t rows, int64_t cols, const T *b) \
+    {                                                                               \
+        for (int64_t m = 0; m < rows; m++, y += cols)                               \
+            for (int64_t i = 0; i < cols; i++) y[i] += b[m];                        \
+    }
+
+WINDOW_ROW(float)
+WINDOW_ROW(double)
+BIAS_ADD(float)
+BIAS_ADD(double)
+
+typedef struct walk_args {
+    const window *w;
+    cs_dtype t;
+    void *img, *col;
+    bool scatter;
+} walk_args;
+
+/* Image channels [begin, end): the rows of different channels touch different image planes,
+ * so the scatter direction parallelises without races too. */
+static void walk_channels(void *p, int64_t begin, int64_t end)
+{
+    const walk_args *a = p;
+    for (int64_t r = begin * a->w->k_size; r < end * a->w->k_size; r++) {
+        if (a->t == CS_DTYPE_FLOAT64)
+            window_row_double(a->w, r, a->img, a->col, a->scatter);
+        else
+            window_row_float(a->w, r, a->img, a->col, a->scatter);
+    }
+}
+
+/* Y[M,N] = op(A)[M,K] * B[K,N], all contiguous. */
+static void blas(cs_dtype t, bool ta, int64_t M, int64_t N, int64_t K, const void *a, const void *b,
+                 void *y)
+{
+    enum CBLAS_TRANSPOSE tra = ta ? CblasTrans : CblasNoTrans;
+    int lda = (int)(ta ? M : K);
+    if (t == CS_DTYPE_FLOAT64)
+        cblas_dgemm(CblasRowMajor, tra, CblasNoTrans, (int)M, (int)N, (int)K, 1.0, a, lda, b,
+                    (int)N, 0.0, y, (int)N);
+    else
+        cblas_sgemm(CblasRowMajor, tra, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, a, lda, b,
+                    (int)N, 0.0f, y, (int)N);
+}
+
+static void bias_add(cs_dtype t, void *y, int64_t rows, int64_t cols, const void *b)
+{
+    if (t == CS_DTYPE_FLOAT64)
+        bias_add_double(y, rows, cols, b);
+    else
+        bias_add_float(y, rows, cols, b);
+}
+
+/* --- shapes ------------------------------------------------------------------------------ */
+
+typedef enum conv_algo {
+    CONV_POINTWISE, /* the image is its own column matrix: one GEMM, no scratch */
+    CONV_IM2COL,
+} conv_algo;
+
+/* A convolution's shape. For Conv the window's in side is X and out side Y; for
+ * ConvTranspose, its adjoint, in is Y and out is X. */
+typedef struct conv_shape {
+    bool transpose;
+    window w;
+    int64_t N, C, M, group, Cg, Mg; /* C: X's channels, M: Y's channels */
+    conv_algo algo;
+} conv_shape;
+
+static conv_algo conv_pick(const conv_shape *c)
+{
+    const window *w = &c->w;
+    for (int j = 0; j < w->nd; j++)
+        if (w->k[j] != 1 || w->s[j] != 1 || w->pb[j] != 0 || w->in[j] != w->out[j])
+            return CONV_IM2COL;
+    return CONV_POINTWISE;
+}
+
+/* ConvTranspose's output extent: the full scatter s*(in-1) + output_padding + kernel extent,
+ * less the pads; or output_shape, with pads derived from it (SAME_UPPER puts the odd one
+ * at the end, other modes at the start); or in*s under SAME. A negative total padding
+ * leaves the extra positions at the end, where they receive only the bias. */
+static cs_status transpose_extent(const cs__node *n, const int64_t *xdims, window *w, pad_mode mode,
+                                  cs_error *err)
+{
+    int nd = w->nd;
+    int64_t opad[MAX_SPATIAL], oshape[MAX_SPATIAL];
+    cs_status rc = ints_attr(n, "output_padding", nd, 0, 0, opad, err);
+    if (rc != CS_OK) return rc;
+    const int64_t *os;
+    int n_os = cs__attr_ints(n, "output_shape", &os);
+    if (n_os >= 0 && n_os != nd && n_os != nd + 2)
+        return cs__node_error(err, n, CS_ERR_INVALID, "output_shape has %d values, expected %d",
+                              n_os, nd);
+    for (int j = 0; j < nd && n_os >= 0; j++) oshape[j] = os[n_os - nd + j];
+    w->in_size = w->out_size = 1;
+    for (int j = 0; j < nd; j++) {
+        int64_t full = w->s[j] * (xdims[j] - 1) + opad[j] + (w->k[j] - 1) * w->d[j] + 1, out;
+        if (n_os >= 0 || mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
+            out = n_os >= 0 ? oshape[j] : xdims[j] * w->s[j];
+            int64_t total = full - out;
+            w->pb[j] = total <= 0 ? 0 : mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+        } else {
+            if (mode == PAD_VALID) w->pb[j] = w->pe[j] = 0;
+            out = full - w->pb[j] - w->pe[j];
+        }
+        if (out < 1)
+            return cs__node_error(err, n, CS_ERR_INVALID,
+                                  "output extent %lld on spatial axis %d is not positive",
+                                  (long long)out, j);
+        w->pe[j] = full - out - w->pb[j];
+        w->in[j] = out;
+        w->out[j] = xdims[j];
+        w->in_size *= out;
+        w->out_size *= xdims[j];
+    }
+    return CS_OK;
+}
+
+/* Validates X [N,C,...], W ([M,C/g,k...] or transposed [C,M/g,k...]) and B [M], and sets
+ * the geometry; fills y's shape when given. */
+static cs_status conv_shape_init(const cs__node *n, const cs_tensor *const *in, int n_in,
+                                 bool transpose, conv_shape *c, cs_tensor *y, cs_error *err)
+{
+    const cs_tensor *x = in[0], *wt = in[1], *b = n_in > 2 ? in[2] : NULL;
+    if (x->rank < 3)
+        return cs__node_error(err, n, CS_ERR_INVALID,
+                              "X must be [N,C,spatial...] with rank >= 3, got rank %d", x->rank);
+    if (wt->rank != x->rank)
+        return cs__node_error(err, n, CS_ERR_INVALID, "W has rank %d but X has rank %d", wt->rank,
+                              x->rank);
+    if (wt->dtype != x->dtype || (b && b->dtype != x->dtype))
+        return cs__node_error(err, n, CS_ERR_INVALID, "X, W and B must share one type");
+    int nd = x->rank - 2;
+    const int64_t *ks;
+    int n_ks = cs__attr_ints(n, "kernel_shape", &ks);
+    if (n_ks >= 0) {
+        if (n_ks != nd)
+            return cs__node_error(err, n, CS_ERR_INVALID, "kernel_shape has %d values, expected %d",
+                                  n_ks, nd);
+        for (int j = 0; j < nd; j++)
+            if (ks[j] != wt->dims[2 + j])
+                return cs__node_error(err, n, CS_ERR_INVALID,
+                                      "kernel_shape[%d] is %lld but W's dimension is %lld", j,
+                                      (long long)ks[j], (long long)wt->dims[2 + j]);
+    }
+    c->transpose = transpose;
+    c->N = x->dims[0];
+    c->C = x->dims[1];
+    c->group = cs__attr_int(n, "group", 1);
+    if (c->group < 1 || c->C % c->group)
+        return cs__node_error(err, n, CS_ERR_INVALID, "group %lld does not divide %lld channels",
+                              (long long)c->group, (long long)c->C);
+    c->Cg = c->C / c->group;
+    if (transpose) {
+        if (wt->dims[0] != c->C)
+            return cs__node_error(err, n, CS_ERR_INVALID,
+                                  "W has %lld input channels, X has %lld (W is [C, M/group, k...])",
+                                  (long long)wt->dims[0], (long long)c->C);
+        c->Mg = wt->dims[1];
+        c->M = c->Mg * c->group;
+    } else {
+        if (wt->dims[1] * c->group != c->C)
+            return cs__node_error(err, n, CS_ERR_INVALID,
+                                  "X has %lld channels but W expects %lld per group x %lld groups",
+                                  (long long)c->C, (long long)wt->dims[1], (long long)c->group);
+        c->M = wt->dims[0];
+        if (c->M % c->group)
+            return cs__node_error(err, n, CS_ERR_INVALID,
+                                  "group %lld does not divide %lld output channels",
+                                  (long long)c->group, (long long)c->M);
+        c->Mg = c->M / c->group;
+    }
+    if (b && (b->rank != 1 || b->dims[0] != c->M))
+        return cs__node_error(err, n, CS_ERR_INVALID,
+                              "B must hold one bias per output channel, [%lld]; got %s%lld values",
+                              (long long)c->M, b->rank == 1 ? "" : "a non-1-D tensor of ",
+                              (long long)cs__numel(b));
+    pad_mode mode = PAD_NOTSET;
+    cs_status rc = pad_mode_get(n, &mode, err);
+    if (rc == CS_OK) rc = window_init(n, nd, x->dims + 2, wt->dims + 2, &c->w, err);
+    if (rc != CS_OK) return rc;
+    rc = transpose ? transpose_extent(n, x->dims + 2, &c->w, mode, err)
+                   : window_forward(n, &c->w, mode, false, err);
+    if (rc != CS_OK) return rc;
+    int64_t rows = (transpose ? c->Mg : c->Cg) * c->w.k_size;
+    int64_t gm = transpose ? rows : c->Mg, gk = transpose ? c->Cg : rows;
+    if (gm > INT_MAX || gk > INT_MAX || c->w.out_size > INT_MAX)
+        return cs__node_error(err, n, CS_ERR_LIMIT, "convolution too large for BLAS");
+    c->algo = conv_pick(c);
+    if (y) {
+        y->dtype = x->dtype;
+        y->rank = x->rank;
+        y->dims[0] = c->N;
+        y->dims[1] = c->M;
+        for (int j = 0; j < nd; j++) y->dims[2 + j] = transpose ? c->w.in[j] : c->w.out[j];
+    }
+    return CS_OK;
+}
+
+/* --- kernels ----------------------------------------------------------------------------- */
+
+static size_t col_elems(const conv_shape *c)
+{
+    if (c->algo == CONV_POINTWISE) return 0;
+    return (size_t)((c->transpose ? c->Mg : c->Cg) * c->w.k_size * c->w.out_size);
+}
+
+/* Bytes of scratch: the column matrix, then float32 copies of X, W, B and Y for float16.
+ * The column matrix comes first so that it keeps the scratch's 64-byte alignment. */
+static size_t conv_scratch_bytes(const conv_shape *c, const cs_tensor *const *in, int n_in,
+                                 const cs_tensor *y)
+{
+    cs_dtype t = in[0]->dtype;
+    if (t != CS_DTYPE_FLOAT16) return col_elems(c) * cs_dtype_size(t);
+    int64_t wide = cs__numel(in[0]) + cs__numel(in[1]) + cs__numel(y);
+    if (n_in > 2 && in[2]) wide += cs__numel(in[2]);
+    return (col_elems(c) + (size_t)wide) * sizeof(float);
+}
+
+static void widen(const cs_tensor *t, float *restrict dst)
+{
+    const uint16_t *src = t->data;
+    for (int64_t i = 0, n = cs__numel(t); i < n; i++) dst[i] = cs__f16_to_f32(src[i]);
+}
+
+static void narrow(cs_tensor *t, const float *restrict src)
+{
+    uint16_t *dst = t->data;
+    for (int64_t i = 0, n = cs__numel(t); i < n; i++) dst[i] = cs__f32_to_f16(src[i]);
+}
+
+/* A float32 copy of float16 tensor t at *cursor in scratch; advances the cursor. */
+static cs_tensor wide_copy(const cs_tensor *t, float **cursor, bool fill)
+{
+    cs_tensor w = *t;
+    w.dtype = CS_DTYPE_FLOAT32;
+    w.data = *cursor;
+    *cursor += cs__numel(t);
+    if (fill) widen(t, w.data);
+    return w;
+}
+
+/* The convolution proper on float32 or float64 tensors; col is the column matrix. */
+static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
+                         const cs_tensor *wt, const cs_tensor *b, cs_tensor *y, void *col)
+{
+    cs_dtype t = x->dtype;
+    size_t es = cs_dtype_size(t);
+    const window *w = &c->w;
+    /* Per-group strides, in elements, of X, W and Y. */
+    int64_t xs = c->Cg * (c->transpose ? w->out_size : w->in_size);
+    int64_t ws = c->Mg * c->Cg * w->k_size;
+    int64_t ys = c->Mg * (c->transpose ? w->in_size : w->out_size);
+    int64_t rows = (c->transpose ? c->Mg : c->Cg) * w->k_size;
+    if (ys == 0) return;
+    for (int64_t i = 0; i < c->N * c->group; i++) {
+        int64_t g = i % c->group;
+        const char *xg = (const char *)x->data + (size_t)(i * xs) * es;
+        const char *wg = (const char *)wt->data + (size_t)(g * ws) * es;
+        char *yg = (char *)y->data + (size_t)(i * ys) * es;
+        if (c->transpose) {
+            if (c->algo == CONV_POINTWISE) {
+                blas(t, true, c->Mg, w->out_size, c->Cg, wg, xg, yg);
+            } else {
+                blas(t, true, rows, w->out_size, c->Cg, wg, xg, col);
+                memset(yg, 0, (size_t)ys * es);
+                walk_args a = {w, t, yg, col, true};
+                cs__parallel_for(ctx, c->Mg, 1, walk_channels, &a);
+            }
+        } else {
+            const void *cols = xg;
+            if (c->algo == CONV_IM2COL) {
+                /* Gather only reads the image; the walker's pointer is shared with scatter. */
+                walk_args a = {w, t, (void *)xg, col, false};
+                cs__parallel_for(ctx, c->Cg, 1, walk_channels, &a);
+                cols = col;
+            }
+            blas(t, false, c->Mg, w->out_size, rows, wg, cols, yg);
+        }
+        if (b) bias_add(t, yg, c->Mg, ys / c->Mg, (const char *)b->data + (size_t)(g * c->Mg) * es);
+    }
+}
+
+static cs_status conv_run_common(cs__kctx *ctx, const cs_tensor *const *in, int n_in,
+                                 cs_tensor *out, bool transpose)
+{
+    conv_shape c = {0};
+    cs_status rc = conv_shape_init(ctx->node, in, n_in, transpose, &c, NULL, ctx->err);
+    if (rc != CS_OK) return rc;
+    if (ctx->scratch_size < conv_scratch_bytes(&c, in, n_in, &out[0]))
+        return cs__node_error(ctx->err, ctx->node, CS_ERR_INTERNAL, "scratch memory too small");
+    const cs_tensor *b = n_in > 2 ? in[2] : NULL;
+    if (in[0]->dtype != CS_DTYPE_FLOAT16) {
+        conv_compute(ctx, &c, in[0], in[1], b, &out[0], ctx->scratch);
+        return CS_OK;
+    }
+    float *cursor = (float *)ctx->scratch + col_elems(&c);
+    cs_tensor x = wide_copy(in[0], &cursor, true), wt = wide_copy(in[1], &cursor, true);
+    cs_tensor y = wide_copy(&out[0], &cursor, false), wb;
+    if (b) wb = wide_copy(b, &cursor, true);
+    conv_compute(ctx, &c, &x, &wt, b ? &wb : NULL, &y, ctx->scratch);
+    narrow(&out[0], y.data);
+    return CS_OK;
+}
+
+static cs_status conv_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
+                            int n_out, cs_error *err)
+{
+    conv_shape c = {0};
+    return conv_shape_init(n, in, n_in, false, &c, &out[0], err);
+}
+
+static cs_status convt_infer(const cs__node *n, const cs_tensor *const *in, int n_in,
+                             cs_tensor *out, int n_out, cs_error *err)
+{
+    conv_shape c = {0};
+    return conv_shape_init(n, in, n_in, true, &c, &out[0], err);
+}
+
+static size_t scratch_common(const cs__node *n, const cs_tensor *const *in, int n_in,
+                             const cs_tensor *out, bool transpose)
+{
+    conv_shape c = {0};
+    if (conv_shape_init(n, in, n_in, transpose, &c, NULL, NULL) != CS_OK) return 0;
+    return conv_scratch_bytes(&c, in, n_in, &out[0]);
+}
+
+static size_t conv_scratch(const cs__node *n, const cs_tensor *const *in, int n_in,
+                           const cs_tensor *out, int n_out)
+{
+    return scratch_common(n, in, n_in, out, false);
+}
+
+static size_t convt_scratch(const cs__node *n, const cs_tensor *const *in, int n_in,
+                            const cs_tensor *out, int n_out)
+{
+    return scratch_common(n, in, n_in, out, true);
+}
+
+static cs_status conv_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
+                          int n_out)
+{
+    return conv_run_common(ctx, in, n_in, out, false);
+}
+
+static cs_status convt_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
+                           int n_out)
+{
+    return conv_run_common(ctx, in, n_in, out, true);
+}
+
 const cs__kernel cs__kernels_conv[] = {
+    {"Conv", "", 1, T_CONV, 0, conv_infer, conv_run, conv_scratch},
+    {"ConvTranspose", "", 1, T_CONV, 0, convt_infer, convt_run, convt_scratch},
     {0},
 };

@@ -1,8 +1,414 @@
 /*
- * gemm.c - CPU kernels for the gemm operator family (placeholder until the family lands).
+ * gemm.c - CPU kernels for matrix products: MatMul (numpy semantics) and Gemm.
+ *
+ * float32 and float64 go to OpenBLAS (cblas_sgemm/cblas_dgemm), which brings its own
+ * blocking and threading; float16 and bfloat16 are widened to float32 in scratch memory,
+ * multiplied there and narrowed back. Integer types use a plain i-k-j loop whose
+ * arithmetic wraps like numpy's (done in the unsigned type, so it is defined behaviour).
+ *
+ * MatMul broadcasts batch dimensions: the batch loop walks the output's batch index and
+ * maps it to A's and B's matrices through per-dimension strides that are 0 where a side
+ * is broadcast. When B has a single matrix and A's batches are contiguous, the batch folds
+ * into M and the whole product is one GEMM call.
  */
 #include "engine/kernel.h"
 
+#include <cblas.h>
+#include <limits.h>
+#include <string.h>
+
+#define T_GEMM (CS__T_FLOAT | CS__T(INT32) | CS__T(INT64) | CS__T(UINT32) | CS__T(UINT64))
+
+static bool is_half(cs_dtype t)
+{
+    return t == CS_DTYPE_FLOAT16 || t == CS_DTYPE_BFLOAT16;
+}
+
+/* float16/bfloat16 <-> float32 in bulk, for the widen-compute-narrow path. */
+static void widen(const cs_tensor *t, float *restrict dst)
+{
+    const uint16_t *src = t->data;
+    int64_t n = cs__numel(t);
+    if (t->dtype == CS_DTYPE_FLOAT16)
+        for (int64_t i = 0; i < n; i++) dst[i] = cs__f16_to_f32(src[i]);
+    else
+        for (int64_t i = 0; i < n; i++) dst[i] = cs__bf16_to_f32(src[i]);
+}
+
+static void narrow(cs_tensor *t, const float *restrict src)
+{
+    uint16_t *dst = t->data;
+    int64_t n = cs__numel(t);
+    if (t->dtype == CS_DTYPE_FLOAT16)
+        for (int64_t i = 0; i < n; i++) dst[i] = cs__f32_to_f16(src[i]);
+    else
+        for (int64_t i = 0; i < n; i++) dst[i] = cs__f32_to_bf16(src[i]);
+}
+
+/* A float32 view of t living at *cursor in scratch memory; advances the cursor. */
+static cs_tensor wide_view(const cs_tensor *t, float **cursor)
+{
+    cs_tensor w = *t;
+    w.dtype = CS_DTYPE_FLOAT32;
+    w.data = *cursor;
+    *cursor += cs__numel(t);
+    return w;
+}
+
+/* Y[M,N] = op(A) * op(B) with wrapping integer arithmetic; op transposes when asked. */
+#define INT_PRODUCT(T, UT)                                                                     \
+    static void product_##T(bool ta, bool tb, int64_t M, int64_t N, int64_t K, const void *va, \
+                            const void *vb, void *vy)                                          \
+    {                                                                                          \
+        const T *a = va, *b = vb;                                                              \
+        T *y = vy;                                                                             \
+        for (int64_t m = 0; m < M; m++) {                                                      \
+            T *restrict row = y + m * N;                                                       \
+            for (int64_t n = 0; n < N; n++) row[n] = 0;                                        \
+            for (int64_t k = 0; k < K; k++) {                                                  \
+                UT av = (UT)(ta ? a[k * M + m] : a[m * K + k]);                                \
+                if (tb)                                                                        \
+                    for (int64_t n = 0; n < N; n++)                                            \
+                        row[n] = (T)((UT)row[n] + av * (UT)b[n * K + k]);                      \
+                else                                                                           \
+                    for (int64_t n = 0; n < N; n++)                                            \
+                        row[n] = (T)((UT)row[n] + av * (UT)b[k * N + n]);                      \
+            }                                                                                  \
+        }                                                                                      \
+    }
+INT_PRODUCT(int32_t, uint32_t)
+INT_PRODUCT(int64_t, uint64_t)
+INT_PRODUCT(uint32_t, uint32_t)
+INT_PRODUCT(uint64_t, uint64_t)
+
+/* Y = alpha * op(A) * op(B) + beta * Y for one matrix of any supported non-half type. For
+ * integers alpha must be 1 and beta 0 (Gemm applies its integer epilogue separately). */
+static void product(cs_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
+                    const void *a, const void *b, double beta, void *y)
+{
+    if (M == 0 || N == 0) return;
+    if (K == 0) { /* BLAS rejects lda == 0; the product is all zeros */
+        if (beta == 0)
+            memset(y, 0, (size_t)(M * N) * cs_dtype_size(t));
+        else if (t == CS_DTYPE_FLOAT32)
+            for (int64_t i = 0; i < M * N; i++) ((float *)y)[i] *= (float)beta;
+        else if (t == CS_DTYPE_FLOAT64)
+            for (int64_t i = 0; i < M * N; i++) ((double *)y)[i] *= beta;
+        return;
+    }
+    enum CBLAS_TRANSPOSE tra = ta ? CblasTrans : CblasNoTrans, trb = tb ? CblasTrans : CblasNoTrans;
+    int lda = (int)(ta ? M : K), ldb = (int)(tb ? K : N);
+    switch (t) {
+    case CS_DTYPE_FLOAT32:
+        cblas_sgemm(CblasRowMajor, tra, trb, (int)M, (int)N, (int)K, (float)alpha, a, lda, b, ldb,
+                    (float)beta, y, (int)N);
+        break;
+    case CS_DTYPE_FLOAT64:
+        cblas_dgemm(CblasRowMajor, tra, trb, (int)M, (int)N, (int)K, alpha, a, lda, b, ldb, beta, y,
+                    (int)N);
+        break;
+    case CS_DTYPE_INT32: product_int32_t(ta, tb, M, N, K, a, b, y); break;
+    case CS_DTYPE_INT64: product_int64_t(ta, tb, M, N, K, a, b, y); break;
+    case CS_DTYPE_UINT32: product_uint32_t(ta, tb, M, N, K, a, b, y); break;
+    case CS_DTYPE_UINT64: product_uint64_t(ta, tb, M, N, K, a, b, y); break;
+    default: break; /* excluded by the kernel table */
+    }
+}
+
+static cs_status check_blas_dims(const cs__node *n, int64_t M, int64_t N, int64_t K, cs_error *err)
+{
+    if (M > INT_MAX || N > INT_MAX || K > INT_MAX)
+        return cs__node_error(err, n, CS_ERR_LIMIT,
+                              "matrix dimensions M=%lld N=%lld K=%lld exceed the BLAS limit %d",
+                              (long long)M, (long long)N, (long long)K, INT_MAX);
+    return CS_OK;
+}
+
+static cs_status same_types(const cs__node *n, const cs_tensor *a, const cs_tensor *b,
+                            const char *name, cs_error *err)
+{
+    if (b->dtype != a->dtype)
+        return cs__node_error(err, n, CS_ERR_INVALID, "%s is %s but A is %s", name,
+                              cs_dtype_name(b->dtype), cs_dtype_name(a->dtype));
+    return CS_OK;
+}
+
+/* --- MatMul ---------------------------------------------------------------------------- */
+
+/* A batched product's geometry: batch dims of the output and where each batch's A and B
+ * matrices start (in matrices, 0 stride where broadcast). */
+typedef struct mm_shape {
+    int64_t M, N, K, batch;
+    int brank;
+    int64_t bdims[CS_MAX_RANK];
+    int64_t astride[CS_MAX_RANK], bstride[CS_MAX_RANK];
+    int64_t a_batches; /* matrices A holds */
+    bool b_single;     /* B holds one matrix */
+} mm_shape;
+
+/* Numpy matmul: 1-D operands are promoted to matrices ([K] -> [1,K] for A, [K,1] for B)
+ * and the promoted dimension is dropped from the result. */
+static cs_status mm_shape_init(const cs__node *n, const cs_tensor *a, const cs_tensor *b,
+                               mm_shape *s, cs_tensor *out, cs_error *err)
+{
+    if (a->rank < 1 || b->rank < 1)
+        return cs__node_error(err, n, CS_ERR_INVALID, "inputs must have rank >= 1, got %d and %d",
+                              a->rank, b->rank);
+    int ar = a->rank < 2 ? 0 : a->rank - 2, br = b->rank < 2 ? 0 : b->rank - 2;
+    s->M = a->rank < 2 ? 1 : a->dims[a->rank - 2];
+    s->K = a->dims[a->rank - 1];
+    int64_t kb = b->rank < 2 ? b->dims[0] : b->dims[b->rank - 2];
+    s->N = b->rank < 2 ? 1 : b->dims[b->rank - 1];
+    if (kb != s->K)
+        return cs__node_error(err, n, CS_ERR_INVALID,
+                              "inner dimensions differ: A has K=%lld, B has K=%lld",
+                              (long long)s->K, (long long)kb);
+    s->brank = ar > br ? ar : br;
+    s->batch = 1;
+    s->a_batches = 1;
+    s->b_single = true;
+    int64_t as = 1, bs = 1;
+    for (int d = s->brank - 1; d >= 0; d--) {
+        int ai = d - (s->brank - ar), bi = d - (s->brank - br);
+        int64_t ad = ai >= 0 ? a->dims[ai] : 1, bd = bi >= 0 ? b->dims[bi] : 1;
+        if (ad != bd && ad != 1 && bd != 1)
+            return cs__node_error(err, n, CS_ERR_INVALID,
+                                  "batch dimensions cannot be broadcast: %lld and %lld",
+                                  (long long)ad, (long long)bd);
+        s->bdims[d] = ad == 1 ? bd : ad;
+        s->astride[d] = ad == 1 ? 0 : as;
+        s->bstride[d] = bd == 1 ? 0 : bs;
+        as *= ad;
+        bs *= bd;
+        s->batch *= s->bdims[d];
+    }
+    s->a_batches = as;
+    s->b_single = bs == 1;
+    cs_status rc = check_blas_dims(n, s->M, s->N, s->K, err);
+    if (rc != CS_OK) return rc;
+    if (out) {
+        int r = 0;
+        for (int d = 0; d < s->brank; d++) out->dims[r++] = s->bdims[d];
+        if (a->rank >= 2) out->dims[r++] = s->M;
+        if (b->rank >= 2) out->dims[r++] = s->N;
+        out->rank = r;
+        out->dtype = a->dtype;
+    }
+    return CS_OK;
+}
+
+static cs_status matmul_infer(const cs__node *n, const cs_tensor *const *in, int n_in,
+                              cs_tensor *out, int n_out, cs_error *err)
+{
+    cs_status rc = same_types(n, in[0], in[1], "B", err);
+    if (rc != CS_OK) return rc;
+    mm_shape s = {0};
+    return mm_shape_init(n, in[0], in[1], &s, &out[0], err);
+}
+
+static size_t matmul_scratch(const cs__node *n, const cs_tensor *const *in, int n_in,
+                             const cs_tensor *out, int n_out)
+{
+    if (!is_half(in[0]->dtype)) return 0;
+    return sizeof(float) * (size_t)(cs__numel(in[0]) + cs__numel(in[1]) + cs__numel(&out[0]));
+}
+
+static void matmul_compute(const mm_shape *s, const cs_tensor *a, const cs_tensor *b, cs_tensor *y)
+{
+    size_t es = cs_dtype_size(y->dtype);
+    int64_t mk = s->M * s->K, kn = s->K * s->N, mn = s->M * s->N;
+    if (s->b_single && s->a_batches == s->batch) {
+        product(y->dtype, false, false, s->batch * s->M, s->N, s->K, 1, a->data, b->data, 0,
+                y->data);
+        return;
+    }
+    int64_t idx[CS_MAX_RANK] = {0};
+    int64_t ao = 0, bo = 0;
+    for (int64_t i = 0; i < s->batch; i++) {
+        product(y->dtype, false, false, s->M, s->N, s->K, 1, (const char *)a->data + ao * mk * es,
+                (const char *)b->data + bo * kn * es, 0, (char *)y->data + i * mn * es);
+        /* Odometer step over the batch index, keeping A's and B's matrix offsets. */
+        for (int d = s->brank - 1; d >= 0; d--) {
+            ao += s->astride[d];
+            bo += s->bstride[d];
+            if (++idx[d] < s->bdims[d]) break;
+            ao -= s->astride[d] * s->bdims[d];
+            bo -= s->bstride[d] * s->bdims[d];
+            idx[d] = 0;
+        }
+    }
+}
+
+static cs_status matmul_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
+                            int n_out)
+{
+    mm_shape s = {0};
+    cs_status rc = mm_shape_init(ctx->node, in[0], in[1], &s, NULL, ctx->err);
+    if (rc != CS_OK) return rc;
+    if (!is_half(out[0].dtype)) {
+        matmul_compute(&s, in[0], in[1], &out[0]);
+        return CS_OK;
+    }
+    if (ctx->scratch_size < matmul_scratch(ctx->node, in, n_in, out, n_out))
+        return cs__node_error(ctx->err, ctx->node, CS_ERR_INTERNAL, "scratch memory too small");
+    float *cursor = ctx->scratch;
+    cs_tensor a = wide_view(in[0], &cursor), b = wide_view(in[1], &cursor);
+    cs_tensor y = wide_view(&out[0], &cursor);
+    widen(in[0], a.data);
+    widen(in[1], b.data);
+    matmul_compute(&s, &a, &b, &y);
+    narrow(&out[0], y.data);
+    return CS_OK;
+}
+
+/* --- Gemm ------------------------------------------------------------------------------ */
+
+/* Gemm's C broadcasts unidirectionally to [M,N]: its (up to) two dims, right-aligned, must
+ * each be 1 or match. The strides it yields read C at (m, n) as c[m*rs + n*cs]. */
+typedef struct gemm_shape {
+    bool ta, tb;
+    int64_t M, N, K;
+    int64_t c_rs, c_cs;
+} gemm_shape;
+
+static cs_status gemm_shape_init(const cs__node *n, const cs_tensor *const *in, int n_in,
+                                 gemm_shape *s, cs_error *err)
+{
+    const cs_tensor *a = in[0], *b = in[1], *c = n_in > 2 ? in[2] : NULL;
+    if (a->rank != 2 || b->rank != 2)
+        return cs__node_error(err, n, CS_ERR_INVALID, "A and B must be 2-D, got ranks %d and %d",
+                              a->rank, b->rank);
+    s->ta = cs__attr_int(n, "transA", 0) != 0;
+    s->tb = cs__attr_int(n, "transB", 0) != 0;
+    s->M = a->dims[s->ta ? 1 : 0];
+    s->K = a->dims[s->ta ? 0 : 1];
+    int64_t kb = b->dims[s->tb ? 1 : 0];
+    s->N = b->dims[s->tb ? 0 : 1];
+    if (kb != s->K)
+        return cs__node_error(err, n, CS_ERR_INVALID,
+                              "inner dimensions differ: op(A) is [%lld,%lld], op(B) is [%lld,%lld]",
+                              (long long)s->M, (long long)s->K, (long long)kb, (long long)s->N);
+    s->c_rs = s->c_cs = 0;
+    if (c) {
+        if (c->rank > 2)
+            return cs__node_error(err, n, CS_ERR_INVALID, "C must have rank <= 2, got %d", c->rank);
+        int64_t cm = c->rank == 2 ? c->dims[0] : 1, cn = c->rank >= 1 ? c->dims[c->rank - 1] : 1;
+        if ((cm != 1 && cm != s->M) || (cn != 1 && cn != s->N))
+            return cs__node_error(err, n, CS_ERR_INVALID,
+                                  "C of shape [%lld,%lld] cannot be broadcast to [%lld,%lld]",
+                                  (long long)cm, (long long)cn, (long long)s->M, (long long)s->N);
+        s->c_rs = cm == 1 ? 0 : cn;
+        s->c_cs = cn == 1 ? 0 : 1;
+    }
+    return check_blas_dims(n, s->M, s->N, s->K, err);
+}
+
+static cs_status gemm_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
+                            int n_out, cs_error *err)
+{
+    cs_status rc = same_types(n, in[0], in[1], "B", err);
+    if (rc == CS_OK && n_in > 2 && in[2]) rc = same_types(n, in[0], in[2], "C", err);
+    if (rc != CS_OK) return rc;
+    gemm_shape s = {0};
+    rc = gemm_shape_init(n, in, n_in, &s, err);
+    if (rc != CS_OK) return rc;
+    out[0].dtype = in[0]->dtype;
+    out[0].rank = 2;
+    out[0].dims[0] = s.M;
+    out[0].dims[1] = s.N;
+    return CS_OK;
+}
+
+static size_t gemm_scratch(const cs__node *n, const cs_tensor *const *in, int n_in,
+                           const cs_tensor *out, int n_out)
+{
+    if (!is_half(in[0]->dtype)) return 0;
+    int64_t total = cs__numel(in[0]) + cs__numel(in[1]) + cs__numel(&out[0]);
+    if (n_in > 2 && in[2]) total += cs__numel(in[2]);
+    return sizeof(float) * (size_t)total;
+}
+
+/* Y = beta * broadcast(C), the starting point BLAS accumulates onto. */
+#define FILL_C(T)                                                                  \
+    static void fill_c_##T(const gemm_shape *s, const T *c, T beta, T *restrict y) \
+    {                                                                              \
+        for (int64_t m = 0; m < s->M; m++)                                         \
+            for (int64_t n = 0; n < s->N; n++)                                     \
+                y[m * s->N + n] = beta * c[m * s->c_rs + n * s->c_cs];             \
+    }
+FILL_C(float)
+FILL_C(double)
+
+/* Integer Gemm: exact integer arithmetic when alpha and beta are 1, else through double. */
+static void int_epilogue(const gemm_shape *s, const cs_tensor *c, double alpha, double beta,
+                         cs_tensor *y)
+{
+    for (int64_t m = 0; m < s->M; m++) {
+        for (int64_t n = 0; n < s->N; n++) {
+            int64_t i = m * s->N + n, v = cs__get_i64(y, i);
+            if (alpha != 1) v = (int64_t)(alpha * (double)v);
+            if (c) {
+                int64_t cv = cs__get_i64(c, m * s->c_rs + n * s->c_cs);
+                v = (int64_t)((uint64_t)v + (uint64_t)(beta == 1 ? cv : (int64_t)(beta * cv)));
+            }
+            cs__set_i64(y, i, v);
+        }
+    }
+}
+
+static void gemm_compute(const gemm_shape *s, const cs_tensor *a, const cs_tensor *b,
+                         const cs_tensor *c, double alpha, double beta, cs_tensor *y)
+{
+    if (c && beta == 0) c = NULL; /* numpy would still propagate NaN/inf from C; BLAS won't */
+    switch (y->dtype) {
+    case CS_DTYPE_FLOAT32:
+        if (c) fill_c_float(s, c->data, (float)beta, y->data);
+        product(y->dtype, s->ta, s->tb, s->M, s->N, s->K, alpha, a->data, b->data, c ? 1 : 0,
+                y->data);
+        break;
+    case CS_DTYPE_FLOAT64:
+        if (c) fill_c_double(s, c->data, beta, y->data);
+        product(y->dtype, s->ta, s->tb, s->M, s->N, s->K, alpha, a->data, b->data, c ? 1 : 0,
+                y->data);
+        break;
+    default:
+        product(y->dtype, s->ta, s->tb, s->M, s->N, s->K, 1, a->data, b->data, 0, y->data);
+        if (c || alpha != 1) int_epilogue(s, c, alpha, beta, y);
+        break;
+    }
+}
+
+static cs_status gemm_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
+                          int n_out)
+{
+    gemm_shape s = {0};
+    cs_status rc = gemm_shape_init(ctx->node, in, n_in, &s, ctx->err);
+    if (rc != CS_OK) return rc;
+    const cs_tensor *c = n_in > 2 ? in[2] : NULL;
+    double alpha = cs__attr_float(ctx->node, "alpha", 1.0f);
+    double beta = cs__attr_float(ctx->node, "beta", 1.0f);
+    if (!is_half(out[0].dtype)) {
+        gemm_compute(&s, in[0], in[1], c, alpha, beta, &out[0]);
+        return CS_OK;
+    }
+    if (ctx->scratch_size < gemm_scratch(ctx->node, in, n_in, out, n_out))
+        return cs__node_error(ctx->err, ctx->node, CS_ERR_INTERNAL, "scratch memory too small");
+    float *cursor = ctx->scratch;
+    cs_tensor a = wide_view(in[0], &cursor), b = wide_view(in[1], &cursor);
+    cs_tensor y = wide_view(&out[0], &cursor), wc;
+    widen(in[0], a.data);
+    widen(in[1], b.data);
+    if (c) {
+        wc = wide_view(c, &cursor);
+        widen(c, wc.data);
+    }
+    gemm_compute(&s, &a, &b, c ? &wc : NULL, alpha, beta, &y);
+    narrow(&out[0], y.data);
+    return CS_OK;
+}
+
 const cs__kernel cs__kernels_gemm[] = {
+    {"MatMul", "", 1, T_GEMM, 0, matmul_infer, matmul_run, matmul_scratch},
+    {"Gemm", "", 1, T_GEMM, 0, gemm_infer, gemm_run, gemm_scratch},
     {0},
 };

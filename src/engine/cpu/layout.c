@@ -390,7 +390,7 @@ static cs_status tile_repeats(const cs__node *n, const cs_tensor *const *in, int
     cs_status rc;
     for (int d = 0; d < rank; d++) rep[d] = 1;
     if (n->opset < 6 && n_in >= 3 && in[1] && in[2]) {
-        int64_t tiles, axis;
+        int64_t tiles = 1, axis = 0;
         int a;
         if ((rc = get_scalar(n, in[1], "tiles", &tiles, err)) != CS_OK ||
             (rc = get_scalar(n, in[2], "axis", &axis, err)) != CS_OK ||
@@ -594,7 +594,7 @@ static cs_status space_depth(const cs__node *n, const cs_tensor *x, bool to_spac
 static cs_status space_depth_infer(const cs__node *n, const cs_tensor *const *in, cs_tensor *out,
                                    bool to_space, cs_error *err)
 {
-    view v;
+    view v = {0};
     cs_status rc = space_depth(n, in[0], to_space, &v, err);
     if (rc != CS_OK) return rc;
     out->dtype = in[0]->dtype;

@@ -1,8 +1,796 @@
 /*
- * unary.c - CPU kernels for the unary operator family (placeholder until the family lands).
+ * unary.c - CPU kernels for the elementwise unary operator family, Cast and CastLike.
+ *
+ * One table-driven core. Every operator is a `uop` row: a float32 loop and a float64 loop
+ * stamped from one scalar expression each, an optional int64 loop for the operators ONNX
+ * defines on integers, attribute defaults, and a parallel grain. float16 and bfloat16 run
+ * the float32 loop on stack chunks converted through float; integer and bool tensors run
+ * the int64 loop on chunks widened to int64 (or, for the few operators ONNX allows on
+ * integers without an exact integer form, the float64 loop). One infer (same shape, same
+ * type or bool) and one dispatcher serve every operator.
+ *
+ * Cast converts between every pair of numeric and bool types through a float64 or int64
+ * pivot, with direct loops for the common float pairs. Conversions follow numpy and ONNX
+ * Runtime on x86: floats round to nearest even (float64 to float16/bfloat16 without double
+ * rounding), float to integer truncates toward zero, and a float outside the target's
+ * range (or NaN) gives what x86's conversion gives: the minimum of int32/int64, wrapped
+ * for the narrower types. String tensors are not supported.
  */
 #include "engine/kernel.h"
 
+#include <float.h>
+#include <string.h>
+#include <strings.h>
+
+/* --- parameters -------------------------------------------------------------------------- */
+
+typedef struct uparam {
+    float alpha, beta, gamma, lambd, bias;
+    double lo, hi;         /* Clip bounds for floating types */
+    int64_t ilo, ihi;      /* Clip bounds for integer types (uint64 as its bits) */
+    bool det_neg, det_pos; /* IsInf */
+    bool is_unsigned;      /* integer loops: the element type is unsigned */
+} uparam;
+
+typedef void (*f32_fn)(const float *x, float *y, int64_t n, const uparam *p);
+typedef void (*f64_fn)(const double *x, double *y, int64_t n, const uparam *p);
+typedef void (*p32_fn)(const float *x, uint8_t *y, int64_t n, const uparam *p);
+typedef void (*p64_fn)(const double *x, uint8_t *y, int64_t n, const uparam *p);
+typedef void (*i64_fn)(int64_t *t, int64_t n, const uparam *p);
+
+enum { K_PLAIN, K_CLIP, K_ISINF };
+
+typedef struct uop {
+    f32_fn f32; /* float loops; NULL for predicates */
+    f64_fn f64;
+    p32_fn p32; /* predicate loops writing bool; NULL otherwise */
+    p64_fn p64;
+    i64_fn i64;    /* in-place loop on widened integers; NULL: integers go through float64 */
+    int64_t grain; /* elements per parallel range */
+    float alpha, beta, gamma, lambd; /* attribute defaults */
+    int kind;
+} uop;
+
+#define GRAIN_CHEAP (1 << 16)
+#define GRAIN_MATH  (1 << 13)
+#define CHUNK       512 /* elements converted per stack buffer */
+
+/* --- float loops --------------------------------------------------------------------------
+ * name, float32 expression, float64 expression: `v` is the element, `p` the parameters.
+ * Comparisons are written so that NaN propagates. */
+#define SELU32(v) ((v) > 0 ? p->gamma * (v) : p->gamma * p->alpha * expm1f(v))
+#define SELU64(v) ((v) > 0 ? (double)p->gamma * (v) : (double)p->gamma * p->alpha * expm1(v))
+#define HSIG(t)   ((t) < 0 ? 0 : (t) > 1 ? 1 : (t))
+
+#define FLOAT_OPS(X)                                                                  \
+    X(abs, fabsf(v), fabs(v))                                                         \
+    X(acos, acosf(v), acos(v))                                                        \
+    X(acosh, acoshf(v), acosh(v))                                                     \
+    X(asin, asinf(v), asin(v))                                                        \
+    X(asinh, asinhf(v), asinh(v))                                                     \
+    X(atan, atanf(v), atan(v))                                                        \
+    X(atanh, atanhf(v), atanh(v))                                                     \
+    X(ceil, ceilf(v), ceil(v))                                                        \
+    X(celu, v > 0 ? v : p->alpha * expm1f(v / p->alpha),                              \
+      v > 0 ? v : (double)p->alpha * expm1(v / p->alpha))                             \
+    X(clip, v<(float)p->lo ? (float)p->lo : v>(float) p->hi ? (float)p->hi : v,       \
+      v<p->lo ? p->lo : v> p->hi ? p->hi : v)                                         \
+    X(cos, cosf(v), cos(v))                                                           \
+    X(cosh, coshf(v), cosh(v))                                                        \
+    X(elu, v < 0 ? p->alpha * expm1f(v) : v, v < 0 ? (double)p->alpha * expm1(v) : v) \
+    X(erf, erff(v), erf(v))                                                           \
+    X(exp, expf(v), exp(v))                                                           \
+    X(floor, floorf(v), floor(v))                                                     \
+    X(hardsigmoid, HSIG(p->alpha *v + p->beta), HSIG((double)p->alpha *v + p->beta))  \
+    X(hardswish, v *HSIG(v *(1.0f / 6) + 0.5f), v *HSIG(v *(1.0 / 6) + 0.5))          \
+    X(leakyrelu, v < 0 ? p->alpha * v : v, v < 0 ? (double)p->alpha * v : v)          \
+    X(log, logf(v), log(v))                                                           \
+    X(neg, -v, -v)                                                                    \
+    X(reciprocal, 1.0f / v, 1.0 / v)                                                  \
+    X(relu, v < 0 ? 0.0f : v, v < 0 ? 0.0 : v)                                        \
+    X(round, rintf(v), rint(v))                                                       \
+    X(selu, SELU32(v), SELU64(v))                                                     \
+    X(shrink, v<-p->lambd ? v + p->bias : v> p->lambd ? v - p->bias : 0.0f,           \
+      v<-(double)p->lambd ? v + p->bias : v> p->lambd ? v - p->bias : 0.0)            \
+    X(sigmoid, 1.0f / (1.0f + expf(-v)), 1.0 / (1.0 + exp(-v)))                       \
+    X(sign, v > 0 ? 1.0f : v < 0 ? -1.0f : v, v > 0 ? 1.0 : v < 0 ? -1.0 : v)         \
+    X(sin, sinf(v), sin(v))                                                           \
+    X(sinh, sinhf(v), sinh(v))                                                        \
+    X(softplus, v > 0 ? v + log1pf(expf(-v)) : log1pf(expf(v)),                       \
+      v > 0 ? v + log1p(exp(-v)) : log1p(exp(v)))                                     \
+    X(softsign, v / (1.0f + fabsf(v)), v / (1.0 + fabs(v)))                           \
+    X(sqrt, sqrtf(v), sqrt(v))                                                        \
+    X(tan, tanf(v), tan(v))                                                           \
+    X(tanh, tanhf(v), tanh(v))                                                        \
+    X(thresholdedrelu, v > p->alpha ? v : 0.0f, v > (double)p->alpha ? v : 0.0)
+
+/* x and y may be the same buffer (in-place runs), so no `restrict`: every y[i] depends on
+ * x[i] alone, which keeps an aliased loop correct. */
+#define STAMP_FLOAT(name, e32, e64)                                                \
+    static void f32_##name(const float *x, float *y, int64_t n, const uparam *p)   \
+    {                                                                              \
+        for (int64_t i = 0; i < n; i++) {                                          \
+            const float v = x[i];                                                  \
+            y[i] = (e32);                                                          \
+        }                                                                          \
+    }                                                                              \
+    static void f64_##name(const double *x, double *y, int64_t n, const uparam *p) \
+    {                                                                              \
+        for (int64_t i = 0; i < n; i++) {                                          \
+            const double v = x[i];                                                 \
+            y[i] = (e64);                                                          \
+        }                                                                          \
+    }
+FLOAT_OPS(STAMP_FLOAT)
+
+/* --- predicates (bool output) ------------------------------------------------------------ */
+#define PRED_OPS(X)  \
+    X(isnan, v != v) \
+    X(isinf, isinf(v) && (v > 0 ? p->det_pos : p->det_neg))
+
+#define STAMP_PRED(name, e)                                                         \
+    static void p32_##name(const float *x, uint8_t *y, int64_t n, const uparam *p)  \
+    {                                                                               \
+        for (int64_t i = 0; i < n; i++) {                                           \
+            const float v = x[i];                                                   \
+            y[i] = (uint8_t)(e);                                                    \
+        }                                                                           \
+    }                                                                               \
+    static void p64_##name(const double *x, uint8_t *y, int64_t n, const uparam *p) \
+    {                                                                               \
+        for (int64_t i = 0; i < n; i++) {                                           \
+            const double v = x[i];                                                  \
+            y[i] = (uint8_t)(e);                                                    \
+        }                                                                           \
+    }
+PRED_OPS(STAMP_PRED)
+
+/* --- integer loops, on values widened to int64 (uint64 kept as its bits) ----------------- *
+ * Arithmetic goes through uint64 so that wrapping (Abs and Neg of the minimum) is defined. */
+static void i64_abs(int64_t *t, int64_t n, const uparam *p)
+{
+    if (p->is_unsigned) return;
+    for (int64_t i = 0; i < n; i++) t[i] = t[i] < 0 ? (int64_t)(0 - (uint64_t)t[i]) : t[i];
+}
+
+static void i64_neg(int64_t *t, int64_t n, const uparam *p)
+{
+    for (int64_t i = 0; i < n; i++) t[i] = (int64_t)(0 - (uint64_t)t[i]);
+}
+
+static void i64_sign(int64_t *t, int64_t n, const uparam *p)
+{
+    if (p->is_unsigned)
+        for (int64_t i = 0; i < n; i++) t[i] = t[i] != 0;
+    else
+        for (int64_t i = 0; i < n; i++) t[i] = (t[i] > 0) - (t[i] < 0);
+}
+
+static void i64_relu(int64_t *t, int64_t n, const uparam *p)
+{
+    if (p->is_unsigned) return;
+    for (int64_t i = 0; i < n; i++) t[i] = t[i] < 0 ? 0 : t[i];
+}
+
+static void i64_clip(int64_t *t, int64_t n, const uparam *p)
+{
+    if (p->is_unsigned) {
+        uint64_t lo = (uint64_t)p->ilo, hi = (uint64_t)p->ihi;
+        for (int64_t i = 0; i < n; i++) {
+            uint64_t v = (uint64_t)t[i];
+            v = v < lo ? lo : v;
+            t[i] = (int64_t)(v > hi ? hi : v);
+        }
+    } else {
+        for (int64_t i = 0; i < n; i++) {
+            int64_t v = t[i] < p->ilo ? p->ilo : t[i];
+            t[i] = v > p->ihi ? p->ihi : v;
+        }
+    }
+}
+
+static void i64_not(int64_t *t, int64_t n, const uparam *p)
+{
+    for (int64_t i = 0; i < n; i++) t[i] = !t[i];
+}
+
+/* --- element conversion ------------------------------------------------------------------ */
+
+static bool is_float(cs_dtype t)
+{
+    return t == CS_DTYPE_FLOAT32 || t == CS_DTYPE_FLOAT64 || t == CS_DTYPE_FLOAT16 ||
+           t == CS_DTYPE_BFLOAT16;
+}
+
+static bool is_unsigned(cs_dtype t)
+{
+    return t == CS_DTYPE_UINT8 || t == CS_DTYPE_UINT16 || t == CS_DTYPE_UINT32 ||
+           t == CS_DTYPE_UINT64 || t == CS_DTYPE_BOOL;
+}
+
+/* float64 to float32 rounding to odd: the float nearest zero with the last bit set when the
+ * conversion is inexact. Rounding that to a narrower format (at least two bits shorter)
+ * then gives the correctly rounded result, with no double rounding. */
+static float f64_to_f32_odd(double d)
+{
+    float f = (float)d;
+    if ((double)f == d || d != d) return f;
+    uint32_t u;
+    memcpy(&u, &f, sizeof u);
+    if (fabs((double)f) > fabs(d)) u--; /* step toward zero: truncation (inf -> FLT_MAX) */
+    u |= 1;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+/* float to integer as x86's truncating conversions do: NaN and out-of-range values give
+ * the type's minimum. The narrower types convert through int32 and wrap, like C casts
+ * compiled for x86 (numpy's astype, ONNX Runtime). */
+static inline int64_t cvt_i64(double d)
+{
+    return d >= -9223372036854775808.0 && d < 9223372036854775808.0 ? (int64_t)d : INT64_MIN;
+}
+
+static inline int32_t cvt_i32(double d)
+{
+    return d > -2147483649.0 && d < 2147483648.0 ? (int32_t)d : INT32_MIN;
+}
+
+static inline uint64_t cvt_u64(double d)
+{
+    if (d >= 9223372036854775808.0 && d < 18446744073709551616.0)
+        return (uint64_t)cvt_i64(d - 9223372036854775808.0) ^ 0x8000000000000000u;
+    return (uint64_t)cvt_i64(d);
+}
+
+#define LOOP(expr)                        \
+    for (int64_t i = 0; i < n; i++) expr; \
+    return
+
+/* Any numeric or bool type to float64. */
+static void load_f64(cs_dtype t, const void *x, double *d, int64_t n)
+{
+    switch (t) {
+    case CS_DTYPE_FLOAT32: LOOP(d[i] = ((const float *)x)[i]);
+    case CS_DTYPE_FLOAT64: LOOP(d[i] = ((const double *)x)[i]);
+    case CS_DTYPE_FLOAT16: LOOP(d[i] = cs__f16_to_f32(((const uint16_t *)x)[i]));
+    case CS_DTYPE_BFLOAT16: LOOP(d[i] = cs__bf16_to_f32(((const uint16_t *)x)[i]));
+    case CS_DTYPE_INT8: LOOP(d[i] = ((const int8_t *)x)[i]);
+    case CS_DTYPE_INT16: LOOP(d[i] = ((const int16_t *)x)[i]);
+    case CS_DTYPE_INT32: LOOP(d[i] = ((const int32_t *)x)[i]);
+    case CS_DTYPE_INT64: LOOP(d[i] = (double)((const int64_t *)x)[i]);
+    case CS_DTYPE_UINT8:
+    case CS_DTYPE_BOOL: LOOP(d[i] = ((const uint8_t *)x)[i]);
+    case CS_DTYPE_UINT16: LOOP(d[i] = ((const uint16_t *)x)[i]);
+    case CS_DTYPE_UINT32: LOOP(d[i] = ((const uint32_t *)x)[i]);
+    case CS_DTYPE_UINT64: LOOP(d[i] = (double)((const uint64_t *)x)[i]);
+    default: return;
+    }
+}
+
+/* float64 to any numeric or bool type. */
+static void store_f64(cs_dtype t, const double *d, void *y, int64_t n)
+{
+    switch (t) {
+    case CS_DTYPE_FLOAT32: LOOP(((float *)y)[i] = (float)d[i]);
+    case CS_DTYPE_FLOAT64: LOOP(((double *)y)[i] = d[i]);
+    case CS_DTYPE_FLOAT16: LOOP(((uint16_t *)y)[i] = cs__f32_to_f16(f64_to_f32_odd(d[i])));
+    case CS_DTYPE_BFLOAT16: LOOP(((uint16_t *)y)[i] = cs__f32_to_bf16(f64_to_f32_odd(d[i])));
+    case CS_DTYPE_INT8: LOOP(((int8_t *)y)[i] = (int8_t)cvt_i32(d[i]));
+    case CS_DTYPE_INT16: LOOP(((int16_t *)y)[i] = (int16_t)cvt_i32(d[i]));
+    case CS_DTYPE_INT32: LOOP(((int32_t *)y)[i] = cvt_i32(d[i]));
+    case CS_DTYPE_INT64: LOOP(((int64_t *)y)[i] = cvt_i64(d[i]));
+    case CS_DTYPE_UINT8: LOOP(((uint8_t *)y)[i] = (uint8_t)cvt_i32(d[i]));
+    case CS_DTYPE_UINT16: LOOP(((uint16_t *)y)[i] = (uint16_t)cvt_i32(d[i]));
+    case CS_DTYPE_UINT32: LOOP(((uint32_t *)y)[i] = (uint32_t)cvt_i64(d[i]));
+    case CS_DTYPE_UINT64: LOOP(((uint64_t *)y)[i] = cvt_u64(d[i]));
+    case CS_DTYPE_BOOL: LOOP(((uint8_t *)y)[i] = d[i] != 0);
+    default: return;
+    }
+}
+
+/* Integer or bool type to int64 (uint64 as its bits). */
+static void load_i64(cs_dtype t, const void *x, int64_t *d, int64_t n)
+{
+    switch (t) {
+    case CS_DTYPE_INT8: LOOP(d[i] = ((const int8_t *)x)[i]);
+    case CS_DTYPE_INT16: LOOP(d[i] = ((const int16_t *)x)[i]);
+    case CS_DTYPE_INT32: LOOP(d[i] = ((const int32_t *)x)[i]);
+    case CS_DTYPE_INT64: LOOP(d[i] = ((const int64_t *)x)[i]);
+    case CS_DTYPE_UINT8:
+    case CS_DTYPE_BOOL: LOOP(d[i] = ((const uint8_t *)x)[i]);
+    case CS_DTYPE_UINT16: LOOP(d[i] = ((const uint16_t *)x)[i]);
+    case CS_DTYPE_UINT32: LOOP(d[i] = ((const uint32_t *)x)[i]);
+    case CS_DTYPE_UINT64: LOOP(d[i] = (int64_t)((const uint64_t *)x)[i]);
+    default: return;
+    }
+}
+
+/* int64 to an integer or bool type: integers wrap, bool is "not zero". */
+static void store_i64(cs_dtype t, const int64_t *d, void *y, int64_t n)
+{
+    switch (t) {
+    case CS_DTYPE_INT8: LOOP(((int8_t *)y)[i] = (int8_t)d[i]);
+    case CS_DTYPE_INT16: LOOP(((int16_t *)y)[i] = (int16_t)d[i]);
+    case CS_DTYPE_INT32: LOOP(((int32_t *)y)[i] = (int32_t)d[i]);
+    case CS_DTYPE_INT64: LOOP(((int64_t *)y)[i] = d[i]);
+    case CS_DTYPE_UINT8: LOOP(((uint8_t *)y)[i] = (uint8_t)d[i]);
+    case CS_DTYPE_UINT16: LOOP(((uint16_t *)y)[i] = (uint16_t)d[i]);
+    case CS_DTYPE_UINT32: LOOP(((uint32_t *)y)[i] = (uint32_t)d[i]);
+    case CS_DTYPE_UINT64: LOOP(((uint64_t *)y)[i] = (uint64_t)d[i]);
+    case CS_DTYPE_BOOL: LOOP(((uint8_t *)y)[i] = d[i] != 0);
+    default: return;
+    }
+}
+
+/* float16 or bfloat16 to and from float32. */
+static void load_f32(cs_dtype t, const uint16_t *x, float *d, int64_t n)
+{
+    if (t == CS_DTYPE_FLOAT16)
+        for (int64_t i = 0; i < n; i++) d[i] = cs__f16_to_f32(x[i]);
+    else
+        for (int64_t i = 0; i < n; i++) d[i] = cs__bf16_to_f32(x[i]);
+}
+
+static void store_f32(cs_dtype t, const float *d, uint16_t *y, int64_t n)
+{
+    if (t == CS_DTYPE_FLOAT16)
+        for (int64_t i = 0; i < n; i++) y[i] = cs__f32_to_f16(d[i]);
+    else
+        for (int64_t i = 0; i < n; i++) y[i] = cs__f32_to_bf16(d[i]);
+}
+
+#undef LOOP
+
+/* --- the operator table ------------------------------------------------------------------ */
+
+#define FLOAT_OP(name, g, ...) \
+    static const uop op_##name = {.f32 = f32_##name, .f64 = f64_##name, .grain = g, __VA_ARGS__}
+#define PRED_OP(name, g, ...) \
+    static const uop op_##name = {.p32 = p32_##name, .p64 = p64_##name, .grain = g, __VA_ARGS__}
+
+FLOAT_OP(abs, GRAIN_CHEAP, .i64 = i64_abs);
+FLOAT_OP(acos, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(acosh, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(asin, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(asinh, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(atan, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(atanh, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(ceil, GRAIN_CHEAP, .kind = K_PLAIN);
+FLOAT_OP(celu, GRAIN_MATH, .alpha = 1.0f);
+FLOAT_OP(clip, GRAIN_CHEAP, .i64 = i64_clip, .kind = K_CLIP);
+FLOAT_OP(cos, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(cosh, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(elu, GRAIN_MATH, .alpha = 1.0f);
+FLOAT_OP(erf, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(exp, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(floor, GRAIN_CHEAP, .kind = K_PLAIN);
+FLOAT_OP(hardsigmoid, GRAIN_CHEAP, .alpha = 0.2f, .beta = 0.5f);
+FLOAT_OP(hardswish, GRAIN_CHEAP, .kind = K_PLAIN);
+PRED_OP(isinf, GRAIN_CHEAP, .kind = K_ISINF);
+PRED_OP(isnan, GRAIN_CHEAP, .kind = K_PLAIN);
+FLOAT_OP(leakyrelu, GRAIN_CHEAP, .alpha = 0.01f);
+FLOAT_OP(log, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(neg, GRAIN_CHEAP, .i64 = i64_neg);
+static const uop op_not = {.i64 = i64_not, .grain = GRAIN_CHEAP};
+FLOAT_OP(reciprocal, GRAIN_CHEAP, .kind = K_PLAIN);
+FLOAT_OP(relu, GRAIN_CHEAP, .i64 = i64_relu);
+FLOAT_OP(round, GRAIN_CHEAP, .kind = K_PLAIN);
+FLOAT_OP(selu, GRAIN_MATH, .alpha = 1.67326319217681884765625f,
+         .gamma = 1.05070102214813232421875f);
+FLOAT_OP(shrink, GRAIN_CHEAP, .lambd = 0.5f);
+FLOAT_OP(sigmoid, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(sign, GRAIN_CHEAP, .i64 = i64_sign);
+FLOAT_OP(sin, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(sinh, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(softplus, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(softsign, GRAIN_CHEAP, .kind = K_PLAIN);
+FLOAT_OP(sqrt, GRAIN_CHEAP, .kind = K_PLAIN);
+FLOAT_OP(tan, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(tanh, GRAIN_MATH, .kind = K_PLAIN);
+FLOAT_OP(thresholdedrelu, GRAIN_CHEAP, .alpha = 1.0f);
+
+/* --- shared infer and run ---------------------------------------------------------------- */
+
+static cs_status check_input(const cs__node *n, uint32_t types, const cs_tensor *const *in,
+                             int n_in, cs_error *err)
+{
+    if (n_in < 1 || !in[0]) return cs__node_error(err, n, CS_ERR_INVALID, "missing input");
+    cs_dtype t = in[0]->dtype;
+    if ((unsigned)t >= 32 || !(types & (1u << t)))
+        return cs__node_error(err, n, CS_ERR_UNSUPPORTED, "element type %s is not supported",
+                              cs_dtype_name(t));
+    return CS_OK;
+}
+
+static cs_status unary_infer(const uop *op, uint32_t types, const cs__node *n,
+                             const cs_tensor *const *in, int n_in, cs_tensor *out, int n_out,
+                             cs_error *err)
+{
+    cs_status st = check_input(n, types, in, n_in, err);
+    if (st) return st;
+    if (n_out < 1) return cs__node_error(err, n, CS_ERR_INVALID, "missing output");
+    cs__same_shape(&out[0], in[0]);
+    if (op->p32) out[0].dtype = CS_DTYPE_BOOL;
+    return CS_OK;
+}
+
+/* A Clip bound from an optional input (opset 11 on): absent leaves the default. */
+static cs_status clip_bound(const cs__node *n, const cs_tensor *b, const char *what, bool isint,
+                            double *f, int64_t *i, cs_error *err)
+{
+    if (!b) return CS_OK;
+    if (cs__numel(b) != 1)
+        return cs__node_error(err, n, CS_ERR_INVALID, "%s must be a scalar, got %lld elements",
+                              what, (long long)cs__numel(b));
+    if (!b->data) return cs__node_error(err, n, CS_ERR_INVALID, "%s has no data", what);
+    if (isint)
+        *i = cs__get_i64(b, 0);
+    else
+        *f = cs__get_f64(b, 0);
+    return CS_OK;
+}
+
+static cs_status unary_params(const uop *op, const cs__node *n, const cs_tensor *const *in,
+                              int n_in, uparam *p, cs_error *err)
+{
+    cs_dtype t = in[0]->dtype;
+    p->alpha = cs__attr_float(n, "alpha", op->alpha);
+    p->beta = cs__attr_float(n, "beta", op->beta);
+    p->gamma = cs__attr_float(n, "gamma", op->gamma);
+    p->lambd = cs__attr_float(n, "lambd", op->lambd);
+    p->bias = cs__attr_float(n, "bias", 0.0f);
+    p->is_unsigned = is_unsigned(t);
+    if (op->kind == K_ISINF) {
+        p->det_neg = cs__attr_int(n, "detect_negative", 1) != 0;
+        p->det_pos = cs__attr_int(n, "detect_positive", 1) != 0;
+    } else if (op->kind == K_CLIP) {
+        p->lo = -INFINITY;
+        p->hi = INFINITY;
+        switch (t) {
+        case CS_DTYPE_INT8: p->ilo = INT8_MIN, p->ihi = INT8_MAX; break;
+        case CS_DTYPE_INT16: p->ilo = INT16_MIN, p->ihi = INT16_MAX; break;
+        case CS_DTYPE_INT32: p->ilo = INT32_MIN, p->ihi = INT32_MAX; break;
+        case CS_DTYPE_UINT8: p->ilo = 0, p->ihi = UINT8_MAX; break;
+        case CS_DTYPE_UINT16: p->ilo = 0, p->ihi = UINT16_MAX; break;
+        case CS_DTYPE_UINT32: p->ilo = 0, p->ihi = UINT32_MAX; break;
+        case CS_DTYPE_UINT64:
+            p->ilo = 0, p->ihi = -1; /* UINT64_MAX as bits */
+            break;
+        default: p->ilo = INT64_MIN, p->ihi = INT64_MAX; break;
+        }
+        if (n->opset < 11) {
+            p->lo = cs__attr_float(n, "min", -FLT_MAX);
+            p->hi = cs__attr_float(n, "max", FLT_MAX);
+        } else {
+            bool isint = !is_float(t);
+            cs_status st =
+                clip_bound(n, n_in > 1 ? in[1] : NULL, "min", isint, &p->lo, &p->ilo, err);
+            if (!st)
+                st = clip_bound(n, n_in > 2 ? in[2] : NULL, "max", isint, &p->hi, &p->ihi, err);
+            if (st) return st;
+        }
+    }
+    return CS_OK;
+}
+
+typedef struct ujob {
+    const uop *op;
+    uparam p;
+    cs_dtype t;
+    const void *x;
+    void *y;
+} ujob;
+
+static void unary_range(void *arg, int64_t b, int64_t e)
+{
+    const ujob *j = arg;
+    const uop *op = j->op;
+    switch (j->t) {
+    case CS_DTYPE_FLOAT32: {
+        const float *x = (const float *)j->x + b;
+        if (op->f32)
+            op->f32(x, (float *)j->y + b, e - b, &j->p);
+        else
+            op->p32(x, (uint8_t *)j->y + b, e - b, &j->p);
+        return;
+    }
+    case CS_DTYPE_FLOAT64: {
+        const double *x = (const double *)j->x + b;
+        if (op->f64)
+            op->f64(x, (double *)j->y + b, e - b, &j->p);
+        else
+            op->p64(x, (uint8_t *)j->y + b, e - b, &j->p);
+        return;
+    }
+    case CS_DTYPE_FLOAT16:
+    case CS_DTYPE_BFLOAT16: {
+        float t[CHUNK];
+        for (int64_t c = b; c < e; c += CHUNK) {
+            int64_t m = e - c < CHUNK ? e - c : CHUNK;
+            load_f32(j->t, (const uint16_t *)j->x + c, t, m);
+            if (op->f32) {
+                op->f32(t, t, m, &j->p);
+                store_f32(j->t, t, (uint16_t *)j->y + c, m);
+            } else {
+                op->p32(t, (uint8_t *)j->y + c, m, &j->p);
+            }
+        }
+        return;
+    }
+    default: { /* integers and bool */
+        size_t sz = cs_dtype_size(j->t);
+        for (int64_t c = b; c < e; c += CHUNK) {
+            int64_t m = e - c < CHUNK ? e - c : CHUNK;
+            const char *x = (const char *)j->x + (size_t)c * sz;
+            char *y = (char *)j->y + (size_t)c * sz;
+            if (op->i64) {
+                int64_t t[CHUNK];
+                load_i64(j->t, x, t, m);
+                op->i64(t, m, &j->p);
+                store_i64(j->t, t, y, m);
+            } else {
+                double t[CHUNK];
+                load_f64(j->t, x, t, m);
+                op->f64(t, t, m, &j->p);
+                store_f64(j->t, t, y, m);
+            }
+        }
+        return;
+    }
+    }
+}
+
+static cs_status unary_run(const uop *op, uint32_t types, cs__kctx *ctx, const cs_tensor *const *in,
+                           int n_in, cs_tensor *out, int n_out)
+{
+    const cs__node *n = ctx->node;
+    cs_status st = check_input(n, types, in, n_in, ctx->err);
+    if (st) return st;
+    ujob j = {.op = op, .t = in[0]->dtype, .x = in[0]->data, .y = out[0].data};
+    st = unary_params(op, n, in, n_in, &j.p, ctx->err);
+    if (st) return st;
+    cs__parallel_for(ctx, cs__numel(in[0]), op->grain, unary_range, &j);
+    return CS_OK;
+}
+
+#define STAMP_KERNEL(name, types)                                                          \
+    static cs_status infer_##name(const cs__node *n, const cs_tensor *const *in, int n_in, \
+                                  cs_tensor *out, int n_out, cs_error *err)                \
+    {                                                                                      \
+        return unary_infer(&op_##name, types, n, in, n_in, out, n_out, err);               \
+    }                                                                                      \
+    static cs_status run_##name(cs__kctx *ctx, const cs_tensor *const *in, int n_in,       \
+                                cs_tensor *out, int n_out)                                 \
+    {                                                                                      \
+        return unary_run(&op_##name, types, ctx, in, n_in, out, n_out);                    \
+    }
+
+/* ONNX name, C name, first opset served, accepted input types */
+#define UNARY_KERNELS(X)                        \
+    X(Abs, abs, 1, CS__T_NUMERIC)               \
+    X(Acos, acos, 7, CS__T_FLOAT)               \
+    X(Acosh, acosh, 9, CS__T_FLOAT)             \
+    X(Asin, asin, 7, CS__T_FLOAT)               \
+    X(Asinh, asinh, 9, CS__T_FLOAT)             \
+    X(Atan, atan, 7, CS__T_FLOAT)               \
+    X(Atanh, atanh, 9, CS__T_FLOAT)             \
+    X(Ceil, ceil, 1, CS__T_FLOAT)               \
+    X(Celu, celu, 12, CS__T_FLOAT)              \
+    X(Clip, clip, 1, CS__T_NUMERIC)             \
+    X(Cos, cos, 7, CS__T_FLOAT)                 \
+    X(Cosh, cosh, 9, CS__T_FLOAT)               \
+    X(Elu, elu, 1, CS__T_FLOAT)                 \
+    X(Erf, erf, 9, CS__T_NUMERIC)               \
+    X(Exp, exp, 1, CS__T_FLOAT)                 \
+    X(Floor, floor, 1, CS__T_FLOAT)             \
+    X(HardSigmoid, hardsigmoid, 1, CS__T_FLOAT) \
+    X(HardSwish, hardswish, 14, CS__T_FLOAT)    \
+    X(IsInf, isinf, 10, CS__T_FLOAT)            \
+    X(IsNaN, isnan, 9, CS__T_FLOAT)             \
+    X(LeakyRelu, leakyrelu, 1, CS__T_FLOAT)     \
+    X(Log, log, 1, CS__T_FLOAT)                 \
+    X(Neg, neg, 1, CS__T_FLOAT | CS__T_SINT)    \
+    X(Not, not, 1, CS__T(BOOL))                 \
+    X(Reciprocal, reciprocal, 1, CS__T_FLOAT)   \
+    X(Relu, relu, 1, CS__T_FLOAT | CS__T_SINT)  \
+    X(Round, round, 11, CS__T_FLOAT)            \
+    X(Selu, selu, 1, CS__T_FLOAT)               \
+    X(Shrink, shrink, 9, CS__T_NUMERIC)         \
+    X(Sigmoid, sigmoid, 1, CS__T_FLOAT)         \
+    X(Sign, sign, 9, CS__T_NUMERIC)             \
+    X(Sin, sin, 7, CS__T_FLOAT)                 \
+    X(Sinh, sinh, 9, CS__T_FLOAT)               \
+    X(Softplus, softplus, 1, CS__T_FLOAT)       \
+    X(Softsign, softsign, 1, CS__T_FLOAT)       \
+    X(Sqrt, sqrt, 1, CS__T_FLOAT)               \
+    X(Tan, tan, 7, CS__T_FLOAT)                 \
+    X(Tanh, tanh, 1, CS__T_FLOAT)               \
+    X(ThresholdedRelu, thresholdedrelu, 10, CS__T_FLOAT)
+
+#define STAMP_KERNEL_X(Op, name, since, types) STAMP_KERNEL(name, types)
+UNARY_KERNELS(STAMP_KERNEL_X)
+
+/* --- Cast and CastLike ------------------------------------------------------------------- */
+
+static cs_dtype dtype_from_name(const char *s)
+{
+    static const struct {
+        const char *name;
+        cs_dtype t;
+    } names[] = {
+        {"FLOAT", CS_DTYPE_FLOAT32},   {"FLOAT32", CS_DTYPE_FLOAT32},
+        {"DOUBLE", CS_DTYPE_FLOAT64},  {"FLOAT64", CS_DTYPE_FLOAT64},
+        {"FLOAT16", CS_DTYPE_FLOAT16}, {"BFLOAT16", CS_DTYPE_BFLOAT16},
+        {"INT8", CS_DTYPE_INT8},       {"INT16", CS_DTYPE_INT16},
+        {"INT32", CS_DTYPE_INT32},     {"INT64", CS_DTYPE_INT64},
+        {"UINT8", CS_DTYPE_UINT8},     {"UINT16", CS_DTYPE_UINT16},
+        {"UINT32", CS_DTYPE_UINT32},   {"UINT64", CS_DTYPE_UINT64},
+        {"BOOL", CS_DTYPE_BOOL},       {"STRING", CS_DTYPE_STRING},
+    };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        if (!strcasecmp(s, names[i].name)) return names[i].t;
+    return CS_DTYPE_UNDEFINED;
+}
+
+static cs_status check_cast_type(const cs__node *n, const char *what, int64_t t, cs_error *err)
+{
+    if (t == CS_DTYPE_STRING)
+        return cs__node_error(err, n, CS_ERR_UNSUPPORTED,
+                              "casting %s string tensors is not supported", what);
+    if (t < 0 || t > CS_DTYPE_BFLOAT16 || cs_dtype_size((cs_dtype)t) == 0)
+        return cs__node_error(err, n, CS_ERR_UNSUPPORTED, "casting %s type %lld is not supported",
+                              what, (long long)t);
+    return CS_OK;
+}
+
+/* The target type: Cast's `to` (an int from opset 6, a type name before), CastLike's
+ * second input's type. */
+static cs_status cast_target(const cs__node *n, const cs_tensor *const *in, int n_in, cs_dtype *to,
+                             cs_error *err)
+{
+    if (n_in < 1 || !in[0]) return cs__node_error(err, n, CS_ERR_INVALID, "missing input");
+    cs_status st = check_cast_type(n, "from", in[0]->dtype, err);
+    if (st) return st;
+    int64_t t;
+    if (!strcmp(n->op_type, "CastLike")) {
+        if (n_in < 2 || !in[1])
+            return cs__node_error(err, n, CS_ERR_INVALID, "missing input 'target_type'");
+        t = in[1]->dtype;
+    } else {
+        const cs__attr *a = cs__attr_find(n, "to");
+        if (!a) return cs__node_error(err, n, CS_ERR_INVALID, "missing attribute 'to'");
+        if (a->type == CS__ATTR_STRING) {
+            t = dtype_from_name(a->s);
+            if (t == CS_DTYPE_UNDEFINED)
+                return cs__node_error(err, n, CS_ERR_INVALID, "unknown type name '%s'", a->s);
+        } else {
+            t = cs__attr_int(n, "to", CS_DTYPE_UNDEFINED);
+        }
+    }
+    st = check_cast_type(n, "to", t, err);
+    if (st) return st;
+    *to = (cs_dtype)t;
+    return CS_OK;
+}
+
+static cs_status cast_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
+                            int n_out, cs_error *err)
+{
+    cs_dtype to = CS_DTYPE_UNDEFINED;
+    cs_status st = cast_target(n, in, n_in, &to, err);
+    if (st) return st;
+    if (n_out < 1) return cs__node_error(err, n, CS_ERR_INVALID, "missing output");
+    cs__same_shape(&out[0], in[0]);
+    out[0].dtype = to;
+    return CS_OK;
+}
+
+typedef struct cjob {
+    cs_dtype from, to;
+    const void *x;
+    void *y;
+} cjob;
+
+/* Direct loops for the common pairs; false when (from, to) has none. */
+static bool cast_direct(cs_dtype from, cs_dtype to, const void *x, void *y, int64_t n)
+{
+#define PAIR(a, b) ((uint32_t)(a) << 8 | (uint32_t)(b))
+#define DIRECT(tx, ty, expr)                            \
+    do {                                                \
+        const tx *xs = x;                               \
+        ty *ys = y;                                     \
+        for (int64_t i = 0; i < n; i++) ys[i] = (expr); \
+    } while (0)
+    switch (PAIR(from, to)) {
+    case PAIR(CS_DTYPE_FLOAT32, CS_DTYPE_FLOAT16):
+        DIRECT(float, uint16_t, cs__f32_to_f16(xs[i]));
+        return true;
+    case PAIR(CS_DTYPE_FLOAT16, CS_DTYPE_FLOAT32):
+        DIRECT(uint16_t, float, cs__f16_to_f32(xs[i]));
+        return true;
+    case PAIR(CS_DTYPE_FLOAT32, CS_DTYPE_BFLOAT16):
+        DIRECT(float, uint16_t, cs__f32_to_bf16(xs[i]));
+        return true;
+    case PAIR(CS_DTYPE_BFLOAT16, CS_DTYPE_FLOAT32):
+        DIRECT(uint16_t, float, cs__bf16_to_f32(xs[i]));
+        return true;
+    case PAIR(CS_DTYPE_FLOAT32, CS_DTYPE_FLOAT64): DIRECT(float, double, xs[i]); return true;
+    case PAIR(CS_DTYPE_FLOAT64, CS_DTYPE_FLOAT32): DIRECT(double, float, (float)xs[i]); return true;
+    /* int64 to float32 directly: through float64 would round twice */
+    case PAIR(CS_DTYPE_INT64, CS_DTYPE_FLOAT32): DIRECT(int64_t, float, (float)xs[i]); return true;
+    case PAIR(CS_DTYPE_UINT64, CS_DTYPE_FLOAT32):
+        DIRECT(uint64_t, float, (float)xs[i]);
+        return true;
+    case PAIR(CS_DTYPE_INT32, CS_DTYPE_FLOAT32): DIRECT(int32_t, float, (float)xs[i]); return true;
+    case PAIR(CS_DTYPE_INT32, CS_DTYPE_INT64): DIRECT(int32_t, int64_t, xs[i]); return true;
+    case PAIR(CS_DTYPE_INT64, CS_DTYPE_INT32):
+        DIRECT(int64_t, int32_t, (int32_t)xs[i]);
+        return true;
+    case PAIR(CS_DTYPE_BOOL, CS_DTYPE_FLOAT32): DIRECT(uint8_t, float, xs[i]); return true;
+    case PAIR(CS_DTYPE_FLOAT32, CS_DTYPE_INT64):
+        DIRECT(float, int64_t, cvt_i64(xs[i]));
+        return true;
+    case PAIR(CS_DTYPE_FLOAT32, CS_DTYPE_INT32):
+        DIRECT(float, int32_t, cvt_i32(xs[i]));
+        return true;
+    default: return false;
+    }
+#undef DIRECT
+#undef PAIR
+}
+
+static void cast_range(void *arg, int64_t b, int64_t e)
+{
+    const cjob *j = arg;
+    size_t si = cs_dtype_size(j->from), so = cs_dtype_size(j->to);
+    const char *x = (const char *)j->x + (size_t)b * si;
+    char *y = (char *)j->y + (size_t)b * so;
+    int64_t n = e - b;
+    if (j->from == j->to) {
+        if (x != y) memcpy(y, x, (size_t)n * si);
+        return;
+    }
+    if (cast_direct(j->from, j->to, x, y, n)) return;
+    bool ints = !is_float(j->from) && !is_float(j->to);
+    for (int64_t c = 0; c < n; c += CHUNK) {
+        int64_t m = n - c < CHUNK ? n - c : CHUNK;
+        if (ints) {
+            int64_t t[CHUNK];
+            load_i64(j->from, x + (size_t)c * si, t, m);
+            store_i64(j->to, t, y + (size_t)c * so, m);
+        } else {
+            double t[CHUNK];
+            load_f64(j->from, x + (size_t)c * si, t, m);
+            store_f64(j->to, t, y + (size_t)c * so, m);
+        }
+    }
+}
+
+static cs_status cast_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
+                          int n_out)
+{
+    cjob j = {.x = in[0] ? in[0]->data : NULL, .y = out[0].data};
+    cs_status st = cast_target(ctx->node, in, n_in, &j.to, ctx->err);
+    if (st) return st;
+    j.from = in[0]->dtype;
+    if (out[0].dtype != j.to)
+        return cs__node_error(ctx->err, ctx->node, CS_ERR_INTERNAL,
+                              "output buffer is %s, expected %s", cs_dtype_name(out[0].dtype),
+                              cs_dtype_name(j.to));
+    cs__parallel_for(ctx, cs__numel(in[0]), GRAIN_CHEAP, cast_range, &j);
+    return CS_OK;
+}
+
+/* --- the table --------------------------------------------------------------------------- */
+
+#define ENTRY(Op, name, since, types) {#Op, NULL, since, types, 0, infer_##name, run_##name, NULL},
+
+/* clang-format off */
 const cs__kernel cs__kernels_unary[] = {
+    UNARY_KERNELS(ENTRY)
+    {"Cast", NULL, 1, CS__T_ALL, 0, cast_infer, cast_run, NULL},
+    {"CastLike", NULL, 15, CS__T_ALL, 0, cast_infer, cast_run, NULL},
     {0},
 };
+/* clang-format on */
