@@ -42,8 +42,8 @@ typedef struct cs__kctx {
 
 typedef cs_status (*cs__infer_fn)(const cs__node *n, const cs_tensor *const *in, int n_in,
                                   cs_tensor *out, int n_out, cs_error *err);
-typedef cs_status (*cs__run_fn)(cs__kctx *ctx, const cs_tensor *const *in, int n_in,
-                                cs_tensor *out, int n_out);
+typedef cs_status (*cs__run_fn)(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
+                                int n_out);
 typedef size_t (*cs__scratch_fn)(const cs__node *n, const cs_tensor *const *in, int n_in,
                                  const cs_tensor *out, int n_out);
 
@@ -64,13 +64,13 @@ typedef struct cs__kernel {
 #define CS__K_SHAPE_ONLY 1u
 
 /* dtype masks for kernel tables */
-#define CS__T(x) (1u << CS_DTYPE_##x)
-#define CS__T_FLOAT (CS__T(FLOAT32) | CS__T(FLOAT64) | CS__T(FLOAT16) | CS__T(BFLOAT16))
-#define CS__T_SINT (CS__T(INT8) | CS__T(INT16) | CS__T(INT32) | CS__T(INT64))
-#define CS__T_UINT (CS__T(UINT8) | CS__T(UINT16) | CS__T(UINT32) | CS__T(UINT64))
-#define CS__T_INT (CS__T_SINT | CS__T_UINT)
+#define CS__T(x)      (1u << CS_DTYPE_##x)
+#define CS__T_FLOAT   (CS__T(FLOAT32) | CS__T(FLOAT64) | CS__T(FLOAT16) | CS__T(BFLOAT16))
+#define CS__T_SINT    (CS__T(INT8) | CS__T(INT16) | CS__T(INT32) | CS__T(INT64))
+#define CS__T_UINT    (CS__T(UINT8) | CS__T(UINT16) | CS__T(UINT32) | CS__T(UINT64))
+#define CS__T_INT     (CS__T_SINT | CS__T_UINT)
 #define CS__T_NUMERIC (CS__T_FLOAT | CS__T_INT)
-#define CS__T_ALL (CS__T_NUMERIC | CS__T(BOOL))
+#define CS__T_ALL     (CS__T_NUMERIC | CS__T(BOOL))
 
 /* Finds the kernel for (op, domain, opset). Returns NULL when none serves it; *reason then
  * says why in a form for "unsupported operator X (opset N)" messages. */
