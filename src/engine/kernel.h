@@ -104,7 +104,9 @@ void cs__set_i64(cs_tensor *t, int64_t i, int64_t v);
 
 /* Numpy-style multidirectional broadcast of n shapes into out's rank and dims. */
 cs_status cs__broadcast(int n, const cs_tensor *const *ts, cs_tensor *out, cs_error *err);
-/* Normalises an axis in [-rank, rank) (or [-rank-1, rank] when `inclusive`) to [0, rank). */
+/* Normalises an axis in [-rank, rank) to [0, rank). With `inclusive` the axis indexes an
+ * output of rank+1 (OneHot, Unsqueeze): its range is [-rank-1, rank] and -1 means "after
+ * the last input axis". */
 cs_status cs__axis(const cs__node *n, int64_t axis, int rank, bool inclusive, int *out,
                    cs_error *err);
 
