@@ -80,8 +80,8 @@ cs_status cs_model_load_file(const char *path, cs_model_t **out, cs_error *err);
 /* Loads a model from memory. The buffer is copied only where needed for alignment: the
  * caller must keep it alive until cs_model_free. External data is resolved against
  * `base_dir` (may be NULL: then a model with external data fails to load). */
-cs_status cs_model_load_buffer(const void *buf, size_t len, const char *base_dir,
-                               cs_model_t **out, cs_error *err);
+cs_status cs_model_load_buffer(const void *buf, size_t len, const char *base_dir, cs_model_t **out,
+                               cs_error *err);
 
 void cs_model_free(cs_model_t *m);
 
@@ -111,8 +111,8 @@ typedef struct cs_session_options {
 } cs_session_options;
 
 /* Creates a session; opts may be NULL for the defaults. The model must outlive it. */
-cs_status cs_session_new(const cs_model_t *m, const cs_session_options *opts,
-                         cs_session_t **out, cs_error *err);
+cs_status cs_session_new(const cs_model_t *m, const cs_session_options *opts, cs_session_t **out,
+                         cs_error *err);
 void cs_session_free(cs_session_t *s);
 
 /* Runs the model. inputs[i] is the input named names[i]; every model input without a
@@ -121,8 +121,7 @@ void cs_session_free(cs_session_t *s);
  * memory. Errors name the input and what was expected ("input 'x': expected shape
  * [N,3,224,224], got [1,3,32,32]"). */
 cs_status cs_session_run(cs_session_t *s, int n_inputs, const char *const *names,
-                         const cs_tensor *inputs, int n_outputs, cs_tensor *outputs,
-                         cs_error *err);
+                         const cs_tensor *inputs, int n_outputs, cs_tensor *outputs, cs_error *err);
 
 #ifdef __cplusplus
 }

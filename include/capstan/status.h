@@ -13,17 +13,17 @@ extern "C" {
 #endif
 
 /* X-macro: code, name, default message. Order is part of the ABI: append only. */
-#define CS_STATUS_MAP(X)                                                                           \
-    X(CS_OK, "ok")                                                                                 \
-    X(CS_ERR_NOMEM, "out of memory")                                                               \
-    X(CS_ERR_INVALID, "invalid argument")                                                          \
-    X(CS_ERR_IO, "input/output error")                                                             \
-    X(CS_ERR_PARSE, "malformed input")                                                             \
-    X(CS_ERR_UNSUPPORTED, "unsupported")                                                           \
-    X(CS_ERR_NOT_FOUND, "not found")                                                               \
-    X(CS_ERR_EXISTS, "already exists")                                                             \
-    X(CS_ERR_LIMIT, "limit exceeded")                                                              \
-    X(CS_ERR_SHUTDOWN, "shutting down")                                                            \
+#define CS_STATUS_MAP(X)                  \
+    X(CS_OK, "ok")                        \
+    X(CS_ERR_NOMEM, "out of memory")      \
+    X(CS_ERR_INVALID, "invalid argument") \
+    X(CS_ERR_IO, "input/output error")    \
+    X(CS_ERR_PARSE, "malformed input")    \
+    X(CS_ERR_UNSUPPORTED, "unsupported")  \
+    X(CS_ERR_NOT_FOUND, "not found")      \
+    X(CS_ERR_EXISTS, "already exists")    \
+    X(CS_ERR_LIMIT, "limit exceeded")     \
+    X(CS_ERR_SHUTDOWN, "shutting down")   \
     X(CS_ERR_INTERNAL, "internal error")
 
 typedef enum cs_status {
@@ -50,7 +50,8 @@ cs_status cs_error_set(cs_error *err, cs_status code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
 /* Prefixes err's message with a printf-style context ("model.onnx: "); returns err->code. */
-cs_status cs_error_prefix(cs_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+cs_status cs_error_prefix(cs_error *err, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Clears err to CS_OK with an empty message. */
 void cs_error_clear(cs_error *err);

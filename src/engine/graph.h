@@ -35,11 +35,11 @@ typedef struct cs__attr {
     int64_t i;
     const char *s; /* NUL-terminated copy; s_len excludes the NUL */
     size_t s_len;
-    int n;                 /* element count of floats/ints/strings */
-    const float *floats;   /* FLOATS */
-    const int64_t *ints;   /* INTS */
-    const char **strings;  /* STRINGS */
-    const cs_tensor *t;    /* TENSOR */
+    int n;                /* element count of floats/ints/strings */
+    const float *floats;  /* FLOATS */
+    const int64_t *ints;  /* INTS */
+    const char **strings; /* STRINGS */
+    const cs_tensor *t;   /* TENSOR */
 } cs__attr;
 
 struct cs__kernel;
@@ -59,12 +59,12 @@ typedef struct cs__node {
 
 typedef struct cs__value {
     const char *name;
-    cs_dtype dtype;                       /* declared type, or UNDEFINED */
-    int rank;                             /* declared rank, or -1 */
-    int64_t dims[CS_MAX_RANK];            /* -1 where symbolic or unknown */
-    const char *dim_names[CS_MAX_RANK];   /* symbol for a symbolic dim, else NULL */
-    const cs_tensor *init;                /* initializer (constant) or NULL */
-    int producer;                         /* node index, or -1 */
+    cs_dtype dtype;                     /* declared type, or UNDEFINED */
+    int rank;                           /* declared rank, or -1 */
+    int64_t dims[CS_MAX_RANK];          /* -1 where symbolic or unknown */
+    const char *dim_names[CS_MAX_RANK]; /* symbol for a symbolic dim, else NULL */
+    const cs_tensor *init;              /* initializer (constant) or NULL */
+    int producer;                       /* node index, or -1 */
     int is_input, is_output;
 } cs__value;
 

@@ -42,8 +42,8 @@ typedef struct cs__kctx {
 
 typedef cs_status (*cs__infer_fn)(const cs__node *n, const cs_tensor *const *in, int n_in,
                                   cs_tensor *out, int n_out, cs_error *err);
-typedef cs_status (*cs__run_fn)(cs__kctx *ctx, const cs_tensor *const *in, int n_in,
-                                cs_tensor *out, int n_out);
+typedef cs_status (*cs__run_fn)(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
+                                int n_out);
 typedef size_t (*cs__scratch_fn)(const cs__node *n, const cs_tensor *const *in, int n_in,
                                  const cs_tensor *out, int n_out);
 
@@ -64,13 +64,13 @@ typedef struct cs__kernel {
 #define CS__K_SHAPE_ONLY 1u
 
 /* dtype masks for kernel tables */
-#define CS__T(x) (1u << CS_DTYPE_##x)
-#define CS__T_FLOAT (CS__T(FLOAT32) | CS__T(FLOAT64) | CS__T(FLOAT16) | CS__T(BFLOAT16))
-#define CS__T_SINT (CS__T(INT8) | CS__T(INT16) | CS__T(INT32) | CS__T(INT64))
-#define CS__T_UINT (CS__T(UINT8) | CS__T(UINT16) | CS__T(UINT32) | CS__T(UINT64))
-#define CS__T_INT (CS__T_SINT | CS__T_UINT)
+#define CS__T(x)      (1u << CS_DTYPE_##x)
+#define CS__T_FLOAT   (CS__T(FLOAT32) | CS__T(FLOAT64) | CS__T(FLOAT16) | CS__T(BFLOAT16))
+#define CS__T_SINT    (CS__T(INT8) | CS__T(INT16) | CS__T(INT32) | CS__T(INT64))
+#define CS__T_UINT    (CS__T(UINT8) | CS__T(UINT16) | CS__T(UINT32) | CS__T(UINT64))
+#define CS__T_INT     (CS__T_SINT | CS__T_UINT)
 #define CS__T_NUMERIC (CS__T_FLOAT | CS__T_INT)
-#define CS__T_ALL (CS__T_NUMERIC | CS__T(BOOL))
+#define CS__T_ALL     (CS__T_NUMERIC | CS__T(BOOL))
 
 /* Finds the kernel for (op, domain, opset). Returns NULL when none serves it; *reason then
  * says why in a form for "unsupported operator X (opset N)" messages. */
@@ -104,7 +104,9 @@ void cs__set_i64(cs_tensor *t, int64_t i, int64_t v);
 
 /* Numpy-style multidirectional broadcast of n shapes into out's rank and dims. */
 cs_status cs__broadcast(int n, const cs_tensor *const *ts, cs_tensor *out, cs_error *err);
-/* Normalises an axis in [-rank, rank) (or [-rank-1, rank] when `inclusive`) to [0, rank). */
+/* Normalises an axis in [-rank, rank) to [0, rank). With `inclusive` the axis indexes an
+ * output of rank+1 (OneHot, Unsqueeze): its range is [-rank-1, rank] and -1 means "after
+ * the last input axis". */
 cs_status cs__axis(const cs__node *n, int64_t axis, int rank, bool inclusive, int *out,
                    cs_error *err);
 

@@ -23,9 +23,9 @@ extern const cs__kernel cs__kernels_resize[];
 extern const cs__kernel cs__kernels_einsum[];
 
 static const cs__kernel *const families[] = {
-    cs__kernels_unary, cs__kernels_binary, cs__kernels_reduce, cs__kernels_norm,
-    cs__kernels_conv,  cs__kernels_pool,   cs__kernels_gemm,   cs__kernels_shape, cs__kernels_layout,
-    cs__kernels_gather, cs__kernels_resize, cs__kernels_einsum,
+    cs__kernels_unary,  cs__kernels_binary, cs__kernels_reduce, cs__kernels_norm,
+    cs__kernels_conv,   cs__kernels_pool,   cs__kernels_gemm,   cs__kernels_shape,
+    cs__kernels_layout, cs__kernels_gather, cs__kernels_resize, cs__kernels_einsum,
 };
 
 static bool same_domain(const char *a, const char *b)

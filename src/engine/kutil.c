@@ -148,8 +148,8 @@ cs_status cs__broadcast(int n, const cs_tensor *const *ts, cs_tensor *out, cs_er
             if (x == dim || x == 1) continue;
             if (dim != 1)
                 return cs_error_set(err, CS_ERR_INVALID,
-                                    "shapes cannot be broadcast: dimension %d is %lld and %lld",
-                                    d, (long long)dim, (long long)x);
+                                    "shapes cannot be broadcast: dimension %d is %lld and %lld", d,
+                                    (long long)dim, (long long)x);
             dim = x;
         }
         out->dims[d] = dim;

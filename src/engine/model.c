@@ -49,8 +49,8 @@ static cs_model_t *model_new(void)
     return m;
 }
 
-cs_status cs_model_load_buffer(const void *buf, size_t len, const char *base_dir,
-                               cs_model_t **out, cs_error *err)
+cs_status cs_model_load_buffer(const void *buf, size_t len, const char *base_dir, cs_model_t **out,
+                               cs_error *err)
 {
     *out = NULL;
     cs_model_t *m = model_new();

@@ -257,8 +257,8 @@ static cs_status parse_tensor(reader *r, const uint8_t *buf, size_t len, cs_tens
     bool bad = false;
     while (rep_next(&dims, &dv, &bad)) {
         if (t->rank == CS_MAX_RANK)
-            return cs_error_set(r->err, CS_ERR_UNSUPPORTED,
-                                "tensor has more than %d dimensions", CS_MAX_RANK);
+            return cs_error_set(r->err, CS_ERR_UNSUPPORTED, "tensor has more than %d dimensions",
+                                CS_MAX_RANK);
         t->dims[t->rank++] = (int64_t)dv;
     }
     if (bad) return malformed(r, "bad tensor dims");
@@ -307,11 +307,13 @@ static cs_status parse_tensor(reader *r, const uint8_t *buf, size_t len, cs_tens
     t->dtype = (cs_dtype)dt;
     size_t esize = cs_dtype_size(t->dtype);
     if (dt == CS_DTYPE_STRING)
-        return cs_error_set(r->err, CS_ERR_UNSUPPORTED, "tensor '%s': string tensors are not "
-                            "supported", name);
+        return cs_error_set(r->err, CS_ERR_UNSUPPORTED,
+                            "tensor '%s': string tensors are not "
+                            "supported",
+                            name);
     if (esize == 0)
-        return cs_error_set(r->err, CS_ERR_UNSUPPORTED, "tensor '%s': unsupported element type %lld",
-                            name, (long long)dt);
+        return cs_error_set(r->err, CS_ERR_UNSUPPORTED,
+                            "tensor '%s': unsupported element type %lld", name, (long long)dt);
     int64_t numel = 1;
     for (int i = 0; i < t->rank; i++) {
         if (t->dims[i] < 0 || (t->dims[i] && numel > CS_ONNX_MAX_DIMS_NUMEL / t->dims[i]))
@@ -349,12 +351,14 @@ static cs_status parse_tensor(reader *r, const uint8_t *buf, size_t len, cs_tens
     size_t n = rep_count(buf, len, (uint32_t)field, wire, &bad);
     if (bad) return malformed(r, "bad typed tensor data");
     if (n != (size_t)numel)
-        return cs_error_set(r->err, CS_ERR_PARSE, "tensor '%s' holds %zu values, its shape needs %lld",
-                            name, n, (long long)numel);
+        return cs_error_set(r->err, CS_ERR_PARSE,
+                            "tensor '%s' holds %zu values, its shape needs %lld", name, n,
+                            (long long)numel);
     if (!(t->data = cs_arena_alloc(r->arena, bytes ? bytes : 1, 64))) return nomem(r);
     rep_iter it = rep_init(buf, len, (uint32_t)field, wire);
     uint64_t v;
-    for (size_t i = 0; i < n && rep_next(&it, &v, &bad); i++) put_scalar(t->data, t->dtype, i, v, field);
+    for (size_t i = 0; i < n && rep_next(&it, &v, &bad); i++)
+        put_scalar(t->data, t->dtype, i, v, field);
     return CS_OK;
 }
 
@@ -426,7 +430,8 @@ static cs_status parse_value_info(reader *r, const uint8_t *buf, size_t len, cs_
             while (pb_next(&tr, &tf)) {
                 if (tf.wire != PB_LEN) continue;
                 if (tf.num != 1) {
-                    if (tf.num == 4 || tf.num == 5 || tf.num == 8 || tf.num == 9) *is_tensor = false;
+                    if (tf.num == 4 || tf.num == 5 || tf.num == 8 || tf.num == 9)
+                        *is_tensor = false;
                     continue;
                 }
                 saw_tensor = true;
@@ -609,8 +614,15 @@ static cs_status parse_node(reader *r, const uint8_t *buf, size_t len, cs__node 
 
 /* --- the graph ------------------------------------------------------------------------- */
 
-enum { G_NODE = 1, G_NAME = 2, G_INITIALIZER = 5, G_INPUT = 11, G_OUTPUT = 12, G_VALUE_INFO = 13,
-       G_SPARSE_INITIALIZER = 15 };
+enum {
+    G_NODE = 1,
+    G_NAME = 2,
+    G_INITIALIZER = 5,
+    G_INPUT = 11,
+    G_OUTPUT = 12,
+    G_VALUE_INFO = 13,
+    G_SPARSE_INITIALIZER = 15
+};
 
 /* Orders nodes so every input is produced before use (ONNX requires it, but producers do
  * not always comply). O(nodes^2) in the worst case, linear for sorted graphs. Fails on a
@@ -637,7 +649,8 @@ static cs_status topo_sort(reader *r, cs_model_t *m)
             progress = 1;
         }
         if (!progress)
-            return cs_error_set(r->err, CS_ERR_PARSE, "the graph has a cycle (or a node input "
+            return cs_error_set(r->err, CS_ERR_PARSE,
+                                "the graph has a cycle (or a node input "
                                 "that no node produces)");
     }
     memcpy(m->nodes, sorted, (size_t)m->n_nodes * sizeof *sorted);
@@ -700,7 +713,8 @@ static cs_status parse_graph(reader *r, const uint8_t *buf, size_t len)
                                 v->name);
         size_t slot = names_slot(&names, v->name);
         if (names.names[slot])
-            return cs_error_set(r->err, CS_ERR_PARSE, "graph input '%s' is declared twice", v->name);
+            return cs_error_set(r->err, CS_ERR_PARSE, "graph input '%s' is declared twice",
+                                v->name);
         names.names[slot] = v->name;
         names.ids[slot] = m->n_values;
         v->producer = -1;
@@ -794,8 +808,10 @@ static cs_status parse_graph(reader *r, const uint8_t *buf, size_t len)
             continue;
         }
         if (id < 0)
-            return cs_error_set(r->err, CS_ERR_PARSE, "graph output '%s' is not produced by any "
-                                "node, input or initializer", info.name);
+            return cs_error_set(r->err, CS_ERR_PARSE,
+                                "graph output '%s' is not produced by any "
+                                "node, input or initializer",
+                                info.name);
         if (!is_tensor)
             return cs_error_set(r->err, CS_ERR_UNSUPPORTED,
                                 "output '%s' is not a tensor (sequences, maps and optionals are "
@@ -818,8 +834,8 @@ static cs_status parse_graph(reader *r, const uint8_t *buf, size_t len)
 
 enum { M_IR_VERSION = 1, M_PRODUCER = 2, M_GRAPH = 7, M_OPSET = 8, M_METADATA = 14 };
 
-cs_status cs__onnx_parse_model(cs_model_t *m, const uint8_t *buf, size_t len,
-                               const char *base_dir, cs_error *err)
+cs_status cs__onnx_parse_model(cs_model_t *m, const uint8_t *buf, size_t len, const char *base_dir,
+                               cs_error *err)
 {
     reader r = {m, &m->arena, base_dir, false, err};
     m->producer = m->graph_name = "";

@@ -26,7 +26,7 @@
 #include <unistd.h>
 
 #define MAX_PLANS 8
-#define ALIGN 64
+#define ALIGN     64
 
 typedef struct step {
     const cs__node *node;
@@ -41,9 +41,9 @@ typedef struct plan {
     cs_tensor *sig;     /* per model input: dtype and shape (data unused) */
     uint64_t last_used; /* for LRU eviction */
 
-    cs_arena arena;     /* everything below, and folded constants */
+    cs_arena arena;         /* everything below, and folded constants */
     const cs_tensor **vals; /* per value: its tensor (input slot, initializer, folded, step out) */
-    cs_tensor *inputs;  /* per model input: the slot a run binds the caller's tensor into */
+    cs_tensor *inputs;      /* per model input: the slot a run binds the caller's tensor into */
     step *steps;
     int n_steps;
     bool dynamic;
@@ -82,8 +82,8 @@ static void format_shape(char *buf, size_t cap, int rank, const int64_t *dims,
         if (dims[i] >= 0)
             n += (size_t)snprintf(buf + n, cap - n, "%s%lld", sep, (long long)dims[i]);
         else
-            n += (size_t)snprintf(buf + n, cap - n, "%s%s", sep,
-                                  names && names[i] ? names[i] : "?");
+            n +=
+                (size_t)snprintf(buf + n, cap - n, "%s%s", sep, names && names[i] ? names[i] : "?");
     }
     if (n < cap) snprintf(buf + n, cap - n, "]");
 }
@@ -97,8 +97,8 @@ static cs_status infer_node(const cs__node *n, const cs_tensor *const *in, cs_te
         cs_dtype t = in[k->type_input]->dtype;
         if (t >= 32 || !(k->types & (1u << t)))
             return cs__node_error(err, n, CS_ERR_UNSUPPORTED,
-                                  "element type %s is not supported (opset %lld)",
-                                  cs_dtype_name(t), (long long)n->opset);
+                                  "element type %s is not supported (opset %lld)", cs_dtype_name(t),
+                                  (long long)n->opset);
     }
     for (int j = 0; j < n->n_out; j++) memset(&out[j], 0, sizeof out[j]);
     return k->infer(n, in, n->n_in, out, n->n_out, err);
@@ -178,8 +178,8 @@ static cs_status plan_memory(plan *p, const cs_model_t *m, cs_error *err)
         const cs__node *n = p->steps[i].node;
         for (int k = 0; k < n->n_out; k++) {
             int last = last_use[n->out[k]] < i ? i : last_use[n->out[k]];
-            bufs[n_buf++] = (buffer){i, last, tensor_bytes(&p->steps[i].out[k]), 0,
-                                     &p->steps[i].out[k]};
+            bufs[n_buf++] =
+                (buffer){i, last, tensor_bytes(&p->steps[i].out[k]), 0, &p->steps[i].out[k]};
         }
     }
     for (int i = 0; i < n_buf; i++)
@@ -347,14 +347,14 @@ static cs_status run_dynamic(cs_session_t *s, plan *p, cs_error *err)
         const cs__node *n = st->node;
         cs_status rc = infer_node(n, st->in, st->out, err);
         if (rc == CS__DEFER)
-            return cs__node_error(err, n, CS_ERR_INTERNAL, "output shape is still unknown at run "
+            return cs__node_error(err, n, CS_ERR_INTERNAL,
+                                  "output shape is still unknown at run "
                                   "time");
         if (rc) return rc;
         for (int j = 0; j < n->n_out; j++) {
             st->out[j].data = cs_arena_alloc(&p->run_arena, tensor_bytes(&st->out[j]), ALIGN);
             if (!st->out[j].data)
-                return cs_error_set(err, CS_ERR_NOMEM, "out of memory for %s outputs",
-                                    n->op_type);
+                return cs_error_set(err, CS_ERR_NOMEM, "out of memory for %s outputs", n->op_type);
         }
         size_t need = scratch_of(n, st->in, st->out);
         void *scratch = need ? cs_arena_alloc(&p->run_arena, need, ALIGN) : NULL;
@@ -389,8 +389,8 @@ static cs_status bind_inputs(const cs_model_t *m, int n, const char *const *name
             for (int j = 0; j < m->n_inputs && len < sizeof list; j++)
                 len += (size_t)snprintf(list + len, sizeof list - len, "%s'%s'", j ? ", " : "",
                                         m->values[m->inputs[j]].name);
-            return cs_error_set(err, CS_ERR_INVALID, "unknown input '%s'; the model's inputs are %s",
-                                names[k], list);
+            return cs_error_set(err, CS_ERR_INVALID,
+                                "unknown input '%s'; the model's inputs are %s", names[k], list);
         }
         if (fed[i]) return cs_error_set(err, CS_ERR_INVALID, "input '%s' is given twice", names[k]);
         const cs__value *v = &m->values[m->inputs[i]];
@@ -446,8 +446,9 @@ cs_status cs_session_run(cs_session_t *s, int n_inputs, const char *const *names
 {
     const cs_model_t *m = s->model;
     if (n_outputs != m->n_outputs)
-        return cs_error_set(err, CS_ERR_INVALID, "the model has %d outputs, the caller asked for %d",
-                            m->n_outputs, n_outputs);
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "the model has %d outputs, the caller asked for %d", m->n_outputs,
+                            n_outputs);
     if (n_inputs < 0 || (n_inputs && (!names || !inputs)))
         return cs_error_set(err, CS_ERR_INVALID, "inputs and their names must be given");
     /* Small per-call tables live on the stack for typical models; larger ones are

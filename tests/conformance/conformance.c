@@ -62,8 +62,8 @@ static char *read_file(const char *path, size_t *len)
     return buf;
 }
 
-static int load_tensor(const char *path, cs_arena *a, cs_tensor *t, const char **name,
-                       char *why, size_t cap)
+static int load_tensor(const char *path, cs_arena *a, cs_tensor *t, const char **name, char *why,
+                       size_t cap)
 {
     size_t len;
     char *buf = read_file(path, &len);
@@ -106,9 +106,8 @@ static bool values_equal(const cs_tensor *got, cs_tensor *want, char *why, size_
     for (int64_t i = 0; i < n; i++) {
         if (!is_float) {
             if (memcmp((char *)got->data + i * es, (char *)want->data + i * es, es)) {
-                snprintf(why, cap, "output '%s'[%lld]: expected %lld, got %lld", name,
-                         (long long)i, (long long)cs__get_i64(want, i),
-                         (long long)cs__get_i64(got, i));
+                snprintf(why, cap, "output '%s'[%lld]: expected %lld, got %lld", name, (long long)i,
+                         (long long)cs__get_i64(want, i), (long long)cs__get_i64(got, i));
                 return false;
             }
             continue;
@@ -117,8 +116,8 @@ static bool values_equal(const cs_tensor *got, cs_tensor *want, char *why, size_
         if (isnan(w) && isnan(g)) continue;
         if (g == w) continue;
         if (!(fabs(g - w) <= ATOL + RTOL * fabs(w))) {
-            snprintf(why, cap, "output '%s'[%lld]: expected %.9g, got %.9g", name, (long long)i,
-                     w, g);
+            snprintf(why, cap, "output '%s'[%lld]: expected %.9g, got %.9g", name, (long long)i, w,
+                     g);
             return false;
         }
     }
@@ -338,10 +337,10 @@ int main(int argc, char **argv)
     bool write_baseline = false, verbose = false;
     int timeout_s = 120;
     static const struct option opts[] = {
-        {"suite", required_argument, 0, 's'},   {"data", required_argument, 0, 'd'},
-        {"filter", required_argument, 0, 'f'},  {"baseline", required_argument, 0, 'b'},
+        {"suite", required_argument, 0, 's'},    {"data", required_argument, 0, 'd'},
+        {"filter", required_argument, 0, 'f'},   {"baseline", required_argument, 0, 'b'},
         {"write-baseline", no_argument, 0, 'w'}, {"timeout", required_argument, 0, 't'},
-        {"verbose", no_argument, 0, 'v'},       {0, 0, 0, 0},
+        {"verbose", no_argument, 0, 'v'},        {0, 0, 0, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "s:d:f:b:wt:v", opts, NULL)) != -1) {

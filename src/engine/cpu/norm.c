@@ -247,8 +247,10 @@ static cs_status softmax_plan(const cs__node *n, const cs_tensor *x, smplan *p, 
     int axis;
     const bool coerce = n->opset < 13;
     if (x->rank < 1) return cs__node_error(err, n, CS_ERR_INVALID, "input must have rank >= 1");
+    /* Before opset 13 the axis splits the input into 2-D; either way its range is
+     * [-r, r-1] and a negative axis counts from the back. */
     cs_status rc =
-        cs__axis(n, cs__attr_int(n, "axis", coerce ? 1 : -1), x->rank, coerce, &axis, err);
+        cs__axis(n, cs__attr_int(n, "axis", coerce ? 1 : -1), x->rank, false, &axis, err);
     if (rc != CS_OK) return rc;
     p->outer = prod(x->dims, 0, axis);
     if (coerce) {
