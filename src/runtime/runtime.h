@@ -1,0 +1,124 @@
+/*
+ * runtime.h - serving models: instances, request queues and the dynamic batcher.
+ *
+ * The runtime owns the loaded model versions. Each version has `instances` engine
+ * sessions, each driven by its own worker thread, and one priority queue in front of
+ * them. A free worker takes the next batch from the queue, so work goes to whichever
+ * instance is free first (least loaded). With max_batch_size > 0 the model's first
+ * dimension of every input and output is the batch dimension: queued requests whose other
+ * dimensions and types agree are concatenated along it (up to max_batch_size, waiting at
+ * most max_queue_delay_us for more, preferring preferred_batch_sizes), run as one, and
+ * each request gets back exactly its own rows.
+ *
+ * Threads: the runtime never starts more engine threads than cs_rt_options.max_threads in
+ * total (instances x threads_per_instance summed over loaded versions); a load that would
+ * exceed it fails with CS_ERR_LIMIT.
+ *
+ * Lifetimes: cs_runtime_acquire returns a counted reference; a version that is unloaded
+ * stops taking requests at once and is freed when its queue has drained and the last
+ * reference is released.
+ */
+#ifndef CS_RUNTIME_RUNTIME_H
+#define CS_RUNTIME_RUNTIME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "capstan/engine.h"
+#include "capstan/status.h"
+
+struct cs_metrics;
+
+typedef struct cs_runtime cs_runtime;
+typedef struct cs_rt_model cs_rt_model;
+
+#define CS_RT_MAX_PREFERRED 8
+
+typedef struct cs_model_config {
+    int instances;              /* sessions, each with a worker thread; default 1 */
+    int threads_per_instance;   /* engine threads per session; default 1 */
+    int max_batch_size;         /* 0 = no batching (inputs are run as given) */
+    uint64_t max_queue_delay_us; /* how long a partial batch may wait for more requests */
+    int preferred_batch_sizes[CS_RT_MAX_PREFERRED];
+    int n_preferred;
+    int max_queue_size;         /* requests waiting; 0 = default 1024; full = CS_ERR_LIMIT */
+} cs_model_config;
+
+/* Fills cfg with the defaults above. */
+void cs_model_config_defaults(cs_model_config *cfg);
+
+typedef struct cs_rt_options {
+    int max_threads;             /* total engine threads; 0 = number of cores */
+    struct cs_metrics *metrics;  /* optional: queue/compute histograms, batch sizes, gauges */
+} cs_rt_options;
+
+cs_status cs_runtime_new(const cs_rt_options *opts, cs_runtime **out, cs_error *err);
+/* Stops every worker (after cs_runtime_drain, or dropping queued requests with
+ * CS_ERR_SHUTDOWN) and frees everything. */
+void cs_runtime_free(cs_runtime *rt);
+
+/* Loads path as (name, version) and starts its instances. Returns when the version is
+ * ready to serve. CS_ERR_EXISTS when that version is loaded already. */
+cs_status cs_runtime_load(cs_runtime *rt, const char *name, const char *version, const char *path,
+                          const cs_model_config *cfg, cs_error *err);
+/* Unloads one version, or every version of name when version is NULL. CS_ERR_NOT_FOUND when
+ * nothing matched. Queued requests still complete. */
+cs_status cs_runtime_unload(cs_runtime *rt, const char *name, const char *version,
+                            cs_error *err);
+
+/* A reference to (name, version); version NULL = the highest loaded version (compared as
+ * integers when both are numeric, else as strings). NULL when not loaded. */
+cs_rt_model *cs_runtime_acquire(cs_runtime *rt, const char *name, const char *version);
+void cs_rt_model_release(cs_rt_model *m);
+
+const char *cs_rt_model_name(const cs_rt_model *m);
+const char *cs_rt_model_version(const cs_rt_model *m);
+const cs_model_t *cs_rt_model_engine(const cs_rt_model *m); /* inputs, outputs, metadata */
+const cs_model_config *cs_rt_model_config(const cs_rt_model *m);
+
+typedef struct cs_rt_stats {
+    uint64_t inference_count; /* requests completed successfully */
+    uint64_t execution_count; /* engine runs (a batch counts once) */
+    uint64_t success_count, fail_count;
+    uint64_t queue_ns, compute_ns; /* summed over requests */
+    uint64_t last_inference_ms;    /* wall clock, ms since the epoch; 0 = never */
+    uint64_t batch_hist[64];       /* executions by batch size (index = size, capped at 63) */
+} cs_rt_stats;
+
+void cs_rt_model_stats(const cs_rt_model *m, cs_rt_stats *out);
+
+/* Every loaded version, for repository listings: calls fn for each (under the runtime's
+ * lock: fn must not call back into the runtime). */
+void cs_runtime_foreach(cs_runtime *rt, void (*fn)(void *ud, const cs_rt_model *m), void *ud);
+
+/* One inference. Inputs are borrowed until `done` has been called. */
+typedef struct cs_infer_request {
+    int n_inputs;
+    const char *const *input_names;
+    const cs_tensor *inputs;
+    int priority;         /* 0 = default; 1 is the highest, larger numbers are lower */
+    uint64_t deadline_ns; /* absolute, in cs_now_ns time; 0 = none. Expired requests are
+                             answered with CS_ERR_LIMIT ("deadline exceeded") and never run */
+    /* Called exactly once, on a worker thread, with every model output (rows of this
+     * request only). outputs point into runtime memory valid only during the call; msg
+     * is the error message when rc != CS_OK (outputs are then NULL). */
+    void (*done)(void *ud, cs_status rc, const char *msg, int n_outputs,
+                 const cs_tensor *outputs);
+    void *ud;
+} cs_infer_request;
+
+/* Validates req against the model (names, types, shapes; the message names the input) and
+ * queues it. On a non-OK return `done` is never called: CS_ERR_INVALID for bad inputs,
+ * CS_ERR_LIMIT when the queue is full, CS_ERR_SHUTDOWN when the runtime is draining or the
+ * version is being unloaded. */
+cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_error *err);
+
+/* Requests waiting and running, for gauges and readiness. */
+int cs_rt_model_queue_depth(const cs_rt_model *m);
+int cs_rt_model_in_flight(const cs_rt_model *m);
+
+/* Refuses new requests from now on and waits until every queued and running request has
+ * completed, or until timeout_ns passes (then returns CS_ERR_LIMIT). */
+cs_status cs_runtime_drain(cs_runtime *rt, uint64_t timeout_ns, cs_error *err);
+
+#endif
