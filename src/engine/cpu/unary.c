@@ -165,12 +165,27 @@ static inline float verff(float x)
     return a <= 0.921875f ? small : big;
 }
 
+/* e/(1+e) with e = exp(-|x|): one exp, and accurate down to the subnormals on both sides */
+static inline float vsigmoidf(float x)
+{
+    float e = vexpf(-fabsf(x)), s = 1.0f / (1.0f + e);
+    return x < 0 ? e * s : s;
+}
+
+static inline double sigmoid64(double x)
+{
+    double e = exp(-fabs(x)), s = 1.0 / (1.0 + e);
+    return x < 0 ? e * s : s;
+}
+
 /* --- float loops --------------------------------------------------------------------------
  * name, float32 expression, float64 expression: `v` is the element, `p` the parameters.
  * Comparisons are written so that NaN propagates. */
 #define SELU32(v) ((v) > 0 ? p->gamma * (v) : p->gamma * p->alpha * vexpm1_neg(v))
 #define SELU64(v) ((v) > 0 ? (double)p->gamma * (v) : (double)p->gamma * p->alpha * expm1(v))
 #define HSIG(t)   ((t) < 0 ? 0 : (t) > 1 ? 1 : (t))
+/* max(v, lo) then min(., hi): with lo > hi every element becomes hi, as ONNX specifies */
+#define CLAMP(v, lo, hi) (((v) < (lo) ? (lo) : (v)) > (hi) ? (hi) : ((v) < (lo) ? (lo) : (v)))
 
 #define FLOAT_OPS(X)                                                                      \
     X(abs, fabsf(v), fabs(v))                                                             \
@@ -183,8 +198,7 @@ static inline float verff(float x)
     X(ceil, ceilf(v), ceil(v))                                                            \
     X(celu, v > 0 ? v : p->alpha * vexpm1_neg(v / p->alpha),                              \
       v > 0 ? v : (double)p->alpha * expm1(v / p->alpha))                                 \
-    X(clip, v<(float)p->lo ? (float)p->lo : v>(float) p->hi ? (float)p->hi : v,           \
-      v<p->lo ? p->lo : v> p->hi ? p->hi : v)                                             \
+    X(clip, CLAMP(v, (float)p->lo, (float)p->hi), CLAMP(v, p->lo, p->hi))                 \
     X(cos, cosf(v), cos(v))                                                               \
     X(cosh, coshf(v), cosh(v))                                                            \
     X(elu, v < 0 ? p->alpha * vexpm1_neg(v) : v, v < 0 ? (double)p->alpha * expm1(v) : v) \
@@ -202,7 +216,7 @@ static inline float verff(float x)
     X(selu, SELU32(v), SELU64(v))                                                         \
     X(shrink, v<-p->lambd ? v + p->bias : v> p->lambd ? v - p->bias : 0.0f,               \
       v<-(double)p->lambd ? v + p->bias : v> p->lambd ? v - p->bias : 0.0)                \
-    X(sigmoid, 1.0f / (1.0f + vexpf(-v)), 1.0 / (1.0 + exp(-v)))                          \
+    X(sigmoid, vsigmoidf(v), sigmoid64(v))                                                \
     X(sign, v > 0 ? 1.0f : v < 0 ? -1.0f : v, v > 0 ? 1.0 : v < 0 ? -1.0 : v)             \
     X(sin, sinf(v), sin(v))                                                               \
     X(sinh, sinhf(v), sinh(v))                                                            \
