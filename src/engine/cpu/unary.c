@@ -181,52 +181,54 @@ static inline double sigmoid64(double x)
 /* --- float loops --------------------------------------------------------------------------
  * name, float32 expression, float64 expression: `v` is the element, `p` the parameters.
  * Comparisons are written so that NaN propagates. */
-#define SELU32(v) ((v) > 0 ? p->gamma * (v) : p->gamma * p->alpha * vexpm1_neg(v))
-#define SELU64(v) ((v) > 0 ? (double)p->gamma * (v) : (double)p->gamma * p->alpha * expm1(v))
-#define HSIG(t)   ((t) < 0 ? 0 : (t) > 1 ? 1 : (t))
+#define SELU32(v)       ((v) > 0 ? p->gamma * (v) : p->gamma * p->alpha * vexpm1_neg(v))
+#define SELU64(v)       ((v) > 0 ? (double)p->gamma * (v) : (double)p->gamma * p->alpha * expm1(v))
+#define HSIG(t)         ((t) < 0 ? 0 : (t) > 1 ? 1 : (t))
+#define SHRINK(v, l, b) ((v) < -(l) ? (v) + (b) : (v) > (l) ? (v) - (b) : 0)
 /* max(v, lo) then min(., hi): with lo > hi every element becomes hi, as ONNX specifies */
 #define CLAMP(v, lo, hi) (((v) < (lo) ? (lo) : (v)) > (hi) ? (hi) : ((v) < (lo) ? (lo) : (v)))
 
-#define FLOAT_OPS(X)                                                                      \
-    X(abs, fabsf(v), fabs(v))                                                             \
-    X(acos, acosf(v), acos(v))                                                            \
-    X(acosh, acoshf(v), acosh(v))                                                         \
-    X(asin, asinf(v), asin(v))                                                            \
-    X(asinh, asinhf(v), asinh(v))                                                         \
-    X(atan, atanf(v), atan(v))                                                            \
-    X(atanh, atanhf(v), atanh(v))                                                         \
-    X(ceil, ceilf(v), ceil(v))                                                            \
-    X(celu, v > 0 ? v : p->alpha * vexpm1_neg(v / p->alpha),                              \
-      v > 0 ? v : (double)p->alpha * expm1(v / p->alpha))                                 \
-    X(clip, CLAMP(v, (float)p->lo, (float)p->hi), CLAMP(v, p->lo, p->hi))                 \
-    X(cos, cosf(v), cos(v))                                                               \
-    X(cosh, coshf(v), cosh(v))                                                            \
-    X(elu, v < 0 ? p->alpha * vexpm1_neg(v) : v, v < 0 ? (double)p->alpha * expm1(v) : v) \
-    X(erf, verff(v), erf(v))                                                              \
-    X(exp, vexpf(v), exp(v))                                                              \
-    X(floor, floorf(v), floor(v))                                                         \
-    X(hardsigmoid, HSIG(p->alpha *v + p->beta), HSIG((double)p->alpha *v + p->beta))      \
-    X(hardswish, v *HSIG(v *(1.0f / 6) + 0.5f), v *HSIG(v *(1.0 / 6) + 0.5))              \
-    X(leakyrelu, v < 0 ? p->alpha * v : v, v < 0 ? (double)p->alpha * v : v)              \
-    X(log, logf(v), log(v))                                                               \
-    X(neg, -v, -v)                                                                        \
-    X(reciprocal, 1.0f / v, 1.0 / v)                                                      \
-    X(relu, v < 0 ? 0.0f : v, v < 0 ? 0.0 : v)                                            \
-    X(round, rintf(v), rint(v))                                                           \
-    X(selu, SELU32(v), SELU64(v))                                                         \
-    X(shrink, v<-p->lambd ? v + p->bias : v> p->lambd ? v - p->bias : 0.0f,               \
-      v<-(double)p->lambd ? v + p->bias : v> p->lambd ? v - p->bias : 0.0)                \
-    X(sigmoid, vsigmoidf(v), sigmoid64(v))                                                \
-    X(sign, v > 0 ? 1.0f : v < 0 ? -1.0f : v, v > 0 ? 1.0 : v < 0 ? -1.0 : v)             \
-    X(sin, sinf(v), sin(v))                                                               \
-    X(sinh, sinhf(v), sinh(v))                                                            \
-    X(softplus, v > 0 ? v + log1pf(expf(-v)) : log1pf(expf(v)),                           \
-      v > 0 ? v + log1p(exp(-v)) : log1p(exp(v)))                                         \
-    X(softsign, v / (1.0f + fabsf(v)), v / (1.0 + fabs(v)))                               \
-    X(sqrt, sqrtf(v), sqrt(v))                                                            \
-    X(tan, tanf(v), tan(v))                                                               \
-    X(tanh, vtanhf(v), tanh(v))                                                           \
+/* clang-format off */
+#define FLOAT_OPS(X)                                                                           \
+    X(abs,   fabsf(v),  fabs(v))                                                               \
+    X(acos,  acosf(v),  acos(v))                                                               \
+    X(acosh, acoshf(v), acosh(v))                                                              \
+    X(asin,  asinf(v),  asin(v))                                                               \
+    X(asinh, asinhf(v), asinh(v))                                                              \
+    X(atan,  atanf(v),  atan(v))                                                               \
+    X(atanh, atanhf(v), atanh(v))                                                              \
+    X(ceil,  ceilf(v),  ceil(v))                                                               \
+    X(celu,  v > 0 ? v : p->alpha * vexpm1_neg(v / p->alpha),                                  \
+             v > 0 ? v : (double)p->alpha * expm1(v / p->alpha))                               \
+    X(clip,  CLAMP(v, (float)p->lo, (float)p->hi), CLAMP(v, p->lo, p->hi))                     \
+    X(cos,   cosf(v),   cos(v))                                                                \
+    X(cosh,  coshf(v),  cosh(v))                                                               \
+    X(elu,   v < 0 ? p->alpha * vexpm1_neg(v) : v, v < 0 ? (double)p->alpha * expm1(v) : v)   \
+    X(erf,   verff(v),  erf(v))                                                                \
+    X(exp,   vexpf(v),  exp(v))                                                                \
+    X(floor, floorf(v), floor(v))                                                              \
+    X(hardsigmoid, HSIG(p->alpha * v + p->beta), HSIG((double)p->alpha * v + p->beta))         \
+    X(hardswish,   v * HSIG(v * (1.0f / 6) + 0.5f), v * HSIG(v * (1.0 / 6) + 0.5))             \
+    X(leakyrelu,   v < 0 ? p->alpha * v : v, v < 0 ? (double)p->alpha * v : v)                 \
+    X(log,   logf(v),   log(v))                                                                \
+    X(neg,   -v,        -v)                                                                    \
+    X(reciprocal, 1.0f / v, 1.0 / v)                                                           \
+    X(relu,  v < 0 ? 0.0f : v, v < 0 ? 0.0 : v)                                                \
+    X(round, rintf(v),  rint(v)) /* the default rounding mode: half to even */                 \
+    X(selu,  SELU32(v), SELU64(v))                                                             \
+    X(shrink, SHRINK(v, p->lambd, p->bias), SHRINK(v, (double)p->lambd, (double)p->bias))      \
+    X(sigmoid, vsigmoidf(v), sigmoid64(v))                                                     \
+    X(sign,  v > 0 ? 1.0f : v < 0 ? -1.0f : v, v > 0 ? 1.0 : v < 0 ? -1.0 : v)                 \
+    X(sin,   sinf(v),   sin(v))                                                                \
+    X(sinh,  sinhf(v),  sinh(v))                                                               \
+    X(softplus, v > 0 ? v + log1pf(expf(-v)) : log1pf(expf(v)),                                \
+                v > 0 ? v + log1p(exp(-v)) : log1p(exp(v)))                                    \
+    X(softsign, v / (1.0f + fabsf(v)), v / (1.0 + fabs(v)))                                    \
+    X(sqrt,  sqrtf(v),  sqrt(v))                                                               \
+    X(tan,   tanf(v),   tan(v))                                                                \
+    X(tanh,  vtanhf(v), tanh(v))                                                               \
     X(thresholdedrelu, v > p->alpha ? v : 0.0f, v > (double)p->alpha ? v : 0.0)
+/* clang-format on */
 
 /* float32 runs in blocks of VB through a local buffer: the inner loop has a constant trip
  * count and no aliasing, which compilers vectorize at -O2 (x and y may be the same buffer
