@@ -29,7 +29,6 @@ static const char usage[] =
     "  --json      print one JSON object instead of text\n"
     "  -h, --help  show this help\n";
 
-
 typedef struct op_count {
     const char *op;
     size_t n;

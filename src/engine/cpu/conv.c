@@ -83,7 +83,8 @@
     }
 
 WINDOW_ROW(float)
-WINDOW_ROW(double) BIAS_ADD(float) BIAS_ADD(double)
+WINDOW_ROW(double)
+BIAS_ADD(float) BIAS_ADD(double)
 
     typedef struct walk_args {
     const cs__window *w;
