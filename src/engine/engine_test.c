@@ -17,6 +17,7 @@
 #include <cmocka.h>
 #include <pthread.h>
 
+#include "base/alloc.h"
 #include "capstan/engine.h"
 
 #define DIGITS CS_SOURCE_DIR "/models/digits.onnx"
@@ -295,6 +296,27 @@ static void test_plans_per_signature(void **state)
     }
 }
 
+/* Once a plan exists, a run allocates nothing: every cs_malloc after warm-up fails and the
+ * run still succeeds, on one thread and on two. */
+static void test_run_allocates_nothing(void **state)
+{
+    digits *d = *state;
+    float x[4 * 64], want[4 * 10], got[4 * 10];
+    fill(x, 4 * 64, 3);
+    cs_session_t *two;
+    cs_session_options o = {.threads = 2};
+    cs_error err;
+    assert_int_equal(cs_session_new(d->m, &o, &two, &err), CS_OK);
+    run_digits(d->s, x, 4, want);
+    run_digits(two, x, 4, got);
+    cs_alloc_fail_after(0);
+    run_digits(d->s, x, 4, got);
+    run_digits(two, x, 4, got);
+    cs_alloc_fail_after(-1);
+    for (int k = 0; k < 40; k++) assert_float_equal(got[k], want[k], 1e-6);
+    cs_session_free(two);
+}
+
 typedef struct worker {
     const cs_model_t *m;
     const float *x;
@@ -343,6 +365,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_inputs_are_named, digits_setup, digits_teardown),
         cmocka_unit_test_setup_teardown(test_plans_per_signature, digits_setup, digits_teardown),
         cmocka_unit_test_setup_teardown(test_parallel_sessions, digits_setup, digits_teardown),
+        cmocka_unit_test_setup_teardown(test_run_allocates_nothing, digits_setup, digits_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
