@@ -16,9 +16,9 @@
  * back. run() allocates nothing: conv_scratch() sizes the column matrix and the widened
  * copies at plan time.
  */
+#include "engine/cpu/blas.h"
 #include "engine/cpu/window.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <string.h>
 
@@ -84,7 +84,8 @@
 
 WINDOW_ROW(float)
 WINDOW_ROW(double)
-BIAS_ADD(float) BIAS_ADD(double)
+BIAS_ADD(float)
+BIAS_ADD(double)
 
     typedef struct walk_args {
     const cs__window *w;
@@ -107,17 +108,10 @@ static void walk_channels(void *p, int64_t begin, int64_t end)
 }
 
 /* Y[M,N] = op(A)[M,K] * B[K,N], all contiguous. */
-static void blas(cs_dtype t, bool ta, int64_t M, int64_t N, int64_t K, const void *a, const void *b,
-                 void *y)
+static void blas(cs__kctx *ctx, cs_dtype t, bool ta, int64_t M, int64_t N, int64_t K, const void *a,
+                 const void *b, void *y)
 {
-    enum CBLAS_TRANSPOSE tra = ta ? CblasTrans : CblasNoTrans;
-    int lda = (int)(ta ? M : K);
-    if (t == CS_DTYPE_FLOAT64)
-        cblas_dgemm(CblasRowMajor, tra, CblasNoTrans, (int)M, (int)N, (int)K, 1.0, a, lda, b,
-                    (int)N, 0.0, y, (int)N);
-    else
-        cblas_sgemm(CblasRowMajor, tra, CblasNoTrans, (int)M, (int)N, (int)K, 1.0f, a, lda, b,
-                    (int)N, 0.0f, y, (int)N);
+    cs__gemm(ctx, t, ta, false, M, N, K, 1.0, a, ta ? M : K, b, N, 0.0, y, N);
 }
 
 static void bias_add(cs_dtype t, void *y, int64_t rows, int64_t cols, const void *b)
@@ -338,9 +332,9 @@ static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
         char *yg = (char *)y->data + (size_t)(i * ys) * es;
         if (c->transpose) {
             if (c->algo == CONV_POINTWISE) {
-                blas(t, true, c->Mg, w->out_size, c->Cg, wg, xg, yg);
+                blas(ctx, t, true, c->Mg, w->out_size, c->Cg, wg, xg, yg);
             } else {
-                blas(t, true, rows, w->out_size, c->Cg, wg, xg, col);
+                blas(ctx, t, true, rows, w->out_size, c->Cg, wg, xg, col);
                 memset(yg, 0, (size_t)ys * es);
                 walk_args a = {w, t, yg, col, true};
                 cs__parallel_for(ctx, c->Mg, 1, walk_channels, &a);
@@ -353,7 +347,7 @@ static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
                 cs__parallel_for(ctx, c->Cg, 1, walk_channels, &a);
                 cols = col;
             }
-            blas(t, false, c->Mg, w->out_size, rows, wg, cols, yg);
+            blas(ctx, t, false, c->Mg, w->out_size, rows, wg, cols, yg);
         }
         if (b) bias_add(t, yg, c->Mg, ys / c->Mg, (const char *)b->data + (size_t)(g * c->Mg) * es);
     }

@@ -1,8 +1,8 @@
 /*
  * gemm.c - CPU kernels for matrix products: MatMul (numpy semantics) and Gemm.
  *
- * float32 and float64 go to OpenBLAS (cblas_sgemm/cblas_dgemm), which brings its own
- * blocking and threading; float16 and bfloat16 are widened to float32 in scratch memory,
+ * float32 and float64 go to OpenBLAS through cs__gemm (blas.h), split across the
+ * session's threads; float16 and bfloat16 are widened to float32 in scratch memory,
  * multiplied there and narrowed back. Integer types use a plain i-k-j loop whose
  * arithmetic wraps like numpy's (done in the unsigned type, so it is defined behaviour).
  *
@@ -11,9 +11,8 @@
  * is broadcast. When B has a single matrix and A's batches are contiguous, the batch folds
  * into M and the whole product is one GEMM call.
  */
-#include "engine/kernel.h"
+#include "engine/cpu/blas.h"
 
-#include <cblas.h>
 #include <limits.h>
 #include <string.h>
 
@@ -83,8 +82,8 @@ INT_PRODUCT(uint64_t, uint64_t)
 
 /* Y = alpha * op(A) * op(B) + beta * Y for one matrix of any supported non-half type. For
  * integers alpha must be 1 and beta 0 (Gemm applies its integer epilogue separately). */
-static void product(cs_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha,
-                    const void *a, const void *b, double beta, void *y)
+static void product(cs__kctx *ctx, cs_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+                    double alpha, const void *a, const void *b, double beta, void *y)
 {
     if (M == 0 || N == 0) return;
     if (K == 0) { /* BLAS rejects lda == 0; the product is all zeros */
@@ -96,16 +95,10 @@ static void product(cs_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t 
             for (int64_t i = 0; i < M * N; i++) ((double *)y)[i] *= beta;
         return;
     }
-    enum CBLAS_TRANSPOSE tra = ta ? CblasTrans : CblasNoTrans, trb = tb ? CblasTrans : CblasNoTrans;
-    int lda = (int)(ta ? M : K), ldb = (int)(tb ? K : N);
     switch (t) {
     case CS_DTYPE_FLOAT32:
-        cblas_sgemm(CblasRowMajor, tra, trb, (int)M, (int)N, (int)K, (float)alpha, a, lda, b, ldb,
-                    (float)beta, y, (int)N);
-        break;
     case CS_DTYPE_FLOAT64:
-        cblas_dgemm(CblasRowMajor, tra, trb, (int)M, (int)N, (int)K, alpha, a, lda, b, ldb, beta, y,
-                    (int)N);
+        cs__gemm(ctx, t, ta, tb, M, N, K, alpha, a, ta ? M : K, b, tb ? K : N, beta, y, N);
         break;
     case CS_DTYPE_INT32: product_int32_t(ta, tb, M, N, K, a, b, y); break;
     case CS_DTYPE_INT64: product_int64_t(ta, tb, M, N, K, a, b, y); break;
@@ -213,20 +206,22 @@ static size_t matmul_scratch(const cs__node *n, const cs_tensor *const *in, int 
     return sizeof(float) * (size_t)(cs__numel(in[0]) + cs__numel(in[1]) + cs__numel(&out[0]));
 }
 
-static void matmul_compute(const mm_shape *s, const cs_tensor *a, const cs_tensor *b, cs_tensor *y)
+static void matmul_compute(cs__kctx *ctx, const mm_shape *s, const cs_tensor *a, const cs_tensor *b,
+                           cs_tensor *y)
 {
     size_t es = cs_dtype_size(y->dtype);
     int64_t mk = s->M * s->K, kn = s->K * s->N, mn = s->M * s->N;
     if (s->b_single && s->a_batches == s->batch) {
-        product(y->dtype, false, false, s->batch * s->M, s->N, s->K, 1, a->data, b->data, 0,
+        product(ctx, y->dtype, false, false, s->batch * s->M, s->N, s->K, 1, a->data, b->data, 0,
                 y->data);
         return;
     }
     int64_t idx[CS_MAX_RANK] = {0};
     int64_t ao = 0, bo = 0;
     for (int64_t i = 0; i < s->batch; i++) {
-        product(y->dtype, false, false, s->M, s->N, s->K, 1, (const char *)a->data + ao * mk * es,
-                (const char *)b->data + bo * kn * es, 0, (char *)y->data + i * mn * es);
+        product(ctx, y->dtype, false, false, s->M, s->N, s->K, 1,
+                (const char *)a->data + ao * mk * es, (const char *)b->data + bo * kn * es, 0,
+                (char *)y->data + i * mn * es);
         /* Odometer step over the batch index, keeping A's and B's matrix offsets. */
         for (int d = s->brank - 1; d >= 0; d--) {
             ao += s->astride[d];
@@ -246,7 +241,7 @@ static cs_status matmul_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in,
     cs_status rc = mm_shape_init(ctx->node, in[0], in[1], &s, NULL, ctx->err);
     if (rc != CS_OK) return rc;
     if (!is_half(out[0].dtype)) {
-        matmul_compute(&s, in[0], in[1], &out[0]);
+        matmul_compute(ctx, &s, in[0], in[1], &out[0]);
         return CS_OK;
     }
     if (ctx->scratch_size < matmul_scratch(ctx->node, in, n_in, out, n_out))
@@ -256,7 +251,7 @@ static cs_status matmul_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in,
     cs_tensor y = wide_view(&out[0], &cursor);
     widen(in[0], a.data);
     widen(in[1], b.data);
-    matmul_compute(&s, &a, &b, &y);
+    matmul_compute(ctx, &s, &a, &b, &y);
     narrow(&out[0], y.data);
     return CS_OK;
 }
@@ -356,23 +351,23 @@ static void int_epilogue(const gemm_shape *s, const cs_tensor *c, double alpha, 
     }
 }
 
-static void gemm_compute(const gemm_shape *s, const cs_tensor *a, const cs_tensor *b,
+static void gemm_compute(cs__kctx *ctx, const gemm_shape *s, const cs_tensor *a, const cs_tensor *b,
                          const cs_tensor *c, double alpha, double beta, cs_tensor *y)
 {
     if (c && beta == 0) c = NULL; /* numpy would still propagate NaN/inf from C; BLAS won't */
     switch (y->dtype) {
     case CS_DTYPE_FLOAT32:
         if (c) fill_c_float(s, c->data, (float)beta, y->data);
-        product(y->dtype, s->ta, s->tb, s->M, s->N, s->K, alpha, a->data, b->data, c ? 1 : 0,
+        product(ctx, y->dtype, s->ta, s->tb, s->M, s->N, s->K, alpha, a->data, b->data, c ? 1 : 0,
                 y->data);
         break;
     case CS_DTYPE_FLOAT64:
         if (c) fill_c_double(s, c->data, beta, y->data);
-        product(y->dtype, s->ta, s->tb, s->M, s->N, s->K, alpha, a->data, b->data, c ? 1 : 0,
+        product(ctx, y->dtype, s->ta, s->tb, s->M, s->N, s->K, alpha, a->data, b->data, c ? 1 : 0,
                 y->data);
         break;
     default:
-        product(y->dtype, s->ta, s->tb, s->M, s->N, s->K, 1, a->data, b->data, 0, y->data);
+        product(ctx, y->dtype, s->ta, s->tb, s->M, s->N, s->K, 1, a->data, b->data, 0, y->data);
         if (c || alpha != 1) int_epilogue(s, c, alpha, beta, y);
         break;
     }
@@ -388,7 +383,7 @@ static cs_status gemm_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
     double alpha = cs__attr_float(ctx->node, "alpha", 1.0f);
     double beta = cs__attr_float(ctx->node, "beta", 1.0f);
     if (!is_half(out[0].dtype)) {
-        gemm_compute(&s, in[0], in[1], c, alpha, beta, &out[0]);
+        gemm_compute(ctx, &s, in[0], in[1], c, alpha, beta, &out[0]);
         return CS_OK;
     }
     if (ctx->scratch_size < gemm_scratch(ctx->node, in, n_in, out, n_out))
@@ -402,7 +397,7 @@ static cs_status gemm_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
         wc = wide_view(c, &cursor);
         widen(c, wc.data);
     }
-    gemm_compute(&s, &a, &b, c ? &wc : NULL, alpha, beta, &y);
+    gemm_compute(ctx, &s, &a, &b, c ? &wc : NULL, alpha, beta, &y);
     narrow(&out[0], y.data);
     return CS_OK;
 }

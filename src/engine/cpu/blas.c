@@ -1,0 +1,64 @@
+/*
+ * blas.c - GEMM split across the session's threads; see blas.h for why.
+ *
+ * The larger of M and N is cut into one contiguous block per thread (at least 16 rows or
+ * columns each, so tiny products stay on the calling thread); each block is an
+ * independent single-threaded cblas call writing a disjoint part of Y.
+ */
+#include "engine/cpu/blas.h"
+
+#include <cblas.h>
+#include <pthread.h>
+
+static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+
+static void blas_single_threaded(void)
+{
+    openblas_set_num_threads(1);
+}
+
+typedef struct gemm_job {
+    cs_dtype t;
+    bool ta, tb, split_m;
+    int64_t M, N, K, lda, ldb, ldy;
+    double alpha, beta;
+    const char *a, *b;
+    char *y;
+} gemm_job;
+
+static void gemm_block(void *p, int64_t begin, int64_t end)
+{
+    const gemm_job *j = p;
+    size_t es = j->t == CS_DTYPE_FLOAT64 ? 8 : 4;
+    const char *a = j->a, *b = j->b;
+    char *y = j->y;
+    int64_t M = j->M, N = j->N;
+    if (j->split_m) { /* rows of op(A) and Y */
+        a += (size_t)(j->ta ? begin : begin * j->lda) * es;
+        y += (size_t)(begin * j->ldy) * es;
+        M = end - begin;
+    } else { /* columns of op(B) and Y */
+        b += (size_t)(j->tb ? begin * j->ldb : begin) * es;
+        y += (size_t)begin * es;
+        N = end - begin;
+    }
+    enum CBLAS_TRANSPOSE ta = j->ta ? CblasTrans : CblasNoTrans;
+    enum CBLAS_TRANSPOSE tb = j->tb ? CblasTrans : CblasNoTrans;
+    if (j->t == CS_DTYPE_FLOAT64)
+        cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)j->K, j->alpha, (const double *)a,
+                    (int)j->lda, (const double *)b, (int)j->ldb, j->beta, (double *)y, (int)j->ldy);
+    else
+        cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)j->K, (float)j->alpha,
+                    (const float *)a, (int)j->lda, (const float *)b, (int)j->ldb, (float)j->beta,
+                    (float *)y, (int)j->ldy);
+}
+
+void cs__gemm(cs__kctx *ctx, cs_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
+              double alpha, const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
+              void *y, int64_t ldy)
+{
+    pthread_once(&blas_once, blas_single_threaded);
+    if (M == 0 || N == 0) return;
+    gemm_job j = {t, ta, tb, M >= N, M, N, K, lda, ldb, ldy, alpha, beta, a, b, y};
+    cs__parallel_for(ctx, j.split_m ? M : N, 16, gemm_block, &j);
+}
