@@ -409,17 +409,18 @@ static void put_escaped(writer *o, const char *s, int quote)
     put(o, run, (size_t)(s - run));
 }
 
-/* The shortest of %.15g and %.17g that reads back as the same double, so 0.1 prints as
- * 0.1 and large counters stay exact; Prometheus spells the specials +Inf, -Inf, NaN. */
+/* The shorter of %.15g and %.17g that reads back as the same double, so 0.1 prints as
+ * 0.1 and large counters stay exact; Prometheus spells the specials +Inf, -Inf, NaN.
+ * Assumes the "C" numeric locale (the server never calls setlocale). */
 static void put_double(writer *o, double v)
 {
+    if (isnan(v) || isinf(v)) {
+        put_str(o, isnan(v) ? "NaN" : v > 0 ? "+Inf" : "-Inf");
+        return;
+    }
     char buf[32];
-    if (isnan(v))
-        snprintf(buf, sizeof buf, "NaN");
-    else if (isinf(v))
-        snprintf(buf, sizeof buf, "%s", v > 0 ? "+Inf" : "-Inf");
-    else if (snprintf(buf, sizeof buf, "%.15g", v), strtod(buf, NULL) != v)
-        snprintf(buf, sizeof buf, "%.17g", v);
+    snprintf(buf, sizeof buf, "%.15g", v);
+    if (strtod(buf, NULL) != v) snprintf(buf, sizeof buf, "%.17g", v);
     put_str(o, buf);
 }
 
