@@ -13,7 +13,9 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "base/alloc.h"
 #include "base/clock.h"
+#include "obs/metrics.h"
 #include "runtime/runtime.h"
 
 #include <math.h>
@@ -405,6 +407,85 @@ static void test_batching_needs_dynamic_first_dim(void **state)
     unlink(path);
 }
 
+/* Preferred sizes run at once; the partial batch left at unload does not wait its delay. */
+static void test_preferred_sizes_and_flush(void **state)
+{
+    cs_runtime *rt = new_runtime(2);
+    cs_model_config cfg;
+    cs_model_config_defaults(&cfg);
+    cfg.max_batch_size = 8;
+    cfg.max_queue_delay_us = 10 * 1000 * 1000;
+    cfg.preferred_batch_sizes[0] = 2;
+    cfg.n_preferred = 1;
+    cs_rt_model *m = load(rt, "digits", DIGITS, &cfg);
+    static job jobs[5];
+    uint64_t start = cs_now_ns();
+    for (int k = 0; k < 4; k++) {
+        digits_job(&jobs[k], k + 1);
+        submit_ok(m, &jobs[k], 0, 0);
+    }
+    wait_jobs(jobs, 4);
+    digits_job(&jobs[4], 5);
+    submit_ok(m, &jobs[4], 0, 0);
+    cs_error err;
+    assert_int_equal(cs_runtime_unload(rt, "digits", NULL, &err), CS_OK);
+    assert_true(jobs[4].done);
+    assert_true(cs_now_ns() - start < 5ull * 1000000000u); /* no 10 s delay was waited */
+    cs_rt_stats st;
+    cs_rt_model_stats(m, &st);
+    assert_int_equal(st.batch_hist[2], 2);
+    assert_int_equal(st.batch_hist[1], 1);
+    for (int k = 0; k < 5; k++) assert_int_equal(jobs[k].rc, CS_OK);
+    cs_rt_model_release(m);
+    cs_runtime_free(rt);
+}
+
+/* Recorded series as a scraper reads them. */
+static void test_metrics(void **state)
+{
+    cs_metrics *reg = NULL;
+    cs_error err;
+    assert_int_equal(cs_metrics_new(&reg, &err), CS_OK);
+    cs_runtime *rt = NULL;
+    cs_rt_options opts = {.max_threads = 2, .metrics = reg};
+    assert_int_equal(cs_runtime_new(&opts, &rt, &err), CS_OK);
+    cs_model_config cfg;
+    cs_model_config_defaults(&cfg);
+    cfg.max_batch_size = 4;
+    cfg.preferred_batch_sizes[0] = 3;
+    cfg.n_preferred = 1;
+    cfg.max_queue_delay_us = 10 * 1000 * 1000;
+    cs_rt_model *m = load(rt, "digits", DIGITS, &cfg);
+    static job jobs[3];
+    for (int k = 0; k < 3; k++) {
+        digits_job(&jobs[k], k + 1);
+        submit_ok(m, &jobs[k], 0, 0);
+    }
+    wait_jobs(jobs, 3);
+    assert_int_equal(cs_runtime_drain(rt, 10ull * 1000000000u, &err), CS_OK);
+
+    char *text = NULL;
+    size_t len = 0;
+    assert_int_equal(cs_metrics_render(reg, &text, &len, &err), CS_OK);
+    static const char *const want[] = {
+        "capstan_request_duration_seconds_count{model=\"digits\",version=\"1\"} 3",
+        "capstan_queue_duration_seconds_count{model=\"digits\",version=\"1\"} 3",
+        "capstan_compute_duration_seconds_count{model=\"digits\",version=\"1\"} 3",
+        "capstan_batch_size_count{model=\"digits\",version=\"1\"} 1",
+        "capstan_batch_size_bucket{model=\"digits\",version=\"1\",le=\"2\"} 0",
+        "capstan_batch_size_bucket{model=\"digits\",version=\"1\",le=\"4\"} 1",
+        "capstan_queue_depth{model=\"digits\",version=\"1\"} 0",
+        "capstan_inflight_requests{model=\"digits\",version=\"1\"} 0",
+        "capstan_model_load_duration_seconds{model=\"digits\",version=\"1\"} ",
+    };
+    for (size_t k = 0; k < sizeof want / sizeof want[0]; k++)
+        if (!strstr(text, want[k])) fail_msg("missing '%s' in:\n%s", want[k], text);
+    cs_free(text);
+    cs_rt_model_release(m);
+    cs_runtime_free(rt);
+    cs_metrics_free(reg);
+}
+
 /* ---- limits, deadlines and priorities ------------------------------------------------- */
 
 static void test_queue_full(void **state)
@@ -711,6 +792,8 @@ int main(void)
         cmocka_unit_test(test_batching_matches_single_runs),
         cmocka_unit_test(test_incompatible_shapes_never_share),
         cmocka_unit_test(test_batching_needs_dynamic_first_dim),
+        cmocka_unit_test(test_preferred_sizes_and_flush),
+        cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_deadline_exceeded_never_runs),
         cmocka_unit_test(test_priorities_order),
