@@ -87,7 +87,7 @@ WINDOW_ROW(double)
 BIAS_ADD(float)
 BIAS_ADD(double)
 
-    typedef struct walk_args {
+typedef struct walk_args {
     const cs__window *w;
     cs_dtype t;
     void *img, *col;
