@@ -720,6 +720,12 @@ static cs_status allocate_claim(cs_dra_set *set, cs__dra_inv *inv, cs_dra_claim 
                 counters_fit(&s, &inv->devs[ch->dev], -1, true);
         }
     } else {
+        /* As Kubernetes: no solution while some pool is invalid is an error, because the
+         * invalid pool might have held one. */
+        for (size_t i = 0; !s.failure && rc == NONE && i < inv->n_pools; i++)
+            if (inv->pools[i].invalid)
+                fail(&s, "invalid resource pools were encountered: %s/%s: %s", inv->pools[i].driver,
+                     inv->pools[i].name, inv->pools[i].invalid);
         claim->state = s.failure && !s.out_of_steps ? CS_DRA_FAILED : CS_DRA_UNALLOCATABLE;
         const char *why = claim->state == CS_DRA_FAILED ? s.failure : why_not(&s);
         claim->reason = set_strdup(set, why);
