@@ -647,7 +647,7 @@ static const char *why_not(search *s)
             short_all &= a->r->mode == CS_DRA_ALL ? a->n_cand == 0 : a->n_cand < a->need;
         }
         if (short_all) {
-            fail(s, "cannot be allocated: request %s: %zu matching devices available, %zu needed",
+            fail(s, "cannot be allocated: request %s: %zu matching devices free, %zu needed",
                  a0->r == &s->claim->requests[ri] ? a0->name : s->claim->requests[ri].name,
                  a0->n_cand, a0->need ? a0->need : 1);
             return s->failure;
