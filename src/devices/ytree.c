@@ -52,24 +52,37 @@ nomem:
     return cs_error_set(err, CS_ERR_NOMEM, "out of memory reading YAML");
 }
 
-/* Moves a finished collection's children from the frame's vectors into the arena. */
+/* Moves a finished collection's children from the frame's vectors into the arena; the
+ * vectors are released whatever happens. */
 static cs_status close_frame(cs_arena *a, frame *f, cs_error *err)
 {
     cs_ynode *n = f->node;
+    cs_status rc = CS_OK;
     n->n = n->cap = f->items.len;
     if (n->n) {
         n->items = cs_arena_alloc(a, n->n * sizeof *n->items, _Alignof(cs_ynode *));
-        if (!n->items) return cs_error_set(err, CS_ERR_NOMEM, "out of memory reading YAML");
-        memcpy(n->items, f->items.data, n->n * sizeof *n->items);
-        if (n->kind == CS_YNODE_MAP) {
+        if (n->kind == CS_YNODE_MAP)
             n->keys = cs_arena_alloc(a, n->n * sizeof *n->keys, _Alignof(const char *));
-            if (!n->keys) return cs_error_set(err, CS_ERR_NOMEM, "out of memory reading YAML");
-            memcpy(n->keys, f->keys.data, n->n * sizeof *n->keys);
+        if (!n->items || (n->kind == CS_YNODE_MAP && !n->keys)) {
+            n->n = n->cap = 0;
+            rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory reading YAML");
+        } else {
+            memcpy(n->items, f->items.data, n->n * sizeof *n->items);
+            if (n->kind == CS_YNODE_MAP) memcpy(n->keys, f->keys.data, n->n * sizeof *n->keys);
         }
     }
     cs_vec_free(&f->keys);
     cs_vec_free(&f->items);
-    return CS_OK;
+    return rc;
+}
+
+/* Releases the open collections' vectors after an error. */
+static void free_frames(frame *stack, int depth)
+{
+    for (int i = 0; i < depth; i++) {
+        cs_vec_free(&stack[i].keys);
+        cs_vec_free(&stack[i].items);
+    }
 }
 
 static cs_status parse_events(yaml_parser_t *p, cs_ystream *s, cs_vec *docs, frame *stack,
@@ -83,6 +96,7 @@ static cs_status parse_events(yaml_parser_t *p, cs_ystream *s, cs_vec *docs, fra
         if (!yaml_parser_parse(p, &ev)) {
             const yaml_mark_t *m =
                 p->problem_mark.line || !p->context_mark.line ? &p->problem_mark : &p->context_mark;
+            free_frames(stack, depth);
             return set_mark_error(err, m, p->problem ? p->problem : "malformed YAML");
         }
         cs_status rc = CS_OK;
@@ -162,11 +176,7 @@ static cs_status parse_events(yaml_parser_t *p, cs_ystream *s, cs_vec *docs, fra
         }
         yaml_event_delete(&ev);
         if (rc != CS_OK) {
-            while (depth > 0) {
-                cs_vec_free(&stack[depth - 1].keys);
-                cs_vec_free(&stack[depth - 1].items);
-                depth--;
-            }
+            free_frames(stack, depth);
             return rc;
         }
     }
