@@ -41,7 +41,8 @@ static int devices_main(int argc, char **argv)
     int first;
     int rc = cs_cli_parse(&spec, argc, argv, on_opt, &o, &first);
     if (rc != CS_CLI_CONTINUE) return rc;
-    if (first != argc) return cs_cli_usage_error("devices", "unexpected argument '%s'", argv[first]);
+    if (first != argc)
+        return cs_cli_usage_error("devices", "unexpected argument '%s'", argv[first]);
     cs_discovery d;
     cs_error err;
     if (cs_discover(&d, &err) != CS_OK) return cs_cli_error("devices", "%s", err.msg);
@@ -60,6 +61,7 @@ static int devices_main(int argc, char **argv)
     return CS_CLI_OK;
 }
 
-const cs_cli_command cs_cli_devices_cmd = {"devices", "list this machine's devices as DRA "
-                                                      "ResourceSlices",
+const cs_cli_command cs_cli_devices_cmd = {"devices",
+                                           "list this machine's devices as DRA "
+                                           "ResourceSlices",
                                            devices_main};

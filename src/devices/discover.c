@@ -95,7 +95,8 @@ static cs_status write_device(cs_sbuf *out, const cs_disc_device *dev)
     if (rc == CS_OK && dev->n_caps) rc = cs_sbuf_puts(out, "    capacity:\n");
     if (rc == CS_OK) rc = put_quantities(out, "      ", dev->caps, dev->n_caps, true);
     if (rc == CS_OK && dev->counter_set) {
-        rc = cs_sbuf_printf(out, "    consumesCounters:\n    - counterSet: \"%s\"\n      counters:\n",
+        rc = cs_sbuf_printf(out,
+                            "    consumesCounters:\n    - counterSet: \"%s\"\n      counters:\n",
                             dev->counter_set);
         if (rc == CS_OK) rc = put_quantities(out, "        ", dev->consumes, dev->n_consumes, true);
     }
@@ -123,7 +124,8 @@ cs_status cs_discovery_write_yaml(const cs_discovery *d, cs_sbuf *out)
         }
         if (rc == CS_OK && !s->n_counter_sets)
             rc = cs_sbuf_puts(out, s->n_devices ? "  devices:\n" : "  devices: []\n");
-        for (int k = 0; k < s->n_devices && rc == CS_OK; k++) rc = write_device(out, &s->devices[k]);
+        for (int k = 0; k < s->n_devices && rc == CS_OK; k++)
+            rc = write_device(out, &s->devices[k]);
     }
     return rc;
 }
@@ -171,10 +173,10 @@ cs_status cs_discovery_write_json(const cs_discovery *d, cs_sbuf *out, cs_error 
         if (s->n_counter_sets) {
             json_t *sets = json_array();
             for (int k = 0; k < s->n_counter_sets; k++)
-                json_array_append_new(sets, json_pack("{s:s, s:o}", "name", s->counter_sets[k].name,
-                                                      "counters",
-                                                      quantities_json(s->counter_sets[k].counters,
-                                                                      s->counter_sets[k].n_counters)));
+                json_array_append_new(
+                    sets, json_pack("{s:s, s:o}", "name", s->counter_sets[k].name, "counters",
+                                    quantities_json(s->counter_sets[k].counters,
+                                                    s->counter_sets[k].n_counters)));
             json_object_set_new(spec, "sharedCounters", sets);
         } else {
             json_t *devs = json_array();

@@ -24,7 +24,7 @@
 #include "devices/cel.h"
 
 #define CS_DISC_MAX_ATTRS 16
-#define CS_DISC_MAX_CAPS 4
+#define CS_DISC_MAX_CAPS  4
 
 typedef struct cs_disc_attr {
     const char *name; /* "productName", or qualified: "resource.kubernetes.io/pcieRoot" */

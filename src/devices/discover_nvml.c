@@ -59,10 +59,10 @@ static const char *load_api(nvml_api *a)
 {
     a->lib = dlopen("libnvidia-ml.so.1", RTLD_NOW | RTLD_LOCAL);
     if (!a->lib) return "libnvidia-ml.so.1 is not installed (no NVIDIA driver)";
-#define SYM(field, name, required)                                                                 \
-    do {                                                                                           \
-        *(void **)&a->field = dlsym(a->lib, name);                                                 \
-        if (required && !a->field) return "libnvidia-ml.so.1 lacks " name;                         \
+#define SYM(field, name, required)                                         \
+    do {                                                                   \
+        *(void **)&a->field = dlsym(a->lib, name);                         \
+        if (required && !a->field) return "libnvidia-ml.so.1 lacks " name; \
     } while (0)
     SYM(init, "nvmlInit_v2", 1);
     SYM(shutdown, "nvmlShutdown", 1);
@@ -91,17 +91,17 @@ static const char *load_api(nvml_api *a)
 static const char *brand_name(int b)
 {
     static const char *const names[] = {
-        "Unknown", "Quadro", "Tesla",   "NVS",     "Grid",       "GeForce",      "Titan",
-        "NvidiaVApps", "NvidiaVPC", "NvidiaVCS", "NvidiaVWS", "NvidiaCloudGaming",
-        "QuadroRTX", "NvidiaRTX", "Nvidia", "GeForceRTX", "TitanRTX"};
+        "Unknown",   "Quadro",      "Tesla",     "NVS",        "Grid",      "GeForce",
+        "Titan",     "NvidiaVApps", "NvidiaVPC", "NvidiaVCS",  "NvidiaVWS", "NvidiaCloudGaming",
+        "QuadroRTX", "NvidiaRTX",   "Nvidia",    "GeForceRTX", "TitanRTX"};
     return b >= 0 && b < (int)(sizeof names / sizeof names[0]) ? names[b] : "Unknown";
 }
 
 static const char *arch_name(unsigned a)
 {
-    static const char *const names[] = {"Unknown", "Unknown", "Kepler", "Maxwell", "Pascal",
-                                        "Volta",   "Turing",  "Ampere", "Ada",     "Hopper",
-                                        "Blackwell"};
+    static const char *const names[] = {"Unknown", "Unknown", "Kepler",   "Maxwell",
+                                        "Pascal",  "Volta",   "Turing",   "Ampere",
+                                        "Ada",     "Hopper",  "Blackwell"};
     return a < sizeof names / sizeof names[0] ? names[a] : "Unknown";
 }
 
@@ -283,8 +283,9 @@ cs_status cs__discover_nvml(cs_discovery *d, const char *node, cs_error *err)
     }
     d->n_slices++;
     if (counters->n_counter_sets) {
-        *counters = (cs_disc_slice){"gpu.nvidia.com", node, node, "gpu-counters", 2,
-                                    NULL, 0, sets, counters->n_counter_sets};
+        *counters =
+            (cs_disc_slice){"gpu.nvidia.com",        node, node, "gpu-counters", 2, NULL, 0, sets,
+                            counters->n_counter_sets};
         s->pool_slices = 2;
         d->n_slices++;
     }

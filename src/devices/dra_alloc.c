@@ -1,0 +1,765 @@
+/*
+ * dra_alloc.c - the structured allocator: fills ResourceClaims' status.allocation with
+ * the semantics of Kubernetes' allocator (staging/.../dynamic-resource-allocation/
+ * structured), claim after claim, each allocation counting for the claims after it.
+ *
+ * Per claim, every request (and firstAvailable sub-request) first gets its candidate
+ * list: the devices of complete, valid pools that pass the class and request CEL
+ * selectors, whose taints are tolerated and whose capacity can hold the request at all.
+ * Then a depth-first search picks devices request by request, as Kubernetes does, with
+ * three differences that keep the answer the same but bound the work:
+ *  - within a request it enumerates combinations, not permutations (each next device
+ *    comes after the previous one in candidate order), and stops a branch as soon as too
+ *    few candidates remain;
+ *  - before searching, each matchAttribute constraint counts, per attribute value, how
+ *    many candidates every request it covers has (and how many distinct devices they
+ *    share): devices whose value cannot reach the counts are dropped, so an unsatisfiable
+ *    claim usually fails in O(candidates) without searching; while searching, a bound
+ *    value prunes a branch when fewer matching candidates remain than devices needed;
+ *  - the search is bounded by a step budget (cs_dra_options.max_steps).
+ * Worst case the search is still exponential in the devices a claim needs (at most 32);
+ * the pruning makes the common infeasible cases linear.
+ *
+ * --policy best-fit only changes candidate order, so the first solution is a greedy best
+ * fit: devices already shared or partitions of an already used counter set come first,
+ * then smaller devices, keeping whole GPUs and large devices free.
+ */
+#include "devices/dra_int.h"
+
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* One request or sub-request with its candidates. */
+typedef struct alt {
+    const cs_dra_request *r;
+    const char *name; /* "req" or "req/sub" */
+    const char *base; /* the request's name */
+    size_t need;
+    size_t *cand;
+    size_t n_cand;
+} alt;
+
+typedef struct choice {
+    size_t dev;
+    const alt *a;
+    bool marked_used, took_counters;
+    int64_t *consumed; /* per device capacity, for shared devices; else NULL */
+} choice;
+
+typedef struct cstate { /* a matchAttribute constraint's current value */
+    const cs_dra_attr *value;
+    size_t count;
+} cstate;
+
+typedef struct search {
+    cs__dra_inv *inv;
+    cs_arena *a;
+    const cs_dra_claim *claim;
+    alt **alts;     /* per request */
+    size_t *n_alts; /* per request */
+    size_t *selected;
+    choice chosen[CS_DRA_MAX_RESULTS];
+    size_t n_chosen;
+    cstate cons[CS_DRA_MAX_REQUESTS];
+    unsigned char *in_claim; /* per device: chosen by this claim (exclusive use) */
+    uint64_t steps, max_steps;
+    const char *failure; /* an error, as Kubernetes' allocator would return */
+    bool out_of_steps;
+} search;
+
+enum { FOUND = 1, NONE = 0, STOP = -1 };
+
+static bool applies(const cs_dra_constraint *k, const alt *a)
+{
+    if (!k->n_requests) return true;
+    for (size_t i = 0; i < k->n_requests; i++)
+        if (!strcmp(k->requests[i], a->base) || !strcmp(k->requests[i], a->name)) return true;
+    return false;
+}
+
+static bool attr_equal(const cs_dra_attr *x, const cs_dra_attr *y)
+{
+    if (x->value.type != y->value.type) return false;
+    switch (x->value.type) {
+    case CS_CEL_ATTR_INT: return x->value.i == y->value.i;
+    case CS_CEL_ATTR_BOOL: return x->value.b == y->value.b;
+    default: return strcmp(x->value.s, y->value.s) == 0;
+    }
+}
+
+static const cs_dra_attr *dev_attr(const search *s, size_t dev, const char *name)
+{
+    const cs__dra_dev *d = &s->inv->devs[dev];
+    return cs__dra_find_attr(d->d, d->slice->driver, name);
+}
+
+/* ---- CEL environment over one device ---- */
+
+typedef struct env_dev {
+    const cs__dra_dev *d;
+} env_dev;
+
+static bool split_match(const char *entry, const char *driver, const char *domain, const char *name)
+{
+    const char *slash = strchr(entry, '/');
+    if (!slash) return !strcmp(domain, driver) && !strcmp(entry, name);
+    return (size_t)(slash - entry) == strlen(domain) && !strncmp(entry, domain, slash - entry) &&
+           !strcmp(slash + 1, name);
+}
+
+static bool env_attr(void *ud, const char *domain, const char *name, cs_cel_attr *out)
+{
+    const cs__dra_dev *d = ((env_dev *)ud)->d;
+    for (size_t i = 0; i < d->d->n_attrs; i++)
+        if (split_match(d->d->attrs[i].name, d->slice->driver, domain, name)) {
+            *out = d->d->attrs[i].value;
+            return true;
+        }
+    return false;
+}
+
+static bool env_cap(void *ud, const char *domain, const char *name, cs_cel_attr *out)
+{
+    const cs__dra_dev *d = ((env_dev *)ud)->d;
+    for (size_t i = 0; i < d->d->n_caps; i++)
+        if (split_match(d->d->caps[i].name, d->slice->driver, domain, name)) {
+            memset(out, 0, sizeof *out);
+            out->type = CS_CEL_ATTR_QUANTITY;
+            out->q = d->d->caps[i].value;
+            return true;
+        }
+    return false;
+}
+
+/* All selectors true? CEL runtime errors are errors of the claim, as in Kubernetes. */
+static int selectors_match(search *s, const cs__dra_dev *d, const cs_dra_selector *sel, size_t n,
+                           const char *owner)
+{
+    env_dev ed = {d};
+    cs_cel_env env = {d->slice->driver, env_attr, env_cap, &ed};
+    for (size_t i = 0; i < n; i++) {
+        bool ok = false;
+        cs_error err;
+        if (cs_cel_eval(sel[i].prog, &env, 0, &ok, &err) != CS_OK) {
+            char *msg = cs_arena_alloc(s->a, CS_ERROR_MSG_MAX + 256, 1);
+            if (msg)
+                snprintf(msg, CS_ERROR_MSG_MAX + 256,
+                         "%s: selector #%zu on device %s/%s/%s: CEL runtime error: %s", owner, i,
+                         d->slice->driver, d->slice->pool, d->d->name, err.msg);
+            s->failure = msg ? msg : "CEL runtime error";
+            return STOP;
+        }
+        if (!ok) return NONE;
+    }
+    return FOUND;
+}
+
+/* Static checks of one device for one (sub)request: selectors, taints, capacity. */
+static int suitable(search *s, const alt *a, size_t dev, bool all_mode)
+{
+    const cs__dra_dev *d = &s->inv->devs[dev];
+    const cs__dra_pool *p = &s->inv->pools[d->pool];
+    if (p->incomplete || p->invalid) return NONE;
+    if (!all_mode && !a->r->admin_access && d->used) return NONE;
+    char owner[300];
+    snprintf(owner, sizeof owner, "class %s", a->r->cls->name);
+    int rc = selectors_match(s, d, a->r->cls->selectors, a->r->cls->n_selectors, owner);
+    if (rc != FOUND) return rc;
+    snprintf(owner, sizeof owner, "claim %s, request %s", s->claim->name, a->name);
+    rc = selectors_match(s, d, a->r->selectors, a->r->n_selectors, owner);
+    if (rc != FOUND) return rc;
+    for (size_t i = 0; i < d->d->n_taints; i++) {
+        const cs_dra_taint *t = &d->d->taints[i];
+        if (strcmp(t->effect, "None") && !cs__dra_tolerates(a->r, t)) return NONE;
+    }
+    for (size_t i = 0; i < a->r->n_cap_requests; i++) {
+        const cs_dra_qty_entry *q = &a->r->cap_requests[i];
+        const cs_dra_capacity *cap = cs__dra_find_cap(d->d, d->slice->driver, q->name);
+        cs_quantity use;
+        if (!cap) return NONE;
+        if (!d->d->allow_multiple) {
+            if (cs_quantity_cmp(q->value, cap->value) > 0) return NONE;
+        } else if (!cs__dra_consumed(cap, &q->value, &use) ||
+                   cs_quantity_cmp(use, cap->value) > 0) {
+            return NONE;
+        }
+    }
+    return FOUND;
+}
+
+/* ---- dynamic checks while searching ---- */
+
+static bool counters_fit(search *s, const cs__dra_dev *d, int sign, bool apply)
+{
+    cs__dra_pool *p = &s->inv->pools[d->pool];
+    for (size_t j = 0; j < d->d->n_consumes; j++) {
+        const cs_dra_counter_set *c = &d->d->consumes[j];
+        int si = cs__dra_find_set(p, c->name);
+        for (size_t k = 0; si >= 0 && k < c->n_counters; k++) {
+            int ci = cs__dra_find_counter(p->sets[si], c->counters[k].name);
+            if (ci < 0) continue; /* impossible: check_pool made such pools invalid */
+            int64_t v = c->counters[k].value.milli;
+            if (apply)
+                p->used[si][ci] += sign * v;
+            else if (p->used[si][ci] + v > p->sets[si]->counters[ci].value.milli)
+                return false;
+        }
+    }
+    return true;
+}
+
+/* Consumed capacity of one allocation of a shared device, or false when it does not fit
+ * next to what is already consumed. */
+static bool capacity_fits(search *s, const alt *a, const cs__dra_dev *d, int64_t *out)
+{
+    for (size_t k = 0; k < d->d->n_caps; k++) {
+        const cs_dra_capacity *cap = &d->d->caps[k];
+        const cs_quantity *req = NULL;
+        for (size_t i = 0; i < a->r->n_cap_requests; i++)
+            if (cs__dra_find_cap(d->d, d->slice->driver, a->r->cap_requests[i].name) == cap)
+                req = &a->r->cap_requests[i].value;
+        cs_quantity use;
+        if (!cs__dra_consumed(cap, req, &use)) return false;
+        if (d->consumed[k] + use.milli > cap->value.milli) return false;
+        out[k] = use.milli;
+    }
+    return true;
+}
+
+/* Tries to add dev for alt a; on success records the choice and updates state. */
+static bool try_add(search *s, const alt *a, size_t dev, bool *constraint_failed)
+{
+    cs__dra_dev *d = &s->inv->devs[dev];
+    bool shared = d->d->allow_multiple;
+    if (!shared && s->in_claim[dev]) return false;
+    if (!shared && !a->r->admin_access && d->used) return false;
+    bool takes_counters = d->d->n_consumes && !(shared && (d->shares || s->in_claim[dev]));
+    if (takes_counters && !counters_fit(s, d, 0, false)) return false;
+    int64_t *consumed = NULL;
+    if (shared) {
+        consumed = cs_arena_alloc(s->a, (d->d->n_caps + 1) * sizeof *consumed, 16);
+        if (!consumed || !capacity_fits(s, a, d, consumed)) return false;
+    }
+    const cs_dra_claim *c = s->claim;
+    for (size_t i = 0; i < c->n_constraints; i++) {
+        const cs_dra_constraint *k = &c->constraints[i];
+        if (!applies(k, a)) continue;
+        const char *name = k->match_attr ? k->match_attr : k->distinct_attr;
+        const cs_dra_attr *v = dev_attr(s, dev, name);
+        bool ok = v != NULL;
+        if (ok && k->match_attr && s->cons[i].count) ok = attr_equal(v, s->cons[i].value);
+        for (size_t j = 0; ok && k->distinct_attr && j < s->n_chosen; j++) {
+            if (!applies(k, s->chosen[j].a)) continue;
+            const cs_dra_attr *w = dev_attr(s, s->chosen[j].dev, name);
+            if (w && attr_equal(v, w)) ok = false;
+        }
+        if (!ok) {
+            *constraint_failed = true;
+            return false;
+        }
+    }
+    for (size_t i = 0; i < c->n_constraints; i++)
+        if (c->constraints[i].match_attr && applies(&c->constraints[i], a)) {
+            if (!s->cons[i].count++)
+                s->cons[i].value = dev_attr(s, dev, c->constraints[i].match_attr);
+        }
+    choice *ch = &s->chosen[s->n_chosen++];
+    *ch = (choice){dev, a, false, takes_counters, consumed};
+    if (takes_counters) counters_fit(s, d, 1, true);
+    if (shared) {
+        d->shares++;
+        for (size_t k = 0; k < d->d->n_caps; k++) d->consumed[k] += consumed[k];
+    } else {
+        s->in_claim[dev] = 1;
+        if (!a->r->admin_access) ch->marked_used = d->used = true;
+    }
+    s->in_claim[dev] |= shared ? 2 : 0;
+    return true;
+}
+
+static void undo(search *s)
+{
+    choice *ch = &s->chosen[--s->n_chosen];
+    cs__dra_dev *d = &s->inv->devs[ch->dev];
+    const cs_dra_claim *c = s->claim;
+    for (size_t i = 0; i < c->n_constraints; i++)
+        if (c->constraints[i].match_attr && applies(&c->constraints[i], ch->a)) s->cons[i].count--;
+    if (ch->took_counters) counters_fit(s, d, -1, true);
+    if (ch->consumed) {
+        d->shares--;
+        for (size_t k = 0; k < d->d->n_caps; k++) d->consumed[k] -= ch->consumed[k];
+        bool still = false;
+        for (size_t j = 0; j < s->n_chosen; j++) still |= s->chosen[j].dev == ch->dev;
+        if (!still) s->in_claim[ch->dev] = 0;
+    } else {
+        s->in_claim[ch->dev] = 0;
+        if (ch->marked_used) d->used = false;
+    }
+}
+
+static int next_request(search *s, size_t ri);
+
+/* Whether a matchAttribute constraint applying to a already has a value, and whether
+ * device dev matches every such value. O(constraints). */
+static bool any_bound(const search *s, const alt *a)
+{
+    const cs_dra_claim *c = s->claim;
+    for (size_t k = 0; k < c->n_constraints; k++)
+        if (c->constraints[k].match_attr && s->cons[k].count && applies(&c->constraints[k], a))
+            return true;
+    return false;
+}
+
+static bool matches_bound(const search *s, const alt *a, size_t dev)
+{
+    const cs_dra_claim *c = s->claim;
+    for (size_t k = 0; k < c->n_constraints; k++) {
+        const cs_dra_constraint *ct = &c->constraints[k];
+        if (!ct->match_attr || !s->cons[k].count || !applies(ct, a)) continue;
+        const cs_dra_attr *v = dev_attr(s, dev, ct->match_attr);
+        if (!v || !attr_equal(v, s->cons[k].value)) return false;
+    }
+    return true;
+}
+
+/* Picks device number k of alt a (of request ri), candidates from position start on. */
+static int pick(search *s, size_t ri, const alt *a, size_t k, size_t start)
+{
+    if (k == a->need) return next_request(s, ri + 1);
+    if (++s->steps > s->max_steps) {
+        s->out_of_steps = true;
+        return STOP;
+    }
+    if (a->r->mode == CS_DRA_ALL) {
+        bool cf = false;
+        if (!try_add(s, a, a->cand[k], &cf)) {
+            if (!cf) return NONE;
+            const cs__dra_dev *d = &s->inv->devs[a->cand[k]];
+            char *msg = cs_arena_alloc(s->a, 512, 1);
+            if (msg)
+                snprintf(msg, 512,
+                         "claim %s, request %s: cannot add device %s/%s/%s because a claim "
+                         "constraint would not be satisfied",
+                         s->claim->name, a->name, d->slice->driver, d->slice->pool, d->d->name);
+            s->failure = msg ? msg : "a claim constraint would not be satisfied";
+            return STOP;
+        }
+        int rc = pick(s, ri, a, k + 1, 0);
+        if (rc != FOUND) undo(s);
+        return rc;
+    }
+    /* With a bound value, count the matching candidates left once (O(candidates)) and
+     * stop as soon as they cannot fill the request. */
+    bool bound = any_bound(s, a);
+    size_t avail = 0;
+    for (size_t i = start; bound && i < a->n_cand; i++) avail += matches_bound(s, a, a->cand[i]);
+    for (size_t i = start; i < a->n_cand; i++) {
+        if (a->n_cand - i < a->need - k) break;
+        if (bound && avail < a->need - k) break;
+        if (bound && !matches_bound(s, a, a->cand[i])) continue;
+        avail -= bound;
+        bool cf = false;
+        if (try_add(s, a, a->cand[i], &cf)) {
+            int rc = pick(s, ri, a, k + 1, i + 1);
+            if (rc == FOUND) return FOUND;
+            undo(s);
+            if (rc == STOP) return STOP;
+        }
+    }
+    return NONE;
+}
+
+static int next_request(search *s, size_t ri)
+{
+    if (ri == s->claim->n_requests) return FOUND;
+    for (size_t j = 0; j < s->n_alts[ri]; j++) {
+        const alt *a = &s->alts[ri][j];
+        if (s->n_chosen + a->need > CS_DRA_MAX_RESULTS) continue; /* maybe a smaller one */
+        if (a->r->mode == CS_DRA_ALL && a->n_cand == 0) continue;
+        s->selected[ri] = j;
+        int rc = pick(s, ri, a, 0, 0);
+        if (rc != NONE) return rc;
+    }
+    return NONE;
+}
+
+/* ---- preparing one claim ---- */
+
+static int fail(search *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(search *s, const char *fmt, ...)
+{
+    char *msg = cs_arena_alloc(s->a, CS_ERROR_MSG_MAX, 1);
+    va_list ap;
+    va_start(ap, fmt);
+    if (msg) vsnprintf(msg, CS_ERROR_MSG_MAX, fmt, ap);
+    va_end(ap);
+    s->failure = msg ? msg : "out of memory";
+    return STOP;
+}
+
+static const cs_dra_class *find_class(const cs_dra_set *set, const char *name)
+{
+    for (size_t i = 0; i < set->classes.len; i++) {
+        const cs_dra_class *c = *(cs_dra_class **)cs_vec_at(&set->classes, i);
+        if (strcmp(c->name, name) == 0) return c;
+    }
+    return NULL;
+}
+
+/* Fills alt a for (sub)request r: its class and candidates. O(devices x selectors). */
+static int build_alt(search *s, const cs_dra_set *set, alt *a, cs_dra_request *r)
+{
+    a->r = r;
+    r->cls = find_class(set, r->class_name);
+    if (!r->cls)
+        return fail(s, "claim %s, request %s: could not retrieve device class %s: not found",
+                    s->claim->name, a->name, r->class_name);
+    if (r->mode == CS_DRA_ALL)
+        for (size_t i = 0; i < s->inv->n_pools; i++) {
+            const cs__dra_pool *p = &s->inv->pools[i];
+            if (p->incomplete || p->invalid)
+                return fail(s,
+                            "claim %s, request %s: asks for all devices, but resource pool "
+                            "%s/%s is currently %s%s%s",
+                            s->claim->name, a->name, p->driver, p->name,
+                            p->incomplete ? "being updated" : "invalid", p->invalid ? ": " : "",
+                            p->invalid ? p->invalid : "");
+        }
+    a->cand = cs_arena_alloc(s->a, (s->inv->n_devs + 1) * sizeof *a->cand, 16);
+    if (!a->cand) return fail(s, "out of memory");
+    for (size_t dev = 0; dev < s->inv->n_devs; dev++) {
+        int rc = suitable(s, a, dev, r->mode == CS_DRA_ALL);
+        if (rc == STOP) return STOP;
+        if (rc == FOUND) a->cand[a->n_cand++] = dev;
+    }
+    a->need = r->mode == CS_DRA_ALL ? a->n_cand : (size_t)r->count;
+    return FOUND;
+}
+
+/* A map key for an attribute value: its type and its text. */
+static const char *value_key(char *buf, size_t cap, const cs_dra_attr *v)
+{
+    switch (v->value.type) {
+    case CS_CEL_ATTR_INT: snprintf(buf, cap, "i%" PRId64, v->value.i); break;
+    case CS_CEL_ATTR_BOOL: snprintf(buf, cap, "b%d", v->value.b); break;
+    default:
+        snprintf(buf, cap, "%c%s", v->value.type == CS_CEL_ATTR_STRING ? 's' : 'v', v->value.s);
+    }
+    return buf;
+}
+
+/* Drops candidates that can never satisfy matchAttribute constraint ci: those without the
+ * attribute, and, when every request it covers is a plain ExactCount request, those whose
+ * value too few candidates share (per request, and in distinct devices for all of them).
+ * O(candidates of the covered requests) with hash lookups. */
+static int prefilter(search *s, size_t ci, uint32_t *seen, uint32_t pass)
+{
+    const cs_dra_constraint *k = &s->claim->constraints[ci];
+    bool plain = true;
+    size_t total = 0;
+    for (size_t ri = 0; ri < s->claim->n_requests; ri++)
+        for (size_t j = 0; j < s->n_alts[ri]; j++) {
+            alt *a = &s->alts[ri][j];
+            if (!applies(k, a)) continue;
+            size_t n = 0;
+            for (size_t i = 0; i < a->n_cand; i++)
+                if (a->r->mode == CS_DRA_ALL || dev_attr(s, a->cand[i], k->match_attr))
+                    a->cand[n++] = a->cand[i];
+            a->n_cand = n;
+            plain &= s->n_alts[ri] == 1 && a->r->mode == CS_DRA_EXACT_COUNT;
+            total += a->need;
+        }
+    if (!plain || total == 0) return FOUND;
+    cs_map ids;
+    cs_map_init(&ids);
+    size_t n_values = 0, n_alts = 0;
+    char key[300];
+    /* Pass 1: value ids and, per value, distinct devices over all covered requests. */
+    size_t *uni = cs_arena_zalloc(s->a, (s->inv->n_devs + 1) * sizeof *uni, 16);
+    size_t *vid = cs_arena_zalloc(s->a, (s->inv->n_devs + 1) * sizeof *vid, 16);
+    if (!uni || !vid) goto nomem;
+    for (size_t ri = 0; ri < s->claim->n_requests; ri++) {
+        alt *a = &s->alts[ri][0];
+        if (!applies(k, a)) continue;
+        n_alts++;
+        for (size_t i = 0; i < a->n_cand; i++) {
+            size_t dev = a->cand[i];
+            if (seen[dev] == pass) continue;
+            seen[dev] = pass;
+            value_key(key, sizeof key, dev_attr(s, dev, k->match_attr));
+            size_t id = (size_t)(uintptr_t)cs_map_get(&ids, key);
+            if (!id) {
+                id = ++n_values;
+                if (cs_map_put(&ids, key, (void *)(uintptr_t)id) != CS_OK) goto nomem;
+            }
+            vid[dev] = id - 1;
+            uni[id - 1]++;
+        }
+    }
+    /* Pass 2: per request, candidates per value; a value short anywhere is infeasible. */
+    bool *bad = cs_arena_zalloc(s->a, n_values + 1, 1);
+    size_t *cnt = cs_arena_zalloc(s->a, (n_values + 1) * sizeof *cnt, 16);
+    if (!bad || !cnt) goto nomem;
+    for (size_t v = 0; v < n_values; v++) bad[v] = uni[v] < total;
+    for (size_t ri = 0; ri < s->claim->n_requests; ri++) {
+        alt *a = &s->alts[ri][0];
+        if (!applies(k, a)) continue;
+        memset(cnt, 0, n_values * sizeof *cnt);
+        for (size_t i = 0; i < a->n_cand; i++) cnt[vid[a->cand[i]]]++;
+        for (size_t v = 0; v < n_values; v++) bad[v] |= cnt[v] < a->need;
+    }
+    for (size_t ri = 0; ri < s->claim->n_requests; ri++) {
+        alt *a = &s->alts[ri][0];
+        if (!applies(k, a)) continue;
+        size_t n = 0;
+        for (size_t i = 0; i < a->n_cand; i++)
+            if (!bad[vid[a->cand[i]]]) a->cand[n++] = a->cand[i];
+        a->n_cand = n;
+    }
+    cs_map_free(&ids);
+    return FOUND;
+nomem:
+    cs_map_free(&ids);
+    return fail(s, "out of memory");
+}
+
+/* ---- best fit: candidate order ---- */
+
+typedef struct fit_key {
+    int fresh;    /* 0: shares a device or counter set already in use */
+    int64_t size; /* total capacity and counters, milli-units */
+    size_t order, dev;
+} fit_key;
+
+static int cmp_fit(const void *x, const void *y)
+{
+    const fit_key *a = x, *b = y;
+    if (a->fresh != b->fresh) return a->fresh - b->fresh;
+    if (a->size != b->size) return a->size < b->size ? -1 : 1;
+    return a->order < b->order ? -1 : a->order > b->order;
+}
+
+static int64_t sat_add(int64_t a, int64_t b)
+{
+    return a > INT64_MAX - b ? INT64_MAX : a + b;
+}
+
+static int sort_best_fit(search *s, alt *a)
+{
+    fit_key *keys = cs_arena_alloc(s->a, (a->n_cand + 1) * sizeof *keys, 16);
+    if (!keys) return fail(s, "out of memory");
+    for (size_t i = 0; i < a->n_cand; i++) {
+        const cs__dra_dev *d = &s->inv->devs[a->cand[i]];
+        const cs__dra_pool *p = &s->inv->pools[d->pool];
+        fit_key *k = &keys[i];
+        *k = (fit_key){1, 0, i, a->cand[i]};
+        if (d->shares) k->fresh = 0;
+        for (size_t c = 0; c < d->d->n_caps; c++)
+            k->size = sat_add(k->size, d->d->caps[c].value.milli);
+        for (size_t c = 0; c < d->d->n_consumes; c++) {
+            const cs_dra_counter_set *cs = &d->d->consumes[c];
+            int si = cs__dra_find_set(p, cs->name);
+            for (size_t j = 0; j < cs->n_counters; j++) {
+                k->size = sat_add(k->size, cs->counters[j].value.milli);
+                int ci = si >= 0 ? cs__dra_find_counter(p->sets[si], cs->counters[j].name) : -1;
+                if (ci >= 0 && p->used[si][ci] > 0) k->fresh = 0;
+            }
+        }
+    }
+    qsort(keys, a->n_cand, sizeof *keys, cmp_fit);
+    for (size_t i = 0; i < a->n_cand; i++) a->cand[i] = keys[i].dev;
+    return FOUND;
+}
+
+/* ---- one claim ---- */
+
+static char *set_strdup(cs_dra_set *set, const char *s)
+{
+    return cs_arena_strndup(&set->arena, s, strlen(s));
+}
+
+static const char *share_id(cs_dra_set *set, const cs_dra_claim *c, size_t i, const char *dev)
+{
+    uint32_t h = 2166136261u;
+    char buf[600];
+    snprintf(buf, sizeof buf, "%s/%s/%zu/%s", c->namespace_ ? c->namespace_ : "", c->name, i, dev);
+    for (const char *p = buf; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
+    snprintf(buf, sizeof buf, "%08" PRIx32, h);
+    return set_strdup(set, buf);
+}
+
+/* Copies the search's choices into the claim (in the set's arena). */
+static cs_status record(cs_dra_set *set, search *s, cs_dra_claim *claim)
+{
+    cs_arena *a = &set->arena;
+    claim->results = cs_arena_zalloc(a, (s->n_chosen + 1) * sizeof *claim->results, 16);
+    claim->chosen = cs_arena_zalloc(a, (claim->n_requests + 1) * sizeof *claim->chosen, 16);
+    claim->chosen_names =
+        cs_arena_zalloc(a, (claim->n_requests + 1) * sizeof *claim->chosen_names, 16);
+    if (!claim->results || !claim->chosen || !claim->chosen_names) return CS_ERR_NOMEM;
+    for (size_t ri = 0; ri < claim->n_requests; ri++) {
+        const alt *al = &s->alts[ri][s->selected[ri]];
+        claim->chosen[ri] = al->r;
+        claim->chosen_names[ri] = set_strdup(set, al->name);
+    }
+    for (size_t i = 0; i < s->n_chosen; i++) {
+        const choice *ch = &s->chosen[i];
+        const cs__dra_dev *d = &s->inv->devs[ch->dev];
+        cs_dra_result *r = &claim->results[i];
+        r->request = set_strdup(set, ch->a->name);
+        r->driver = d->slice->driver;
+        r->pool = d->slice->pool;
+        r->device = d->d->name;
+        r->admin_access = ch->a->r->admin_access;
+        r->req = ch->a->r;
+        if (d->slice->node_name) claim->alloc_node = d->slice->node_name;
+        if (!r->request) return CS_ERR_NOMEM;
+        if (!ch->consumed) continue;
+        r->share_id = share_id(set, claim, i, d->d->name);
+        r->consumed = cs_arena_zalloc(a, (d->d->n_caps + 1) * sizeof *r->consumed, 16);
+        if (!r->share_id || !r->consumed) return CS_ERR_NOMEM;
+        r->n_consumed = d->d->n_caps;
+        for (size_t k = 0; k < d->d->n_caps; k++) {
+            r->consumed[k].name = d->d->caps[k].name;
+            r->consumed[k].value = (cs_quantity){ch->consumed[k], d->d->caps[k].value.format};
+        }
+    }
+    claim->n_results = s->n_chosen;
+    return CS_OK;
+}
+
+/* Why a claim without a failure got no solution, for people. */
+static const char *why_not(search *s)
+{
+    if (s->out_of_steps) {
+        fail(s, "cannot be allocated: no solution found within %" PRIu64 " search steps",
+             s->max_steps);
+        return s->failure;
+    }
+    for (size_t ri = 0; ri < s->claim->n_requests; ri++) {
+        bool short_all = true;
+        const alt *a0 = &s->alts[ri][0];
+        for (size_t j = 0; j < s->n_alts[ri]; j++) {
+            const alt *a = &s->alts[ri][j];
+            short_all &= a->r->mode == CS_DRA_ALL ? a->n_cand == 0 : a->n_cand < a->need;
+        }
+        if (short_all) {
+            fail(s, "cannot be allocated: request %s: %zu matching devices free, %zu needed",
+                 a0->r == &s->claim->requests[ri] ? a0->name : s->claim->requests[ri].name,
+                 a0->n_cand, a0->need ? a0->need : 1);
+            return s->failure;
+        }
+    }
+    return "cannot be allocated: the matching devices are in use, or no combination of them "
+           "satisfies the claim's constraints";
+}
+
+static int prepare(cs_dra_set *set, search *s, cs_dra_claim *claim, const cs_dra_options *opt,
+                   uint32_t *seen, uint32_t *pass)
+{
+    size_t nr = claim->n_requests;
+    s->alts = cs_arena_zalloc(s->a, (nr + 1) * sizeof *s->alts, 16);
+    s->n_alts = cs_arena_zalloc(s->a, (nr + 1) * sizeof *s->n_alts, 16);
+    s->selected = cs_arena_zalloc(s->a, (nr + 1) * sizeof *s->selected, 16);
+    if (!s->alts || !s->n_alts || !s->selected) return fail(s, "out of memory");
+    size_t min_total = 0;
+    for (size_t ri = 0; ri < nr; ri++) {
+        cs_dra_request *r = &claim->requests[ri];
+        size_t n = r->n_subs ? r->n_subs : 1, min_need = SIZE_MAX;
+        s->alts[ri] = cs_arena_zalloc(s->a, n * sizeof **s->alts, 16);
+        if (!s->alts[ri]) return fail(s, "out of memory");
+        s->n_alts[ri] = n;
+        for (size_t j = 0; j < n; j++) {
+            alt *a = &s->alts[ri][j];
+            cs_dra_request *sub = r->n_subs ? &r->subs[j] : r;
+            a->base = r->name;
+            a->name = r->name;
+            if (r->n_subs) {
+                size_t len = strlen(r->name) + strlen(sub->name) + 2;
+                char *nm = cs_arena_alloc(s->a, len, 1);
+                if (!nm) return fail(s, "out of memory");
+                snprintf(nm, len, "%s/%s", r->name, sub->name);
+                a->name = nm;
+            }
+            int rc = build_alt(s, set, a, sub);
+            if (rc == STOP) return STOP;
+            if (opt->policy == CS_DRA_POLICY_BEST_FIT && sort_best_fit(s, a) == STOP) return STOP;
+            if (a->need < min_need) min_need = a->need;
+        }
+        min_total += min_need;
+    }
+    if (min_total > CS_DRA_MAX_RESULTS)
+        return fail(s, "claim %s: number of requested devices %zu exceeds the claim limit of %d",
+                    claim->name, min_total, CS_DRA_MAX_RESULTS);
+    for (size_t ci = 0; ci < claim->n_constraints; ci++)
+        if (claim->constraints[ci].match_attr && prefilter(s, ci, seen, ++*pass) == STOP)
+            return STOP;
+    return FOUND;
+}
+
+static cs_status allocate_claim(cs_dra_set *set, cs__dra_inv *inv, cs_dra_claim *claim,
+                                const cs_dra_options *opt, cs_arena *scratch,
+                                unsigned char *in_claim, uint32_t *seen, uint32_t *pass)
+{
+    search s = {.inv = inv, .a = scratch, .claim = claim, .in_claim = in_claim};
+    s.max_steps = opt->max_steps ? opt->max_steps : CS_DRA_DEFAULT_STEPS;
+    int rc = prepare(set, &s, claim, opt, seen, pass);
+    if (rc != STOP) rc = next_request(&s, 0);
+    cs_status st = CS_OK;
+    if (rc == FOUND) {
+        st = record(set, &s, claim);
+        claim->state = CS_DRA_ALLOCATED;
+        /* Admin access never makes a device busy for later claims. */
+        for (size_t i = 0; i < s.n_chosen; i++) {
+            const choice *ch = &s.chosen[i];
+            in_claim[ch->dev] = 0;
+            if (ch->a->r->admin_access && ch->took_counters)
+                counters_fit(&s, &inv->devs[ch->dev], -1, true);
+        }
+    } else {
+        /* As Kubernetes: no solution while some pool is invalid is an error, because the
+         * invalid pool might have held one. */
+        for (size_t i = 0; !s.failure && rc == NONE && i < inv->n_pools; i++)
+            if (inv->pools[i].invalid)
+                fail(&s, "invalid resource pools were encountered: %s/%s: %s", inv->pools[i].driver,
+                     inv->pools[i].name, inv->pools[i].invalid);
+        claim->state = s.failure && !s.out_of_steps ? CS_DRA_FAILED : CS_DRA_UNALLOCATABLE;
+        const char *why = claim->state == CS_DRA_FAILED ? s.failure : why_not(&s);
+        claim->reason = set_strdup(set, why);
+        if (!claim->reason) st = CS_ERR_NOMEM;
+    }
+    cs_arena_reset(scratch);
+    return st;
+}
+
+cs_status cs_dra_allocate(cs_dra_set *set, const cs_dra_options *opt, cs_error *err)
+{
+    cs_arena inv_arena, scratch;
+    cs_arena_init(&inv_arena, 64 * 1024);
+    cs_arena_init(&scratch, 64 * 1024);
+    cs__dra_inv inv;
+    cs_status rc = cs__dra_inventory(set, opt->node, &inv_arena, &inv, err);
+    unsigned char *in_claim = NULL;
+    uint32_t *seen = NULL, pass = 0;
+    if (rc == CS_OK) {
+        in_claim = cs_arena_zalloc(&inv_arena, inv.n_devs + 1, 16);
+        seen = cs_arena_zalloc(&inv_arena, (inv.n_devs + 1) * sizeof *seen, 16);
+        if (!in_claim || !seen)
+            rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory allocating claims");
+    }
+    for (size_t i = 0; rc == CS_OK && i < set->claims.len; i++) {
+        cs_dra_claim *c = *(cs_dra_claim **)cs_vec_at(&set->claims, i);
+        if (c->state != CS_DRA_PENDING) continue;
+        rc = allocate_claim(set, &inv, c, opt, &scratch, in_claim, seen, &pass);
+        if (rc != CS_OK)
+            cs_error_set(err, rc, "ResourceClaim %s: out of memory recording the allocation",
+                         c->name);
+    }
+    cs__dra_inventory_free(&inv);
+    cs_arena_free(&scratch);
+    cs_arena_free(&inv_arena);
+    return rc;
+}

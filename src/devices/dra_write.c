@@ -1,0 +1,229 @@
+/*
+ * dra_write.c - ResourceClaims back to Kubernetes YAML or JSON.
+ *
+ * A claim is written as it was read (every field, in its order) with status.allocation
+ * added for claims allocated here, shaped as Kubernetes' allocator shapes it: results in
+ * allocation order, then the configs (class configs first, once per class, then the
+ * claim's own configs for the chosen requests), and a node selector for node-local
+ * devices. A claim that could not be allocated gets the annotation
+ * dra.capstan.io/unallocated with the reason. The new nodes are built in a scratch arena
+ * that lives for one call; cost O(output).
+ */
+#include "devices/dra_int.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct wctx {
+    cs_arena a;
+    bool nomem;
+} wctx;
+
+static cs_ynode *node(wctx *w, cs_ynode_kind kind, size_t cap)
+{
+    cs_ynode *n = cs_ynode_new(&w->a, kind, cap);
+    if (!n) w->nomem = true;
+    return n;
+}
+
+static cs_ynode *str(wctx *w, const char *s)
+{
+    cs_ynode *n = s ? cs_ynode_scalar(&w->a, s, true) : NULL;
+    if (!n) w->nomem = true;
+    return n;
+}
+
+static void put(cs_ynode *m, const char *key, cs_ynode *v)
+{
+    if (m && v) cs_ynode_put(m, key, v);
+}
+
+static void append(cs_ynode *seq, cs_ynode *v)
+{
+    if (seq && v) cs_ynode_append(seq, v);
+}
+
+/* A shallow copy of map m with room for `extra` more keys (an empty map when m is NULL). */
+static cs_ynode *copy_map(wctx *w, const cs_ynode *m, size_t extra)
+{
+    size_t n = m && m->kind == CS_YNODE_MAP ? m->n : 0;
+    cs_ynode *c = node(w, CS_YNODE_MAP, n + extra);
+    for (size_t i = 0; c && i < n; i++) cs_ynode_put(c, m->keys[i], m->items[i]);
+    return c;
+}
+
+static cs_ynode *quantity(wctx *w, cs_quantity q)
+{
+    char buf[64];
+    cs_quantity_format(q, buf, sizeof buf);
+    return str(w, cs_arena_strndup(&w->a, buf, strlen(buf)));
+}
+
+static cs_ynode *result_node(wctx *w, const cs_dra_result *r)
+{
+    cs_ynode *m = node(w, CS_YNODE_MAP, 8);
+    put(m, "request", str(w, r->request));
+    put(m, "driver", str(w, r->driver));
+    put(m, "pool", str(w, r->pool));
+    put(m, "device", str(w, r->device));
+    if (r->admin_access) put(m, "adminAccess", cs_ynode_scalar(&w->a, "true", false));
+    if (r->req && r->req->tolerations_node) put(m, "tolerations", r->req->tolerations_node);
+    if (r->share_id) put(m, "shareID", str(w, r->share_id));
+    if (r->n_consumed) {
+        cs_ynode *cc = node(w, CS_YNODE_MAP, r->n_consumed);
+        for (size_t i = 0; i < r->n_consumed; i++)
+            put(cc, r->consumed[i].name, quantity(w, r->consumed[i].value));
+        put(m, "consumedCapacity", cc);
+    }
+    return m;
+}
+
+/* One DeviceAllocationConfiguration from a class or claim config item. */
+static cs_ynode *config_node(wctx *w, const cs_ynode *item, const char *source)
+{
+    cs_ynode *m = node(w, CS_YNODE_MAP, (item ? item->n : 0) + 2);
+    put(m, "source", str(w, source));
+    for (size_t i = 0; m && item && item->kind == CS_YNODE_MAP && i < item->n; i++)
+        if (strcmp(item->keys[i], "requests") != 0) cs_ynode_put(m, item->keys[i], item->items[i]);
+    return m;
+}
+
+static bool lists(const cs_ynode *seq, const char *name)
+{
+    for (size_t i = 0; seq && seq->kind == CS_YNODE_SEQ && i < seq->n; i++)
+        if (seq->items[i]->kind == CS_YNODE_SCALAR && !strcmp(seq->items[i]->s, name)) return true;
+    return false;
+}
+
+static cs_ynode *configs(wctx *w, const cs_dra_claim *c)
+{
+    size_t cap = c->config ? c->config->n : 0;
+    for (size_t ri = 0; ri < c->n_requests; ri++)
+        if (c->chosen[ri]->cls->config) cap += c->chosen[ri]->cls->config->n;
+    cs_ynode *seq = node(w, CS_YNODE_SEQ, cap);
+    if (!seq) return NULL;
+    /* Class configs, once per class; later requests of the same class join its entries. */
+    for (size_t ri = 0; ri < c->n_requests; ri++) {
+        const cs_dra_class *cls = c->chosen[ri]->cls;
+        size_t seen = ri;
+        for (size_t j = 0; j < ri && seen == ri; j++)
+            if (c->chosen[j]->cls == cls) seen = j;
+        if (seen != ri) {
+            for (size_t e = 0; e < seq->n; e++) {
+                cs_ynode *reqs = cs_ynode_get(seq->items[e], "requests");
+                if (lists(reqs, c->chosen_names[seen])) append(reqs, str(w, c->chosen_names[ri]));
+            }
+            continue;
+        }
+        for (size_t k = 0; cls->config && k < cls->config->n; k++) {
+            cs_ynode *entry = config_node(w, cls->config->items[k], "FromClass");
+            cs_ynode *reqs = node(w, CS_YNODE_SEQ, c->n_requests);
+            append(reqs, str(w, c->chosen_names[ri]));
+            put(entry, "requests", reqs);
+            append(seq, entry);
+        }
+    }
+    /* An entry naming every request applies to all: Kubernetes drops the list then. */
+    for (size_t e = 0; e < seq->n; e++) {
+        cs_ynode *reqs = cs_ynode_get(seq->items[e], "requests");
+        if (reqs && reqs->n == c->n_requests) cs_ynode_put(seq->items[e], "requests", NULL);
+    }
+    for (size_t i = 0; c->config && i < c->config->n; i++) {
+        const cs_ynode *item = c->config->items[i];
+        const cs_ynode *reqs = cs_ynode_get(item, "requests");
+        bool wanted = !reqs || reqs->n == 0;
+        for (size_t ri = 0; !wanted && ri < c->n_requests; ri++)
+            wanted = lists(reqs, c->requests[ri].name) || lists(reqs, c->chosen_names[ri]);
+        if (!wanted) continue;
+        cs_ynode *entry = config_node(w, item, "FromClaim");
+        if (reqs && reqs->n) put(entry, "requests", (cs_ynode *)reqs);
+        append(seq, entry);
+    }
+    return seq;
+}
+
+/* Drops map entries whose value is NULL (cs_ynode_put with NULL marks them). */
+static void compact(cs_ynode *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; m && i < m->n; i++)
+        if (m->items[i]) {
+            m->keys[n] = m->keys[i];
+            m->items[n++] = m->items[i];
+        }
+    if (m) m->n = n;
+}
+
+static cs_ynode *allocation(wctx *w, const cs_dra_claim *c)
+{
+    cs_ynode *alloc = node(w, CS_YNODE_MAP, 2);
+    cs_ynode *devices = node(w, CS_YNODE_MAP, 2);
+    cs_ynode *results = node(w, CS_YNODE_SEQ, c->n_results);
+    for (size_t i = 0; i < c->n_results; i++) append(results, result_node(w, &c->results[i]));
+    put(devices, "results", results);
+    cs_ynode *cfg = configs(w, c);
+    for (size_t i = 0; cfg && i < cfg->n; i++) compact(cfg->items[i]);
+    if (cfg && cfg->n) put(devices, "config", cfg);
+    put(alloc, "devices", devices);
+    if (c->alloc_node) {
+        /* nodeSelectorTerms: [{matchFields: [{key: metadata.name, operator: In, values}]}] */
+        cs_ynode *values = node(w, CS_YNODE_SEQ, 1), *field = node(w, CS_YNODE_MAP, 3);
+        cs_ynode *fields = node(w, CS_YNODE_SEQ, 1), *term = node(w, CS_YNODE_MAP, 1);
+        cs_ynode *terms = node(w, CS_YNODE_SEQ, 1), *sel = node(w, CS_YNODE_MAP, 1);
+        append(values, str(w, c->alloc_node));
+        put(field, "key", str(w, "metadata.name"));
+        put(field, "operator", str(w, "In"));
+        put(field, "values", values);
+        append(fields, field);
+        put(term, "matchFields", fields);
+        append(terms, term);
+        put(sel, "nodeSelectorTerms", terms);
+        put(alloc, "nodeSelector", sel);
+    }
+    return alloc;
+}
+
+static cs_ynode *claim_node(wctx *w, const cs_dra_claim *c)
+{
+    if (c->allocated_on_input || c->state == CS_DRA_PENDING) return c->doc;
+    cs_ynode *doc = copy_map(w, c->doc, 2);
+    if (c->state == CS_DRA_ALLOCATED) {
+        cs_ynode *status = copy_map(w, cs_ynode_get(c->doc, "status"), 1);
+        put(status, "allocation", allocation(w, c));
+        put(doc, "status", status);
+    } else {
+        cs_ynode *md = copy_map(w, cs_ynode_get(c->doc, "metadata"), 1);
+        cs_ynode *ann = copy_map(w, cs_ynode_get(md, "annotations"), 1);
+        put(ann, CS_DRA_REASON_ANNOTATION, str(w, c->reason));
+        put(md, "annotations", ann);
+        put(doc, "metadata", md);
+    }
+    return doc;
+}
+
+cs_status cs_dra_write_claims(cs_dra_set *set, bool json, cs_sbuf *out, cs_error *err)
+{
+    wctx w = {.nomem = false};
+    cs_arena_init(&w.a, 64 * 1024);
+    cs_status rc = CS_OK;
+    if (json)
+        rc = cs_sbuf_puts(out, "{\n\"apiVersion\": \"v1\",\n\"kind\": \"List\",\n\"items\": [");
+    for (size_t i = 0; rc == CS_OK && i < set->claims.len; i++) {
+        const cs_dra_claim *c = *(cs_dra_claim **)cs_vec_at(&set->claims, i);
+        cs_ynode *doc = claim_node(&w, c);
+        if (w.nomem || !doc) {
+            rc = CS_ERR_NOMEM;
+            break;
+        }
+        if (json) {
+            rc = cs_sbuf_puts(out, i ? ",\n" : "\n");
+            if (rc == CS_OK) rc = cs_ynode_write_json(doc, out);
+        } else {
+            rc = cs_ynode_write_yaml(doc, out);
+        }
+    }
+    if (rc == CS_OK && json) rc = cs_sbuf_puts(out, "\n]\n}\n");
+    cs_arena_free(&w.a);
+    if (rc != CS_OK) return cs_error_set(err, rc, "writing claims: %s", cs_strerror(rc));
+    return CS_OK;
+}
