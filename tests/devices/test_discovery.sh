@@ -71,5 +71,49 @@ import json, sys, yaml
 docs = [d for d in yaml.safe_load_all(open(sys.argv[1])) if d]
 assert docs == json.load(open(sys.argv[2]))["items"], "YAML and JSON differ"
 PY
+# What discovery writes is what the allocator reads: claim an H100 and a MIG slice with
+# 9Gi or more, by CEL selectors on the discovered attributes and capacity.
+cat "$tmp/gpu.yaml" - >"$tmp/alloc.yaml" <<'YAML'
+---
+apiVersion: resource.k8s.io/v1
+kind: DeviceClass
+metadata: {name: gpu.nvidia.com}
+spec:
+  selectors:
+  - cel: {expression: 'device.driver == "gpu.nvidia.com"'}
+---
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata: {name: whole-h100}
+spec:
+  devices:
+    requests:
+    - name: gpu
+      exactly:
+        deviceClassName: gpu.nvidia.com
+        selectors:
+        - cel: {expression: 'device.attributes["gpu.nvidia.com"].type == "gpu" && device.attributes["gpu.nvidia.com"].productName.startsWith("NVIDIA H100") && device.attributes["gpu.nvidia.com"].cudaComputeCapability.isGreaterThan(semver("8.0.0"))'}
+---
+apiVersion: resource.k8s.io/v1
+kind: ResourceClaim
+metadata: {name: mig-slice}
+spec:
+  devices:
+    requests:
+    - name: mig
+      exactly:
+        deviceClassName: gpu.nvidia.com
+        selectors:
+        - cel: {expression: 'device.attributes["gpu.nvidia.com"].type == "mig" && device.capacity["gpu.nvidia.com"].memory.compareTo(quantity("9Gi")) >= 0'}
+YAML
+"$capstan" dra allocate -f "$tmp/alloc.yaml" -o json >"$tmp/claims.json"
+check "discovered slices allocate through CEL selectors" $py - "$tmp/claims.json" <<'PY'
+import json, sys
+items = {c["metadata"]["name"]: c for c in json.load(open(sys.argv[1]))["items"]}
+res = lambda n: items[n]["status"]["allocation"]["devices"]["results"]
+assert [r["device"] for r in res("whole-h100")] == ["gpu-0"], res("whole-h100")
+assert [r["device"] for r in res("mig-slice")] == ["gpu-1-mig-1-0"], res("mig-slice")
+PY
+
 echo "devices: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]
