@@ -551,29 +551,29 @@ static cs_status find_version(tx *t, const char *model, int64_t version, cs_aren
     return rc;
 }
 
-/* Replaces an object's rows in a *_labels table (the index selectors query). */
+/* Replaces an object's rows in a *_labels table (the index selectors query): a model's
+ * when version is 0, else that version's. */
 static cs_status put_labels(tx *t, int64_t model_id, int64_t version, int n,
                             const cs_registry_label *labels, cs_error *err)
 {
     bool is_version = version > 0;
+    /* Parameters in statement order: model, [version,] key, value. */
     cs__sql_val p[4] = {cs__sql_int(model_id), cs__sql_int(version)};
+    int np = is_version ? 2 : 1;
     cs_status rc =
-        is_version ? exec(t,
-                          "DELETE FROM version_labels WHERE model_id = ?1 AND "
-                          "version = ?2",
-                          2, p, NULL, NULL, err)
-                   : exec(t, "DELETE FROM model_labels WHERE model_id = ?1", 1, p, NULL, NULL, err);
+        exec(t,
+             is_version ? "DELETE FROM version_labels WHERE model_id = ?1 AND version = ?2"
+                        : "DELETE FROM model_labels WHERE model_id = ?1",
+             np, p, NULL, NULL, err);
     for (int i = 0; rc == CS_OK && i < n; i++) {
-        p[2] = cs__sql_text(labels[i].key);
-        p[3] = cs__sql_text(labels[i].value);
-        rc = is_version ? exec(t,
-                               "INSERT INTO version_labels (model_id, version, key, value) "
-                               "VALUES (?1, ?2, ?3, ?4)",
-                               4, p, NULL, NULL, err)
-                        : exec(t,
-                               "INSERT INTO model_labels (model_id, key, value) VALUES "
-                               "(?1, ?3, ?4)",
-                               4, p, NULL, NULL, err);
+        p[np] = cs__sql_text(labels[i].key);
+        p[np + 1] = cs__sql_text(labels[i].value);
+        rc =
+            exec(t,
+                 is_version ? "INSERT INTO version_labels (model_id, version, key, value) VALUES "
+                              "(?1, ?2, ?3, ?4)"
+                            : "INSERT INTO model_labels (model_id, key, value) VALUES (?1, ?2, ?3)",
+                 np + 2, p, NULL, NULL, err);
     }
     return rc;
 }
