@@ -6,7 +6,8 @@
  * directory is fsync'd: after a crash the blob is either whole under its final name or a
  * temporary file that gc removes, never a truncated blob under a digest's name. Writeback
  * of large pushes starts every WRITEBACK_STEP bytes (sync_file_range on Linux) so the
- * closing fsync has little left to flush. Identical content maps to one path and is
+ * closing fsync has little left to flush, and the hash runs on a second thread beside
+ * the copy (see hasher below). Identical content maps to one path and is
  * stored once.
  *
  * A lock file (blobs/.lock, flock) orders pushes against gc across threads and
@@ -23,6 +24,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/evp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -159,21 +161,92 @@ static cs_status write_all(int fd, const unsigned char *p, size_t n, const char 
     return CS_OK;
 }
 
+/* The hashing half of a push, on its own thread: chunks are hashed while the next ones
+ * are read and written, so a push costs about max(read + write, sha256) instead of their
+ * sum. The push thread fills ring[produced % RING] and reuses a slot only once the hasher
+ * has passed it; both threads only read a filled slot, so it needs no copy. */
+#define RING 4
+
+typedef struct hasher {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    EVP_MD_CTX *md;
+    unsigned char *ring[RING];
+    size_t len[RING];
+    uint64_t produced, hashed;
+    bool done, failed;
+} hasher;
+
+static void *hash_chunks(void *arg)
+{
+    hasher *h = arg;
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (h->hashed == h->produced && !h->done) pthread_cond_wait(&h->cv, &h->mu);
+        if (h->hashed == h->produced) break; /* done and drained */
+        int slot = (int)(h->hashed % RING);
+        pthread_mutex_unlock(&h->mu);
+        int ok = EVP_DigestUpdate(h->md, h->ring[slot], h->len[slot]);
+        pthread_mutex_lock(&h->mu);
+        if (!ok) h->failed = true;
+        h->hashed++;
+        pthread_cond_broadcast(&h->cv);
+    }
+    pthread_mutex_unlock(&h->mu);
+    return NULL;
+}
+
+/* Waits for a free slot and returns it. */
+static unsigned char *next_slot(hasher *h)
+{
+    pthread_mutex_lock(&h->mu);
+    while (h->produced - h->hashed >= RING) pthread_cond_wait(&h->cv, &h->mu);
+    pthread_mutex_unlock(&h->mu);
+    return h->ring[h->produced % RING];
+}
+
+static void publish(hasher *h, size_t len)
+{
+    pthread_mutex_lock(&h->mu);
+    h->len[h->produced % RING] = len;
+    h->produced++;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Tells the hasher no more chunks come and waits until it has hashed them all. */
+static void finish(hasher *h, pthread_t thread)
+{
+    pthread_mutex_lock(&h->mu);
+    h->done = true;
+    pthread_cond_broadcast(&h->cv);
+    pthread_mutex_unlock(&h->mu);
+    pthread_join(thread, NULL);
+}
+
 cs_status cs__blobs_write(const cs__blobs *b, cs_registry_read_fn rd, void *user, int64_t max,
                           char digest[CS__DIGEST_LEN], int64_t *size, cs_error *err)
 {
     char tmp[PATH_MAX_LEN], dir[PATH_MAX_LEN], path[PATH_MAX_LEN];
     cs_status rc = CS_ERR_NOMEM;
     int fd = -1;
-    unsigned char *buf = cs_malloc(IO_CHUNK);
-    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    bool running = false;
+    pthread_t thread;
+    hasher h = {.md = EVP_MD_CTX_new()};
+    pthread_mutex_init(&h.mu, NULL);
+    pthread_cond_init(&h.cv, NULL);
     int64_t total = 0, flushed = 0;
     snprintf(tmp, sizeof tmp, "%s/tmp/push-XXXXXX", b->root);
-    if (!buf || !md) {
-        cs_error_set(err, rc, "out of memory for a push buffer");
+    bool have = h.md != NULL;
+    for (int i = 0; i < RING; i++) {
+        h.ring[i] = cs_malloc(IO_CHUNK);
+        have = have && h.ring[i];
+    }
+    if (!have) {
+        cs_error_set(err, rc, "out of memory for push buffers");
         goto out;
     }
-    if (!EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
+    if (!EVP_DigestInit_ex(h.md, EVP_sha256(), NULL)) {
         rc = cs_error_set(err, CS_ERR_INTERNAL, "OpenSSL: cannot start sha256");
         goto out;
     }
@@ -182,7 +255,13 @@ cs_status cs__blobs_write(const cs__blobs *b, cs_registry_read_fn rd, void *user
         rc = errno_error(err, "cannot create temporary file in", b->root);
         goto out;
     }
+    if (pthread_create(&thread, NULL, hash_chunks, &h) != 0) {
+        rc = cs_error_set(err, CS_ERR_INTERNAL, "cannot start the hashing thread");
+        goto out;
+    }
+    running = true;
     for (;;) {
+        unsigned char *buf = next_slot(&h);
         size_t got = 0;
         rc = rd(user, buf, IO_CHUNK, &got, err);
         if (rc != CS_OK) goto out;
@@ -192,10 +271,7 @@ cs_status cs__blobs_write(const cs__blobs *b, cs_registry_read_fn rd, void *user
                               "artifact larger than the limit of %" PRId64 " bytes", max);
             goto out;
         }
-        if (!EVP_DigestUpdate(md, buf, got)) {
-            rc = cs_error_set(err, CS_ERR_INTERNAL, "OpenSSL: sha256 update failed");
-            goto out;
-        }
+        publish(&h, got);
         rc = write_all(fd, buf, got, tmp, err);
         if (rc != CS_OK) goto out;
         total += (int64_t)got;
@@ -207,10 +283,12 @@ cs_status cs__blobs_write(const cs__blobs *b, cs_registry_read_fn rd, void *user
 #endif
     }
     (void)flushed;
+    finish(&h, thread);
+    running = false;
     unsigned char raw[EVP_MAX_MD_SIZE];
     unsigned int raw_len = 0;
-    if (!EVP_DigestFinal_ex(md, raw, &raw_len) || raw_len != 32) {
-        rc = cs_error_set(err, CS_ERR_INTERNAL, "OpenSSL: sha256 final failed");
+    if (h.failed || !EVP_DigestFinal_ex(h.md, raw, &raw_len) || raw_len != 32) {
+        rc = cs_error_set(err, CS_ERR_INTERNAL, "OpenSSL: sha256 failed");
         goto out;
     }
     hex_digest(raw, digest);
@@ -240,10 +318,13 @@ cs_status cs__blobs_write(const cs__blobs *b, cs_registry_read_fn rd, void *user
     *size = total;
     rc = CS_OK;
 out:
+    if (running) finish(&h, thread);
     if (fd >= 0) close(fd);
     if (rc != CS_OK && tmp[0]) unlink(tmp);
-    EVP_MD_CTX_free(md);
-    cs_free(buf);
+    EVP_MD_CTX_free(h.md);
+    for (int i = 0; i < RING; i++) cs_free(h.ring[i]);
+    pthread_cond_destroy(&h.cv);
+    pthread_mutex_destroy(&h.mu);
     return rc;
 }
 
