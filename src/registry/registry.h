@@ -166,8 +166,8 @@ char *cs_registry_audit_json(const cs_registry_audit *a);
 typedef struct cs_registry_list_opts {
     const char *prefix;     /* models: names starting with it; NULL for all */
     const char *selector;   /* labels: "k=v,k!=v,k,!k" (all must hold); NULL for all */
-    bool descending;        /* models by name, versions by number, audit by id (audit is
-                               newest first unless ascending is asked: see audit_list) */
+    bool descending;        /* models sort by name, versions by number (audit lists are
+                               always newest first) */
     const char *page_token; /* NULL or "" for the first page */
     int limit;              /* 1..CS_REGISTRY_PAGE_MAX; 0 = 100 */
 } cs_registry_list_opts;

@@ -151,8 +151,8 @@ static void write_file(const char *path, const void *data, size_t n)
 
 static int count_files(const char *dir)
 {
-    char cmd[512];
-    snprintf(cmd, sizeof cmd, "find %s -type f | wc -l", dir);
+    char cmd[1024];
+    assert_true(snprintf(cmd, sizeof cmd, "find '%s' -type f | wc -l", dir) < (int)sizeof cmd);
     FILE *p = popen(cmd, "r");
     int n = -1;
     assert_int_equal(fscanf(p, "%d", &n), 1);

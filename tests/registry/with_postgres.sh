@@ -30,7 +30,8 @@ cleanup() {
 }
 trap cleanup EXIT
 
-mkdir -p "$tmp/sock" && [[ ${#as_pg[@]} -eq 0 ]] || chown "$user" "$tmp/sock"
+mkdir -p "$tmp/sock"
+if [[ ${#as_pg[@]} -gt 0 ]]; then chown "$user" "$tmp/sock"; fi
 "${as_pg[@]}" "$PG_BIN/initdb" -D "$tmp/data" -U capstan --auth=trust --encoding=UTF8 \
   --locale=C.UTF-8 --no-sync >"$tmp/initdb.log" 2>&1 || { cat "$tmp/initdb.log" >&2; exit 1; }
 # No TCP at all; fsync off because the test data is thrown away (the registry's own
