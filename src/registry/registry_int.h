@@ -1,0 +1,97 @@
+/*
+ * registry_int.h - what the registry's files share and nobody else sees: the blob store
+ * (blobs.c), the audit log and JSON forms of records (audit.c) and webhook delivery
+ * (webhook.c). registry.c ties them to the store.
+ */
+#ifndef CS_REGISTRY_INT_H
+#define CS_REGISTRY_INT_H
+
+#include "base/arena.h"
+#include "base/map.h"
+#include "registry/registry.h"
+#include "registry/store.h"
+
+#include <jansson.h>
+
+/* "sha256:" + 64 hex digits + NUL. */
+#define CS__DIGEST_LEN 72
+
+/* --- blobs.c: content-addressed files under <data_dir>/blobs ------------------------ */
+
+typedef struct cs__blobs {
+    char *root; /* <data_dir>/blobs */
+} cs__blobs;
+
+/* Creates blobs/, blobs/sha256/ and blobs/tmp/ where missing. */
+cs_status cs__blobs_init(cs__blobs *b, const char *data_dir, cs_error *err);
+void cs__blobs_free(cs__blobs *b);
+
+/* Takes the push/gc lock: shared for a push (from before its temporary file exists until
+ * its version row is committed), exclusive for gc. Returns the lock's fd in *fd; release
+ * with cs__blobs_unlock. */
+cs_status cs__blobs_lock(const cs__blobs *b, bool exclusive, int *fd, cs_error *err);
+void cs__blobs_unlock(int fd);
+
+/* Streams rd into a temporary file while hashing it, fsyncs it and renames it to its
+ * digest's path (keeping an existing identical blob), then fsyncs the directory. More
+ * than max bytes fail with CS_ERR_LIMIT. Fills digest and *size. */
+cs_status cs__blobs_write(const cs__blobs *b, cs_registry_read_fn rd, void *user, int64_t max,
+                          char digest[CS__DIGEST_LEN], int64_t *size, cs_error *err);
+
+/* The path of a digest's blob, in arena; NULL when out of memory. */
+char *cs__blobs_path(const cs__blobs *b, const char *digest, cs_arena *arena);
+
+/* Checks that the blob exists with the given size and digest (size first: it is cheap). */
+cs_status cs__blobs_verify(const char *path, const char *digest, int64_t size, cs_error *err);
+
+/* Walks the blobs: those whose digest is not a key of referenced, and every temporary
+ * file, are reported and (unless dry_run) removed. The caller holds the exclusive lock. */
+cs_status cs__blobs_gc(const cs__blobs *b, const cs_map *referenced, bool dry_run,
+                       cs_registry_gc_fn each, void *user, cs_registry_gc_report *report,
+                       cs_error *err);
+
+/* Checks "sha256:<64 lowercase hex>". */
+bool cs__digest_valid(const char *digest);
+
+/* --- audit.c ------------------------------------------------------------------------ */
+
+/* Appends one entry in the caller's transaction. before/after are JSON texts or NULL. */
+cs_status cs__audit_append(cs__store *s, const char *actor, const char *action, const char *model,
+                           int64_t version, const char *alias, const char *before,
+                           const char *after, cs_error *err);
+
+/* One page of entries, newest first; model NULL for all. after_id 0 for the first page. */
+cs_status cs__audit_list(cs__store *s, const char *model, int64_t before_id, int limit,
+                         cs_arena *arena, cs_registry_audit **items, int *n, cs_error *err);
+
+/* JSON forms of the records as jansson values (new references; NULL when out of memory). */
+json_t *cs__model_to_json(const cs_registry_model *m);
+json_t *cs__version_to_json(const cs_registry_version *v);
+json_t *cs__alias_to_json(const cs_registry_alias *a);
+/* Labels as a JSON object text, in arena. */
+char *cs__labels_json(int n, const cs_registry_label *labels, cs_arena *arena);
+/* Parses a labels JSON object text (as stored) into arena; CS_ERR_IO when corrupt. */
+cs_status cs__labels_parse(const char *text, cs_arena *arena, int *n,
+                           const cs_registry_label **labels, cs_error *err);
+/* Serialises a JSON value compactly (keys sorted) into arena and releases the reference;
+ * NULL when v is NULL or memory runs out. */
+char *cs__json_text(json_t *v, cs_arena *arena);
+/* An RFC 3339 UTC timestamp with nanoseconds, as a JSON string. */
+json_t *cs__json_time(int64_t ns);
+
+/* --- webhook.c ---------------------------------------------------------------------- */
+
+typedef struct cs__webhook cs__webhook;
+
+/* Starts the delivery thread. */
+cs_status cs__webhook_new(const cs_registry_options *opts, cs__webhook **out, cs_error *err);
+/* Stops the thread (dropping what is queued) and frees w. NULL is a no-op. */
+void cs__webhook_free(cs__webhook *w);
+/* Queues one event; the body is built now. Never blocks: a full queue drops the event and
+ * counts it. before/after are JSON texts or NULL. */
+void cs__webhook_emit(cs__webhook *w, const char *event, const char *actor, const char *model,
+                      int64_t version, const char *alias, const char *before, const char *after);
+cs_status cs__webhook_flush(cs__webhook *w, int timeout_ms, cs_error *err);
+void cs__webhook_stats(cs__webhook *w, cs_registry_webhook_stats *out);
+
+#endif
