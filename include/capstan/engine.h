@@ -94,6 +94,10 @@ cs_value_info cs_model_output(const cs_model_t *m, int i);
 /* The opset version imported for `domain` ("" or "ai.onnx" for the default domain),
  * or 0 when the model does not import it. */
 int64_t cs_model_opset(const cs_model_t *m, const char *domain);
+/* The model's opset imports: count, and the i-th domain ("" for the default domain) and
+ * version. */
+int cs_model_opset_count(const cs_model_t *m);
+void cs_model_opset_at(const cs_model_t *m, int i, const char **domain, int64_t *version);
 int64_t cs_model_ir_version(const cs_model_t *m);
 const char *cs_model_producer(const cs_model_t *m); /* "" when absent */
 const char *cs_model_graph_name(const cs_model_t *m);

@@ -104,11 +104,20 @@ char *cs_arena_strndup(cs_arena *a, const char *s, size_t n)
 
 void cs_arena_reset(cs_arena *a)
 {
-    cs_arena_block *keep = NULL;
-#ifndef CS_ARENA_DEBUG
-    for (cs_arena_block *b = a->head; b; b = b->next)
-        if (!keep || b->size > keep->size) keep = b;
-#endif
+#ifdef CS_ARENA_DEBUG
+    cs_arena_free(a);
+#else
+    /* One block that holds what all of them held, so the next use of the same size (the
+     * next request, the next run) allocates nothing. If that malloc fails, the largest
+     * block is kept instead. */
+    size_t total = 0, n = 0;
+    cs_arena_block *largest = NULL;
+    for (cs_arena_block *b = a->head; b; b = b->next, n++) {
+        total += b->size;
+        if (!largest || b->size > largest->size) largest = b;
+    }
+    cs_arena_block *keep = n > 1 ? new_block(total) : NULL;
+    if (!keep) keep = largest;
     cs_arena_block *b = a->head;
     while (b) {
         cs_arena_block *next = b->next;
@@ -121,6 +130,7 @@ void cs_arena_reset(cs_arena *a)
     }
     a->head = keep;
     a->allocated = 0;
+#endif
 }
 
 void cs_arena_free(cs_arena *a)

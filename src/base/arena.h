@@ -36,8 +36,8 @@ void *cs_arena_zalloc(cs_arena *a, size_t size, size_t align);
 /* Copies n bytes of s (stopping at a NUL) into the arena and terminates it. */
 char *cs_arena_strndup(cs_arena *a, const char *s, size_t n);
 
-/* Forgets every allocation but keeps the largest block for reuse, so an arena reset once
- * per request stops calling malloc after warm-up. */
+/* Forgets every allocation but keeps one block as large as all blocks together, so an
+ * arena reset once per request or run stops calling malloc after the first round. */
 void cs_arena_reset(cs_arena *a);
 
 /* Releases every block. The arena may be initialised again. */

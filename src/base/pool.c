@@ -1,15 +1,18 @@
 /*
  * pool.c - fixed-size thread pool; see pool.h for the contract.
  *
- * One mutex guards a FIFO of tasks (a linked list, so submit never blocks on capacity);
- * `work` wakes idle workers and `idle` wakes waiters when the last task finishes. The
- * lock is held only to move tasks in and out, never while a task runs.
+ * One mutex guards a FIFO of tasks (a linked list, so submit never blocks on capacity)
+ * and the current fork-join job; `work` wakes idle workers, `idle` wakes waiters when the
+ * last task finishes and `joined` wakes a cs_pool_run caller when its job completes. The
+ * lock is held only to hand work out, never while a task runs. Jobs take priority over
+ * queued tasks so that a kernel's parallel loop is not stuck behind background work.
  */
 #include "base/pool.h"
 
 #include "base/alloc.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <string.h>
 
 typedef struct task {
@@ -18,21 +21,50 @@ typedef struct task {
     void *arg;
 } task;
 
+/* A fork-join job (cs_pool_run): indices are handed out under the lock, one at a time. */
+typedef struct job {
+    void (*fn)(void *arg, int i);
+    void *arg;
+    int n, next, done;
+    int active;
+} job;
+
 struct cs_pool {
     pthread_mutex_t lock;
-    pthread_cond_t work, idle;
+    pthread_cond_t work, idle, joined;
     task *head, *tail;
     int pending; /* queued + running */
     int stopping, n;
     pthread_t *threads;
+    job job;
 };
+
+static bool job_has_work(const cs_pool *p)
+{
+    return p->job.active && p->job.next < p->job.n;
+}
+
+/* Runs one index of the current job; called and returns with the lock held. */
+static void job_step(cs_pool *p)
+{
+    int i = p->job.next++;
+    pthread_mutex_unlock(&p->lock);
+    p->job.fn(p->job.arg, i);
+    pthread_mutex_lock(&p->lock);
+    if (++p->job.done == p->job.n) pthread_cond_broadcast(&p->joined);
+}
 
 static void *worker(void *p)
 {
     cs_pool *pool = p;
     pthread_mutex_lock(&pool->lock);
     for (;;) {
-        while (!pool->head && !pool->stopping) pthread_cond_wait(&pool->work, &pool->lock);
+        while (!pool->head && !job_has_work(pool) && !pool->stopping)
+            pthread_cond_wait(&pool->work, &pool->lock);
+        if (job_has_work(pool)) {
+            job_step(pool);
+            continue;
+        }
         if (!pool->head) break; /* stopping and nothing left */
         task *t = pool->head;
         pool->head = t->next;
@@ -62,6 +94,7 @@ cs_status cs_pool_new(int n, cs_pool **out, cs_error *err)
     pthread_mutex_init(&p->lock, NULL);
     pthread_cond_init(&p->work, NULL);
     pthread_cond_init(&p->idle, NULL);
+    pthread_cond_init(&p->joined, NULL);
     for (int i = 0; i < n; i++) {
         int rc = pthread_create(&p->threads[i], NULL, worker, p);
         if (rc) {
@@ -98,6 +131,19 @@ cs_status cs_pool_submit(cs_pool *p, cs_pool_fn fn, void *arg)
     pthread_cond_signal(&p->work);
     pthread_mutex_unlock(&p->lock);
     return CS_OK;
+}
+
+void cs_pool_run(cs_pool *p, int n, void (*fn)(void *arg, int i), void *arg)
+{
+    pthread_mutex_lock(&p->lock);
+    while (p->job.active) pthread_cond_wait(&p->joined, &p->lock); /* one job at a time */
+    p->job = (job){fn, arg, n, 0, 0, 1};
+    pthread_cond_broadcast(&p->work);
+    while (job_has_work(p)) job_step(p);
+    while (p->job.done < p->job.n) pthread_cond_wait(&p->joined, &p->lock);
+    p->job.active = 0;
+    pthread_cond_broadcast(&p->joined);
+    pthread_mutex_unlock(&p->lock);
 }
 
 void cs_pool_wait(cs_pool *p)
@@ -143,6 +189,7 @@ void cs_pool_free(cs_pool *p)
     cs_pool_shutdown(p, 1);
     pthread_cond_destroy(&p->work);
     pthread_cond_destroy(&p->idle);
+    pthread_cond_destroy(&p->joined);
     pthread_mutex_destroy(&p->lock);
     cs_free(p);
 }

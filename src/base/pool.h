@@ -20,6 +20,11 @@ cs_status cs_pool_new(int n, cs_pool **out, cs_error *err);
  * task cannot be queued; the task is then not run and the caller still owns arg. */
 cs_status cs_pool_submit(cs_pool *p, cs_pool_fn fn, void *arg);
 
+/* Runs fn(arg, i) for every i in [0, n) on the workers and the calling thread, and returns
+ * when all have finished. Allocates nothing, so engine kernels may call it on the run
+ * path. Concurrent callers take turns. Must not be called from a pool task. */
+void cs_pool_run(cs_pool *p, int n, void (*fn)(void *arg, int i), void *arg);
+
 /* Blocks until every task submitted so far has finished. */
 void cs_pool_wait(cs_pool *p);
 

@@ -76,6 +76,49 @@ static void gate_destroy(gate *g)
     pthread_mutex_destroy(&g->lock);
 }
 
+/* cs_pool_run: every index runs exactly once, on several threads, even when two callers
+ * start jobs at the same time; and it allocates nothing. */
+typedef struct run_counts {
+    atomic_int hits[1000];
+} run_counts;
+
+static void count_index(void *arg, int i)
+{
+    run_counts *c = arg;
+    atomic_fetch_add(&c->hits[i], 1);
+}
+
+typedef struct runner {
+    cs_pool *pool;
+    run_counts counts;
+} runner;
+
+static void *run_jobs(void *p)
+{
+    runner *r = p;
+    for (int k = 0; k < 50; k++) cs_pool_run(r->pool, 1000, count_index, &r->counts);
+    return NULL;
+}
+
+static void test_run_fork_join(void **state)
+{
+    cs_pool *p;
+    assert_int_equal(cs_pool_new(3, &p, NULL), CS_OK);
+    runner r[2] = {{p, {{0}}}, {p, {{0}}}};
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, run_jobs, &r[1]), 0);
+    cs_alloc_fail_after(0); /* the caller's jobs must not allocate */
+    run_jobs(&r[0]);
+    cs_alloc_fail_after(-1);
+    pthread_join(t, NULL);
+    for (int i = 0; i < 1000; i++) {
+        assert_int_equal(atomic_load(&r[0].counts.hits[i]), 50);
+        assert_int_equal(atomic_load(&r[1].counts.hits[i]), 50);
+    }
+    cs_pool_run(p, 0, count_index, &r[0].counts); /* an empty job returns at once */
+    cs_pool_free(p);
+}
+
 static void test_bad_size(void **state)
 {
     cs_pool *p = (cs_pool *)1;
@@ -187,6 +230,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_bad_size),
+        cmocka_unit_test(test_run_fork_join),
         cmocka_unit_test(test_many_tasks_then_wait),
         cmocka_unit_test(test_shutdown_drain),
         cmocka_unit_test(test_shutdown_drop),

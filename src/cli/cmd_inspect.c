@@ -29,11 +29,6 @@ static const char usage[] =
     "  --json      print one JSON object instead of text\n"
     "  -h, --help  show this help\n";
 
-/* The engine API offers no list of imported domains, so the known ones are asked for. */
-static const char *const domains[] = {"ai.onnx", "ai.onnx.ml", "ai.onnx.training",
-                                      "ai.onnx.preview.training", "com.microsoft"};
-#define N_DOMAINS (sizeof domains / sizeof domains[0])
-
 typedef struct op_count {
     const char *op;
     size_t n;
@@ -111,9 +106,11 @@ static cs_status print_text(const char *path, const cs_model_t *m, const cs_vec 
     printf("ir version: %lld\n", (long long)cs_model_ir_version(m));
     printf("producer:   %s\n", *cs_model_producer(m) ? cs_model_producer(m) : "(none)");
     printf("opsets:    ");
-    for (size_t i = 0; i < N_DOMAINS; i++) {
-        int64_t v = cs_model_opset(m, domains[i]);
-        if (v) printf(" %s %lld", domains[i], (long long)v);
+    for (int i = 0; i < cs_model_opset_count(m); i++) {
+        const char *domain;
+        int64_t v;
+        cs_model_opset_at(m, i, &domain, &v);
+        printf(" %s %lld", *domain ? domain : "ai.onnx", (long long)v);
     }
     printf("\n");
     cs_status rc = print_values("inputs", m, cs_model_input_count(m), cs_model_input);
@@ -181,9 +178,11 @@ static json_t *model_json(const char *path, const cs_model_t *m, const cs_vec *o
 {
     json_t *opsets = json_object(), *hist = json_object(), *meta = json_object();
     int bad = !opsets || !hist || !meta;
-    for (size_t i = 0; !bad && i < N_DOMAINS; i++) {
-        int64_t v = cs_model_opset(m, domains[i]);
-        if (v) bad = json_object_set_new(opsets, domains[i], json_integer(v)) != 0;
+    for (int i = 0; !bad && i < cs_model_opset_count(m); i++) {
+        const char *domain;
+        int64_t v;
+        cs_model_opset_at(m, i, &domain, &v);
+        bad = json_object_set_new(opsets, *domain ? domain : "ai.onnx", json_integer(v)) != 0;
     }
     for (size_t i = 0; !bad && i < ops->len; i++) {
         const op_count *c = cs_vec_at(ops, i);

@@ -247,16 +247,17 @@ cs_status cs__node_error(cs_error *err, const cs__node *n, cs_status code, const
     return cs_error_set(err, code, "%s: %s", n->op_type, msg);
 }
 
-typedef struct range_task {
+typedef struct range_job {
     cs__range_fn fn;
     void *arg;
-    int64_t begin, end;
-} range_task;
+    int64_t n, chunk;
+} range_job;
 
-static void run_range(void *p)
+static void run_range(void *p, int i)
 {
-    range_task *t = p;
-    t->fn(t->arg, t->begin, t->end);
+    range_job *j = p;
+    int64_t begin = (int64_t)i * j->chunk, end = begin + j->chunk < j->n ? begin + j->chunk : j->n;
+    j->fn(j->arg, begin, end);
 }
 
 void cs__parallel_for(cs__kctx *ctx, int64_t n, int64_t min_chunk, cs__range_fn fn, void *arg)
@@ -268,17 +269,6 @@ void cs__parallel_for(cs__kctx *ctx, int64_t n, int64_t min_chunk, cs__range_fn 
         if (n > 0) fn(arg, 0, n);
         return;
     }
-    if (threads > 64) threads = 64;
-    range_task tasks[64];
-    int64_t chunk = (n + threads - 1) / threads;
-    int used = 0;
-    for (int64_t b = 0; b < n; b += chunk) {
-        tasks[used] = (range_task){fn, arg, b, b + chunk < n ? b + chunk : n};
-        used++;
-    }
-    /* The calling thread takes the first range itself; the pool takes the rest. */
-    for (int i = 1; i < used; i++)
-        if (cs_pool_submit(ctx->pool, run_range, &tasks[i]) != CS_OK) run_range(&tasks[i]);
-    run_range(&tasks[0]);
-    cs_pool_wait(ctx->pool);
+    range_job j = {fn, arg, n, (n + threads - 1) / threads};
+    cs_pool_run(ctx->pool, (int)((n + j.chunk - 1) / j.chunk), run_range, &j);
 }

@@ -155,6 +155,17 @@ int64_t cs_model_opset(const cs_model_t *m, const char *domain)
     return 0;
 }
 
+int cs_model_opset_count(const cs_model_t *m)
+{
+    return m->n_opsets;
+}
+
+void cs_model_opset_at(const cs_model_t *m, int i, const char **domain, int64_t *version)
+{
+    *domain = m->opsets[i].domain;
+    *version = m->opsets[i].version;
+}
+
 int64_t cs_model_ir_version(const cs_model_t *m)
 {
     return m->ir_version;

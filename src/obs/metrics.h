@@ -31,7 +31,9 @@ cs_status cs_metrics_new(cs_metrics **out, cs_error *err);
 void cs_metrics_free(cs_metrics *r);
 
 /* Registers a family, or returns the existing one of that name when its type and labels
- * match (NULL when they do not, or on out-of-memory). `labels` is a NULL-terminated list
+ * (and, for histograms, its buckets) match (NULL when they do not, on invalid names,
+ * labels or buckets, or on out-of-memory). Names starting "process_" are reserved for
+ * the process metrics. `labels` is a NULL-terminated list
  * (NULL for none); `buckets` are upper bounds in increasing order, for histograms only
  * (NULL = cs_metrics_latency_buckets). Names follow Prometheus rules. */
 cs_metric_family *cs_metrics_family(cs_metrics *r, cs_metric_type type, const char *name,
@@ -47,9 +49,11 @@ void cs_metric_set(cs_metric *m, double v);     /* gauges */
 void cs_metric_observe(cs_metric *m, double v); /* histograms */
 double cs_metric_value(const cs_metric *m);     /* counter/gauge value, histogram count */
 
-/* Renders every family in Prometheus text format 0.0.4, plus the process metrics
- * (process_resident_memory_bytes, process_cpu_seconds_total, process_open_fds,
- * process_threads, process_start_time_seconds) read from /proc at call time.
+/* Renders every family in Prometheus text format 0.0.4 (families without series are left
+ * out), plus the process metrics (process_resident_memory_bytes,
+ * process_virtual_memory_bytes, process_cpu_seconds_total, process_open_fds,
+ * process_max_fds, process_threads, process_start_time_seconds) read from /proc at call
+ * time.
  * *out is NUL-terminated; free it with cs_free. */
 cs_status cs_metrics_render(cs_metrics *r, char **out, size_t *len, cs_error *err);
 

@@ -35,21 +35,21 @@ typedef struct cs_rt_model cs_rt_model;
 #define CS_RT_MAX_PREFERRED 8
 
 typedef struct cs_model_config {
-    int instances;              /* sessions, each with a worker thread; default 1 */
-    int threads_per_instance;   /* engine threads per session; default 1 */
-    int max_batch_size;         /* 0 = no batching (inputs are run as given) */
+    int instances;               /* sessions, each with a worker thread; default 1 */
+    int threads_per_instance;    /* engine threads per session; default 1 */
+    int max_batch_size;          /* 0 = no batching (inputs are run as given) */
     uint64_t max_queue_delay_us; /* how long a partial batch may wait for more requests */
     int preferred_batch_sizes[CS_RT_MAX_PREFERRED];
     int n_preferred;
-    int max_queue_size;         /* requests waiting; 0 = default 1024; full = CS_ERR_LIMIT */
+    int max_queue_size; /* requests waiting; 0 = default 1024; full = CS_ERR_LIMIT */
 } cs_model_config;
 
 /* Fills cfg with the defaults above. */
 void cs_model_config_defaults(cs_model_config *cfg);
 
 typedef struct cs_rt_options {
-    int max_threads;             /* total engine threads; 0 = number of cores */
-    struct cs_metrics *metrics;  /* optional: queue/compute histograms, batch sizes, gauges */
+    int max_threads;            /* total engine threads; 0 = number of cores */
+    struct cs_metrics *metrics; /* optional: queue/compute histograms, batch sizes, gauges */
 } cs_rt_options;
 
 cs_status cs_runtime_new(const cs_rt_options *opts, cs_runtime **out, cs_error *err);
@@ -63,8 +63,7 @@ cs_status cs_runtime_load(cs_runtime *rt, const char *name, const char *version,
                           const cs_model_config *cfg, cs_error *err);
 /* Unloads one version, or every version of name when version is NULL. CS_ERR_NOT_FOUND when
  * nothing matched. Queued requests still complete. */
-cs_status cs_runtime_unload(cs_runtime *rt, const char *name, const char *version,
-                            cs_error *err);
+cs_status cs_runtime_unload(cs_runtime *rt, const char *name, const char *version, cs_error *err);
 
 /* A reference to (name, version); version NULL = the highest loaded version (compared as
  * integers when both are numeric, else as strings). NULL when not loaded. */
@@ -102,8 +101,7 @@ typedef struct cs_infer_request {
     /* Called exactly once, on a worker thread, with every model output (rows of this
      * request only). outputs point into runtime memory valid only during the call; msg
      * is the error message when rc != CS_OK (outputs are then NULL). */
-    void (*done)(void *ud, cs_status rc, const char *msg, int n_outputs,
-                 const cs_tensor *outputs);
+    void (*done)(void *ud, cs_status rc, const char *msg, int n_outputs, const cs_tensor *outputs);
     void *ud;
 } cs_infer_request;
 

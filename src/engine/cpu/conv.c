@@ -16,171 +16,62 @@
  * back. run() allocates nothing: conv_scratch() sizes the column matrix and the widened
  * copies at plan time.
  */
-#include "engine/kernel.h"
+#include "engine/cpu/window.h"
 
 #include <cblas.h>
 #include <limits.h>
 #include <string.h>
 
-#define T_CONV      (CS__T(FLOAT16) | CS__T(FLOAT32) | CS__T(FLOAT64))
-#define MAX_SPATIAL (CS_MAX_RANK - 2)
+#define T_CONV (CS__T(FLOAT16) | CS__T(FLOAT32) | CS__T(FLOAT64))
 
-/* --- window geometry (shared shape rules of Conv, ConvTranspose and the pools) ---------- */
-
-typedef enum pad_mode { PAD_NOTSET, PAD_VALID, PAD_SAME_UPPER, PAD_SAME_LOWER } pad_mode;
-
-/* A sliding window over nd spatial dims: position o of the `out` side sees the `in` side
- * at o*s - pb + k*d for kernel tap k. */
-typedef struct window {
-    int nd;
-    int64_t in[MAX_SPATIAL], out[MAX_SPATIAL], k[MAX_SPATIAL], s[MAX_SPATIAL], d[MAX_SPATIAL];
-    int64_t pb[MAX_SPATIAL], pe[MAX_SPATIAL];
-    int64_t in_size, out_size, k_size;
-} window;
-
-static cs_status pad_mode_get(const cs__node *n, pad_mode *mode, cs_error *err)
-{
-    const char *s = cs__attr_str(n, "auto_pad", "NOTSET");
-    if (!strcmp(s, "NOTSET"))
-        *mode = PAD_NOTSET;
-    else if (!strcmp(s, "VALID"))
-        *mode = PAD_VALID;
-    else if (!strcmp(s, "SAME_UPPER"))
-        *mode = PAD_SAME_UPPER;
-    else if (!strcmp(s, "SAME_LOWER"))
-        *mode = PAD_SAME_LOWER;
-    else
-        return cs__node_error(err, n, CS_ERR_INVALID,
-                              "auto_pad '%s' is not NOTSET, VALID, SAME_UPPER or SAME_LOWER", s);
-    return CS_OK;
-}
-
-/* Reads an INTS attribute of `len` values, each >= min, or fills `def` when absent. */
-static cs_status ints_attr(const cs__node *n, const char *name, int len, int64_t min, int64_t def,
-                           int64_t *v, cs_error *err)
-{
-    const int64_t *a;
-    int got = cs__attr_ints(n, name, &a);
-    if (got < 0) {
-        for (int i = 0; i < len; i++) v[i] = def;
-        return CS_OK;
-    }
-    if (got != len)
-        return cs__node_error(err, n, CS_ERR_INVALID, "%s has %d values, expected %d", name, got,
-                              len);
-    for (int i = 0; i < len; i++) {
-        if (a[i] < min)
-            return cs__node_error(err, n, CS_ERR_INVALID, "%s[%d] is %lld, must be >= %lld", name,
-                                  i, (long long)a[i], (long long)min);
-        v[i] = a[i];
-    }
-    return CS_OK;
-}
-
-/* Kernel, strides, dilations and explicit pads; `in` is the spatial part of `dims`, whose
- * count nd <= MAX_SPATIAL follows from CS_MAX_RANK. */
-static cs_status window_init(const cs__node *n, int nd, const int64_t *dims, const int64_t *kernel,
-                             window *w, cs_error *err)
-{
-    w->nd = nd;
-    int64_t pads[2 * MAX_SPATIAL];
-    cs_status rc = ints_attr(n, "strides", nd, 1, 1, w->s, err);
-    if (rc == CS_OK) rc = ints_attr(n, "dilations", nd, 1, 1, w->d, err);
-    if (rc == CS_OK) rc = ints_attr(n, "pads", 2 * nd, 0, 0, pads, err);
-    if (rc != CS_OK) return rc;
-    w->in_size = w->k_size = 1;
-    for (int j = 0; j < nd; j++) {
-        if (kernel[j] < 1)
-            return cs__node_error(err, n, CS_ERR_INVALID, "kernel dimension %d is %lld", j,
-                                  (long long)kernel[j]);
-        w->in[j] = dims[j];
-        w->k[j] = kernel[j];
-        w->pb[j] = pads[j];
-        w->pe[j] = pads[nd + j];
-        w->in_size *= w->in[j];
-        w->k_size *= w->k[j];
-    }
-    return CS_OK;
-}
-
-/* Output extent of a forward window (Conv, pools): floor division, or ceil_mode's ceiling
- * where a last window that would start in the end padding is dropped. SAME pads so that
- * out = ceil(in / stride), the odd pixel at the end (UPPER) or the beginning (LOWER). */
-static cs_status window_forward(const cs__node *n, window *w, pad_mode mode, bool ceil_mode,
-                                cs_error *err)
-{
-    w->out_size = 1;
-    for (int j = 0; j < w->nd; j++) {
-        int64_t eff = (w->k[j] - 1) * w->d[j] + 1, s = w->s[j];
-        if (mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
-            w->out[j] = (w->in[j] + s - 1) / s;
-            int64_t total = (w->out[j] - 1) * s + eff - w->in[j];
-            if (total < 0) total = 0;
-            w->pb[j] = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
-            w->pe[j] = total - w->pb[j];
-        } else {
-            if (mode == PAD_VALID) w->pb[j] = w->pe[j] = 0;
-            int64_t span = w->in[j] + w->pb[j] + w->pe[j] - eff;
-            if (span < 0)
-                return cs__node_error(
-                    err, n, CS_ERR_INVALID,
-                    "kernel extent %lld exceeds the padded input %lld on spatial axis %d",
-                    (long long)eff, (long long)(w->in[j] + w->pb[j] + w->pe[j]), j);
-            w->out[j] = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
-            if (ceil_mode && (w->out[j] - 1) * s >= w->in[j] + w->pb[j]) w->out[j]--;
-        }
-        w->out_size *= w->out[j];
-    }
-    return CS_OK;
-}
-
-/* --- window walker ----------------------------------------------------------------------- */
+/* --- window walker ------------------------------------------------------------------- */
 
 /* Row r of the column matrix is image channel r / k_size seen through kernel tap
  * r % k_size; its out_size entries follow the out side in row-major order. Gather (im2col)
  * copies the image into the row, zero where the tap falls into padding; scatter (col2im)
  * adds the row into the image and skips padding. The innermost spatial dim is a strided
  * run over the positions that stay inside the image, so the loop has no bounds checks. */
-#define WINDOW_ROW(T)                                                                             \
-    static void window_row_##T(const window *w, int64_t r, T *img, T *restrict col, bool scatter) \
-    {                                                                                             \
-        int nd = w->nd, last = nd - 1;                                                            \
-        int64_t kc[MAX_SPATIAL], oc[MAX_SPATIAL] = {0}, kr = r % w->k_size;                       \
-        for (int j = last; j >= 0; j--) {                                                         \
-            kc[j] = kr % w->k[j];                                                                 \
-            kr /= w->k[j];                                                                        \
-        }                                                                                         \
-        img += (r / w->k_size) * w->in_size;                                                      \
-        col += r * w->out_size;                                                                   \
-        int64_t len = w->out[last], s = w->s[last], in = w->in[last];                             \
-        int64_t base = kc[last] * w->d[last] - w->pb[last];                                       \
-        int64_t lo = base >= 0 ? 0 : (-base + s - 1) / s;                                         \
-        int64_t hi = in - 1 - base < 0 ? 0 : (in - 1 - base) / s + 1;                             \
-        if (hi > len) hi = len;                                                                   \
-        if (lo > hi) lo = hi;                                                                     \
-        for (int64_t o = 0; o < w->out_size; o += len, col += len) {                              \
-            bool valid = true;                                                                    \
-            int64_t off = 0;                                                                      \
-            for (int j = 0; j < last; j++) {                                                      \
-                int64_t i = oc[j] * w->s[j] - w->pb[j] + kc[j] * w->d[j];                         \
-                valid = valid && i >= 0 && i < w->in[j];                                          \
-                off = off * w->in[j] + i;                                                         \
-            }                                                                                     \
-            for (int j = last - 1; j >= 0 && ++oc[j] == w->out[j]; j--) oc[j] = 0;                \
-            int64_t at = off * in + base;                                                         \
-            if (scatter) {                                                                        \
-                if (valid)                                                                        \
-                    for (int64_t i = lo; i < hi; i++) img[at + i * s] += col[i];                  \
-                continue;                                                                         \
-            }                                                                                     \
-            if (!valid) {                                                                         \
-                memset(col, 0, sizeof(T) * (size_t)len);                                          \
-                continue;                                                                         \
-            }                                                                                     \
-            for (int64_t i = 0; i < lo; i++) col[i] = 0;                                          \
-            for (int64_t i = lo; i < hi; i++) col[i] = img[at + i * s];                           \
-            for (int64_t i = hi; i < len; i++) col[i] = 0;                                        \
-        }                                                                                         \
+#define WINDOW_ROW(T)                                                                   \
+    static void window_row_##T(const cs__window *w, int64_t r, T *img, T *restrict col, \
+                               bool scatter)                                            \
+    {                                                                                   \
+        int nd = w->nd, last = nd - 1;                                                  \
+        int64_t kc[CS__MAX_SPATIAL], oc[CS__MAX_SPATIAL] = {0}, kr = r % w->k_size;     \
+        for (int j = last; j >= 0; j--) {                                               \
+            kc[j] = kr % w->k[j];                                                       \
+            kr /= w->k[j];                                                              \
+        }                                                                               \
+        img += (r / w->k_size) * w->in_size;                                            \
+        col += r * w->out_size;                                                         \
+        int64_t len = w->out[last], s = w->s[last], in = w->in[last];                   \
+        int64_t base = kc[last] * w->d[last] - w->pb[last];                             \
+        int64_t lo = base >= 0 ? 0 : (-base + s - 1) / s;                               \
+        int64_t hi = in - 1 - base < 0 ? 0 : (in - 1 - base) / s + 1;                   \
+        if (hi > len) hi = len;                                                         \
+        if (lo > hi) lo = hi;                                                           \
+        for (int64_t o = 0; o < w->out_size; o += len, col += len) {                    \
+            bool valid = true;                                                          \
+            int64_t off = 0;                                                            \
+            for (int j = 0; j < last; j++) {                                            \
+                int64_t i = oc[j] * w->s[j] - w->pb[j] + kc[j] * w->d[j];               \
+                valid = valid && i >= 0 && i < w->in[j];                                \
+                off = off * w->in[j] + i;                                               \
+            }                                                                           \
+            for (int j = last - 1; j >= 0 && ++oc[j] == w->out[j]; j--) oc[j] = 0;      \
+            int64_t at = off * in + base;                                               \
+            if (scatter) {                                                              \
+                if (valid)                                                              \
+                    for (int64_t i = lo; i < hi; i++) img[at + i * s] += col[i];        \
+                continue;                                                               \
+            }                                                                           \
+            if (!valid) {                                                               \
+                memset(col, 0, sizeof(T) * (size_t)len);                                \
+                continue;                                                               \
+            }                                                                           \
+            for (int64_t i = 0; i < lo; i++) col[i] = 0;                                \
+            for (int64_t i = lo; i < hi; i++) col[i] = img[at + i * s];                 \
+            for (int64_t i = hi; i < len; i++) col[i] = 0;                              \
+        }                                                                               \
     }
 
 /* y[m, :] += b[m] for every row: the epilogue where activations would fuse. */
@@ -193,11 +84,10 @@ static cs_status window_forward(const cs__node *n, window *w, pad_mode mode, boo
 
 WINDOW_ROW(float)
 WINDOW_ROW(double)
-BIAS_ADD(float)
-BIAS_ADD(double)
+BIAS_ADD(float) BIAS_ADD(double)
 
-typedef struct walk_args {
-    const window *w;
+    typedef struct walk_args {
+    const cs__window *w;
     cs_dtype t;
     void *img, *col;
     bool scatter;
@@ -249,14 +139,14 @@ typedef enum conv_algo {
  * ConvTranspose, its adjoint, in is Y and out is X. */
 typedef struct conv_shape {
     bool transpose;
-    window w;
+    cs__window w;
     int64_t N, C, M, group, Cg, Mg; /* C: X's channels, M: Y's channels */
     conv_algo algo;
 } conv_shape;
 
 static conv_algo conv_pick(const conv_shape *c)
 {
-    const window *w = &c->w;
+    const cs__window *w = &c->w;
     for (int j = 0; j < w->nd; j++)
         if (w->k[j] != 1 || w->s[j] != 1 || w->pb[j] != 0 || w->in[j] != w->out[j])
             return CONV_IM2COL;
@@ -267,12 +157,12 @@ static conv_algo conv_pick(const conv_shape *c)
  * less the pads; or output_shape, with pads derived from it (SAME_UPPER puts the odd one
  * at the end, other modes at the start); or in*s under SAME. A negative total padding
  * leaves the extra positions at the end, where they receive only the bias. */
-static cs_status transpose_extent(const cs__node *n, const int64_t *xdims, window *w, pad_mode mode,
-                                  cs_error *err)
+static cs_status transpose_extent(const cs__node *n, const int64_t *xdims, cs__window *w,
+                                  cs__pad_mode mode, cs_error *err)
 {
     int nd = w->nd;
-    int64_t opad[MAX_SPATIAL], oshape[MAX_SPATIAL];
-    cs_status rc = ints_attr(n, "output_padding", nd, 0, 0, opad, err);
+    int64_t opad[CS__MAX_SPATIAL], oshape[CS__MAX_SPATIAL];
+    cs_status rc = cs__ints_attr(n, "output_padding", nd, 0, 0, opad, err);
     if (rc != CS_OK) return rc;
     const int64_t *os;
     int n_os = cs__attr_ints(n, "output_shape", &os);
@@ -283,12 +173,12 @@ static cs_status transpose_extent(const cs__node *n, const int64_t *xdims, windo
     w->in_size = w->out_size = 1;
     for (int j = 0; j < nd; j++) {
         int64_t full = w->s[j] * (xdims[j] - 1) + opad[j] + (w->k[j] - 1) * w->d[j] + 1, out;
-        if (n_os >= 0 || mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
+        if (n_os >= 0 || mode == CS__PAD_SAME_UPPER || mode == CS__PAD_SAME_LOWER) {
             out = n_os >= 0 ? oshape[j] : xdims[j] * w->s[j];
             int64_t total = full - out;
-            w->pb[j] = total <= 0 ? 0 : mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
+            w->pb[j] = total <= 0 ? 0 : mode == CS__PAD_SAME_UPPER ? total / 2 : total - total / 2;
         } else {
-            if (mode == PAD_VALID) w->pb[j] = w->pe[j] = 0;
+            if (mode == CS__PAD_VALID) w->pb[j] = w->pe[j] = 0;
             out = full - w->pb[j] - w->pe[j];
         }
         if (out < 1)
@@ -363,12 +253,12 @@ static cs_status conv_shape_init(const cs__node *n, const cs_tensor *const *in, 
                               "B must hold one bias per output channel, [%lld]; got %s%lld values",
                               (long long)c->M, b->rank == 1 ? "" : "a non-1-D tensor of ",
                               (long long)cs__numel(b));
-    pad_mode mode = PAD_NOTSET;
-    cs_status rc = pad_mode_get(n, &mode, err);
-    if (rc == CS_OK) rc = window_init(n, nd, x->dims + 2, wt->dims + 2, &c->w, err);
+    cs__pad_mode mode = CS__PAD_NOTSET;
+    cs_status rc = cs__pad_mode_get(n, &mode, err);
+    if (rc == CS_OK) rc = cs__window_init(n, nd, x->dims + 2, wt->dims + 2, &c->w, err);
     if (rc != CS_OK) return rc;
     rc = transpose ? transpose_extent(n, x->dims + 2, &c->w, mode, err)
-                   : window_forward(n, &c->w, mode, false, err);
+                   : cs__window_forward(n, &c->w, mode, false, err);
     if (rc != CS_OK) return rc;
     int64_t rows = (transpose ? c->Mg : c->Cg) * c->w.k_size;
     int64_t gm = transpose ? rows : c->Mg, gk = transpose ? c->Cg : rows;
@@ -434,7 +324,7 @@ static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
 {
     cs_dtype t = x->dtype;
     size_t es = cs_dtype_size(t);
-    const window *w = &c->w;
+    const cs__window *w = &c->w;
     /* Per-group strides, in elements, of X, W and Y. */
     int64_t xs = c->Cg * (c->transpose ? w->out_size : w->in_size);
     int64_t ws = c->Mg * c->Cg * w->k_size;

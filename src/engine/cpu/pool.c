@@ -2,140 +2,29 @@
  * pool.c - CPU kernels for pooling: AveragePool, MaxPool (with Indices), LpPool and their
  * Global variants, 1-D to 6-D.
  *
- * Every pool walks the same geometry as Conv (the window helpers below mirror conv.c's,
- * plus ceil_mode): for each output position it clips the window to the taps that land
- * inside the input, one box per position, and reduces them in double. Padding never
- * contributes a value; AveragePool's count_include_pad only changes the divisor, which
- * then counts the taps inside the padded input. Planes (n, c) are independent and run in
- * parallel. Global pools are the window that covers the whole plane.
+ * Every pool walks the same geometry as Conv (window.h, plus ceil_mode): for each output position
+ * it clips the window to the taps that land inside the input, one box per position, and reduces
+ * them in double. Padding never contributes a value; AveragePool's count_include_pad only changes
+ * the divisor, which then counts the taps inside the padded input. Planes (n, c) are independent
+ * and run in parallel. Global pools are the window that covers the whole plane.
  *
  * Types: float16/32/64 for all, int8/uint8 too for MaxPool (opset 12); the reduction in
  * double is exact for max and at least as precise as float for the sums.
  */
-#include "engine/kernel.h"
+#include "engine/cpu/window.h"
 
 #include <math.h>
 #include <string.h>
 
-#define T_POOL      (CS__T(FLOAT16) | CS__T(FLOAT32) | CS__T(FLOAT64))
-#define T_MAXPOOL   (T_POOL | CS__T(INT8) | CS__T(UINT8))
-#define MAX_SPATIAL (CS_MAX_RANK - 2)
-
-/* --- window geometry (the same rules as conv.c's) --------------------------------------- */
-
-typedef enum pad_mode { PAD_NOTSET, PAD_VALID, PAD_SAME_UPPER, PAD_SAME_LOWER } pad_mode;
-
-/* A sliding window over nd spatial dims: position o of the `out` side sees the `in` side
- * at o*s - pb + k*d for kernel tap k. */
-typedef struct window {
-    int nd;
-    int64_t in[MAX_SPATIAL], out[MAX_SPATIAL], k[MAX_SPATIAL], s[MAX_SPATIAL], d[MAX_SPATIAL];
-    int64_t pb[MAX_SPATIAL], pe[MAX_SPATIAL];
-    int64_t in_size, out_size, k_size;
-} window;
-
-static cs_status pad_mode_get(const cs__node *n, pad_mode *mode, cs_error *err)
-{
-    const char *s = cs__attr_str(n, "auto_pad", "NOTSET");
-    if (!strcmp(s, "NOTSET"))
-        *mode = PAD_NOTSET;
-    else if (!strcmp(s, "VALID"))
-        *mode = PAD_VALID;
-    else if (!strcmp(s, "SAME_UPPER"))
-        *mode = PAD_SAME_UPPER;
-    else if (!strcmp(s, "SAME_LOWER"))
-        *mode = PAD_SAME_LOWER;
-    else
-        return cs__node_error(err, n, CS_ERR_INVALID,
-                              "auto_pad '%s' is not NOTSET, VALID, SAME_UPPER or SAME_LOWER", s);
-    return CS_OK;
-}
-
-/* Reads an INTS attribute of `len` values, each >= min, or fills `def` when absent. */
-static cs_status ints_attr(const cs__node *n, const char *name, int len, int64_t min, int64_t def,
-                           int64_t *v, cs_error *err)
-{
-    const int64_t *a;
-    int got = cs__attr_ints(n, name, &a);
-    if (got < 0) {
-        for (int i = 0; i < len; i++) v[i] = def;
-        return CS_OK;
-    }
-    if (got != len)
-        return cs__node_error(err, n, CS_ERR_INVALID, "%s has %d values, expected %d", name, got,
-                              len);
-    for (int i = 0; i < len; i++) {
-        if (a[i] < min)
-            return cs__node_error(err, n, CS_ERR_INVALID, "%s[%d] is %lld, must be >= %lld", name,
-                                  i, (long long)a[i], (long long)min);
-        v[i] = a[i];
-    }
-    return CS_OK;
-}
-
-/* Kernel, strides, dilations and explicit pads; `in` is the spatial part of `dims`, whose
- * count nd <= MAX_SPATIAL follows from CS_MAX_RANK. */
-static cs_status window_init(const cs__node *n, int nd, const int64_t *dims, const int64_t *kernel,
-                             window *w, cs_error *err)
-{
-    w->nd = nd;
-    int64_t pads[2 * MAX_SPATIAL];
-    cs_status rc = ints_attr(n, "strides", nd, 1, 1, w->s, err);
-    if (rc == CS_OK) rc = ints_attr(n, "dilations", nd, 1, 1, w->d, err);
-    if (rc == CS_OK) rc = ints_attr(n, "pads", 2 * nd, 0, 0, pads, err);
-    if (rc != CS_OK) return rc;
-    w->in_size = w->k_size = 1;
-    for (int j = 0; j < nd; j++) {
-        if (kernel[j] < 1)
-            return cs__node_error(err, n, CS_ERR_INVALID, "kernel dimension %d is %lld", j,
-                                  (long long)kernel[j]);
-        w->in[j] = dims[j];
-        w->k[j] = kernel[j];
-        w->pb[j] = pads[j];
-        w->pe[j] = pads[nd + j];
-        w->in_size *= w->in[j];
-        w->k_size *= w->k[j];
-    }
-    return CS_OK;
-}
-
-/* Output extent of a forward window (Conv, pools): floor division, or ceil_mode's ceiling
- * where a last window that would start in the end padding is dropped. SAME pads so that
- * out = ceil(in / stride), the odd pixel at the end (UPPER) or the beginning (LOWER). */
-static cs_status window_forward(const cs__node *n, window *w, pad_mode mode, bool ceil_mode,
-                                cs_error *err)
-{
-    w->out_size = 1;
-    for (int j = 0; j < w->nd; j++) {
-        int64_t eff = (w->k[j] - 1) * w->d[j] + 1, s = w->s[j];
-        if (mode == PAD_SAME_UPPER || mode == PAD_SAME_LOWER) {
-            w->out[j] = (w->in[j] + s - 1) / s;
-            int64_t total = (w->out[j] - 1) * s + eff - w->in[j];
-            if (total < 0) total = 0;
-            w->pb[j] = mode == PAD_SAME_UPPER ? total / 2 : total - total / 2;
-            w->pe[j] = total - w->pb[j];
-        } else {
-            if (mode == PAD_VALID) w->pb[j] = w->pe[j] = 0;
-            int64_t span = w->in[j] + w->pb[j] + w->pe[j] - eff;
-            if (span < 0)
-                return cs__node_error(
-                    err, n, CS_ERR_INVALID,
-                    "kernel extent %lld exceeds the padded input %lld on spatial axis %d",
-                    (long long)eff, (long long)(w->in[j] + w->pb[j] + w->pe[j]), j);
-            w->out[j] = (ceil_mode ? (span + s - 1) / s : span / s) + 1;
-            if (ceil_mode && (w->out[j] - 1) * s >= w->in[j] + w->pb[j]) w->out[j]--;
-        }
-        w->out_size *= w->out[j];
-    }
-    return CS_OK;
-}
+#define T_POOL    (CS__T(FLOAT16) | CS__T(FLOAT32) | CS__T(FLOAT64))
+#define T_MAXPOOL (T_POOL | CS__T(INT8) | CS__T(UINT8))
 
 /* --- reduction --------------------------------------------------------------------------- */
 
 typedef enum pool_kind { POOL_MAX, POOL_AVG, POOL_LP } pool_kind;
 
 typedef struct pool_args {
-    window w;
+    cs__window w;
     pool_kind kind;
     bool count_pad; /* AveragePool: divide by the taps inside the padded input */
     bool col_major; /* MaxPool storage_order 1: Indices count the spatial dims column-major */
@@ -160,7 +49,7 @@ static int64_t taps(int64_t start, int64_t K, int64_t d, int64_t lo, int64_t hi,
 /* The window of output position oc clipped to the input: per dim the first input index
  * and the tap count. Returns the number of taps inside the input and sets *padded to
  * the number inside the padded input. */
-static int64_t clip_box(const window *w, const int64_t *oc, int64_t *first, int64_t *count,
+static int64_t clip_box(const cs__window *w, const int64_t *oc, int64_t *first, int64_t *count,
                         int64_t *padded)
 {
     int64_t inside = 1, pad = 1, k0;
@@ -176,9 +65,9 @@ static int64_t clip_box(const window *w, const int64_t *oc, int64_t *first, int6
 }
 
 /* Row-major plane offset -> column-major (storage_order 1). */
-static int64_t col_major(const window *w, int64_t off)
+static int64_t col_major(const cs__window *w, int64_t off)
 {
-    int64_t c[MAX_SPATIAL], r = 0;
+    int64_t c[CS__MAX_SPATIAL], r = 0;
     for (int j = w->nd - 1; j >= 0; j--) {
         c[j] = off % w->in[j];
         off /= w->in[j];
@@ -189,60 +78,61 @@ static int64_t col_major(const window *w, int64_t off)
 
 /* Planes [begin, end) of one element type. The box's outer dims step by odometer; the
  * innermost dim is a strided run, reduced by a loop specialised per kind. */
-#define POOL_PLANES(SUF, T, LOAD, STORE)                                                       \
-    static void planes_##SUF(const pool_args *a, int64_t begin, int64_t end)                   \
-    {                                                                                          \
-        const window *w = &a->w;                                                               \
-        int nd = w->nd, last = nd - 1;                                                         \
-        int64_t dl = w->d[last];                                                               \
-        for (int64_t pl = begin; pl < end; pl++) {                                             \
-            const T *x = (const T *)a->x + pl * w->in_size;                                    \
-            T *y = (T *)a->y + pl * w->out_size;                                               \
-            int64_t oc[MAX_SPATIAL] = {0};                                                     \
-            for (int64_t o = 0; o < w->out_size; o++) {                                        \
-                int64_t first[MAX_SPATIAL], count[MAX_SPATIAL], tc[MAX_SPATIAL] = {0}, padded; \
-                int64_t inside = clip_box(w, oc, first, count, &padded), arg = -1;             \
-                double acc = a->kind == POOL_MAX ? -INFINITY : 0;                              \
-                for (int64_t t = 0; inside && t < inside; t += count[last]) {                  \
-                    int64_t at = 0;                                                            \
-                    for (int j = 0; j < last; j++)                                             \
-                        at = (at + first[j] + tc[j] * w->d[j]) * w->in[j + 1];                 \
-                    at += first[last];                                                         \
-                    for (int j = last - 1; j >= 0 && ++tc[j] == count[j]; j--) tc[j] = 0;      \
-                    const T *xr = x + at;                                                      \
-                    switch (a->kind) {                                                         \
-                    case POOL_MAX:                                                             \
-                        for (int64_t i = 0; i < count[last]; i++) {                            \
-                            double v = LOAD(xr[i * dl]);                                       \
-                            if (v > acc || arg < 0) {                                          \
-                                acc = v;                                                       \
-                                arg = at + i * dl;                                             \
-                            }                                                                  \
-                        }                                                                      \
-                        break;                                                                 \
-                    case POOL_AVG:                                                             \
-                        for (int64_t i = 0; i < count[last]; i++) acc += LOAD(xr[i * dl]);     \
-                        break;                                                                 \
-                    case POOL_LP:                                                              \
-                        for (int64_t i = 0; i < count[last]; i++)                              \
-                            acc += pow(fabs(LOAD(xr[i * dl])), a->p);                          \
-                        break;                                                                 \
-                    }                                                                          \
-                }                                                                              \
-                if (a->kind == POOL_AVG) {                                                     \
-                    int64_t div = a->count_pad ? padded : inside;                              \
-                    acc = div ? acc / (double)div : 0;                                         \
-                } else if (a->kind == POOL_LP) {                                               \
-                    acc = pow(acc, 1 / a->p);                                                  \
-                }                                                                              \
-                y[o] = STORE(acc);                                                             \
-                if (a->ind) {                                                                  \
-                    int64_t idx = arg < 0 ? -1 : a->col_major ? col_major(w, arg) : arg;       \
-                    a->ind[pl * w->out_size + o] = idx < 0 ? -1 : pl * w->in_size + idx;       \
-                }                                                                              \
-                for (int j = last; j >= 0 && ++oc[j] == w->out[j]; j--) oc[j] = 0;             \
-            }                                                                                  \
-        }                                                                                      \
+#define POOL_PLANES(SUF, T, LOAD, STORE)                                                           \
+    static void planes_##SUF(const pool_args *a, int64_t begin, int64_t end)                       \
+    {                                                                                              \
+        const cs__window *w = &a->w;                                                               \
+        int nd = w->nd, last = nd - 1;                                                             \
+        int64_t dl = w->d[last];                                                                   \
+        for (int64_t pl = begin; pl < end; pl++) {                                                 \
+            const T *x = (const T *)a->x + pl * w->in_size;                                        \
+            T *y = (T *)a->y + pl * w->out_size;                                                   \
+            int64_t oc[CS__MAX_SPATIAL] = {0};                                                     \
+            for (int64_t o = 0; o < w->out_size; o++) {                                            \
+                int64_t first[CS__MAX_SPATIAL], count[CS__MAX_SPATIAL], tc[CS__MAX_SPATIAL] = {0}, \
+                                                                        padded;                    \
+                int64_t inside = clip_box(w, oc, first, count, &padded), arg = -1;                 \
+                double acc = a->kind == POOL_MAX ? -INFINITY : 0;                                  \
+                for (int64_t t = 0; inside && t < inside; t += count[last]) {                      \
+                    int64_t at = 0;                                                                \
+                    for (int j = 0; j < last; j++)                                                 \
+                        at = (at + first[j] + tc[j] * w->d[j]) * w->in[j + 1];                     \
+                    at += first[last];                                                             \
+                    for (int j = last - 1; j >= 0 && ++tc[j] == count[j]; j--) tc[j] = 0;          \
+                    const T *xr = x + at;                                                          \
+                    switch (a->kind) {                                                             \
+                    case POOL_MAX:                                                                 \
+                        for (int64_t i = 0; i < count[last]; i++) {                                \
+                            double v = LOAD(xr[i * dl]);                                           \
+                            if (v > acc || arg < 0) {                                              \
+                                acc = v;                                                           \
+                                arg = at + i * dl;                                                 \
+                            }                                                                      \
+                        }                                                                          \
+                        break;                                                                     \
+                    case POOL_AVG:                                                                 \
+                        for (int64_t i = 0; i < count[last]; i++) acc += LOAD(xr[i * dl]);         \
+                        break;                                                                     \
+                    case POOL_LP:                                                                  \
+                        for (int64_t i = 0; i < count[last]; i++)                                  \
+                            acc += pow(fabs(LOAD(xr[i * dl])), a->p);                              \
+                        break;                                                                     \
+                    }                                                                              \
+                }                                                                                  \
+                if (a->kind == POOL_AVG) {                                                         \
+                    int64_t div = a->count_pad ? padded : inside;                                  \
+                    acc = div ? acc / (double)div : 0;                                             \
+                } else if (a->kind == POOL_LP) {                                                   \
+                    acc = pow(acc, 1 / a->p);                                                      \
+                }                                                                                  \
+                y[o] = STORE(acc);                                                                 \
+                if (a->ind) {                                                                      \
+                    int64_t idx = arg < 0 ? -1 : a->col_major ? col_major(w, arg) : arg;           \
+                    a->ind[pl * w->out_size + o] = idx < 0 ? -1 : pl * w->in_size + idx;           \
+                }                                                                                  \
+                for (int j = last; j >= 0 && ++oc[j] == w->out[j]; j--) oc[j] = 0;                 \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 #define LOAD_NUM(v)  ((double)(v))
@@ -292,7 +182,7 @@ static const pool_op *op_of(const cs__node *n)
 }
 
 /* The geometry of X [N, C, spatial...] under the node's attributes. */
-static cs_status pool_window(const cs__node *n, const cs_tensor *x, window *w, cs_error *err)
+static cs_status pool_window(const cs__node *n, const cs_tensor *x, cs__window *w, cs_error *err)
 {
     if (x->rank < 3)
         return cs__node_error(err, n, CS_ERR_INVALID,
@@ -301,7 +191,7 @@ static cs_status pool_window(const cs__node *n, const cs_tensor *x, window *w, c
     const pool_op *op = op_of(n);
     if (op->global) {
         /* The window is the whole plane: no strides, pads or dilations apply. */
-        *w = (window){.nd = nd, .in_size = 1, .out_size = 1, .k_size = 1};
+        *w = (cs__window){.nd = nd, .in_size = 1, .out_size = 1, .k_size = 1};
         for (int j = 0; j < nd; j++) {
             w->in[j] = w->k[j] = x->dims[2 + j];
             w->out[j] = w->s[j] = w->d[j] = 1;
@@ -316,17 +206,17 @@ static cs_status pool_window(const cs__node *n, const cs_tensor *x, window *w, c
         return cs__node_error(err, n, CS_ERR_INVALID,
                               "kernel_shape must have %d values for a rank-%d input, got %d", nd,
                               x->rank, n_ks < 0 ? 0 : n_ks);
-    pad_mode mode = PAD_NOTSET;
-    cs_status rc = pad_mode_get(n, &mode, err);
-    if (rc == CS_OK) rc = window_init(n, nd, x->dims + 2, ks, w, err);
+    cs__pad_mode mode = CS__PAD_NOTSET;
+    cs_status rc = cs__pad_mode_get(n, &mode, err);
+    if (rc == CS_OK) rc = cs__window_init(n, nd, x->dims + 2, ks, w, err);
     if (rc != CS_OK) return rc;
-    return window_forward(n, w, mode, cs__attr_int(n, "ceil_mode", 0) != 0, err);
+    return cs__window_forward(n, w, mode, cs__attr_int(n, "ceil_mode", 0) != 0, err);
 }
 
 static cs_status pool_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
                             int n_out, cs_error *err)
 {
-    window w = {0};
+    cs__window w = {0};
     cs_status rc = pool_window(n, in[0], &w, err);
     if (rc != CS_OK) return rc;
     if (n_out > 1 && op_of(n)->kind != POOL_MAX)

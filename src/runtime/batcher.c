@@ -1,0 +1,656 @@
+/*
+ * batcher.c - one version's request queue, the dynamic batcher and the worker threads.
+ *
+ * Submit validates a request against the model outside any lock, then links a slot from a
+ * table preallocated at load into a list sorted by (priority, arrival): a submit allocates
+ * nothing and inserting is O(1) when priorities repeat (the walk starts at the tail).
+ *
+ * Each instance's worker takes the next batch itself, so work goes to whichever instance is
+ * free first. Under the version's lock it walks the queue from its head once: expired
+ * requests are unlinked (answered later, never run), the first live request seeds the batch
+ * and later ones join when their dtypes and non-batch dimensions match the seed's and their
+ * rows still fit. The walk is O(queue length) under the lock; queues are bounded by
+ * max_queue_size. A partial batch waits (a timed condition wait, the lock released) until
+ * the seed has been queued max_queue_delay_us, unless it is full or a preferred size can be
+ * formed exactly. The engine run, the copies and every `done` callback happen with no lock
+ * held. Inputs are concatenated into per-instance buffers sized at load for max_batch_size
+ * rows when the shapes allow it, else grown once and kept; outputs are split into views of
+ * each request's rows, so the steady state allocates nothing.
+ */
+#include "runtime/rt_int.h"
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "obs/metrics.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+
+/* Largest tensor a request may pass: 2^40 bytes bounds every size computation below. */
+#define MAX_TENSOR_BYTES (1ull << 40)
+
+static bool batching(const cs_rt_model *m)
+{
+    return m->cfg.max_batch_size > 0;
+}
+
+static size_t tensor_bytes(const cs_tensor *t)
+{
+    return (size_t)cs_tensor_numel(t) * cs_dtype_size(t->dtype);
+}
+
+static void format_shape(char *buf, size_t cap, int rank, const int64_t *dims,
+                         const char *const *names)
+{
+    size_t n = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < rank && n < cap; d++) {
+        const char *sep = d ? "," : "";
+        if (dims[d] >= 0)
+            n += (size_t)snprintf(buf + n, cap - n, "%s%lld", sep, (long long)dims[d]);
+        else
+            n +=
+                (size_t)snprintf(buf + n, cap - n, "%s%s", sep, names && names[d] ? names[d] : "?");
+    }
+    if (n < cap) snprintf(buf + n, cap - n, "]");
+}
+
+/* --- validation (no lock) ------------------------------------------------------------- */
+
+/* Checks one input tensor against the model's declaration: type, shape (the batch
+ * dimension excepted when batching), size and data. *rows gets its batch dimension. */
+static cs_status check_input(const cs_rt_model *m, int i, const cs_tensor *t, int64_t *rows,
+                             cs_error *err)
+{
+    cs_value_info v = cs_model_input(m->engine, i);
+    if (v.dtype != CS_DTYPE_UNDEFINED && t->dtype != v.dtype)
+        return cs_error_set(err, CS_ERR_INVALID, "input '%s': expected %s, got %s", v.name,
+                            cs_dtype_name(v.dtype), cs_dtype_name(t->dtype));
+    if (cs_dtype_size(t->dtype) == 0)
+        return cs_error_set(err, CS_ERR_INVALID, "input '%s': unsupported element type %s", v.name,
+                            cs_dtype_name(t->dtype));
+    bool ok = t->rank >= (batching(m) ? 1 : 0) && t->rank <= CS_MAX_RANK;
+    if (ok && v.rank >= 0) ok = t->rank == v.rank;
+    for (int d = 0; ok && d < t->rank; d++) {
+        bool batch_dim = d == 0 && batching(m);
+        ok = t->dims[d] >= 0 &&
+             (batch_dim || d >= v.rank || v.dims[d] < 0 || v.dims[d] == t->dims[d]);
+    }
+    if (!ok) {
+        char want[160], got[160];
+        format_shape(want, sizeof want, v.rank, v.dims, v.dim_names);
+        format_shape(got, sizeof got, t->rank < 0 || t->rank > CS_MAX_RANK ? 0 : t->rank, t->dims,
+                     NULL);
+        return cs_error_set(err, CS_ERR_INVALID, "input '%s': expected shape %s, got %s", v.name,
+                            v.rank >= 0 ? want : "with a batch dimension", got);
+    }
+    uint64_t bytes = cs_dtype_size(t->dtype);
+    for (int d = 0; d < t->rank; d++) {
+        if (t->dims[d] && bytes > MAX_TENSOR_BYTES / (uint64_t)t->dims[d])
+            return cs_error_set(err, CS_ERR_LIMIT, "input '%s' is larger than %llu bytes", v.name,
+                                MAX_TENSOR_BYTES);
+        bytes *= (uint64_t)t->dims[d];
+    }
+    if (!t->data && bytes > 0)
+        return cs_error_set(err, CS_ERR_INVALID, "input '%s' has no data", v.name);
+    if (!batching(m)) return CS_OK;
+    int64_t r = t->dims[0];
+    if (r < 1 || r > m->cfg.max_batch_size)
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "input '%s': batch dimension %lld must be between 1 and "
+                            "max_batch_size %d",
+                            v.name, (long long)r, m->cfg.max_batch_size);
+    if (*rows && r != *rows)
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "input '%s' has %lld rows but the request's other inputs have %lld; "
+                            "every input needs the same batch dimension",
+                            v.name, (long long)r, (long long)*rows);
+    *rows = r;
+    return CS_OK;
+}
+
+/* Resolves names to model inputs, filling slot_in in model order, and checks each. */
+static cs_status check_request(const cs_rt_model *m, const cs_infer_request *req,
+                               const cs_tensor **slot_in, int64_t *rows, cs_error *err)
+{
+    memset(slot_in, 0, (size_t)m->n_in * sizeof *slot_in);
+    *rows = 0;
+    for (int k = 0; k < req->n_inputs; k++) {
+        const char *name = req->input_names[k];
+        int i = 0;
+        while (i < m->n_in && (!name || strcmp(m->in_names[i], name))) i++;
+        if (i == m->n_in) {
+            char list[256] = "";
+            size_t len = 0;
+            for (int j = 0; j < m->n_in && len < sizeof list; j++)
+                len += (size_t)snprintf(list + len, sizeof list - len, "%s'%s'", j ? ", " : "",
+                                        m->in_names[j]);
+            return cs_error_set(err, CS_ERR_INVALID,
+                                "unknown input '%s'; the model's inputs are %s",
+                                name ? name : "(null)", list);
+        }
+        if (slot_in[i]) return cs_error_set(err, CS_ERR_INVALID, "input '%s' is given twice", name);
+        cs_status rc = check_input(m, i, &req->inputs[k], rows, err);
+        if (rc) return rc;
+        slot_in[i] = &req->inputs[k];
+    }
+    /* Without batching a missing input may have a default in the model: the engine decides.
+     * A batch concatenates every input, so each must be given. */
+    for (int i = 0; batching(m) && i < m->n_in; i++)
+        if (!slot_in[i])
+            return cs_error_set(err, CS_ERR_INVALID, "missing input '%s'", m->in_names[i]);
+    if (!batching(m)) *rows = 1;
+    return CS_OK;
+}
+
+/* --- the queue (version's lock held) --------------------------------------------------- */
+
+/* Under the lock: publishes the gauges so that they never run behind the counts. */
+static void publish_gauges(cs_rt_model *m)
+{
+    if (m->metrics.depth) cs_metric_set(m->metrics.depth, atomic_load(&m->depth));
+    if (m->metrics.inflight) cs_metric_set(m->metrics.inflight, atomic_load(&m->in_flight));
+}
+
+static void enqueue(cs_rt_model *m, cs__rt_req *r)
+{
+    cs__rt_req *after = m->tail;
+    while (after && after->prio > r->prio) after = after->prev;
+    r->prev = after;
+    r->next = after ? after->next : m->head;
+    if (r->next)
+        r->next->prev = r;
+    else
+        m->tail = r;
+    if (after)
+        after->next = r;
+    else
+        m->head = r;
+    atomic_fetch_add(&m->depth, 1);
+}
+
+static void unlink_req(cs_rt_model *m, cs__rt_req *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        m->head = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    else
+        m->tail = r->prev;
+    r->prev = r->next = NULL;
+    atomic_fetch_sub(&m->depth, 1);
+}
+
+static void free_slot(cs_rt_model *m, cs__rt_req *r)
+{
+    r->next = m->free_slots;
+    m->free_slots = r;
+}
+
+cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_error *err)
+{
+    if (!req || !req->done)
+        return cs_error_set(err, CS_ERR_INVALID, "a request needs a done callback");
+    if (req->n_inputs < 0 || (req->n_inputs && (!req->input_names || !req->inputs)))
+        return cs_error_set(err, CS_ERR_INVALID, "inputs and their names must be given");
+    if (req->priority < 0)
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "priority must be 0 (the default) or a level from 1 (the highest), "
+                            "not %d",
+                            req->priority);
+    uint64_t now = cs_now_ns();
+    if (req->deadline_ns && req->deadline_ns <= now)
+        return cs_error_set(err, CS_ERR_LIMIT, "deadline exceeded before the request was queued");
+
+    /* Take a slot first so that validation writes straight into it, outside the lock. */
+    cs_status rc = CS_OK;
+    cs__rt_req *r = NULL;
+    pthread_mutex_lock(&m->lock);
+    if (m->closing || atomic_load(&m->rt->draining))
+        rc = cs_error_set(err, CS_ERR_SHUTDOWN, "model '%s' version '%s' is shutting down", m->name,
+                          m->version);
+    else if (atomic_load(&m->depth) >= m->cfg.max_queue_size || !m->free_slots)
+        rc = cs_error_set(err, CS_ERR_LIMIT, "queue is full (%d requests)", m->cfg.max_queue_size);
+    else {
+        r = m->free_slots;
+        m->free_slots = r->next;
+    }
+    pthread_mutex_unlock(&m->lock);
+    if (rc) return rc;
+
+    rc = check_request(m, req, r->in, &r->rows, err);
+    r->done = req->done;
+    r->ud = req->ud;
+    r->prio = req->priority ? req->priority : INT_MAX;
+    r->enqueued_ns = now;
+    r->deadline_ns = req->deadline_ns;
+
+    pthread_mutex_lock(&m->lock);
+    if (rc == CS_OK && m->closing)
+        rc = cs_error_set(err, CS_ERR_SHUTDOWN, "model '%s' version '%s' is shutting down", m->name,
+                          m->version);
+    else if (rc == CS_OK && atomic_load(&m->depth) >= m->cfg.max_queue_size)
+        rc = cs_error_set(err, CS_ERR_LIMIT, "queue is full (%d requests)", m->cfg.max_queue_size);
+    if (rc) {
+        free_slot(m, r);
+    } else {
+        enqueue(m, r);
+        publish_gauges(m);
+        pthread_cond_signal(&m->work);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return rc;
+}
+
+int cs_rt_model_queue_depth(const cs_rt_model *m)
+{
+    return atomic_load(&m->depth);
+}
+
+int cs_rt_model_in_flight(const cs_rt_model *m)
+{
+    return atomic_load(&m->in_flight);
+}
+
+/* --- batch formation (version's lock held) --------------------------------------------- */
+
+static bool compatible(const cs_rt_model *m, const cs__rt_req *a, const cs__rt_req *b)
+{
+    for (int i = 0; i < m->n_in; i++) {
+        const cs_tensor *x = a->in[i], *y = b->in[i];
+        if (!x || !y) {
+            if (x != y) return false;
+            continue;
+        }
+        if (x->dtype != y->dtype || x->rank != y->rank) return false;
+        if (memcmp(x->dims + 1, y->dims + 1, (size_t)(x->rank - 1) * sizeof x->dims[0]))
+            return false;
+    }
+    return true;
+}
+
+/* Keeps the seed, then each request that still fits in `size` rows, in queue order;
+ * returns the rows kept. With `apply` the kept requests are compacted to the front of
+ * batch[] and counted in *kept; otherwise batch[] is left as it was. */
+static int64_t fit(cs__rt_req **batch, int n, int64_t size, bool apply, int *kept)
+{
+    if (batch[0]->rows > size) return 0;
+    int64_t sum = 0;
+    int c = 0;
+    for (int k = 0; k < n; k++) {
+        if (sum + batch[k]->rows > size) continue;
+        sum += batch[k]->rows;
+        if (apply) batch[c] = batch[k];
+        c++;
+    }
+    if (apply) *kept = c;
+    return sum;
+}
+
+/* Trims the batch to the largest preferred size that its requests make exactly; returns
+ * the new count, or 0 (batch untouched) when no preferred size can be made. O(n_preferred
+ * * n). */
+static int trim_to_preferred(const cs_rt_model *m, cs__rt_req **batch, int n, int64_t *rows)
+{
+    int64_t best = 0;
+    for (int p = 0; p < m->cfg.n_preferred; p++) {
+        int64_t size = m->cfg.preferred_batch_sizes[p];
+        if (size > best && size <= *rows && fit(batch, n, size, false, NULL) == size) best = size;
+    }
+    if (!best) return 0;
+    int kept = 0;
+    *rows = fit(batch, n, best, true, &kept);
+    return kept;
+}
+
+/* Picks the next batch into batch[] and unlinks it; moves expired requests to *expired and,
+ * when the version drops its queue, every request to *dropped. Returns the number taken;
+ * 0 with *wait_ns set when a partial batch should wait until then for more requests. */
+static int take_batch(cs_rt_model *m, cs__rt_req **batch, int64_t *rows, cs__rt_req **expired,
+                      cs__rt_req **dropped, uint64_t *wait_ns)
+{
+    uint64_t now = cs_now_ns();
+    int64_t max = batching(m) ? m->cfg.max_batch_size : 1;
+    int n = 0;
+    *rows = 0;
+    *wait_ns = 0;
+    for (cs__rt_req *r = m->head, *next; r; r = next) {
+        next = r->next;
+        if (m->dropping || (r->deadline_ns && r->deadline_ns <= now)) {
+            unlink_req(m, r);
+            r->next = m->dropping ? *dropped : *expired;
+            *(m->dropping ? dropped : expired) = r;
+            continue;
+        }
+        if (*rows == max) break;
+        if (n > 0 && (*rows + r->rows > max || !compatible(m, batch[0], r))) continue;
+        batch[n++] = r;
+        *rows += r->rows;
+    }
+    if (n > 0 && batching(m) && *rows < max && !m->stopping) {
+        int kept = trim_to_preferred(m, batch, n, rows);
+        uint64_t ready = batch[0]->enqueued_ns + m->cfg.max_queue_delay_us * 1000;
+        if (kept)
+            n = kept;
+        else if (now < ready) {
+            *wait_ns = ready;
+            return 0;
+        }
+    }
+    for (int k = 0; k < n; k++) unlink_req(m, batch[k]);
+    return n;
+}
+
+/* --- running a batch (no lock) ---------------------------------------------------------- */
+
+/* Concatenates input i of every request in the batch into the instance's buffer and binds
+ * it as in->in[i]. */
+static cs_status concat_input(cs__rt_instance *in, int i, int n, int64_t rows, cs_error *err)
+{
+    const cs_tensor *first = in->batch[0]->in[i];
+    size_t row_bytes = tensor_bytes(first) / (size_t)first->dims[0];
+    size_t need = row_bytes * (size_t)rows;
+    if (need > in->buf_cap[i]) {
+        void *grown = cs_realloc(in->buf[i], need);
+        if (!grown)
+            return cs_error_set(err, CS_ERR_NOMEM, "out of memory for a batch of %lld rows",
+                                (long long)rows);
+        in->buf[i] = grown;
+        in->buf_cap[i] = need;
+    }
+    size_t off = 0;
+    for (int k = 0; k < n; k++) {
+        size_t bytes = row_bytes * (size_t)in->batch[k]->rows;
+        if (bytes) memcpy((char *)in->buf[i] + off, in->batch[k]->in[i]->data, bytes);
+        off += bytes;
+    }
+    in->in[i] = *first;
+    in->in[i].dims[0] = rows;
+    in->in[i].data = in->buf[i];
+    return CS_OK;
+}
+
+/* Binds the batch's inputs, runs the session and checks that every output kept the
+ * batch dimension. */
+static cs_status run_batch(cs__rt_instance *in, int n, int64_t rows, cs_error *err)
+{
+    const cs_rt_model *m = in->model;
+    int fed = 0;
+    for (int i = 0; i < m->n_in; i++) {
+        if (!in->batch[0]->in[i]) continue;
+        /* A batch of several requests feeds every input (see check_request), so fed == i. */
+        if (n == 1) {
+            in->in[fed] = *in->batch[0]->in[i];
+        } else {
+            cs_status rc = concat_input(in, i, n, rows, err);
+            if (rc) return rc;
+        }
+        in->names[fed++] = m->in_names[i];
+    }
+    cs_status rc = cs_session_run(in->session, fed, in->names, in->in, m->n_out, in->out, err);
+    for (int j = 0; rc == CS_OK && n > 1 && j < m->n_out; j++)
+        if (in->out[j].rank < 1 || in->out[j].dims[0] != rows)
+            rc = cs_error_set(err, CS_ERR_INTERNAL,
+                              "output '%s' has no batch dimension of %lld rows; the model does "
+                              "not batch, set max_batch_size 0",
+                              cs_model_output(m->engine, j).name, (long long)rows);
+    return rc;
+}
+
+/* Points view[] at request k's rows of each output, starting at row `row`. */
+static void split_outputs(cs__rt_instance *in, int64_t rows, int64_t row, int64_t own)
+{
+    const cs_rt_model *m = in->model;
+    for (int j = 0; j < m->n_out; j++) {
+        size_t row_bytes = tensor_bytes(&in->out[j]) / (size_t)rows;
+        in->view[j] = in->out[j];
+        in->view[j].dims[0] = own;
+        in->view[j].data = (char *)in->out[j].data + row_bytes * (size_t)row;
+    }
+}
+
+static void answer_list(cs_rt_model *m, cs__rt_req *list, cs_status rc, uint64_t now)
+{
+    for (cs__rt_req *r = list; r; r = r->next) {
+        char msg[128];
+        if (rc == CS_ERR_LIMIT)
+            snprintf(msg, sizeof msg, "deadline exceeded after %.3f ms in the queue",
+                     (double)(now - r->enqueued_ns) / 1e6);
+        else
+            snprintf(msg, sizeof msg, "model '%s' version '%s' is shutting down", m->name,
+                     m->version);
+        if (m->metrics.request)
+            cs_metric_observe(m->metrics.request, (double)(now - r->enqueued_ns) / 1e9);
+        r->done(r->ud, rc, msg, 0, NULL);
+    }
+}
+
+/* Runs a taken batch and answers each request; folds the counts into *st (the caller
+ * merges them under the lock). */
+static void serve_batch(cs__rt_instance *in, int n, int64_t rows, cs_rt_stats *st)
+{
+    cs_rt_model *m = in->model;
+    uint64_t start = cs_now_ns();
+    cs_error err;
+    cs_error_clear(&err);
+    cs_status rc = run_batch(in, n, rows, &err);
+    uint64_t end = cs_now_ns(), compute = end - start;
+
+    st->execution_count++;
+    st->batch_hist[rows < 63 ? rows : 63]++;
+    if (m->metrics.batch) cs_metric_observe(m->metrics.batch, (double)rows);
+    int64_t row = 0;
+    for (int k = 0; k < n; k++) {
+        cs__rt_req *r = in->batch[k];
+        uint64_t queued = start - r->enqueued_ns;
+        st->queue_ns += queued;
+        st->compute_ns += compute;
+        if (m->metrics.queue) cs_metric_observe(m->metrics.queue, (double)queued / 1e9);
+        if (m->metrics.compute) cs_metric_observe(m->metrics.compute, (double)compute / 1e9);
+        if (rc == CS_OK) {
+            const cs_tensor *outs = in->out;
+            if (n > 1) {
+                split_outputs(in, rows, row, r->rows);
+                outs = in->view;
+            }
+            r->done(r->ud, CS_OK, NULL, m->n_out, outs);
+            st->success_count++;
+        } else {
+            r->done(r->ud, rc, err.msg, 0, NULL);
+            st->fail_count++;
+        }
+        row += r->rows;
+        if (m->metrics.request)
+            cs_metric_observe(m->metrics.request, (double)(cs_now_ns() - r->enqueued_ns) / 1e9);
+    }
+    if (rc == CS_OK) st->last_inference_ms = cs_wall_ns() / 1000000u;
+}
+
+static void merge_stats(cs_rt_stats *into, const cs_rt_stats *st)
+{
+    into->inference_count += st->success_count;
+    into->execution_count += st->execution_count;
+    into->success_count += st->success_count;
+    into->fail_count += st->fail_count;
+    into->queue_ns += st->queue_ns;
+    into->compute_ns += st->compute_ns;
+    if (st->last_inference_ms) into->last_inference_ms = st->last_inference_ms;
+    for (int i = 0; i < 64; i++) into->batch_hist[i] += st->batch_hist[i];
+}
+
+static int release_list(cs_rt_model *m, cs__rt_req *list)
+{
+    int n = 0;
+    for (cs__rt_req *r = list, *next; r; r = next, n++) {
+        next = r->next;
+        free_slot(m, r);
+    }
+    return n;
+}
+
+static void wait_until(pthread_cond_t *c, pthread_mutex_t *lock, uint64_t deadline_ns)
+{
+    struct timespec ts = {.tv_sec = (time_t)(deadline_ns / 1000000000u),
+                          .tv_nsec = (long)(deadline_ns % 1000000000u)};
+    pthread_cond_timedwait(c, lock, &ts);
+}
+
+/* The worker: holds the version's lock except while it runs a batch or answers requests. */
+static void *worker_main(void *arg)
+{
+    cs__rt_instance *in = arg;
+    cs_rt_model *m = in->model;
+    pthread_mutex_lock(&m->lock);
+    for (;;) {
+        cs__rt_req *expired = NULL, *dropped = NULL;
+        int64_t rows = 0;
+        uint64_t wait_ns = 0;
+        int n = take_batch(m, in->batch, &rows, &expired, &dropped, &wait_ns);
+        if (!n && !expired && !dropped) {
+            if (m->stopping && !m->head) break;
+            if (wait_ns)
+                wait_until(&m->work, &m->lock, wait_ns);
+            else
+                pthread_cond_wait(&m->work, &m->lock);
+            continue;
+        }
+        /* Requests being answered count as in flight, so drain waits for their callbacks. */
+        int answering = n;
+        for (cs__rt_req *r = expired; r; r = r->next) answering++;
+        for (cs__rt_req *r = dropped; r; r = r->next) answering++;
+        atomic_fetch_add(&m->in_flight, answering);
+        publish_gauges(m);
+        if (m->head) pthread_cond_signal(&m->work); /* what is left is another worker's */
+        pthread_mutex_unlock(&m->lock);
+
+        cs_rt_stats st;
+        memset(&st, 0, sizeof st);
+        uint64_t now = cs_now_ns();
+        answer_list(m, expired, CS_ERR_LIMIT, now);
+        answer_list(m, dropped, CS_ERR_SHUTDOWN, now);
+        if (n) serve_batch(in, n, rows, &st);
+
+        pthread_mutex_lock(&m->lock);
+        st.fail_count += (uint64_t)(release_list(m, expired) + release_list(m, dropped));
+        for (int k = 0; k < n; k++) free_slot(m, in->batch[k]);
+        merge_stats(&m->stats, &st);
+        atomic_fetch_sub(&m->in_flight, answering);
+        publish_gauges(m);
+        if (!m->head && atomic_load(&m->in_flight) == 0) pthread_cond_broadcast(&m->idle);
+    }
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+/* --- lifecycle ------------------------------------------------------------------------- */
+
+/* Concatenation buffers are sized for max_batch_size rows up front when an input's shape is
+ * static apart from the batch dimension; others grow on first use and are kept. */
+static cs_status instance_init(cs_rt_model *m, cs__rt_instance *in, cs_error *err)
+{
+    int cap = batching(m) ? m->cfg.max_batch_size : 1;
+    in->model = m;
+    in->batch = cs_calloc((size_t)cap, sizeof *in->batch);
+    in->buf = cs_calloc((size_t)m->n_in, sizeof *in->buf);
+    in->buf_cap = cs_calloc((size_t)m->n_in, sizeof *in->buf_cap);
+    in->in = cs_calloc((size_t)m->n_in, sizeof *in->in);
+    in->names = cs_calloc((size_t)m->n_in, sizeof *in->names);
+    in->out = cs_calloc((size_t)m->n_out, sizeof *in->out);
+    in->view = cs_calloc((size_t)m->n_out, sizeof *in->view);
+    if (!in->batch || !in->buf || !in->buf_cap || !in->in || !in->names ||
+        (m->n_out && (!in->out || !in->view)))
+        return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+    for (int i = 0; batching(m) && i < m->n_in; i++) {
+        cs_value_info v = cs_model_input(m->engine, i);
+        size_t bytes = cs_dtype_size(v.dtype) * (size_t)m->cfg.max_batch_size;
+        for (int d = 1; d < v.rank && bytes; d++)
+            bytes = v.dims[d] >= 0 && (uint64_t)v.dims[d] <= MAX_TENSOR_BYTES / bytes
+                        ? bytes * (size_t)v.dims[d]
+                        : 0;
+        if (v.rank < 1 || !bytes) continue;
+        in->buf[i] = cs_malloc(bytes);
+        if (!in->buf[i]) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+        in->buf_cap[i] = bytes;
+    }
+    cs_session_options opts = {.threads = m->cfg.threads_per_instance};
+    return cs_session_new(m->engine, &opts, &in->session, err);
+}
+
+cs_status cs__rt_batcher_start(cs_rt_model *m, cs_error *err)
+{
+    int cap = batching(m) ? m->cfg.max_batch_size : 1;
+    /* Every queued request and every one a worker holds needs a slot. */
+    size_t n_slots = (size_t)m->cfg.max_queue_size + (size_t)m->cfg.instances * (size_t)cap;
+    m->slots = cs_calloc(n_slots, sizeof *m->slots);
+    m->slot_in = cs_calloc(n_slots * (size_t)(m->n_in ? m->n_in : 1), sizeof *m->slot_in);
+    m->inst = cs_calloc((size_t)m->cfg.instances, sizeof *m->inst);
+    if (!m->slots || !m->slot_in || !m->inst)
+        return cs_error_set(err, CS_ERR_NOMEM, "out of memory for %zu request slots", n_slots);
+    for (size_t s = 0; s < n_slots; s++) {
+        m->slots[s].in = m->slot_in + s * (size_t)m->n_in;
+        free_slot(m, &m->slots[s]);
+    }
+    m->n_inst = m->cfg.instances;
+    for (int i = 0; i < m->n_inst; i++) {
+        cs_status rc = instance_init(m, &m->inst[i], err);
+        if (rc) return rc;
+    }
+    for (int i = 0; i < m->n_inst; i++) {
+        int e = pthread_create(&m->inst[i].thread, NULL, worker_main, &m->inst[i]);
+        if (e)
+            return cs_error_set(err, CS_ERR_LIMIT, "cannot start worker thread %d of %d: %s", i + 1,
+                                m->n_inst, strerror(e));
+        m->inst[i].started = true;
+    }
+    return CS_OK;
+}
+
+void cs__rt_stop(cs_rt_model *m, bool drop)
+{
+    pthread_mutex_lock(&m->lock);
+    m->closing = m->stopping = true;
+    m->dropping = drop;
+    pthread_cond_broadcast(&m->work);
+    pthread_mutex_unlock(&m->lock);
+    for (int i = 0; i < m->n_inst; i++) {
+        if (m->inst[i].started) pthread_join(m->inst[i].thread, NULL);
+        m->inst[i].started = false;
+        cs_session_free(m->inst[i].session);
+        m->inst[i].session = NULL;
+    }
+}
+
+void cs__rt_batcher_free(cs_rt_model *m)
+{
+    for (int i = 0; i < m->n_inst; i++) {
+        cs__rt_instance *in = &m->inst[i];
+        for (int k = 0; in->buf && k < m->n_in; k++) cs_free(in->buf[k]);
+        cs_free(in->batch);
+        cs_free(in->buf);
+        cs_free(in->buf_cap);
+        cs_free(in->in);
+        cs_free(in->names);
+        cs_free(in->out);
+        cs_free(in->view);
+    }
+    cs_free(m->inst);
+    cs_free(m->slots);
+    cs_free(m->slot_in);
+    m->inst = NULL;
+    m->slots = NULL;
+    m->slot_in = NULL;
+    m->n_inst = 0;
+}
+
+int cs__rt_wait_idle(cs_rt_model *m, uint64_t deadline_ns)
+{
+    pthread_mutex_lock(&m->lock);
+    while ((m->head || atomic_load(&m->in_flight)) && cs_now_ns() < deadline_ns)
+        wait_until(&m->idle, &m->lock, deadline_ns);
+    int pending = atomic_load(&m->depth) + atomic_load(&m->in_flight);
+    pthread_mutex_unlock(&m->lock);
+    return pending;
+}

@@ -1,0 +1,116 @@
+/*
+ * rt_int.h - the runtime's private structures, shared by runtime.c (the registry of loaded
+ * versions and their lifetimes), batcher.c (queue, batch formation, workers) and
+ * model_config.c (configuration checks against the model).
+ *
+ * Locking: the runtime's `lock` guards its list of versions and the thread budget. Each
+ * version's `lock` guards its queue, its free list of request slots, its stats and the
+ * closing/stopping flags; workers hold it only to pick a batch and to return slots, never
+ * while the engine runs or while a `done` callback runs. The two locks are never held
+ * together.
+ */
+#ifndef CS_RUNTIME_RT_INT_H
+#define CS_RUNTIME_RT_INT_H
+
+#include "runtime/runtime.h"
+
+#include "base/vec.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+
+struct cs_metric;
+
+/* One request's bookkeeping: a slot from the version's preallocated table, so that a
+ * submit never allocates. While queued it sits in a list sorted by (priority, arrival). */
+typedef struct cs__rt_req {
+    struct cs__rt_req *prev, *next;
+    const cs_tensor **in; /* per model input, in model order; NULL = not fed */
+    void (*done)(void *ud, cs_status rc, const char *msg, int n_outputs, const cs_tensor *outputs);
+    void *ud;
+    int prio;     /* effective priority: 0 is mapped to INT_MAX (the lowest) */
+    int64_t rows; /* the batch dimension (1 when the version does not batch) */
+    uint64_t enqueued_ns, deadline_ns;
+} cs__rt_req;
+
+/* One engine session and the worker thread that drives it, with the buffers a batch is
+ * concatenated into and the output views handed to each request. */
+typedef struct cs__rt_instance {
+    struct cs_rt_model *model;
+    cs_session_t *session;
+    pthread_t thread;
+    bool started;
+    cs__rt_req **batch; /* max(1, max_batch_size) requests */
+    void **buf;         /* per model input: concatenation buffer */
+    size_t *buf_cap;    /* bytes */
+    cs_tensor *in;      /* per model input: what the session is given */
+    const char **names; /* names of the fed inputs, parallel to `in` */
+    cs_tensor *out;     /* per model output: the session's results */
+    cs_tensor *view;    /* per model output: one request's rows */
+} cs__rt_instance;
+
+/* The metric series of one version; all NULL without a registry. */
+typedef struct cs__rt_series {
+    struct cs_metric *request, *queue, *compute, *batch, *depth, *inflight, *load;
+} cs__rt_series;
+
+struct cs_rt_model {
+    struct cs_runtime *rt; /* valid while the version is in the registry */
+    char *name, *version;
+    cs_model_t *engine;
+    cs_model_config cfg; /* normalised: no zero defaults left */
+    int n_in, n_out;
+    const char **in_names; /* the engine's input names, in model order */
+    atomic_int refs;       /* the registry holds one; every acquire one more */
+    bool loading;          /* in the registry but not serving yet (runtime's lock) */
+
+    pthread_mutex_t lock;
+    pthread_cond_t work; /* workers: a request arrived, or stop */
+    pthread_cond_t idle; /* drain: queue and workers are empty */
+    cs__rt_req *head, *tail;
+    cs__rt_req *free_slots;
+    cs__rt_req *slots;           /* the table behind free_slots */
+    const cs_tensor **slot_in;   /* n_slots * n_in pointers */
+    atomic_int depth, in_flight; /* written under lock, read anywhere */
+    bool closing;                /* submit refuses (unload, runtime free) */
+    bool stopping;               /* workers exit once the queue is empty */
+    bool dropping;               /* workers answer queued requests with CS_ERR_SHUTDOWN */
+    cs_rt_stats stats;
+
+    cs__rt_instance *inst;
+    int n_inst;
+    int threads; /* engine threads this version holds against the budget */
+    cs__rt_series metrics;
+};
+
+struct cs_runtime {
+    pthread_mutex_t lock;
+    cs_vec models; /* cs_rt_model *, in load order */
+    int max_threads, threads_used;
+    atomic_bool draining;
+    struct cs_metrics *metrics;
+};
+
+/* model_config.c: copies cfg (NULL = defaults) into out with the zero defaults filled in
+ * and checks its bounds; the message names the field. */
+cs_status cs__rt_config_normalize(const cs_model_config *cfg, cs_model_config *out, cs_error *err);
+/* Checks that the model's inputs and outputs can be batched as cfg (normalised) asks; the
+ * message names the tensor. */
+cs_status cs__rt_config_check_model(const cs_model_config *cfg, const cs_model_t *m, cs_error *err);
+
+/* batcher.c: allocates the request slots and the instances' sessions and buffers, and
+ * starts one worker per instance. On failure the caller stops and frees what was made
+ * with cs__rt_stop and cs__rt_batcher_free. */
+cs_status cs__rt_batcher_start(cs_rt_model *m, cs_error *err);
+/* Refuses new requests and makes the workers exit once the queue is empty (drop: answer
+ * what is still queued with CS_ERR_SHUTDOWN instead of running it); joins them and frees
+ * the sessions. Blocks until the last running request has been answered. */
+void cs__rt_stop(cs_rt_model *m, bool drop);
+/* Frees the slots and buffers (after cs__rt_stop). */
+void cs__rt_batcher_free(cs_rt_model *m);
+/* Waits (the version's lock) until the queue is empty and no request runs, or until the
+ * monotonic deadline; returns the number of requests still pending. */
+int cs__rt_wait_idle(cs_rt_model *m, uint64_t deadline_ns);
+
+#endif
