@@ -42,7 +42,7 @@ struct cs_server {
     atomic_ullong next_id;      /* for generated request ids */
     pthread_mutex_t repo_lock;  /* serialises repository loads and unloads */
     cs_map repo;                /* name -> cs_api_repo_model *, see repository.c */
-    cs_metric_family *requests, *duration, *load_duration;
+    cs_metric_family *requests, *duration; /* the runtime keeps per-model metrics */
 };
 
 typedef struct cs_api_req {

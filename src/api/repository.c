@@ -103,7 +103,7 @@ static bool batchable(const char *path)
     return ok;
 }
 
-/* Loads e; records the duration (metric and log) or the reason it failed. Caller holds
+/* Loads e; logs the duration or records the reason it failed. Caller holds
  * repo_lock. */
 static cs_status load(cs_server *s, repo_model *e, cs_error *err)
 {
@@ -121,12 +121,8 @@ static cs_status load(cs_server *s, repo_model *e, cs_error *err)
         return rc;
     }
     e->reason[0] = '\0';
-    double dur = cs_elapsed_s(t0);
-    const char *labels[] = {e->name, REPO_VERSION};
-    cs_metric *g = cs_metric_get(s->load_duration, labels);
-    if (g) cs_metric_set(g, dur);
-    char ms[32];
-    snprintf(ms, sizeof ms, CS_LOG_NUM "%.3f", dur * 1e3);
+    char ms[32]; /* the runtime records capstan_model_load_duration_seconds itself */
+    snprintf(ms, sizeof ms, CS_LOG_NUM "%.3f", cs_elapsed_s(t0) * 1e3);
     cs_log(CS_LOG_INFO, "model loaded", "model", e->name, "version", REPO_VERSION, "path", e->path,
            "duration_ms", ms, NULL);
     return CS_OK;

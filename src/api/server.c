@@ -231,20 +231,18 @@ static cs_status register_metrics(cs_server *s, cs_error *err)
     s->requests = cs_metrics_family(s->metrics, CS_METRIC_COUNTER, "capstan_requests_total",
                                     "HTTP requests answered, by model, version and status code",
                                     req_labels, NULL, 0);
+    /* The runtime's capstan_request_duration_seconds starts at submit; this one starts at
+     * the request's headers, so it also counts reading and decoding the body. */
     s->duration = cs_metrics_family(s->metrics, CS_METRIC_HISTOGRAM,
-                                    "capstan_request_duration_seconds",
-                                    "Time from request headers to the answer being sent",
+                                    "capstan_http_request_duration_seconds",
+                                    "Time from request headers to the answer being ready",
                                     mv_labels, NULL, 0);
-    s->load_duration = cs_metrics_family(s->metrics, CS_METRIC_GAUGE,
-                                         "capstan_model_load_duration_seconds",
-                                         "How long the last load of a model version took",
-                                         mv_labels, NULL, 0);
     cs_metric_family *build = cs_metrics_family(s->metrics, CS_METRIC_GAUGE, "capstan_build_info",
                                                 "Version and git revision of this binary",
                                                 build_labels, NULL, 0);
     const char *bv[] = {CS_VERSION, CS_GIT_REV};
     cs_metric *b = build ? cs_metric_get(build, bv) : NULL;
-    if (!s->requests || !s->duration || !s->load_duration || !b)
+    if (!s->requests || !s->duration || !b)
         return cs_error_set(err, CS_ERR_NOMEM, "cannot register the server's metrics");
     cs_metric_set(b, 1);
     return CS_OK;
@@ -259,11 +257,12 @@ static cs_status start_daemon(cs_server *s, cs_error *err)
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
     s->mhd = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->http_threads, MHD_OPTION_CONNECTION_LIMIT,
-        o->limits.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->limits.conn_timeout_s,
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)o->http_threads, MHD_OPTION_CONNECTION_LIMIT, o->limits.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, o->limits.conn_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->limits.max_header, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s, MHD_OPTION_END);
+        on_completed, s, MHD_OPTION_END);
     if (!s->mhd)
         return cs_error_set(err, CS_ERR_IO, "cannot listen on %s:%d (is the port in use?)",
                             o->host, o->port);

@@ -17,6 +17,7 @@ static const cs_cli_command help_cmd = {"help", "show commands, or one command's
 static const cs_cli_command *const commands[] = {
     &cs_cli_inspect_cmd,
     &cs_cli_run_cmd,
+    &cs_cli_serve_cmd,
     &cs_cli_version_cmd,
     &help_cmd,
 };
