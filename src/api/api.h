@@ -36,7 +36,8 @@ struct cs_server {
     cs_runtime *rt;
     cs_metrics *metrics;
     struct MHD_Daemon *mhd;
-    int port, sigfd;
+    int port;
+    int sig_read, sig_write; /* the self-pipe that signals arrive on */
     atomic_bool draining;       /* readiness 503, inference refused */
     atomic_int active;          /* requests started and not yet completed */
     atomic_ullong next_id;      /* for generated request ids */

@@ -9,10 +9,11 @@
  * (MHD_ALLOW_SUSPEND_RESUME) and resumed by the worker once the answer is built, so no HTTP
  * thread waits on the engine.
  *
- * Shutdown: SIGTERM/SIGINT arrive on a signalfd read by cs_server_run (no work happens in a
- * signal handler). Readiness turns 503 and inference is refused at once; the runtime drains;
+ * Shutdown: SIGTERM/SIGINT write a byte to a self-pipe read by cs_server_run (the handler
+ * does nothing else). Readiness turns 503 and inference is refused at once; the runtime drains;
  * then the server waits for the last answers to be written before stopping the daemon.
  */
+#define _GNU_SOURCE /* pipe2 */
 #include "api/api.h"
 
 #include "base/alloc.h"
@@ -21,12 +22,12 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/signalfd.h>
 #include <unistd.h>
 
 void cs_server_options_defaults(cs_server_options *o)
@@ -50,14 +51,34 @@ void cs_server_options_defaults(cs_server_options *o)
     };
 }
 
-cs_status cs_server_block_signals(cs_error *err)
+/* The self-pipe's write end, for the signal handler: the only state a handler may touch.
+ * A pipe rather than a signalfd because OpenBLAS starts its threads before main, with the
+ * signals unblocked, so a signal may land on any thread. */
+static volatile sig_atomic_t signal_fd = -1;
+
+static void on_signal(int signo)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    int rc = pthread_sigmask(SIG_BLOCK, &set, NULL);
-    if (rc != 0) return cs_error_set(err, CS_ERR_INTERNAL, "cannot block signals: %s", strerror(rc));
+    int saved = errno;
+    unsigned char b = (unsigned char)signo;
+    if (signal_fd >= 0 && write(signal_fd, &b, 1) < 0) {
+        /* The pipe is full: a signal is pending already, which is all that matters. */
+    }
+    errno = saved;
+}
+
+static cs_status catch_signals(cs_server *s, cs_error *err)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return cs_error_set(err, CS_ERR_INTERNAL, "pipe: %s", strerror(errno));
+    s->sig_read = fds[0];
+    s->sig_write = fds[1];
+    fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    signal_fd = fds[1];
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     /* A client that hangs up mid-answer must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
     return CS_OK;
@@ -280,19 +301,10 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
     s->opt = *o;
     s->rt = rt;
     s->metrics = metrics;
-    s->sigfd = -1;
+    s->sig_read = s->sig_write = -1;
     pthread_mutex_init(&s->repo_lock, NULL);
     cs_map_init(&s->repo);
-
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    s->sigfd = signalfd(-1, &set, SFD_CLOEXEC);
-    if (s->sigfd < 0) {
-        rc = cs_error_set(err, CS_ERR_INTERNAL, "signalfd: %s", strerror(errno));
-        goto out;
-    }
+    if ((rc = catch_signals(s, err)) != CS_OK) goto out;
     if ((rc = register_metrics(s, err)) != CS_OK) goto out;
     if ((rc = cs_api_repo_init(s, err)) != CS_OK) goto out;
     if ((rc = start_daemon(s, err)) != CS_OK) goto out;
@@ -324,16 +336,16 @@ cs_status cs_server_run(cs_server *s, cs_error *err)
     char port[16];
     snprintf(port, sizeof port, CS_LOG_NUM "%d", s->port);
     cs_log(CS_LOG_INFO, "listening", "host", s->opt.host, "port", port, NULL);
-    struct signalfd_siginfo si;
+    unsigned char signo = 0;
     for (;;) {
-        ssize_t n = read(s->sigfd, &si, sizeof si);
-        if (n == (ssize_t)sizeof si) break;
+        ssize_t n = read(s->sig_read, &signo, 1);
+        if (n == 1) break;
         if (n < 0 && errno != EINTR)
             return cs_error_set(err, CS_ERR_INTERNAL, "reading signals: %s", strerror(errno));
     }
     atomic_store(&s->draining, true);
     char sig[16];
-    snprintf(sig, sizeof sig, "%s", si.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM");
+    snprintf(sig, sizeof sig, "%s", signo == SIGINT ? "SIGINT" : "SIGTERM");
     cs_log(CS_LOG_INFO, "draining", "signal", sig, NULL);
 
     uint64_t deadline = cs_now_ns() + (uint64_t)s->opt.exit_timeout_s * 1000000000ull;
@@ -355,7 +367,13 @@ void cs_server_free(cs_server *s)
     if (!s) return;
     if (s->mhd) MHD_stop_daemon(s->mhd);
     cs_api_repo_free(s);
-    if (s->sigfd >= 0) close(s->sigfd);
+    if (s->sig_write >= 0) {
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal_fd = -1;
+        close(s->sig_write);
+    }
+    if (s->sig_read >= 0) close(s->sig_read);
     pthread_mutex_destroy(&s->repo_lock);
     cs_free(s);
 }

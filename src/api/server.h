@@ -5,8 +5,8 @@
  * The server borrows a runtime (models are loaded into it by the caller or through the
  * repository endpoints) and a metrics registry. cs_server_run blocks until SIGTERM or
  * SIGINT, then drains: readiness turns 503, new inference is refused, in-flight requests
- * finish (up to exit_timeout_s) and it returns. Signals are read from a signalfd, so the
- * caller must have blocked them (cs_server_block_signals) before starting any thread.
+ * finish (up to exit_timeout_s) and it returns. The server owns the SIGTERM and SIGINT
+ * handlers from cs_server_new to cs_server_free: one server per process.
  */
 #ifndef CS_API_SERVER_H
 #define CS_API_SERVER_H
@@ -59,10 +59,6 @@ typedef struct cs_server_options {
 } cs_server_options;
 
 void cs_server_options_defaults(cs_server_options *o);
-
-/* Blocks SIGTERM and SIGINT in the calling thread (and every thread it starts later) so
- * that cs_server_run can read them from a signalfd. Call before creating threads. */
-cs_status cs_server_block_signals(cs_error *err);
 
 /* Starts listening. rt and metrics are borrowed and must outlive the server. */
 cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt,

@@ -201,8 +201,7 @@ static int serve_main(int argc, char **argv)
     o.srv.n_repo = (int)o.models.len;
 
     rc = CS_CLI_RUNTIME;
-    /* Before any thread exists, so that every thread inherits the blocked signals. */
-    if (cs_server_block_signals(&err) != CS_OK || cs_metrics_new(&metrics, &err) != CS_OK) {
+    if (cs_metrics_new(&metrics, &err) != CS_OK) {
         cs_cli_error("serve", "%s", err.msg);
         goto out;
     }
