@@ -138,10 +138,8 @@ cs_status cs_api_repo_init(cs_server *s, cs_error *err)
         rc = add(s, r->name, r->path, r->config, r->auto_batch, err);
     }
     if (rc == CS_OK) rc = scan_data_dir(s, err);
-    for (int i = 0; i < s->opt.n_repo && rc == CS_OK; i++) {
+    for (int i = 0; i < s->opt.n_repo && rc == CS_OK; i++)
         rc = load(s, cs_map_get(&s->repo, s->opt.repo[i].name), err);
-        if (rc != CS_OK) cs_error_prefix(err, "model '%s': ", s->opt.repo[i].name);
-    }
     return rc;
 }
 
