@@ -37,12 +37,12 @@ struct cs_server {
     cs_metrics *metrics;
     struct MHD_Daemon *mhd;
     int port;
-    int sig_read, sig_write; /* the self-pipe that signals arrive on */
-    atomic_bool draining;       /* readiness 503, inference refused */
-    atomic_int active;          /* requests started and not yet completed */
-    atomic_ullong next_id;      /* for generated request ids */
-    pthread_mutex_t repo_lock;  /* serialises repository loads and unloads */
-    cs_map repo;                /* name -> cs_api_repo_model *, see repository.c */
+    int sig_read, sig_write;               /* the self-pipe that signals arrive on */
+    atomic_bool draining;                  /* readiness 503, inference refused */
+    atomic_int active;                     /* requests started and not yet completed */
+    atomic_ullong next_id;                 /* for generated request ids */
+    pthread_mutex_t repo_lock;             /* serialises repository loads and unloads */
+    cs_map repo;                           /* name -> cs_api_repo_model *, see repository.c */
     cs_metric_family *requests, *duration; /* the runtime keeps per-model metrics */
 };
 
@@ -135,10 +135,10 @@ typedef struct cs_v2_input {
     cs_dtype dtype;
     int rank;
     int64_t dims[CS_MAX_RANK];
-    cs_v2_span data;      /* the JSON "data" value; len 0 when absent */
-    int64_t binary_size;  /* parameters.binary_data_size; -1 when the data is JSON */
-    size_t bytes;         /* of t.data, once decoded */
-    cs_tensor t;          /* data in the request arena (or in the body, for binary) */
+    cs_v2_span data;     /* the JSON "data" value; len 0 when absent */
+    int64_t binary_size; /* parameters.binary_data_size; -1 when the data is JSON */
+    size_t bytes;        /* of t.data, once decoded */
+    cs_tensor t;         /* data in the request arena (or in the body, for binary) */
 } cs_v2_input;
 
 typedef struct cs_v2_output {
@@ -147,10 +147,10 @@ typedef struct cs_v2_output {
 } cs_v2_output;
 
 typedef struct cs_v2_request {
-    const char *id;   /* NULL when absent */
-    int priority;     /* parameters.priority, 0 = default */
-    uint64_t timeout_us; /* parameters.timeout, 0 = none */
-    bool binary_output;  /* parameters.binary_data_output */
+    const char *id;          /* NULL when absent */
+    int priority;            /* parameters.priority, 0 = default */
+    uint64_t timeout_us;     /* parameters.timeout, 0 = none */
+    bool binary_output;      /* parameters.binary_data_output */
     int n_inputs, n_outputs; /* n_outputs 0 = every output, as JSON unless binary_output */
     cs_v2_input *inputs;
     cs_v2_output *outputs;
@@ -160,8 +160,8 @@ typedef struct cs_v2_request {
  * followed by binary data): ids, parameters, input names, types and shapes, requested
  * outputs. Data stays in the body; cs_v2_decode_data reads it. Everything lives in a.
  * CS_ERR_INVALID/PARSE/LIMIT with a message naming the field. */
-cs_status cs_v2_decode_request(const char *json, size_t len, const cs_api_limits *lim,
-                               cs_arena *a, cs_v2_request *out, cs_error *err);
+cs_status cs_v2_decode_request(const char *json, size_t len, const cs_api_limits *lim, cs_arena *a,
+                               cs_v2_request *out, cs_error *err);
 /* Decodes one input's JSON data straight into a tensor buffer of its type (flat or nested
  * arrays, row-major); the element count must match the shape. */
 cs_status cs_v2_decode_data(cs_v2_input *in, cs_arena *a, cs_error *err);
@@ -169,8 +169,8 @@ cs_status cs_v2_decode_data(cs_v2_input *in, cs_arena *a, cs_error *err);
 /* Binary extension. Given the body and the JSON header's length, points every input with
  * binary_data_size at its bytes (in order, without copying) and checks the sizes against
  * the shapes; JSON inputs are decoded with cs_v2_decode_data. */
-cs_status cs_v2_bind_inputs(cs_v2_request *req, const char *body, size_t len,
-                            size_t header_len, cs_arena *a, cs_error *err);
+cs_status cs_v2_bind_inputs(cs_v2_request *req, const char *body, size_t len, size_t header_len,
+                            cs_arena *a, cs_error *err);
 /* The whole body as the single input of m ("Inference-Header-Content-Length: 0"): the
  * shape is the model's, with its one dynamic dimension (if any) taken from the size. */
 cs_status cs_v2_raw_request(const cs_model_t *m, const char *body, size_t len,
@@ -180,10 +180,9 @@ cs_status cs_v2_raw_request(const cs_model_t *m, const char *body, size_t len,
 /* Encodes a response: the JSON header into out, then each binary output's bytes after it;
  * *header_len is the JSON part's length (== out->len when nothing is binary). Outputs are
  * filtered and ordered as req asks (every model output when req names none). */
-cs_status cs_v2_encode_response(const cs_v2_request *req, const char *model,
-                                const char *version, const cs_model_t *m, int n_outputs,
-                                const cs_tensor *outputs, cs_sbuf *out, size_t *header_len,
-                                cs_error *err);
+cs_status cs_v2_encode_response(const cs_v2_request *req, const char *model, const char *version,
+                                const cs_model_t *m, int n_outputs, const cs_tensor *outputs,
+                                cs_sbuf *out, size_t *header_len, cs_error *err);
 /* Appends t's data as a JSON array (flat, row-major), or its bytes (binary extension). */
 cs_status cs_v2_put_json_data(cs_sbuf *b, const cs_tensor *t, cs_error *err);
 cs_status cs_v2_put_binary_data(cs_sbuf *b, const cs_tensor *t, cs_error *err);

@@ -136,8 +136,10 @@ cs_status cs_api_model_config_load(const char *path, cs_model_config *cfg, bool 
                 rc = bad(err, path, &ev, "%s: at most 8 sizes", fields[key].key);
                 goto out;
             }
-            if (key == 4) cfg->preferred_batch_sizes[cfg->n_preferred++] = (int)v;
-            else set(cfg, key, v, batch_given);
+            if (key == 4)
+                cfg->preferred_batch_sizes[cfg->n_preferred++] = (int)v;
+            else
+                set(cfg, key, v, batch_given);
             if (!in_seq) state = 1;
         } else {
             rc = bad(err, path, &ev, "%s",

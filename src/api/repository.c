@@ -43,8 +43,10 @@ static cs_status add(cs_server *s, const char *name, const char *path, const cs_
         cs_free(e);
         return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
     }
-    if (cfg) e->cfg = *cfg;
-    else cs_model_config_defaults(&e->cfg);
+    if (cfg)
+        e->cfg = *cfg;
+    else
+        cs_model_config_defaults(&e->cfg);
     e->auto_batch = auto_batch;
     return CS_OK;
 }
@@ -74,8 +76,9 @@ static cs_status scan_data_dir(cs_server *s, cs_error *err)
         cs_error cerr;
         struct stat st;
         bool batch_given = false;
-        cs_status crc =
-            stat(yaml, &st) == 0 ? cs_api_model_config_load(yaml, &cfg, &batch_given, &cerr) : CS_OK;
+        cs_status crc = stat(yaml, &st) == 0
+                            ? cs_api_model_config_load(yaml, &cfg, &batch_given, &cerr)
+                            : CS_OK;
         rc = add(s, name, path, &cfg, !batch_given, err);
         if (rc == CS_OK && crc != CS_OK) {
             repo_model *e = cs_map_get(&s->repo, name);
@@ -193,13 +196,13 @@ void cs_api_repo_index(cs_api_req *r)
     for (size_t i = 0; i < n; i++) {
         cs_rt_model *m = cs_runtime_acquire(s->rt, all[i]->name, NULL);
         if (m) {
-            json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", all[i]->name,
-                                                  "version", cs_rt_model_version(m), "state",
-                                                  "READY"));
+            json_array_append_new(list,
+                                  json_pack("{s:s, s:s, s:s}", "name", all[i]->name, "version",
+                                            cs_rt_model_version(m), "state", "READY"));
             cs_rt_model_release(m);
         } else if (!ready_only) {
-            json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", all[i]->name,
-                                                  "state", "UNAVAILABLE", "reason",
+            json_array_append_new(list, json_pack("{s:s, s:s, s:s}", "name", all[i]->name, "state",
+                                                  "UNAVAILABLE", "reason",
                                                   all[i]->reason[0] ? all[i]->reason : "unloaded"));
         }
     }

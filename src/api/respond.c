@@ -129,7 +129,7 @@ bool cs_api_model_or_404(cs_api_req *r)
         return false;
     }
     cs_api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
-                 "model '%s' is not loaded (POST /v2/repository/models/%s/load loads it)",
-                 r->model, r->model);
+                 "model '%s' is not loaded (POST /v2/repository/models/%s/load loads it)", r->model,
+                 r->model);
     return false;
 }

@@ -153,14 +153,14 @@ static enum MHD_Result settle(cs_api_req *r)
 
 static bool body_too_large(cs_api_req *r, struct MHD_Connection *conn)
 {
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_CONTENT_LENGTH);
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
     return cl && strtoull(cl, NULL, 10) > r->srv->opt.limits.max_body;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload, size_t *upload_size, void **con_cls)
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
 {
     cs_server *s = cls;
     cs_api_req *r = *con_cls;
@@ -170,8 +170,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         *con_cls = r;
         if (body_too_large(r, conn)) {
             cs_api_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
-                         "request body is larger than the %zu-byte limit",
-                         s->opt.limits.max_body);
+                         "request body is larger than the %zu-byte limit", s->opt.limits.max_body);
             return queue(r);
         }
         return MHD_YES;
@@ -254,13 +253,12 @@ static cs_status register_metrics(cs_server *s, cs_error *err)
                                     req_labels, NULL, 0);
     /* The runtime's capstan_request_duration_seconds starts at submit; this one starts at
      * the request's headers, so it also counts reading and decoding the body. */
-    s->duration = cs_metrics_family(s->metrics, CS_METRIC_HISTOGRAM,
-                                    "capstan_http_request_duration_seconds",
-                                    "Time from request headers to the answer being ready",
-                                    mv_labels, NULL, 0);
-    cs_metric_family *build = cs_metrics_family(s->metrics, CS_METRIC_GAUGE, "capstan_build_info",
-                                                "Version and git revision of this binary",
-                                                build_labels, NULL, 0);
+    s->duration = cs_metrics_family(
+        s->metrics, CS_METRIC_HISTOGRAM, "capstan_http_request_duration_seconds",
+        "Time from request headers to the answer being ready", mv_labels, NULL, 0);
+    cs_metric_family *build =
+        cs_metrics_family(s->metrics, CS_METRIC_GAUGE, "capstan_build_info",
+                          "Version and git revision of this binary", build_labels, NULL, 0);
     const char *bv[] = {CS_VERSION, CS_GIT_REV};
     cs_metric *b = build ? cs_metric_get(build, bv) : NULL;
     if (!s->requests || !s->duration || !b)
@@ -281,12 +279,11 @@ static cs_status start_daemon(cs_server *s, cs_error *err)
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
         (unsigned)o->http_threads, MHD_OPTION_CONNECTION_LIMIT, o->limits.max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, o->limits.conn_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->limits.max_header, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_TIMEOUT, o->limits.conn_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        o->limits.max_header, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->mhd)
-        return cs_error_set(err, CS_ERR_IO, "cannot listen on %s:%d (is the port in use?)",
-                            o->host, o->port);
+        return cs_error_set(err, CS_ERR_IO, "cannot listen on %s:%d (is the port in use?)", o->host,
+                            o->port);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : o->port;
     return CS_OK;

@@ -24,13 +24,13 @@ typedef struct cs_server cs_server;
 
 /* Limits against abuse; every field has a default (cs_server_options_defaults). */
 typedef struct cs_api_limits {
-    size_t max_body;           /* request body bytes (64 MiB); larger is 413 */
-    int64_t max_elements;      /* elements in one tensor (1 << 26) */
-    int max_json_depth;        /* nesting of the JSON header (64) */
-    size_t max_header;         /* per-connection memory for the request line and headers */
-    unsigned conn_timeout_s;   /* an idle connection is closed after this (30 s) */
+    size_t max_body;            /* request body bytes (64 MiB); larger is 413 */
+    int64_t max_elements;       /* elements in one tensor (1 << 26) */
+    int max_json_depth;         /* nesting of the JSON header (64) */
+    size_t max_header;          /* per-connection memory for the request line and headers */
+    unsigned conn_timeout_s;    /* an idle connection is closed after this (30 s) */
     unsigned request_timeout_s; /* a request body must arrive within this (60 s) */
-    unsigned max_connections;  /* concurrent connections (1024) */
+    unsigned max_connections;   /* concurrent connections (1024) */
 } cs_api_limits;
 
 /* One model the repository can load: given with --model, or found in DATA_DIR/models. */
@@ -48,11 +48,11 @@ cs_status cs_api_model_config_load(const char *path, cs_model_config *cfg, bool 
                                    cs_error *err);
 
 typedef struct cs_server_options {
-    const char *host; /* "127.0.0.1" */
-    int port;         /* 8080; 0 picks a free port (see cs_server_port) */
-    int http_threads; /* threads reading and writing sockets (2) */
-    unsigned exit_timeout_s; /* how long a drain may wait for in-flight work (30) */
-    const char *data_dir;    /* DATA_DIR/models/NAME.onnx are repository entries */
+    const char *host;          /* "127.0.0.1" */
+    int port;                  /* 8080; 0 picks a free port (see cs_server_port) */
+    int http_threads;          /* threads reading and writing sockets (2) */
+    unsigned exit_timeout_s;   /* how long a drain may wait for in-flight work (30) */
+    const char *data_dir;      /* DATA_DIR/models/NAME.onnx are repository entries */
     const cs_repo_entry *repo; /* models named on the command line, loaded at start */
     int n_repo;
     cs_api_limits limits;
@@ -61,8 +61,8 @@ typedef struct cs_server_options {
 void cs_server_options_defaults(cs_server_options *o);
 
 /* Starts listening. rt and metrics are borrowed and must outlive the server. */
-cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt,
-                        struct cs_metrics *metrics, cs_server **out, cs_error *err);
+cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, struct cs_metrics *metrics,
+                        cs_server **out, cs_error *err);
 /* The port actually bound. */
 int cs_server_port(const cs_server *s);
 /* Serves until SIGTERM/SIGINT, then drains and stops (see above). CS_ERR_LIMIT when the

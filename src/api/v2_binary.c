@@ -28,8 +28,7 @@ static bool bytes_well_formed(const char *p, size_t len, int64_t n)
 }
 
 /* Points in->t at a copy of bytes [p, p + size) after checking size against the shape. */
-static cs_status bind_bytes(cs_v2_input *in, const char *p, size_t size, cs_arena *a,
-                            cs_error *err)
+static cs_status bind_bytes(cs_v2_input *in, const char *p, size_t size, cs_arena *a, cs_error *err)
 {
     cs_tensor *t = &in->t;
     *t = (cs_tensor){.dtype = in->dtype, .rank = in->rank};
@@ -42,10 +41,9 @@ static cs_status bind_bytes(cs_v2_input *in, const char *p, size_t size, cs_aren
                                 " BYTES elements (4-byte length, then the bytes, each)",
                                 in->name, size, n);
     } else if ((size_t)n * cs_dtype_size(in->dtype) != size) {
-        return cs_error_set(err, CS_ERR_INVALID,
-                            "input '%s': shape and %s need %zu bytes, binary_data_size is %zu",
-                            in->name, cs_v2_dtype_name(in->dtype),
-                            (size_t)n * cs_dtype_size(in->dtype), size);
+        return cs_error_set(
+            err, CS_ERR_INVALID, "input '%s': shape and %s need %zu bytes, binary_data_size is %zu",
+            in->name, cs_v2_dtype_name(in->dtype), (size_t)n * cs_dtype_size(in->dtype), size);
     }
     t->data = cs_arena_alloc(a, size ? size : 1, 64);
     if (!t->data) return cs_error_set(err, CS_ERR_NOMEM, "input '%s': out of memory", in->name);
@@ -54,8 +52,8 @@ static cs_status bind_bytes(cs_v2_input *in, const char *p, size_t size, cs_aren
     return CS_OK;
 }
 
-cs_status cs_v2_bind_inputs(cs_v2_request *req, const char *body, size_t len,
-                            size_t header_len, cs_arena *a, cs_error *err)
+cs_status cs_v2_bind_inputs(cs_v2_request *req, const char *body, size_t len, size_t header_len,
+                            cs_arena *a, cs_error *err)
 {
     size_t off = header_len;
     for (int i = 0; i < req->n_inputs; i++) {
@@ -124,9 +122,10 @@ cs_status cs_v2_raw_request(const cs_model_t *m, const char *body, size_t len,
                             vi.name, lim->max_elements);
     cs_v2_input *in = cs_arena_zalloc(a, sizeof *in, 16);
     if (!in) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
-    *in = (cs_v2_input){.name = vi.name, .dtype = vi.dtype, .rank = vi.rank,
-                        .binary_size = (int64_t)len};
-    for (int d = 0; d < vi.rank; d++) in->dims[d] = d == dynamic ? (int64_t)(len / row) : vi.dims[d];
+    *in = (cs_v2_input){
+        .name = vi.name, .dtype = vi.dtype, .rank = vi.rank, .binary_size = (int64_t)len};
+    for (int d = 0; d < vi.rank; d++)
+        in->dims[d] = d == dynamic ? (int64_t)(len / row) : vi.dims[d];
     out->inputs = in;
     out->n_inputs = 1;
     return bind_bytes(in, body, len, a, err);

@@ -26,8 +26,8 @@ typedef struct infer_ctx {
  * than the body; *has is false when the header is absent. */
 static bool header_length_or_400(cs_api_req *r, bool *has, size_t *len)
 {
-    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND,
-                                                "Inference-Header-Content-Length");
+    const char *h =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Inference-Header-Content-Length");
     *has = h != NULL;
     *len = r->body.len;
     if (!h) return true;
@@ -83,8 +83,7 @@ static bool outputs_or_400(cs_api_req *r, const cs_v2_request *req, const cs_mod
 }
 
 /* Encodes the answer; called with r->lock held. */
-static void answer(cs_api_req *r, const cs_v2_request *req, int n_outputs,
-                   const cs_tensor *outputs)
+static void answer(cs_api_req *r, const cs_v2_request *req, int n_outputs, const cs_tensor *outputs)
 {
     cs_sbuf out;
     cs_sbuf_init(&out, 0);

@@ -164,8 +164,10 @@ int cs_api_json_depth(const char *p, size_t len, int max)
     for (size_t i = 0; i < len; i++) {
         char c = p[i];
         if (in_string) {
-            if (c == '\\') i++;
-            else if (c == '"') in_string = false;
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = false;
         } else if (c == '"') {
             in_string = true;
         } else if (c == '[' || c == '{') {
@@ -208,14 +210,14 @@ static const char *load_string(scanner *s, cs_v2_span v, cs_arena *a, const char
 }
 
 /* parameters: {"binary_data_size": N, ...}; unknown parameters are accepted and ignored. */
-static bool int_param(scanner *s, json_t *params, const char *key, const char *where,
-                      int64_t max, int64_t *out)
+static bool int_param(scanner *s, json_t *params, const char *key, const char *where, int64_t max,
+                      int64_t *out)
 {
     json_t *v = json_object_get(params, key);
     if (!v) return true;
     if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > max) {
-        cs_error_set(s->err, CS_ERR_INVALID, "%s: parameter '%s' must be an integer in [0, %" PRId64 "]",
-                     where, key, max);
+        cs_error_set(s->err, CS_ERR_INVALID,
+                     "%s: parameter '%s' must be an integer in [0, %" PRId64 "]", where, key, max);
         return false;
     }
     *out = json_integer_value(v);
@@ -339,9 +341,9 @@ static bool input(void *ud, scanner *s, const char *key, size_t klen, cs_v2_span
     scanner sub = {s->base, v.p, v.p + v.len, s->depth, s->max_depth, s->err};
     if (!each(&sub, '{', input_member, d)) return false;
     int i = req->n_inputs++;
-    const char *missing = !in->name                        ? "name"
-                          : in->dtype == CS_DTYPE_UNDEFINED ? "datatype"
-                          : in->rank < 0                    ? "shape"
+    const char *missing = !in->name                              ? "name"
+                          : in->dtype == CS_DTYPE_UNDEFINED      ? "datatype"
+                          : in->rank < 0                         ? "shape"
                           : !in->data.len && in->binary_size < 0 ? "data"
                                                                  : NULL;
     if (missing) {
@@ -357,8 +359,8 @@ static bool input(void *ud, scanner *s, const char *key, size_t klen, cs_v2_span
         return false;
     }
     if (numel_bounded(in->dims, in->rank, d->lim->max_elements) < 0) {
-        cs_error_set(s->err, CS_ERR_LIMIT, "input '%s': more than %" PRId64 " elements",
-                     in->name, d->lim->max_elements);
+        cs_error_set(s->err, CS_ERR_LIMIT, "input '%s': more than %" PRId64 " elements", in->name,
+                     d->lim->max_elements);
         return false;
     }
     return true;
@@ -421,7 +423,8 @@ static bool top_member(void *ud, scanner *s, const char *key, size_t klen, cs_v2
         scanner sub = {s->base, v.p, v.p + v.len, s->depth, s->max_depth, s->err};
         ws(&sub);
         if (sub.p >= sub.end || *sub.p != '[') {
-            cs_error_set(s->err, CS_ERR_INVALID, "\"%s\" must be an array", is_in ? "inputs" : "outputs");
+            cs_error_set(s->err, CS_ERR_INVALID, "\"%s\" must be an array",
+                         is_in ? "inputs" : "outputs");
             return false;
         }
         return each(&sub, '[', is_in ? input : output, d);
@@ -429,8 +432,8 @@ static bool top_member(void *ud, scanner *s, const char *key, size_t klen, cs_v2
     return true; /* other members are accepted and ignored */
 }
 
-cs_status cs_v2_decode_request(const char *json, size_t len, const cs_api_limits *lim,
-                               cs_arena *a, cs_v2_request *out, cs_error *err)
+cs_status cs_v2_decode_request(const char *json, size_t len, const cs_api_limits *lim, cs_arena *a,
+                               cs_v2_request *out, cs_error *err)
 {
     *out = (cs_v2_request){0};
     decoder d = {out, lim, a, 0, 0};
@@ -614,8 +617,7 @@ cs_status cs_v2_decode_data(cs_v2_input *in, cs_arena *a, cs_error *err)
     const char *p = in->data.p, *end = p + in->data.len;
     char *w = t->data;
     if (*p != '[')
-        return cs_error_set(err, CS_ERR_INVALID, "input '%s': \"data\" must be an array",
-                            in->name);
+        return cs_error_set(err, CS_ERR_INVALID, "input '%s': \"data\" must be an array", in->name);
     /* Nested arrays are flattened in order; the scanner already checked the brackets. */
     int64_t i = 0;
     while (p < end) {
@@ -630,7 +632,8 @@ cs_status cs_v2_decode_data(cs_v2_input *in, cs_arena *a, cs_error *err)
     }
     if (i != n || p < end)
         return cs_error_set(err, CS_ERR_INVALID,
-                            "input '%s': shape has %" PRId64 " elements but \"data\" has %s%" PRId64,
+                            "input '%s': shape has %" PRId64
+                            " elements but \"data\" has %s%" PRId64,
                             in->name, n, p < end ? "more than " : "", i);
     in->bytes = bytes ? (size_t)(w - (char *)t->data) : cap;
     return CS_OK;
@@ -719,10 +722,9 @@ int cs_v2_output_index(const cs_model_t *m, const char *name)
     return -1;
 }
 
-cs_status cs_v2_encode_response(const cs_v2_request *req, const char *model,
-                                const char *version, const cs_model_t *m, int n_outputs,
-                                const cs_tensor *outputs, cs_sbuf *out, size_t *header_len,
-                                cs_error *err)
+cs_status cs_v2_encode_response(const cs_v2_request *req, const char *model, const char *version,
+                                const cs_model_t *m, int n_outputs, const cs_tensor *outputs,
+                                cs_sbuf *out, size_t *header_len, cs_error *err)
 {
     int n = req->n_outputs ? req->n_outputs : n_outputs;
     cs_status rc = cs_sbuf_puts(out, "{\"model_name\":");
@@ -738,7 +740,8 @@ cs_status cs_v2_encode_response(const cs_v2_request *req, const char *model,
         const cs_tensor *t = &outputs[j];
         const char *dt = cs_v2_dtype_name(t->dtype);
         if (!dt)
-            return cs_error_set(err, CS_ERR_UNSUPPORTED, "output '%s' has type %s, which v2 cannot carry",
+            return cs_error_set(err, CS_ERR_UNSUPPORTED,
+                                "output '%s' has type %s, which v2 cannot carry",
                                 cs_model_output(m, j).name, cs_dtype_name(t->dtype));
         rc = cs_sbuf_puts(out, k ? ",{\"name\":" : "{\"name\":");
         if (rc == CS_OK) rc = cs_api_put_json_string(out, cs_model_output(m, j).name);

@@ -80,9 +80,9 @@ void cs_v2_model_ready(cs_api_req *r)
 {
     if (!cs_api_model_or_404(r)) return;
     bool ready = !atomic_load(&r->srv->draining);
-    cs_api_json(r, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
-                json_pack("{s:s, s:s, s:b}", "name", r->model, "version", r->version, "ready",
-                          ready));
+    cs_api_json(
+        r, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
+        json_pack("{s:s, s:s, s:b}", "name", r->model, "version", r->version, "ready", ready));
 }
 
 static json_t *duration(uint64_t count, uint64_t ns)

@@ -66,7 +66,7 @@ typedef struct name_path {
 
 typedef struct serve_opts {
     cs_server_options srv;
-    cs_vec models, configs; /* name_path */
+    cs_vec models, configs;            /* name_path */
     int threads, instances, max_batch; /* instances/max_batch: -1 = not given */
 } serve_opts;
 
@@ -89,9 +89,12 @@ static int on_option(void *ctx, int opt, const char *arg)
         const char *name;
         long min, max;
     } ints[] = {
-        {OPT_PORT, "--port", 0, 65535},         {OPT_INSTANCES, "--instances", 1, 64},
-        {OPT_MAX_BATCH, "--max-batch-size", 0, 4096}, {OPT_THREADS, "--threads", 0, 1024},
-        {OPT_HTTP_THREADS, "--http-threads", 1, 64},  {OPT_EXIT_TIMEOUT, "--exit-timeout", 0, 3600},
+        {OPT_PORT, "--port", 0, 65535},
+        {OPT_INSTANCES, "--instances", 1, 64},
+        {OPT_MAX_BATCH, "--max-batch-size", 0, 4096},
+        {OPT_THREADS, "--threads", 0, 1024},
+        {OPT_HTTP_THREADS, "--http-threads", 1, 64},
+        {OPT_EXIT_TIMEOUT, "--exit-timeout", 0, 3600},
         {OPT_MAX_BODY, "--max-body-size", 1024, 1L << 32},
     };
     serve_opts *o = ctx;
@@ -228,5 +231,5 @@ out:
     return rc;
 }
 
-const cs_cli_command cs_cli_serve_cmd = {"serve", "serve models over KServe v2 / Open Inference Protocol",
-                                         serve_main};
+const cs_cli_command cs_cli_serve_cmd = {
+    "serve", "serve models over KServe v2 / Open Inference Protocol", serve_main};
