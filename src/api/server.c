@@ -175,22 +175,23 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         }
         return MHD_YES;
     }
-    if (r->resp) {
-        /* Resumed by the worker that answered, or an early error while the body arrives. */
-        r->suspended = false;
-        return queue(r);
-    }
     if (*upload_size) {
+        /* libmicrohttpd takes an answer only once the body is in, so a body past the limit is
+         * answered 413 at its end and the rest of it is dropped unread, not stored; the
+         * request timeout bounds how long that may go on. */
         const cs_api_limits *lim = &s->opt.limits;
-        if (cs_elapsed_s(r->start_ns) > lim->request_timeout_s) {
-            cs_api_error(r, MHD_HTTP_REQUEST_TIMEOUT, "request body took longer than %u s",
-                         lim->request_timeout_s);
-        } else if (cs_sbuf_append(&r->body, upload, *upload_size) != CS_OK) {
+        if (!r->resp && cs_sbuf_append(&r->body, upload, *upload_size) != CS_OK)
             cs_api_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
                          "request body is larger than the %zu-byte limit", lim->max_body);
-        }
         *upload_size = 0;
-        return r->resp ? queue(r) : MHD_YES;
+        if (cs_elapsed_s(r->start_ns) <= lim->request_timeout_s) return MHD_YES;
+        r->status = MHD_HTTP_REQUEST_TIMEOUT; /* for the log: the connection just closes */
+        return MHD_NO;
+    }
+    if (r->resp) {
+        /* Resumed by the worker that answered, or the end of a body answered already. */
+        r->suspended = false;
+        return queue(r);
     }
     cs_api_dispatch(r);
     return settle(r);
@@ -227,7 +228,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     cs_api_req *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
-    if (!r->resp) r->status = 499; /* the client went away before an answer existed */
+    if (!r->resp && !r->status) r->status = 499; /* the client left before an answer */
     double dur = cs_elapsed_s(r->start_ns);
     log_request(r, dur);
     observe(r, dur);

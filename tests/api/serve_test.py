@@ -11,6 +11,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -268,9 +269,24 @@ def errors(x):
            {"Inference-Header-Content-Length": "99"}, contains="Inference-Header-Content-Length")
     expect("400 raw body wrong size", "POST", "/v2/models/digits/infer", 400, b"abc",
            {"Inference-Header-Content-Length": "0"}, contains="raw")
-    # 413: the server runs with --max-body-size 1048576.
-    big = b'{"pad":"' + b"x" * (1 << 20) + b'"}'
-    expect("413 body too large", "POST", "/v2/models/digits/infer", 413, big)
+    # 413: the server runs with --max-body-size 1048576 and answers before reading the body
+    # (a client still sending would see its socket closed, so this one sends headers only).
+    s = socket.create_connection((HOST, PORT), timeout=30)
+    s.sendall(b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: x\r\n"
+              b"Content-Length: 2000000\r\n\r\n")
+    head = s.recv(4096)
+    s.close()
+    check("413 body too large", head.startswith(b"HTTP/1.1 413") and b'"error"' in head, head)
+    # A chunked body has no Content-Length: it is cut off at the limit as it arrives.
+    s = socket.create_connection((HOST, PORT), timeout=30)
+    s.sendall(b"POST /v2/models/digits/infer HTTP/1.1\r\nHost: x\r\n"
+              b"Transfer-Encoding: chunked\r\n\r\n")
+    for _ in range(17):  # just past 1 MiB; the rest is read and dropped
+        s.sendall(b"10000\r\n" + b"x" * 0x10000 + b"\r\n")
+    s.sendall(b"0\r\n\r\n")
+    head = s.recv(4096)
+    s.close()
+    check("413 chunked body too large", head.startswith(b"HTTP/1.1 413"), head[:100])
     # 504: the request's own timeout (1 us) passes in the batcher's 500 us wait.
     st, _, b = request("POST", "/v2/models/digits/infer", dict(good, parameters={"timeout": 1}))
     check("timeout parameter", st in (200, 504), (st, b[:200]))

@@ -19,6 +19,10 @@ TMP=$(mktemp -d "${TMPDIR:-/tmp}/capstan-api.XXXXXX")
 SERVER_PID=
 
 cleanup() {
+    if grep -q '^FAIL' "$TMP/results" 2>/dev/null && [ -f "$TMP/server.log" ]; then
+        echo "last server log lines:"
+        tail -n 20 "$TMP/server.log"
+    fi
     if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill -KILL "$SERVER_PID" 2>/dev/null
         wait "$SERVER_PID" 2>/dev/null
