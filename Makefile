@@ -3,11 +3,12 @@
 
 BUILD      ?= build
 ASAN_BUILD ?= build-asan
+TSAN_BUILD ?= build-tsan
 JOBS       ?= $(shell nproc)
 PORT       ?= 8080
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test unit-asan fmt fmt-check bench clean
+.PHONY: all deps build run test unit-asan tsan fmt fmt-check bench clean
 
 all: build
 
@@ -20,13 +21,24 @@ $(BUILD)/Makefile: CMakeLists.txt
 build: $(BUILD)/Makefile
 	@cmake --build $(BUILD) -j $(JOBS)
 
+# Serves the shipped digits model on 127.0.0.1:$(PORT), after printing two requests to paste:
+# the sample image as a v2 JSON request and as a raw float32 body, both written to $(BUILD).
 run: deps build
-	@$(BUILD)/capstan help
+	@/usr/bin/python3 -c 'import json, struct; r = json.load(open("models/digits.sample.json"))["request"]; \
+		open("$(BUILD)/digits.request.json", "w").write(json.dumps(r)); \
+		open("$(BUILD)/digits.image.f32", "wb").write(struct.pack("<64f", *r["inputs"][0]["data"]))'
+	@echo "capstan serve: the digits model on http://127.0.0.1:$(PORT) (Ctrl-C stops it). Try:"
+	@echo
+	@echo "  curl -s http://127.0.0.1:$(PORT)/v2/models/digits/infer -H 'Content-Type: application/json' --data-binary @$(CURDIR)/$(BUILD)/digits.request.json"
+	@echo "  curl -s http://127.0.0.1:$(PORT)/v2/models/digits/infer -H 'Inference-Header-Content-Length: 0' -H 'Content-Type: application/octet-stream' --data-binary @$(CURDIR)/$(BUILD)/digits.image.f32"
+	@echo
+	@exec $(BUILD)/capstan serve --port $(PORT) --model digits=models/digits.onnx
 
 # Every suite, then the unit and conformance suites again under ASan+UBSan, then format.
 test: deps build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory unit-asan
+	@$(MAKE) --no-print-directory tsan
 	@$(MAKE) --no-print-directory fmt-check
 	@echo "make test: all suites passed"
 
@@ -34,7 +46,15 @@ unit-asan:
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DCS_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		ctest --output-on-failure -j $(JOBS) -L 'unit|conformance|cli|obs|devices'
+		ctest --output-on-failure -j $(JOBS) -L 'unit|conformance|cli|obs|devices|dra|registry'
+
+# The unit tests and the server's end-to-end suite again under ThreadSanitizer; any report
+# fails them.
+tsan:
+	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DCS_TSAN=ON >/dev/null
+	@cmake --build $(TSAN_BUILD) -j $(JOBS)
+	@cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+		ctest --output-on-failure -L 'unit|api'
 
 FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
@@ -48,4 +68,4 @@ bench: deps build
 	@bench/run
 
 clean:
-	@rm -rf $(BUILD) $(ASAN_BUILD) build-*
+	@rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-*

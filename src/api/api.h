@@ -1,0 +1,200 @@
+/*
+ * api.h - what the files of src/api share: the server and request structs, the route
+ * handlers, the helpers that answer a request (cs_api_*), and the v2 tensor codecs.
+ *
+ * A request lives from the first byte of its headers to the moment its response has been
+ * sent (server.c frees it then). Every handler answers exactly once, through cs_api_reply
+ * or a helper built on it, or queues inference whose `done` answers later from a runtime
+ * worker thread under the request's lock; server.c queues whatever answer is there and
+ * suspends the connection while there is none. Helpers named `..._or_NNN` answer
+ * the error themselves and return false, so handlers read straight down.
+ */
+#ifndef CS_API_API_H
+#define CS_API_API_H
+
+#include <jansson.h>
+#include <microhttpd.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "api/server.h"
+#include "base/arena.h"
+#include "base/map.h"
+#include "base/sbuf.h"
+#include "capstan/engine.h"
+#include "obs/metrics.h"
+#include "runtime/runtime.h"
+
+#define CS_API_NAME_MAX 128 /* model names and versions in routes */
+#define CS_API_ID_MAX   64  /* request ids (X-Request-Id or generated) */
+
+struct cs_server {
+    cs_server_options opt;
+    cs_runtime *rt;
+    cs_metrics *metrics;
+    struct MHD_Daemon *mhd;
+    int port;
+    int sig_read, sig_write;               /* the self-pipe that signals arrive on */
+    atomic_bool draining;                  /* readiness 503, inference refused */
+    atomic_int active;                     /* requests started and not yet completed */
+    atomic_ullong next_id;                 /* for generated request ids */
+    pthread_mutex_t repo_lock;             /* serialises repository loads and unloads */
+    cs_map repo;                           /* name -> cs_api_repo_model *, see repository.c */
+    cs_metric_family *requests, *duration; /* the runtime keeps per-model metrics */
+};
+
+typedef struct cs_api_req {
+    cs_server *srv;
+    struct MHD_Connection *conn;
+    const char *method, *url; /* borrowed from MHD for the request's lifetime */
+    cs_sbuf body;             /* bounded by limits.max_body; NUL-terminated */
+    uint64_t start_ns;
+    char id[CS_API_ID_MAX];
+    char model[CS_API_NAME_MAX], version[CS_API_NAME_MAX]; /* route captures, "" if none */
+    bool labelled;  /* model/version name a loaded model, so they may be metric labels */
+    bool suspended; /* the connection waits for an answer from a runtime worker */
+    int status;
+    struct MHD_Response *resp; /* the answer, queued by server.c */
+    pthread_mutex_t lock;      /* guards resp/status/suspended while inference is queued */
+    cs_arena arena;            /* memory for this request's lifetime */
+    cs_rt_model *m;            /* held from cs_api_model_or_404 until the request ends */
+} cs_api_req;
+
+/* --- answering (respond.c) ------------------------------------------------------------ */
+
+/* Answers with body (taken: allocated with cs_malloc, freed by MHD once sent). A second
+ * answer to the same request is a broken contract. */
+void cs_api_reply(cs_api_req *r, int status, const char *content_type, char *body, size_t len);
+/* Adds a header to the answer given already. */
+void cs_api_header(cs_api_req *r, const char *name, const char *value);
+/* Answers {"error": "<message>"}; 429 also gets Retry-After. */
+void cs_api_error(cs_api_req *r, int status, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Answers with j serialised (j is taken: its reference is released). 500 when it cannot
+ * be serialised. */
+void cs_api_json(cs_api_req *r, int status, json_t *j);
+/* The HTTP status for a runtime or codec status: INVALID/PARSE 400, NOT_FOUND 404, LIMIT
+ * 429, SHUTDOWN 503, UNSUPPORTED 400, everything else 500. */
+int cs_api_http_status(cs_status rc);
+/* The body as a JSON object (an empty body is {}), or a 400 and NULL. The caller owns
+ * the result. Depth is checked against limits.max_json_depth before jansson sees it. */
+json_t *cs_api_json_or_400(cs_api_req *r);
+/* Holds the model named by the route (r->model, r->version) in r->m, or answers 404
+ * (unknown name) / 503 (known to the repository but not loaded) and returns false. */
+bool cs_api_model_or_404(cs_api_req *r);
+
+/* --- routes (routes.c) and their handlers ---------------------------------------------- */
+
+typedef void (*cs_api_handler)(cs_api_req *r);
+
+/* Finds r's route and runs its handler; answers 404/405 when none fits. */
+void cs_api_dispatch(cs_api_req *r);
+
+void cs_v2_live(cs_api_req *r);
+void cs_v2_ready(cs_api_req *r);
+void cs_v2_server_metadata(cs_api_req *r);
+void cs_v2_model_metadata(cs_api_req *r);
+void cs_v2_model_ready(cs_api_req *r);
+void cs_v2_model_stats(cs_api_req *r);
+void cs_v2_infer(cs_api_req *r);
+void cs_api_repo_index(cs_api_req *r);
+void cs_api_repo_load(cs_api_req *r);
+void cs_api_repo_unload(cs_api_req *r);
+void cs_api_metrics(cs_api_req *r);
+
+/* --- repository (repository.c) --------------------------------------------------------- */
+
+/* Registers the command-line models and DATA_DIR/models/NAME.onnx, then loads the
+ * command-line ones. Called once by cs_server_new. */
+cs_status cs_api_repo_init(cs_server *s, cs_error *err);
+void cs_api_repo_free(cs_server *s);
+/* Whether name is a repository entry (loaded or not). */
+bool cs_api_repo_known(cs_server *s, const char *name);
+
+/* --- v2 tensor codecs (v2_json.c, v2_binary.c) ----------------------------------------- */
+
+/* The v2 datatype name for an engine type ("FP32"), or NULL when v2 has none. */
+const char *cs_v2_dtype_name(cs_dtype t);
+/* CS_DTYPE_UNDEFINED for a name v2 does not define. BYTES is CS_DTYPE_STRING. */
+cs_dtype cs_v2_dtype_parse(const char *name);
+
+/* BYTES tensors (CS_DTYPE_STRING) travel in Triton's serialised form everywhere in the
+ * codec: each element is a 4-byte little-endian length and then its bytes. */
+
+/* A span of the request body. */
+typedef struct cs_v2_span {
+    const char *p;
+    size_t len;
+} cs_v2_span;
+
+typedef struct cs_v2_input {
+    const char *name;
+    cs_dtype dtype;
+    int rank;
+    int64_t dims[CS_MAX_RANK];
+    cs_v2_span data;     /* the JSON "data" value; len 0 when absent */
+    int64_t binary_size; /* parameters.binary_data_size; -1 when the data is JSON */
+    size_t bytes;        /* of t.data, once decoded */
+    cs_tensor t;         /* data in the request arena (or in the body, for binary) */
+} cs_v2_input;
+
+typedef struct cs_v2_output {
+    const char *name;
+    int binary; /* 1 binary, 0 JSON (while decoding, -1: the request's default) */
+} cs_v2_output;
+
+typedef struct cs_v2_request {
+    const char *id;          /* NULL when absent */
+    int priority;            /* parameters.priority, 0 = default */
+    uint64_t timeout_us;     /* parameters.timeout, 0 = none */
+    bool binary_output;      /* parameters.binary_data_output */
+    int n_inputs, n_outputs; /* n_outputs 0 = every output, as JSON unless binary_output */
+    cs_v2_input *inputs;
+    cs_v2_output *outputs;
+} cs_v2_request;
+
+/* Decodes the JSON part of an inference request (json is NUL-terminated at json[len] or
+ * followed by binary data): ids, parameters, input names, types and shapes, requested
+ * outputs. Data stays in the body; cs_v2_decode_data reads it. Everything lives in a.
+ * CS_ERR_INVALID/PARSE/LIMIT with a message naming the field. */
+cs_status cs_v2_decode_request(const char *json, size_t len, const cs_api_limits *lim, cs_arena *a,
+                               cs_v2_request *out, cs_error *err);
+/* Decodes one input's JSON data straight into a tensor buffer of its type (flat or nested
+ * arrays, row-major); the element count must match the shape. */
+cs_status cs_v2_decode_data(cs_v2_input *in, cs_arena *a, cs_error *err);
+
+/* Binary extension. Given the body and the JSON header's length, points every input with
+ * binary_data_size at its bytes (in order, without copying) and checks the sizes against
+ * the shapes; JSON inputs are decoded with cs_v2_decode_data. */
+cs_status cs_v2_bind_inputs(cs_v2_request *req, const char *body, size_t len, size_t header_len,
+                            cs_arena *a, cs_error *err);
+/* The whole body as the single input of m ("Inference-Header-Content-Length: 0"): the
+ * shape is the model's, with its one dynamic dimension (if any) taken from the size. */
+cs_status cs_v2_raw_request(const cs_model_t *m, const char *body, size_t len,
+                            const cs_api_limits *lim, cs_arena *a, cs_v2_request *out,
+                            cs_error *err);
+
+/* Encodes a response: the JSON header into out, then each binary output's bytes after it;
+ * *header_len is the JSON part's length (== out->len when nothing is binary). Outputs are
+ * filtered and ordered as req asks (every model output when req names none). */
+cs_status cs_v2_encode_response(const cs_v2_request *req, const char *model, const char *version,
+                                const cs_model_t *m, int n_outputs, const cs_tensor *outputs,
+                                cs_sbuf *out, size_t *header_len, cs_error *err);
+/* Appends t's data as a JSON array (flat, row-major), or its bytes (binary extension). */
+cs_status cs_v2_put_json_data(cs_sbuf *b, const cs_tensor *t, cs_error *err);
+cs_status cs_v2_put_binary_data(cs_sbuf *b, const cs_tensor *t, cs_error *err);
+/* Index of m's output called name, or -1. */
+int cs_v2_output_index(const cs_model_t *m, const char *name);
+/* Bytes of t's data: numel x element size, or the serialised length for BYTES. */
+size_t cs_v2_tensor_bytes(const cs_tensor *t);
+
+/* Appends s as a JSON string literal (quoted, escaped). */
+cs_status cs_api_put_json_string(cs_sbuf *b, const char *s);
+/* How deep the JSON text nests, or -1 as soon as it passes max (strings are skipped, so
+ * brackets inside them do not count). O(len), no allocation. */
+int cs_api_json_depth(const char *p, size_t len, int max);
+
+#endif

@@ -1,0 +1,135 @@
+/*
+ * respond.c - the one way a request is answered, and the helpers that answer for a
+ * handler (errors as {"error": "..."}, JSON documents, "model or 404").
+ *
+ * An answer is an MHD response stored in the request; server.c queues it on the MHD thread.
+ * Building a response is thread-safe in libmicrohttpd, which lets a runtime worker answer an
+ * inference itself (under the request's lock) without a hop back to the HTTP thread.
+ */
+#include "api/api.h"
+
+#include "base/alloc.h"
+
+#include <assert.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+void cs_api_reply(cs_api_req *r, int status, const char *content_type, char *body, size_t len)
+{
+    assert(!r->resp && "a request is answered once");
+    r->status = status;
+    r->resp = MHD_create_response_from_buffer_with_free_callback(len, body, cs_free);
+    if (!r->resp) {
+        /* Out of memory: an empty 500 still tells the client something went wrong. */
+        cs_free(body);
+        r->status = MHD_HTTP_INTERNAL_SERVER_ERROR;
+        r->resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
+        return;
+    }
+    if (content_type) MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(r->resp, "X-Request-Id", r->id);
+}
+
+void cs_api_header(cs_api_req *r, const char *name, const char *value)
+{
+    if (r->resp) MHD_add_response_header(r->resp, name, value);
+}
+
+void cs_api_error(cs_api_req *r, int status, const char *fmt, ...)
+{
+    char msg[CS_ERROR_MSG_MAX + 256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    cs_sbuf b;
+    cs_sbuf_init(&b, 0);
+    if (cs_sbuf_puts(&b, "{\"error\":") != CS_OK || cs_api_put_json_string(&b, msg) != CS_OK ||
+        cs_sbuf_puts(&b, "}") != CS_OK)
+        cs_sbuf_clear(&b);
+    size_t len = b.len;
+    cs_api_reply(r, status, "application/json", cs_sbuf_take(&b), len);
+    if (status == MHD_HTTP_TOO_MANY_REQUESTS) cs_api_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+}
+
+void cs_api_json(cs_api_req *r, int status, json_t *j)
+{
+    char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+    json_decref(j);
+    if (!s) {
+        cs_api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory encoding the response");
+        return;
+    }
+    /* jansson allocates with malloc; hand MHD our own copy so one free function fits all. */
+    size_t len = strlen(s);
+    char *body = cs_strndup(s, len);
+    free(s);
+    if (!body) {
+        cs_api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory encoding the response");
+        return;
+    }
+    cs_api_reply(r, status, "application/json", body, len);
+}
+
+int cs_api_http_status(cs_status rc)
+{
+    switch (rc) {
+    case CS_ERR_INVALID:
+    case CS_ERR_PARSE:
+    case CS_ERR_UNSUPPORTED: return MHD_HTTP_BAD_REQUEST;
+    case CS_ERR_NOT_FOUND: return MHD_HTTP_NOT_FOUND;
+    case CS_ERR_EXISTS: return MHD_HTTP_CONFLICT;
+    case CS_ERR_LIMIT: return MHD_HTTP_TOO_MANY_REQUESTS;
+    case CS_ERR_SHUTDOWN: return MHD_HTTP_SERVICE_UNAVAILABLE;
+    default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
+    }
+}
+
+json_t *cs_api_json_or_400(cs_api_req *r)
+{
+    if (r->body.len == 0) return json_object();
+    if (cs_api_json_depth(r->body.data, r->body.len, r->srv->opt.limits.max_json_depth) < 0) {
+        cs_api_error(r, MHD_HTTP_BAD_REQUEST, "request body nests deeper than %d levels",
+                     r->srv->opt.limits.max_json_depth);
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *j = json_loadb(r->body.data, r->body.len, 0, &jerr);
+    if (!j) {
+        cs_api_error(r, MHD_HTTP_BAD_REQUEST, "request body is not valid JSON: %s (line %d)",
+                     jerr.text, jerr.line);
+        return NULL;
+    }
+    if (!json_is_object(j)) {
+        json_decref(j);
+        cs_api_error(r, MHD_HTTP_BAD_REQUEST, "request body must be a JSON object");
+        return NULL;
+    }
+    return j;
+}
+
+bool cs_api_model_or_404(cs_api_req *r)
+{
+    const char *version = r->version[0] ? r->version : NULL;
+    r->m = cs_runtime_acquire(r->srv->rt, r->model, version);
+    if (r->m) {
+        /* Metric labels come only from loaded models, so clients cannot mint series. */
+        r->labelled = true;
+        snprintf(r->version, sizeof r->version, "%s", cs_rt_model_version(r->m));
+        return true;
+    }
+    if (!cs_api_repo_known(r->srv, r->model)) {
+        cs_api_error(r, MHD_HTTP_NOT_FOUND, "unknown model '%s'", r->model);
+        return false;
+    }
+    if (version) {
+        cs_api_error(r, MHD_HTTP_NOT_FOUND, "model '%s' has no loaded version '%s'", r->model,
+                     version);
+        return false;
+    }
+    cs_api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                 "model '%s' is not loaded (POST /v2/repository/models/%s/load loads it)", r->model,
+                 r->model);
+    return false;
+}

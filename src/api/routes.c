@@ -1,0 +1,92 @@
+/*
+ * routes.c - the route table: method + path pattern -> handler, and 404/405 for the rest.
+ *
+ * Patterns are matched segment by segment; `{m}` captures a model name and `{v}` a
+ * version into the request (at most CS_API_NAME_MAX - 1 bytes, else the route does not
+ * match). The table is small, so a linear scan (O(routes x segments) per request) beats
+ * any index. HEAD is served by GET routes (libmicrohttpd drops the body). A path that some
+ * route fits under another method is 405 with Allow; no fit at all is 404.
+ */
+#include "api/api.h"
+
+#include <stdio.h>
+#include <string.h>
+
+typedef struct route {
+    const char *method, *pattern;
+    cs_api_handler fn;
+} route;
+
+static const route routes[] = {
+    {"GET", "/v2/health/live", cs_v2_live},
+    {"GET", "/v2/health/ready", cs_v2_ready},
+    {"GET", "/v2", cs_v2_server_metadata},
+    {"GET", "/v2/models/{m}", cs_v2_model_metadata},
+    {"GET", "/v2/models/{m}/versions/{v}", cs_v2_model_metadata},
+    {"GET", "/v2/models/{m}/ready", cs_v2_model_ready},
+    {"GET", "/v2/models/{m}/versions/{v}/ready", cs_v2_model_ready},
+    {"GET", "/v2/models/{m}/stats", cs_v2_model_stats},
+    {"GET", "/v2/models/{m}/versions/{v}/stats", cs_v2_model_stats},
+    {"POST", "/v2/models/{m}/infer", cs_v2_infer},
+    {"POST", "/v2/models/{m}/versions/{v}/infer", cs_v2_infer},
+    {"POST", "/v2/repository/index", cs_api_repo_index},
+    {"POST", "/v2/repository/models/{m}/load", cs_api_repo_load},
+    {"POST", "/v2/repository/models/{m}/unload", cs_api_repo_unload},
+    {"GET", "/metrics", cs_api_metrics},
+};
+#define N_ROUTES (sizeof routes / sizeof routes[0])
+
+/* Copies one path segment [s, e) into a capture buffer; false when it is empty or too long. */
+static bool capture(char *dst, const char *s, const char *e)
+{
+    size_t n = (size_t)(e - s);
+    if (n == 0 || n >= CS_API_NAME_MAX) return false;
+    memcpy(dst, s, n);
+    dst[n] = '\0';
+    return true;
+}
+
+/* Whether path fits pattern; fills r's captures on the way (they are reset on a miss). */
+static bool match(const char *pattern, const char *path, cs_api_req *r)
+{
+    const char *p = pattern, *u = path;
+    while (*p && *u) {
+        if (*p != '{') {
+            if (*p++ != *u++) goto miss;
+            continue;
+        }
+        const char *close = strchr(p, '}');
+        const char *end = strchr(u, '/');
+        if (!end) end = u + strlen(u);
+        if (!capture(p[1] == 'm' ? r->model : r->version, u, end)) goto miss;
+        p = close + 1;
+        u = end;
+    }
+    if (!*p && (!*u || (u[0] == '/' && !u[1]))) return true; /* one trailing '/' is fine */
+miss:
+    r->model[0] = r->version[0] = '\0';
+    return false;
+}
+
+void cs_api_dispatch(cs_api_req *r)
+{
+    const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+    char allow[32] = "";
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (!match(routes[i].pattern, r->url, r)) continue;
+        if (strcmp(routes[i].method, method) == 0) {
+            routes[i].fn(r);
+            return;
+        }
+        /* Each path has one method in this table, so Allow names just that one. */
+        snprintf(allow, sizeof allow, "%s", routes[i].method);
+        r->model[0] = r->version[0] = '\0';
+    }
+    if (allow[0]) {
+        cs_api_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "%s %s: method not allowed (use %s)",
+                     r->method, r->url, allow);
+        cs_api_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+        return;
+    }
+    cs_api_error(r, MHD_HTTP_NOT_FOUND, "no route for %s %s", r->method, r->url);
+}

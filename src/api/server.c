@@ -1,0 +1,377 @@
+/*
+ * server.c - libmicrohttpd setup, the life of one request, limits, and graceful shutdown.
+ *
+ * libmicrohttpd runs `http_threads` threads, each with its own epoll loop, so a slow client
+ * costs a socket and a little memory, never a thread; the idle timeout and the request
+ * timeout close it. A request is read into a body buffer bounded by limits.max_body (a
+ * Content-Length above it is refused before a byte of body is read), then dispatched to the
+ * route table. Inference answers later from a runtime worker: the connection is suspended
+ * (MHD_ALLOW_SUSPEND_RESUME) and resumed by the worker once the answer is built, so no HTTP
+ * thread waits on the engine.
+ *
+ * Shutdown: SIGTERM/SIGINT write a byte to a self-pipe read by cs_server_run (the handler
+ * does nothing else). Readiness turns 503 and inference is refused at once; the runtime drains;
+ * then the server waits for the last answers to be written before stopping the daemon.
+ */
+#define _GNU_SOURCE /* pipe2 */
+#include "api/api.h"
+
+#include "base/alloc.h"
+#include "base/clock.h"
+#include "obs/log.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+void cs_server_options_defaults(cs_server_options *o)
+{
+    *o = (cs_server_options){
+        .host = "127.0.0.1",
+        .port = 8080,
+        .http_threads = 2,
+        .exit_timeout_s = 30,
+        .data_dir = "capstan-data",
+        .limits =
+            {
+                .max_body = (size_t)64 << 20,
+                .max_elements = (int64_t)1 << 26,
+                .max_json_depth = 64,
+                .max_header = 64 << 10,
+                .conn_timeout_s = 30,
+                .request_timeout_s = 60,
+                .max_connections = 1024,
+            },
+    };
+}
+
+/* The self-pipe's write end, for the signal handler: the only state a handler may touch.
+ * A pipe rather than a signalfd because OpenBLAS starts its threads before main, with the
+ * signals unblocked, so a signal may land on any thread. */
+static volatile sig_atomic_t signal_fd = -1;
+
+static void on_signal(int signo)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)signo;
+    if (signal_fd >= 0 && write(signal_fd, &b, 1) < 0) {
+        /* The pipe is full: a signal is pending already, which is all that matters. */
+    }
+    errno = saved;
+}
+
+static cs_status catch_signals(cs_server *s, cs_error *err)
+{
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return cs_error_set(err, CS_ERR_INTERNAL, "pipe: %s", strerror(errno));
+    s->sig_read = fds[0];
+    s->sig_write = fds[1];
+    fcntl(fds[1], F_SETFL, O_NONBLOCK);
+    signal_fd = fds[1];
+    struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    /* A client that hangs up mid-answer must not kill the process. */
+    signal(SIGPIPE, SIG_IGN);
+    return CS_OK;
+}
+
+/* The request id: the client's X-Request-Id when it is short and printable (so it can be
+ * logged and echoed safely), else a fresh one. */
+static void request_id(cs_api_req *r)
+{
+    const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
+    size_t n = h ? strlen(h) : 0;
+    bool ok = n > 0 && n < sizeof r->id;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'z') ||
+             (h[i] >= 'A' && h[i] <= 'Z') || strchr("-_.:", h[i]);
+    if (ok) {
+        memcpy(r->id, h, n + 1);
+        return;
+    }
+    unsigned long long seq = atomic_fetch_add(&r->srv->next_id, 1);
+    snprintf(r->id, sizeof r->id, "%x-%llx", (unsigned)getpid(), seq);
+}
+
+static cs_api_req *req_new(cs_server *s, struct MHD_Connection *conn, const char *url,
+                           const char *method)
+{
+    cs_api_req *r = cs_calloc(1, sizeof *r);
+    if (!r) return NULL;
+    r->srv = s;
+    r->conn = conn;
+    r->url = url;
+    r->method = method;
+    r->start_ns = cs_now_ns();
+    cs_sbuf_init(&r->body, s->opt.limits.max_body);
+    cs_arena_init(&r->arena, 64 << 10);
+    pthread_mutex_init(&r->lock, NULL);
+    request_id(r);
+    atomic_fetch_add(&s->active, 1);
+    return r;
+}
+
+static void req_free(cs_api_req *r)
+{
+    if (r->resp) MHD_destroy_response(r->resp);
+    if (r->m) cs_rt_model_release(r->m);
+    cs_sbuf_free(&r->body);
+    cs_arena_free(&r->arena);
+    pthread_mutex_destroy(&r->lock);
+    atomic_fetch_sub(&r->srv->active, 1);
+    cs_free(r);
+}
+
+static enum MHD_Result queue(cs_api_req *r)
+{
+    return MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
+}
+
+/* After the handler: queue the answer if there is one, else wait for it suspended. The
+ * lock orders this against the worker's answer: either the worker finds `suspended` set
+ * and resumes, or this finds the answer and queues it; never neither. */
+static enum MHD_Result settle(cs_api_req *r)
+{
+    pthread_mutex_lock(&r->lock);
+    bool ready = r->resp != NULL;
+    if (!ready) {
+        r->suspended = true;
+        MHD_suspend_connection(r->conn);
+    }
+    pthread_mutex_unlock(&r->lock);
+    return ready ? queue(r) : MHD_YES;
+}
+
+static bool body_too_large(cs_api_req *r, struct MHD_Connection *conn)
+{
+    const char *cl =
+        MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    return cl && strtoull(cl, NULL, 10) > r->srv->opt.limits.max_body;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version, const char *upload,
+                                  size_t *upload_size, void **con_cls)
+{
+    cs_server *s = cls;
+    cs_api_req *r = *con_cls;
+    if (!r) {
+        r = req_new(s, conn, url, method);
+        if (!r) return MHD_NO; /* out of memory: drop the connection */
+        *con_cls = r;
+        if (body_too_large(r, conn)) {
+            cs_api_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+                         "request body is larger than the %zu-byte limit", s->opt.limits.max_body);
+            return queue(r);
+        }
+        return MHD_YES;
+    }
+    if (*upload_size) {
+        /* libmicrohttpd takes an answer only once the body is in, so a body past the limit is
+         * answered 413 at its end and the rest of it is dropped unread, not stored; the
+         * request timeout bounds how long that may go on. */
+        const cs_api_limits *lim = &s->opt.limits;
+        if (!r->resp && cs_sbuf_append(&r->body, upload, *upload_size) != CS_OK)
+            cs_api_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+                         "request body is larger than the %zu-byte limit", lim->max_body);
+        *upload_size = 0;
+        if (cs_elapsed_s(r->start_ns) <= lim->request_timeout_s) return MHD_YES;
+        r->status = MHD_HTTP_REQUEST_TIMEOUT; /* for the log: the connection just closes */
+        return MHD_NO;
+    }
+    if (r->resp) {
+        /* Resumed by the worker that answered, or the end of a body answered already. */
+        r->suspended = false;
+        return queue(r);
+    }
+    cs_api_dispatch(r);
+    return settle(r);
+}
+
+static void log_request(cs_api_req *r, double dur_s)
+{
+    char status[16], dur[32];
+    snprintf(status, sizeof status, CS_LOG_NUM "%d", r->status);
+    snprintf(dur, sizeof dur, CS_LOG_NUM "%" PRIu64, (uint64_t)(dur_s * 1e6));
+    cs_log_level level = r->status >= 500 ? CS_LOG_ERROR : CS_LOG_INFO;
+    cs_log(level, "request", "request_id", r->id, "method", r->method, "path", r->url, "model",
+           r->model, "version", r->version, "status", status, "duration_us", dur, NULL);
+}
+
+static void observe(cs_api_req *r, double dur_s)
+{
+    cs_server *s = r->srv;
+    char code[8];
+    snprintf(code, sizeof code, "%d", r->status);
+    const char *model = r->labelled ? r->model : "";
+    const char *version = r->labelled ? r->version : "";
+    const char *rl[] = {model, version, code};
+    cs_metric *c = s->requests ? cs_metric_get(s->requests, rl) : NULL;
+    if (c) cs_metric_add(c, 1);
+    const char *dl[] = {model, version};
+    cs_metric *h = s->duration ? cs_metric_get(s->duration, dl) : NULL;
+    if (h) cs_metric_observe(h, dur_s);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    cs_api_req *r = *con_cls;
+    if (!r) return;
+    *con_cls = NULL;
+    if (!r->resp && !r->status) r->status = 499; /* the client left before an answer */
+    double dur = cs_elapsed_s(r->start_ns);
+    log_request(r, dur);
+    observe(r, dur);
+    req_free(r);
+}
+
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n && msg[n - 1] == '\n') msg[--n] = '\0';
+    cs_log(CS_LOG_WARN, "http", "detail", msg, NULL);
+}
+
+static cs_status register_metrics(cs_server *s, cs_error *err)
+{
+    static const char *const req_labels[] = {"model", "version", "code", NULL};
+    static const char *const mv_labels[] = {"model", "version", NULL};
+    static const char *const build_labels[] = {"version", "revision", NULL};
+    s->requests = cs_metrics_family(s->metrics, CS_METRIC_COUNTER, "capstan_requests_total",
+                                    "HTTP requests answered, by model, version and status code",
+                                    req_labels, NULL, 0);
+    /* The runtime's capstan_request_duration_seconds starts at submit; this one starts at
+     * the request's headers, so it also counts reading and decoding the body. */
+    s->duration = cs_metrics_family(
+        s->metrics, CS_METRIC_HISTOGRAM, "capstan_http_request_duration_seconds",
+        "Time from request headers to the answer being ready", mv_labels, NULL, 0);
+    cs_metric_family *build =
+        cs_metrics_family(s->metrics, CS_METRIC_GAUGE, "capstan_build_info",
+                          "Version and git revision of this binary", build_labels, NULL, 0);
+    const char *bv[] = {CS_VERSION, CS_GIT_REV};
+    cs_metric *b = build ? cs_metric_get(build, bv) : NULL;
+    if (!s->requests || !s->duration || !b)
+        return cs_error_set(err, CS_ERR_NOMEM, "cannot register the server's metrics");
+    cs_metric_set(b, 1);
+    return CS_OK;
+}
+
+static cs_status start_daemon(cs_server *s, cs_error *err)
+{
+    const cs_server_options *o = &s->opt;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
+    if (inet_pton(AF_INET, o->host, &addr.sin_addr) != 1)
+        return cs_error_set(err, CS_ERR_INVALID, "--host: '%s' is not an IPv4 address", o->host);
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    s->mhd = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
+        (unsigned)o->http_threads, MHD_OPTION_CONNECTION_LIMIT, o->limits.max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, o->limits.conn_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        o->limits.max_header, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+    if (!s->mhd)
+        return cs_error_set(err, CS_ERR_IO, "cannot listen on %s:%d (is the port in use?)", o->host,
+                            o->port);
+    const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
+    s->port = info ? info->port : o->port;
+    return CS_OK;
+}
+
+cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *metrics,
+                        cs_server **out, cs_error *err)
+{
+    cs_status rc = CS_ERR_NOMEM;
+    cs_server *s = cs_calloc(1, sizeof *s);
+    if (!s) return cs_error_set(err, rc, "out of memory");
+    s->opt = *o;
+    s->rt = rt;
+    s->metrics = metrics;
+    s->sig_read = s->sig_write = -1;
+    pthread_mutex_init(&s->repo_lock, NULL);
+    cs_map_init(&s->repo);
+    if ((rc = catch_signals(s, err)) != CS_OK) goto out;
+    if ((rc = register_metrics(s, err)) != CS_OK) goto out;
+    if ((rc = cs_api_repo_init(s, err)) != CS_OK) goto out;
+    if ((rc = start_daemon(s, err)) != CS_OK) goto out;
+    *out = s;
+    s = NULL;
+out:
+    cs_server_free(s);
+    return rc;
+}
+
+int cs_server_port(const cs_server *s)
+{
+    return s->port;
+}
+
+/* Waits until every request has been answered and its answer written, or until the
+ * deadline; polls every 10 ms, which is nothing next to a drain. */
+static bool wait_idle(cs_server *s, uint64_t deadline_ns)
+{
+    while (atomic_load(&s->active) > 0) {
+        if (cs_now_ns() >= deadline_ns) return false;
+        cs_sleep_ns(10 * 1000 * 1000);
+    }
+    return true;
+}
+
+cs_status cs_server_run(cs_server *s, cs_error *err)
+{
+    char port[16];
+    snprintf(port, sizeof port, CS_LOG_NUM "%d", s->port);
+    cs_log(CS_LOG_INFO, "listening", "host", s->opt.host, "port", port, NULL);
+    unsigned char signo = 0;
+    for (;;) {
+        ssize_t n = read(s->sig_read, &signo, 1);
+        if (n == 1) break;
+        if (n < 0 && errno != EINTR)
+            return cs_error_set(err, CS_ERR_INTERNAL, "reading signals: %s", strerror(errno));
+    }
+    atomic_store(&s->draining, true);
+    char sig[16];
+    snprintf(sig, sizeof sig, "%s", signo == SIGINT ? "SIGINT" : "SIGTERM");
+    cs_log(CS_LOG_INFO, "draining", "signal", sig, NULL);
+
+    uint64_t deadline = cs_now_ns() + (uint64_t)s->opt.exit_timeout_s * 1000000000ull;
+    cs_status rc = cs_runtime_drain(s->rt, (uint64_t)s->opt.exit_timeout_s * 1000000000ull, err);
+    /* Answers built by the last workers still have to reach their clients. A request that
+     * arrives now is refused at once, so this only waits for what was in flight. */
+    if (rc == CS_OK && !wait_idle(s, deadline))
+        rc = cs_error_set(err, CS_ERR_LIMIT, "requests still open after %u s",
+                          s->opt.exit_timeout_s);
+    if (rc != CS_OK) return rc; /* workers may still answer: the daemon must stay up */
+    MHD_stop_daemon(s->mhd);
+    s->mhd = NULL;
+    cs_log(CS_LOG_INFO, "stopped", NULL);
+    return rc;
+}
+
+void cs_server_free(cs_server *s)
+{
+    if (!s) return;
+    if (s->mhd) MHD_stop_daemon(s->mhd);
+    cs_api_repo_free(s);
+    if (s->sig_write >= 0) {
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        signal_fd = -1;
+        close(s->sig_write);
+    }
+    if (s->sig_read >= 0) close(s->sig_read);
+    pthread_mutex_destroy(&s->repo_lock);
+    cs_free(s);
+}

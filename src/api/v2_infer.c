@@ -1,0 +1,173 @@
+/*
+ * v2_infer.c - POST /v2/models/{m}[/versions/{v}]/infer.
+ *
+ * The HTTP thread decodes the request (JSON, binary extension, or a raw body) into tensors
+ * in the request's arena and queues it on the model; it never waits for the engine. The
+ * runtime calls `done` on a worker thread with this request's rows of the outputs, which are
+ * only valid during that call: the response is encoded there, straight from runtime memory,
+ * and the suspended connection is resumed. Queue full is 429 with Retry-After; a request
+ * whose `timeout` (microseconds) passes before it runs is 504.
+ */
+#include "api/api.h"
+
+#include "base/clock.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct infer_ctx {
+    cs_api_req *r;
+    cs_v2_request req;
+} infer_ctx;
+
+/* Reads Inference-Header-Content-Length: false (and a 400) when it is malformed or longer
+ * than the body; *has is false when the header is absent. */
+static bool header_length_or_400(cs_api_req *r, bool *has, size_t *len)
+{
+    const char *h =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Inference-Header-Content-Length");
+    *has = h != NULL;
+    *len = r->body.len;
+    if (!h) return true;
+    char *end;
+    unsigned long long v = strtoull(h, &end, 10);
+    if (end == h || *end || h[0] == '-' || v > r->body.len) {
+        cs_api_error(r, MHD_HTTP_BAD_REQUEST,
+                     "Inference-Header-Content-Length '%s' is not a size within the %zu-byte body",
+                     h, r->body.len);
+        return false;
+    }
+    *len = (size_t)v;
+    return true;
+}
+
+/* Turns the body into tensors, or answers 400/413/429 and returns false. */
+static bool decode_or_400(cs_api_req *r, infer_ctx *c, const cs_model_t *m)
+{
+    const cs_api_limits *lim = &r->srv->opt.limits;
+    bool has_header;
+    size_t json_len;
+    cs_error err;
+    cs_status rc;
+    if (!header_length_or_400(r, &has_header, &json_len)) return false;
+    if (has_header && json_len == 0) {
+        rc = cs_v2_raw_request(m, r->body.data, r->body.len, lim, &r->arena, &c->req, &err);
+    } else {
+        rc = cs_v2_decode_request(r->body.data, json_len, lim, &r->arena, &c->req, &err);
+        if (rc == CS_OK)
+            rc = cs_v2_bind_inputs(&c->req, r->body.data, r->body.len, json_len, &r->arena, &err);
+    }
+    if (rc == CS_OK) return true;
+    /* A tensor over the element limit is a request too large, not a full queue. */
+    cs_api_error(r, rc == CS_ERR_LIMIT ? MHD_HTTP_CONTENT_TOO_LARGE : cs_api_http_status(rc), "%s",
+                 err.msg);
+    return false;
+}
+
+static bool outputs_or_400(cs_api_req *r, const cs_v2_request *req, const cs_model_t *m)
+{
+    for (int k = 0; k < req->n_outputs; k++) {
+        if (cs_v2_output_index(m, req->outputs[k].name) >= 0) continue;
+        cs_sbuf names;
+        cs_sbuf_init(&names, 1024);
+        for (int j = 0; j < cs_model_output_count(m); j++)
+            cs_sbuf_printf(&names, "%s'%s'", j ? ", " : "", cs_model_output(m, j).name);
+        cs_api_error(r, MHD_HTTP_BAD_REQUEST, "unknown output '%s' (the model's outputs: %s)",
+                     req->outputs[k].name, names.data);
+        cs_sbuf_free(&names);
+        return false;
+    }
+    return true;
+}
+
+/* Encodes the answer; called with r->lock held. */
+static void answer(cs_api_req *r, const cs_v2_request *req, int n_outputs, const cs_tensor *outputs)
+{
+    cs_sbuf out;
+    cs_sbuf_init(&out, 0);
+    size_t header_len;
+    cs_error err;
+    if (cs_v2_encode_response(req, r->model, r->version, cs_rt_model_engine(r->m), n_outputs,
+                              outputs, &out, &header_len, &err) != CS_OK) {
+        cs_sbuf_free(&out);
+        cs_api_error(r, cs_api_http_status(err.code), "%s", err.msg);
+        return;
+    }
+    size_t len = out.len;
+    bool binary = header_len != len;
+    cs_api_reply(r, MHD_HTTP_OK, binary ? "application/octet-stream" : "application/json",
+                 cs_sbuf_take(&out), len);
+    if (binary) {
+        char hl[32];
+        snprintf(hl, sizeof hl, "%zu", header_len);
+        cs_api_header(r, "Inference-Header-Content-Length", hl);
+    }
+}
+
+/* Runs on a runtime worker. After the unlock the request may be completed and freed by
+ * the HTTP thread at any moment, so the connection is copied out before. */
+static void done(void *ud, cs_status rc, const char *msg, int n_outputs, const cs_tensor *outputs)
+{
+    infer_ctx *c = ud;
+    cs_api_req *r = c->r;
+    pthread_mutex_lock(&r->lock);
+    if (rc == CS_OK)
+        answer(r, &c->req, n_outputs, outputs);
+    else if (rc == CS_ERR_LIMIT)
+        cs_api_error(r, MHD_HTTP_GATEWAY_TIMEOUT, "%s", msg);
+    else
+        cs_api_error(r, cs_api_http_status(rc), "%s", msg);
+    bool resume = r->suspended;
+    struct MHD_Connection *conn = r->conn;
+    pthread_mutex_unlock(&r->lock);
+    if (resume) MHD_resume_connection(conn);
+}
+
+void cs_v2_infer(cs_api_req *r)
+{
+    if (atomic_load(&r->srv->draining)) {
+        cs_api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down");
+        return;
+    }
+    if (!cs_api_model_or_404(r)) return;
+    const cs_model_t *m = cs_rt_model_engine(r->m);
+    infer_ctx *c = cs_arena_zalloc(&r->arena, sizeof *c, 16);
+    if (!c) {
+        cs_api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    c->r = r;
+    if (!decode_or_400(r, c, m) || !outputs_or_400(r, &c->req, m)) return;
+
+    int n = c->req.n_inputs;
+    const char **names = cs_arena_alloc(&r->arena, (size_t)n * sizeof *names, 16);
+    cs_tensor *tensors = cs_arena_alloc(&r->arena, (size_t)n * sizeof *tensors, 16);
+    if (!names || !tensors) {
+        cs_api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory");
+        return;
+    }
+    for (int i = 0; i < n; i++) {
+        names[i] = c->req.inputs[i].name;
+        tensors[i] = c->req.inputs[i].t;
+    }
+    cs_infer_request ir = {
+        .n_inputs = n,
+        .input_names = names,
+        .inputs = tensors,
+        .priority = c->req.priority,
+        .deadline_ns = c->req.timeout_us ? cs_now_ns() + c->req.timeout_us * 1000 : 0,
+        .done = done,
+        .ud = c,
+    };
+    /* From a successful submit on, `done` may run at any moment and r is its to answer. */
+    cs_error err;
+    cs_status rc = cs_rt_model_submit(r->m, &ir, &err);
+    if (rc == CS_OK) return;
+    if (rc == CS_ERR_LIMIT)
+        cs_api_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "model '%s' is at capacity: %s", r->model,
+                     err.msg);
+    else
+        cs_api_error(r, cs_api_http_status(rc), "%s", err.msg);
+}

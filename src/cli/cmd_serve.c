@@ -1,0 +1,235 @@
+/*
+ * cmd_serve.c - `capstan serve`: the KServe v2 / Open Inference Protocol server.
+ *
+ * Parses the options into server options and one repository entry per --model, builds
+ * the metrics registry, the runtime and the server (src/api/server.h), and serves until
+ * SIGTERM or SIGINT. Each model's serving options start from the defaults, then
+ * --instances/--max-batch-size, then its --model-config YAML file.
+ */
+#include "cli/cli.h"
+
+#include "api/server.h"
+#include "base/alloc.h"
+#include "base/vec.h"
+#include "obs/log.h"
+#include "obs/metrics.h"
+#include "runtime/runtime.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const char usage[] =
+    "usage: capstan serve [--host ADDR] [--port N] [--data-dir DIR] [--model NAME=PATH.onnx]...\n"
+    "                     [--model-config NAME=FILE.yaml]... [--threads N] [--exit-timeout S]\n"
+    "                     [--log-level LEVEL]\n\n"
+    "Serves models over the Open Inference Protocol v2 (KServe, Triton) with the binary tensor\n"
+    "and model repository extensions, and Prometheus metrics at /metrics.\n\n"
+    "options:\n"
+    "  --host ADDR              IPv4 address to listen on (127.0.0.1)\n"
+    "  --port N                 TCP port (8080; 0 picks a free one)\n"
+    "  --data-dir DIR           DIR/models/NAME.onnx (+ NAME.yaml) can be loaded through the\n"
+    "                           repository API (./capstan-data)\n"
+    "  --model NAME=PATH.onnx   serve PATH as NAME, version 1, loaded at start; repeatable\n"
+    "  --model-config NAME=FILE YAML serving options for NAME: instances, threads_per_instance,\n"
+    "                           max_batch_size, max_queue_delay_us, preferred_batch_sizes,\n"
+    "                           max_queue_size\n"
+    "  --instances N            engine sessions per model given here (1)\n"
+    "  --max-batch-size N       dynamic batching limit per model given here (0 = off; by\n"
+    "                           default 32 when the model's first dimension is dynamic)\n"
+    "  --threads N              engine threads in total (0 = one per core, the default)\n"
+    "  --http-threads N         threads serving connections (2)\n"
+    "  --exit-timeout S         how long SIGTERM waits for in-flight requests (30)\n"
+    "  --max-body-size BYTES    largest request body (67108864)\n"
+    "  --log-level LEVEL        debug, info, warn, error or off (info)\n"
+    "  -h, --help               show this help\n\n"
+    "Logs are JSON lines on stderr. SIGTERM or SIGINT: readiness turns 503, new inference is\n"
+    "refused, in-flight requests finish, exit 0 (1 when --exit-timeout ran out).\n";
+
+enum {
+    OPT_HOST = 256,
+    OPT_PORT,
+    OPT_DATA_DIR,
+    OPT_MODEL,
+    OPT_MODEL_CONFIG,
+    OPT_INSTANCES,
+    OPT_MAX_BATCH,
+    OPT_THREADS,
+    OPT_HTTP_THREADS,
+    OPT_EXIT_TIMEOUT,
+    OPT_MAX_BODY,
+    OPT_LOG_LEVEL,
+};
+
+typedef struct name_path {
+    const char *name, *path; /* borrowed from argv (name is cut at '=') */
+} name_path;
+
+typedef struct serve_opts {
+    cs_server_options srv;
+    cs_vec models, configs;            /* name_path */
+    int threads, instances, max_batch; /* instances/max_batch: -1 = not given */
+} serve_opts;
+
+/* Splits NAME=VALUE in place into v. */
+static int name_value(const char *opt, char *arg, cs_vec *v)
+{
+    char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || !eq[1])
+        return cs_cli_usage_error("serve", "%s expects NAME=FILE, got '%s'", opt, arg);
+    *eq = '\0'; /* argv strings are ours to edit */
+    name_path np = {arg, eq + 1};
+    if (cs_vec_push(v, &np) != CS_OK) return cs_cli_error("serve", "out of memory");
+    return CS_CLI_CONTINUE;
+}
+
+static int on_option(void *ctx, int opt, const char *arg)
+{
+    static const struct {
+        int opt;
+        const char *name;
+        long min, max;
+    } ints[] = {
+        {OPT_PORT, "--port", 0, 65535},
+        {OPT_INSTANCES, "--instances", 1, 64},
+        {OPT_MAX_BATCH, "--max-batch-size", 0, 4096},
+        {OPT_THREADS, "--threads", 0, 1024},
+        {OPT_HTTP_THREADS, "--http-threads", 1, 64},
+        {OPT_EXIT_TIMEOUT, "--exit-timeout", 0, 3600},
+        {OPT_MAX_BODY, "--max-body-size", 1024, 1L << 32},
+    };
+    serve_opts *o = ctx;
+    cs_error err;
+    long n = 0;
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
+        if (ints[i].opt == opt && cs_cli_parse_int(arg, ints[i].min, ints[i].max, &n) != 0)
+            return cs_cli_usage_error("serve", "%s expects %ld..%ld, got '%s'", ints[i].name,
+                                      ints[i].min, ints[i].max, arg);
+    switch (opt) {
+    case OPT_HOST: o->srv.host = arg; break;
+    case OPT_PORT: o->srv.port = (int)n; break;
+    case OPT_DATA_DIR: o->srv.data_dir = arg; break;
+    case OPT_MODEL: return name_value("--model", (char *)arg, &o->models);
+    case OPT_MODEL_CONFIG: return name_value("--model-config", (char *)arg, &o->configs);
+    case OPT_INSTANCES: o->instances = (int)n; break;
+    case OPT_MAX_BATCH: o->max_batch = (int)n; break;
+    case OPT_THREADS: o->threads = (int)n; break;
+    case OPT_HTTP_THREADS: o->srv.http_threads = (int)n; break;
+    case OPT_EXIT_TIMEOUT: o->srv.exit_timeout_s = (unsigned)n; break;
+    case OPT_MAX_BODY: o->srv.limits.max_body = (size_t)n; break;
+    default: { /* OPT_LOG_LEVEL */
+        cs_log_level level;
+        if (cs_log_parse_level(arg, &level, &err) != CS_OK)
+            return cs_cli_usage_error("serve", "--log-level: %s", err.msg);
+        cs_log_set_level(level);
+        break;
+    }
+    }
+    return CS_CLI_CONTINUE;
+}
+
+/* One repository entry per --model, each with its config: defaults, flags, YAML file. */
+static int build_entries(serve_opts *o, cs_repo_entry *entries, cs_model_config *cfgs)
+{
+    for (size_t k = 0; k < o->configs.len; k++) {
+        const name_path *c = cs_vec_at(&o->configs, k);
+        bool found = false;
+        for (size_t i = 0; i < o->models.len && !found; i++)
+            found = !strcmp(((const name_path *)cs_vec_at(&o->models, i))->name, c->name);
+        if (!found)
+            return cs_cli_usage_error("serve", "--model-config %s: no --model %s=PATH", c->name,
+                                      c->name);
+    }
+    for (size_t i = 0; i < o->models.len; i++) {
+        const name_path *m = cs_vec_at(&o->models, i);
+        cs_model_config *cfg = &cfgs[i];
+        cs_model_config_defaults(cfg);
+        if (o->instances > 0) cfg->instances = o->instances;
+        if (o->max_batch >= 0) cfg->max_batch_size = o->max_batch;
+        bool batch_given = o->max_batch >= 0;
+        for (size_t k = 0; k < o->configs.len; k++) {
+            const name_path *c = cs_vec_at(&o->configs, k);
+            cs_error err;
+            if (!strcmp(c->name, m->name) &&
+                cs_api_model_config_load(c->path, cfg, &batch_given, &err) != CS_OK)
+                return cs_cli_error("serve", "%s", err.msg);
+        }
+        entries[i] = (cs_repo_entry){m->name, m->path, cfg, !batch_given};
+    }
+    return CS_CLI_CONTINUE;
+}
+
+static int serve_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"host", required_argument, NULL, OPT_HOST},
+        {"port", required_argument, NULL, OPT_PORT},
+        {"data-dir", required_argument, NULL, OPT_DATA_DIR},
+        {"model", required_argument, NULL, OPT_MODEL},
+        {"model-config", required_argument, NULL, OPT_MODEL_CONFIG},
+        {"instances", required_argument, NULL, OPT_INSTANCES},
+        {"max-batch-size", required_argument, NULL, OPT_MAX_BATCH},
+        {"threads", required_argument, NULL, OPT_THREADS},
+        {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
+        {"exit-timeout", required_argument, NULL, OPT_EXIT_TIMEOUT},
+        {"max-body-size", required_argument, NULL, OPT_MAX_BODY},
+        {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {0}};
+    static const cs_cli_spec spec = {"serve", usage, "", longopts};
+    serve_opts o = {.instances = -1, .max_batch = -1};
+    cs_server_options_defaults(&o.srv);
+    cs_vec_init(&o.models, sizeof(name_path));
+    cs_vec_init(&o.configs, sizeof(name_path));
+    cs_repo_entry *entries = NULL;
+    cs_model_config *cfgs = NULL;
+    cs_metrics *metrics = NULL;
+    cs_runtime *rt = NULL;
+    cs_server *srv = NULL;
+    cs_error err;
+    int first;
+
+    int rc = cs_cli_parse(&spec, argc, argv, on_option, &o, &first);
+    if (rc != CS_CLI_CONTINUE) goto out;
+    if (first != argc) {
+        rc = cs_cli_usage_error("serve", "unexpected argument '%s'", argv[first]);
+        goto out;
+    }
+    entries = cs_calloc(o.models.len + 1, sizeof *entries);
+    cfgs = cs_calloc(o.models.len + 1, sizeof *cfgs);
+    if (!entries || !cfgs) {
+        rc = cs_cli_error("serve", "out of memory");
+        goto out;
+    }
+    if ((rc = build_entries(&o, entries, cfgs)) != CS_CLI_CONTINUE) goto out;
+    o.srv.repo = entries;
+    o.srv.n_repo = (int)o.models.len;
+
+    rc = CS_CLI_RUNTIME;
+    if (cs_metrics_new(&metrics, &err) != CS_OK) {
+        cs_cli_error("serve", "%s", err.msg);
+        goto out;
+    }
+    cs_rt_options ro = {.max_threads = o.threads, .metrics = metrics};
+    if (cs_runtime_new(&ro, &rt, &err) != CS_OK ||
+        cs_server_new(&o.srv, rt, metrics, &srv, &err) != CS_OK) {
+        cs_cli_error("serve", "%s", err.msg);
+        goto out;
+    }
+    if (cs_server_run(srv, &err) != CS_OK) {
+        /* Workers may still be answering into the server: exit without freeing either. */
+        cs_log(CS_LOG_ERROR, "shutdown incomplete", "error", err.msg, NULL);
+        return CS_CLI_RUNTIME;
+    }
+    rc = CS_CLI_OK;
+out:
+    cs_server_free(srv);
+    cs_runtime_free(rt);
+    cs_metrics_free(metrics);
+    cs_free(entries);
+    cs_free(cfgs);
+    cs_vec_free(&o.models);
+    cs_vec_free(&o.configs);
+    return rc;
+}
+
+const cs_cli_command cs_cli_serve_cmd = {
+    "serve", "serve models over KServe v2 / Open Inference Protocol", serve_main};
