@@ -25,6 +25,7 @@
 #include "base/map.h"
 #include "base/sbuf.h"
 #include "capstan/engine.h"
+#include "devices/dra_state.h"
 #include "obs/metrics.h"
 #include "runtime/runtime.h"
 
@@ -44,6 +45,7 @@ struct cs_server {
     pthread_mutex_t repo_lock;             /* serialises repository loads and unloads */
     cs_map repo;                           /* name -> cs_api_repo_model *, see repository.c */
     cs_metric_family *requests, *duration; /* the runtime keeps per-model metrics */
+    cs_dra_state *dra;                     /* devices, classes, claims (devices.c) */
 };
 
 typedef struct cs_api_req {
@@ -54,6 +56,7 @@ typedef struct cs_api_req {
     uint64_t start_ns;
     char id[CS_API_ID_MAX];
     char model[CS_API_NAME_MAX], version[CS_API_NAME_MAX]; /* route captures, "" if none */
+    char name[CS_DRA_NAME_MAX + 1];                        /* {name}: a DRA object's */
     bool labelled;  /* model/version name a loaded model, so they may be metric labels */
     bool suspended; /* the connection waits for an answer from a runtime worker */
     int status;
@@ -104,6 +107,15 @@ void cs_api_repo_index(cs_api_req *r);
 void cs_api_repo_load(cs_api_req *r);
 void cs_api_repo_unload(cs_api_req *r);
 void cs_api_metrics(cs_api_req *r);
+void cs_api_devices_list(cs_api_req *r);
+void cs_api_classes_list(cs_api_req *r);
+void cs_api_classes_create(cs_api_req *r);
+void cs_api_class_get(cs_api_req *r);
+void cs_api_class_delete(cs_api_req *r);
+void cs_api_claims_list(cs_api_req *r);
+void cs_api_claims_create(cs_api_req *r);
+void cs_api_claim_get(cs_api_req *r);
+void cs_api_claim_delete(cs_api_req *r);
 
 /* --- repository (repository.c) --------------------------------------------------------- */
 

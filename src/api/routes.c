@@ -3,9 +3,10 @@
  *
  * Patterns are matched segment by segment; `{m}` captures a model name and `{v}` a
  * version into the request (at most CS_API_NAME_MAX - 1 bytes, else the route does not
- * match). The table is small, so a linear scan (O(routes x segments) per request) beats
- * any index. HEAD is served by GET routes (libmicrohttpd drops the body). A path that some
- * route fits under another method is 405 with Allow; no fit at all is 404.
+ * match), `{name}` a DRA object name (at most CS_DRA_NAME_MAX bytes). The table is small,
+ * so a linear scan (O(routes x segments) per request) beats any index. HEAD is served by GET routes
+ * (libmicrohttpd drops the body). A path that some route fits under other methods is 405 with Allow
+ * naming them; no fit at all is 404.
  */
 #include "api/api.h"
 
@@ -33,14 +34,23 @@ static const route routes[] = {
     {"POST", "/v2/repository/models/{m}/load", cs_api_repo_load},
     {"POST", "/v2/repository/models/{m}/unload", cs_api_repo_unload},
     {"GET", "/metrics", cs_api_metrics},
+    {"GET", "/api/v1/devices", cs_api_devices_list},
+    {"GET", "/api/v1/deviceclasses", cs_api_classes_list},
+    {"POST", "/api/v1/deviceclasses", cs_api_classes_create},
+    {"GET", "/api/v1/deviceclasses/{name}", cs_api_class_get},
+    {"DELETE", "/api/v1/deviceclasses/{name}", cs_api_class_delete},
+    {"GET", "/api/v1/claims", cs_api_claims_list},
+    {"POST", "/api/v1/claims", cs_api_claims_create},
+    {"GET", "/api/v1/claims/{name}", cs_api_claim_get},
+    {"DELETE", "/api/v1/claims/{name}", cs_api_claim_delete},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
 /* Copies one path segment [s, e) into a capture buffer; false when it is empty or too long. */
-static bool capture(char *dst, const char *s, const char *e)
+static bool capture(char *dst, size_t cap, const char *s, const char *e)
 {
     size_t n = (size_t)(e - s);
-    if (n == 0 || n >= CS_API_NAME_MAX) return false;
+    if (n == 0 || n >= cap) return false;
     memcpy(dst, s, n);
     dst[n] = '\0';
     return true;
@@ -58,29 +68,30 @@ static bool match(const char *pattern, const char *path, cs_api_req *r)
         const char *close = strchr(p, '}');
         const char *end = strchr(u, '/');
         if (!end) end = u + strlen(u);
-        if (!capture(p[1] == 'm' ? r->model : r->version, u, end)) goto miss;
+        char *dst = p[1] == 'm' ? r->model : p[1] == 'v' ? r->version : r->name;
+        if (!capture(dst, dst == r->name ? sizeof r->name : CS_API_NAME_MAX, u, end)) goto miss;
         p = close + 1;
         u = end;
     }
     if (!*p && (!*u || (u[0] == '/' && !u[1]))) return true; /* one trailing '/' is fine */
 miss:
-    r->model[0] = r->version[0] = '\0';
+    r->model[0] = r->version[0] = r->name[0] = '\0';
     return false;
 }
 
 void cs_api_dispatch(cs_api_req *r)
 {
     const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
-    char allow[32] = "";
+    char allow[64] = "";
     for (size_t i = 0; i < N_ROUTES; i++) {
         if (!match(routes[i].pattern, r->url, r)) continue;
         if (strcmp(routes[i].method, method) == 0) {
             routes[i].fn(r);
             return;
         }
-        /* Each path has one method in this table, so Allow names just that one. */
-        snprintf(allow, sizeof allow, "%s", routes[i].method);
-        r->model[0] = r->version[0] = '\0';
+        size_t n = strlen(allow); /* a path has a few methods at most: they fit */
+        snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", routes[i].method);
+        r->model[0] = r->version[0] = r->name[0] = '\0';
     }
     if (allow[0]) {
         cs_api_error(r, MHD_HTTP_METHOD_NOT_ALLOWED, "%s %s: method not allowed (use %s)",

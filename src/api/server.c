@@ -305,6 +305,7 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
     if ((rc = catch_signals(s, err)) != CS_OK) goto out;
     if ((rc = register_metrics(s, err)) != CS_OK) goto out;
     if ((rc = cs_api_repo_init(s, err)) != CS_OK) goto out;
+    if ((rc = cs_dra_state_new(&o->devices, &s->dra, err)) != CS_OK) goto out;
     if ((rc = start_daemon(s, err)) != CS_OK) goto out;
     *out = s;
     s = NULL;
@@ -365,6 +366,7 @@ void cs_server_free(cs_server *s)
     if (!s) return;
     if (s->mhd) MHD_stop_daemon(s->mhd);
     cs_api_repo_free(s);
+    cs_dra_state_free(s->dra);
     if (s->sig_write >= 0) {
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);

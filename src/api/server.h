@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "capstan/status.h"
+#include "devices/dra_state.h"
 #include "runtime/runtime.h"
 
 struct cs_metrics;
@@ -56,6 +57,7 @@ typedef struct cs_server_options {
     const cs_repo_entry *repo; /* models named on the command line, loaded at start */
     int n_repo;
     cs_api_limits limits;
+    cs_dra_state_options devices; /* the slices: discovered, or a YAML file */
 } cs_server_options;
 
 void cs_server_options_defaults(cs_server_options *o);

@@ -21,9 +21,10 @@
 static const char usage[] =
     "usage: capstan serve [--host ADDR] [--port N] [--data-dir DIR] [--model NAME=PATH.onnx]...\n"
     "                     [--model-config NAME=FILE.yaml]... [--threads N] [--exit-timeout S]\n"
-    "                     [--log-level LEVEL]\n\n"
+    "                     [--log-level LEVEL] [--devices FILE.yaml] [--device-policy P]\n\n"
     "Serves models over the Open Inference Protocol v2 (KServe, Triton) with the binary tensor\n"
-    "and model repository extensions, and Prometheus metrics at /metrics.\n\n"
+    "and model repository extensions, and Prometheus metrics at /metrics. Allocates devices\n"
+    "as Kubernetes DRA does through /api/v1/devices, /api/v1/deviceclasses and /api/v1/claims.\n\n"
     "options:\n"
     "  --host ADDR              IPv4 address to listen on (127.0.0.1)\n"
     "  --port N                 TCP port (8080; 0 picks a free one)\n"
@@ -41,6 +42,9 @@ static const char usage[] =
     "  --exit-timeout S         how long SIGTERM waits for in-flight requests (30)\n"
     "  --max-body-size BYTES    largest request body (67108864)\n"
     "  --log-level LEVEL        debug, info, warn, error or off (info)\n"
+    "  --devices FILE.yaml      ResourceSlices (and DeviceClasses, ResourceClaims) to allocate\n"
+    "                           from instead of this machine's devices (tests, what-if plans)\n"
+    "  --device-policy P        first (Kubernetes' answer, the default) or best-fit\n"
     "  -h, --help               show this help\n\n"
     "Logs are JSON lines on stderr. SIGTERM or SIGINT: readiness turns 503, new inference is\n"
     "refused, in-flight requests finish, exit 0 (1 when --exit-timeout ran out).\n";
@@ -58,6 +62,8 @@ enum {
     OPT_EXIT_TIMEOUT,
     OPT_MAX_BODY,
     OPT_LOG_LEVEL,
+    OPT_DEVICES,
+    OPT_DEVICE_POLICY,
 };
 
 typedef struct name_path {
@@ -116,6 +122,13 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_HTTP_THREADS: o->srv.http_threads = (int)n; break;
     case OPT_EXIT_TIMEOUT: o->srv.exit_timeout_s = (unsigned)n; break;
     case OPT_MAX_BODY: o->srv.limits.max_body = (size_t)n; break;
+    case OPT_DEVICES: o->srv.devices.devices_file = arg; break;
+    case OPT_DEVICE_POLICY:
+        if (strcmp(arg, "first") && strcmp(arg, "best-fit"))
+            return cs_cli_usage_error("serve",
+                                      "--device-policy expects first or best-fit, got '%s'", arg);
+        o->srv.devices.policy = strcmp(arg, "first") ? CS_DRA_POLICY_BEST_FIT : CS_DRA_POLICY_FIRST;
+        break;
     default: { /* OPT_LOG_LEVEL */
         cs_log_level level;
         if (cs_log_parse_level(arg, &level, &err) != CS_OK)
@@ -173,6 +186,8 @@ static int serve_main(int argc, char **argv)
         {"exit-timeout", required_argument, NULL, OPT_EXIT_TIMEOUT},
         {"max-body-size", required_argument, NULL, OPT_MAX_BODY},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"devices", required_argument, NULL, OPT_DEVICES},
+        {"device-policy", required_argument, NULL, OPT_DEVICE_POLICY},
         {0}};
     static const cs_cli_spec spec = {"serve", usage, "", longopts};
     serve_opts o = {.instances = -1, .max_batch = -1};

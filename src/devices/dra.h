@@ -86,6 +86,7 @@ typedef struct cs_dra_slice {
     size_t n_devices;
     cs_dra_counter_set *shared;
     size_t n_shared;
+    cs_ynode *doc; /* the object as read, for writing it back */
 } cs_dra_slice;
 
 typedef struct cs_dra_selector {
@@ -98,6 +99,7 @@ typedef struct cs_dra_class {
     cs_dra_selector *selectors;
     size_t n_selectors;
     cs_ynode *config; /* spec.config (a sequence) or NULL */
+    cs_ynode *doc;    /* the object as read, for writing it back */
 } cs_dra_class;
 
 typedef enum cs_dra_mode { CS_DRA_EXACT_COUNT, CS_DRA_ALL } cs_dra_mode;
@@ -206,6 +208,8 @@ cs_status cs_dra_allocate(cs_dra_set *set, const cs_dra_options *opt, cs_error *
 /* Writes every claim (with status.allocation, or with the annotation
  * dra.capstan.io/unallocated: REASON) as a YAML stream, or as a JSON v1 List. */
 cs_status cs_dra_write_claims(cs_dra_set *set, bool json, cs_sbuf *out, cs_error *err);
+/* The same for one claim of a set, as a single YAML document or JSON object. */
+cs_status cs_dra_write_claim(const cs_dra_claim *claim, bool json, cs_sbuf *out, cs_error *err);
 
 #define CS_DRA_REASON_ANNOTATION "dra.capstan.io/unallocated"
 

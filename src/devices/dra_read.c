@@ -709,6 +709,7 @@ static cs_status decode_object(cs_dra_set *set, cs_ynode *doc, const char *kind,
         cs_dra_class *cls = cs_arena_zalloc(c.a, sizeof *cls, 16);
         if (!cls) return nomem(&c);
         cls->name = c.name;
+        cls->doc = doc;
         rc = decode_class(&c, spec, cls);
         if (rc == CS_OK) rc = cs__dra_validate_class(set, cls, err);
         if (rc == CS_OK) rc = push_ptr(&set->classes, cls, err);
@@ -716,6 +717,7 @@ static cs_status decode_object(cs_dra_set *set, cs_ynode *doc, const char *kind,
         cs_dra_slice *s = cs_arena_zalloc(c.a, sizeof *s, 16);
         if (!s) return nomem(&c);
         s->name = c.name;
+        s->doc = doc;
         rc = decode_slice(&c, spec, s);
         if (rc == CS_OK) rc = cs__dra_validate_slice(s, err);
         if (rc == CS_OK) rc = push_ptr(&set->slices, s, err);

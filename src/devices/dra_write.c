@@ -201,6 +201,15 @@ static cs_ynode *claim_node(wctx *w, const cs_dra_claim *c)
     return doc;
 }
 
+/* One claim's document into out; both writers share it so a claim reads the same in a
+ * stream and on its own. */
+static cs_status write_one(wctx *w, const cs_dra_claim *c, bool json, cs_sbuf *out)
+{
+    cs_ynode *doc = claim_node(w, c);
+    if (w->nomem || !doc) return CS_ERR_NOMEM;
+    return json ? cs_ynode_write_json(doc, out) : cs_ynode_write_yaml(doc, out);
+}
+
 cs_status cs_dra_write_claims(cs_dra_set *set, bool json, cs_sbuf *out, cs_error *err)
 {
     wctx w = {.nomem = false};
@@ -209,21 +218,23 @@ cs_status cs_dra_write_claims(cs_dra_set *set, bool json, cs_sbuf *out, cs_error
     if (json)
         rc = cs_sbuf_puts(out, "{\n\"apiVersion\": \"v1\",\n\"kind\": \"List\",\n\"items\": [");
     for (size_t i = 0; rc == CS_OK && i < set->claims.len; i++) {
-        const cs_dra_claim *c = *(cs_dra_claim **)cs_vec_at(&set->claims, i);
-        cs_ynode *doc = claim_node(&w, c);
-        if (w.nomem || !doc) {
-            rc = CS_ERR_NOMEM;
-            break;
-        }
-        if (json) {
-            rc = cs_sbuf_puts(out, i ? ",\n" : "\n");
-            if (rc == CS_OK) rc = cs_ynode_write_json(doc, out);
-        } else {
-            rc = cs_ynode_write_yaml(doc, out);
-        }
+        if (json) rc = cs_sbuf_puts(out, i ? ",\n" : "\n");
+        if (rc == CS_OK)
+            rc = write_one(&w, *(cs_dra_claim **)cs_vec_at(&set->claims, i), json, out);
     }
     if (rc == CS_OK && json) rc = cs_sbuf_puts(out, "\n]\n}\n");
     cs_arena_free(&w.a);
     if (rc != CS_OK) return cs_error_set(err, rc, "writing claims: %s", cs_strerror(rc));
+    return CS_OK;
+}
+
+cs_status cs_dra_write_claim(const cs_dra_claim *claim, bool json, cs_sbuf *out, cs_error *err)
+{
+    wctx w = {.nomem = false};
+    cs_arena_init(&w.a, 16 * 1024);
+    cs_status rc = write_one(&w, claim, json, out);
+    cs_arena_free(&w.a);
+    if (rc != CS_OK)
+        return cs_error_set(err, rc, "writing ResourceClaim %s: %s", claim->name, cs_strerror(rc));
     return CS_OK;
 }
