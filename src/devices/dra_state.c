@@ -385,7 +385,10 @@ cs_status cs_dra_state_new(const cs_dra_state_options *o, cs_dra_state **out, cs
     cs_dra_set_init(&set);
     cs_status rc =
         o->devices_file ? read_file(o->devices_file, &text, err) : discover_yaml(&text, err);
-    if (rc == CS_OK) rc = cs_dra_read(&set, text.data, text.len, source, err);
+    /* The reader names the input in syntax errors only; objects are named by kind and name. */
+    if (rc == CS_OK && (rc = cs_dra_read(&set, text.data, text.len, source, err)) != CS_OK &&
+        strncmp(err->msg, source, strlen(source)) != 0)
+        cs_error_prefix(err, "%s: ", source);
     if (rc == CS_OK) rc = add_default_classes(&set, err);
     if (rc == CS_OK) rc = load(st, &set, source, err);
     cs_dra_set_free(&set);

@@ -17,8 +17,13 @@ static cs_status compile(cs_dra_set *set, cs__dra_ctx *c, const char *field, cs_
 {
     for (size_t i = 0; i < n; i++) {
         cs_error cerr;
-        if (cs_cel_compile(sel[i].expr, &sel[i].prog, &cerr) != CS_OK)
-            return cs__dra_fail(c, 0, "%s.selectors[%zu].cel.expression: %s", field, i, cerr.msg);
+        if (cs_cel_compile(sel[i].expr, &sel[i].prog, &cerr) != CS_OK) {
+            cs_status rc =
+                cs__dra_fail(c, 0, "%s.selectors[%zu].cel.expression: %s", field, i, cerr.msg);
+            /* Out of memory is not the expression's fault: callers answer it differently. */
+            if (cerr.code == CS_ERR_NOMEM) rc = c->err->code = CS_ERR_NOMEM;
+            return rc;
+        }
         if (cs_vec_push(&set->programs, &sel[i].prog) != CS_OK) {
             cs_cel_free(sel[i].prog);
             return cs_error_set(c->err, CS_ERR_NOMEM, "out of memory compiling selectors");

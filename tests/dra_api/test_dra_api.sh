@@ -57,12 +57,27 @@ start() {
     return 1
 }
 
+# stop NAME: SIGTERM, then the exit status must be 0 within 10 s (the trap kills a server
+# that is still up).
 stop() {
     kill -TERM "$SERVER_PID" 2>/dev/null
+    for _ in $(seq 200); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.05
+    done
+    kill -0 "$SERVER_PID" 2>/dev/null && kill -KILL "$SERVER_PID"
     wait "$SERVER_PID"
     local rc=$?
     SERVER_PID=
     if [ "$rc" -eq 0 ]; then pass "$1 server exits 0 on SIGTERM"; else fail "$1 server exited $rc"; fi
+    no_sanitizer_report "$1 server" "$(cat "$TMP/server.log")"
+}
+
+# Sanitizer builds (ASan+UBSan, TSan) report on stderr; any report is a failure.
+no_sanitizer_report() { # name, output
+    if grep -q "Sanitizer\|runtime error:" <<<"$2"; then
+        fail "$1: sanitizer report: $(grep -m3 "Sanitizer\|runtime error:" <<<"$2")"
+    fi
 }
 
 run_phase() {
@@ -91,6 +106,7 @@ expect_start_error() { # name, want (substring of stderr), args...
     if [ "$rc" -ne 0 ] && grep -qF -- "$want" <<<"$out"; then pass "$name"; else
         fail "$name: exit $rc, output: $out"
     fi
+    no_sanitizer_report "$name" "$out"
 }
 printf 'apiVersion: resource.k8s.io/v1\nkind: ResourceSlice\nmetadata: {name: s}\nspec:\n  driver: x\n  pool: {name: p, generation: 1, resourceSliceCount: 1}\n  nodeName: n\n  devices:\n  - name: d\n    capacityy: {}\n' >"$TMP/bad.yaml"
 expect_start_error "--devices: an invalid slice names field and line" "capacityy: unknown field (line 10)" \
