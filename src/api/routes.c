@@ -15,6 +15,7 @@
 typedef struct route {
     const char *method, *pattern;
     cs_api_handler fn;
+    bool streams; /* runs at the headers and takes the body through a sink (api.h) */
 } route;
 
 static const route routes[] = {
@@ -33,6 +34,22 @@ static const route routes[] = {
     {"POST", "/v2/repository/models/{m}/load", cs_api_repo_load},
     {"POST", "/v2/repository/models/{m}/unload", cs_api_repo_unload},
     {"GET", "/metrics", cs_api_metrics},
+    /* The registry's management API; {a} (an alias) is captured where {v} goes. */
+    {"GET", "/api/v1/models", cs_api_models_list},
+    {"POST", "/api/v1/models", cs_api_model_create},
+    {"GET", "/api/v1/models/{m}", cs_api_model_get},
+    {"PATCH", "/api/v1/models/{m}", cs_api_model_patch},
+    {"DELETE", "/api/v1/models/{m}", cs_api_model_delete},
+    {"GET", "/api/v1/models/{m}/versions", cs_api_versions_list},
+    {"POST", "/api/v1/models/{m}/versions", cs_api_version_push, true},
+    {"GET", "/api/v1/models/{m}/versions/{v}", cs_api_version_get},
+    {"PATCH", "/api/v1/models/{m}/versions/{v}", cs_api_version_patch},
+    {"DELETE", "/api/v1/models/{m}/versions/{v}", cs_api_version_delete},
+    {"GET", "/api/v1/models/{m}/aliases", cs_api_aliases_list},
+    {"PUT", "/api/v1/models/{m}/aliases/{a}", cs_api_alias_put},
+    {"DELETE", "/api/v1/models/{m}/aliases/{a}", cs_api_alias_delete},
+    {"GET", "/api/v1/audit", cs_api_audit_list},
+    {"POST", "/api/v1/gc", cs_api_registry_gc},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -89,4 +106,16 @@ void cs_api_dispatch(cs_api_req *r)
         return;
     }
     cs_api_error(r, MHD_HTTP_NOT_FOUND, "no route for %s %s", r->method, r->url);
+}
+
+bool cs_api_dispatch_stream(cs_api_req *r)
+{
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (!routes[i].streams || strcmp(routes[i].method, r->method) != 0 ||
+            !match(routes[i].pattern, r->url, r))
+            continue;
+        routes[i].fn(r);
+        return true;
+    }
+    return false;
 }

@@ -5,7 +5,9 @@
  * costs a socket and a little memory, never a thread; the idle timeout and the request
  * timeout close it. A request is read into a body buffer bounded by limits.max_body (a
  * Content-Length above it is refused before a byte of body is read), then dispatched to the
- * route table. Inference answers later from a runtime worker: the connection is suspended
+ * route table. A route that streams its body (a registry push) is dispatched at the headers
+ * instead and fed chunk by chunk through its sink (api.h), under its own size limit.
+ * Inference answers later from a runtime worker: the connection is suspended
  * (MHD_ALLOW_SUSPEND_RESUME) and resumed by the worker once the answer is built, so no HTTP
  * thread waits on the engine.
  *
@@ -122,6 +124,7 @@ static cs_api_req *req_new(cs_server *s, struct MHD_Connection *conn, const char
 
 static void req_free(cs_api_req *r)
 {
+    if (r->sink) r->sink->close(r->sink->ctx); /* first: its thread may still touch r */
     if (r->resp) MHD_destroy_response(r->resp);
     if (r->m) cs_rt_model_release(r->m);
     cs_sbuf_free(&r->body);
@@ -168,6 +171,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r = req_new(s, conn, url, method);
         if (!r) return MHD_NO; /* out of memory: drop the connection */
         *con_cls = r;
+        if (cs_api_dispatch_stream(r)) {
+            /* Its handler either answered at once (a bad header, an unknown model) or
+             * installed a sink whose answer comes at the body's end at the earliest. */
+            return r->sink ? MHD_YES : queue(r);
+        }
         if (body_too_large(r, conn)) {
             cs_api_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
                          "request body is larger than the %zu-byte limit", s->opt.limits.max_body);
@@ -180,13 +188,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * answered 413 at its end and the rest of it is dropped unread, not stored; the
          * request timeout bounds how long that may go on. */
         const cs_api_limits *lim = &s->opt.limits;
-        if (!r->resp && cs_sbuf_append(&r->body, upload, *upload_size) != CS_OK)
+        if (r->sink)
+            r->sink->write(r->sink->ctx, upload, *upload_size);
+        else if (!r->resp && cs_sbuf_append(&r->body, upload, *upload_size) != CS_OK)
             cs_api_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
                          "request body is larger than the %zu-byte limit", lim->max_body);
         *upload_size = 0;
-        if (cs_elapsed_s(r->start_ns) <= lim->request_timeout_s) return MHD_YES;
+        /* A stream may take as long as its size needs; the idle timeout still applies. */
+        if (r->sink || cs_elapsed_s(r->start_ns) <= lim->request_timeout_s) return MHD_YES;
         r->status = MHD_HTTP_REQUEST_TIMEOUT; /* for the log: the connection just closes */
         return MHD_NO;
+    }
+    if (r->sink && !r->sink_ended) {
+        r->sink_ended = true;
+        r->sink->end(r->sink->ctx);
+        return settle(r); /* the sink's thread answers, or did already */
     }
     if (r->resp) {
         /* Resumed by the worker that answered, or the end of a body answered already. */
@@ -305,6 +321,7 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
     if ((rc = catch_signals(s, err)) != CS_OK) goto out;
     if ((rc = register_metrics(s, err)) != CS_OK) goto out;
     if ((rc = cs_api_repo_init(s, err)) != CS_OK) goto out;
+    if ((rc = cs_api_serving_init(s, err)) != CS_OK) goto out;
     if ((rc = start_daemon(s, err)) != CS_OK) goto out;
     *out = s;
     s = NULL;
@@ -365,6 +382,7 @@ void cs_server_free(cs_server *s)
     if (!s) return;
     if (s->mhd) MHD_stop_daemon(s->mhd);
     cs_api_repo_free(s);
+    cs_api_serving_free(s);
     if (s->sig_write >= 0) {
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
