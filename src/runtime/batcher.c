@@ -190,6 +190,20 @@ static void free_slot(cs_rt_model *m, cs__rt_req *r)
     m->free_slots = r;
 }
 
+/* Lock held: whether one more request may queue (and, with need_slot, take a slot). The
+ * free list runs dry only while workers still answer expired requests beyond a full queue;
+ * that is a full queue too. */
+static cs_status admit(const cs_rt_model *m, bool need_slot, cs_error *err)
+{
+    if (m->closing || atomic_load(&m->rt->draining))
+        return cs_error_set(err, CS_ERR_SHUTDOWN, "model '%s' version '%s' is shutting down",
+                            m->name, m->version);
+    if (atomic_load(&m->depth) >= m->cfg.max_queue_size || (need_slot && !m->free_slots))
+        return cs_error_set(err, CS_ERR_LIMIT, "queue is full (%d requests)",
+                            m->cfg.max_queue_size);
+    return CS_OK;
+}
+
 cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_error *err)
 {
     if (!req || !req->done)
@@ -206,15 +220,10 @@ cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_err
         return cs_error_set(err, CS_ERR_LIMIT, "deadline exceeded before the request was queued");
 
     /* Take a slot first so that validation writes straight into it, outside the lock. */
-    cs_status rc = CS_OK;
     cs__rt_req *r = NULL;
     pthread_mutex_lock(&m->lock);
-    if (m->closing || atomic_load(&m->rt->draining))
-        rc = cs_error_set(err, CS_ERR_SHUTDOWN, "model '%s' version '%s' is shutting down", m->name,
-                          m->version);
-    else if (atomic_load(&m->depth) >= m->cfg.max_queue_size || !m->free_slots)
-        rc = cs_error_set(err, CS_ERR_LIMIT, "queue is full (%d requests)", m->cfg.max_queue_size);
-    else {
+    cs_status rc = admit(m, true, err);
+    if (rc == CS_OK) {
         r = m->free_slots;
         m->free_slots = r->next;
     }
@@ -229,11 +238,7 @@ cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_err
     r->deadline_ns = req->deadline_ns;
 
     pthread_mutex_lock(&m->lock);
-    if (rc == CS_OK && m->closing)
-        rc = cs_error_set(err, CS_ERR_SHUTDOWN, "model '%s' version '%s' is shutting down", m->name,
-                          m->version);
-    else if (rc == CS_OK && atomic_load(&m->depth) >= m->cfg.max_queue_size)
-        rc = cs_error_set(err, CS_ERR_LIMIT, "queue is full (%d requests)", m->cfg.max_queue_size);
+    if (rc == CS_OK) rc = admit(m, false, err); /* again: others queued or closed meanwhile */
     if (rc) {
         free_slot(m, r);
     } else {

@@ -165,6 +165,7 @@ static cs_status start_version(cs_rt_model *m, const char *path, cs_error *err)
     m->in_names = cs_calloc((size_t)(m->n_in ? m->n_in : 1), sizeof *m->in_names);
     if (!m->in_names) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
     for (int i = 0; i < m->n_in; i++) m->in_names[i] = cs_model_input(m->engine, i).name;
+    if (m->rt->metrics) bind_metrics(m, m->rt->metrics); /* before the workers read them */
     return cs__rt_batcher_start(m, err);
 }
 
@@ -211,10 +212,7 @@ cs_status cs_runtime_load(cs_runtime *rt, const char *name, const char *version,
     }
 
     rc = start_version(m, path, err);
-    if (rc == CS_OK && rt->metrics) {
-        bind_metrics(m, rt->metrics);
-        if (m->metrics.load) cs_metric_set(m->metrics.load, cs_elapsed_s(start));
-    }
+    if (rc == CS_OK && m->metrics.load) cs_metric_set(m->metrics.load, cs_elapsed_s(start));
     pthread_mutex_lock(&rt->lock);
     if (rc)
         forget(rt, m);

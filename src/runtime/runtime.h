@@ -10,6 +10,28 @@
  * most max_queue_delay_us for more, preferring preferred_batch_sizes), run as one, and
  * each request gets back exactly its own rows.
  *
+ * Batch formation: the seed is the highest-priority, oldest live request; later queued
+ * requests join while their rows fit and every input has the seed's dtype and non-batch
+ * dimensions. The batch runs at once when it holds max_batch_size rows, or when its
+ * requests make exactly one of preferred_batch_sizes (the largest such size is taken; the
+ * rest stay queued); otherwise it waits until the seed has been queued max_queue_delay_us.
+ * At unload or shutdown a partial batch runs without waiting. Requests whose deadline has
+ * passed are answered when a worker meets them in the queue and are never run.
+ *
+ * Priorities: 1 is the highest; 0 (the default) ranks below every explicit level; FIFO
+ * within a level.
+ *
+ * Metrics (when cs_rt_options.metrics is set), each with labels model and version:
+ *   capstan_request_duration_seconds     histogram  submit to response (latency buckets)
+ *   capstan_queue_duration_seconds       histogram  submit to the start of its batch
+ *   capstan_compute_duration_seconds     histogram  engine time of the request's batch
+ *   capstan_batch_size                   histogram  rows per execution (1,2,4,...,128)
+ *   capstan_queue_depth                  gauge      requests waiting
+ *   capstan_inflight_requests            gauge      requests taken by a worker, unanswered
+ *   capstan_model_load_duration_seconds  gauge      file to serving, for the last load
+ * The duration histograms use cs_metrics_latency_buckets (100 us to 10 s) and count each
+ * request once (expired and dropped requests count only in the request histogram).
+ *
  * Threads: the runtime never starts more engine threads than cs_rt_options.max_threads in
  * total (instances x threads_per_instance summed over loaded versions); a load that would
  * exceed it fails with CS_ERR_LIMIT.
@@ -44,7 +66,10 @@ typedef struct cs_model_config {
     int max_queue_size; /* requests waiting; 0 = default 1024; full = CS_ERR_LIMIT */
 } cs_model_config;
 
-/* Fills cfg with the defaults above. */
+/* Fills cfg with the defaults above. A zero in instances, threads_per_instance or
+ * max_queue_size also means its default. Bounds, checked at load: instances 1..256,
+ * threads_per_instance 1..256, max_batch_size 0..65536, max_queue_size up to 2^20,
+ * max_queue_delay_us up to one minute, preferred sizes 1..max_batch_size. */
 void cs_model_config_defaults(cs_model_config *cfg);
 
 typedef struct cs_rt_options {
@@ -58,11 +83,17 @@ cs_status cs_runtime_new(const cs_rt_options *opts, cs_runtime **out, cs_error *
 void cs_runtime_free(cs_runtime *rt);
 
 /* Loads path as (name, version) and starts its instances. Returns when the version is
- * ready to serve. CS_ERR_EXISTS when that version is loaded already. */
+ * ready to serve. CS_ERR_EXISTS when that version is loaded (or loading) already,
+ * CS_ERR_LIMIT over the thread budget, CS_ERR_INVALID for a bad cfg or, with
+ * max_batch_size > 0, a model input or output without a dynamic first dimension (named in
+ * the message), CS_ERR_SHUTDOWN after cs_runtime_drain; the engine's codes for the file.
+ * cfg NULL = defaults. Names and versions are 1..255 characters. */
 cs_status cs_runtime_load(cs_runtime *rt, const char *name, const char *version, const char *path,
                           const cs_model_config *cfg, cs_error *err);
 /* Unloads one version, or every version of name when version is NULL. CS_ERR_NOT_FOUND when
- * nothing matched. Queued requests still complete. */
+ * nothing matched. Queued requests still complete: the version leaves the registry and
+ * refuses new requests at once, and the call blocks until its queue is served and its
+ * workers have stopped (so it must not be called from a `done` callback). */
 cs_status cs_runtime_unload(cs_runtime *rt, const char *name, const char *version, cs_error *err);
 
 /* A reference to (name, version); version NULL = the highest loaded version (compared as
@@ -76,12 +107,12 @@ const cs_model_t *cs_rt_model_engine(const cs_rt_model *m); /* inputs, outputs, 
 const cs_model_config *cs_rt_model_config(const cs_rt_model *m);
 
 typedef struct cs_rt_stats {
-    uint64_t inference_count; /* requests completed successfully */
-    uint64_t execution_count; /* engine runs (a batch counts once) */
-    uint64_t success_count, fail_count;
-    uint64_t queue_ns, compute_ns; /* summed over requests */
-    uint64_t last_inference_ms;    /* wall clock, ms since the epoch; 0 = never */
-    uint64_t batch_hist[64];       /* executions by batch size (index = size, capped at 63) */
+    uint64_t inference_count;           /* requests completed successfully */
+    uint64_t execution_count;           /* engine runs (a batch counts once) */
+    uint64_t success_count, fail_count; /* fail includes expired and dropped requests */
+    uint64_t queue_ns, compute_ns;      /* summed over requests */
+    uint64_t last_inference_ms;         /* wall clock, ms since the epoch; 0 = never */
+    uint64_t batch_hist[64];            /* executions by batch size (index = size, capped at 63) */
 } cs_rt_stats;
 
 void cs_rt_model_stats(const cs_rt_model *m, cs_rt_stats *out);
@@ -111,7 +142,8 @@ typedef struct cs_infer_request {
  * version is being unloaded. */
 cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_error *err);
 
-/* Requests waiting and running, for gauges and readiness. */
+/* Requests waiting, and requests taken by a worker and not yet answered, for gauges and
+ * readiness. Lock-free reads. */
 int cs_rt_model_queue_depth(const cs_rt_model *m);
 int cs_rt_model_in_flight(const cs_rt_model *m);
 

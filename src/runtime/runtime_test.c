@@ -241,6 +241,12 @@ static void open_gate(void)
     pthread_mutex_unlock(&g_lock);
 }
 
+static int reset_alloc(void **state)
+{
+    cs_alloc_fail_after(-1);
+    return 0;
+}
+
 static cs_runtime *new_runtime(int max_threads)
 {
     cs_runtime *rt = NULL;
@@ -735,6 +741,33 @@ static void test_bad_config(void **state)
     cs_runtime_free(rt);
 }
 
+/* Every allocation of a load failing in turn: a clean CS_ERR_NOMEM (or success), no leak. */
+static void test_load_out_of_memory(void **state)
+{
+    cs_runtime *rt = new_runtime(2);
+    cs_model_config cfg;
+    cs_model_config_defaults(&cfg);
+    cfg.max_batch_size = 4;
+    cs_error err;
+    cs_status rc = CS_ERR_NOMEM;
+    for (long k = 0; rc != CS_OK && k < 10000; k++) {
+        cs_alloc_fail_after(k);
+        rc = cs_runtime_load(rt, "digits", "1", DIGITS, &cfg, &err);
+        cs_alloc_fail_after(-1);
+        if (rc != CS_OK && rc != CS_ERR_NOMEM) fail_msg("after %ld allocations: %s", k, err.msg);
+        if (rc) assert_null(cs_runtime_acquire(rt, "digits", NULL));
+    }
+    assert_int_equal(rc, CS_OK);
+    static job j;
+    digits_job(&j, 1);
+    cs_rt_model *m = cs_runtime_acquire(rt, "digits", "1");
+    submit_ok(m, &j, 0, 0);
+    wait_jobs(&j, 1);
+    assert_int_equal(j.rc, CS_OK);
+    cs_rt_model_release(m);
+    cs_runtime_free(rt);
+}
+
 static void expect_invalid(cs_rt_model *m, job *j, const char *want)
 {
     cs_error err;
@@ -802,6 +835,7 @@ int main(void)
         cmocka_unit_test(test_free_drops_queued),
         cmocka_unit_test(test_versions_and_budget),
         cmocka_unit_test(test_bad_config),
+        cmocka_unit_test_teardown(test_load_out_of_memory, reset_alloc),
         cmocka_unit_test(test_invalid_inputs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
