@@ -172,7 +172,7 @@ cs_status cs__dra_inventory(const cs_dra_set *set, const char *node, cs_arena *a
     }
     for (size_t i = 0; rc == CS_OK && i < set->claims.len; i++) {
         const cs_dra_claim *c = *(cs_dra_claim **)cs_vec_at(&set->claims, i);
-        if (c->allocated_on_input) cs__dra_commit(inv, c);
+        if (c->state == CS_DRA_ALLOCATED) cs__dra_commit(inv, c);
     }
     return rc;
 }

@@ -264,12 +264,54 @@ static void unsatisfiable_is_fast(void **state)
     cs_sbuf_free(&y);
 }
 
+/* Claims read after an allocate call must see what that call allocated: a second
+ * cs_dra_allocate on the same set (a scheduler adding claims one at a time) must not hand
+ * out a device again, exclusive or shared past its capacity. */
+static void later_calls_see_earlier_allocations(void **state)
+{
+    static const char fleet[] =
+        "apiVersion: resource.k8s.io/v1\nkind: DeviceClass\nmetadata: {name: gpu}\n"
+        "spec: {selectors: [{cel: {expression: 'device.driver == \"g.example.com\"'}}]}\n"
+        "---\napiVersion: resource.k8s.io/v1\nkind: ResourceSlice\nmetadata: {name: s}\n"
+        "spec:\n  driver: g.example.com\n  pool: {name: p, generation: 1, resourceSliceCount: 1}\n"
+        "  nodeName: n\n  devices:\n  - {name: d0, attributes: {whole: {bool: true}}}\n"
+        "  - {name: d1, attributes: {whole: {bool: false}}, allowMultipleAllocations: true,\n"
+        "     capacity: {memory: {value: 8Gi}}}\n";
+    static const char whole[] =
+        "apiVersion: resource.k8s.io/v1\nkind: ResourceClaim\nmetadata: {name: w}\n"
+        "spec: {devices: {requests: [{name: r, exactly: {deviceClassName: gpu, selectors: "
+        "[{cel: {expression: 'device.attributes[\"g.example.com\"].whole'}}]}}]}}\n";
+    static const char share[] =
+        "apiVersion: resource.k8s.io/v1\nkind: ResourceClaim\nmetadata: {name: s}\n"
+        "spec: {devices: {requests: [{name: r, exactly: {deviceClassName: gpu, "
+        "capacity: {requests: {memory: 6Gi}}}}]}}\n";
+    const char *docs[] = {whole, whole, share, share};
+    const cs_dra_claim_state want[] = {CS_DRA_ALLOCATED, CS_DRA_UNALLOCATABLE, CS_DRA_ALLOCATED,
+                                       CS_DRA_UNALLOCATABLE};
+    cs_dra_set set;
+    cs_error err;
+    cs_dra_options opt = {.policy = CS_DRA_POLICY_FIRST};
+    cs_dra_set_init(&set);
+    assert_int_equal(cs_dra_read(&set, fleet, strlen(fleet), "fleet", &err), CS_OK);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(cs_dra_read(&set, docs[i], strlen(docs[i]), "claim", &err), CS_OK);
+        assert_int_equal(cs_dra_allocate(&set, &opt, &err), CS_OK);
+        const cs_dra_claim *c = *(cs_dra_claim **)cs_vec_at(&set.claims, i);
+        assert_int_equal(c->state, want[i]);
+    }
+    cs_dra_set_free(&set);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(round_trip),          cmocka_unit_test(errors_name_field_and_line),
-        cmocka_unit_test(refused_yaml),        cmocka_unit_test(capacity_rounding),
-        cmocka_unit_test(allocation_failures), cmocka_unit_test(unsatisfiable_is_fast),
+        cmocka_unit_test(round_trip),
+        cmocka_unit_test(errors_name_field_and_line),
+        cmocka_unit_test(refused_yaml),
+        cmocka_unit_test(capacity_rounding),
+        cmocka_unit_test(allocation_failures),
+        cmocka_unit_test(unsatisfiable_is_fast),
+        cmocka_unit_test(later_calls_see_earlier_allocations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
