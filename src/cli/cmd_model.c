@@ -35,7 +35,7 @@ static const char usage[] =
     "       capstan model alias rm NAME ALIAS\n"
     "       capstan model archive NAME:VERSION [--restore]\n"
     "       capstan model rm NAME[:VERSION]\n"
-    "       capstan model gc [--dry-run]\n"
+    "       capstan model gc [--yes]\n"
     "       capstan model audit [NAME] [--limit N] [--page-token T]\n\n"
     "Manages the model registry of a running `capstan serve`.\n\n"
     "  push     uploads FILE as NAME's next version (creating NAME when it is new), with\n"
@@ -46,7 +46,7 @@ static const char usage[] =
     "           removes it\n"
     "  archive  stops serving a version and hides it from `latest` (--restore undoes it)\n"
     "  rm       deletes a version, or a model without versions\n"
-    "  gc       removes artifacts no version references (--dry-run only reports)\n"
+    "  gc       reports artifacts no version references; --yes removes them\n"
     "  audit    the registry's audit log, newest first\n\n"
     "options:\n"
     "  --server URL   the server (default $CAPSTAN_SERVER, else " DEFAULT_SERVER ")\n"
@@ -64,7 +64,7 @@ enum {
     OPT_DESC,
     OPT_LIMIT,
     OPT_PAGE_TOKEN,
-    OPT_DRY_RUN,
+    OPT_YES,
     OPT_RESTORE,
 };
 
@@ -73,7 +73,7 @@ typedef struct model_opts {
     const char *labels[MAX_LABELS];
     int n_labels;
     long limit;
-    bool json, desc, dry_run, restore;
+    bool json, desc, yes, restore;
 } model_opts;
 
 typedef struct ctx {
@@ -105,7 +105,7 @@ static int on_option(void *user, int opt, const char *arg)
             return cs_cli_usage_error("model", "--limit expects 1..1000, got '%s'", arg);
         break;
     case OPT_PAGE_TOKEN: o->page_token = arg; break;
-    case OPT_DRY_RUN: o->dry_run = true; break;
+    case OPT_YES: o->yes = true; break;
     default: o->restore = true; break; /* OPT_RESTORE */
     }
     return CS_CLI_CONTINUE;
@@ -426,7 +426,7 @@ static int rm(ctx *c, int argc, char **argv)
 static int gc(ctx *c, int argc, char **argv)
 {
     if (argc != 0) return cs_cli_usage_error("model", "gc takes no arguments");
-    cs_sbuf_puts(&c->path, c->o.dry_run ? "/api/v1/gc?dry_run=true" : "/api/v1/gc");
+    cs_sbuf_puts(&c->path, c->o.yes ? "/api/v1/gc" : "/api/v1/gc?dry_run=true");
     cs_http_reply rep;
     int rc;
     json_t *j = call(c, "POST", NULL, &rep, &rc);
@@ -437,7 +437,7 @@ static int gc(ctx *c, int argc, char **argv)
                (long long)json_integer_value(json_object_get(j, "unreferenced")),
                (long long)json_integer_value(json_object_get(j, "bytes")),
                (long long)json_integer_value(json_object_get(j, "removed")),
-               c->o.dry_run ? " (dry run)" : "");
+               c->o.yes ? "" : " (dry run: --yes removes them)");
     json_decref(j);
     cs_sbuf_free(&rep.body);
     return rc;
@@ -500,7 +500,7 @@ static int model_main(int argc, char **argv)
         {"desc", no_argument, NULL, OPT_DESC},
         {"limit", required_argument, NULL, OPT_LIMIT},
         {"page-token", required_argument, NULL, OPT_PAGE_TOKEN},
-        {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+        {"yes", no_argument, NULL, OPT_YES},
         {"restore", no_argument, NULL, OPT_RESTORE},
         {0}};
     static const cs_cli_spec spec = {"model", usage, "", longopts};

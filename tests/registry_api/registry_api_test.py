@@ -503,10 +503,12 @@ def cli_commands(seven_path):
     check("cli audit", "version.deleted" in p.stdout and "alias.moved" in p.stdout, p.stdout)
     p = cli(["audit", "--json", "--limit", "2"])
     check("cli audit --json", len((jbody(p.stdout) or {}).get("items", [])) == 2, p.stdout)
-    p = cli(["gc", "--dry-run"])
-    check("cli gc dry run", "dry run" in p.stdout, p.stdout)
-    p = cli(["gc", "--json"])
-    check("cli gc --json", "removed" in (jbody(p.stdout) or {}), p.stdout)
+    p = cli(["gc"])
+    check("cli gc is a dry run without --yes", "dry run" in p.stdout and "0 removed" in p.stdout,
+          p.stdout)
+    p = cli(["gc", "--yes", "--json"])
+    j = jbody(p.stdout) or {}
+    check("cli gc --yes removes", "removed" in j and j.get("dry_run") is not True, p.stdout)
     cli(["show", "nope"], rc=1, name="show unknown fails")
     cli(["bogus"], rc=2, name="unknown subcommand is a usage error")
     cli(["push", "x"], rc=2, name="push without a file is a usage error")
