@@ -88,15 +88,17 @@ miss:
 void cs_api_dispatch(cs_api_req *r)
 {
     const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
-    char allow[32] = "";
+    char allow[64] = ""; /* every method some route takes this path with, comma-separated */
+    size_t n = 0;
     for (size_t i = 0; i < N_ROUTES; i++) {
         if (!match(routes[i].pattern, r->url, r)) continue;
         if (strcmp(routes[i].method, method) == 0) {
             routes[i].fn(r);
             return;
         }
-        /* Each path has one method in this table, so Allow names just that one. */
-        snprintf(allow, sizeof allow, "%s", routes[i].method);
+        if (!strstr(allow, routes[i].method) && n < sizeof allow)
+            n += (size_t)snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "",
+                                  routes[i].method);
         r->model[0] = r->version[0] = '\0';
     }
     if (allow[0]) {
