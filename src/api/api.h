@@ -27,6 +27,7 @@
 #include "capstan/engine.h"
 #include "devices/dra_state.h"
 #include "obs/metrics.h"
+#include "registry/registry.h"
 #include "runtime/runtime.h"
 
 #define CS_API_NAME_MAX 128 /* model names and versions in routes */
@@ -46,6 +47,7 @@ struct cs_server {
     cs_map repo;                           /* name -> cs_api_repo_model *, see repository.c */
     cs_metric_family *requests, *duration; /* the runtime keeps per-model metrics */
     cs_dra_state *dra;                     /* devices, classes, claims (devices.c) */
+    struct cs_api_serving *serving;        /* registry models being served, see serving.c */
 };
 
 typedef struct cs_api_req {
@@ -64,7 +66,24 @@ typedef struct cs_api_req {
     pthread_mutex_t lock;      /* guards resp/status/suspended while inference is queued */
     cs_arena arena;            /* memory for this request's lifetime */
     cs_rt_model *m;            /* held from cs_api_model_or_404 until the request ends */
+    struct cs_api_sink *sink;  /* set by a streaming route's handler, see below */
+    bool sink_ended;           /* the sink has been told the body is complete */
 } cs_api_req;
+
+/* A route marked `streams` in routes.c takes its body incrementally, for uploads far past
+ * limits.max_body: its handler runs as soon as the headers are in, and either answers at
+ * once (the body is then dropped unread) or sets r->sink. server.c then hands the sink
+ * every chunk on the HTTP thread, tells it when the body is complete, and closes it when
+ * the request ends however it ends (a client that leaves mid-upload included). The sink
+ * answers the request itself, possibly from another thread, through
+ * cs_api_unlock_and_resume. Such a request is bounded by the sink's own size limit and by
+ * the idle timeout, not by limits.max_body or request_timeout_s. */
+typedef struct cs_api_sink {
+    void (*write)(void *ctx, const char *p, size_t n); /* may block for back-pressure */
+    void (*end)(void *ctx);
+    void (*close)(void *ctx); /* last call: stop, join and release everything */
+    void *ctx;
+} cs_api_sink;
 
 /* --- answering (respond.c) ------------------------------------------------------------ */
 
@@ -85,6 +104,10 @@ int cs_api_http_status(cs_status rc);
 /* The body as a JSON object (an empty body is {}), or a 400 and NULL. The caller owns
  * the result. Depth is checked against limits.max_json_depth before jansson sees it. */
 json_t *cs_api_json_or_400(cs_api_req *r);
+/* For an answer built off the HTTP thread: call with r->lock held once r is answered.
+ * Unlocks and resumes the connection if server.c suspended it; r may be completed and
+ * freed by the HTTP thread from then on (unless the caller's sink keeps it alive). */
+void cs_api_unlock_and_resume(cs_api_req *r);
 /* Holds the model named by the route (r->model, r->version) in r->m, or answers 404
  * (unknown name) / 503 (known to the repository but not loaded) and returns false. */
 bool cs_api_model_or_404(cs_api_req *r);
@@ -95,6 +118,9 @@ typedef void (*cs_api_handler)(cs_api_req *r);
 
 /* Finds r's route and runs its handler; answers 404/405 when none fits. */
 void cs_api_dispatch(cs_api_req *r);
+/* At the headers: runs r's route when it is one that streams its body (and returns true);
+ * false, with nothing done, for every other request. */
+bool cs_api_dispatch_stream(cs_api_req *r);
 
 void cs_v2_live(cs_api_req *r);
 void cs_v2_ready(cs_api_req *r);
@@ -116,6 +142,71 @@ void cs_api_claims_list(cs_api_req *r);
 void cs_api_claims_create(cs_api_req *r);
 void cs_api_claim_get(cs_api_req *r);
 void cs_api_claim_delete(cs_api_req *r);
+
+/* The registry's management API (docs/api.md): mgmt_models.c, mgmt_versions.c,
+ * mgmt_audit.c. Each answers 404 when the server runs without a registry. */
+void cs_api_models_list(cs_api_req *r);
+void cs_api_model_create(cs_api_req *r);
+void cs_api_model_get(cs_api_req *r);
+void cs_api_model_patch(cs_api_req *r);
+void cs_api_model_delete(cs_api_req *r);
+void cs_api_versions_list(cs_api_req *r);
+void cs_api_version_push(cs_api_req *r); /* streams: see cs_api_sink */
+void cs_api_version_get(cs_api_req *r);
+void cs_api_version_patch(cs_api_req *r);
+void cs_api_version_delete(cs_api_req *r);
+void cs_api_aliases_list(cs_api_req *r);
+void cs_api_alias_put(cs_api_req *r);
+void cs_api_alias_delete(cs_api_req *r);
+void cs_api_audit_list(cs_api_req *r);
+void cs_api_registry_gc(cs_api_req *r);
+
+/* --- management helpers (mgmt.c) -------------------------------------------------------- */
+
+/* A query parameter, or NULL. Borrowed from MHD for the request's lifetime. */
+const char *cs_api_query(cs_api_req *r, const char *key);
+/* Who makes a change, for the audit log: the X-Capstan-Actor header, else NULL
+ * ("anonymous"). There is no authentication yet, so this is a claim, not an identity. */
+const char *cs_api_actor(cs_api_req *r);
+/* The registry, or a 404 when the server runs without one. */
+cs_registry_t *cs_api_registry_or_404(cs_api_req *r);
+/* Answers a registry failure with cs_registry_http_status's code and err's message. */
+void cs_api_registry_error(cs_api_req *r, const cs_error *err);
+/* Answers with a JSON text from cs_registry_*_json (taken; NULL is a 500). */
+void cs_api_json_text(cs_api_req *r, int status, char *json);
+/* Fills o from ?prefix, ?selector, ?order=asc|desc, ?page_token and ?limit; strings are
+ * borrowed from the request. */
+bool cs_api_list_opts_or_400(cs_api_req *r, cs_registry_list_opts *o);
+/* Appends one item's JSON text (taken) to a page under construction; on failure (NULL
+ * json, no memory) frees items, answers 500 and returns false. */
+bool cs_api_list_add_or_500(cs_api_req *r, cs_sbuf *items, char *json);
+/* A list page: {"items": [...], "next_page_token": "..." | null}. items holds the
+ * comma-separated JSON of the items and is released. */
+void cs_api_list_reply(cs_api_req *r, cs_sbuf *items, const char *next_page_token);
+/* Labels from a JSON object of strings, into r's arena; 400 and false otherwise. */
+bool cs_api_labels_or_400(cs_api_req *r, json_t *obj, const char *what, int *n,
+                          cs_registry_label **labels);
+/* A positive version number from the route, or a 400. */
+bool cs_api_version_number_or_400(cs_api_req *r, int64_t *out);
+
+/* --- serving registered models (serving.c) ---------------------------------------------- */
+
+/* Sets up (and frees) the table of served registry models; nothing without a registry. */
+cs_status cs_api_serving_init(cs_server *s, cs_error *err);
+void cs_api_serving_free(cs_server *s);
+/* cs_api_model_or_404 for a model the registry holds: resolves the route's version (a
+ * number, an alias, or none for the served default), loads it on first use, and holds it
+ * in r->m; answers 404/500 and returns false otherwise. */
+bool cs_api_serving_acquire_or_404(cs_api_req *r);
+/* After a change to model's versions or aliases: moves the served default to what `prod`
+ * (else `latest`) now names, loading it before traffic moves and unloading the old one
+ * once its queue drains; `gone` (0 for none) is a version that may no longer be served. */
+void cs_api_serving_refresh(cs_server *s, const char *model, int64_t gone);
+/* Loads path as (name, version) with cfg (NULL: defaults with automatic batching when
+ * auto_batch and every input and output has a dynamic first dimension); logs it. Shared by
+ * the repository and the registry. CS_OK when that version is loaded already. */
+cs_status cs_api_load(cs_server *s, const char *name, const char *version, const char *path,
+                      const cs_model_config *cfg, bool auto_batch, cs_error *err);
 
 /* --- repository (repository.c) --------------------------------------------------------- */
 

@@ -106,29 +106,39 @@ static bool batchable(const char *path)
     return ok;
 }
 
-/* Loads e; logs the duration or records the reason it failed. Caller holds
- * repo_lock. */
-static cs_status load(cs_server *s, repo_model *e, cs_error *err)
+cs_status cs_api_load(cs_server *s, const char *name, const char *version, const char *path,
+                      const cs_model_config *cfg, bool auto_batch, cs_error *err)
 {
     uint64_t t0 = cs_now_ns();
-    cs_model_config cfg = e->cfg;
-    if (e->auto_batch && batchable(e->path)) {
-        cfg.max_batch_size = 32;
-        cfg.max_queue_delay_us = 500;
+    cs_model_config c;
+    if (cfg)
+        c = *cfg;
+    else
+        cs_model_config_defaults(&c);
+    if (auto_batch && batchable(path)) {
+        c.max_batch_size = 32;
+        c.max_queue_delay_us = 500;
     }
-    cs_status rc = cs_runtime_load(s->rt, e->name, REPO_VERSION, e->path, &cfg, err);
+    cs_status rc = cs_runtime_load(s->rt, name, version, path, &c, err);
     if (rc == CS_ERR_EXISTS) return CS_OK;
     if (rc != CS_OK) {
-        snprintf(e->reason, sizeof e->reason, "%s", err->msg);
-        cs_log(CS_LOG_ERROR, "model load failed", "model", e->name, "error", err->msg, NULL);
+        cs_log(CS_LOG_ERROR, "model load failed", "model", name, "version", version, "error",
+               err->msg, NULL);
         return rc;
     }
-    e->reason[0] = '\0';
     char ms[32]; /* the runtime records capstan_model_load_duration_seconds itself */
     snprintf(ms, sizeof ms, CS_LOG_NUM "%.3f", cs_elapsed_s(t0) * 1e3);
-    cs_log(CS_LOG_INFO, "model loaded", "model", e->name, "version", REPO_VERSION, "path", e->path,
+    cs_log(CS_LOG_INFO, "model loaded", "model", name, "version", version, "path", path,
            "duration_ms", ms, NULL);
     return CS_OK;
+}
+
+/* Loads e, recording why when it fails. Caller holds repo_lock. */
+static cs_status load(cs_server *s, repo_model *e, cs_error *err)
+{
+    cs_status rc = cs_api_load(s, e->name, REPO_VERSION, e->path, &e->cfg, e->auto_batch, err);
+    snprintf(e->reason, sizeof e->reason, "%s", rc == CS_OK ? "" : err->msg);
+    return rc;
 }
 
 cs_status cs_api_repo_init(cs_server *s, cs_error *err)

@@ -109,8 +109,20 @@ json_t *cs_api_json_or_400(cs_api_req *r)
     return j;
 }
 
+void cs_api_unlock_and_resume(cs_api_req *r)
+{
+    /* Copied out first: after the unlock the HTTP thread may complete and free r. */
+    bool resume = r->suspended;
+    struct MHD_Connection *conn = r->conn;
+    pthread_mutex_unlock(&r->lock);
+    if (resume) MHD_resume_connection(conn);
+}
+
 bool cs_api_model_or_404(cs_api_req *r)
 {
+    /* Command-line and data-dir models keep their names; the registry serves the rest. */
+    if (r->srv->serving && !cs_api_repo_known(r->srv, r->model))
+        return cs_api_serving_acquire_or_404(r);
     const char *version = r->version[0] ? r->version : NULL;
     r->m = cs_runtime_acquire(r->srv->rt, r->model, version);
     if (r->m) {

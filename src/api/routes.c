@@ -4,9 +4,9 @@
  * Patterns are matched segment by segment; `{m}` captures a model name and `{v}` a
  * version into the request (at most CS_API_NAME_MAX - 1 bytes, else the route does not
  * match), `{name}` a DRA object name (at most CS_DRA_NAME_MAX bytes). The table is small,
- * so a linear scan (O(routes x segments) per request) beats any index. HEAD is served by GET routes
- * (libmicrohttpd drops the body). A path that some route fits under other methods is 405 with Allow
- * naming them; no fit at all is 404.
+ * so a linear scan (O(routes x segments) per request) beats any index. HEAD is served by
+ * GET routes (libmicrohttpd drops the body). A path that some route fits under another
+ * method is 405 with Allow; no fit at all is 404.
  */
 #include "api/api.h"
 
@@ -16,6 +16,7 @@
 typedef struct route {
     const char *method, *pattern;
     cs_api_handler fn;
+    bool streams; /* runs at the headers and takes the body through a sink (api.h) */
 } route;
 
 static const route routes[] = {
@@ -43,6 +44,22 @@ static const route routes[] = {
     {"POST", "/api/v1/claims", cs_api_claims_create},
     {"GET", "/api/v1/claims/{name}", cs_api_claim_get},
     {"DELETE", "/api/v1/claims/{name}", cs_api_claim_delete},
+    /* The registry's management API; {a} (an alias) is captured where {v} goes. */
+    {"GET", "/api/v1/models", cs_api_models_list},
+    {"POST", "/api/v1/models", cs_api_model_create},
+    {"GET", "/api/v1/models/{m}", cs_api_model_get},
+    {"PATCH", "/api/v1/models/{m}", cs_api_model_patch},
+    {"DELETE", "/api/v1/models/{m}", cs_api_model_delete},
+    {"GET", "/api/v1/models/{m}/versions", cs_api_versions_list},
+    {"POST", "/api/v1/models/{m}/versions", cs_api_version_push, true},
+    {"GET", "/api/v1/models/{m}/versions/{v}", cs_api_version_get},
+    {"PATCH", "/api/v1/models/{m}/versions/{v}", cs_api_version_patch},
+    {"DELETE", "/api/v1/models/{m}/versions/{v}", cs_api_version_delete},
+    {"GET", "/api/v1/models/{m}/aliases", cs_api_aliases_list},
+    {"PUT", "/api/v1/models/{m}/aliases/{a}", cs_api_alias_put},
+    {"DELETE", "/api/v1/models/{m}/aliases/{a}", cs_api_alias_delete},
+    {"GET", "/api/v1/audit", cs_api_audit_list},
+    {"POST", "/api/v1/gc", cs_api_registry_gc},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -68,7 +85,7 @@ static bool match(const char *pattern, const char *path, cs_api_req *r)
         const char *close = strchr(p, '}');
         const char *end = strchr(u, '/');
         if (!end) end = u + strlen(u);
-        char *dst = p[1] == 'm' ? r->model : p[1] == 'v' ? r->version : r->name;
+        char *dst = p[1] == 'n' ? r->name : p[1] == 'm' ? r->model : r->version;
         if (!capture(dst, dst == r->name ? sizeof r->name : CS_API_NAME_MAX, u, end)) goto miss;
         p = close + 1;
         u = end;
@@ -82,15 +99,17 @@ miss:
 void cs_api_dispatch(cs_api_req *r)
 {
     const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
-    char allow[64] = "";
+    char allow[64] = ""; /* every method some route takes this path with, comma-separated */
+    size_t n = 0;
     for (size_t i = 0; i < N_ROUTES; i++) {
         if (!match(routes[i].pattern, r->url, r)) continue;
         if (strcmp(routes[i].method, method) == 0) {
             routes[i].fn(r);
             return;
         }
-        size_t n = strlen(allow); /* a path has a few methods at most: they fit */
-        snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "", routes[i].method);
+        if (!strstr(allow, routes[i].method) && n < sizeof allow)
+            n += (size_t)snprintf(allow + n, sizeof allow - n, "%s%s", n ? ", " : "",
+                                  routes[i].method);
         r->model[0] = r->version[0] = r->name[0] = '\0';
     }
     if (allow[0]) {
@@ -100,4 +119,16 @@ void cs_api_dispatch(cs_api_req *r)
         return;
     }
     cs_api_error(r, MHD_HTTP_NOT_FOUND, "no route for %s %s", r->method, r->url);
+}
+
+bool cs_api_dispatch_stream(cs_api_req *r)
+{
+    for (size_t i = 0; i < N_ROUTES; i++) {
+        if (!routes[i].streams || strcmp(routes[i].method, r->method) != 0 ||
+            !match(routes[i].pattern, r->url, r))
+            continue;
+        routes[i].fn(r);
+        return true;
+    }
+    return false;
 }

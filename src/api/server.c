@@ -5,7 +5,9 @@
  * costs a socket and a little memory, never a thread; the idle timeout and the request
  * timeout close it. A request is read into a body buffer bounded by limits.max_body (a
  * Content-Length above it is refused before a byte of body is read), then dispatched to the
- * route table. Inference answers later from a runtime worker: the connection is suspended
+ * route table. A route that streams its body (a registry push) is dispatched at the headers
+ * instead and fed chunk by chunk through its sink (api.h), under its own size limit.
+ * Inference answers later from a runtime worker: the connection is suspended
  * (MHD_ALLOW_SUSPEND_RESUME) and resumed by the worker once the answer is built, so no HTTP
  * thread waits on the engine.
  *
@@ -52,8 +54,8 @@ void cs_server_options_defaults(cs_server_options *o)
 }
 
 /* The self-pipe's write end, for the signal handler: the only state a handler may touch.
- * A pipe rather than a signalfd because OpenBLAS starts its threads before main, with the
- * signals unblocked, so a signal may land on any thread. */
+ * A pipe rather than a signalfd because libmicrohttpd sets its threads' signal masks itself
+ * (blocking only SIGPIPE), so a signal may land on one of them. */
 static volatile sig_atomic_t signal_fd = -1;
 
 static void on_signal(int signo)
@@ -122,6 +124,7 @@ static cs_api_req *req_new(cs_server *s, struct MHD_Connection *conn, const char
 
 static void req_free(cs_api_req *r)
 {
+    if (r->sink) r->sink->close(r->sink->ctx); /* first: its thread may still touch r */
     if (r->resp) MHD_destroy_response(r->resp);
     if (r->m) cs_rt_model_release(r->m);
     cs_sbuf_free(&r->body);
@@ -168,6 +171,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r = req_new(s, conn, url, method);
         if (!r) return MHD_NO; /* out of memory: drop the connection */
         *con_cls = r;
+        if (cs_api_dispatch_stream(r)) {
+            /* Its handler either answered at once (a bad header, an unknown model) or
+             * installed a sink whose answer comes at the body's end at the earliest. */
+            return r->sink ? MHD_YES : queue(r);
+        }
         if (body_too_large(r, conn)) {
             cs_api_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
                          "request body is larger than the %zu-byte limit", s->opt.limits.max_body);
@@ -180,13 +188,21 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * answered 413 at its end and the rest of it is dropped unread, not stored; the
          * request timeout bounds how long that may go on. */
         const cs_api_limits *lim = &s->opt.limits;
-        if (!r->resp && cs_sbuf_append(&r->body, upload, *upload_size) != CS_OK)
+        if (r->sink)
+            r->sink->write(r->sink->ctx, upload, *upload_size);
+        else if (!r->resp && cs_sbuf_append(&r->body, upload, *upload_size) != CS_OK)
             cs_api_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
                          "request body is larger than the %zu-byte limit", lim->max_body);
         *upload_size = 0;
-        if (cs_elapsed_s(r->start_ns) <= lim->request_timeout_s) return MHD_YES;
+        /* A stream may take as long as its size needs; the idle timeout still applies. */
+        if (r->sink || cs_elapsed_s(r->start_ns) <= lim->request_timeout_s) return MHD_YES;
         r->status = MHD_HTTP_REQUEST_TIMEOUT; /* for the log: the connection just closes */
         return MHD_NO;
+    }
+    if (r->sink && !r->sink_ended) {
+        r->sink_ended = true;
+        r->sink->end(r->sink->ctx);
+        return settle(r); /* the sink's thread answers, or did already */
     }
     if (r->resp) {
         /* Resumed by the worker that answered, or the end of a body answered already. */
@@ -306,6 +322,7 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
     if ((rc = register_metrics(s, err)) != CS_OK) goto out;
     if ((rc = cs_api_repo_init(s, err)) != CS_OK) goto out;
     if ((rc = cs_dra_state_new(&o->devices, &s->dra, err)) != CS_OK) goto out;
+    if ((rc = cs_api_serving_init(s, err)) != CS_OK) goto out;
     if ((rc = start_daemon(s, err)) != CS_OK) goto out;
     *out = s;
     s = NULL;
@@ -335,12 +352,17 @@ cs_status cs_server_run(cs_server *s, cs_error *err)
     char port[16];
     snprintf(port, sizeof port, CS_LOG_NUM "%d", s->port);
     cs_log(CS_LOG_INFO, "listening", "host", s->opt.host, "port", port, NULL);
+    /* Linux hands a process-directed signal to the main thread (this one) first. Waiting in
+     * poll with a timeout rather than in read keeps ThreadSanitizer working: it runs a
+     * deferred handler only when the thread next leaves a blocking call, which a bare read
+     * on a quiet pipe never does. Waking five times a second costs nothing measurable. */
     unsigned char signo = 0;
     for (;;) {
-        ssize_t n = read(s->sig_read, &signo, 1);
-        if (n == 1) break;
+        struct pollfd pfd = {.fd = s->sig_read, .events = POLLIN};
+        int n = poll(&pfd, 1, 200);
+        if (n > 0 && read(s->sig_read, &signo, 1) == 1) break;
         if (n < 0 && errno != EINTR)
-            return cs_error_set(err, CS_ERR_INTERNAL, "reading signals: %s", strerror(errno));
+            return cs_error_set(err, CS_ERR_INTERNAL, "waiting for signals: %s", strerror(errno));
     }
     atomic_store(&s->draining, true);
     char sig[16];
@@ -367,6 +389,7 @@ void cs_server_free(cs_server *s)
     if (s->mhd) MHD_stop_daemon(s->mhd);
     cs_api_repo_free(s);
     cs_dra_state_free(s->dra);
+    cs_api_serving_free(s);
     if (s->sig_write >= 0) {
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);

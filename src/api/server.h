@@ -20,6 +20,7 @@
 #include "runtime/runtime.h"
 
 struct cs_metrics;
+struct cs_registry;
 
 typedef struct cs_server cs_server;
 
@@ -58,6 +59,11 @@ typedef struct cs_server_options {
     int n_repo;
     cs_api_limits limits;
     cs_dra_state_options devices; /* the slices: discovered, or a YAML file */
+    /* The model registry behind /api/v1 and served under /v2/models (borrowed; NULL: no
+     * management API, only repository models). */
+    struct cs_registry *registry;
+    int64_t max_artifact; /* a push whose Content-Length is larger is refused at once (0:
+                             the registry's own limit applies as the body streams) */
 } cs_server_options;
 
 void cs_server_options_defaults(cs_server_options *o);

@@ -106,8 +106,7 @@ static void answer(cs_api_req *r, const cs_v2_request *req, int n_outputs, const
     }
 }
 
-/* Runs on a runtime worker. After the unlock the request may be completed and freed by
- * the HTTP thread at any moment, so the connection is copied out before. */
+/* Runs on a runtime worker; r may be freed once it is answered and unlocked. */
 static void done(void *ud, cs_status rc, const char *msg, int n_outputs, const cs_tensor *outputs)
 {
     infer_ctx *c = ud;
@@ -119,10 +118,7 @@ static void done(void *ud, cs_status rc, const char *msg, int n_outputs, const c
         cs_api_error(r, MHD_HTTP_GATEWAY_TIMEOUT, "%s", msg);
     else
         cs_api_error(r, cs_api_http_status(rc), "%s", msg);
-    bool resume = r->suspended;
-    struct MHD_Connection *conn = r->conn;
-    pthread_mutex_unlock(&r->lock);
-    if (resume) MHD_resume_connection(conn);
+    cs_api_unlock_and_resume(r);
 }
 
 void cs_v2_infer(cs_api_req *r)
@@ -131,6 +127,7 @@ void cs_v2_infer(cs_api_req *r)
         cs_api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE, "the server is shutting down");
         return;
     }
+    bool follows_default = r->version[0] == '\0';
     if (!cs_api_model_or_404(r)) return;
     const cs_model_t *m = cs_rt_model_engine(r->m);
     infer_ctx *c = cs_arena_zalloc(&r->arena, sizeof *c, 16);
@@ -164,6 +161,17 @@ void cs_v2_infer(cs_api_req *r)
     /* From a successful submit on, `done` may run at any moment and r is its to answer. */
     cs_error err;
     cs_status rc = cs_rt_model_submit(r->m, &ir, &err);
+    /* An alias move may unload the version this request resolved to between its acquire and
+     * now (serving.c switches first, then unloads): follow the default to its new version
+     * once. The decoded inputs live in the request, so only the submit is repeated; the new
+     * version validates them against its own inputs. */
+    if (rc == CS_ERR_SHUTDOWN && follows_default && !atomic_load(&r->srv->draining)) {
+        cs_rt_model_release(r->m);
+        r->m = NULL;
+        r->version[0] = '\0';
+        if (!cs_api_model_or_404(r)) return;
+        rc = cs_rt_model_submit(r->m, &ir, &err);
+    }
     if (rc == CS_OK) return;
     if (rc == CS_ERR_LIMIT)
         cs_api_error(r, MHD_HTTP_TOO_MANY_REQUESTS, "model '%s' is at capacity: %s", r->model,

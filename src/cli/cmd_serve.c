@@ -4,7 +4,9 @@
  * Parses the options into server options and one repository entry per --model, builds
  * the metrics registry, the runtime and the server (src/api/server.h), and serves until
  * SIGTERM or SIGINT. Each model's serving options start from the defaults, then
- * --instances/--max-batch-size, then its --model-config YAML file.
+ * --instances/--max-batch-size, then its --model-config YAML file. The model registry
+ * (SQLite in --data-dir, or PostgreSQL with --registry) is opened here and lent to the
+ * server, which serves its models and its management API (/api/v1).
  */
 #include "cli/cli.h"
 
@@ -13,6 +15,7 @@
 #include "base/vec.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
+#include "registry/registry.h"
 #include "runtime/runtime.h"
 
 #include <stdio.h>
@@ -21,7 +24,9 @@
 static const char usage[] =
     "usage: capstan serve [--host ADDR] [--port N] [--data-dir DIR] [--model NAME=PATH.onnx]...\n"
     "                     [--model-config NAME=FILE.yaml]... [--threads N] [--exit-timeout S]\n"
-    "                     [--log-level LEVEL] [--devices FILE.yaml] [--device-policy P]\n\n"
+    "                     [--log-level LEVEL] [--registry URL] [--webhook URL\n"
+    "                     --webhook-secret-file FILE] [--max-artifact-size BYTES]\n"
+    "                     [--devices FILE.yaml] [--device-policy P]\n\n"
     "Serves models over the Open Inference Protocol v2 (KServe, Triton) with the binary tensor\n"
     "and model repository extensions, and Prometheus metrics at /metrics. Allocates devices\n"
     "as Kubernetes DRA does through /api/v1/devices, /api/v1/deviceclasses and /api/v1/claims.\n\n"
@@ -42,6 +47,14 @@ static const char usage[] =
     "  --exit-timeout S         how long SIGTERM waits for in-flight requests (30)\n"
     "  --max-body-size BYTES    largest request body (67108864)\n"
     "  --log-level LEVEL        debug, info, warn, error or off (info)\n"
+    "  --registry URL           model registry store: postgres://... (PostgreSQL); by default\n"
+    "                           SQLite in DIR/registry.db. Registered models are served under\n"
+    "                           /v2/models/NAME (alias prod, else the latest version) and\n"
+    "                           managed through /api/v1 (docs/api.md)\n"
+    "  --webhook URL            POST registry events (pushes, alias moves, ...) to URL\n"
+    "  --webhook-secret-file F  HMAC-SHA256 key for the X-Capstan-Signature header (its first\n"
+    "                           line); required with --webhook\n"
+    "  --max-artifact-size B    largest version push (17179869184)\n"
     "  --devices FILE.yaml      ResourceSlices (and DeviceClasses, ResourceClaims) to allocate\n"
     "                           from instead of this machine's devices (tests, what-if plans)\n"
     "  --device-policy P        first (Kubernetes' answer, the default) or best-fit\n"
@@ -62,6 +75,10 @@ enum {
     OPT_EXIT_TIMEOUT,
     OPT_MAX_BODY,
     OPT_LOG_LEVEL,
+    OPT_REGISTRY,
+    OPT_WEBHOOK,
+    OPT_WEBHOOK_SECRET,
+    OPT_MAX_ARTIFACT,
     OPT_DEVICES,
     OPT_DEVICE_POLICY,
 };
@@ -72,6 +89,7 @@ typedef struct name_path {
 
 typedef struct serve_opts {
     cs_server_options srv;
+    cs_registry_options reg;
     cs_vec models, configs;            /* name_path */
     int threads, instances, max_batch; /* instances/max_batch: -1 = not given */
 } serve_opts;
@@ -102,6 +120,7 @@ static int on_option(void *ctx, int opt, const char *arg)
         {OPT_HTTP_THREADS, "--http-threads", 1, 64},
         {OPT_EXIT_TIMEOUT, "--exit-timeout", 0, 3600},
         {OPT_MAX_BODY, "--max-body-size", 1024, 1L << 32},
+        {OPT_MAX_ARTIFACT, "--max-artifact-size", 1024, 1L << 40},
     };
     serve_opts *o = ctx;
     cs_error err;
@@ -122,6 +141,10 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_HTTP_THREADS: o->srv.http_threads = (int)n; break;
     case OPT_EXIT_TIMEOUT: o->srv.exit_timeout_s = (unsigned)n; break;
     case OPT_MAX_BODY: o->srv.limits.max_body = (size_t)n; break;
+    case OPT_REGISTRY: o->reg.store_url = arg; break;
+    case OPT_WEBHOOK: o->reg.webhook_url = arg; break;
+    case OPT_WEBHOOK_SECRET: o->reg.webhook_secret_file = arg; break;
+    case OPT_MAX_ARTIFACT: o->reg.max_artifact_bytes = n; break;
     case OPT_DEVICES: o->srv.devices.devices_file = arg; break;
     case OPT_DEVICE_POLICY:
         if (strcmp(arg, "first") && strcmp(arg, "best-fit"))
@@ -186,6 +209,10 @@ static int serve_main(int argc, char **argv)
         {"exit-timeout", required_argument, NULL, OPT_EXIT_TIMEOUT},
         {"max-body-size", required_argument, NULL, OPT_MAX_BODY},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+        {"registry", required_argument, NULL, OPT_REGISTRY},
+        {"webhook", required_argument, NULL, OPT_WEBHOOK},
+        {"webhook-secret-file", required_argument, NULL, OPT_WEBHOOK_SECRET},
+        {"max-artifact-size", required_argument, NULL, OPT_MAX_ARTIFACT},
         {"devices", required_argument, NULL, OPT_DEVICES},
         {"device-policy", required_argument, NULL, OPT_DEVICE_POLICY},
         {0}};
@@ -199,6 +226,7 @@ static int serve_main(int argc, char **argv)
     cs_metrics *metrics = NULL;
     cs_runtime *rt = NULL;
     cs_server *srv = NULL;
+    cs_registry_t *reg = NULL;
     cs_error err;
     int first;
 
@@ -206,6 +234,10 @@ static int serve_main(int argc, char **argv)
     if (rc != CS_CLI_CONTINUE) goto out;
     if (first != argc) {
         rc = cs_cli_usage_error("serve", "unexpected argument '%s'", argv[first]);
+        goto out;
+    }
+    if (!o.reg.webhook_url != !o.reg.webhook_secret_file) {
+        rc = cs_cli_usage_error("serve", "--webhook and --webhook-secret-file go together");
         goto out;
     }
     entries = cs_calloc(o.models.len + 1, sizeof *entries);
@@ -223,6 +255,13 @@ static int serve_main(int argc, char **argv)
         cs_cli_error("serve", "%s", err.msg);
         goto out;
     }
+    o.reg.data_dir = o.srv.data_dir;
+    if (cs_registry_open(&o.reg, &reg, &err) != CS_OK) {
+        cs_cli_error("serve", "registry: %s", err.msg);
+        goto out;
+    }
+    o.srv.registry = reg;
+    o.srv.max_artifact = o.reg.max_artifact_bytes;
     cs_rt_options ro = {.max_threads = o.threads, .metrics = metrics};
     if (cs_runtime_new(&ro, &rt, &err) != CS_OK ||
         cs_server_new(&o.srv, rt, metrics, &srv, &err) != CS_OK) {
@@ -238,6 +277,7 @@ static int serve_main(int argc, char **argv)
 out:
     cs_server_free(srv);
     cs_runtime_free(rt);
+    cs_registry_close(reg); /* after the server: its pushes are joined by then */
     cs_metrics_free(metrics);
     cs_free(entries);
     cs_free(cfgs);

@@ -1,0 +1,535 @@
+/*
+ * cmd_model.c - `capstan model ...`: the model registry from the command line, spoken over
+ * the server's management API (/api/v1, docs/api.md), never by opening the store itself.
+ *
+ * Subcommands: push, ls, show, alias set|rm, archive, rm, gc, audit. The server is
+ * --server URL, else $CAPSTAN_SERVER, else http://127.0.0.1:8080. Listings print a table,
+ * or the server's JSON page with --json; a page that continues prints the token for
+ * --page-token on stderr. A server error is one line with its message and HTTP status,
+ * exit 1; a bad command line exits 2 (cli.h).
+ */
+#include "cli/cli.h"
+
+#include "base/sbuf.h"
+#include "cli/http_client.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_LABELS       64
+#define PROGRESS_MIN     ((long long)8 << 20) /* smaller pushes finish before a bar helps */
+#define DEFAULT_SERVER   "http://127.0.0.1:8080"
+#define HEADER_LABEL_MAX 512
+
+static const char usage[] =
+    "usage: capstan model push NAME FILE.onnx [--label K=V]... [--alias A] [--source URI]\n"
+    "       capstan model ls [NAME] [--selector S] [--prefix P] [--desc] [--limit N]\n"
+    "                        [--page-token T]\n"
+    "       capstan model show NAME[:VERSION|@ALIAS]\n"
+    "       capstan model alias set NAME ALIAS VERSION\n"
+    "       capstan model alias rm NAME ALIAS\n"
+    "       capstan model archive NAME:VERSION [--restore]\n"
+    "       capstan model rm NAME[:VERSION]\n"
+    "       capstan model gc [--yes]\n"
+    "       capstan model audit [NAME] [--limit N] [--page-token T]\n\n"
+    "Manages the model registry of a running `capstan serve`.\n\n"
+    "  push     uploads FILE as NAME's next version (creating NAME when it is new), with\n"
+    "           labels, a source URI for lineage and optionally an alias pointing at it\n"
+    "  ls       lists models, or NAME's versions (--selector k=v,k!=v,k,!k on labels)\n"
+    "  show     one model (with its aliases), or one version by number or alias\n"
+    "  alias    points ALIAS at VERSION (moving what /v2/models/NAME serves for prod), or\n"
+    "           removes it\n"
+    "  archive  stops serving a version and hides it from `latest` (--restore undoes it)\n"
+    "  rm       deletes a version, or a model without versions\n"
+    "  gc       reports artifacts no version references; --yes removes them\n"
+    "  audit    the registry's audit log, newest first\n\n"
+    "options:\n"
+    "  --server URL   the server (default $CAPSTAN_SERVER, else " DEFAULT_SERVER ")\n"
+    "  --json         print the server's JSON instead of a table\n"
+    "  -h, --help     show this help\n";
+
+enum {
+    OPT_SERVER = 256,
+    OPT_JSON,
+    OPT_LABEL,
+    OPT_ALIAS,
+    OPT_SOURCE,
+    OPT_SELECTOR,
+    OPT_PREFIX,
+    OPT_DESC,
+    OPT_LIMIT,
+    OPT_PAGE_TOKEN,
+    OPT_YES,
+    OPT_RESTORE,
+};
+
+typedef struct model_opts {
+    const char *server, *alias, *source, *selector, *prefix, *page_token;
+    const char *labels[MAX_LABELS];
+    int n_labels;
+    long limit;
+    bool json, desc, yes, restore;
+} model_opts;
+
+typedef struct ctx {
+    model_opts o;
+    cs_http http;
+    cs_sbuf path; /* the request path being built */
+} ctx;
+
+static int on_option(void *user, int opt, const char *arg)
+{
+    model_opts *o = user;
+    switch (opt) {
+    case OPT_SERVER: o->server = arg; break;
+    case OPT_JSON: o->json = true; break;
+    case OPT_LABEL:
+        if (o->n_labels == MAX_LABELS)
+            return cs_cli_usage_error("model", "at most %d --label options", MAX_LABELS);
+        if (!strchr(arg, '=') || arg[0] == '=')
+            return cs_cli_usage_error("model", "--label expects KEY=VALUE, got '%s'", arg);
+        o->labels[o->n_labels++] = arg;
+        break;
+    case OPT_ALIAS: o->alias = arg; break;
+    case OPT_SOURCE: o->source = arg; break;
+    case OPT_SELECTOR: o->selector = arg; break;
+    case OPT_PREFIX: o->prefix = arg; break;
+    case OPT_DESC: o->desc = true; break;
+    case OPT_LIMIT:
+        if (cs_cli_parse_int(arg, 1, 1000, &o->limit) != 0)
+            return cs_cli_usage_error("model", "--limit expects 1..1000, got '%s'", arg);
+        break;
+    case OPT_PAGE_TOKEN: o->page_token = arg; break;
+    case OPT_YES: o->yes = true; break;
+    default: o->restore = true; break; /* OPT_RESTORE */
+    }
+    return CS_CLI_CONTINUE;
+}
+
+/* --- requests --------------------------------------------------------------------------- */
+
+/* Appends "/<escaped s>" to the path being built. */
+static bool path_seg(ctx *c, const char *s)
+{
+    return cs_sbuf_puts(&c->path, "/") == CS_OK && cs_http_escape(&c->http, s, &c->path) == CS_OK;
+}
+
+/* Appends "?key=<escaped value>" or "&key=..." when value is set. */
+static bool path_query(ctx *c, const char *key, const char *value)
+{
+    if (!value) return true;
+    return cs_sbuf_printf(&c->path, "%s%s=", strchr(c->path.data, '?') ? "&" : "?", key) == CS_OK &&
+           cs_http_escape(&c->http, value, &c->path) == CS_OK;
+}
+
+/* Sends the built path; on a 2xx answer returns the parsed JSON body (json_null() for an
+ * empty one), its text staying in rep->body (the caller frees it either way); otherwise
+ * reports and returns NULL with *rc the exit code. */
+static json_t *call(ctx *c, const char *method, const char *body, cs_http_reply *rep, int *rc)
+{
+    cs_error err;
+    *rc = CS_CLI_RUNTIME;
+    if (cs_http_call(&c->http, method, c->path.data, body, rep, &err) != CS_OK) {
+        cs_cli_error("model", "%s", err.msg);
+        return NULL;
+    }
+    char msg[1024];
+    if (rep->status < 200 || rep->status >= 300) {
+        cs_cli_error("model", "%s", cs_http_error_text(rep, msg, sizeof msg));
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *j = rep->body.len ? json_loadb(rep->body.data, rep->body.len, 0, &jerr) : json_null();
+    if (!j) {
+        cs_cli_error("model", "the server's answer is not JSON: %s", jerr.text);
+        return NULL;
+    }
+    *rc = CS_CLI_OK;
+    return j;
+}
+
+/* Runs one call that changes something; prints the server's JSON with --json, else `done`. */
+static int simple(ctx *c, const char *method, const char *body, const char *done)
+{
+    cs_http_reply rep;
+    int rc;
+    json_t *j = call(c, method, body, &rep, &rc);
+    if (j) {
+        if (c->o.json && rep.body.len)
+            printf("%s\n", rep.body.data);
+        else
+            printf("%s\n", done);
+    }
+    json_decref(j);
+    cs_sbuf_free(&rep.body);
+    return rc;
+}
+
+/* Splits NAME[:VERSION|@ALIAS] in place; *ref is NULL when none is given. */
+static void split_ref(char *arg, const char **ref)
+{
+    char *sep = strpbrk(arg, ":@");
+    *ref = NULL;
+    if (sep) {
+        *sep = '\0';
+        *ref = sep + 1;
+    }
+}
+
+static const char *str(json_t *o, const char *key)
+{
+    const char *s = json_string_value(json_object_get(o, key));
+    return s ? s : "";
+}
+
+/* k=v,k=v from a labels object, into buf. */
+static const char *labels_text(json_t *labels, char *buf, size_t cap)
+{
+    size_t n = 0;
+    const char *k;
+    json_t *v;
+    buf[0] = '\0';
+    json_object_foreach(labels, k, v)
+    {
+        int w = snprintf(buf + n, cap - n, "%s%s=%s", n ? "," : "", k, json_string_value(v));
+        if (w < 0 || (size_t)w >= cap - n) break;
+        n += (size_t)w;
+    }
+    return buf[0] ? buf : "-";
+}
+
+/* --- subcommands ------------------------------------------------------------------------ */
+
+static int push(ctx *c, int argc, char **argv)
+{
+    if (argc != 2) return cs_cli_usage_error("model", "push expects NAME FILE.onnx");
+    const char *name = argv[0], *file = argv[1];
+    struct stat st;
+    if (stat(file, &st) != 0) return cs_cli_error("model", "%s: cannot read it", file);
+    cs_http_reply rep;
+    int rc;
+    /* Create the model first; 409 means it exists, which is what push wants. */
+    json_t *body = json_pack("{s:s}", "name", name);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!text) return cs_cli_error("model", "out of memory");
+    cs_error err;
+    cs_sbuf_puts(&c->path, "/api/v1/models");
+    cs_status st_rc = cs_http_call(&c->http, "POST", c->path.data, text, &rep, &err);
+    free(text);
+    char msg[1024];
+    if (st_rc != CS_OK) return cs_cli_error("model", "%s", err.msg);
+    if (rep.status != 201 && rep.status != 409) {
+        rc = cs_cli_error("model", "%s", cs_http_error_text(&rep, msg, sizeof msg));
+        cs_sbuf_free(&rep.body);
+        return rc;
+    }
+    cs_sbuf_free(&rep.body);
+
+    char hdr[MAX_LABELS + 1][HEADER_LABEL_MAX];
+    const char *hdrs[MAX_LABELS + 1];
+    int n = 0;
+    for (int i = 0; i < c->o.n_labels; i++, n++) {
+        snprintf(hdr[n], sizeof hdr[n], "X-Capstan-Label: %s", c->o.labels[i]);
+        hdrs[n] = hdr[n];
+    }
+    if (c->o.source) {
+        snprintf(hdr[n], sizeof hdr[n], "X-Capstan-Source: %s", c->o.source);
+        hdrs[n] = hdr[n];
+        n++;
+    }
+    cs_sbuf_clear(&c->path);
+    if (!(cs_sbuf_puts(&c->path, "/api/v1/models") == CS_OK && path_seg(c, name) &&
+          cs_sbuf_puts(&c->path, "/versions") == CS_OK))
+        return cs_cli_error("model", "out of memory");
+    c->http.progress = isatty(STDERR_FILENO) && st.st_size >= PROGRESS_MIN;
+    if (cs_http_upload(&c->http, c->path.data, file, hdrs, n, &rep, &err) != CS_OK)
+        return cs_cli_error("model", "%s", err.msg);
+    if (rep.status != 201) {
+        rc = cs_cli_error("model", "push %s: %s", file, cs_http_error_text(&rep, msg, sizeof msg));
+        cs_sbuf_free(&rep.body);
+        return rc;
+    }
+    json_error_t jerr;
+    json_t *v = json_loadb(rep.body.data, rep.body.len, 0, &jerr);
+    json_int_t version = json_integer_value(json_object_get(v, "version"));
+    if (c->o.json)
+        printf("%s\n", rep.body.data);
+    else
+        printf("%s: version %lld (%s, %lld bytes)\n", name, (long long)version, str(v, "digest"),
+               (long long)json_integer_value(json_object_get(v, "size")));
+    json_decref(v);
+    cs_sbuf_free(&rep.body);
+    if (!c->o.alias) return CS_CLI_OK;
+
+    cs_sbuf_clear(&c->path);
+    if (!(cs_sbuf_puts(&c->path, "/api/v1/models") == CS_OK && path_seg(c, name) &&
+          cs_sbuf_puts(&c->path, "/aliases") == CS_OK && path_seg(c, c->o.alias)))
+        return cs_cli_error("model", "out of memory");
+    char b[64];
+    snprintf(b, sizeof b, "{\"version\":%lld}", (long long)version);
+    json_t *a = call(c, "PUT", b, &rep, &rc);
+    if (a && !c->o.json) printf("%s@%s -> %lld\n", name, c->o.alias, (long long)version);
+    json_decref(a);
+    cs_sbuf_free(&rep.body);
+    return rc;
+}
+
+/* Prints the continuation token of a page, if any, on stderr. */
+static void next_page(json_t *page)
+{
+    const char *t = json_string_value(json_object_get(page, "next_page_token"));
+    if (t) fprintf(stderr, "more: --page-token %s\n", t);
+}
+
+static void time_text(const char *iso, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%.19s", iso); /* to the second: "2026-01-02T03:04:05" */
+}
+
+static int ls(ctx *c, int argc, char **argv)
+{
+    if (argc > 1) return cs_cli_usage_error("model", "ls expects at most one NAME");
+    bool versions = argc == 1;
+    char limit[16] = "";
+    if (c->o.limit) snprintf(limit, sizeof limit, "%ld", c->o.limit);
+    bool ok =
+        cs_sbuf_puts(&c->path, "/api/v1/models") == CS_OK &&
+        (!versions || (path_seg(c, argv[0]) && cs_sbuf_puts(&c->path, "/versions") == CS_OK)) &&
+        path_query(c, "selector", c->o.selector) && path_query(c, "prefix", c->o.prefix) &&
+        path_query(c, "order", c->o.desc ? "desc" : NULL) &&
+        path_query(c, "limit", limit[0] ? limit : NULL) &&
+        path_query(c, "page_token", c->o.page_token);
+    if (!ok) return cs_cli_error("model", "out of memory");
+    cs_http_reply rep;
+    int rc;
+    json_t *page = call(c, "GET", NULL, &rep, &rc);
+    if (page && c->o.json) printf("%s\n", rep.body.data);
+    json_t *items = json_object_get(page, "items");
+    if (page && !c->o.json && !versions) printf("%-32s %-24s %s\n", "NAME", "UPDATED", "LABELS");
+    if (page && !c->o.json && versions)
+        printf("%-8s %-9s %-12s %-20s %-24s %s\n", "VERSION", "STATE", "SIZE", "DIGEST", "CREATED",
+               "LABELS");
+    size_t i;
+    json_t *it;
+    char lb[1024], tm[32];
+    json_array_foreach(items, i, it)
+    {
+        if (c->o.json) break;
+        if (versions) {
+            time_text(str(it, "created_at"), tm, sizeof tm);
+            printf("%-8lld %-9s %-12lld %-20.19s %-24s %s\n",
+                   (long long)json_integer_value(json_object_get(it, "version")), str(it, "state"),
+                   (long long)json_integer_value(json_object_get(it, "size")), str(it, "digest"),
+                   tm, labels_text(json_object_get(it, "labels"), lb, sizeof lb));
+        } else {
+            time_text(str(it, "updated_at"), tm, sizeof tm);
+            printf("%-32s %-24s %s\n", str(it, "name"), tm,
+                   labels_text(json_object_get(it, "labels"), lb, sizeof lb));
+        }
+    }
+    next_page(page);
+    json_decref(page);
+    cs_sbuf_free(&rep.body);
+    return rc;
+}
+
+static int show(ctx *c, int argc, char **argv)
+{
+    if (argc != 1) return cs_cli_usage_error("model", "show expects NAME[:VERSION|@ALIAS]");
+    const char *ref;
+    split_ref(argv[0], &ref);
+    if (ref && !*ref) return cs_cli_usage_error("model", "show: empty version or alias");
+    bool ok = cs_sbuf_puts(&c->path, "/api/v1/models") == CS_OK && path_seg(c, argv[0]) &&
+              (!ref || (cs_sbuf_puts(&c->path, "/versions") == CS_OK && path_seg(c, ref)));
+    if (!ok) return cs_cli_error("model", "out of memory");
+    cs_http_reply rep;
+    int rc;
+    json_t *j = call(c, "GET", NULL, &rep, &rc);
+    if (j) {
+        char *pretty = c->o.json ? NULL : json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
+        printf("%s\n", pretty ? pretty : rep.body.data);
+        free(pretty);
+    }
+    json_decref(j);
+    cs_sbuf_free(&rep.body);
+    return rc;
+}
+
+static int alias(ctx *c, int argc, char **argv)
+{
+    bool set = argc == 4 && strcmp(argv[0], "set") == 0;
+    bool rm = argc == 3 && strcmp(argv[0], "rm") == 0;
+    long version = 0;
+    if (!set && !rm)
+        return cs_cli_usage_error("model", "alias expects 'set NAME ALIAS VERSION' or 'rm NAME "
+                                           "ALIAS'");
+    if (set && cs_cli_parse_int(argv[3], 1, 1L << 62, &version) != 0)
+        return cs_cli_usage_error("model", "alias set: '%s' is not a version number", argv[3]);
+    if (!(cs_sbuf_puts(&c->path, "/api/v1/models") == CS_OK && path_seg(c, argv[1]) &&
+          cs_sbuf_puts(&c->path, "/aliases") == CS_OK && path_seg(c, argv[2])))
+        return cs_cli_error("model", "out of memory");
+    char body[64], done[256];
+    snprintf(body, sizeof body, "{\"version\":%ld}", version);
+    if (set)
+        snprintf(done, sizeof done, "%s@%s -> %ld", argv[1], argv[2], version);
+    else
+        snprintf(done, sizeof done, "removed %s@%s", argv[1], argv[2]);
+    return simple(c, set ? "PUT" : "DELETE", set ? body : NULL, done);
+}
+
+/* NAME:VERSION into the version's path; false (after reporting) when malformed. */
+static int version_path(ctx *c, const char *cmd, char *arg, bool required, int *rc)
+{
+    const char *ref;
+    split_ref(arg, &ref);
+    long v;
+    if ((required && !ref) || (ref && cs_cli_parse_int(ref, 1, 1L << 62, &v) != 0)) {
+        *rc = cs_cli_usage_error("model", "%s expects NAME%s (a version number)", cmd,
+                                 required ? ":VERSION" : "[:VERSION]");
+        return 0;
+    }
+    if (!(cs_sbuf_puts(&c->path, "/api/v1/models") == CS_OK && path_seg(c, arg) &&
+          (!ref || (cs_sbuf_puts(&c->path, "/versions") == CS_OK && path_seg(c, ref))))) {
+        *rc = cs_cli_error("model", "out of memory");
+        return 0;
+    }
+    return ref ? 2 : 1;
+}
+
+static int archive(ctx *c, int argc, char **argv)
+{
+    if (argc != 1) return cs_cli_usage_error("model", "archive expects NAME:VERSION");
+    char done[256];
+    snprintf(done, sizeof done, "%s %s", argv[0], c->o.restore ? "restored" : "archived");
+    int rc;
+    if (!version_path(c, "archive", argv[0], true, &rc)) return rc;
+    return simple(c, "PATCH", c->o.restore ? "{\"state\":\"ready\"}" : "{\"state\":\"archived\"}",
+                  done);
+}
+
+static int rm(ctx *c, int argc, char **argv)
+{
+    if (argc != 1) return cs_cli_usage_error("model", "rm expects NAME[:VERSION]");
+    char done[256];
+    snprintf(done, sizeof done, "deleted %s", argv[0]);
+    int rc;
+    if (!version_path(c, "rm", argv[0], false, &rc)) return rc;
+    return simple(c, "DELETE", NULL, done);
+}
+
+static int gc(ctx *c, int argc, char **argv)
+{
+    if (argc != 0) return cs_cli_usage_error("model", "gc takes no arguments");
+    cs_sbuf_puts(&c->path, c->o.yes ? "/api/v1/gc" : "/api/v1/gc?dry_run=true");
+    cs_http_reply rep;
+    int rc;
+    json_t *j = call(c, "POST", NULL, &rep, &rc);
+    if (j && c->o.json) printf("%s\n", rep.body.data);
+    if (j && !c->o.json)
+        printf("%lld blobs, %lld unreferenced (%lld bytes), %lld removed%s\n",
+               (long long)json_integer_value(json_object_get(j, "blobs")),
+               (long long)json_integer_value(json_object_get(j, "unreferenced")),
+               (long long)json_integer_value(json_object_get(j, "bytes")),
+               (long long)json_integer_value(json_object_get(j, "removed")),
+               c->o.yes ? "" : " (dry run: --yes removes them)");
+    json_decref(j);
+    cs_sbuf_free(&rep.body);
+    return rc;
+}
+
+static int audit(ctx *c, int argc, char **argv)
+{
+    if (argc > 1) return cs_cli_usage_error("model", "audit expects at most one NAME");
+    char limit[16] = "";
+    if (c->o.limit) snprintf(limit, sizeof limit, "%ld", c->o.limit);
+    if (!(cs_sbuf_puts(&c->path, "/api/v1/audit") == CS_OK &&
+          path_query(c, "model", argc ? argv[0] : NULL) &&
+          path_query(c, "limit", limit[0] ? limit : NULL) &&
+          path_query(c, "page_token", c->o.page_token)))
+        return cs_cli_error("model", "out of memory");
+    cs_http_reply rep;
+    int rc;
+    json_t *page = call(c, "GET", NULL, &rep, &rc);
+    if (page && c->o.json) printf("%s\n", rep.body.data);
+    if (page && !c->o.json)
+        printf("%-6s %-20s %-16s %-22s %-24s %-8s %s\n", "ID", "AT", "ACTOR", "ACTION", "MODEL",
+               "VERSION", "ALIAS");
+    size_t i;
+    json_t *it;
+    char tm[32];
+    json_array_foreach(json_object_get(page, "items"), i, it)
+    {
+        if (c->o.json) break;
+        time_text(str(it, "at"), tm, sizeof tm);
+        printf("%-6lld %-20s %-16s %-22s %-24s %-8lld %s\n",
+               (long long)json_integer_value(json_object_get(it, "id")), tm, str(it, "actor"),
+               str(it, "action"), str(it, "model"),
+               (long long)json_integer_value(json_object_get(it, "version")),
+               str(it, "alias")[0] ? str(it, "alias") : "-");
+    }
+    next_page(page);
+    json_decref(page);
+    cs_sbuf_free(&rep.body);
+    return rc;
+}
+
+static const struct {
+    const char *name;
+    int (*fn)(ctx *c, int argc, char **argv);
+} subcommands[] = {
+    {"push", push},       {"ls", ls}, {"show", show}, {"alias", alias},
+    {"archive", archive}, {"rm", rm}, {"gc", gc},     {"audit", audit},
+};
+
+static int model_main(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"server", required_argument, NULL, OPT_SERVER},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"label", required_argument, NULL, OPT_LABEL},
+        {"alias", required_argument, NULL, OPT_ALIAS},
+        {"source", required_argument, NULL, OPT_SOURCE},
+        {"selector", required_argument, NULL, OPT_SELECTOR},
+        {"prefix", required_argument, NULL, OPT_PREFIX},
+        {"desc", no_argument, NULL, OPT_DESC},
+        {"limit", required_argument, NULL, OPT_LIMIT},
+        {"page-token", required_argument, NULL, OPT_PAGE_TOKEN},
+        {"yes", no_argument, NULL, OPT_YES},
+        {"restore", no_argument, NULL, OPT_RESTORE},
+        {0}};
+    static const cs_cli_spec spec = {"model", usage, "", longopts};
+    ctx c = {0};
+    int first;
+    int rc = cs_cli_parse(&spec, argc, argv, on_option, &c.o, &first);
+    if (rc != CS_CLI_CONTINUE) return rc;
+    if (first == argc)
+        return cs_cli_usage_error("model", "expected a subcommand: push, ls, show, alias, "
+                                           "archive, rm, gc or audit");
+    const char *sub = argv[first];
+    size_t k = 0;
+    while (k < sizeof subcommands / sizeof subcommands[0] && strcmp(subcommands[k].name, sub)) k++;
+    if (k == sizeof subcommands / sizeof subcommands[0])
+        return cs_cli_usage_error("model", "unknown subcommand '%s'", sub);
+    const char *env = c.o.server ? c.o.server : getenv("CAPSTAN_SERVER");
+    char server[1024];
+    snprintf(server, sizeof server, "%s", env && *env ? env : DEFAULT_SERVER);
+    for (size_t n = strlen(server); n > 0 && server[n - 1] == '/';) server[--n] = '\0';
+    if (strncmp(server, "http://", 7) != 0 && strncmp(server, "https://", 8) != 0)
+        return cs_cli_usage_error("model", "--server expects http://HOST:PORT, got '%s'", server);
+    cs_error err;
+    if (cs_http_init(&c.http, server, &err) != CS_OK) return cs_cli_error("model", "%s", err.msg);
+    cs_sbuf_init(&c.path, 8192);
+    rc = subcommands[k].fn(&c, argc - first - 1, argv + first + 1);
+    cs_sbuf_free(&c.path);
+    cs_http_free(&c.http);
+    return rc;
+}
+
+const cs_cli_command cs_cli_model_cmd = {"model", "manage the model registry of a running server",
+                                         model_main};

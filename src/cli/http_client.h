@@ -1,0 +1,49 @@
+/*
+ * http_client.h - the CLI's HTTP client (libcurl): JSON calls and streamed file uploads to
+ * a capstan server, with server errors turned into one-line messages.
+ */
+#ifndef CS_CLI_HTTP_CLIENT_H
+#define CS_CLI_HTTP_CLIENT_H
+
+#include <stdbool.h>
+
+#include "base/sbuf.h"
+#include "capstan/status.h"
+
+#define CS_HTTP_REPLY_MAX ((size_t)64 << 20) /* a longer answer is an error */
+
+typedef struct cs_http {
+    void *curl;       /* CURL * */
+    const char *base; /* borrowed: "http://host:port", no trailing slash needed */
+    bool progress;    /* draw an upload progress bar on stderr */
+} cs_http;
+
+typedef struct cs_http_reply {
+    long status;
+    cs_sbuf body; /* NUL-terminated; freed with cs_sbuf_free */
+} cs_http_reply;
+
+/* Opens a client for base (borrowed). Free with cs_http_free. */
+cs_status cs_http_init(cs_http *h, const char *base, cs_error *err);
+void cs_http_free(cs_http *h);
+
+/* One request: method and path (with its query, already escaped) under base; body is JSON
+ * text or NULL. Any answer the server gave is CS_OK with out->status set; CS_ERR_IO when
+ * the server cannot be reached (the message names the URL). out->body is initialised
+ * either way. */
+cs_status cs_http_call(cs_http *h, const char *method, const char *path, const char *body,
+                       cs_http_reply *out, cs_error *err);
+
+/* POSTs the file at `file` as application/octet-stream, streamed from disk (never loaded
+ * whole), with extra headers ("Name: value", n of them). */
+cs_status cs_http_upload(cs_http *h, const char *path, const char *file, const char *const *headers,
+                         int n, cs_http_reply *out, cs_error *err);
+
+/* s escaped for a URL's path or query (into b). */
+cs_status cs_http_escape(cs_http *h, const char *s, cs_sbuf *b);
+
+/* The server's {"error": "..."} message for a failed reply, or a generic one. Points into
+ * buf (cap bytes). */
+const char *cs_http_error_text(const cs_http_reply *rep, char *buf, size_t cap);
+
+#endif
