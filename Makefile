@@ -54,7 +54,7 @@ tsan:
 	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DCS_TSAN=ON >/dev/null
 	@cmake --build $(TSAN_BUILD) -j $(JOBS)
 	@cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
-		ctest --output-on-failure -L 'unit|api'
+		ctest --output-on-failure -L 'unit|api|dra|registry'
 
 FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 
