@@ -38,13 +38,28 @@ p50_ms() { # wrk --latency output: the 50% line, in ms
 
 /usr/bin/python3 tools/export_models.py "$build/models-cache" --only resnet18 >/dev/null
 
-# --- the server under test ---
+# --- the servers under test ---
+# Batching server: digits with the default batching, resnet18 as one instance using both
+# cores (as the in-process batch-8 run does) with batches of up to 8; digits takes the third
+# engine thread of the budget and idles while resnet18 is measured.
+cat >"$tmp/resnet18.yaml" <<YAML
+instances: 1
+threads_per_instance: 2
+max_batch_size: 8
+max_queue_delay_us: 5000
+YAML
 port=$(free_port)
-"$build/capstan" serve --port "$port" --log-level error --threads 2 \
+"$build/capstan" serve --port "$port" --log-level error --threads 3 \
   --model digits=models/digits.onnx --model resnet18="$build/models-cache/resnet18/model.onnx" \
-  >"$tmp/serve.log" 2>&1 &
+  --model-config resnet18="$tmp/resnet18.yaml" >"$tmp/serve.log" 2>&1 &
 pids+=($!)
 wait_ready "$port"
+# Overhead server: no batching, so a lone request is not held back waiting for company.
+oport=$(free_port)
+"$build/capstan" serve --port "$oport" --log-level error --threads 1 --max-batch-size 0 \
+  --model digits=models/digits.onnx >"$tmp/serve-overhead.log" 2>&1 &
+pids+=($!)
+wait_ready "$oport"
 
 # JSON request body for digits and its response size
 $py -c 'import json,sys; json.dump(json.load(open("models/digits.sample.json"))["request"], sys.stdout)' >"$tmp/digits.json"
@@ -83,7 +98,8 @@ cs_json=$(wrk -t2 -c64 -d"${secs}s" -s "$tmp/json.lua" "http://127.0.0.1:$port/v
 ngx=$(wrk -t2 -c64 -d"${secs}s" "http://127.0.0.1:$nport/response.json" | rps)
 
 # --- 2. server overhead at concurrency 1 ---
-cs_p50=$(wrk -t1 -c1 -d"${secs}s" --latency -s "$tmp/json.lua" "http://127.0.0.1:$port/v2/models/digits/infer" | p50_ms)
+cs_p50=$(wrk -t1 -c1 -d"${secs}s" --latency -s "$tmp/json.lua" "http://127.0.0.1:$oport/v2/models/digits/infer" | p50_ms)
+ngx_p50=$(wrk -t1 -c1 -d"${secs}s" --latency "http://127.0.0.1:$nport/response.json" | p50_ms)
 eng=$("$build/cs-engine-bench" models/digits.onnx --batch 1 --threads 1 --runs 2000)
 eng_p50=$($py -c 'import json,sys; print(json.loads(sys.argv[1])["p50_ms"])' "$eng")
 
@@ -99,12 +115,12 @@ cs_img=$(wrk -t2 -c16 -d"${secs}s" -s "$tmp/bin.lua" "http://127.0.0.1:$port/v2/
 eng8=$("$build/cs-engine-bench" "$build/models-cache/resnet18/model.onnx" --batch 8 --threads 2 --runs 10)
 eng_img=$($py -c 'import json,sys; print(json.loads(sys.argv[1])["runs_per_s"] * 8)' "$eng8")
 
-$py - "$cs_json" "$ngx" "$cs_p50" "$eng_p50" "$cs_img" "$eng_img" "$resp_bytes" <<'PY'
+$py - "$cs_json" "$ngx" "$cs_p50" "$eng_p50" "$cs_img" "$eng_img" "$resp_bytes" "$ngx_p50" <<'PY'
 import sys
-cs_json, ngx, cs_p50, eng_p50, cs_img, eng_img, size = map(float, sys.argv[1:])
+cs_json, ngx, cs_p50, eng_p50, cs_img, eng_img, size, ngx_p50 = map(float, sys.argv[1:])
 print(f"| benchmark | capstan | peer | result |")
 print(f"|---|---|---|---|")
 print(f"| digits JSON, wrk 64 connections | {cs_json:.0f} req/s | nginx static {int(size)} B: {ngx:.0f} req/s | {cs_json/ngx:.2f}x |")
-print(f"| server overhead, 1 connection | p50 {cs_p50*1000:.0f} us end to end | engine in-process p50 {eng_p50*1000:.0f} us | {(cs_p50-eng_p50)*1000:.0f} us |")
+print(f"| server overhead, 1 connection, no batching | p50 {cs_p50*1000:.0f} us end to end | engine in-process p50 {eng_p50*1000:.0f} us; nginx static p50 {ngx_p50*1000:.0f} us | {(cs_p50-eng_p50)*1000:.0f} us ({(cs_p50-eng_p50-ngx_p50)*1000:.0f} us above nginx's round trip) |")
 print(f"| resnet18, 16 clients, dynamic batching | {cs_img:.1f} img/s | engine in-process batch 8: {eng_img:.1f} img/s | {cs_img/eng_img:.2f}x |")
 PY
