@@ -15,58 +15,9 @@ CAPSTAN=$(realpath "$1")
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
 PY=${PYTHON:-/usr/bin/python3}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/capstan-api.XXXXXX")
-SERVER_PID=
-
-cleanup() {
-    if grep -q '^FAIL' "$TMP/results" 2>/dev/null && [ -f "$TMP/server.log" ]; then
-        echo "last server log lines:"
-        tail -n 20 "$TMP/server.log"
-    fi
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -KILL "$SERVER_PID" 2>/dev/null
-        wait "$SERVER_PID" 2>/dev/null
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-# Every check appends one PASS or FAIL line to $RESULTS; they are counted at the end.
-RESULTS=$TMP/results
-: >"$RESULTS"
-pass() { echo "PASS $1" >>"$RESULTS"; }
-fail() { echo "FAIL $1" | tee -a "$RESULTS"; }
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# start NAME ARGS...: starts a server with ARGS on a free port, waits until it is live.
-start() {
-    local name=$1
-    shift
-    PORT=$(free_port)
-    URL=http://127.0.0.1:$PORT
-    "$CAPSTAN" serve --port "$PORT" --data-dir "$TMP/data" "$@" 2>"$TMP/server.log" &
-    SERVER_PID=$!
-    echo "$SERVER_PID" >"$TMP/$name.pid"
-    for _ in $(seq 200); do
-        curl -sf "$URL/v2/health/live" >/dev/null 2>&1 && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    fail "$name server did not start: $(tail -3 "$TMP/server.log")"
-    return 1
-}
-
-# stop NAME: SIGTERM, then the exit status must be 0.
-stop() {
-    kill -TERM "$SERVER_PID" 2>/dev/null
-    wait "$SERVER_PID"
-    local rc=$?
-    SERVER_PID=
-    if [ "$rc" -eq 0 ]; then pass "$1 server exits 0 on SIGTERM"; else fail "$1 server exited $rc"; fi
-}
+SUITE=api
+# shellcheck source=../lib/server.sh
+source "$HERE/../lib/server.sh"
 
 # Identity models of every type, and a data-dir copy of digits with a YAML file.
 mkdir -p "$TMP/data/models"
@@ -147,7 +98,4 @@ if start drain --model "digits=$ROOT/models/digits.onnx" --model-config "digits=
     fi
 fi
 
-passed=$(grep -c '^PASS' "$RESULTS")
-failed=$(grep -c '^FAIL' "$RESULTS")
-echo "api: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary

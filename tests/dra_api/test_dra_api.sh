@@ -14,71 +14,9 @@ CAPSTAN=$(realpath "$1")
 NVML=$(realpath "$2")
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PY=${PYTHON:-/usr/bin/python3}
-TMP=$(mktemp -d "${TMPDIR:-/tmp}/capstan-dra-api.XXXXXX")
-SERVER_PID=
-
-cleanup() {
-    if grep -q '^FAIL' "$TMP/results" 2>/dev/null && [ -f "$TMP/server.log" ]; then
-        echo "last server log lines:"
-        tail -n 20 "$TMP/server.log"
-    fi
-    if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-        kill -KILL "$SERVER_PID" 2>/dev/null
-        wait "$SERVER_PID" 2>/dev/null
-    fi
-    rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-RESULTS=$TMP/results
-: >"$RESULTS"
-pass() { echo "PASS $1" >>"$RESULTS"; }
-fail() { echo "FAIL $1" | tee -a "$RESULTS"; }
-
-free_port() {
-    "$PY" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# start NAME ARGS...: a server with ARGS on a free port (environment from the caller),
-# waited for until it is live.
-start() {
-    local name=$1
-    shift
-    PORT=$(free_port)
-    URL=http://127.0.0.1:$PORT
-    "$CAPSTAN" serve --port "$PORT" --data-dir "$TMP/data" "$@" 2>"$TMP/server.log" &
-    SERVER_PID=$!
-    for _ in $(seq 200); do
-        curl -sf "$URL/v2/health/live" >/dev/null 2>&1 && return 0
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    fail "$name server did not start: $(tail -3 "$TMP/server.log")"
-    return 1
-}
-
-# stop NAME: SIGTERM, then the exit status must be 0 within 10 s (the trap kills a server
-# that is still up).
-stop() {
-    kill -TERM "$SERVER_PID" 2>/dev/null
-    for _ in $(seq 200); do
-        kill -0 "$SERVER_PID" 2>/dev/null || break
-        sleep 0.05
-    done
-    kill -0 "$SERVER_PID" 2>/dev/null && kill -KILL "$SERVER_PID"
-    wait "$SERVER_PID"
-    local rc=$?
-    SERVER_PID=
-    if [ "$rc" -eq 0 ]; then pass "$1 server exits 0 on SIGTERM"; else fail "$1 server exited $rc"; fi
-    no_sanitizer_report "$1 server" "$(cat "$TMP/server.log")"
-}
-
-# Sanitizer builds (ASan+UBSan, TSan) report on stderr; any report is a failure.
-no_sanitizer_report() { # name, output
-    if grep -q "Sanitizer\|runtime error:" <<<"$2"; then
-        fail "$1: sanitizer report: $(grep -m3 "Sanitizer\|runtime error:" <<<"$2")"
-    fi
-}
+SUITE=dra_api
+# shellcheck source=../lib/server.sh
+source "$HERE/../lib/server.sh"
 
 run_phase() {
     "$PY" "$HERE/dra_api_test.py" "$1" "$URL" | tee -a "$RESULTS" | grep -v "^PASS"
@@ -128,7 +66,4 @@ expect_start_error "--devices: a file claim that cannot be allocated" \
 expect_start_error "--device-policy: unknown policy is a usage error" \
     "--device-policy expects first or best-fit" --device-policy worst
 
-passed=$(grep -c '^PASS' "$RESULTS")
-failed=$(grep -c '^FAIL' "$RESULTS")
-echo "dra_api: $passed passed, $failed failed"
-[ "$failed" -eq 0 ]
+summary
