@@ -59,6 +59,14 @@ typedef struct cs_tensor {
 /* Number of elements (1 for a scalar). */
 int64_t cs_tensor_numel(const cs_tensor *t);
 
+/* Element i of t converted to double or int64, and the reverse, for every numeric type and
+ * bool (float16 and bfloat16 included; integers wrap, bool is "not zero"). One switch per
+ * element: for codecs and shape values, not for hot loops. */
+double cs_tensor_get_f64(const cs_tensor *t, int64_t i);
+int64_t cs_tensor_get_i64(const cs_tensor *t, int64_t i);
+void cs_tensor_set_f64(cs_tensor *t, int64_t i, double v);
+void cs_tensor_set_i64(cs_tensor *t, int64_t i, int64_t v);
+
 /* A graph input or output as the model declares it. dims[i] is -1 where the dimension is
  * symbolic or unknown; dim_names[i] is then its symbol ("batch") or NULL. */
 typedef struct cs_value_info {

@@ -9,12 +9,10 @@
  * shape, which is checked against limits.max_elements first. Responses are written into
  * a string buffer directly for the same reason.
  *
- * Element conversion uses the engine's typed accessors and half-precision conversions
- * (engine/kernel.h), so that a value means the same thing here as in every kernel.
+ * Element conversion uses the engine's public typed accessors (cs_tensor_get_f64 and
+ * friends), so that a value means the same thing here as in every kernel.
  */
 #include "api/api.h"
-
-#include "engine/kernel.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -579,7 +577,7 @@ static cs_status put_element(cs_v2_input *in, int64_t i, const char **pp, const 
     if (is_float(t->dtype)) {
         double v = strtod(p, &conv);
         if (conv != e) goto wrong;
-        cs__set_f64(t, i, v);
+        cs_tensor_set_f64(t, i, v);
     } else if (t->dtype == CS_DTYPE_UINT64) {
         if (*p == '-') goto wrong;
         unsigned long long v = strtoull(p, &conv, 10);
@@ -590,7 +588,7 @@ static cs_status put_element(cs_v2_input *in, int64_t i, const char **pp, const 
         int_range(t->dtype, &lo, &hi);
         long long v = strtoll(p, &conv, 10);
         if (errno || conv != e || v < lo || v > hi) goto wrong;
-        cs__set_i64(t, i, v);
+        cs_tensor_set_i64(t, i, v);
     }
     *pp = e;
     return CS_OK;
@@ -699,14 +697,14 @@ cs_status cs_v2_put_json_data(cs_sbuf *b, const cs_tensor *t, cs_error *err)
         } else if (t->dtype == CS_DTYPE_UINT64) {
             snprintf(num, sizeof num, "%" PRIu64, ((const uint64_t *)t->data)[i]);
         } else if (is_float(t->dtype)) {
-            double v = cs__get_f64(t, i);
+            double v = cs_tensor_get_f64(t, i);
             /* JSON has no NaN or infinity; null is what Python's and Go's clients accept. */
             if (v != v || v > 1.7976931348623157e308 || v < -1.7976931348623157e308)
                 snprintf(num, sizeof num, "null");
             else
                 snprintf(num, sizeof num, t->dtype == CS_DTYPE_FLOAT64 ? "%.17g" : "%.9g", v);
         } else {
-            snprintf(num, sizeof num, "%" PRId64, cs__get_i64(t, i));
+            snprintf(num, sizeof num, "%" PRId64, cs_tensor_get_i64(t, i));
         }
         if (rc == CS_OK) rc = cs_sbuf_puts(b, num);
     }

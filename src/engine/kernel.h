@@ -95,12 +95,6 @@ static inline int64_t cs__numel(const cs_tensor *t)
 void cs__strides(const cs_tensor *t, int64_t *strides);
 /* Copies dtype and shape of src into dst (not data). */
 void cs__same_shape(cs_tensor *dst, const cs_tensor *src);
-/* Element i of a tensor of any numeric or bool type, converted. Slow path: use it for
- * shape inputs and reference code, not in hot loops. */
-int64_t cs__get_i64(const cs_tensor *t, int64_t i);
-double cs__get_f64(const cs_tensor *t, int64_t i);
-void cs__set_f64(cs_tensor *t, int64_t i, double v);
-void cs__set_i64(cs_tensor *t, int64_t i, int64_t v);
 
 /* Numpy-style multidirectional broadcast of n shapes into out's rank and dims. */
 cs_status cs__broadcast(int n, const cs_tensor *const *ts, cs_tensor *out, cs_error *err);

@@ -2,7 +2,7 @@
  * kutil.c - helpers shared by all kernels: attributes, element access, broadcasting,
  * axes, half-precision conversion, node-scoped errors and parallel loops.
  *
- * The element accessors (cs__get_f64 and friends) switch on the type for every element:
+ * The element accessors (cs_tensor_get_f64 and friends) switch on the type for every element:
  * they are for shape inputs, attributes and reference paths, not for hot loops.
  */
 #include "engine/kernel.h"
@@ -73,7 +73,7 @@ void cs__same_shape(cs_tensor *dst, const cs_tensor *src)
     memcpy(dst->dims, src->dims, sizeof dst->dims);
 }
 
-int64_t cs__get_i64(const cs_tensor *t, int64_t i)
+int64_t cs_tensor_get_i64(const cs_tensor *t, int64_t i)
 {
     const void *d = t->data;
     switch (t->dtype) {
@@ -86,11 +86,11 @@ int64_t cs__get_i64(const cs_tensor *t, int64_t i)
     case CS_DTYPE_UINT16: return ((const uint16_t *)d)[i];
     case CS_DTYPE_UINT8:
     case CS_DTYPE_BOOL: return ((const uint8_t *)d)[i];
-    default: return (int64_t)cs__get_f64(t, i);
+    default: return (int64_t)cs_tensor_get_f64(t, i);
     }
 }
 
-double cs__get_f64(const cs_tensor *t, int64_t i)
+double cs_tensor_get_f64(const cs_tensor *t, int64_t i)
 {
     const void *d = t->data;
     switch (t->dtype) {
@@ -99,11 +99,11 @@ double cs__get_f64(const cs_tensor *t, int64_t i)
     case CS_DTYPE_FLOAT16: return cs__f16_to_f32(((const uint16_t *)d)[i]);
     case CS_DTYPE_BFLOAT16: return cs__bf16_to_f32(((const uint16_t *)d)[i]);
     case CS_DTYPE_UINT64: return (double)((const uint64_t *)d)[i];
-    default: return (double)cs__get_i64(t, i);
+    default: return (double)cs_tensor_get_i64(t, i);
     }
 }
 
-void cs__set_f64(cs_tensor *t, int64_t i, double v)
+void cs_tensor_set_f64(cs_tensor *t, int64_t i, double v)
 {
     void *d = t->data;
     switch (t->dtype) {
@@ -112,11 +112,11 @@ void cs__set_f64(cs_tensor *t, int64_t i, double v)
     case CS_DTYPE_FLOAT16: ((uint16_t *)d)[i] = cs__f32_to_f16((float)v); break;
     case CS_DTYPE_BFLOAT16: ((uint16_t *)d)[i] = cs__f32_to_bf16((float)v); break;
     case CS_DTYPE_BOOL: ((uint8_t *)d)[i] = v != 0; break;
-    default: cs__set_i64(t, i, (int64_t)v); break;
+    default: cs_tensor_set_i64(t, i, (int64_t)v); break;
     }
 }
 
-void cs__set_i64(cs_tensor *t, int64_t i, int64_t v)
+void cs_tensor_set_i64(cs_tensor *t, int64_t i, int64_t v)
 {
     void *d = t->data;
     switch (t->dtype) {
@@ -129,7 +129,7 @@ void cs__set_i64(cs_tensor *t, int64_t i, int64_t v)
     case CS_DTYPE_UINT16: ((uint16_t *)d)[i] = (uint16_t)v; break;
     case CS_DTYPE_UINT8: ((uint8_t *)d)[i] = (uint8_t)v; break;
     case CS_DTYPE_BOOL: ((uint8_t *)d)[i] = v != 0; break;
-    default: cs__set_f64(t, i, (double)v); break;
+    default: cs_tensor_set_f64(t, i, (double)v); break;
     }
 }
 

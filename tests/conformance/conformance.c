@@ -107,12 +107,13 @@ static bool values_equal(const cs_tensor *got, cs_tensor *want, char *why, size_
         if (!is_float) {
             if (memcmp((char *)got->data + i * es, (char *)want->data + i * es, es)) {
                 snprintf(why, cap, "output '%s'[%lld]: expected %lld, got %lld", name, (long long)i,
-                         (long long)cs__get_i64(want, i), (long long)cs__get_i64(got, i));
+                         (long long)cs_tensor_get_i64(want, i),
+                         (long long)cs_tensor_get_i64(got, i));
                 return false;
             }
             continue;
         }
-        double g = cs__get_f64(got, i), w = cs__get_f64(want, i);
+        double g = cs_tensor_get_f64(got, i), w = cs_tensor_get_f64(want, i);
         if (isnan(w) && isnan(g)) continue;
         if (g == w) continue;
         if (!(fabs(g - w) <= ATOL + RTOL * fabs(w))) {

@@ -366,11 +366,12 @@ static void pow_any(char *const *p, const bool *step, int64_t n, const void *aux
         a.data = p[1] + i * sa;
         b.data = p[2] + i * sb;
         if (!is_int(t->base))
-            cs__set_f64(&o, 0, pow(cs__get_f64(&a, 0), cs__get_f64(&b, 0)));
+            cs_tensor_set_f64(&o, 0, pow(cs_tensor_get_f64(&a, 0), cs_tensor_get_f64(&b, 0)));
         else if (is_int(t->exp))
-            cs__set_i64(&o, 0, ipow(cs__get_i64(&a, 0), cs__get_i64(&b, 0)));
+            cs_tensor_set_i64(&o, 0, ipow(cs_tensor_get_i64(&a, 0), cs_tensor_get_i64(&b, 0)));
         else
-            cs__set_i64(&o, 0, sat_int(pow(cs__get_f64(&a, 0), cs__get_f64(&b, 0)), t->base));
+            cs_tensor_set_i64(
+                &o, 0, sat_int(pow(cs_tensor_get_f64(&a, 0), cs_tensor_get_f64(&b, 0)), t->base));
     }
 }
 
@@ -691,7 +692,7 @@ static cs_status run_mean(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
     if (!fn) return no_loop(ctx, out->dtype);
     double storage; /* room and alignment for one element of any type */
     cs_tensor count = {.dtype = out->dtype, .rank = 0, .data = &storage};
-    cs__set_f64(&count, 0, n_in);
+    cs_tensor_set_f64(&count, 0, n_in);
     const cs_tensor *ops[2] = {out, &count};
     iter_run(ctx, out, 2, ops, fn, NULL);
     return CS_OK;

@@ -210,7 +210,7 @@ static inline double load_f(const cs_tensor *t, int64_t i)
     switch (t->dtype) {
     case CS_DTYPE_FLOAT32: return ((const float *)t->data)[i];
     case CS_DTYPE_FLOAT64: return ((const double *)t->data)[i];
-    default: return cs__get_f64(t, i);
+    default: return cs_tensor_get_f64(t, i);
     }
 }
 
@@ -243,7 +243,7 @@ static void einsum_range(void *arg, int64_t begin, int64_t end)
                 facc += v;
             } else {
                 uint64_t v = 1; /* unsigned: wrap-around instead of undefined overflow */
-                for (int k = 0; k < pl->n_in; k++) v *= (uint64_t)cs__get_i64(in[k], off[k]);
+                for (int k = 0; k < pl->n_in; k++) v *= (uint64_t)cs_tensor_get_i64(in[k], off[k]);
                 iacc = (int64_t)((uint64_t)iacc + v);
             }
             int s = pl->n_sum - 1;
@@ -262,9 +262,9 @@ static void einsum_range(void *arg, int64_t begin, int64_t end)
         if (out->dtype == CS_DTYPE_FLOAT32)
             ((float *)out->data)[o] = (float)facc;
         else if (is_float)
-            cs__set_f64(out, o, facc);
+            cs_tensor_set_f64(out, o, facc);
         else
-            cs__set_i64(out, o, iacc);
+            cs_tensor_set_i64(out, o, iacc);
     }
 }
 

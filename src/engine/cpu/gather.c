@@ -276,9 +276,9 @@ static void reduce_into(void *dst, const void *src, int64_t count, cs_dtype t, r
             break;
         default: { /* float16 and bfloat16 go through float */
             cs_tensor td = {.dtype = t, .data = d}, ts = {.dtype = t, .data = (void *)s};
-            float a = (float)cs__get_f64(&td, 0), b = (float)cs__get_f64(&ts, 0);
+            float a = (float)cs_tensor_get_f64(&td, 0), b = (float)cs_tensor_get_f64(&ts, 0);
             RED_APPLY(float, &a, &b, r);
-            cs__set_f64(&td, 0, a);
+            cs_tensor_set_f64(&td, 0, a);
             break;
         }
         }
@@ -471,7 +471,7 @@ static cs_status onehot_depth(const cs__node *n, const cs_tensor *t, int64_t *de
 {
     if (cs__numel(t) != 1)
         return cs__node_error(err, n, CS_ERR_INVALID, "depth must hold exactly one value");
-    double d = cs__get_f64(t, 0);
+    double d = cs_tensor_get_f64(t, 0);
     if (!(d >= 1 && d < 9.2e18))
         return cs__node_error(err, n, CS_ERR_INVALID, "depth must be positive, got %g", d);
     *depth = (int64_t)d;
@@ -519,7 +519,7 @@ static cs_status onehot_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in,
     /* Indices outside [-depth, depth) leave their row all "off", as the spec asks. */
     int64_t n_idx = cs__numel(idx);
     for (int64_t i = 0; i < n_idx; i++) {
-        int64_t v = cs__get_i64(idx, i);
+        int64_t v = cs_tensor_get_i64(idx, i);
         if (v < 0) v += depth;
         if (v < 0 || v >= depth) continue;
         memcpy(o + ((i / inner * depth + v) * inner + i % inner) * es, on, es);
@@ -606,7 +606,7 @@ static cs_status pad_args_read(const cs__node *n, const cs_tensor *const *in, in
             return cs__node_error(err, n, CS_ERR_INVALID, "the 'pads' attribute is required");
         if (count == 2 * x->rank) memcpy(a->pads, p, sizeof(int64_t) * (size_t)count);
         cs_tensor v = {.dtype = x->dtype, .data = a->value};
-        cs__set_f64(&v, 0, cs__attr_float(n, "value", 0.0f));
+        cs_tensor_set_f64(&v, 0, cs__attr_float(n, "value", 0.0f));
     } else {
         const cs_tensor *p = in[1];
         if (!p->data) return CS__DEFER;

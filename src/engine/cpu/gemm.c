@@ -340,13 +340,13 @@ static void int_epilogue(const gemm_shape *s, const cs_tensor *c, double alpha, 
 {
     for (int64_t m = 0; m < s->M; m++) {
         for (int64_t n = 0; n < s->N; n++) {
-            int64_t i = m * s->N + n, v = cs__get_i64(y, i);
+            int64_t i = m * s->N + n, v = cs_tensor_get_i64(y, i);
             if (alpha != 1) v = (int64_t)(alpha * (double)v);
             if (c) {
-                int64_t cv = cs__get_i64(c, m * s->c_rs + n * s->c_cs);
+                int64_t cv = cs_tensor_get_i64(c, m * s->c_rs + n * s->c_cs);
                 v = (int64_t)((uint64_t)v + (uint64_t)(beta == 1 ? cv : (int64_t)(beta * cv)));
             }
-            cs__set_i64(y, i, v);
+            cs_tensor_set_i64(y, i, v);
         }
     }
 }

@@ -20,7 +20,7 @@ static cs_status get_scalar(const cs__node *n, const cs_tensor *t, const char *w
     if (cs__numel(t) != 1 || cs_dtype_size(t->dtype) == 0)
         return cs__node_error(err, n, CS_ERR_INVALID, "%s must hold one number", what);
     if (!t->data) return CS__DEFER;
-    *v = cs__get_i64(t, 0);
+    *v = cs_tensor_get_i64(t, 0);
     return CS_OK;
 }
 

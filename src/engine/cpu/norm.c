@@ -367,15 +367,18 @@ static void bn_rows(void *arg, int64_t begin, int64_t end)
         const char *x = (const char *)in[0]->data + (size_t)(r * p->s) * es;
         char *y = (char *)p->out[0].data + (size_t)(r * p->s) * es;
         if (!p->per_element) {
-            const double a = cs__get_f64(in[1], ch) / sqrt(cs__get_f64(in[4], ch) + p->eps);
-            p->ops->affine(x, y, p->s, cs__get_f64(in[3], ch), a, cs__get_f64(in[2], ch));
+            const double a =
+                cs_tensor_get_f64(in[1], ch) / sqrt(cs_tensor_get_f64(in[4], ch) + p->eps);
+            p->ops->affine(x, y, p->s, cs_tensor_get_f64(in[3], ch), a,
+                           cs_tensor_get_f64(in[2], ch));
             continue;
         }
         for (int64_t i = 0; i < p->s; i++) {
             const int64_t k = ch * p->s + i;
-            const double a = cs__get_f64(in[1], k) / sqrt(cs__get_f64(in[4], k) + p->eps);
-            p->ops->affine(x + i * es, y + i * es, 1, cs__get_f64(in[3], k), a,
-                           cs__get_f64(in[2], k));
+            const double a =
+                cs_tensor_get_f64(in[1], k) / sqrt(cs_tensor_get_f64(in[4], k) + p->eps);
+            p->ops->affine(x + i * es, y + i * es, 1, cs_tensor_get_f64(in[3], k), a,
+                           cs_tensor_get_f64(in[2], k));
         }
     }
 }
@@ -398,7 +401,8 @@ static void bn_channels(void *arg, int64_t begin, int64_t end)
             sq += p->ops->sqdev((const char *)in[0]->data + (size_t)((b * p->c + ch) * p->s) * es,
                                 p->s, mean);
         const double var = cnt ? sq / cnt : 0;
-        const double a = cs__get_f64(in[1], ch) / sqrt(var + p->eps), bias = cs__get_f64(in[2], ch);
+        const double a = cs_tensor_get_f64(in[1], ch) / sqrt(var + p->eps),
+                     bias = cs_tensor_get_f64(in[2], ch);
         for (int64_t b = 0; b < p->batch; b++) {
             const size_t off = (size_t)((b * p->c + ch) * p->s) * es;
             p->ops->affine((const char *)in[0]->data + off, (char *)p->out[0].data + off, p->s,
@@ -406,9 +410,10 @@ static void bn_channels(void *arg, int64_t begin, int64_t end)
         }
         const double mom = p->momentum;
         if (p->n_out > 1)
-            cs__set_f64(&p->out[1], ch, cs__get_f64(in[3], ch) * mom + mean * (1 - mom));
+            cs_tensor_set_f64(&p->out[1], ch,
+                              cs_tensor_get_f64(in[3], ch) * mom + mean * (1 - mom));
         if (p->n_out > 2)
-            cs__set_f64(&p->out[2], ch, cs__get_f64(in[4], ch) * mom + var * (1 - mom));
+            cs_tensor_set_f64(&p->out[2], ch, cs_tensor_get_f64(in[4], ch) * mom + var * (1 - mom));
     }
 }
 
@@ -476,12 +481,13 @@ static void norm_rows(void *arg, int64_t begin, int64_t end)
         const double inv = 1 / sqrt(var + p->eps);
         if (p->channels) {
             const int64_t ch = r % p->channels;
-            p->ops->affine(x, y, p->len, mean, inv * cs__get_f64(p->w, ch), cs__get_f64(p->b, ch));
+            p->ops->affine(x, y, p->len, mean, inv * cs_tensor_get_f64(p->w, ch),
+                           cs_tensor_get_f64(p->b, ch));
             continue;
         }
         p->ops->affine_wb(x, y, p->len, mean, inv, p->w->data, p->b ? p->b->data : NULL);
-        if (p->mean) cs__set_f64(p->mean, r, mean);
-        if (p->inv_std) cs__set_f64(p->inv_std, r, inv);
+        if (p->mean) cs_tensor_set_f64(p->mean, r, mean);
+        if (p->inv_std) cs_tensor_set_f64(p->inv_std, r, inv);
     }
 }
 

@@ -322,7 +322,7 @@ static cs_status reduce_axes(const cs__node *n, const reduce_op *op, const cs_te
     }
     for (int64_t i = 0; i < na; i++) {
         int a;
-        cs_status rc = cs__axis(n, at ? cs__get_i64(at, i) : attr[i], rank, false, &a, err);
+        cs_status rc = cs__axis(n, at ? cs_tensor_get_i64(at, i) : attr[i], rank, false, &a, err);
         if (rc != CS_OK) return rc;
         if (mask[a])
             return cs__node_error(err, n, CS_ERR_INVALID, "axis %d is listed twice in axes", a);
@@ -551,7 +551,7 @@ static cs_status cumsum_axis(const cs__node *n, const cs_tensor *const *in, int 
                               "axis must be one int32 or int64 value, got %s of rank %d",
                               cs_dtype_name(a->dtype), a->rank);
     if (!a->data) return CS__DEFER;
-    return cs__axis(n, cs__get_i64(a, 0), in[0]->rank, false, axis, err);
+    return cs__axis(n, cs_tensor_get_i64(a, 0), in[0]->rank, false, axis, err);
 }
 
 static cs_status cumsum_infer(const cs__node *n, const cs_tensor *const *in, int n_in,
@@ -669,7 +669,7 @@ static cs_status topk_params(const cs__node *n, const cs_tensor *const *in, int 
             return cs__node_error(err, n, CS_ERR_INVALID,
                                   "K must be a 1-D int64 tensor with one element");
         if (!kt->data) return CS__DEFER;
-        *k = cs__get_i64(kt, 0);
+        *k = cs_tensor_get_i64(kt, 0);
     }
     if (*k < 0 || *k > in[0]->dims[*axis])
         return cs__node_error(err, n, CS_ERR_INVALID,

@@ -137,7 +137,7 @@ static cs_status read_args(const cs__node *n, const cs_tensor *const *in, int n_
                                   sizes ? "sizes" : "scales", r, (long long)cs__numel(given));
         for (int d = 0; d < r; d++) {
             if (sizes) {
-                int64_t s = cs__get_i64(sizes, d);
+                int64_t s = cs_tensor_get_i64(sizes, d);
                 if (s < 1)
                     return cs__node_error(err, n, CS_ERR_INVALID,
                                           "sizes[%d] is %lld; it must be positive", d,
@@ -145,7 +145,7 @@ static cs_status read_args(const cs__node *n, const cs_tensor *const *in, int n_
                 a->out_dims[d] = s;
                 a->scale[d] = x->dims[d] ? (double)s / (double)x->dims[d] : 1.0;
             } else {
-                a->scale[d] = cs__get_f64(scales, d);
+                a->scale[d] = cs_tensor_get_f64(scales, d);
             }
         }
     }
@@ -167,7 +167,7 @@ static cs_status read_args(const cs__node *n, const cs_tensor *const *in, int n_
             return cs__node_error(err, n, CS_ERR_INVALID,
                                   "tf_crop_and_resize needs roi with %d values", 2 * r);
         if (!roi->data) return CS__DEFER;
-        for (int d = 0; d < 2 * r; d++) a->roi[d] = cs__get_f64(roi, d);
+        for (int d = 0; d < 2 * r; d++) a->roi[d] = cs_tensor_get_f64(roi, d);
     }
     return CS_OK;
 }
@@ -303,7 +303,7 @@ static void resize_range(void *arg, int64_t begin, int64_t end)
             outside |= t[d]->n == 0;
         }
         if (outside) {
-            cs__set_f64(y, i, j->a->extrapolation);
+            cs_tensor_set_f64(y, i, j->a->extrapolation);
         } else if (j->a->mode == RS_NEAREST) {
             int64_t off = 0;
             for (int d = 0; d < r; d++) off += t[d]->off[0];
@@ -319,7 +319,7 @@ static void resize_range(void *arg, int64_t begin, int64_t end)
                     w *= t[d]->w[k[d]];
                 }
                 acc += w * (x->dtype == CS_DTYPE_FLOAT32 ? ((const float *)src)[off]
-                                                         : cs__get_f64(x, off));
+                                                         : cs_tensor_get_f64(x, off));
                 int d = r - 1;
                 while (d >= 0 && ++k[d] == t[d]->n) k[d--] = 0;
                 if (d < 0) break;
@@ -327,7 +327,7 @@ static void resize_range(void *arg, int64_t begin, int64_t end)
             if (y->dtype == CS_DTYPE_FLOAT32)
                 ((float *)y->data)[i] = (float)acc;
             else
-                cs__set_f64(y, i, acc);
+                cs_tensor_set_f64(y, i, acc);
         }
         for (int d = r - 1; d >= 0 && ++coord[d] == y->dims[d]; d--) coord[d] = 0;
     }

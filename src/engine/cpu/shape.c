@@ -20,7 +20,7 @@
 
 int64_t cs__ints_at(const cs__ints *l, int i)
 {
-    return l->t ? cs__get_i64(l->t, i) : l->v[i];
+    return l->t ? cs_tensor_get_i64(l->t, i) : l->v[i];
 }
 
 cs_status cs__ints_get(const cs__node *n, const cs_tensor *const *in, int n_in, int idx,
@@ -105,7 +105,7 @@ static void fill_value(cs_tensor *t, double v)
 {
     uint64_t elem = 0;
     cs_tensor one = {.dtype = t->dtype, .data = &elem};
-    cs__set_f64(&one, 0, v);
+    cs_tensor_set_f64(&one, 0, v);
     fill(t->data, &elem, cs_dtype_size(t->dtype), cs__numel(t));
 }
 
@@ -298,10 +298,10 @@ static cs_status size_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
 static cs_status dropout_check(const cs__node *n, const cs_tensor *const *in, int n_in,
                                cs_error *err)
 {
-    if (n_in < 3 || !in[2] || !in[2]->data || !cs__get_i64(in[2], 0)) return CS_OK;
+    if (n_in < 3 || !in[2] || !in[2]->data || !cs_tensor_get_i64(in[2], 0)) return CS_OK;
     const cs_tensor *r = n_in > 1 ? in[1] : NULL;
     if (r && !r->data) return CS_OK;
-    double ratio = r ? cs__get_f64(r, 0) : 0.5;
+    double ratio = r ? cs_tensor_get_f64(r, 0) : 0.5;
     if (ratio != 0)
         return cs__node_error(err, n, CS_ERR_UNSUPPORTED,
                               "training_mode with ratio %g is not supported (inference only)",
@@ -447,14 +447,16 @@ static cs_status range_count(const cs__node *n, const cs_tensor *const *in, int 
         if (!in[i]->data) return CS__DEFER;
     }
     if (is_float(in[0]->dtype)) {
-        double s = cs__get_f64(in[0], 0), l = cs__get_f64(in[1], 0), d = cs__get_f64(in[2], 0);
+        double s = cs_tensor_get_f64(in[0], 0), l = cs_tensor_get_f64(in[1], 0),
+               d = cs_tensor_get_f64(in[2], 0);
         double c = ceil((l - s) / d);
         if (d == 0 || !(c < (double)RANGE_MAX))
             return cs__node_error(err, n, CS_ERR_INVALID,
                                   "cannot count from %g to %g in steps of %g", s, l, d);
         *count = c > 0 ? (int64_t)c : 0;
     } else {
-        int64_t s = cs__get_i64(in[0], 0), l = cs__get_i64(in[1], 0), d = cs__get_i64(in[2], 0);
+        int64_t s = cs_tensor_get_i64(in[0], 0), l = cs_tensor_get_i64(in[1], 0),
+                d = cs_tensor_get_i64(in[2], 0);
         if (d == 0) return cs__node_error(err, n, CS_ERR_INVALID, "delta must not be 0");
         uint64_t span = d > 0 ? (uint64_t)l - (uint64_t)s : (uint64_t)s - (uint64_t)l;
         uint64_t step = d > 0 ? (uint64_t)d : -(uint64_t)d;
@@ -481,11 +483,13 @@ static cs_status range_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, 
 {
     int64_t count = cs__numel(out);
     if (is_float(in[0]->dtype)) {
-        double s = cs__get_f64(in[0], 0), d = cs__get_f64(in[2], 0);
-        for (int64_t i = 0; i < count; i++) cs__set_f64(out, i, s + (double)i * d);
+        double s = cs_tensor_get_f64(in[0], 0), d = cs_tensor_get_f64(in[2], 0);
+        for (int64_t i = 0; i < count; i++) cs_tensor_set_f64(out, i, s + (double)i * d);
     } else {
-        uint64_t s = (uint64_t)cs__get_i64(in[0], 0), d = (uint64_t)cs__get_i64(in[2], 0);
-        for (int64_t i = 0; i < count; i++) cs__set_i64(out, i, (int64_t)(s + (uint64_t)i * d));
+        uint64_t s = (uint64_t)cs_tensor_get_i64(in[0], 0),
+                 d = (uint64_t)cs_tensor_get_i64(in[2], 0);
+        for (int64_t i = 0; i < count; i++)
+            cs_tensor_set_i64(out, i, (int64_t)(s + (uint64_t)i * d));
     }
     return CS_OK;
 }
@@ -512,7 +516,7 @@ static cs_status eyelike_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in
     if (bytes_of(out)) memset(out->data, 0, bytes_of(out));
     if (k >= cols || k <= -rows) return CS_OK;
     for (int64_t i = k < 0 ? -k : 0; i < rows && i + k < cols; i++)
-        cs__set_f64(out, i * cols + i + k, 1);
+        cs_tensor_set_f64(out, i * cols + i + k, 1);
     return CS_OK;
 }
 

@@ -572,9 +572,9 @@ static cs_status clip_bound(const cs__node *n, const cs_tensor *b, const char *w
                               what, (long long)cs__numel(b));
     if (!b->data) return cs__node_error(err, n, CS_ERR_INVALID, "%s has no data", what);
     if (isint)
-        *i = cs__get_i64(b, 0);
+        *i = cs_tensor_get_i64(b, 0);
     else
-        *f = cs__get_f64(b, 0);
+        *f = cs_tensor_get_f64(b, 0);
     return CS_OK;
 }
 

@@ -508,15 +508,15 @@ static void test_cast_all_pairs(void **state)
         for (int b = 0; b < NT; b++) {
             uint64_t xs[N], ys[N], back[N];
             cs_tensor tx = vec(types[a], N, xs);
-            for (int i = 0; i < N; i++) cs__set_f64(&tx, i, vals[i]);
+            for (int i = 0; i < N; i++) cs_tensor_set_f64(&tx, i, vals[i]);
             assert_int_equal(cast(xs, types[a], N, ys, types[b]), CS_OK);
             cs_tensor ty = vec(types[b], N, ys);
             for (int i = 0; i < N; i++) {
                 double want =
                     types[a] == CS_DTYPE_BOOL || types[b] == CS_DTYPE_BOOL ? vals[i] != 0 : vals[i];
-                if (cs__get_f64(&ty, i) != want)
+                if (cs_tensor_get_f64(&ty, i) != want)
                     fail_msg("%s -> %s: %g gave %g", cs_dtype_name(types[a]),
-                             cs_dtype_name(types[b]), vals[i], cs__get_f64(&ty, i));
+                             cs_dtype_name(types[b]), vals[i], cs_tensor_get_f64(&ty, i));
             }
             assert_int_equal(cast(ys, types[b], N, back, types[a]), CS_OK);
         }
