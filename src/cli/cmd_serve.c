@@ -262,7 +262,7 @@ static int serve_main(int argc, char **argv)
     }
     o.srv.registry = reg;
     o.srv.max_artifact = o.reg.max_artifact_bytes;
-    cs_rt_options ro = {.max_threads = o.threads, .metrics = metrics, .inline_submit = true};
+    cs_rt_options ro = {.max_threads = o.threads, .metrics = metrics};
     if (cs_runtime_new(&ro, &rt, &err) != CS_OK ||
         cs_server_new(&o.srv, rt, metrics, &srv, &err) != CS_OK) {
         cs_cli_error("serve", "%s", err.msg);

@@ -204,46 +204,6 @@ static cs_status admit(const cs_rt_model *m, bool need_slot, cs_error *err)
     return CS_OK;
 }
 
-static void serve_batch(cs__rt_instance *in, int n, int64_t rows, cs_rt_stats *st);
-static void merge_stats(cs_rt_stats *into, const cs_rt_stats *st);
-
-/* An instance whose worker is waiting for work, or NULL. Called with the lock held. */
-static cs__rt_instance *idle_instance(cs_rt_model *m)
-{
-    for (int i = 0; i < m->n_inst; i++)
-        if (!m->inst[i].busy) return &m->inst[i];
-    return NULL;
-}
-
-/* Runs one request on the submitting thread, with an idle instance's session: without
- * batching there is nothing to wait for, and handing the request to the worker and the
- * answer back would cost two thread switches (most of a small model's latency). The
- * instance is marked busy so its own worker leaves it alone meanwhile, and the engine
- * threads in use stay within the budget: the worker idles while its session runs here.
- * Called with the lock held; returns with it released, after `done` has run. */
-static void run_inline(cs_rt_model *m, cs__rt_instance *in, cs__rt_req *r)
-{
-    in->busy = true;
-    in->batch[0] = r;
-    atomic_fetch_add(&m->in_flight, 1);
-    publish_gauges(m);
-    pthread_mutex_unlock(&m->lock);
-
-    cs_rt_stats st;
-    memset(&st, 0, sizeof st);
-    serve_batch(in, 1, r->rows, &st);
-
-    pthread_mutex_lock(&m->lock);
-    free_slot(m, r);
-    merge_stats(&m->stats, &st);
-    in->busy = false;
-    atomic_fetch_sub(&m->in_flight, 1);
-    publish_gauges(m);
-    if (m->head) pthread_cond_signal(&m->work); /* queued meanwhile: this worker may take it */
-    if (!m->head && atomic_load(&m->in_flight) == 0) pthread_cond_broadcast(&m->idle);
-    pthread_mutex_unlock(&m->lock);
-}
-
 cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_error *err)
 {
     if (!req || !req->done)
@@ -261,7 +221,6 @@ cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_err
 
     /* Take a slot first so that validation writes straight into it, outside the lock. */
     cs__rt_req *r = NULL;
-    cs__rt_instance *in = NULL;
     pthread_mutex_lock(&m->lock);
     cs_status rc = admit(m, true, err);
     if (rc == CS_OK) {
@@ -282,9 +241,6 @@ cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_err
     if (rc == CS_OK) rc = admit(m, false, err); /* again: others queued or closed meanwhile */
     if (rc) {
         free_slot(m, r);
-    } else if (m->rt->inline_submit && !batching(m) && !m->head && (in = idle_instance(m))) {
-        run_inline(m, in, r); /* returns with the lock released */
-        return CS_OK;
     } else {
         enqueue(m, r);
         publish_gauges(m);
@@ -557,10 +513,6 @@ static void *worker_main(void *arg)
         cs__rt_req *expired = NULL, *dropped = NULL;
         int64_t rows = 0;
         uint64_t wait_ns = 0;
-        if (in->busy) { /* lent to a submitter (run_inline) until it signals */
-            pthread_cond_wait(&m->work, &m->lock);
-            continue;
-        }
         int n = take_batch(m, in->batch, &rows, &expired, &dropped, &wait_ns);
         if (!n && !expired && !dropped) {
             if (m->stopping && !m->head) break;
@@ -575,7 +527,6 @@ static void *worker_main(void *arg)
         for (cs__rt_req *r = expired; r; r = r->next) answering++;
         for (cs__rt_req *r = dropped; r; r = r->next) answering++;
         atomic_fetch_add(&m->in_flight, answering);
-        in->busy = true;
         publish_gauges(m);
         if (m->head) pthread_cond_signal(&m->work); /* what is left is another worker's */
         pthread_mutex_unlock(&m->lock);
@@ -592,7 +543,6 @@ static void *worker_main(void *arg)
         for (int k = 0; k < n; k++) free_slot(m, in->batch[k]);
         merge_stats(&m->stats, &st);
         atomic_fetch_sub(&m->in_flight, answering);
-        in->busy = false;
         publish_gauges(m);
         if (!m->head && atomic_load(&m->in_flight) == 0) pthread_cond_broadcast(&m->idle);
     }

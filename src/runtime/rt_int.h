@@ -41,7 +41,6 @@ typedef struct cs__rt_instance {
     cs_session_t *session;
     pthread_t thread;
     bool started;
-    bool busy;          /* running a batch, on its worker or inline (model's lock) */
     cs__rt_req **batch; /* max(1, max_batch_size) requests */
     void **buf;         /* per model input: concatenation buffer */
     size_t *buf_cap;    /* bytes */
@@ -89,7 +88,6 @@ struct cs_runtime {
     pthread_mutex_t lock;
     cs_vec models; /* cs_rt_model *, in load order */
     int max_threads, threads_used;
-    bool inline_submit; /* cs_rt_options.inline_submit */
     atomic_bool draining;
     struct cs_metrics *metrics;
 };

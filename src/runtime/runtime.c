@@ -40,7 +40,6 @@ cs_status cs_runtime_new(const cs_rt_options *opts, cs_runtime **out, cs_error *
     pthread_mutex_init(&rt->lock, NULL);
     cs_vec_init(&rt->models, sizeof(cs_rt_model *));
     rt->max_threads = max_threads;
-    rt->inline_submit = opts && opts->inline_submit;
     rt->metrics = opts ? opts->metrics : NULL;
     atomic_init(&rt->draining, false);
     *out = rt;

@@ -75,11 +75,6 @@ void cs_model_config_defaults(cs_model_config *cfg);
 typedef struct cs_rt_options {
     int max_threads;            /* total engine threads; 0 = number of cores */
     struct cs_metrics *metrics; /* optional: queue/compute histograms, batch sizes, gauges */
-    /* For versions without batching: when the queue is empty and an instance is idle, run
-     * the request on the submitting thread with that instance's session, saving the two
-     * thread switches of a hand-off (most of a small model's latency). `done` then runs
-     * before cs_rt_model_submit returns, so it must not wait for the submitter. */
-    bool inline_submit;
 } cs_rt_options;
 
 cs_status cs_runtime_new(const cs_rt_options *opts, cs_runtime **out, cs_error *err);
@@ -134,8 +129,7 @@ typedef struct cs_infer_request {
     int priority;         /* 0 = default; 1 is the highest, larger numbers are lower */
     uint64_t deadline_ns; /* absolute, in cs_now_ns time; 0 = none. Expired requests are
                              answered with CS_ERR_LIMIT ("deadline exceeded") and never run */
-    /* Called exactly once, on a worker thread (or, with inline_submit, possibly on the
-     * submitting thread before submit returns), with every model output (rows of this
+    /* Called exactly once, on a worker thread, with every model output (rows of this
      * request only). outputs point into runtime memory valid only during the call; msg
      * is the error message when rc != CS_OK (outputs are then NULL). */
     void (*done)(void *ud, cs_status rc, const char *msg, int n_outputs, const cs_tensor *outputs);

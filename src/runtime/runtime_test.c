@@ -355,62 +355,6 @@ static void test_batching_matches_single_runs(void **state)
     cs_runtime_free(rt);
 }
 
-/* inline_submit: without batching, a request meeting an idle instance runs on the caller
- * (done before submit returns); under concurrency the rest queue for the workers; every
- * answer still equals the row run alone, and the version drains and unloads cleanly. */
-static void test_inline_submit(void **state)
-{
-    cs_runtime *rt = NULL;
-    cs_error err;
-    cs_rt_options opts = {.max_threads = 2, .inline_submit = true};
-    assert_int_equal(cs_runtime_new(&opts, &rt, &err), CS_OK);
-    cs_model_config cfg;
-    cs_model_config_defaults(&cfg);
-    cfg.instances = 2;
-    cs_rt_model *m = load(rt, "digits", DIGITS, &cfg);
-
-    static job lone;
-    digits_job(&lone, 77);
-    submit_ok(m, &lone, 0, 0);
-    pthread_mutex_lock(&g_lock);
-    bool answered = lone.done;
-    pthread_mutex_unlock(&g_lock);
-    assert_true(answered); /* ran on this thread, before submit returned */
-    assert_int_equal(lone.rc, CS_OK);
-
-    static client clients[CLIENTS];
-    pthread_t th[CLIENTS];
-    for (int c = 0; c < CLIENTS; c++) {
-        clients[c] = (client){.m = m, .id = c};
-        assert_int_equal(pthread_create(&th[c], NULL, client_main, &clients[c]), 0);
-    }
-    for (int c = 0; c < CLIENTS; c++) pthread_join(th[c], NULL);
-    cs_rt_stats st;
-    cs_rt_model_stats(m, &st);
-    assert_int_equal(st.inference_count, CLIENTS * PER_CLIENT + 1);
-    assert_int_equal(st.execution_count, st.inference_count); /* no batching */
-    assert_int_equal(st.fail_count, 0);
-
-    cs_model_t *model = NULL;
-    cs_session_t *s = NULL;
-    assert_int_equal(cs_model_load_file(DIGITS, &model, &err), CS_OK);
-    assert_int_equal(cs_session_new(model, &(cs_session_options){.threads = 1}, &s, &err), CS_OK);
-    for (int c = 0; c < CLIENTS; c++)
-        for (int k = 0; k < PER_CLIENT; k++) {
-            job *j = &clients[c].jobs[k];
-            cs_tensor ref;
-            assert_int_equal(cs_session_run(s, 1, &j->name, &j->in, 1, &ref, &err), CS_OK);
-            assert_int_equal(j->rc, CS_OK);
-            for (int e = 0; e < 10; e++)
-                assert_true(fabsf(j->out_data[e] - ((float *)ref.data)[e]) <= 1e-6f);
-        }
-    cs_session_free(s);
-    cs_model_free(model);
-    assert_int_equal(cs_runtime_drain(rt, 5ull * 1000000000u, &err), CS_OK);
-    cs_rt_model_release(m);
-    cs_runtime_free(rt);
-}
-
 static void test_incompatible_shapes_never_share(void **state)
 {
     char path[64];
@@ -884,7 +828,6 @@ int main(void)
         cmocka_unit_test(test_preferred_sizes_and_flush),
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_queue_full),
-        cmocka_unit_test(test_inline_submit),
         cmocka_unit_test(test_deadline_exceeded_never_runs),
         cmocka_unit_test(test_priorities_order),
         cmocka_unit_test(test_unload_completes_queued),
