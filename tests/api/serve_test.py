@@ -20,6 +20,10 @@ import urllib.parse
 
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import capstan_http  # noqa: E402
+from capstan_http import jbody  # noqa: E402
+
 PHASE, BASE, TMP, CAPSTAN, ROOT = sys.argv[1:6]
 HOST, PORT = urllib.parse.urlsplit(BASE).hostname, urllib.parse.urlsplit(BASE).port
 
@@ -31,23 +35,7 @@ def check(name, ok, why=""):
 
 def request(method, path, body=None, headers=None, timeout=30):
     """Returns (status, headers dict with lower-case keys, body bytes)."""
-    conn = http.client.HTTPConnection(HOST, PORT, timeout=timeout)
-    try:
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-            headers = dict(headers or {}, **{"Content-Type": "application/json"})
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        conn.close()
-
-
-def jbody(b):
-    try:
-        return json.loads(b)
-    except ValueError:
-        return None
+    return capstan_http.request(HOST, PORT, method, path, body, headers, timeout)
 
 
 def expect(name, method, path, status, body=None, headers=None, contains=None):

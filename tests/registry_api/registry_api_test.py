@@ -29,6 +29,10 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+import capstan_http  # noqa: E402
+from capstan_http import jbody  # noqa: E402
+
 CAPSTAN, ROOT, TMP = sys.argv[1:4]
 PG = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else None
 DATA = os.path.join(TMP, "data")
@@ -86,23 +90,8 @@ SRV = None
 
 def request(method, path, body=None, headers=None, port=None, timeout=60):
     """Returns (status, headers dict with lower-case keys, body bytes)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port or SRV.port, timeout=timeout)
-    try:
-        if isinstance(body, (dict, list)):
-            body = json.dumps(body).encode()
-            headers = dict(headers or {}, **{"Content-Type": "application/json"})
-        conn.request(method, path, body=body, headers=headers or {})
-        r = conn.getresponse()
-        return r.status, {k.lower(): v for k, v in r.getheaders()}, r.read()
-    finally:
-        conn.close()
-
-
-def jbody(b):
-    try:
-        return json.loads(b)
-    except ValueError:
-        return None
+    return capstan_http.request("127.0.0.1", port or SRV.port, method, path, body, headers,
+                                timeout)
 
 
 def expect(name, method, path, status, body=None, headers=None):
