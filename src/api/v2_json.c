@@ -139,6 +139,19 @@ static bool each(scanner *s, char open, each_fn fn, void *ud)
     }
 }
 
+/* Characters of JSON numbers, and of the literals true, false and null: a table, because
+ * these loops run once per character of every tensor in a request (strchr on the set was
+ * 8% of a small model's request). */
+enum { CH_NUMBER = 1, CH_LITERAL = 2 };
+static const unsigned char char_class[256] = {
+    ['+'] = CH_NUMBER,  ['-'] = CH_NUMBER,  ['.'] = CH_NUMBER,  ['0'] = CH_NUMBER,
+    ['1'] = CH_NUMBER,  ['2'] = CH_NUMBER,  ['3'] = CH_NUMBER,  ['4'] = CH_NUMBER,
+    ['5'] = CH_NUMBER,  ['6'] = CH_NUMBER,  ['7'] = CH_NUMBER,  ['8'] = CH_NUMBER,
+    ['9'] = CH_NUMBER,  ['e'] = CH_NUMBER,  ['E'] = CH_NUMBER,  ['a'] = CH_LITERAL,
+    ['f'] = CH_LITERAL, ['l'] = CH_LITERAL, ['n'] = CH_LITERAL, ['r'] = CH_LITERAL,
+    ['s'] = CH_LITERAL, ['t'] = CH_LITERAL, ['u'] = CH_LITERAL,
+};
+
 static bool skip_value(scanner *s)
 {
     ws(s);
@@ -149,7 +162,7 @@ static bool skip_value(scanner *s)
     case '"': return skip_string(s);
     default: {
         const char *start = s->p;
-        while (s->p < s->end && strchr("+-.0123456789Eaeflnrstu", *s->p) && *s->p) s->p++;
+        while (s->p < s->end && char_class[(unsigned char)*s->p]) s->p++;
         return s->p > start || bad(s, "unexpected character");
     }
     }
@@ -456,7 +469,7 @@ cs_status cs_v2_decode_request(const char *json, size_t len, const cs_api_limits
 /* Where the JSON number at p ends (its grammar's characters only: no hex, inf or nan). */
 static const char *number_end(const char *p, const char *end)
 {
-    while (p < end && strchr("+-.0123456789eE", *p) && *p) p++;
+    while (p < end && char_class[(unsigned char)*p] == CH_NUMBER) p++;
     return p;
 }
 
