@@ -22,7 +22,9 @@
  *
  * --policy best-fit only changes candidate order, so the first solution is a greedy best
  * fit: devices already shared or partitions of an already used counter set come first,
- * then smaller devices, keeping whole GPUs and large devices free.
+ * then devices whose PCIe root (resource.kubernetes.io/pcieRoot) and then whose pool
+ * (node) already has a device in use, then smaller devices: whole GPUs, whole PCIe roots,
+ * whole nodes and large devices stay free for the claims that need them.
  */
 #include "devices/dra_int.h"
 
@@ -529,8 +531,10 @@ nomem:
 /* ---- best fit: candidate order ---- */
 
 typedef struct fit_key {
-    int fresh;    /* 0: shares a device or counter set already in use */
-    int64_t size; /* total capacity and counters, milli-units */
+    int fresh;     /* 0: shares a device or counter set already in use */
+    int cold_root; /* 0: another device under the same PCIe root is in use */
+    int cold_pool; /* 0: another device of the same pool (node) is in use */
+    int64_t size;  /* total capacity and counters, milli-units */
     size_t order, dev;
 } fit_key;
 
@@ -538,6 +542,8 @@ static int cmp_fit(const void *x, const void *y)
 {
     const fit_key *a = x, *b = y;
     if (a->fresh != b->fresh) return a->fresh - b->fresh;
+    if (a->cold_root != b->cold_root) return a->cold_root - b->cold_root;
+    if (a->cold_pool != b->cold_pool) return a->cold_pool - b->cold_pool;
     if (a->size != b->size) return a->size < b->size ? -1 : 1;
     return a->order < b->order ? -1 : a->order > b->order;
 }
@@ -547,15 +553,55 @@ static int64_t sat_add(int64_t a, int64_t b)
     return a > INT64_MAX - b ? INT64_MAX : a + b;
 }
 
+#define PCIE_ROOT "resource.kubernetes.io/pcieRoot"
+
+static const char *pcie_root(const cs_dra_device *d)
+{
+    for (size_t i = 0; i < d->n_attrs; i++)
+        if (!strcmp(d->attrs[i].name, PCIE_ROOT) && d->attrs[i].value.type == CS_CEL_ATTR_STRING)
+            return d->attrs[i].value.s;
+    return NULL;
+}
+
+/* Marks which pools and which (pool, PCIe root) groups have a device in use. O(devices)
+ * per request with one map lookup each; the pool marks are a plain array. */
+static int mark_busy(search *s, bool *pool_busy, cs_map *root_busy)
+{
+    for (size_t i = 0; i < s->inv->n_devs; i++) {
+        const cs__dra_dev *d = &s->inv->devs[i];
+        if (!d->used && !d->shares) continue;
+        pool_busy[d->pool] = true;
+        const char *root = pcie_root(d->d);
+        char key[512];
+        if (!root) continue;
+        snprintf(key, sizeof key, "%zu\x1f%s", d->pool, root);
+        if (cs_map_put(root_busy, key, (void *)1) != CS_OK) return fail(s, "out of memory");
+    }
+    return FOUND;
+}
+
 static int sort_best_fit(search *s, alt *a)
 {
     fit_key *keys = cs_arena_alloc(s->a, (a->n_cand + 1) * sizeof *keys, 16);
-    if (!keys) return fail(s, "out of memory");
+    bool *pool_busy = cs_arena_zalloc(s->a, s->inv->n_pools + 1, 1);
+    if (!keys || !pool_busy) return fail(s, "out of memory");
+    cs_map root_busy;
+    cs_map_init(&root_busy);
+    if (mark_busy(s, pool_busy, &root_busy) == STOP) {
+        cs_map_free(&root_busy);
+        return STOP;
+    }
     for (size_t i = 0; i < a->n_cand; i++) {
         const cs__dra_dev *d = &s->inv->devs[a->cand[i]];
         const cs__dra_pool *p = &s->inv->pools[d->pool];
         fit_key *k = &keys[i];
-        *k = (fit_key){1, 0, i, a->cand[i]};
+        *k = (fit_key){1, 1, !pool_busy[d->pool], 0, i, a->cand[i]};
+        const char *root = pcie_root(d->d);
+        if (root) {
+            char key[512];
+            snprintf(key, sizeof key, "%zu\x1f%s", d->pool, root);
+            k->cold_root = cs_map_get(&root_busy, key) == NULL;
+        }
         if (d->shares) k->fresh = 0;
         for (size_t c = 0; c < d->d->n_caps; c++)
             k->size = sat_add(k->size, d->d->caps[c].value.milli);
@@ -569,6 +615,7 @@ static int sort_best_fit(search *s, alt *a)
             }
         }
     }
+    cs_map_free(&root_busy);
     qsort(keys, a->n_cand, sizeof *keys, cmp_fit);
     for (size_t i = 0; i < a->n_cand; i++) a->cand[i] = keys[i].dev;
     return FOUND;
