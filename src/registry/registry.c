@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stddef.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -439,6 +440,23 @@ static void rows_init(rows *r, cs_arena *arena, size_t elem)
     r->arena = arena;
     r->oom = false;
     cs_vec_init(&r->items, elem);
+}
+
+/* One page of a listing: the first `limit` rows (one more was fetched to learn whether
+ * another page follows) copied out of their records (`size` bytes at `offset` in each)
+ * into an arena array. */
+static cs_status page_out(rows *rs, int limit, size_t offset, size_t size, cs_arena *arena,
+                          void **items, int *n, bool *more, cs_error *err)
+{
+    *more = rs->items.len > (size_t)limit;
+    if (*more) rs->items.len = (size_t)limit;
+    char *dst = cs_arena_alloc(arena, (rs->items.len ? rs->items.len : 1) * size, 16);
+    if (!dst) return nomem(err);
+    for (size_t i = 0; i < rs->items.len; i++)
+        memcpy(dst + i * size, (const char *)cs_vec_at(&rs->items, i) + offset, size);
+    *items = dst;
+    *n = (int)rs->items.len;
+    return CS_OK;
 }
 
 static const char *text(rows *r, const cs__sql_val *c)
@@ -938,16 +956,11 @@ cs_status cs_registry_model_list(cs_registry_t *r, const cs_registry_list_opts *
     if (rc == CS_OK) rc = exec(&t, q.sql.data, q.n, q.p, model_row, &rs, err);
     rc = tx_end(r, &t, rc, err);
     if (rc != CS_OK) goto out;
-    bool more = rs.items.len > (size_t)limit;
-    if (more) rs.items.len = (size_t)limit;
-    model_rec *recs = rs.items.data;
-    *items = cs_arena_alloc(arena, (rs.items.len ? rs.items.len : 1) * sizeof **items, 16);
-    if (!*items) {
-        rc = nomem(err);
+    bool more;
+    if ((rc = page_out(&rs, limit, offsetof(model_rec, m), sizeof **items, arena, (void **)items, n,
+                       &more, err)) != CS_OK)
         goto out;
-    }
-    for (size_t i = 0; i < rs.items.len; i++) (*items)[i] = recs[i].m;
-    *n = (int)rs.items.len;
+    const model_rec *recs = rs.items.data;
     if (more) {
         char plain[TOKEN_MAX];
         snprintf(plain, sizeof plain, "m:%c:%s", o->descending ? 'd' : 'a',
@@ -1269,16 +1282,11 @@ cs_status cs_registry_version_list(cs_registry_t *r, const char *model,
     }
     rc = tx_end(r, &t, rc, err);
     if (rc != CS_OK) goto out;
-    bool more = rs.items.len > (size_t)limit;
-    if (more) rs.items.len = (size_t)limit;
-    version_rec *recs = rs.items.data;
-    *items = cs_arena_alloc(arena, (rs.items.len ? rs.items.len : 1) * sizeof **items, 16);
-    if (!*items) {
-        rc = nomem(err);
+    bool more;
+    if ((rc = page_out(&rs, limit, offsetof(version_rec, v), sizeof **items, arena, (void **)items,
+                       n, &more, err)) != CS_OK)
         goto out;
-    }
-    for (size_t i = 0; i < rs.items.len; i++) (*items)[i] = recs[i].v;
-    *n = (int)rs.items.len;
+    const version_rec *recs = rs.items.data;
     if (more) {
         char plain[TOKEN_MAX];
         snprintf(plain, sizeof plain, "v:%c:%s:%" PRId64, o->descending ? 'd' : 'a', model,
