@@ -31,27 +31,41 @@ void cs_api_models_list(cs_api_req *r)
     cs_api_list_reply(r, &b, next);
 }
 
+/* The optional "description" (a string) and "labels" of a create or patch body. Sets
+ * *desc to NULL when absent and *has_labels when labels were given; answers 400 and
+ * returns false for a wrong type. */
+static bool model_fields_or_400(cs_api_req *r, json_t *body, const char **desc, bool *has_labels,
+                                int *n, cs_registry_label **l)
+{
+    json_t *d = json_object_get(body, "description");
+    json_t *labels = json_object_get(body, "labels");
+    if (d && !json_is_string(d)) {
+        cs_api_error(r, MHD_HTTP_BAD_REQUEST, "\"description\" must be a string");
+        return false;
+    }
+    *desc = d ? json_string_value(d) : NULL;
+    *has_labels = labels != NULL;
+    return !labels || cs_api_labels_or_400(r, labels, "labels", n, l);
+}
+
 /* {"name", "description"?, "labels"?} -> 201 and the model. */
 void cs_api_model_create(cs_api_req *r)
 {
     cs_registry_t *reg = cs_api_registry_or_404(r);
     json_t *body = reg ? cs_api_json_or_400(r) : NULL;
     if (!body) return;
-    const char *name = json_string_value(json_object_get(body, "name"));
-    json_t *desc = json_object_get(body, "description");
-    json_t *labels = json_object_get(body, "labels");
+    const char *name = json_string_value(json_object_get(body, "name")), *desc;
+    bool has_labels;
     int n = 0;
     cs_registry_label *l = NULL;
     cs_registry_model m;
     cs_error err;
     if (!name)
         cs_api_error(r, MHD_HTTP_BAD_REQUEST, "\"name\" (a string) is required");
-    else if (desc && !json_is_string(desc))
-        cs_api_error(r, MHD_HTTP_BAD_REQUEST, "\"description\" must be a string");
-    else if (labels && !cs_api_labels_or_400(r, labels, "labels", &n, &l))
+    else if (!model_fields_or_400(r, body, &desc, &has_labels, &n, &l))
         ;
-    else if (cs_registry_model_create(reg, name, desc ? json_string_value(desc) : "", n, l,
-                                      cs_api_actor(r), &r->arena, &m, &err) != CS_OK)
+    else if (cs_registry_model_create(reg, name, desc ? desc : "", n, l, cs_api_actor(r), &r->arena,
+                                      &m, &err) != CS_OK)
         cs_api_registry_error(r, &err);
     else
         cs_api_json_text(r, MHD_HTTP_CREATED, cs_registry_model_json(&m));
@@ -95,19 +109,16 @@ void cs_api_model_patch(cs_api_req *r)
     cs_registry_t *reg = cs_api_registry_or_404(r);
     json_t *body = reg ? cs_api_json_or_400(r) : NULL;
     if (!body) return;
-    json_t *desc = json_object_get(body, "description");
-    json_t *labels = json_object_get(body, "labels");
+    const char *desc;
+    bool has_labels;
     int n = 0;
     cs_registry_label *l = NULL;
     cs_registry_model m;
     cs_error err;
-    if (desc && !json_is_string(desc))
-        cs_api_error(r, MHD_HTTP_BAD_REQUEST, "\"description\" must be a string");
-    else if (labels && !cs_api_labels_or_400(r, labels, "labels", &n, &l))
+    if (!model_fields_or_400(r, body, &desc, &has_labels, &n, &l))
         ;
-    else if (cs_registry_model_patch(reg, r->model, desc ? json_string_value(desc) : NULL,
-                                     labels != NULL, n, l, cs_api_actor(r), &r->arena, &m,
-                                     &err) != CS_OK)
+    else if (cs_registry_model_patch(reg, r->model, desc, has_labels, n, l, cs_api_actor(r),
+                                     &r->arena, &m, &err) != CS_OK)
         cs_api_registry_error(r, &err);
     else
         cs_api_json_text(r, MHD_HTTP_OK, cs_registry_model_json(&m));
