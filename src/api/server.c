@@ -20,6 +20,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/numfmt.h"
 #include "obs/log.h"
 
 #include <arpa/inet.h>
@@ -156,11 +157,17 @@ static enum MHD_Result settle(cs_api_req *r)
     return ready ? queue(r) : MHD_YES;
 }
 
+/* Checks a declared Content-Length against the limit. A small body gets its room at once
+ * (a failed reservation only means it grows as it arrives); a large one grows with what
+ * really arrives, so a client cannot make the server reserve memory with a header alone. */
 static bool body_too_large(cs_api_req *r, struct MHD_Connection *conn)
 {
     const char *cl =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    return cl && strtoull(cl, NULL, 10) > r->srv->opt.limits.max_body;
+    unsigned long long n = cl ? strtoull(cl, NULL, 10) : 0;
+    if (n > r->srv->opt.limits.max_body) return true;
+    if (n && n <= 1 << 20) (void)cs_sbuf_reserve(&r->body, (size_t)n);
+    return false;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -217,10 +224,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 
 static void log_request(cs_api_req *r, double dur_s)
 {
+    cs_log_level level = r->status >= 500 ? CS_LOG_ERROR : CS_LOG_INFO;
+    if (level < cs_log_get_level()) return; /* filtered: spare the formatting */
     char status[16], dur[32];
     snprintf(status, sizeof status, CS_LOG_NUM "%d", r->status);
     snprintf(dur, sizeof dur, CS_LOG_NUM "%" PRIu64, (uint64_t)(dur_s * 1e6));
-    cs_log_level level = r->status >= 500 ? CS_LOG_ERROR : CS_LOG_INFO;
     cs_log(level, "request", "request_id", r->id, "method", r->method, "path", r->url, "model",
            r->model, "version", r->version, "status", status, "duration_us", dur, NULL);
 }
@@ -228,8 +236,8 @@ static void log_request(cs_api_req *r, double dur_s)
 static void observe(cs_api_req *r, double dur_s)
 {
     cs_server *s = r->srv;
-    char code[8];
-    snprintf(code, sizeof code, "%d", r->status);
+    char code[CS_NUMFMT_MAX];
+    cs_numfmt_i64(code, r->status);
     const char *model = r->labelled ? r->model : "";
     const char *version = r->labelled ? r->version : "";
     const char *rl[] = {model, version, code};

@@ -14,6 +14,8 @@
  */
 #include "api/api.h"
 
+#include "base/numfmt.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <limits.h>
@@ -55,10 +57,13 @@ typedef struct scanner {
     cs_error *err;
 } scanner;
 
+/* The loops below walk a local pointer: s->p would be stored back on every character,
+ * since the compiler must assume the text may alias the scanner. */
 static void ws(scanner *s)
 {
-    while (s->p < s->end && (*s->p == ' ' || *s->p == '\t' || *s->p == '\n' || *s->p == '\r'))
-        s->p++;
+    const char *p = s->p, *end = s->end;
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    s->p = p;
 }
 
 static bool bad(scanner *s, const char *what)
@@ -89,12 +94,20 @@ static bool expect(scanner *s, char c)
 static bool skip_string(scanner *s)
 {
     if (!expect(s, '"')) return false;
-    while (s->p < s->end) {
-        unsigned char c = (unsigned char)*s->p++;
-        if (c == '"') return true;
-        if (c < 0x20) return bad(s, "control character in a string");
-        if (c == '\\' && s->p++ >= s->end) break;
+    const char *p = s->p, *end = s->end;
+    while (p < end) {
+        unsigned char c = (unsigned char)*p++;
+        if (c == '"') {
+            s->p = p;
+            return true;
+        }
+        if (c < 0x20) {
+            s->p = p;
+            return bad(s, "control character in a string");
+        }
+        if (c == '\\' && p++ >= end) break;
     }
+    s->p = p;
     return bad(s, "unterminated string");
 }
 
@@ -161,9 +174,10 @@ static bool skip_value(scanner *s)
     case '[': return each(s, '[', NULL, NULL);
     case '"': return skip_string(s);
     default: {
-        const char *start = s->p;
-        while (s->p < s->end && char_class[(unsigned char)*s->p]) s->p++;
-        return s->p > start || bad(s, "unexpected character");
+        const char *start = s->p, *p = start, *end = s->end;
+        while (p < end && char_class[(unsigned char)*p]) p++;
+        s->p = p;
+        return p > start || bad(s, "unexpected character");
     }
     }
 }
@@ -282,12 +296,17 @@ static void *grow(cs_arena *a, void *old, int n, int *cap, size_t elem)
     return p;
 }
 
+static const char *input_where(char where[32], const decoder *d)
+{
+    snprintf(where, 32, "inputs[%d]", d->req->n_inputs);
+    return where;
+}
+
 static bool input_member(void *ud, scanner *s, const char *key, size_t klen, cs_v2_span v)
 {
     decoder *d = ud;
     cs_v2_input *in = &d->req->inputs[d->req->n_inputs];
-    char where[64];
-    snprintf(where, sizeof where, "inputs[%d]", d->req->n_inputs);
+    char where[32]; /* for messages, formatted only on the paths that may need it */
     if (key_is(key, klen, "name")) {
         return (in->name = load_string(s, v, d->a, "input name")) != NULL;
     } else if (key_is(key, klen, "datatype")) {
@@ -297,7 +316,7 @@ static bool input_member(void *ud, scanner *s, const char *key, size_t klen, cs_
             cs_error_set(s->err, CS_ERR_INVALID,
                          "%s: unknown datatype '%s' (BOOL, UINT8..UINT64, INT8..INT64, FP16, "
                          "FP32, FP64, BF16 or BYTES)",
-                         where, dt);
+                         input_where(where, d), dt);
             return false;
         }
     } else if (key_is(key, klen, "shape")) {
@@ -311,12 +330,13 @@ static bool input_member(void *ud, scanner *s, const char *key, size_t klen, cs_
         in->rank = ok ? (int)json_array_size(j) : -1;
         if (j && !ok)
             cs_error_set(s->err, CS_ERR_INVALID,
-                         "%s: shape must be an array of at most %d non-negative integers", where,
+                         "%s: shape must be an array of at most %d non-negative integers",
+                         input_where(where, d),
                          CS_MAX_RANK);
         json_decref(j);
         return ok;
     } else if (key_is(key, klen, "parameters")) {
-        json_t *p = load_params(s, v, where);
+        json_t *p = load_params(s, v, input_where(where, d));
         bool ok = p && int_param(s, p, "binary_data_size", where, INT64_MAX, &in->binary_size);
         json_decref(p);
         return ok;
@@ -588,8 +608,8 @@ static cs_status put_element(cs_v2_input *in, int64_t i, const char **pp, const 
     char *conv;
     errno = 0;
     if (is_float(t->dtype)) {
-        double v = strtod(p, &conv);
-        if (conv != e) goto wrong;
+        double v;
+        if (cs_numfmt_parse_f64(p, e, &v) != 0) goto wrong;
         cs_tensor_set_f64(t, i, v);
     } else if (t->dtype == CS_DTYPE_UINT64) {
         if (*p == '-') goto wrong;
@@ -693,35 +713,42 @@ size_t cs_v2_tensor_bytes(const cs_tensor *t)
 cs_status cs_v2_put_json_data(cs_sbuf *b, const cs_tensor *t, cs_error *err)
 {
     int64_t n = cs_tensor_numel(t);
-    cs_status rc = cs_sbuf_puts(b, "[");
+    cs_status rc = cs_sbuf_append(b, "[", 1);
     const char *sp = t->data; /* BYTES: the next element */
     for (int64_t i = 0; i < n && rc == CS_OK; i++) {
-        char num[40];
-        if (i) rc = cs_sbuf_puts(b, ",");
+        char num[CS_NUMFMT_MAX + 1], *o = num;
+        if (i) *o++ = ',';
         if (t->dtype == CS_DTYPE_STRING) {
             uint32_t len;
             memcpy(&len, sp, 4);
+            rc = cs_sbuf_append(b, num, (size_t)(o - num));
             if (rc == CS_OK) rc = put_json_bytes(b, sp + 4, len);
             sp += 4 + len;
             continue;
         }
         if (t->dtype == CS_DTYPE_BOOL) {
-            snprintf(num, sizeof num, "%s", ((const uint8_t *)t->data)[i] ? "true" : "false");
+            bool v = ((const uint8_t *)t->data)[i];
+            memcpy(o, v ? "true" : "false", v ? 4 : 5);
+            o += v ? 4 : 5;
         } else if (t->dtype == CS_DTYPE_UINT64) {
-            snprintf(num, sizeof num, "%" PRIu64, ((const uint64_t *)t->data)[i]);
+            o += cs_numfmt_u64(o, ((const uint64_t *)t->data)[i]);
         } else if (is_float(t->dtype)) {
             double v = cs_tensor_get_f64(t, i);
             /* JSON has no NaN or infinity; null is what Python's and Go's clients accept. */
-            if (v != v || v > 1.7976931348623157e308 || v < -1.7976931348623157e308)
-                snprintf(num, sizeof num, "null");
-            else
-                snprintf(num, sizeof num, t->dtype == CS_DTYPE_FLOAT64 ? "%.17g" : "%.9g", v);
+            if (v != v || v > 1.7976931348623157e308 || v < -1.7976931348623157e308) {
+                memcpy(o, "null", 4);
+                o += 4;
+            } else if (t->dtype == CS_DTYPE_FLOAT64) {
+                o += snprintf(o, CS_NUMFMT_MAX, "%.17g", v);
+            } else {
+                o += cs_numfmt_f32(o, (float)v); /* FP16 and BF16 widen to float exactly */
+            }
         } else {
-            snprintf(num, sizeof num, "%" PRId64, cs_tensor_get_i64(t, i));
+            o += cs_numfmt_i64(o, cs_tensor_get_i64(t, i));
         }
-        if (rc == CS_OK) rc = cs_sbuf_puts(b, num);
+        rc = cs_sbuf_append(b, num, (size_t)(o - num));
     }
-    if (rc == CS_OK) rc = cs_sbuf_puts(b, "]");
+    if (rc == CS_OK) rc = cs_sbuf_append(b, "]", 1);
     return rc == CS_OK ? CS_OK : cs_error_set(err, rc, "response too large for memory");
 }
 

@@ -52,6 +52,11 @@ cs_status cs_sbuf_append(cs_sbuf *b, const char *s, size_t n)
     return CS_OK;
 }
 
+cs_status cs_sbuf_reserve(cs_sbuf *b, size_t n)
+{
+    return grow(b, n);
+}
+
 cs_status cs_sbuf_puts(cs_sbuf *b, const char *s)
 {
     return cs_sbuf_append(b, s, strlen(s));

@@ -24,6 +24,9 @@ void cs_sbuf_init(cs_sbuf *b, size_t max);
 cs_status cs_sbuf_append(cs_sbuf *b, const char *s, size_t n);
 cs_status cs_sbuf_puts(cs_sbuf *b, const char *s);
 cs_status cs_sbuf_printf(cs_sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Makes room for n more bytes, so that appends up to that size do not reallocate; the same
+ * failures as an append of n bytes. */
+cs_status cs_sbuf_reserve(cs_sbuf *b, size_t n);
 void cs_sbuf_clear(cs_sbuf *b);
 /* Hands the buffer to the caller (free with cs_free) and resets b; NULL only when an empty
  * buffer's copy cannot be allocated. */
