@@ -43,6 +43,7 @@ struct cs_server {
     atomic_bool draining;                  /* readiness 503, inference refused */
     atomic_int active;                     /* requests started and not yet completed */
     atomic_ullong next_id;                 /* for generated request ids */
+    unsigned pid;                          /* their prefix: getpid() is a syscall */
     pthread_mutex_t repo_lock;             /* serialises repository loads and unloads */
     cs_map repo;                           /* name -> cs_api_repo_model *, see repository.c */
     cs_metric_family *requests, *duration; /* the runtime keeps per-model metrics */

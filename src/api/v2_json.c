@@ -59,10 +59,15 @@ typedef struct scanner {
 
 /* The loops below walk a local pointer: s->p would be stored back on every character,
  * since the compiler must assume the text may alias the scanner. */
+static bool is_ws(char c)
+{
+    return c == ' ' || c == '\t' || c == '\n' || c == '\r';
+}
+
 static void ws(scanner *s)
 {
     const char *p = s->p, *end = s->end;
-    while (p < end && (*p == ' ' || *p == '\t' || *p == '\n' || *p == '\r')) p++;
+    while (p < end && is_ws(*p)) p++;
     s->p = p;
 }
 
@@ -165,13 +170,40 @@ static const unsigned char char_class[256] = {
     ['s'] = CH_LITERAL, ['t'] = CH_LITERAL, ['u'] = CH_LITERAL,
 };
 
+/* Skips an array of scalars (numbers and literals) in one tight loop: the shape of every
+ * tensor's "data", so it is most of a request. It accepts exactly what `each` would, and
+ * returns false without moving when the array holds anything else, for `each` to walk. */
+static bool skip_flat_array(scanner *s)
+{
+    const char *p = s->p + 1, *end = s->end;
+    while (p < end && is_ws(*p)) p++;
+    if (p < end && *p == ']') goto done;
+    for (;;) {
+        const char *start = p;
+        while (p < end && char_class[(unsigned char)*p]) p++;
+        if (p == start) return false;
+        while (p < end && is_ws(*p)) p++;
+        if (p < end && *p == ',') {
+            p++;
+            while (p < end && is_ws(*p)) p++;
+            continue;
+        }
+        if (p < end && *p == ']') goto done;
+        return false;
+    }
+done:
+    if (s->depth + 1 > s->max_depth) return false; /* let `each` report it */
+    s->p = p + 1;
+    return true;
+}
+
 static bool skip_value(scanner *s)
 {
     ws(s);
     if (s->p >= s->end) return bad(s, "unexpected end");
     switch (*s->p) {
     case '{': return each(s, '{', NULL, NULL);
-    case '[': return each(s, '[', NULL, NULL);
+    case '[': return skip_flat_array(s) || each(s, '[', NULL, NULL);
     case '"': return skip_string(s);
     default: {
         const char *start = s->p, *p = start, *end = s->end;
@@ -221,17 +253,83 @@ static json_t *load(scanner *s, cs_v2_span v, const char *field)
     return j;
 }
 
+static long unescape(const char **pp, const char *end, char *dst);
+
+/* Whether n bytes are well-formed UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF), as jansson requires of every string. */
+static bool utf8_valid(const unsigned char *p, size_t n)
+{
+    for (size_t i = 0; i < n;) {
+        unsigned c = p[i];
+        size_t len = c < 0x80             ? 1
+                     : (c & 0xe0) == 0xc0 ? 2
+                     : (c & 0xf0) == 0xe0 ? 3
+                     : (c & 0xf8) == 0xf0 ? 4
+                                          : 0;
+        if (!len || n - i < len) return false;
+        uint32_t cp = len == 1 ? c : c & (0x7f >> len);
+        for (size_t k = 1; k < len; k++) {
+            if ((p[i + k] & 0xc0) != 0x80) return false;
+            cp = cp << 6 | (p[i + k] & 0x3f);
+        }
+        static const uint32_t least[] = {0, 0, 0x80, 0x800, 0x10000};
+        if (cp < least[len] || cp > 0x10ffff || (cp >= 0xd800 && cp < 0xe000)) return false;
+        i += len;
+    }
+    return true;
+}
+
+/* A string value, unescaped into the arena: names and datatypes come once per input, so
+ * they are read here rather than through a jansson tree. Strings holding NUL are refused,
+ * as C strings cannot carry them. */
 static const char *load_string(scanner *s, cs_v2_span v, cs_arena *a, const char *field)
 {
-    json_t *j = load(s, v, field);
-    const char *out = NULL;
-    if (j && json_is_string(j) && strlen(json_string_value(j)) == json_string_length(j))
-        out = cs_arena_strndup(a, json_string_value(j), json_string_length(j));
-    else if (j)
+    if (v.len < 2 || v.p[0] != '"') {
         cs_error_set(s->err, CS_ERR_INVALID, "%s must be a string", field);
-    if (j && !out && json_is_string(j)) cs_error_set(s->err, CS_ERR_NOMEM, "out of memory");
-    json_decref(j);
+        return NULL;
+    }
+    char *out = cs_arena_alloc(a, v.len, 1);
+    if (!out) {
+        cs_error_set(s->err, CS_ERR_NOMEM, "out of memory");
+        return NULL;
+    }
+    const char *p = v.p;
+    long n = unescape(&p, v.p + v.len, out);
+    if (n < 0 || p != v.p + v.len || !utf8_valid((const unsigned char *)out, (size_t)n)) {
+        cs_error_set(s->err, CS_ERR_PARSE, "%s: not a valid JSON string", field);
+        return NULL;
+    }
+    if (memchr(out, 0, (size_t)n)) {
+        cs_error_set(s->err, CS_ERR_INVALID, "%s must be a string without NUL characters", field);
+        return NULL;
+    }
+    out[n] = '\0';
     return out;
+}
+
+/* "shape": an array of at most CS_MAX_RANK non-negative integers; the rank, or -1. */
+static int load_shape(cs_v2_span v, int64_t dims[CS_MAX_RANK])
+{
+    const char *p = v.p, *end = v.p + v.len;
+    int rank = 0;
+    if (p == end || *p++ != '[') return -1;
+    for (;;) {
+        while (p < end && is_ws(*p)) p++;
+        if (p < end && *p == ']' && rank == 0) return 0;
+        if (p == end || *p < '0' || *p > '9' || rank == CS_MAX_RANK) return -1;
+        int64_t d = 0;
+        for (; p < end && *p >= '0' && *p <= '9'; p++) {
+            if (d > (INT64_MAX - 9) / 10) return -1;
+            d = d * 10 + (*p - '0');
+        }
+        dims[rank++] = d;
+        while (p < end && is_ws(*p)) p++;
+        if (p < end && *p == ',') {
+            p++;
+            continue;
+        }
+        return p < end && *p == ']' && p + 1 == end ? rank : -1;
+    }
 }
 
 /* parameters: {"binary_data_size": N, ...}; unknown parameters are accepted and ignored. */
@@ -320,21 +418,12 @@ static bool input_member(void *ud, scanner *s, const char *key, size_t klen, cs_
             return false;
         }
     } else if (key_is(key, klen, "shape")) {
-        json_t *j = load(s, v, "shape");
-        bool ok = j && json_is_array(j) && json_array_size(j) <= CS_MAX_RANK;
-        for (size_t i = 0; ok && i < json_array_size(j); i++) {
-            json_t *e = json_array_get(j, i);
-            ok = json_is_integer(e) && json_integer_value(e) >= 0;
-            in->dims[i] = ok ? json_integer_value(e) : 0;
-        }
-        in->rank = ok ? (int)json_array_size(j) : -1;
-        if (j && !ok)
+        in->rank = load_shape(v, in->dims);
+        if (in->rank < 0)
             cs_error_set(s->err, CS_ERR_INVALID,
                          "%s: shape must be an array of at most %d non-negative integers",
-                         input_where(where, d),
-                         CS_MAX_RANK);
-        json_decref(j);
-        return ok;
+                         input_where(where, d), CS_MAX_RANK);
+        return in->rank >= 0;
     } else if (key_is(key, klen, "parameters")) {
         json_t *p = load_params(s, v, input_where(where, d));
         bool ok = p && int_param(s, p, "binary_data_size", where, INT64_MAX, &in->binary_size);
@@ -610,7 +699,10 @@ static cs_status put_element(cs_v2_input *in, int64_t i, const char **pp, const 
     if (is_float(t->dtype)) {
         double v;
         if (cs_numfmt_parse_f64(p, e, &v) != 0) goto wrong;
-        cs_tensor_set_f64(t, i, v);
+        if (t->dtype == CS_DTYPE_FLOAT32) /* the common case, without the typed dispatch */
+            ((float *)t->data)[i] = (float)v;
+        else
+            cs_tensor_set_f64(t, i, v);
     } else if (t->dtype == CS_DTYPE_UINT64) {
         if (*p == '-') goto wrong;
         unsigned long long v = strtoull(p, &conv, 10);
@@ -783,9 +875,15 @@ cs_status cs_v2_encode_response(const cs_v2_request *req, const char *model, con
                                 cs_model_output(m, j).name, cs_dtype_name(t->dtype));
         rc = cs_sbuf_puts(out, k ? ",{\"name\":" : "{\"name\":");
         if (rc == CS_OK) rc = cs_api_put_json_string(out, cs_model_output(m, j).name);
-        if (rc == CS_OK) rc = cs_sbuf_printf(out, ",\"datatype\":\"%s\",\"shape\":[", dt);
-        for (int d = 0; d < t->rank && rc == CS_OK; d++)
-            rc = cs_sbuf_printf(out, "%s%" PRId64, d ? "," : "", t->dims[d]);
+        if (rc == CS_OK) rc = cs_sbuf_puts(out, ",\"datatype\":\"");
+        if (rc == CS_OK) rc = cs_sbuf_puts(out, dt);
+        if (rc == CS_OK) rc = cs_sbuf_puts(out, "\",\"shape\":[");
+        for (int d = 0; d < t->rank && rc == CS_OK; d++) {
+            char num[CS_NUMFMT_MAX + 1];
+            num[0] = ',';
+            size_t len = cs_numfmt_i64(num + 1, t->dims[d]);
+            rc = cs_sbuf_append(out, d ? num : num + 1, d ? len + 1 : len);
+        }
         if (rc == CS_OK && binary)
             rc = cs_sbuf_printf(out, "],\"parameters\":{\"binary_data_size\":%zu}}",
                                 cs_v2_tensor_bytes(t));

@@ -25,16 +25,34 @@ typedef unsigned __int128 u128;
 
 static u128 pow10_u128(int k) /* k in [0, 38] */
 {
-    u128 r = 1;
-    while (k-- > 0) r *= 10;
-    return r;
+    static const uint64_t p[20] = {1ULL,
+                                   10ULL,
+                                   100ULL,
+                                   1000ULL,
+                                   10000ULL,
+                                   100000ULL,
+                                   1000000ULL,
+                                   10000000ULL,
+                                   100000000ULL,
+                                   1000000000ULL,
+                                   10000000000ULL,
+                                   100000000000ULL,
+                                   1000000000000ULL,
+                                   10000000000000ULL,
+                                   100000000000000ULL,
+                                   1000000000000000ULL,
+                                   10000000000000000ULL,
+                                   100000000000000000ULL,
+                                   1000000000000000000ULL,
+                                   10000000000000000000ULL};
+    return k < 20 ? p[k] : (u128)p[19] * p[k - 19];
 }
 
 /* floor(log10(m * 2^e)) within one: log10(2) ~ 0.30103, and m has 24 bits. */
 static int decimal_exponent_guess(uint32_t m, int e)
 {
     int bits = 31 - __builtin_clz(m) + e; /* floor(log2(value)) */
-    return (int)((bits * 78913LL) >> 18);  /* 78913 / 2^18 ~ log10(2), floors negatives too */
+    return (int)((bits * 78913LL) >> 18); /* 78913 / 2^18 ~ log10(2), floors negatives too */
 }
 
 /* The 9-digit decimal significand of m * 2^e for decimal exponent x (value in

@@ -34,8 +34,7 @@ static void check_f32(float v)
     snprintf(want, sizeof want, "%.9g", (double)v);
     size_t n = cs_numfmt_f32(got, v);
     if (strcmp(want, got) != 0 || n != strlen(want))
-        fail_msg("%a: snprintf \"%s\", cs_numfmt_f32 \"%s\" (length %zu)", (double)v, want, got,
-                 n);
+        fail_msg("%a: snprintf \"%s\", cs_numfmt_f32 \"%s\" (length %zu)", (double)v, want, got, n);
 }
 
 static void test_f32_random_bits(void **state)
@@ -66,10 +65,11 @@ static void test_f32_powers_of_ten(void **state)
 
 static void test_f32_specials_and_integers(void **state)
 {
-    const float special[] = {0.0f,   -0.0f,  1.0f,     -1.0f,         0.5f,     0.1f,
-                             0.25f,  1e-23f, 1.2e-23f, 1.3e-23f,      1e-30f,   1e-45f,
-                             3e38f,  1e9f,   999999999.0f, 123456789.0f, 16777216.0f,
-                             INFINITY, -INFINITY, NAN, 1.17549435e-38f, 3.40282347e38f};
+    const float special[] = {
+        0.0f,          -0.0f,        1.0f,        -1.0f,    0.5f,      0.1f,  0.25f,
+        1e-23f,        1.2e-23f,     1.3e-23f,    1e-30f,   1e-45f,    3e38f, 1e9f,
+        999999999.0f,  123456789.0f, 16777216.0f, INFINITY, -INFINITY, NAN,   1.17549435e-38f,
+        3.40282347e38f};
     for (size_t i = 0; i < sizeof special / sizeof special[0]; i++) check_f32(special[i]);
     for (int i = -100000; i <= 100000; i++) {
         check_f32((float)i);
@@ -112,26 +112,69 @@ static void check_parse(const char *text)
     double got = -12345.0;
     int rc = cs_numfmt_parse_f64(copy, copy + n, &got);
     free(copy);
-    if (rc != want_rc) fail_msg("\"%s\": strtod says %d, cs_numfmt_parse_f64 %d", text, want_rc, rc);
+    if (rc != want_rc)
+        fail_msg("\"%s\": strtod says %d, cs_numfmt_parse_f64 %d", text, want_rc, rc);
     if (rc == 0 && memcmp(&got, &want, sizeof got) != 0)
         fail_msg("\"%s\": strtod %a, cs_numfmt_parse_f64 %a", text, want, got);
 }
 
 static void test_parse_against_strtod(void **state)
 {
-    const char *fixed[] = {"",          "-",        "+",          ".",         "-.",
-                           "0",         "-0",       "+0",         "0.0",       "-0.0e5",
-                           "1",         "1.",       ".5",         "-.5",       "1e",
-                           "1e+",       "1e-",      "1e5",        "1E5",       "1e+5",
-                           "1e-5",      "--1",      "1.2.3",      "0x10",      "inf",
-                           "-inf",      "nan",      "infinity",   "1e400",     "-1e400",
-                           "1e-400",    "4.9e-324", "2.4e-324",   "1.7976931348623157e308",
-                           "9007199254740992",      "9007199254740993",   "9007199254740993.0",
-                           "123456789012345678901234567890",  "0.000000000000000000000001",
-                           "1e22",      "1e23",     "123e20",     "0.1",       "0.2",
-                           "0.30000000000000004",   "00012",      "1 ",        " 1",
-                           "1e0000000000000000001", "1e-99999999999",           "6.5",
-                           "16",        "0.0625",   "3.4028235e38", "1.17549435e-38"};
+    const char *fixed[] = {"",
+                           "-",
+                           "+",
+                           ".",
+                           "-.",
+                           "0",
+                           "-0",
+                           "+0",
+                           "0.0",
+                           "-0.0e5",
+                           "1",
+                           "1.",
+                           ".5",
+                           "-.5",
+                           "1e",
+                           "1e+",
+                           "1e-",
+                           "1e5",
+                           "1E5",
+                           "1e+5",
+                           "1e-5",
+                           "--1",
+                           "1.2.3",
+                           "0x10",
+                           "inf",
+                           "-inf",
+                           "nan",
+                           "infinity",
+                           "1e400",
+                           "-1e400",
+                           "1e-400",
+                           "4.9e-324",
+                           "2.4e-324",
+                           "1.7976931348623157e308",
+                           "9007199254740992",
+                           "9007199254740993",
+                           "9007199254740993.0",
+                           "123456789012345678901234567890",
+                           "0.000000000000000000000001",
+                           "1e22",
+                           "1e23",
+                           "123e20",
+                           "0.1",
+                           "0.2",
+                           "0.30000000000000004",
+                           "00012",
+                           "1 ",
+                           " 1",
+                           "1e0000000000000000001",
+                           "1e-99999999999",
+                           "6.5",
+                           "16",
+                           "0.0625",
+                           "3.4028235e38",
+                           "1.17549435e-38"};
     for (size_t i = 0; i < sizeof fixed / sizeof fixed[0]; i++) check_parse(fixed[i]);
 
     char text[80];
@@ -163,10 +206,8 @@ static void test_parse_against_strtod(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_f32_random_bits),
-        cmocka_unit_test(test_f32_powers_of_ten),
-        cmocka_unit_test(test_f32_specials_and_integers),
-        cmocka_unit_test(test_integers),
+        cmocka_unit_test(test_f32_random_bits),           cmocka_unit_test(test_f32_powers_of_ten),
+        cmocka_unit_test(test_f32_specials_and_integers), cmocka_unit_test(test_integers),
         cmocka_unit_test(test_parse_against_strtod),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -204,6 +204,9 @@ static cs_status admit(const cs_rt_model *m, bool need_slot, cs_error *err)
     return CS_OK;
 }
 
+static cs__rt_instance *claim_inline(cs_rt_model *m);
+static void run_inline(cs__rt_instance *in, cs__rt_req *r);
+
 cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_error *err)
 {
     if (!req || !req->done)
@@ -237,16 +240,21 @@ cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_err
     r->enqueued_ns = now;
     r->deadline_ns = req->deadline_ns;
 
+    cs__rt_instance *own = NULL;
     pthread_mutex_lock(&m->lock);
     if (rc == CS_OK) rc = admit(m, false, err); /* again: others queued or closed meanwhile */
     if (rc) {
         free_slot(m, r);
+    } else if ((own = claim_inline(m))) {
+        atomic_fetch_add(&m->in_flight, 1);
+        publish_gauges(m);
     } else {
         enqueue(m, r);
         publish_gauges(m);
         pthread_cond_signal(&m->work);
     }
     pthread_mutex_unlock(&m->lock);
+    if (own) run_inline(own, r);
     return rc;
 }
 
@@ -496,6 +504,46 @@ static int release_list(cs_rt_model *m, cs__rt_req *list)
     return n;
 }
 
+/* An idle instance for a request to run on its submitting thread (marked busy), or NULL:
+ * only for a version that does not batch, with nothing queued ahead (priorities and FIFO
+ * hold), and whose last execution was fast (the first request always goes to a worker, so
+ * a slow model never runs on its caller; the first run also plans, so it rarely counts as
+ * fast). Version's lock held. */
+static cs__rt_instance *claim_inline(cs_rt_model *m)
+{
+    if (batching(m) || m->head || m->stopping || !m->last_compute_ns ||
+        m->last_compute_ns > (uint64_t)CS_RT_INLINE_MAX_US * 1000)
+        return NULL;
+    for (int i = 0; i < m->n_inst; i++) {
+        if (m->inst[i].busy) continue;
+        m->inst[i].busy = true;
+        return &m->inst[i];
+    }
+    return NULL;
+}
+
+/* Runs r on the calling thread with the instance claim_inline gave, then hands the
+ * instance back: to its worker if requests queued meanwhile, and to a stop waiting for it. */
+static void run_inline(cs__rt_instance *in, cs__rt_req *r)
+{
+    cs_rt_model *m = in->model;
+    cs_rt_stats st;
+    memset(&st, 0, sizeof st);
+    in->batch[0] = r;
+    serve_batch(in, 1, r->rows, &st);
+    pthread_mutex_lock(&m->lock);
+    free_slot(m, r);
+    merge_stats(&m->stats, &st);
+    m->last_compute_ns = st.compute_ns; /* one request per execution: the batch's time */
+    in->busy = false;
+    atomic_fetch_sub(&m->in_flight, 1);
+    publish_gauges(m);
+    if (m->head) pthread_cond_broadcast(&m->work); /* its worker may have slept on it */
+    if (m->stopping || (!m->head && atomic_load(&m->in_flight) == 0))
+        pthread_cond_broadcast(&m->idle);
+    pthread_mutex_unlock(&m->lock);
+}
+
 static void wait_until(pthread_cond_t *c, pthread_mutex_t *lock, uint64_t deadline_ns)
 {
     struct timespec ts = {.tv_sec = (time_t)(deadline_ns / 1000000000u),
@@ -510,6 +558,11 @@ static void *worker_main(void *arg)
     cs_rt_model *m = in->model;
     pthread_mutex_lock(&m->lock);
     for (;;) {
+        if (in->busy) { /* lent to a submitting thread (claim_inline) */
+            if (m->stopping && !m->head) break;
+            pthread_cond_wait(&m->work, &m->lock);
+            continue;
+        }
         cs__rt_req *expired = NULL, *dropped = NULL;
         int64_t rows = 0;
         uint64_t wait_ns = 0;
@@ -529,6 +582,7 @@ static void *worker_main(void *arg)
         atomic_fetch_add(&m->in_flight, answering);
         publish_gauges(m);
         if (m->head) pthread_cond_signal(&m->work); /* what is left is another worker's */
+        in->busy = true;
         pthread_mutex_unlock(&m->lock);
 
         cs_rt_stats st;
@@ -539,9 +593,11 @@ static void *worker_main(void *arg)
         if (n) serve_batch(in, n, rows, &st);
 
         pthread_mutex_lock(&m->lock);
+        in->busy = false;
         st.fail_count += (uint64_t)(release_list(m, expired) + release_list(m, dropped));
         for (int k = 0; k < n; k++) free_slot(m, in->batch[k]);
         merge_stats(&m->stats, &st);
+        if (n) m->last_compute_ns = st.compute_ns / (uint64_t)n;
         atomic_fetch_sub(&m->in_flight, answering);
         publish_gauges(m);
         if (!m->head && atomic_load(&m->in_flight) == 0) pthread_cond_broadcast(&m->idle);
@@ -619,6 +675,8 @@ void cs__rt_stop(cs_rt_model *m, bool drop)
     m->closing = m->stopping = true;
     m->dropping = drop;
     pthread_cond_broadcast(&m->work);
+    for (int i = 0; i < m->n_inst; i++) /* a request running inline finishes first */
+        while (m->inst[i].busy) pthread_cond_wait(&m->idle, &m->lock);
     pthread_mutex_unlock(&m->lock);
     for (int i = 0; i < m->n_inst; i++) {
         if (m->inst[i].started) pthread_join(m->inst[i].thread, NULL);

@@ -41,6 +41,7 @@ typedef struct cs__rt_instance {
     cs_session_t *session;
     pthread_t thread;
     bool started;
+    bool busy;          /* running a batch, on its worker or inline (version's lock) */
     cs__rt_req **batch; /* max(1, max_batch_size) requests */
     void **buf;         /* per model input: concatenation buffer */
     size_t *buf_cap;    /* bytes */
@@ -77,6 +78,7 @@ struct cs_rt_model {
     bool stopping;               /* workers exit once the queue is empty */
     bool dropping;               /* workers answer queued requests with CS_ERR_SHUTDOWN */
     cs_rt_stats stats;
+    uint64_t last_compute_ns; /* the last execution's engine time, for claim_inline */
 
     cs__rt_instance *inst;
     int n_inst;

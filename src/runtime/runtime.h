@@ -21,6 +21,13 @@
  * Priorities: 1 is the highest; 0 (the default) ranks below every explicit level; FIFO
  * within a level.
  *
+ * The caller runs it: a version that does not batch, whose requests have so far taken under
+ * CS_RT_INLINE_MAX_US of compute each, runs a request on the submitting thread when nothing
+ * is queued and an instance is idle. Handing a request to a worker and back costs two
+ * thread wake-ups, several microseconds of CPU and far more of latency, which is more than
+ * such a model's whole computation; a slow model never blocks its caller, since its first
+ * request (run by a worker) shows it is slow.
+ *
  * Metrics (when cs_rt_options.metrics is set), each with labels model and version:
  *   capstan_request_duration_seconds     histogram  submit to response (latency buckets)
  *   capstan_queue_duration_seconds       histogram  submit to the start of its batch
@@ -121,6 +128,10 @@ void cs_rt_model_stats(const cs_rt_model *m, cs_rt_stats *out);
  * lock: fn must not call back into the runtime). */
 void cs_runtime_foreach(cs_runtime *rt, void (*fn)(void *ud, const cs_rt_model *m), void *ud);
 
+/* Requests of a non-batching version run on the caller's thread while their mean compute
+ * time stays below this (see the top of this file). */
+#define CS_RT_INLINE_MAX_US 50
+
 /* One inference. Inputs are borrowed until `done` has been called. */
 typedef struct cs_infer_request {
     int n_inputs;
@@ -129,9 +140,10 @@ typedef struct cs_infer_request {
     int priority;         /* 0 = default; 1 is the highest, larger numbers are lower */
     uint64_t deadline_ns; /* absolute, in cs_now_ns time; 0 = none. Expired requests are
                              answered with CS_ERR_LIMIT ("deadline exceeded") and never run */
-    /* Called exactly once, on a worker thread, with every model output (rows of this
-     * request only). outputs point into runtime memory valid only during the call; msg
-     * is the error message when rc != CS_OK (outputs are then NULL). */
+    /* Called exactly once, on a worker thread or, for a request run inline (see above),
+     * on the submitting thread before cs_rt_model_submit returns, with every model output
+     * (rows of this request only). outputs point into runtime memory valid only during the
+     * call; msg is the error message when rc != CS_OK (outputs are then NULL). */
     void (*done)(void *ud, cs_status rc, const char *msg, int n_outputs, const cs_tensor *outputs);
     void *ud;
 } cs_infer_request;

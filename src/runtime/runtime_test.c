@@ -138,6 +138,7 @@ typedef struct job {
     cs_tensor out;
     float out_data[MAX_ELEM];
     int order;
+    pthread_t thread; /* the one that called done */
 } job;
 
 static void on_done(void *ud, cs_status rc, const char *msg, int n_outputs,
@@ -160,6 +161,7 @@ static void on_done(void *ud, cs_status rc, const char *msg, int n_outputs,
         memcpy(j->out_data, outputs[0].data, (size_t)cs_tensor_numel(&outputs[0]) * sizeof(float));
     }
     j->order = ++g_order;
+    j->thread = pthread_self();
     j->done = true;
     pthread_cond_broadcast(&g_cond);
     pthread_mutex_unlock(&g_lock);
@@ -274,6 +276,65 @@ static cs_rt_model *load_serial(cs_runtime *rt, int max_queue)
     cs_model_config_defaults(&cfg);
     cfg.max_queue_size = max_queue;
     return load(rt, "digits", DIGITS, &cfg);
+}
+
+/* ---- running on the caller's thread ------------------------------------------------------ */
+
+/* A version that does not batch runs fast requests on the submitting thread once a worker
+ * has shown them fast: done has run, on this thread, when submit returns, with the same
+ * answer the worker gave. A batching version never does. */
+static void test_fast_unbatched_requests_run_inline(void **state)
+{
+    cs_runtime *rt = new_runtime(2);
+    cs_model_config cfg;
+    cs_model_config_defaults(&cfg);
+    cfg.max_batch_size = 0;
+    cs_rt_model *m = load(rt, "digits", DIGITS, &cfg);
+    static job first, warm[10], again[3];
+    digits_job(&first, 5);
+    submit_ok(m, &first, 0, 0);
+    wait_jobs(&first, 1);
+    assert_false(pthread_equal(first.thread, pthread_self())); /* unmeasured: a worker */
+    /* The first run plans the session, so it may not count as fast; the next ones do. */
+    int w = 0;
+    for (; w < 10; w++) {
+        while (cs_rt_model_in_flight(m)) cs_sleep_ns(100 * 1000); /* its timing is in */
+        digits_job(&warm[w], 5);
+        submit_ok(m, &warm[w], 0, 0);
+        wait_jobs(&warm[w], 1);
+        if (pthread_equal(warm[w].thread, pthread_self())) break;
+    }
+    assert_true(w < 10);
+    for (int k = 0; k < 3; k++) {
+        digits_job(&again[k], 5);
+        submit_ok(m, &again[k], 0, 0);
+        pthread_mutex_lock(&g_lock);
+        bool done = again[k].done;
+        pthread_mutex_unlock(&g_lock);
+        assert_true(done);
+        assert_true(pthread_equal(again[k].thread, pthread_self()));
+        assert_int_equal(again[k].rc, CS_OK);
+        assert_memory_equal(again[k].out_data, first.out_data, 10 * sizeof(float));
+    }
+    cs_rt_stats st;
+    cs_rt_model_stats(m, &st);
+    assert_int_equal(st.success_count, 1 + (uint64_t)w + 1 + 3);
+    assert_int_equal(cs_rt_model_in_flight(m), 0);
+    cs_rt_model_release(m);
+
+    cfg.max_batch_size = 4; /* batching: always the worker */
+    cs_error err;
+    assert_int_equal(cs_runtime_load(rt, "batched", "1", DIGITS, &cfg, &err), CS_OK);
+    m = cs_runtime_acquire(rt, "batched", NULL);
+    static job b[2];
+    for (int k = 0; k < 2; k++) {
+        digits_job(&b[k], k);
+        submit_ok(m, &b[k], 0, 0);
+        wait_jobs(&b[k], 1);
+        assert_false(pthread_equal(b[k].thread, pthread_self()));
+    }
+    cs_rt_model_release(m);
+    cs_runtime_free(rt);
 }
 
 /* ---- batching ------------------------------------------------------------------------- */
@@ -822,6 +883,7 @@ static void test_invalid_inputs(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_fast_unbatched_requests_run_inline),
         cmocka_unit_test(test_batching_matches_single_runs),
         cmocka_unit_test(test_incompatible_shapes_never_share),
         cmocka_unit_test(test_batching_needs_dynamic_first_dim),

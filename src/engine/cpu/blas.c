@@ -4,6 +4,10 @@
  * The larger of M and N is cut into one contiguous block per thread (at least 16 rows or
  * columns each, so tiny products stay on the calling thread); each block is an
  * independent single-threaded cblas call writing a disjoint part of Y.
+ *
+ * One row of A (batch-1 fully connected layers) goes to GEMV instead: GEMM packs both
+ * operands into its own layout on every call, which for a single row costs more than the
+ * product itself (a third of a small MLP's run).
  */
 #include "engine/cpu/blas.h"
 
@@ -44,6 +48,20 @@ static void gemm_block(void *p, int64_t begin, int64_t end)
     }
     enum CBLAS_TRANSPOSE ta = j->ta ? CblasTrans : CblasNoTrans;
     enum CBLAS_TRANSPOSE tb = j->tb ? CblasTrans : CblasNoTrans;
+    if (M == 1) {
+        /* y = op(B)^T a: a row-major op(B) of K x N read transposed, or B of N x K as is.
+         * Element k of the row of A sits at a[k * lda] when A is transposed. */
+        enum CBLAS_TRANSPOSE t = j->tb ? CblasNoTrans : CblasTrans;
+        int rows = j->tb ? (int)N : (int)j->K, cols = j->tb ? (int)j->K : (int)N;
+        int inc_a = j->ta ? (int)j->lda : 1;
+        if (j->t == CS_DTYPE_FLOAT64)
+            cblas_dgemv(CblasRowMajor, t, rows, cols, j->alpha, (const double *)b, (int)j->ldb,
+                        (const double *)a, inc_a, j->beta, (double *)y, 1);
+        else
+            cblas_sgemv(CblasRowMajor, t, rows, cols, (float)j->alpha, (const float *)b,
+                        (int)j->ldb, (const float *)a, inc_a, (float)j->beta, (float *)y, 1);
+        return;
+    }
     if (j->t == CS_DTYPE_FLOAT64)
         cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)j->K, j->alpha, (const double *)a,
                     (int)j->lda, (const double *)b, (int)j->ldb, j->beta, (double *)y, (int)j->ldy);
