@@ -207,11 +207,11 @@ static cs_registry_t *open_registry(const char *dir)
     return r;
 }
 
-static double push_once(cs_registry_t *r, const char *path, int64_t *version)
+static double push_once(cs_registry_t *r, const char *path, cs_registry_push_timing *timing)
 {
     cs_arena a;
     cs_arena_init(&a, 4096);
-    cs_registry_push p = {.fd = open(path, O_RDONLY)};
+    cs_registry_push p = {.fd = open(path, O_RDONLY), .timing = timing};
     cs_registry_version v;
     cs_error err = {0};
     uint64_t t0 = cs_now_ns();
@@ -222,7 +222,6 @@ static double push_once(cs_registry_t *r, const char *path, int64_t *version)
         fprintf(stderr, "registry_bench: push: %s\n", err.msg);
         exit(1);
     }
-    if (version) *version = v.version;
     cs_arena_free(&a);
     return s;
 }
@@ -240,6 +239,7 @@ static void bench_push(const char *dir, int size_mb, int runs)
         exit(1);
     }
     double cp[16], cp_sync[16], push[16];
+    cs_registry_push_timing t[16];
     for (int i = 0; i < runs; i++) {
         /* Alternate the three so that page-cache and writeback state is shared fairly;
          * each target starts absent, as a push's blob does. */
@@ -255,8 +255,12 @@ static void bench_push(const char *dir, int size_mb, int runs)
         run_shell(cmd);
         /* The timing covers cs_registry_push_version only; opening is one-off. */
         cs_registry_t *r = open_registry(reg);
-        push[i] = push_once(r, model, NULL);
+        push[i] = push_once(r, model, &t[i]);
         cs_registry_close(r);
+        printf("  run %d: push %.3f s (copy %.3f, sha256 busy %.3f, fsync %.3f, hash tail %.3f, "
+               "rename %.3f, schema %.3f, commit %.3f), cp %.3f s, cp+sync %.3f s\n",
+               i + 1, push[i], t[i].copy_s, t[i].hash_s, t[i].fsync_s, t[i].hash_wait_s,
+               t[i].rename_s, t[i].schema_s, t[i].commit_s, cp[i], cp_sync[i]);
     }
     double c = median(cp, runs), cs = median(cp_sync, runs), p = median(push, runs);
     printf("push %d MB (median of %d): push %.3f s, cp %.3f s, cp+sync %.3f s\n", size_mb, runs, p,
