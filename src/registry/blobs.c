@@ -1,13 +1,16 @@
 /*
  * blobs.c - content-addressed artifact storage: <data_dir>/blobs/sha256/ab/cdef...
  *
- * A push streams into blobs/tmp/ while OpenSSL computes the sha256 on the way, so the
- * data is read once. The file is fsync'd, renamed to the path its digest names, and the
+ * A push copies into blobs/tmp/ while OpenSSL computes the sha256 of what was stored on
+ * a second thread (see hasher below), so the push costs about the larger of copy and hash,
+ * not their sum. A stream (an HTTP upload) is read into ring buffers that are written and
+ * hashed; a regular file is copied inside the kernel (copy_file_range) and the hasher maps
+ * the temporary file's new range, so the bytes never pass through a user buffer. The file
+ * is fsync'd (while the hash finishes), renamed to the path its digest names, and the
  * directory is fsync'd: after a crash the blob is either whole under its final name or a
  * temporary file that gc removes, never a truncated blob under a digest's name. Writeback
  * of large pushes starts every WRITEBACK_STEP bytes (sync_file_range on Linux) so the
- * closing fsync has little left to flush, and the hash runs on a second thread beside
- * the copy (see hasher below). Identical content maps to one path and is
+ * closing fsync has little left to flush. Identical content maps to one path and is
  * stored once.
  *
  * A lock file (blobs/.lock, flock) orders pushes against gc across threads and
@@ -18,6 +21,7 @@
 #include "registry/registry_int.h"
 
 #include "base/alloc.h"
+#include "base/clock.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -28,10 +32,12 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #define IO_CHUNK       (1 << 20)  /* bytes per read/write */
+#define COPY_STEP      (8 << 20)  /* bytes per copy_file_range (and per hashed mapping) */
 #define WRITEBACK_STEP (32 << 20) /* start writeback this often */
 #define PATH_MAX_LEN   4096
 
@@ -162,20 +168,46 @@ static cs_status write_all(int fd, const unsigned char *p, size_t n, const char 
 }
 
 /* The hashing half of a push, on its own thread: chunks are hashed while the next ones
- * are read and written, so a push costs about max(read + write, sha256) instead of their
- * sum. The push thread fills ring[produced % RING] and reuses a slot only once the hasher
- * has passed it; both threads only read a filled slot, so it needs no copy. */
+ * are copied, so a push costs about max(copy, sha256) instead of their sum. The push
+ * thread fills chunk[produced % RING] and reuses a slot only once the hasher has passed
+ * it. A chunk is either a ring buffer that was read and then written (the hasher reads
+ * the same buffer, no copy) or, when the kernel copied the bytes, a range of the
+ * temporary file that the hasher maps: either way the digest is over the stored bytes. */
 #define RING 4
+
+typedef struct chunk {
+    const unsigned char *buf; /* NULL: the range [off, off + len) of the temporary file */
+    int64_t off;
+    size_t len;
+} chunk;
 
 typedef struct hasher {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     EVP_MD_CTX *md;
-    unsigned char *ring[RING];
-    size_t len[RING];
+    int fd; /* the temporary file */
+    chunk chunk[RING];
     uint64_t produced, hashed;
+    uint64_t busy_ns; /* hashing, mapping included */
     bool done, failed;
+    int map_errno; /* why a range could not be mapped; 0 for an OpenSSL failure */
 } hasher;
+
+/* Hashes one chunk; a file range is mapped (page-aligned) for the duration. */
+static bool hash_chunk(hasher *h, const chunk *c)
+{
+    if (c->buf) return EVP_DigestUpdate(h->md, c->buf, c->len) == 1;
+    int64_t page = sysconf(_SC_PAGESIZE), skip = c->off % page;
+    size_t len = c->len + (size_t)skip;
+    void *map = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, h->fd, c->off - skip);
+    if (map == MAP_FAILED) {
+        h->map_errno = errno;
+        return false;
+    }
+    bool ok = EVP_DigestUpdate(h->md, (unsigned char *)map + skip, c->len) == 1;
+    munmap(map, len);
+    return ok;
+}
 
 static void *hash_chunks(void *arg)
 {
@@ -184,10 +216,13 @@ static void *hash_chunks(void *arg)
     for (;;) {
         while (h->hashed == h->produced && !h->done) pthread_cond_wait(&h->cv, &h->mu);
         if (h->hashed == h->produced) break; /* done and drained */
-        int slot = (int)(h->hashed % RING);
+        chunk c = h->chunk[h->hashed % RING];
         pthread_mutex_unlock(&h->mu);
-        int ok = EVP_DigestUpdate(h->md, h->ring[slot], h->len[slot]);
+        uint64_t t0 = cs_now_ns();
+        bool ok = hash_chunk(h, &c);
+        uint64_t spent = cs_now_ns() - t0;
         pthread_mutex_lock(&h->mu);
+        h->busy_ns += spent;
         if (!ok) h->failed = true;
         h->hashed++;
         pthread_cond_broadcast(&h->cv);
@@ -196,19 +231,19 @@ static void *hash_chunks(void *arg)
     return NULL;
 }
 
-/* Waits for a free slot and returns it. */
-static unsigned char *next_slot(hasher *h)
+/* Waits for a free slot and returns its index. */
+static int next_slot(hasher *h)
 {
     pthread_mutex_lock(&h->mu);
     while (h->produced - h->hashed >= RING) pthread_cond_wait(&h->cv, &h->mu);
     pthread_mutex_unlock(&h->mu);
-    return h->ring[h->produced % RING];
+    return (int)(h->produced % RING);
 }
 
-static void publish(hasher *h, size_t len)
+static void publish(hasher *h, const unsigned char *buf, int64_t off, size_t len)
 {
     pthread_mutex_lock(&h->mu);
-    h->len[h->produced % RING] = len;
+    h->chunk[h->produced % RING] = (chunk){buf, off, len};
     h->produced++;
     pthread_cond_broadcast(&h->cv);
     pthread_mutex_unlock(&h->mu);
@@ -224,35 +259,78 @@ static void finish(hasher *h, pthread_t thread)
     pthread_join(thread, NULL);
 }
 
-cs_status cs__blobs_write(const cs__blobs *b, cs_registry_read_fn rd, void *user, int64_t max,
-                          char digest[CS__DIGEST_LEN], int64_t *size, cs_error *err)
+static cs_status fd_read(void *user, void *buf, size_t cap, size_t *got, cs_error *err)
+{
+    int fd = *(int *)user;
+    for (;;) {
+        ssize_t n = read(fd, buf, cap);
+        if (n >= 0) {
+            *got = (size_t)n;
+            return CS_OK;
+        }
+        if (errno != EINTR)
+            return cs_error_set(err, CS_ERR_IO, "reading the artifact: %s", strerror(errno));
+    }
+}
+
+/* Copies up to cap bytes from a regular file into the temporary file inside the kernel
+ * (copy_file_range: no trip through user memory). Where the kernel or the filesystems
+ * cannot (another filesystem, an old kernel), clears *in_kernel with nothing copied and
+ * the caller reads instead, from the same offset. */
+static cs_status copy_in(int src, int dst, size_t cap, const char *tmp, bool *in_kernel,
+                         size_t *got, cs_error *err)
+{
+    *got = 0;
+    for (;;) {
+        ssize_t n = copy_file_range(src, NULL, dst, NULL, cap, 0);
+        if (n >= 0) {
+            *got = (size_t)n;
+            return CS_OK;
+        }
+        if (errno == EINTR) continue;
+        if (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) {
+            *in_kernel = false;
+            return CS_OK;
+        }
+        return errno_error(err, "cannot copy the artifact into", tmp);
+    }
+}
+
+cs_status cs__blobs_write(const cs__blobs *b, cs_registry_read_fn rd, void *user, int src_fd,
+                          int64_t max, char digest[CS__DIGEST_LEN], int64_t *size,
+                          cs_registry_push_timing *timing, cs_error *err)
 {
     char tmp[PATH_MAX_LEN], dir[PATH_MAX_LEN], path[PATH_MAX_LEN];
     cs_status rc = CS_ERR_NOMEM;
-    int fd = -1;
     bool running = false;
     pthread_t thread;
-    hasher h = {.md = EVP_MD_CTX_new()};
+    hasher h = {.md = EVP_MD_CTX_new(), .fd = -1};
+    unsigned char *ring[RING] = {NULL};
     pthread_mutex_init(&h.mu, NULL);
     pthread_cond_init(&h.cv, NULL);
     int64_t total = 0, flushed = 0;
-    snprintf(tmp, sizeof tmp, "%s/tmp/push-XXXXXX", b->root);
-    bool have = h.md != NULL;
-    for (int i = 0; i < RING; i++) {
-        h.ring[i] = cs_malloc(IO_CHUNK);
-        have = have && h.ring[i];
+    uint64_t t0 = cs_now_ns();
+    struct stat st;
+    /* A regular file is copied by the kernel; anything else is read through ring buffers. */
+    bool in_kernel = !rd && fstat(src_fd, &st) == 0 && S_ISREG(st.st_mode);
+    if (!rd) {
+        rd = fd_read;
+        user = &src_fd;
     }
-    if (!have) {
-        cs_error_set(err, rc, "out of memory for push buffers");
+    tmp[0] = '\0';
+    if (!h.md) {
+        cs_error_set(err, rc, "out of memory for the push");
         goto out;
     }
     if (!EVP_DigestInit_ex(h.md, EVP_sha256(), NULL)) {
         rc = cs_error_set(err, CS_ERR_INTERNAL, "OpenSSL: cannot start sha256");
         goto out;
     }
-    fd = mkostemp(tmp, O_CLOEXEC);
-    if (fd < 0) {
+    snprintf(tmp, sizeof tmp, "%s/tmp/push-XXXXXX", b->root);
+    h.fd = mkostemp(tmp, O_CLOEXEC);
+    if (h.fd < 0) {
         rc = errno_error(err, "cannot create temporary file in", b->root);
+        tmp[0] = '\0';
         goto out;
     }
     if (pthread_create(&thread, NULL, hash_chunks, &h) != 0) {
@@ -261,50 +339,67 @@ cs_status cs__blobs_write(const cs__blobs *b, cs_registry_read_fn rd, void *user
     }
     running = true;
     for (;;) {
-        unsigned char *buf = next_slot(&h);
+        int slot = next_slot(&h);
         size_t got = 0;
-        rc = rd(user, buf, IO_CHUNK, &got, err);
+        /* One byte past the limit is enough to know the artifact is over it. */
+        size_t cap = max - total < COPY_STEP ? (size_t)(max - total) + 1 : COPY_STEP;
+        rc = in_kernel ? copy_in(src_fd, h.fd, cap, tmp, &in_kernel, &got, err) : CS_OK;
+        if (rc == CS_OK && !in_kernel) {
+            /* Ring buffers are allocated on first use: a kernel copy needs none. */
+            if (!ring[slot] && !(ring[slot] = cs_malloc(IO_CHUNK))) {
+                rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory for push buffers");
+                goto out;
+            }
+            rc = rd(user, ring[slot], IO_CHUNK, &got, err);
+            if (rc == CS_OK && got > IO_CHUNK)
+                rc = cs_error_set(err, CS_ERR_INTERNAL, "the artifact's reader overran its buffer");
+        }
         if (rc != CS_OK) goto out;
         if (got == 0) break;
-        if (got > IO_CHUNK || (int64_t)got > max - total) {
+        if ((int64_t)got > max - total) {
             rc = cs_error_set(err, CS_ERR_LIMIT,
                               "artifact larger than the limit of %" PRId64 " bytes", max);
             goto out;
         }
-        publish(&h, got);
-        rc = write_all(fd, buf, got, tmp, err);
+        publish(&h, in_kernel ? NULL : ring[slot], total, got);
+        if (!in_kernel) rc = write_all(h.fd, ring[slot], got, tmp, err);
         if (rc != CS_OK) goto out;
         total += (int64_t)got;
 #ifdef SYNC_FILE_RANGE_WRITE
         if (total - flushed >= WRITEBACK_STEP) {
-            sync_file_range(fd, flushed, total - flushed, SYNC_FILE_RANGE_WRITE);
+            sync_file_range(h.fd, flushed, total - flushed, SYNC_FILE_RANGE_WRITE);
             flushed = total;
         }
 #endif
     }
     (void)flushed;
-    finish(&h, thread);
-    running = false;
-    unsigned char raw[EVP_MAX_MD_SIZE];
-    unsigned int raw_len = 0;
-    if (h.failed || !EVP_DigestFinal_ex(h.md, raw, &raw_len) || raw_len != 32) {
-        rc = cs_error_set(err, CS_ERR_INTERNAL, "OpenSSL: sha256 failed");
-        goto out;
-    }
-    hex_digest(raw, digest);
-    if (fsync(fd) != 0) {
+    uint64_t t2 = cs_now_ns();
+    /* The fsync runs while the hasher finishes the last chunks. */
+    if (fsync(h.fd) != 0) {
         rc = errno_error(err, "cannot fsync", tmp);
         goto out;
     }
-    close(fd);
-    fd = -1;
+    uint64_t t3 = cs_now_ns();
+    finish(&h, thread);
+    running = false;
+    uint64_t t4 = cs_now_ns();
+    unsigned char raw[EVP_MAX_MD_SIZE];
+    unsigned int raw_len = 0;
+    if (h.failed || !EVP_DigestFinal_ex(h.md, raw, &raw_len) || raw_len != 32) {
+        rc = h.map_errno ? cs_error_set(err, CS_ERR_IO, "cannot map %s to hash it: %s", tmp,
+                                        strerror(h.map_errno))
+                         : cs_error_set(err, CS_ERR_INTERNAL, "OpenSSL: sha256 failed");
+        goto out;
+    }
+    hex_digest(raw, digest);
+    close(h.fd);
+    h.fd = -1;
     blob_path(b, digest, dir, path);
     char sha_dir[PATH_MAX_LEN];
     snprintf(sha_dir, sizeof sha_dir, "%s/sha256", b->root);
     rc = make_dir(dir, sha_dir, err);
     if (rc != CS_OK) goto out;
     /* Identical content is stored once; a blob of the wrong size (damaged) is replaced. */
-    struct stat st;
     if (stat(path, &st) == 0 && st.st_size == total) {
         unlink(tmp);
     } else if (rename(tmp, path) != 0) {
@@ -316,13 +411,21 @@ cs_status cs__blobs_write(const cs__blobs *b, cs_registry_read_fn rd, void *user
     }
     tmp[0] = '\0';
     *size = total;
+    if (timing) {
+        uint64_t t5 = cs_now_ns();
+        timing->copy_s = (double)(t2 - t0) / 1e9;
+        timing->hash_s = (double)h.busy_ns / 1e9;
+        timing->fsync_s = (double)(t3 - t2) / 1e9;
+        timing->hash_wait_s = (double)(t4 - t3) / 1e9;
+        timing->rename_s = (double)(t5 - t4) / 1e9;
+    }
     rc = CS_OK;
 out:
     if (running) finish(&h, thread);
-    if (fd >= 0) close(fd);
+    if (h.fd >= 0) close(h.fd);
     if (rc != CS_OK && tmp[0]) unlink(tmp);
     EVP_MD_CTX_free(h.md);
-    for (int i = 0; i < RING; i++) cs_free(h.ring[i]);
+    for (int i = 0; i < RING; i++) cs_free(ring[i]);
     pthread_cond_destroy(&h.cv);
     pthread_mutex_destroy(&h.mu);
     return rc;

@@ -23,14 +23,12 @@
 #include "capstan/engine.h"
 
 #include <ctype.h>
-#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
-#include <unistd.h>
 
 #define POOL_MAX          16
 #define DEFAULT_POOL      4
@@ -1017,24 +1015,6 @@ static cs_status read_schema(const char *path, cs_arena *arena, const char **sch
     return *schema ? CS_OK : nomem(err);
 }
 
-typedef struct fd_source {
-    int fd;
-} fd_source;
-
-static cs_status fd_read(void *user, void *buf, size_t cap, size_t *got, cs_error *err)
-{
-    fd_source *s = user;
-    for (;;) {
-        ssize_t n = read(s->fd, buf, cap);
-        if (n >= 0) {
-            *got = (size_t)n;
-            return CS_OK;
-        }
-        if (errno != EINTR)
-            return cs_error_set(err, CS_ERR_IO, "reading the artifact: %s", strerror(errno));
-    }
-}
-
 cs_status cs_registry_push_version(cs_registry_t *r, const char *model,
                                    const cs_registry_push *push, const char *actor, cs_arena *arena,
                                    cs_registry_version *out, cs_error *err)
@@ -1076,11 +1056,11 @@ cs_status cs_registry_push_version(cs_registry_t *r, const char *model,
         .created_by = actor,
     };
     char digest[CS__DIGEST_LEN];
-    fd_source src = {push->fd};
+    cs_registry_push_timing timing = {0};
     rc = cs__blobs_lock(&r->blobs, false, &lock, err);
     if (rc == CS_OK)
-        rc = cs__blobs_write(&r->blobs, push->read ? push->read : fd_read,
-                             push->read ? push->user : &src, r->max_bytes, digest, &v.size, err);
+        rc = cs__blobs_write(&r->blobs, push->read, push->user, push->fd, r->max_bytes, digest,
+                             &v.size, &timing, err);
     if (rc != CS_OK) goto out;
     if (push->expected_digest && strcmp(push->expected_digest, digest) != 0) {
         rc = cs_error_set(err, CS_ERR_INVALID,
@@ -1095,12 +1075,15 @@ cs_status cs_registry_push_version(cs_registry_t *r, const char *model,
         rc = nomem(err);
         goto out;
     }
+    uint64_t t0 = cs_now_ns();
     rc = read_schema(path, arena, &v.io_schema, err);
+    timing.schema_s = cs_elapsed_s(t0);
     if (rc == CS_OK) rc = copy_labels(push->n_labels, push->labels, arena, &v.labels, err);
     const char *labels_json = cs__labels_json(push->n_labels, push->labels, arena);
     if (rc == CS_OK && !labels_json) rc = nomem(err);
     if (rc != CS_OK) goto out;
 
+    t0 = cs_now_ns();
     rc = tx_begin(r, &t, true, err);
     if (rc != CS_OK) goto out;
     cs__sql_val pm[] = {cs__sql_text(model)};
@@ -1149,6 +1132,8 @@ cs_status cs_registry_push_version(cs_registry_t *r, const char *model,
                               err);
     rc = tx_end(r, &t, rc, err);
     if (rc == CS_OK) {
+        timing.commit_s = cs_elapsed_s(t0);
+        if (push->timing) *push->timing = timing;
         cs__webhook_emit(r->webhook, "version.created", actor, model, v.version, NULL, NULL, after);
         if (out) *out = v;
     }

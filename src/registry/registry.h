@@ -206,6 +206,18 @@ cs_status cs_registry_model_list(cs_registry_t *r, const cs_registry_list_opts *
 typedef cs_status (*cs_registry_read_fn)(void *user, void *buf, size_t cap, size_t *got,
                                          cs_error *err);
 
+/* Where a push's time went, in seconds. The hash runs on a second thread beside the copy,
+ * so hash_s overlaps copy_s; copy_s includes waiting for the hash when it falls behind. */
+typedef struct cs_registry_push_timing {
+    double copy_s;      /* the bytes into the temporary file (and writeback started) */
+    double hash_s;      /* sha256 on the hashing thread, busy time */
+    double fsync_s;     /* fsync of the temporary file, while the hash finishes */
+    double hash_wait_s; /* the hash's tail after the fsync */
+    double rename_s;    /* rename to the digest's path and the directory's fsync */
+    double schema_s;    /* the engine's load of the stored artifact for its IO schema */
+    double commit_s;    /* the version's transaction */
+} cs_registry_push_timing;
+
 typedef struct cs_registry_push {
     cs_registry_read_fn read; /* the artifact's bytes; or read == NULL and fd >= 0 */
     void *user;
@@ -214,6 +226,7 @@ typedef struct cs_registry_push {
     int n_labels;
     const cs_registry_label *labels;
     const char *source_uri, *run_id, *parent_version, *dataset_digest; /* optional */
+    cs_registry_push_timing *timing; /* optional: filled when the push succeeds */
 } cs_registry_push;
 
 /* Pushes a new version of an existing model. The artifact is streamed into a temporary
@@ -221,8 +234,9 @@ typedef struct cs_registry_push {
  * (identical content is stored once), then loaded through the engine to read its IO
  * schema (422 when that fails), and finally one transaction allocates the version number
  * and inserts the version. A crash at any point leaves at most an unreferenced blob that
- * cs_registry_gc removes. Cost: one pass over the data (hash and write), one fsync, one
- * mmap'd parse of the model. */
+ * cs_registry_gc removes. Cost: one pass over the data (hash and write; a regular file
+ * given as fd is copied inside the kernel and hashed from the stored copy), one fsync, one
+ * mmap'd parse of the model (aligned weights are not read). */
 cs_status cs_registry_push_version(cs_registry_t *r, const char *model,
                                    const cs_registry_push *push, const char *actor, cs_arena *arena,
                                    cs_registry_version *out, cs_error *err);

@@ -32,11 +32,15 @@ void cs__blobs_free(cs__blobs *b);
 cs_status cs__blobs_lock(const cs__blobs *b, bool exclusive, int *fd, cs_error *err);
 void cs__blobs_unlock(int fd);
 
-/* Streams rd into a temporary file while hashing it, fsyncs it and renames it to its
- * digest's path (keeping an existing identical blob), then fsyncs the directory. More
- * than max bytes fail with CS_ERR_LIMIT. Fills digest and *size. */
-cs_status cs__blobs_write(const cs__blobs *b, cs_registry_read_fn rd, void *user, int64_t max,
-                          char digest[CS__DIGEST_LEN], int64_t *size, cs_error *err);
+/* Copies the artifact - rd(user), or when rd is NULL the file descriptor src_fd from its
+ * current offset - into a temporary file while hashing what was stored, fsyncs it and
+ * renames it to its digest's path (keeping an existing identical blob), then fsyncs the
+ * directory. A regular file is copied by the kernel (copy_file_range) and hashed from a
+ * mapping of the temporary file. More than max bytes fail with CS_ERR_LIMIT. Fills
+ * digest, *size and, when not NULL, the blob phases of *timing. */
+cs_status cs__blobs_write(const cs__blobs *b, cs_registry_read_fn rd, void *user, int src_fd,
+                          int64_t max, char digest[CS__DIGEST_LEN], int64_t *size,
+                          cs_registry_push_timing *timing, cs_error *err);
 
 /* The path of a digest's blob, in arena; NULL when out of memory. */
 char *cs__blobs_path(const cs__blobs *b, const char *digest, cs_arena *arena);

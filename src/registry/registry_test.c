@@ -20,6 +20,7 @@
 
 #include "base/arena.h"
 #include "registry/registry.h"
+#include "registry/registry_int.h"
 #include "registry/store.h"
 
 #include <arpa/inet.h>
@@ -244,10 +245,16 @@ static void test_push_digits(void **state)
                           .source_uri = "s3://bucket/digits.onnx",
                           .run_id = "run-42",
                           .dataset_digest = "sha256:feed"};
+    cs_registry_push_timing timing = {-1, -1, -1, -1, -1, -1, -1};
+    p.timing = &timing;
     assert_true(p.fd >= 0);
     cs_registry_version v;
     CHECK(cs_registry_push_version(f->r, "digits", &p, "carol", &f->arena, &v, &err_));
     close(p.fd);
+    /* Every phase is reported. */
+    assert_true(timing.copy_s > 0 && timing.hash_s > 0 && timing.fsync_s >= 0 &&
+                timing.hash_wait_s >= 0 && timing.rename_s >= 0 && timing.schema_s > 0 &&
+                timing.commit_s > 0);
     assert_int_equal(v.version, 1);
     assert_string_equal(v.format, "onnx");
     assert_int_equal(v.state, CS_REGISTRY_STATE_READY);
@@ -781,6 +788,134 @@ static void test_kill_mid_push(void **state)
     assert_int_equal(push_path(f, "digits", DIGITS, 0, NULL), 2);
 }
 
+/* --- blob sources ----------------------------------------------------------------------- */
+
+#define SRC_BYTES ((20 << 20) + 4321) /* several copy steps and ring chunks, and a tail */
+
+typedef struct mem_source {
+    const unsigned char *p;
+    size_t n, off, piece, fail_at; /* fail_at: an error once off reaches it (0: never) */
+} mem_source;
+
+/* Hands out the buffer in odd-sized pieces, as a network peer would. */
+static cs_status mem_read(void *user, void *buf, size_t cap, size_t *got, cs_error *err)
+{
+    mem_source *m = user;
+    if (m->fail_at && m->off >= m->fail_at)
+        return cs_error_set(err, CS_ERR_IO, "the client went away");
+    size_t n = m->n - m->off;
+    if (n > cap) n = cap;
+    if (n > m->piece) n = m->piece;
+    memcpy(buf, m->p + m->off, n);
+    m->off += n;
+    *got = n;
+    return CS_OK;
+}
+
+static void sha256_hex(const unsigned char *p, size_t n, char out[CS__DIGEST_LEN])
+{
+    unsigned char md[32];
+    unsigned int len = 0;
+    assert_int_equal(EVP_Digest(p, n, md, &len, EVP_sha256(), NULL), 1);
+    strcpy(out, "sha256:");
+    for (int i = 0; i < 32; i++) sprintf(out + 7 + 2 * i, "%02x", md[i]);
+}
+
+/* The stored blob holds exactly want[0..n). */
+static void assert_blob(const cs__blobs *b, const char *digest, const unsigned char *want, size_t n,
+                        cs_arena *arena)
+{
+    const char *path = cs__blobs_path(b, digest, arena);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    unsigned char *got = malloc(n + 1);
+    assert_int_equal(read(fd, got, n + 1), (ssize_t)n);
+    close(fd);
+    assert_memory_equal(got, want, n);
+    free(got);
+}
+
+/* Every way bytes reach the store - a regular file copied by the kernel, a file on another
+ * filesystem (the kernel refuses, the copy falls back to read and write), a read callback -
+ * stores the same bytes under the same digest, which is the sha256 of the source; a
+ * failure midway leaves no temporary file. */
+static void test_blob_sources(void **state)
+{
+    fixture *f = *state;
+    unsigned char *data = malloc(SRC_BYTES);
+    assert_non_null(data);
+    uint32_t x = 2463534242u;
+    for (size_t i = 0; i < SRC_BYTES; i++) {
+        x ^= x << 13, x ^= x >> 17, x ^= x << 5;
+        data[i] = (unsigned char)x;
+    }
+    char want[CS__DIGEST_LEN], want_tail[CS__DIGEST_LEN], data_dir[300], tmp_dir[320];
+    sha256_hex(data, SRC_BYTES, want);
+    sha256_hex(data + 4103, SRC_BYTES - 4103, want_tail);
+    snprintf(data_dir, sizeof data_dir, "%s/store", f->dir);
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/blobs/tmp", data_dir);
+    cs__blobs b;
+    CHECK(cs__blobs_init(&b, data_dir, &err_));
+
+    char same_fs[300], other_fs[300];
+    snprintf(same_fs, sizeof same_fs, "%s/source.bin", f->dir);
+    write_file(same_fs, data, SRC_BYTES);
+    struct stat st;
+    snprintf(other_fs, sizeof other_fs, "/dev/shm/cs-registry-test-%d.bin", (int)getpid());
+    bool have_other = stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode);
+    if (have_other) write_file(other_fs, data, SRC_BYTES);
+    const char *files[] = {same_fs, other_fs};
+
+    char digest[CS__DIGEST_LEN];
+    int64_t size = 0;
+    for (int i = 0; i < (have_other ? 2 : 1); i++) {
+        int fd = open(files[i], O_RDONLY);
+        assert_true(fd >= 0);
+        if (i == 1) unlink(other_fs); /* /dev/shm is not the fixture's to clean */
+        cs_registry_push_timing t = {0};
+        CHECK(cs__blobs_write(&b, NULL, NULL, fd, INT64_MAX, digest, &size, &t, &err_));
+        assert_string_equal(digest, want);
+        assert_int_equal(size, SRC_BYTES);
+        assert_true(t.copy_s > 0 && t.hash_s > 0);
+        assert_blob(&b, digest, data, SRC_BYTES, &f->arena);
+        /* From the descriptor's current offset, as a read(2) loop would. */
+        assert_int_equal(lseek(fd, 4103, SEEK_SET), 4103);
+        CHECK(cs__blobs_write(&b, NULL, NULL, fd, INT64_MAX, digest, &size, NULL, &err_));
+        assert_string_equal(digest, want_tail);
+        assert_int_equal(size, SRC_BYTES - 4103);
+        assert_blob(&b, digest, data + 4103, SRC_BYTES - 4103, &f->arena);
+        /* One byte over the limit: refused, nothing left behind. */
+        assert_int_equal(lseek(fd, 0, SEEK_SET), 0);
+        EXPECT(CS_ERR_LIMIT,
+               cs__blobs_write(&b, NULL, NULL, fd, SRC_BYTES - 1, digest, &size, NULL, &err_));
+        close(fd);
+        assert_int_equal(count_files(tmp_dir), 0);
+    }
+    mem_source m = {data, SRC_BYTES, 0, 777777, 0};
+    CHECK(cs__blobs_write(&b, mem_read, &m, -1, INT64_MAX, digest, &size, NULL, &err_));
+    assert_string_equal(digest, want);
+    assert_int_equal(size, SRC_BYTES);
+    char sha_dir[320];
+    snprintf(sha_dir, sizeof sha_dir, "%s/blobs/sha256", data_dir);
+    assert_int_equal(count_files(sha_dir), 2); /* identical content is stored once */
+
+    /* A reader that fails midway, and a descriptor that cannot be read: clear errors, no
+     * temporary file. */
+    m = (mem_source){data, SRC_BYTES, 0, 1 << 20, 9 << 20};
+    EXPECT(CS_ERR_IO, cs__blobs_write(&b, mem_read, &m, -1, INT64_MAX, digest, &size, NULL, &err_));
+    assert_non_null(strstr(last_msg, "client went away"));
+    int wfd = open(same_fs, O_WRONLY);
+    assert_true(wfd >= 0);
+    EXPECT(CS_ERR_IO, cs__blobs_write(&b, NULL, NULL, wfd, INT64_MAX, digest, &size, NULL, &err_));
+    close(wfd);
+    assert_non_null(strstr(last_msg, "artifact"));
+    assert_int_equal(count_files(tmp_dir), 0);
+    assert_int_equal(count_files(sha_dir), 2);
+
+    cs__blobs_free(&b);
+    free(data);
+}
+
 /* --- webhooks --------------------------------------------------------------------------- */
 
 #define SECRET      "s3cr3t-for-tests"
@@ -948,6 +1083,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_concurrent_pushes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_list_pagination, setup, teardown),
         cmocka_unit_test_setup_teardown(test_kill_mid_push, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_blob_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhooks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
     };
