@@ -32,7 +32,8 @@ run: deps build
 	@echo "  curl -s http://127.0.0.1:$(PORT)/v2/models/digits/infer -H 'Content-Type: application/json' --data-binary @$(CURDIR)/$(BUILD)/digits.request.json"
 	@echo "  curl -s http://127.0.0.1:$(PORT)/v2/models/digits/infer -H 'Inference-Header-Content-Length: 0' -H 'Content-Type: application/octet-stream' --data-binary @$(CURDIR)/$(BUILD)/digits.image.f32"
 	@echo
-	@exec $(BUILD)/capstan serve --port $(PORT) --model digits=models/digits.onnx
+	@exec $(BUILD)/capstan serve --port $(PORT) --threads 2 \
+		--model digits=models/digits.onnx --model-config digits=models/digits.yaml
 
 # Every suite, then the unit and conformance suites again under ASan+UBSan, then format.
 test: deps build

@@ -97,7 +97,7 @@ int main(int argc, char **argv)
         if (r >= 0) total += ms[r] = (double)(cs_now_ns() - t0) / 1e6;
     }
     qsort(ms, (size_t)runs, sizeof *ms, cmp_double);
-    printf("{\"engine\":\"capstan\",\"batch\":%d,\"p50_ms\":%.3f,\"p90_ms\":%.3f,"
+    printf("{\"engine\":\"capstan\",\"batch\":%d,\"p50_ms\":%.4f,\"p90_ms\":%.4f,"
            "\"mean_ms\":%.3f,\"runs_per_s\":%.1f}\n",
            batch, ms[runs / 2], ms[runs * 9 / 10], total / runs, 1000.0 * runs / total);
     for (int i = 0; i < n_in; i++) free(in[i].data);
