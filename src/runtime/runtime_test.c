@@ -278,6 +278,15 @@ static cs_rt_model *load_serial(cs_runtime *rt, int max_queue)
     return load(rt, "digits", DIGITS, &cfg);
 }
 
+/* digits with the default options but max_batch_size. */
+static cs_rt_model *load_digits(cs_runtime *rt, int max_batch)
+{
+    cs_model_config cfg;
+    cs_model_config_defaults(&cfg);
+    cfg.max_batch_size = max_batch;
+    return load(rt, "digits", DIGITS, &cfg);
+}
+
 /* ---- running on the caller's thread ------------------------------------------------------ */
 
 /* A version that does not batch runs fast requests on the submitting thread once a worker
@@ -286,10 +295,7 @@ static cs_rt_model *load_serial(cs_runtime *rt, int max_queue)
 static void test_fast_unbatched_requests_run_inline(void **state)
 {
     cs_runtime *rt = new_runtime(2);
-    cs_model_config cfg;
-    cs_model_config_defaults(&cfg);
-    cfg.max_batch_size = 0;
-    cs_rt_model *m = load(rt, "digits", DIGITS, &cfg);
+    cs_rt_model *m = load_digits(rt, 0);
     static job first, warm[10], again[3];
     digits_job(&first, 5);
     submit_ok(m, &first, 0, 0);
@@ -322,10 +328,9 @@ static void test_fast_unbatched_requests_run_inline(void **state)
     assert_int_equal(cs_rt_model_in_flight(m), 0);
     cs_rt_model_release(m);
 
-    cfg.max_batch_size = 4; /* batching: always the worker */
     cs_error err;
-    assert_int_equal(cs_runtime_load(rt, "batched", "1", DIGITS, &cfg, &err), CS_OK);
-    m = cs_runtime_acquire(rt, "batched", NULL);
+    assert_int_equal(cs_runtime_unload(rt, "digits", "1", &err), CS_OK);
+    m = load_digits(rt, 4); /* batching: always the worker */
     static job b[2];
     for (int k = 0; k < 2; k++) {
         digits_job(&b[k], k);
@@ -839,10 +844,7 @@ static void expect_invalid(cs_rt_model *m, job *j, const char *want)
 static void test_invalid_inputs(void **state)
 {
     cs_runtime *rt = new_runtime(2);
-    cs_model_config cfg;
-    cs_model_config_defaults(&cfg);
-    cfg.max_batch_size = 4;
-    cs_rt_model *m = load(rt, "digits", DIGITS, &cfg);
+    cs_rt_model *m = load_digits(rt, 4);
     static job j;
 
     digits_job(&j, 1);
