@@ -512,7 +512,7 @@ static int release_list(cs_rt_model *m, cs__rt_req *list)
 static cs__rt_instance *claim_inline(cs_rt_model *m)
 {
     if (batching(m) || m->head || m->stopping || !m->last_compute_ns ||
-        m->last_compute_ns > (uint64_t)CS_RT_INLINE_MAX_US * 1000)
+        m->last_compute_ns > m->inline_max_ns)
         return NULL;
     for (int i = 0; i < m->n_inst; i++) {
         if (m->inst[i].busy) continue;

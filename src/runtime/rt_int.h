@@ -79,6 +79,7 @@ struct cs_rt_model {
     bool dropping;               /* workers answer queued requests with CS_ERR_SHUTDOWN */
     cs_rt_stats stats;
     uint64_t last_compute_ns; /* the last execution's engine time, for claim_inline */
+    uint64_t inline_max_ns;   /* the runtime's, copied: m->rt goes at unload */
 
     cs__rt_instance *inst;
     int n_inst;
@@ -90,6 +91,7 @@ struct cs_runtime {
     pthread_mutex_t lock;
     cs_vec models; /* cs_rt_model *, in load order */
     int max_threads, threads_used;
+    uint64_t inline_max_ns; /* 0: never run on the caller (cs_rt_options.inline_max_us) */
     atomic_bool draining;
     struct cs_metrics *metrics;
 };

@@ -31,6 +31,11 @@ cs_status cs_runtime_new(const cs_rt_options *opts, cs_runtime **out, cs_error *
                             "max_threads must be 0 (one per core) or more, "
                             "not %d",
                             max_threads);
+    int inline_max_us = opts ? opts->inline_max_us : 0;
+    if (inline_max_us < -1)
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "inline_max_us must be -1 (never), 0 (the default) or more, not %d",
+                            inline_max_us);
     if (max_threads == 0) {
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         max_threads = n > 0 ? (int)n : 1;
@@ -41,6 +46,9 @@ cs_status cs_runtime_new(const cs_rt_options *opts, cs_runtime **out, cs_error *
     cs_vec_init(&rt->models, sizeof(cs_rt_model *));
     rt->max_threads = max_threads;
     rt->metrics = opts ? opts->metrics : NULL;
+    rt->inline_max_ns = inline_max_us < 0    ? 0
+                        : inline_max_us == 0 ? (uint64_t)CS_RT_INLINE_MAX_US * 1000
+                                             : (uint64_t)inline_max_us * 1000;
     atomic_init(&rt->draining, false);
     *out = rt;
     return CS_OK;
@@ -97,6 +105,7 @@ static cs_rt_model *model_new(cs_runtime *rt, const char *name, const char *vers
     cs_rt_model *m = cs_calloc(1, sizeof *m);
     if (!m) return NULL;
     m->rt = rt;
+    m->inline_max_ns = rt->inline_max_ns;
     m->name = cs_strdup(name);
     m->version = cs_strdup(version);
     atomic_init(&m->refs, 1);

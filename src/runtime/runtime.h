@@ -21,9 +21,9 @@
  * Priorities: 1 is the highest; 0 (the default) ranks below every explicit level; FIFO
  * within a level.
  *
- * The caller runs it: a version that does not batch, whose requests have so far taken under
- * CS_RT_INLINE_MAX_US of compute each, runs a request on the submitting thread when nothing
- * is queued and an instance is idle. Handing a request to a worker and back costs two
+ * The caller runs it: a version that does not batch, whose last execution took at most
+ * cs_rt_options.inline_max_us (CS_RT_INLINE_MAX_US by default) of compute, runs a request on
+ * the submitting thread when nothing is queued and an instance is idle. Handing a request to a worker and back costs two
  * thread wake-ups, several microseconds of CPU and far more of latency, which is more than
  * such a model's whole computation; a slow model never blocks its caller, since its first
  * request (run by a worker) shows it is slow.
@@ -82,6 +82,8 @@ void cs_model_config_defaults(cs_model_config *cfg);
 typedef struct cs_rt_options {
     int max_threads;            /* total engine threads; 0 = number of cores */
     struct cs_metrics *metrics; /* optional: queue/compute histograms, batch sizes, gauges */
+    int inline_max_us; /* a fast request's bound (see the top); 0 = CS_RT_INLINE_MAX_US,
+                          -1 = every request goes to a worker */
 } cs_rt_options;
 
 cs_status cs_runtime_new(const cs_rt_options *opts, cs_runtime **out, cs_error *err);
@@ -128,8 +130,8 @@ void cs_rt_model_stats(const cs_rt_model *m, cs_rt_stats *out);
  * lock: fn must not call back into the runtime). */
 void cs_runtime_foreach(cs_runtime *rt, void (*fn)(void *ud, const cs_rt_model *m), void *ud);
 
-/* Requests of a non-batching version run on the caller's thread while their mean compute
- * time stays below this (see the top of this file). */
+/* Requests of a non-batching version run on the caller's thread while its last execution
+ * took at most this (see the top of this file). */
 #define CS_RT_INLINE_MAX_US 50
 
 /* One inference. Inputs are borrowed until `done` has been called. */

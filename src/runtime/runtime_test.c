@@ -290,56 +290,53 @@ static cs_rt_model *load_digits(cs_runtime *rt, int max_batch)
 /* ---- running on the caller's thread ------------------------------------------------------ */
 
 /* A version that does not batch runs fast requests on the submitting thread once a worker
- * has shown them fast: done has run, on this thread, when submit returns, with the same
- * answer the worker gave. A batching version never does. */
-static void test_fast_unbatched_requests_run_inline(void **state)
+ * has timed one: done has run, on this thread, when submit returns, with the same answer
+ * the worker gave. A batching version never does, nor any version when it is turned off.
+ * The bound is set far above any run here, so that sanitizer builds time alike. */
+static void run_three(cs_rt_model *m, const job *first, bool inline_expected)
 {
-    cs_runtime *rt = new_runtime(2);
-    cs_rt_model *m = load_digits(rt, 0);
-    static job first, warm[10], again[3];
-    digits_job(&first, 5);
-    submit_ok(m, &first, 0, 0);
-    wait_jobs(&first, 1);
-    assert_false(pthread_equal(first.thread, pthread_self())); /* unmeasured: a worker */
-    /* The first run plans the session, so it may not count as fast; the next ones do. */
-    int w = 0;
-    for (; w < 10; w++) {
-        while (cs_rt_model_in_flight(m)) cs_sleep_ns(100 * 1000); /* its timing is in */
-        digits_job(&warm[w], 5);
-        submit_ok(m, &warm[w], 0, 0);
-        wait_jobs(&warm[w], 1);
-        if (pthread_equal(warm[w].thread, pthread_self())) break;
-    }
-    assert_true(w < 10);
+    static job again[3];
     for (int k = 0; k < 3; k++) {
         digits_job(&again[k], 5);
         submit_ok(m, &again[k], 0, 0);
-        pthread_mutex_lock(&g_lock);
-        bool done = again[k].done;
-        pthread_mutex_unlock(&g_lock);
-        assert_true(done);
-        assert_true(pthread_equal(again[k].thread, pthread_self()));
+        wait_jobs(&again[k], 1);
+        assert_int_equal(pthread_equal(again[k].thread, pthread_self()) != 0, inline_expected);
         assert_int_equal(again[k].rc, CS_OK);
-        assert_memory_equal(again[k].out_data, first.out_data, 10 * sizeof(float));
+        assert_memory_equal(again[k].out_data, first->out_data, 10 * sizeof(float));
+        while (cs_rt_model_in_flight(m)) cs_sleep_ns(100 * 1000); /* its timing is in */
     }
-    cs_rt_stats st;
-    cs_rt_model_stats(m, &st);
-    assert_int_equal(st.success_count, 1 + (uint64_t)w + 1 + 3);
-    assert_int_equal(cs_rt_model_in_flight(m), 0);
-    cs_rt_model_release(m);
+}
 
-    cs_error err;
-    assert_int_equal(cs_runtime_unload(rt, "digits", "1", &err), CS_OK);
-    m = load_digits(rt, 4); /* batching: always the worker */
-    static job b[2];
-    for (int k = 0; k < 2; k++) {
-        digits_job(&b[k], k);
-        submit_ok(m, &b[k], 0, 0);
-        wait_jobs(&b[k], 1);
-        assert_false(pthread_equal(b[k].thread, pthread_self()));
+static void test_fast_unbatched_requests_run_inline(void **state)
+{
+    const int bounds[] = {1000 * 1000, -1};
+    for (int b = 0; b < 2; b++) {
+        cs_runtime *rt = NULL;
+        cs_error err;
+        cs_rt_options opts = {.max_threads = 2, .inline_max_us = bounds[b]};
+        assert_int_equal(cs_runtime_new(&opts, &rt, &err), CS_OK);
+        for (int max_batch = 0; max_batch <= 4; max_batch += 4) {
+            cs_rt_model *m = load_digits(rt, max_batch);
+            static job first;
+            digits_job(&first, 5);
+            submit_ok(m, &first, 0, 0);
+            wait_jobs(&first, 1);
+            assert_false(pthread_equal(first.thread, pthread_self())); /* untimed: a worker */
+            while (cs_rt_model_in_flight(m)) cs_sleep_ns(100 * 1000);
+            run_three(m, &first, bounds[b] > 0 && max_batch == 0);
+            cs_rt_stats st;
+            cs_rt_model_stats(m, &st);
+            assert_int_equal(st.success_count, 4);
+            cs_rt_model_release(m);
+            assert_int_equal(cs_runtime_unload(rt, "digits", "1", &err), CS_OK);
+        }
+        cs_runtime_free(rt);
     }
-    cs_rt_model_release(m);
-    cs_runtime_free(rt);
+    cs_runtime *rt = NULL;
+    cs_error err;
+    cs_rt_options bad = {.inline_max_us = -2};
+    assert_int_equal(cs_runtime_new(&bad, &rt, &err), CS_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "inline_max_us"));
 }
 
 /* ---- batching ------------------------------------------------------------------------- */
