@@ -151,7 +151,7 @@ static void bind_metrics(cs_rt_model *m, cs_metrics *r)
         {&m->metrics.depth, CS_METRIC_GAUGE, "capstan_queue_depth",
          "Requests waiting in the queue.", NULL, 0},
         {&m->metrics.inflight, CS_METRIC_GAUGE, "capstan_inflight_requests",
-         "Requests taken by a worker and not answered yet.", NULL, 0},
+         "Requests being run (by a worker or inline) and not answered yet.", NULL, 0},
         {&m->metrics.load, CS_METRIC_GAUGE, "capstan_model_load_duration_seconds",
          "Time the last load of this version took, file to serving.", NULL, 0},
     };

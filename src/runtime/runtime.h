@@ -23,10 +23,10 @@
  *
  * The caller runs it: a version that does not batch, whose last execution took at most
  * cs_rt_options.inline_max_us (CS_RT_INLINE_MAX_US by default) of compute, runs a request on
- * the submitting thread when nothing is queued and an instance is idle. Handing a request to a worker and back costs two
- * thread wake-ups, several microseconds of CPU and far more of latency, which is more than
- * such a model's whole computation; a slow model never blocks its caller, since its first
- * request (run by a worker) shows it is slow.
+ * the submitting thread when nothing is queued and an instance is idle. Handing a request to a
+ * worker and back costs two thread wake-ups, several microseconds of CPU and far more of latency,
+ * which is more than such a model's whole computation; a slow model never blocks its caller, since
+ * its first request (run by a worker) shows it is slow.
  *
  * Metrics (when cs_rt_options.metrics is set), each with labels model and version:
  *   capstan_request_duration_seconds     histogram  submit to response (latency buckets)
@@ -34,7 +34,7 @@
  *   capstan_compute_duration_seconds     histogram  engine time of the request's batch
  *   capstan_batch_size                   histogram  rows per execution (1,2,4,...,128)
  *   capstan_queue_depth                  gauge      requests waiting
- *   capstan_inflight_requests            gauge      requests taken by a worker, unanswered
+ *   capstan_inflight_requests            gauge      requests running (worker or caller), unanswered
  *   capstan_model_load_duration_seconds  gauge      file to serving, for the last load
  * The duration histograms use cs_metrics_latency_buckets (100 us to 10 s) and count each
  * request once (expired and dropped requests count only in the request histogram).
@@ -82,8 +82,8 @@ void cs_model_config_defaults(cs_model_config *cfg);
 typedef struct cs_rt_options {
     int max_threads;            /* total engine threads; 0 = number of cores */
     struct cs_metrics *metrics; /* optional: queue/compute histograms, batch sizes, gauges */
-    int inline_max_us; /* a fast request's bound (see the top); 0 = CS_RT_INLINE_MAX_US,
-                          -1 = every request goes to a worker */
+    int inline_max_us;          /* a fast request's bound (see the top); 0 = CS_RT_INLINE_MAX_US,
+                                   -1 = every request goes to a worker */
 } cs_rt_options;
 
 cs_status cs_runtime_new(const cs_rt_options *opts, cs_runtime **out, cs_error *err);
@@ -156,8 +156,8 @@ typedef struct cs_infer_request {
  * version is being unloaded. */
 cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_error *err);
 
-/* Requests waiting, and requests taken by a worker and not yet answered, for gauges and
- * readiness. Lock-free reads. */
+/* Requests waiting, and requests running (on a worker or inline) and not yet answered, for gauges
+ * and readiness. Lock-free reads. */
 int cs_rt_model_queue_depth(const cs_rt_model *m);
 int cs_rt_model_in_flight(const cs_rt_model *m);
 
