@@ -24,7 +24,8 @@ extern "C" {
     X(CS_ERR_EXISTS, "already exists")    \
     X(CS_ERR_LIMIT, "limit exceeded")     \
     X(CS_ERR_SHUTDOWN, "shutting down")   \
-    X(CS_ERR_INTERNAL, "internal error")
+    X(CS_ERR_INTERNAL, "internal error")  \
+    X(CS_ERR_TIMEOUT, "deadline exceeded")
 
 typedef enum cs_status {
 #define CS__STATUS_ENUM(code, msg) code,

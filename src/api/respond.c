@@ -82,6 +82,7 @@ int cs_api_http_status(cs_status rc)
     case CS_ERR_EXISTS: return MHD_HTTP_CONFLICT;
     case CS_ERR_LIMIT: return MHD_HTTP_TOO_MANY_REQUESTS;
     case CS_ERR_SHUTDOWN: return MHD_HTTP_SERVICE_UNAVAILABLE;
+    case CS_ERR_TIMEOUT: return MHD_HTTP_GATEWAY_TIMEOUT;
     default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
 }

@@ -115,10 +115,8 @@ static void done(void *ud, cs_status rc, const char *msg, int n_outputs, const c
     pthread_mutex_lock(&r->lock);
     if (rc == CS_OK)
         answer(r, &c->req, n_outputs, outputs);
-    else if (rc == CS_ERR_LIMIT)
-        cs_api_error(r, MHD_HTTP_GATEWAY_TIMEOUT, "%s", msg);
     else
-        cs_api_error(r, cs_api_http_status(rc), "%s", msg);
+        cs_api_error(r, cs_api_http_status(rc), "%s", msg); /* 504 for a passed deadline */
     cs_api_unlock_and_resume(r);
 }
 

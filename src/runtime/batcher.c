@@ -220,7 +220,7 @@ cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_err
                             req->priority);
     uint64_t now = cs_now_ns();
     if (req->deadline_ns && req->deadline_ns <= now)
-        return cs_error_set(err, CS_ERR_LIMIT, "deadline exceeded before the request was queued");
+        return cs_error_set(err, CS_ERR_TIMEOUT, "deadline exceeded before the request was queued");
 
     /* Take a slot first so that validation writes straight into it, outside the lock. */
     cs__rt_req *r = NULL;
@@ -429,7 +429,7 @@ static void answer_list(cs_rt_model *m, cs__rt_req *list, cs_status rc, uint64_t
 {
     for (cs__rt_req *r = list; r; r = r->next) {
         char msg[128];
-        if (rc == CS_ERR_LIMIT)
+        if (rc == CS_ERR_TIMEOUT)
             snprintf(msg, sizeof msg, "deadline exceeded after %.3f ms in the queue",
                      (double)(now - r->enqueued_ns) / 1e6);
         else
@@ -588,7 +588,7 @@ static void *worker_main(void *arg)
         cs_rt_stats st;
         memset(&st, 0, sizeof st);
         uint64_t now = cs_now_ns();
-        answer_list(m, expired, CS_ERR_LIMIT, now);
+        answer_list(m, expired, CS_ERR_TIMEOUT, now);
         answer_list(m, dropped, CS_ERR_SHUTDOWN, now);
         if (n) serve_batch(in, n, rows, &st);
 

@@ -141,7 +141,7 @@ typedef struct cs_infer_request {
     const cs_tensor *inputs;
     int priority;         /* 0 = default; 1 is the highest, larger numbers are lower */
     uint64_t deadline_ns; /* absolute, in cs_now_ns time; 0 = none. Expired requests are
-                             answered with CS_ERR_LIMIT ("deadline exceeded") and never run */
+                             answered with CS_ERR_TIMEOUT and never run */
     /* Called exactly once, on a worker thread or, for a request run inline (see above),
      * on the submitting thread before cs_rt_model_submit returns, with every model output
      * (rows of this request only). outputs point into runtime memory valid only during the
@@ -152,8 +152,8 @@ typedef struct cs_infer_request {
 
 /* Validates req against the model (names, types, shapes; the message names the input) and
  * queues it. On a non-OK return `done` is never called: CS_ERR_INVALID for bad inputs,
- * CS_ERR_LIMIT when the queue is full, CS_ERR_SHUTDOWN when the runtime is draining or the
- * version is being unloaded. */
+ * CS_ERR_LIMIT when the queue is full, CS_ERR_TIMEOUT when the deadline has passed already,
+ * CS_ERR_SHUTDOWN when the runtime is draining or the version is being unloaded. */
 cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_error *err);
 
 /* Requests waiting, and requests running (on a worker or inline) and not yet answered, for gauges

@@ -595,7 +595,7 @@ static void test_deadline_exceeded_never_runs(void **state)
     open_gate();
     wait_jobs(&late, 1);
     wait_jobs(&fine, 1);
-    assert_int_equal(late.rc, CS_ERR_LIMIT);
+    assert_int_equal(late.rc, CS_ERR_TIMEOUT);
     assert_non_null(strstr(late.msg, "deadline exceeded"));
     assert_int_equal(late.n_outputs, 0);
     assert_false(late.had_outputs);
@@ -607,7 +607,7 @@ static void test_deadline_exceeded_never_runs(void **state)
 
     /* A deadline already past is refused at submit. */
     cs_error err;
-    assert_int_equal(submit(m, &late, 0, 1, &err), CS_ERR_LIMIT);
+    assert_int_equal(submit(m, &late, 0, 1, &err), CS_ERR_TIMEOUT);
     cs_rt_model_release(m);
     cs_runtime_free(rt);
 }
