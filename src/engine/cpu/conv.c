@@ -291,27 +291,82 @@ typedef struct dw_args {
     float *y;
 } dw_args;
 
-/* y[o] += a * x[o*s + base] over [lo, hi). Inlined with s a literal 1 or 2, the loop is
- * unit- or constant-stride and the compiler vectorises it. */
-static inline void tap_row(float *restrict y, const float *restrict x, float a, int64_t base,
-                           int64_t s, int64_t lo, int64_t hi)
+/* y[o] += sum over kernel rows r < nr and taps j < nk of k[r*nk + j] * x[r*xs + o*s + base +
+ * j*d], for o in [lo, hi) where every tap lands inside its row. Inlined with nr, nk and s
+ * literals (a 3x3 kernel, or one row of 3, at stride 1 or 2), the taps unroll into
+ * registers, y is loaded and stored once per nr*nk multiply-adds, and the loop over o
+ * vectorises; other kernel widths run it one tap at a time. */
+static inline void taps(float *restrict y, const float *restrict x, int64_t xs,
+                        const float *restrict k, int64_t nr, int64_t nk, int64_t base, int64_t d,
+                        int64_t s, int64_t lo, int64_t hi)
 {
-    for (int64_t o = lo; o < hi; o++) y[o] += a * x[o * s + base];
+    for (int64_t o = lo; o < hi; o++) {
+        float acc = y[o];
+        for (int64_t r = 0; r < nr; r++)
+            for (int64_t j = 0; j < nk; j++)
+                acc += k[r * nk + j] * x[r * xs + o * s + base + j * d];
+        y[o] = acc;
+    }
+}
+
+/* Output columns [from, to) of one kernel row with a bounds check on every tap: the border. */
+static void border(float *restrict y, const float *restrict x, const float *restrict k,
+                   const cs__window *w, int64_t from, int64_t to)
+{
+    for (int64_t o = from; o < to; o++)
+        for (int64_t j = 0; j < w->k[1]; j++) {
+            int64_t i = o * w->s[1] - w->pb[1] + j * w->d[1];
+            if (i >= 0 && i < w->in[1]) y[o] += k[j] * x[i];
+        }
+}
+
+/* Kernel rows k[r*k_w ..] for r < nr over the input rows x + r*d_h*W into output row y: the
+ * interior columns [lo, hi), where all k_w taps land inside the row, through taps() - a
+ * whole 3x3 kernel in one pass when nr is 3 -, the few border columns on either side,
+ * where some taps fall into padding, through border(). */
+static void kernel_rows(float *restrict y, const float *restrict x, const float *restrict k,
+                        int64_t nr, const cs__window *w, int64_t lo, int64_t hi)
+{
+    int64_t k_w = w->k[1], d = w->d[1], s = w->s[1], base = -w->pb[1], xs = w->d[0] * w->in[1];
+    if (nr == 3 && k_w == 3 && s == 1)
+        taps(y, x, xs, k, 3, 3, base, d, 1, lo, hi);
+    else if (nr == 3 && k_w == 3 && s == 2)
+        taps(y, x, xs, k, 3, 3, base, d, 2, lo, hi);
+    else
+        for (int64_t r = 0; r < nr; r++) {
+            const float *xr = x + r * xs, *kr = k + r * k_w;
+            if (k_w == 3 && s == 1)
+                taps(y, xr, 0, kr, 1, 3, base, d, 1, lo, hi);
+            else if (k_w == 3 && s == 2)
+                taps(y, xr, 0, kr, 1, 3, base, d, 2, lo, hi);
+            else
+                for (int64_t j = 0; j < k_w; j++)
+                    taps(y, xr, 0, kr + j, 1, 1, base + j * d, d, s, lo, hi);
+        }
+    for (int64_t r = 0; r < nr; r++) {
+        border(y, x + r * xs, k + r * k_w, w, 0, lo);
+        border(y, x + r * xs, k + r * k_w, w, hi, w->out[1]);
+    }
 }
 
 /* Output planes [begin, end) of a 2-D depthwise Conv: plane p is image p / M, output channel
  * m = p % M, which reads input channel m / Mg alone. Where im2col would copy k_size shifted
  * copies of the plane and run a one-row GEMM per channel, each output row here starts at
- * the bias and takes the kernel's taps one at a time: a multiply-add of one input row over
- * the columns where that tap lands inside the image (inside()), so the inner loop has no
- * bounds checks and borders cost only a shorter range; taps on padding rows are skipped.
- * The output row stays in L1 across its k_size passes and nothing is copied or allocated. */
+ * the bias and adds the kernel: all its rows at once where they all land inside the image,
+ * else one kernel row per input row inside it, skipping rows of padding. The output row
+ * stays in L1 and nothing is copied or allocated. */
 static void dw_planes(void *p, int64_t begin, int64_t end)
 {
     const dw_args *a = p;
     const conv_shape *c = a->c;
     const cs__window *w = &c->w;
-    int64_t in_w = w->in[1], out_w = w->out[1], k_w = w->k[1], s = w->s[1];
+    int64_t in_h = w->in[0], in_w = w->in[1], out_w = w->out[1], k_h = w->k[0], k_w = w->k[1];
+    /* The interior: from the first column the leftmost tap reaches inside the row to the
+     * last one the rightmost tap does. */
+    int64_t lo, hi, lo_last, hi_first;
+    inside(-w->pb[1], w->s[1], in_w, out_w, &lo, &hi_first);
+    inside((k_w - 1) * w->d[1] - w->pb[1], w->s[1], in_w, out_w, &lo_last, &hi);
+    if (hi < lo) hi = lo;
     for (int64_t pl = begin; pl < end; pl++) {
         int64_t m = pl % c->M;
         const float *x = a->x + (pl / c->M * c->C + m / c->Mg) * w->in_size;
@@ -319,22 +374,13 @@ static void dw_planes(void *p, int64_t begin, int64_t end)
         float *y = a->y + pl * w->out_size, bias = a->b ? a->b[m] : 0.0f;
         for (int64_t oh = 0; oh < w->out[0]; oh++, y += out_w) {
             for (int64_t o = 0; o < out_w; o++) y[o] = bias;
-            for (int64_t kh = 0; kh < w->k[0]; kh++) {
-                int64_t ih = oh * w->s[0] - w->pb[0] + kh * w->d[0];
-                if (ih < 0 || ih >= w->in[0]) continue;
-                const float *xr = x + ih * in_w;
-                for (int64_t kw = 0; kw < k_w; kw++) {
-                    int64_t base = kw * w->d[1] - w->pb[1], lo, hi;
-                    inside(base, s, in_w, out_w, &lo, &hi);
-                    float kv = k[kh * k_w + kw];
-                    if (s == 1)
-                        tap_row(y, xr, kv, base, 1, lo, hi);
-                    else if (s == 2)
-                        tap_row(y, xr, kv, base, 2, lo, hi);
-                    else
-                        tap_row(y, xr, kv, base, s, lo, hi);
-                }
+            int64_t ih = oh * w->s[0] - w->pb[0];
+            if (ih >= 0 && ih + (k_h - 1) * w->d[0] < in_h) {
+                kernel_rows(y, x + ih * in_w, k, k_h, w, lo, hi);
+                continue;
             }
+            for (int64_t kh = 0; kh < k_h; kh++, ih += w->d[0])
+                if (ih >= 0 && ih < in_h) kernel_rows(y, x + ih * in_w, k + kh * k_w, 1, w, lo, hi);
         }
     }
 }

@@ -58,7 +58,8 @@ static double reference(const conv_case *k, const int64_t *pads, int64_t oh_n, i
     for (int64_t ci = 0; ci < cg; ci++)
         for (int64_t i = 0; i < k->kh; i++)
             for (int64_t j = 0; j < k->kw; j++) {
-                int64_t ih = oh * k->sh - pads[0] + i * k->dh, iw = ow * k->sw - pads[1] + j * k->dw;
+                int64_t ih = oh * k->sh - pads[0] + i * k->dh,
+                        iw = ow * k->sw - pads[1] + j * k->dw;
                 if (ih < 0 || ih >= k->h || iw < 0 || iw >= k->w) continue;
                 int64_t c = g * cg + ci;
                 s += at(t, x, ((n * k->c + c) * k->h + ih) * k->w + iw) *
@@ -151,12 +152,13 @@ static const conv_case cases[] = {
     {2, 3, 2, 3, 7, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
     {1, 2, 2, 2, 9, 9, 3, 5, 3, 3, 1, 2, {0, 1, 2, 3}, false, NULL},
     {1, 3, 1, 3, 6, 17, 1, 3, 1, 1, 1, 1, {0, 1, 0, 1}, true, NULL},
-    {1, 2, 1, 2, 3, 4, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, true, NULL},   /* kernel wider than the image */
-    {1, 2, 1, 2, 9, 8, 3, 3, 4, 3, 1, 1, {5, 4, 0, 0}, true, NULL},   /* whole rows of padding */
-    {1, 3, 1, 3, 2, 40, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},  /* a long row */
+    {1, 2, 1, 2, 3, 4, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, true, NULL},  /* kernel wider than the image
+                                                                      */
+    {1, 2, 1, 2, 9, 8, 3, 3, 4, 3, 1, 1, {5, 4, 0, 0}, true, NULL},  /* whole rows of padding */
+    {1, 3, 1, 3, 2, 40, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL}, /* a long row */
     {2, 5, 1, 5, 10, 7, 3, 3, 2, 2, 1, 1, {0}, true, "SAME_UPPER"},
-    {1, 6, 1, 3, 7, 7, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},   /* grouped, 2 per group */
-    {2, 8, 2, 4, 6, 9, 3, 3, 2, 1, 1, 1, {1, 0, 1, 2}, false, NULL},  /* grouped, multiplier 2 */
+    {1, 6, 1, 3, 7, 7, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},  /* grouped, 2 per group */
+    {2, 8, 2, 4, 6, 9, 3, 3, 2, 1, 1, 1, {1, 0, 1, 2}, false, NULL}, /* grouped, multiplier 2 */
     /* enough planes to split across the pool */
     {2, 64, 1, 64, 14, 14, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
     {2, 32, 2, 32, 15, 13, 3, 3, 2, 2, 1, 1, {1, 0, 1, 1}, false, NULL},
@@ -166,7 +168,8 @@ static void sweep(cs_pool *pool)
 {
     const cs_dtype types[] = {CS_DTYPE_FLOAT32, CS_DTYPE_FLOAT64};
     for (size_t ti = 0; ti < 2; ti++)
-        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) check(pool, types[ti], &cases[i]);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            check(pool, types[ti], &cases[i]);
 }
 
 static void test_conv_one_thread(void **state)
