@@ -152,8 +152,8 @@ static const conv_case cases[] = {
     {2, 3, 2, 3, 7, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
     {1, 2, 2, 2, 9, 9, 3, 5, 3, 3, 1, 2, {0, 1, 2, 3}, false, NULL},
     {1, 3, 1, 3, 6, 17, 1, 3, 1, 1, 1, 1, {0, 1, 0, 1}, true, NULL},
-    {1, 2, 1, 2, 3, 4, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, true, NULL},  /* kernel wider than the image
-                                                                      */
+    /* a kernel wider than the image */
+    {1, 2, 1, 2, 3, 4, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, true, NULL},
     {1, 2, 1, 2, 9, 8, 3, 3, 4, 3, 1, 1, {5, 4, 0, 0}, true, NULL},  /* whole rows of padding */
     {1, 3, 1, 3, 2, 40, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL}, /* a long row */
     {2, 5, 1, 5, 10, 7, 3, 3, 2, 2, 1, 1, {0}, true, "SAME_UPPER"},
