@@ -14,9 +14,9 @@
  * directions share one window walker, window_row(), over a geometry where `in` is the
  * image side and `out` the column side.
  *
- * float32 and float64 run natively; float16 is widened to float32 in scratch and narrowed
- * back. run() allocates nothing: conv_scratch() sizes the column matrix and the widened
- * copies at plan time.
+ * float32 and float64 run natively (the direct depthwise kernel: float32 only); float16
+ * is widened to float32 in scratch and narrowed back. run() allocates nothing:
+ * conv_scratch() sizes the column matrix and the widened copies at plan time.
  */
 #include "engine/cpu/blas.h"
 #include "engine/cpu/window.h"
@@ -148,8 +148,8 @@ typedef struct conv_shape {
     conv_algo algo;
 } conv_shape;
 
-/* Depthwise convolutions (group == C > 1) in float32, or float16 widened to it, take the
- * direct kernel; float64 ones stay on im2col, which is exact but slow for them. */
+/* 2-D depthwise convolutions (group == C > 1) in float32, or float16 widened to it, take
+ * the direct kernel; it is written for float only, so float64 ones stay on im2col. */
 static conv_algo conv_pick(const conv_shape *c, cs_dtype t)
 {
     const cs__window *w = &c->w;
