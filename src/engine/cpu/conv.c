@@ -4,17 +4,19 @@
  * Conv lowers each (image, group) pair to one GEMM: im2col unrolls the input windows into
  * a column matrix [Cg*kernel, out_positions] in scratch memory, and the group's weights
  * [Mg, Cg*kernel] multiply it into the output. A 1x1, stride-1, unpadded convolution needs
- * no unrolling: the input already is the column matrix. conv_pick() chooses the algorithm
- * from the shape; faster ones (Winograd, direct depthwise, NCHWc) slot in there.
+ * no unrolling: the input already is the column matrix. A 2-D depthwise convolution (one
+ * input channel per group) skips the GEMMs, which would be one-row products per channel,
+ * for a direct kernel, dw_planes(). conv_pick() chooses the algorithm from the shape;
+ * faster ones (Winograd, NCHWc) slot in there.
  *
  * ConvTranspose is Conv's adjoint: a GEMM with the transposed weights produces the column
  * matrix [Mg*kernel, in_positions], which col2im scatters (adds) into the output. Both
  * directions share one window walker, window_row(), over a geometry where `in` is the
  * image side and `out` the column side.
  *
- * float32 and float64 run natively; float16 is widened to float32 in scratch and narrowed
- * back. run() allocates nothing: conv_scratch() sizes the column matrix and the widened
- * copies at plan time.
+ * float32 and float64 run natively (the direct depthwise kernel: float32 only); float16
+ * is widened to float32 in scratch and narrowed back. run() allocates nothing:
+ * conv_scratch() sizes the column matrix and the widened copies at plan time.
  */
 #include "engine/cpu/blas.h"
 #include "engine/cpu/window.h"
@@ -25,6 +27,16 @@
 #define T_CONV (CS__T(FLOAT16) | CS__T(FLOAT32) | CS__T(FLOAT64))
 
 /* --- window walker ------------------------------------------------------------------- */
+
+/* The output positions [lo, hi) of a run of len, o*s + base, that land inside [0, in): the
+ * stretch a loop can cover without bounds checks; the rest falls into padding. */
+static void inside(int64_t base, int64_t s, int64_t in, int64_t len, int64_t *lo, int64_t *hi)
+{
+    *lo = base >= 0 ? 0 : (-base + s - 1) / s;
+    *hi = in - 1 - base < 0 ? 0 : (in - 1 - base) / s + 1;
+    if (*hi > len) *hi = len;
+    if (*lo > *hi) *lo = *hi;
+}
 
 /* Row r of the column matrix is image channel r / k_size seen through kernel tap
  * r % k_size; its out_size entries follow the out side in row-major order. Gather (im2col)
@@ -43,12 +55,9 @@
         }                                                                               \
         img += (r / w->k_size) * w->in_size;                                            \
         col += r * w->out_size;                                                         \
-        int64_t len = w->out[last], s = w->s[last], in = w->in[last];                   \
+        int64_t len = w->out[last], s = w->s[last], in = w->in[last], lo, hi;           \
         int64_t base = kc[last] * w->d[last] - w->pb[last];                             \
-        int64_t lo = base >= 0 ? 0 : (-base + s - 1) / s;                               \
-        int64_t hi = in - 1 - base < 0 ? 0 : (in - 1 - base) / s + 1;                   \
-        if (hi > len) hi = len;                                                         \
-        if (lo > hi) lo = hi;                                                           \
+        inside(base, s, in, len, &lo, &hi);                                             \
         for (int64_t o = 0; o < w->out_size; o += len, col += len) {                    \
             bool valid = true;                                                          \
             int64_t off = 0;                                                            \
@@ -127,6 +136,7 @@ static void bias_add(cs_dtype t, void *y, int64_t rows, int64_t cols, const void
 typedef enum conv_algo {
     CONV_POINTWISE, /* the image is its own column matrix: one GEMM, no scratch */
     CONV_IM2COL,
+    CONV_DEPTHWISE, /* 2-D, one input channel per group, float32: dw_planes(), no scratch */
 } conv_algo;
 
 /* A convolution's shape. For Conv the window's in side is X and out side Y; for
@@ -138,9 +148,13 @@ typedef struct conv_shape {
     conv_algo algo;
 } conv_shape;
 
-static conv_algo conv_pick(const conv_shape *c)
+/* 2-D depthwise convolutions (group == C > 1) in float32, or float16 widened to it, take
+ * the direct kernel; it is written for float only, so float64 ones stay on im2col. */
+static conv_algo conv_pick(const conv_shape *c, cs_dtype t)
 {
     const cs__window *w = &c->w;
+    if (!c->transpose && c->group > 1 && c->Cg == 1 && w->nd == 2 && t != CS_DTYPE_FLOAT64)
+        return CONV_DEPTHWISE;
     for (int j = 0; j < w->nd; j++)
         if (w->k[j] != 1 || w->s[j] != 1 || w->pb[j] != 0 || w->in[j] != w->out[j])
             return CONV_IM2COL;
@@ -258,7 +272,7 @@ static cs_status conv_shape_init(const cs__node *n, const cs_tensor *const *in, 
     int64_t gm = transpose ? rows : c->Mg, gk = transpose ? c->Cg : rows;
     if (gm > INT_MAX || gk > INT_MAX || c->w.out_size > INT_MAX)
         return cs__node_error(err, n, CS_ERR_LIMIT, "convolution too large for BLAS");
-    c->algo = conv_pick(c);
+    c->algo = conv_pick(c, x->dtype);
     if (y) {
         y->dtype = x->dtype;
         y->rank = x->rank;
@@ -269,11 +283,123 @@ static cs_status conv_shape_init(const cs__node *n, const cs_tensor *const *in, 
     return CS_OK;
 }
 
+/* --- direct depthwise -------------------------------------------------------------------- */
+
+typedef struct dw_args {
+    const conv_shape *c;
+    const float *x, *w, *b;
+    float *y;
+} dw_args;
+
+/* y[o] += sum over kernel rows r < nr and taps j < nk of k[r*nk + j] * x[r*xs + o*s + base +
+ * j*d], for o in [lo, hi) where every tap lands inside its row. Inlined with nr, nk and s
+ * literals (a 3x3 kernel, or one row of 3, at stride 1 or 2), the taps unroll into
+ * registers, y is loaded and stored once per nr*nk multiply-adds, and the loop over o
+ * vectorises; other kernel widths run it one tap at a time. */
+static inline void taps(float *restrict y, const float *restrict x, int64_t xs,
+                        const float *restrict k, int64_t nr, int64_t nk, int64_t base, int64_t d,
+                        int64_t s, int64_t lo, int64_t hi)
+{
+    for (int64_t o = lo; o < hi; o++) {
+        float acc = y[o];
+        for (int64_t r = 0; r < nr; r++)
+            for (int64_t j = 0; j < nk; j++)
+                acc += k[r * nk + j] * x[r * xs + o * s + base + j * d];
+        y[o] = acc;
+    }
+}
+
+/* Output columns [from, to) of one kernel row with a bounds check on every tap: the border. */
+static void border(float *restrict y, const float *restrict x, const float *restrict k,
+                   const cs__window *w, int64_t from, int64_t to)
+{
+    for (int64_t o = from; o < to; o++)
+        for (int64_t j = 0; j < w->k[1]; j++) {
+            int64_t i = o * w->s[1] - w->pb[1] + j * w->d[1];
+            if (i >= 0 && i < w->in[1]) y[o] += k[j] * x[i];
+        }
+}
+
+/* Kernel rows k[r*k_w ..] for r < nr over the input rows x + r*d_h*W into output row y: the
+ * interior columns [lo, hi), where all k_w taps land inside the row, through taps() - a
+ * whole 3x3 kernel in one pass when nr is 3 -, the few border columns on either side,
+ * where some taps fall into padding, through border(). */
+static void kernel_rows(float *restrict y, const float *restrict x, const float *restrict k,
+                        int64_t nr, const cs__window *w, int64_t lo, int64_t hi)
+{
+    int64_t k_w = w->k[1], d = w->d[1], s = w->s[1], base = -w->pb[1], xs = w->d[0] * w->in[1];
+    if (nr == 3 && k_w == 3 && s == 1)
+        taps(y, x, xs, k, 3, 3, base, d, 1, lo, hi);
+    else if (nr == 3 && k_w == 3 && s == 2)
+        taps(y, x, xs, k, 3, 3, base, d, 2, lo, hi);
+    else
+        for (int64_t r = 0; r < nr; r++) {
+            const float *xr = x + r * xs, *kr = k + r * k_w;
+            if (k_w == 3 && s == 1)
+                taps(y, xr, 0, kr, 1, 3, base, d, 1, lo, hi);
+            else if (k_w == 3 && s == 2)
+                taps(y, xr, 0, kr, 1, 3, base, d, 2, lo, hi);
+            else
+                for (int64_t j = 0; j < k_w; j++)
+                    taps(y, xr, 0, kr + j, 1, 1, base + j * d, d, s, lo, hi);
+        }
+    for (int64_t r = 0; r < nr; r++) {
+        border(y, x + r * xs, k + r * k_w, w, 0, lo);
+        border(y, x + r * xs, k + r * k_w, w, hi, w->out[1]);
+    }
+}
+
+/* Output planes [begin, end) of a 2-D depthwise Conv: plane p is image p / M, output channel
+ * m = p % M, which reads input channel m / Mg alone. Where im2col would copy k_size shifted
+ * copies of the plane and run a one-row GEMM per channel, each output row here starts at
+ * the bias and adds the kernel: all its rows at once where they all land inside the image,
+ * else one kernel row per input row inside it, skipping rows of padding. The output row
+ * stays in L1 and nothing is copied or allocated. */
+static void dw_planes(void *p, int64_t begin, int64_t end)
+{
+    const dw_args *a = p;
+    const conv_shape *c = a->c;
+    const cs__window *w = &c->w;
+    int64_t in_h = w->in[0], in_w = w->in[1], out_w = w->out[1], k_h = w->k[0], k_w = w->k[1];
+    /* The interior: from the first column the leftmost tap reaches inside the row to the
+     * last one the rightmost tap does. */
+    int64_t lo, hi, lo_last, hi_first;
+    inside(-w->pb[1], w->s[1], in_w, out_w, &lo, &hi_first);
+    inside((k_w - 1) * w->d[1] - w->pb[1], w->s[1], in_w, out_w, &lo_last, &hi);
+    if (hi < lo) hi = lo;
+    for (int64_t pl = begin; pl < end; pl++) {
+        int64_t m = pl % c->M;
+        const float *x = a->x + (pl / c->M * c->C + m / c->Mg) * w->in_size;
+        const float *k = a->w + m * w->k_size;
+        float *y = a->y + pl * w->out_size, bias = a->b ? a->b[m] : 0.0f;
+        for (int64_t oh = 0; oh < w->out[0]; oh++, y += out_w) {
+            for (int64_t o = 0; o < out_w; o++) y[o] = bias;
+            int64_t ih = oh * w->s[0] - w->pb[0];
+            if (ih >= 0 && ih + (k_h - 1) * w->d[0] < in_h) {
+                kernel_rows(y, x + ih * in_w, k, k_h, w, lo, hi);
+                continue;
+            }
+            for (int64_t kh = 0; kh < k_h; kh++, ih += w->d[0])
+                if (ih >= 0 && ih < in_h) kernel_rows(y, x + ih * in_w, k + kh * k_w, 1, w, lo, hi);
+        }
+    }
+}
+
+/* All N*M planes across the pool, in chunks of at least ~16K multiply-adds so that the
+ * small late layers (7x7 planes) do not pay a thread wake-up for a few hundred. */
+static void depthwise(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x, const cs_tensor *wt,
+                      const cs_tensor *b, cs_tensor *y)
+{
+    dw_args a = {c, x->data, wt->data, b ? b->data : NULL, y->data};
+    int64_t work = c->w.out_size * c->w.k_size;
+    cs__parallel_for(ctx, c->N * c->M, 1 + (1 << 14) / work, dw_planes, &a);
+}
+
 /* --- kernels ----------------------------------------------------------------------------- */
 
 static size_t col_elems(const conv_shape *c)
 {
-    if (c->algo == CONV_POINTWISE) return 0;
+    if (c->algo != CONV_IM2COL) return 0;
     return (size_t)((c->transpose ? c->Mg : c->Cg) * c->w.k_size * c->w.out_size);
 }
 
@@ -325,6 +451,10 @@ static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
     int64_t ys = c->Mg * (c->transpose ? w->in_size : w->out_size);
     int64_t rows = (c->transpose ? c->Mg : c->Cg) * w->k_size;
     if (ys == 0) return;
+    if (c->algo == CONV_DEPTHWISE) {
+        depthwise(ctx, c, x, wt, b, y);
+        return;
+    }
     for (int64_t i = 0; i < c->N * c->group; i++) {
         int64_t g = i % c->group;
         const char *xg = (const char *)x->data + (size_t)(i * xs) * es;

@@ -1,0 +1,195 @@
+/*
+ * conv_test.c - the Conv kernel on grouped and depthwise shapes against a plain seven-deep
+ * reference loop: odd sizes, kernels 1/3/5 and non-square, strides 1/2/3, dilation 2,
+ * asymmetric pads and auto_pad, channel multiplier 2, batch 2, with and without bias, on
+ * the calling thread and split across a pool. float32 depthwise shapes take the direct
+ * kernel; the same shapes in float64 take im2col, which checks the reference itself.
+ */
+#include "engine/kernel.h"
+
+#include "base/pool.h"
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+typedef struct conv_case {
+    int64_t n, c, mg, group, h, w, kh, kw, sh, sw, dh, dw;
+    int64_t pads[4]; /* top, left, bottom, right */
+    bool bias;
+    const char *auto_pad; /* NULL: explicit pads */
+} conv_case;
+
+static double at(cs_dtype t, const void *p, int64_t i)
+{
+    return t == CS_DTYPE_FLOAT64 ? ((const double *)p)[i] : ((const float *)p)[i];
+}
+
+/* n elements of small seeded values, exact in float, so sums compare tightly. */
+static void *filled(cs_dtype t, int64_t n, unsigned seed)
+{
+    void *p = malloc((size_t)(n ? n : 1) * 8);
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 1103515245u + 12345u;
+        double v = (double)((int)(seed >> 16) % 17 - 8) / 4.0;
+        if (t == CS_DTYPE_FLOAT64)
+            ((double *)p)[i] = v;
+        else
+            ((float *)p)[i] = (float)v;
+    }
+    return p;
+}
+
+/* Y[n, m, oh, ow] by definition: input channel g*Cg + ci, tap (i, j) at
+ * (oh*sh - top + i*dh, ow*sw - left + j*dw), zero outside the image. `pads` are the
+ * resolved ones (auto_pad already applied by the caller). */
+static double reference(const conv_case *k, const int64_t *pads, int64_t oh_n, int64_t ow_n,
+                        cs_dtype t, const void *x, const void *w, const void *b, int64_t i_y)
+{
+    int64_t ow = i_y % ow_n, oh = i_y / ow_n % oh_n, m = i_y / ow_n / oh_n % (k->mg * k->group);
+    int64_t n = i_y / ow_n / oh_n / (k->mg * k->group), cg = k->c / k->group, g = m / k->mg;
+    double s = b ? at(t, b, m) : 0.0;
+    for (int64_t ci = 0; ci < cg; ci++)
+        for (int64_t i = 0; i < k->kh; i++)
+            for (int64_t j = 0; j < k->kw; j++) {
+                int64_t ih = oh * k->sh - pads[0] + i * k->dh,
+                        iw = ow * k->sw - pads[1] + j * k->dw;
+                if (ih < 0 || ih >= k->h || iw < 0 || iw >= k->w) continue;
+                int64_t c = g * cg + ci;
+                s += at(t, x, ((n * k->c + c) * k->h + ih) * k->w + iw) *
+                     at(t, w, ((m * cg + ci) * k->kh + i) * k->kw + j);
+            }
+    return s;
+}
+
+static void check(cs_pool *pool, cs_dtype t, const conv_case *k)
+{
+    int64_t m = k->mg * k->group, cg = k->c / k->group;
+    int64_t strides[2] = {k->sh, k->sw}, dil[2] = {k->dh, k->dw};
+    cs__node node = {.name = "t", .op_type = "Conv", .domain = "", .opset = 17};
+    cs__attr attr[5] = {
+        {.name = "group", .type = CS__ATTR_INT, .i = k->group},
+        {.name = "strides", .type = CS__ATTR_INTS, .n = 2, .ints = strides},
+        {.name = "dilations", .type = CS__ATTR_INTS, .n = 2, .ints = dil},
+        k->auto_pad ? (cs__attr){.name = "auto_pad",
+                                 .type = CS__ATTR_STRING,
+                                 .s = k->auto_pad,
+                                 .s_len = strlen(k->auto_pad)}
+                    : (cs__attr){.name = "pads", .type = CS__ATTR_INTS, .n = 4, .ints = k->pads},
+    };
+    node.attr = attr;
+    node.n_attr = 4;
+    cs_tensor x = {.dtype = t, .rank = 4, .dims = {k->n, k->c, k->h, k->w}};
+    cs_tensor w = {.dtype = t, .rank = 4, .dims = {m, cg, k->kh, k->kw}};
+    cs_tensor b = {.dtype = t, .rank = 1, .dims = {m}}, y;
+    x.data = filled(t, cs__numel(&x), 1);
+    w.data = filled(t, cs__numel(&w), 2);
+    b.data = filled(t, m, 3);
+    const cs_tensor *in[3] = {&x, &w, k->bias ? &b : NULL};
+    int n_in = k->bias ? 3 : 2;
+    const cs__kernel *kern = cs__kernel_find("Conv", "", 17);
+    assert_non_null(kern);
+    node.n_in = n_in;
+    node.n_out = 1;
+    cs_error err = {0};
+    assert_int_equal(kern->infer(&node, in, n_in, &y, 1, &err), CS_OK);
+    int64_t oh_n = y.dims[2], ow_n = y.dims[3], ny = cs__numel(&y);
+    /* Resolved pads: SAME_UPPER puts the odd one at the end. */
+    int64_t pads[2] = {k->pads[0], k->pads[1]};
+    if (k->auto_pad) {
+        int64_t th = (oh_n - 1) * k->sh + (k->kh - 1) * k->dh + 1 - k->h;
+        int64_t tw = (ow_n - 1) * k->sw + (k->kw - 1) * k->dw + 1 - k->w;
+        pads[0] = th > 0 ? th / 2 : 0;
+        pads[1] = tw > 0 ? tw / 2 : 0;
+    }
+    size_t sb = kern->scratch ? kern->scratch(&node, in, n_in, &y, 1) : 0;
+    void *scratch = sb ? aligned_alloc(64, (sb + 63) / 64 * 64) : NULL;
+    y.data = filled(t, ny, 4); /* garbage the kernel must overwrite */
+    cs__kctx ctx = {.node = &node,
+                    .scratch = scratch,
+                    .scratch_size = sb,
+                    .pool = pool,
+                    .threads = pool ? cs_pool_size(pool) : 1,
+                    .err = &err};
+    assert_int_equal(kern->run(&ctx, in, n_in, &y, 1), CS_OK);
+    for (int64_t i = 0; i < ny; i++) {
+        double got = at(t, y.data, i);
+        double want = reference(k, pads, oh_n, ow_n, t, x.data, w.data, in[2] ? b.data : NULL, i);
+        if (fabs(got - want) > 1e-5 * (1 + fabs(want)))
+            fail_msg("%s n=%lld c=%lld mg=%lld group=%lld %lldx%lld k=%lldx%lld s=%lld,%lld "
+                     "d=%lld,%lld pads=%lld,%lld,%lld,%lld%s bias=%d threads=%d: y[%lld] = %g, "
+                     "want %g",
+                     t == CS_DTYPE_FLOAT64 ? "f64" : "f32", (long long)k->n, (long long)k->c,
+                     (long long)k->mg, (long long)k->group, (long long)k->h, (long long)k->w,
+                     (long long)k->kh, (long long)k->kw, (long long)k->sh, (long long)k->sw,
+                     (long long)k->dh, (long long)k->dw, (long long)k->pads[0],
+                     (long long)k->pads[1], (long long)k->pads[2], (long long)k->pads[3],
+                     k->auto_pad ? k->auto_pad : "", k->bias, ctx.threads, (long long)i, got, want);
+    }
+    free(scratch);
+    free(x.data);
+    free(w.data);
+    free(b.data);
+    free(y.data);
+}
+
+/* Depthwise (group == C) unless stated; n, c, mg, group, h, w, kh, kw, sh, sw, dh, dw, pads. */
+static const conv_case cases[] = {
+    {1, 3, 1, 3, 7, 9, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
+    {2, 5, 1, 5, 11, 13, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, false, NULL},
+    {1, 4, 1, 4, 8, 8, 3, 3, 2, 2, 1, 1, {0, 0, 1, 1}, true, NULL},
+    {1, 2, 1, 2, 5, 6, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, true, NULL},
+    {1, 3, 1, 3, 9, 10, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, true, NULL},
+    {2, 3, 1, 3, 12, 11, 5, 5, 2, 2, 1, 1, {1, 2, 3, 0}, false, NULL},
+    {1, 4, 1, 4, 13, 12, 3, 3, 1, 1, 2, 2, {2, 2, 2, 2}, true, NULL},
+    {1, 3, 1, 3, 10, 9, 3, 3, 2, 1, 2, 2, {0, 3, 1, 0}, true, NULL},
+    {2, 3, 2, 3, 7, 8, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
+    {1, 2, 2, 2, 9, 9, 3, 5, 3, 3, 1, 2, {0, 1, 2, 3}, false, NULL},
+    {1, 3, 1, 3, 6, 17, 1, 3, 1, 1, 1, 1, {0, 1, 0, 1}, true, NULL},
+    /* a kernel wider than the image */
+    {1, 2, 1, 2, 3, 4, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, true, NULL},
+    {1, 2, 1, 2, 9, 8, 3, 3, 4, 3, 1, 1, {5, 4, 0, 0}, true, NULL},  /* whole rows of padding */
+    {1, 3, 1, 3, 2, 40, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL}, /* a long row */
+    {2, 5, 1, 5, 10, 7, 3, 3, 2, 2, 1, 1, {0}, true, "SAME_UPPER"},
+    {1, 6, 1, 3, 7, 7, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},  /* grouped, 2 per group */
+    {2, 8, 2, 4, 6, 9, 3, 3, 2, 1, 1, 1, {1, 0, 1, 2}, false, NULL}, /* grouped, multiplier 2 */
+    /* enough planes to split across the pool */
+    {2, 64, 1, 64, 14, 14, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
+    {2, 32, 2, 32, 15, 13, 3, 3, 2, 2, 1, 1, {1, 0, 1, 1}, false, NULL},
+};
+
+static void sweep(cs_pool *pool)
+{
+    const cs_dtype types[] = {CS_DTYPE_FLOAT32, CS_DTYPE_FLOAT64};
+    for (size_t ti = 0; ti < 2; ti++)
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            check(pool, types[ti], &cases[i]);
+}
+
+static void test_conv_one_thread(void **state)
+{
+    sweep(NULL);
+}
+
+static void test_conv_split_across_threads(void **state)
+{
+    cs_pool *pool;
+    assert_int_equal(cs_pool_new(3, &pool, NULL), CS_OK);
+    sweep(pool);
+    cs_pool_free(pool);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv_one_thread),
+        cmocka_unit_test(test_conv_split_across_threads),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
