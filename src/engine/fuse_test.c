@@ -38,14 +38,14 @@ typedef struct graph {
 } graph;
 
 typedef struct fcase {
-    const char *act;          /* "Relu" or "Clip" */
-    int64_t opset;            /* Clip: 6 takes attributes, later ones inputs */
-    float lo, hi;             /* Clip bounds */
-    cs_dtype t;               /* element type */
-    int64_t c, m, group, k;   /* channels in and out, groups, square kernel size */
-    bool nan;                 /* NaN and infinities in the image and the bias */
-    bool conv_used_twice;     /* Y also feeds Neg: must not fuse */
-    bool act_used_twice;      /* Z feeds Neg and Abs: fuses */
+    const char *act;        /* "Relu" or "Clip" */
+    int64_t opset;          /* Clip: 6 takes attributes, later ones inputs */
+    float lo, hi;           /* Clip bounds */
+    cs_dtype t;             /* element type */
+    int64_t c, m, group, k; /* channels in and out, groups, square kernel size */
+    bool nan;               /* NaN and infinities in the image and the bias */
+    bool conv_used_twice;   /* Y also feeds Neg: must not fuse */
+    bool act_used_twice;    /* Z feeds Neg and Abs: fuses */
 } fcase;
 
 static void set(cs_dtype t, void *p, int64_t i, double v)
@@ -80,8 +80,15 @@ static void add_node(graph *g, int i, const char *op, int n_in, const int *in, i
     cs__node *n = &g->nodes[i];
     memcpy(g->in[i], in, (size_t)n_in * sizeof *in);
     g->out[i][0] = out;
-    *n = (cs__node){.name = op, .op_type = op, .domain = "", .n_in = n_in, .n_out = 1,
-                    .in = g->in[i], .out = g->out[i], .n_attr = n_attr, .attr = attr,
+    *n = (cs__node){.name = op,
+                    .op_type = op,
+                    .domain = "",
+                    .n_in = n_in,
+                    .n_out = 1,
+                    .in = g->in[i],
+                    .out = g->out[i],
+                    .n_attr = n_attr,
+                    .attr = attr,
                     .opset = opset};
     n->kernel = cs__kernel_find(op, "", opset);
     assert_non_null(n->kernel);
@@ -172,7 +179,8 @@ static void check(const fcase *f, int threads)
     void *xd = filled(f->t, nx, 1), *wd = filled(f->t, f->m * f->c / f->group * f->k * f->k, 2);
     void *bd = filled(f->t, f->m, 3);
     if (f->nan) {
-        for (int64_t i = 0; i < nx; i += 17) set(f->t, xd, i, i % 3 ? NAN : i % 2 ? INFINITY : -INFINITY);
+        for (int64_t i = 0; i < nx; i += 17)
+            set(f->t, xd, i, i % 3 ? NAN : i % 2 ? INFINITY : -INFINITY);
         set(f->t, bd, 0, NAN);
         set(f->t, bd, 1, INFINITY);
         set(f->t, bd, 2, -INFINITY);
