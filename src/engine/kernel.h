@@ -31,6 +31,25 @@
 
 struct cs_pool;
 
+/* An elementwise activation fused into the kernel that produces its input: the planner
+ * drops a Relu or a Clip that is a Conv's only consumer and hands the Conv this
+ * descriptor, and the kernel applies it to each output block while the block is still in
+ * cache, saving a pass over the activation. Relu is the clamp to [0, +inf], which gives
+ * the same value as Relu's own expression for every input, NaN and -0 included. */
+typedef enum cs__act_kind {
+    CS__ACT_NONE,
+    CS__ACT_CLAMP, /* CS__CLAMP(v, lo, hi), with the bounds narrowed to the element type */
+} cs__act_kind;
+
+typedef struct cs__act {
+    cs__act_kind kind;
+    double lo, hi;
+} cs__act;
+
+/* max(v, lo) then min(., hi), as Clip computes it: NaN propagates (every comparison with
+ * it is false) and with lo > hi every element becomes hi, as ONNX specifies. */
+#define CS__CLAMP(v, lo, hi) (((v) < (lo) ? (lo) : (v)) > (hi) ? (hi) : ((v) < (lo) ? (lo) : (v)))
+
 typedef struct cs__kctx {
     const cs__node *node;
     void *scratch; /* scratch() bytes, 64-byte aligned; NULL when none were asked */
@@ -38,6 +57,7 @@ typedef struct cs__kctx {
     struct cs_pool *pool; /* NULL: run on the calling thread */
     int threads;
     cs_error *err;
+    const cs__act *act; /* only for CS__K_FUSE_ACT kernels: NULL or the activation to apply */
 } cs__kctx;
 
 typedef cs_status (*cs__infer_fn)(const cs__node *n, const cs_tensor *const *in, int n_in,
@@ -62,6 +82,9 @@ typedef struct cs__kernel {
 /* run() reads only the inputs' types and shapes, never their data (Shape, Size): the
  * planner folds such a node as soon as its input shapes are known. */
 #define CS__K_SHAPE_ONLY 1u
+/* run() applies ctx->act to its output (float32 and float64), so the planner may fuse a
+ * following activation into it. */
+#define CS__K_FUSE_ACT 2u
 
 /* dtype masks for kernel tables */
 #define CS__T(x)      (1u << CS_DTYPE_##x)
@@ -76,6 +99,10 @@ typedef struct cs__kernel {
  * says why in a form for "unsupported operator X (opset N)" messages. */
 const cs__kernel *cs__kernel_find(const char *op, const char *domain, int64_t opset);
 
+/* Steps in the session's most recently used plan, -1 before its first run: a fused
+ * activation has none, which lets tests see that the planner fused. */
+int cs__session_steps(const cs_session_t *s);
+
 /* --- attributes ------------------------------------------------------------------------ */
 const cs__attr *cs__attr_find(const cs__node *n, const char *name);
 int64_t cs__attr_int(const cs__node *n, const char *name, int64_t def);
@@ -85,6 +112,14 @@ const char *cs__attr_str(const cs__node *n, const char *name, const char *def);
 int cs__attr_ints(const cs__node *n, const char *name, const int64_t **v);
 /* FLOATS attribute: returns its count and sets *v, or returns -1 when absent. */
 int cs__attr_floats(const cs__node *n, const char *name, const float **v);
+
+/* Clip's floating-point bounds, from its attributes (before opset 11) or its optional
+ * scalar inputs, which must have data; absent ones leave -inf/+inf (or -/+FLT_MAX). */
+cs_status cs__clip_bounds(const cs__node *n, const cs_tensor *const *in, int n_in, double *lo,
+                          double *hi, cs_error *err);
+/* Applies a fused activation in place to n elements of y, float32 or float64, with the
+ * unfused Clip's own loops, so fused and unfused results agree bit for bit. */
+void cs__act_apply(const cs__act *a, cs_dtype t, void *y, int64_t n);
 
 /* --- tensors --------------------------------------------------------------------------- */
 static inline int64_t cs__numel(const cs_tensor *t)

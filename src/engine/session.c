@@ -7,6 +7,8 @@
  *  - a node whose inputs are all known (initializers, or values folded before it) runs at
  *    plan time: constant folding, which also folds the Shape/Gather/Concat chains exported
  *    graphs use to compute Reshape targets;
+ *  - a Relu or constant-bounded Clip that is the only consumer of a Conv's output fuses
+ *    into the Conv's step as its epilogue (fuse_activation()) and gets no step of its own;
  *  - every other node becomes a step. Step outputs get offsets in one arena by a
  *    liveness-based first-fit plan (buffers of dead values are reused), and the largest
  *    scratch any step asks for is allocated once.
@@ -33,6 +35,7 @@ typedef struct step {
     const cs_tensor **in; /* n_in pointers into the plan's value table (NULL = absent) */
     cs_tensor *out;       /* n_out tensors: the canonical storage of the output values */
     size_t scratch;       /* static plans: bytes of scratch this step needs */
+    cs__act act;          /* activation fused into this step, CS__ACT_NONE when none */
 } step;
 
 typedef struct plan {
@@ -105,9 +108,10 @@ static cs_status infer_node(const cs__node *n, const cs_tensor *const *in, cs_te
 }
 
 static cs_status run_node(cs_session_t *s, const cs__node *n, const cs_tensor *const *in,
-                          cs_tensor *out, void *scratch, size_t scratch_size, cs_error *err)
+                          cs_tensor *out, void *scratch, size_t scratch_size, const cs__act *act,
+                          cs_error *err)
 {
-    cs__kctx ctx = {n, scratch, scratch_size, s->pool, s->threads, err};
+    cs__kctx ctx = {n, scratch, scratch_size, s->pool, s->threads, err, act};
     return n->kernel->run(&ctx, in, n->n_in, out, n->n_out);
 }
 
@@ -156,7 +160,9 @@ static size_t assign_offsets(buffer *b, int n)
     return total;
 }
 
-static cs_status plan_memory(plan *p, const cs_model_t *m, cs_error *err)
+/* root[v] is the value whose buffer v lives in: itself, or for a fused activation's
+ * output the Conv output it was mapped onto, whose buffer must live as long as either. */
+static cs_status plan_memory(plan *p, const cs_model_t *m, const int *root, cs_error *err)
 {
     int *last_use = cs_arena_alloc(&p->arena, (size_t)(m->n_values + 1) * sizeof *last_use, 8);
     int n_buf = 0;
@@ -170,9 +176,9 @@ static cs_status plan_memory(plan *p, const cs_model_t *m, cs_error *err)
     for (int i = 0; i < p->n_steps; i++) {
         const cs__node *n = p->steps[i].node;
         for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] >= 0) last_use[n->in[k]] = i;
+            if (n->in[k] >= 0) last_use[root[n->in[k]]] = i;
     }
-    for (int j = 0; j < m->n_outputs; j++) last_use[m->outputs[j]] = p->n_steps;
+    for (int j = 0; j < m->n_outputs; j++) last_use[root[m->outputs[j]]] = p->n_steps;
     n_buf = 0;
     for (int i = 0; i < p->n_steps; i++) {
         const cs__node *n = p->steps[i].node;
@@ -229,9 +235,37 @@ static cs_status fold_node(cs_session_t *s, plan *p, const cs__node *n, const cs
     size_t need = scratch_of(n, in, out);
     void *scratch = need ? aligned_alloc(ALIGN, (need + ALIGN - 1) & ~(size_t)(ALIGN - 1)) : NULL;
     if (need && !scratch) return cs_error_set(err, CS_ERR_NOMEM, "out of memory while folding");
-    cs_status rc = run_node(s, n, in, out, scratch, need, err);
+    cs_status rc = run_node(s, n, in, out, scratch, need, NULL, err);
     free(scratch);
     return rc;
+}
+
+/* Fuses node n, a Relu or a Clip whose bounds are known now, into the step that made its
+ * input when that step's kernel takes an activation (CS__K_FUSE_ACT), has none yet, and
+ * its float32/float64 output has n as its only consumer (uses[] counts the planned nodes'
+ * reads) and is no graph output, which must keep the value before the activation. Returns
+ * whether it did; the caller then maps n's output onto the step's. float16 stays unfused:
+ * the kernel computes it in float32, and clamping before the narrowing is a different
+ * rounding order. A Clip whose bounds are invalid stays too, to fail as it would alone. */
+static bool fuse_activation(plan *p, const cs_model_t *m, const cs__node *n,
+                            const cs_tensor *const *in, const int *uses, const int *made_by,
+                            const bool *known)
+{
+    bool relu = !strcmp(n->kernel->op, "Relu");
+    if ((!relu && strcmp(n->kernel->op, "Clip")) || n->n_in < 1 || n->in[0] < 0) return false;
+    int v = n->in[0];
+    if (made_by[v] < 0 || uses[v] != 1 || m->values[v].is_output) return false;
+    step *st = &p->steps[made_by[v]];
+    cs_dtype t = p->vals[v]->dtype;
+    if (!(st->node->kernel->flags & CS__K_FUSE_ACT) || st->act.kind != CS__ACT_NONE ||
+        (t != CS_DTYPE_FLOAT32 && t != CS_DTYPE_FLOAT64))
+        return false;
+    cs__act act = {CS__ACT_CLAMP, 0.0, INFINITY};
+    for (int k = 1; k < n->n_in; k++)
+        if (n->in[k] >= 0 && !known[n->in[k]]) return false;
+    if (!relu && cs__clip_bounds(n, in, n->n_in, &act.lo, &act.hi, NULL) != CS_OK) return false;
+    st->act = act;
+    return true;
 }
 
 static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor *given,
@@ -251,7 +285,13 @@ static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor
     p->steps = cs_arena_zalloc(&p->arena, ((size_t)m->n_nodes + 1) * sizeof *p->steps, 8);
     bool *known = cs_arena_zalloc(&p->arena, (size_t)m->n_values + 1, 1);
     bool *shaped = cs_arena_zalloc(&p->arena, (size_t)m->n_values + 1, 1);
-    if (!p->fed || !p->sig || !p->inputs || !p->vals || !p->steps || !known || !shaped) goto nomem;
+    int *uses = cs_arena_zalloc(&p->arena, ((size_t)m->n_values + 1) * sizeof *uses, 8);
+    int *made_by = cs_arena_alloc(&p->arena, ((size_t)m->n_values + 1) * sizeof *made_by, 8);
+    int *root = cs_arena_alloc(&p->arena, ((size_t)m->n_values + 1) * sizeof *root, 8);
+    if (!p->fed || !p->sig || !p->inputs || !p->vals || !p->steps || !known || !shaped || !uses ||
+        !made_by || !root)
+        goto nomem;
+    for (int v = 0; v < m->n_values; v++) made_by[v] = -1, root[v] = v;
 
     for (int v = 0; v < m->n_values; v++) {
         if (m->values[v].init) {
@@ -282,7 +322,7 @@ static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor
         for (int k = 0; k < n->n_out && !live[i]; k++) live[i] = needed[n->out[k]];
         if (!live[i]) continue;
         for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] >= 0) needed[n->in[k]] = true;
+            if (n->in[k] >= 0) needed[n->in[k]] = true, uses[n->in[k]]++;
     }
 
     for (int i = 0; i < m->n_nodes; i++) {
@@ -315,19 +355,23 @@ static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor
         } else {
             p->dynamic = true;
         }
+        bool folded = all_known && out_shaped;
+        bool fused = !folded && out_shaped && fuse_activation(p, m, n, in, uses, made_by, known);
         for (int j = 0; j < n->n_out; j++) {
-            p->vals[n->out[j]] = &out[j];
-            known[n->out[j]] = all_known && out_shaped;
+            p->vals[n->out[j]] = fused ? p->vals[n->in[0]] : &out[j];
+            root[n->out[j]] = fused ? root[n->in[0]] : n->out[j];
+            made_by[n->out[j]] = folded || fused ? -1 : p->n_steps;
+            known[n->out[j]] = folded;
             shaped[n->out[j]] = out_shaped;
         }
-        if (all_known && out_shaped) continue;
+        if (folded || fused) continue;
         step *st = &p->steps[p->n_steps++];
         st->node = n;
         st->in = in;
         st->out = out;
         st->scratch = out_shaped ? scratch_of(n, in, out) : 0;
     }
-    if (!p->dynamic && (rc = plan_memory(p, m, err))) goto fail;
+    if (!p->dynamic && (rc = plan_memory(p, m, root, err))) goto fail;
     *out_plan = p;
     return CS_OK;
 nomem:
@@ -359,7 +403,7 @@ static cs_status run_dynamic(cs_session_t *s, plan *p, cs_error *err)
         size_t need = scratch_of(n, st->in, st->out);
         void *scratch = need ? cs_arena_alloc(&p->run_arena, need, ALIGN) : NULL;
         if (need && !scratch) return cs_error_set(err, CS_ERR_NOMEM, "out of memory for scratch");
-        if ((rc = run_node(s, n, st->in, st->out, scratch, need, err))) return rc;
+        if ((rc = run_node(s, n, st->in, st->out, scratch, need, &st->act, err))) return rc;
     }
     return CS_OK;
 }
@@ -368,7 +412,8 @@ static cs_status run_static(cs_session_t *s, plan *p, cs_error *err)
 {
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
-        cs_status rc = run_node(s, st->node, st->in, st->out, p->scratch, p->scratch_size, err);
+        cs_status rc =
+            run_node(s, st->node, st->in, st->out, p->scratch, p->scratch_size, &st->act, err);
         if (rc) return rc;
     }
     return CS_OK;
@@ -496,6 +541,14 @@ cs_status cs_session_run(cs_session_t *s, int n_inputs, const char *const *names
     if (given != given_stack) cs_free(given);
     if (fed != fed_stack) cs_free(fed);
     return rc;
+}
+
+int cs__session_steps(const cs_session_t *s)
+{
+    const plan *last = NULL;
+    for (int i = 0; i < s->n_plans; i++)
+        if (!last || s->plans[i]->last_used > last->last_used) last = s->plans[i];
+    return last ? last->n_steps : -1;
 }
 
 /* --- lifecycle ------------------------------------------------------------------------- */

@@ -14,6 +14,10 @@
  * directions share one window walker, window_row(), over a geometry where `in` is the
  * image side and `out` the column side.
  *
+ * Conv ends each output block with an epilogue: the bias, then the activation the planner
+ * fused into the step (ctx->act; a Relu or Clip that was the Conv's only consumer), applied
+ * after each group's GEMM and, in the depthwise kernel, to each output row as it is done.
+ *
  * float32 and float64 run natively (the direct depthwise kernel: float32 only); float16
  * is widened to float32 in scratch and narrowed back. run() allocates nothing:
  * conv_scratch() sizes the column matrix and the widened copies at plan time.
@@ -83,7 +87,7 @@ static void inside(int64_t base, int64_t s, int64_t in, int64_t len, int64_t *lo
         }                                                                               \
     }
 
-/* y[m, :] += b[m] for every row: the epilogue where activations would fuse. */
+/* y[m, :] += b[m] for every row: the first half of the epilogue. */
 #define BIAS_ADD(T)                                                                 \
     static void bias_add_##T(T *restrict y, int64_t rows, int64_t cols, const T *b) \
     {                                                                               \
@@ -123,12 +127,36 @@ static void blas(cs__kctx *ctx, cs_dtype t, bool ta, int64_t M, int64_t N, int64
     cs__gemm(ctx, t, ta, false, M, N, K, 1.0, a, ta ? M : K, b, N, 0.0, y, N);
 }
 
-static void bias_add(cs_dtype t, void *y, int64_t rows, int64_t cols, const void *b)
+typedef struct epi_args {
+    cs_dtype t;
+    char *y;
+    int64_t cols;
+    const char *b; /* NULL: no bias */
+    const cs__act *act;
+} epi_args;
+
+/* Rows [begin, end) of one GEMM's output block: the bias, then the fused activation, while
+ * the rows are still in cache from the GEMM's last writes. */
+static void epilogue_rows(void *p, int64_t begin, int64_t end)
 {
-    if (t == CS_DTYPE_FLOAT64)
-        bias_add_double(y, rows, cols, b);
-    else
-        bias_add_float(y, rows, cols, b);
+    const epi_args *a = p;
+    size_t es = cs_dtype_size(a->t);
+    void *y = a->y + (size_t)(begin * a->cols) * es;
+    if (a->b && a->t == CS_DTYPE_FLOAT64)
+        bias_add_double(y, end - begin, a->cols, (const double *)a->b + begin);
+    else if (a->b)
+        bias_add_float(y, end - begin, a->cols, (const float *)a->b + begin);
+    if (a->act->kind != CS__ACT_NONE) cs__act_apply(a->act, a->t, y, (end - begin) * a->cols);
+}
+
+/* The epilogue of a [rows, cols] block, split by rows across the pool in chunks of at
+ * least ~16K elements: the unfused activation ran in parallel too. */
+static void epilogue(cs__kctx *ctx, cs_dtype t, void *y, int64_t rows, int64_t cols, const void *b,
+                     const cs__act *act)
+{
+    if (!b && act->kind == CS__ACT_NONE) return;
+    epi_args a = {t, y, cols, b, act};
+    cs__parallel_for(ctx, rows, 1 + (1 << 14) / cols, epilogue_rows, &a);
 }
 
 /* --- shapes ------------------------------------------------------------------------------ */
@@ -289,6 +317,7 @@ typedef struct dw_args {
     const conv_shape *c;
     const float *x, *w, *b;
     float *y;
+    const cs__act *act;
 } dw_args;
 
 /* y[o] += sum over kernel rows r < nr and taps j < nk of k[r*nk + j] * x[r*xs + o*s + base +
@@ -354,7 +383,8 @@ static void kernel_rows(float *restrict y, const float *restrict x, const float 
  * copies of the plane and run a one-row GEMM per channel, each output row here starts at
  * the bias and adds the kernel: all its rows at once where they all land inside the image,
  * else one kernel row per input row inside it, skipping rows of padding. The output row
- * stays in L1 and nothing is copied or allocated. */
+ * stays in L1, where the fused activation then passes over it, and nothing is copied or
+ * allocated. */
 static void dw_planes(void *p, int64_t begin, int64_t end)
 {
     const dw_args *a = p;
@@ -375,12 +405,13 @@ static void dw_planes(void *p, int64_t begin, int64_t end)
         for (int64_t oh = 0; oh < w->out[0]; oh++, y += out_w) {
             for (int64_t o = 0; o < out_w; o++) y[o] = bias;
             int64_t ih = oh * w->s[0] - w->pb[0];
-            if (ih >= 0 && ih + (k_h - 1) * w->d[0] < in_h) {
+            if (ih >= 0 && ih + (k_h - 1) * w->d[0] < in_h)
                 kernel_rows(y, x + ih * in_w, k, k_h, w, lo, hi);
-                continue;
-            }
-            for (int64_t kh = 0; kh < k_h; kh++, ih += w->d[0])
-                if (ih >= 0 && ih < in_h) kernel_rows(y, x + ih * in_w, k + kh * k_w, 1, w, lo, hi);
+            else
+                for (int64_t kh = 0; kh < k_h; kh++, ih += w->d[0])
+                    if (ih >= 0 && ih < in_h)
+                        kernel_rows(y, x + ih * in_w, k + kh * k_w, 1, w, lo, hi);
+            if (a->act->kind != CS__ACT_NONE) cs__act_apply(a->act, CS_DTYPE_FLOAT32, y, out_w);
         }
     }
 }
@@ -388,9 +419,9 @@ static void dw_planes(void *p, int64_t begin, int64_t end)
 /* All N*M planes across the pool, in chunks of at least ~16K multiply-adds so that the
  * small late layers (7x7 planes) do not pay a thread wake-up for a few hundred. */
 static void depthwise(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x, const cs_tensor *wt,
-                      const cs_tensor *b, cs_tensor *y)
+                      const cs_tensor *b, cs_tensor *y, const cs__act *act)
 {
-    dw_args a = {c, x->data, wt->data, b ? b->data : NULL, y->data};
+    dw_args a = {c, x->data, wt->data, b ? b->data : NULL, y->data, act};
     int64_t work = c->w.out_size * c->w.k_size;
     cs__parallel_for(ctx, c->N * c->M, 1 + (1 << 14) / work, dw_planes, &a);
 }
@@ -438,9 +469,11 @@ static cs_tensor wide_copy(const cs_tensor *t, float **cursor, bool fill)
     return w;
 }
 
-/* The convolution proper on float32 or float64 tensors; col is the column matrix. */
+/* The convolution proper on float32 or float64 tensors, with the fused activation act;
+ * col is the column matrix. */
 static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
-                         const cs_tensor *wt, const cs_tensor *b, cs_tensor *y, void *col)
+                         const cs_tensor *wt, const cs_tensor *b, cs_tensor *y, void *col,
+                         const cs__act *act)
 {
     cs_dtype t = x->dtype;
     size_t es = cs_dtype_size(t);
@@ -452,7 +485,7 @@ static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
     int64_t rows = (c->transpose ? c->Mg : c->Cg) * w->k_size;
     if (ys == 0) return;
     if (c->algo == CONV_DEPTHWISE) {
-        depthwise(ctx, c, x, wt, b, y);
+        depthwise(ctx, c, x, wt, b, y, act);
         return;
     }
     for (int64_t i = 0; i < c->N * c->group; i++) {
@@ -479,7 +512,8 @@ static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
             }
             blas(ctx, t, false, c->Mg, w->out_size, rows, wg, cols, yg);
         }
-        if (b) bias_add(t, yg, c->Mg, ys / c->Mg, (const char *)b->data + (size_t)(g * c->Mg) * es);
+        epilogue(ctx, t, yg, c->Mg, ys / c->Mg,
+                 b ? (const char *)b->data + (size_t)(g * c->Mg) * es : NULL, act);
     }
 }
 
@@ -492,15 +526,16 @@ static cs_status conv_run_common(cs__kctx *ctx, const cs_tensor *const *in, int 
     if (ctx->scratch_size < conv_scratch_bytes(&c, in, n_in, &out[0]))
         return cs__node_error(ctx->err, ctx->node, CS_ERR_INTERNAL, "scratch memory too small");
     const cs_tensor *b = n_in > 2 ? in[2] : NULL;
+    const cs__act none = {CS__ACT_NONE, 0, 0}, *act = ctx->act ? ctx->act : &none;
     if (in[0]->dtype != CS_DTYPE_FLOAT16) {
-        conv_compute(ctx, &c, in[0], in[1], b, &out[0], ctx->scratch);
+        conv_compute(ctx, &c, in[0], in[1], b, &out[0], ctx->scratch, act);
         return CS_OK;
     }
     float *cursor = (float *)ctx->scratch + col_elems(&c);
     cs_tensor x = wide_copy(in[0], &cursor, true), wt = wide_copy(in[1], &cursor, true);
     cs_tensor y = wide_copy(&out[0], &cursor, false), wb;
     if (b) wb = wide_copy(b, &cursor, true);
-    conv_compute(ctx, &c, &x, &wt, b ? &wb : NULL, &y, ctx->scratch);
+    conv_compute(ctx, &c, &x, &wt, b ? &wb : NULL, &y, ctx->scratch, act);
     narrow(&out[0], y.data);
     return CS_OK;
 }
@@ -552,7 +587,7 @@ static cs_status convt_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, 
 }
 
 const cs__kernel cs__kernels_conv[] = {
-    {"Conv", "", 1, T_CONV, 0, conv_infer, conv_run, conv_scratch},
+    {"Conv", "", 1, T_CONV, 0, conv_infer, conv_run, conv_scratch, CS__K_FUSE_ACT},
     {"ConvTranspose", "", 1, T_CONV, 0, convt_infer, convt_run, convt_scratch},
     {0},
 };

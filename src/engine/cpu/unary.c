@@ -185,8 +185,6 @@ static inline double sigmoid64(double x)
 #define SELU64(v)       ((v) > 0 ? (double)p->gamma * (v) : (double)p->gamma * p->alpha * expm1(v))
 #define HSIG(t)         ((t) < 0 ? 0 : (t) > 1 ? 1 : (t))
 #define SHRINK(v, l, b) ((v) < -(l) ? (v) + (b) : (v) > (l) ? (v) - (b) : 0)
-/* max(v, lo) then min(., hi): with lo > hi every element becomes hi, as ONNX specifies */
-#define CLAMP(v, lo, hi) (((v) < (lo) ? (lo) : (v)) > (hi) ? (hi) : ((v) < (lo) ? (lo) : (v)))
 
 /* clang-format off */
 #define FLOAT_OPS(X)                                                                           \
@@ -200,7 +198,7 @@ static inline double sigmoid64(double x)
     X(ceil,  ceilf(v),  ceil(v))                                                               \
     X(celu,  v > 0 ? v : p->alpha * vexpm1_neg(v / p->alpha),                                  \
              v > 0 ? v : (double)p->alpha * expm1(v / p->alpha))                               \
-    X(clip,  CLAMP(v, (float)p->lo, (float)p->hi), CLAMP(v, p->lo, p->hi))                     \
+    X(clip,  CS__CLAMP(v, (float)p->lo, (float)p->hi), CS__CLAMP(v, p->lo, p->hi))             \
     X(cos,   cosf(v),   cos(v))                                                                \
     X(cosh,  coshf(v),  cosh(v))                                                               \
     X(elu,   v < 0 ? p->alpha * vexpm1_neg(v) : v, v < 0 ? (double)p->alpha * expm1(v) : v)   \
@@ -592,8 +590,6 @@ static cs_status unary_params(const uop *op, const cs__node *n, const cs_tensor 
         p->det_neg = cs__attr_int(n, "detect_negative", 1) != 0;
         p->det_pos = cs__attr_int(n, "detect_positive", 1) != 0;
     } else if (op->kind == K_CLIP) {
-        p->lo = -INFINITY;
-        p->hi = INFINITY;
         switch (t) {
         case CS_DTYPE_INT8: p->ilo = INT8_MIN, p->ihi = INT8_MAX; break;
         case CS_DTYPE_INT16: p->ilo = INT16_MIN, p->ihi = INT16_MAX; break;
@@ -606,19 +602,37 @@ static cs_status unary_params(const uop *op, const cs__node *n, const cs_tensor 
             break;
         default: p->ilo = INT64_MIN, p->ihi = INT64_MAX; break;
         }
-        if (n->opset < 11) {
-            p->lo = cs__attr_float(n, "min", -FLT_MAX);
-            p->hi = cs__attr_float(n, "max", FLT_MAX);
-        } else {
-            bool isint = !is_float(t);
-            cs_status st =
-                clip_bound(n, n_in > 1 ? in[1] : NULL, "min", isint, &p->lo, &p->ilo, err);
-            if (!st)
-                st = clip_bound(n, n_in > 2 ? in[2] : NULL, "max", isint, &p->hi, &p->ihi, err);
+        if (is_float(t)) return cs__clip_bounds(n, in, n_in, &p->lo, &p->hi, err);
+        if (n->opset >= 11) {
+            cs_status st = clip_bound(n, n_in > 1 ? in[1] : NULL, "min", true, NULL, &p->ilo, err);
+            if (!st) st = clip_bound(n, n_in > 2 ? in[2] : NULL, "max", true, NULL, &p->ihi, err);
             if (st) return st;
         }
     }
     return CS_OK;
+}
+
+cs_status cs__clip_bounds(const cs__node *n, const cs_tensor *const *in, int n_in, double *lo,
+                          double *hi, cs_error *err)
+{
+    *lo = -INFINITY;
+    *hi = INFINITY;
+    if (n->opset < 11) {
+        *lo = cs__attr_float(n, "min", -FLT_MAX);
+        *hi = cs__attr_float(n, "max", FLT_MAX);
+        return CS_OK;
+    }
+    cs_status st = clip_bound(n, n_in > 1 ? in[1] : NULL, "min", false, lo, NULL, err);
+    return st ? st : clip_bound(n, n_in > 2 ? in[2] : NULL, "max", false, hi, NULL, err);
+}
+
+void cs__act_apply(const cs__act *a, cs_dtype t, void *y, int64_t n)
+{
+    uparam p = {.lo = a->lo, .hi = a->hi};
+    if (t == CS_DTYPE_FLOAT64)
+        f64_clip(y, y, n, &p);
+    else
+        f32_clip(y, y, n, &p);
 }
 
 typedef struct ujob {
