@@ -14,6 +14,8 @@
 #include <cblas.h>
 #include <pthread.h>
 
+#define MIN_BLOCK_MACS (1 << 18)
+
 static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
 
 static void blas_single_threaded(void)
@@ -78,5 +80,10 @@ void cs__gemm(cs__kctx *ctx, cs_dtype t, bool ta, bool tb, int64_t M, int64_t N,
     pthread_once(&blas_once, blas_single_threaded);
     if (M == 0 || N == 0) return;
     gemm_job j = {t, ta, tb, M >= N, M, N, K, lda, ldb, ldy, alpha, beta, a, b, y};
-    cs__parallel_for(ctx, j.split_m ? M : N, 16, gemm_block, &j);
+    /* Each block gets at least MIN_BLOCK_MACS multiply-adds: waking a pool thread costs
+     * microseconds (tens on a virtual machine), about what a core does with that much
+     * work, so a batch-1 layer of 512 x 512 stays on one thread. */
+    int64_t per_line = (j.split_m ? N : M) * (K > 0 ? K : 1);
+    int64_t min_lines = per_line >= MIN_BLOCK_MACS ? 1 : MIN_BLOCK_MACS / per_line;
+    cs__parallel_for(ctx, j.split_m ? M : N, min_lines > 16 ? min_lines : 16, gemm_block, &j);
 }
