@@ -185,11 +185,48 @@ static void test_conv_split_across_threads(void **state)
     cs_pool_free(pool);
 }
 
+static int64_t pick(unsigned *seed, int64_t lo, int64_t hi)
+{
+    *seed = *seed * 1103515245u + 12345u;
+    return lo + (int64_t)(*seed >> 16) % (hi - lo + 1);
+}
+
+/* Seeded random depthwise shapes under both thread counts: sizes from one pixel up,
+ * kernels larger than the image, every stride, dilation and pad up to 3 on each side. */
+static void test_depthwise_random_shapes(void **state)
+{
+    cs_pool *pool;
+    assert_int_equal(cs_pool_new(2, &pool, NULL), CS_OK);
+    unsigned seed = 7;
+    for (int done = 0; done < 300;) {
+        conv_case k = {.n = pick(&seed, 1, 2)};
+        k.group = k.c = pick(&seed, 2, 6);
+        k.mg = pick(&seed, 1, 2);
+        k.h = pick(&seed, 1, 12);
+        k.w = pick(&seed, 1, 12);
+        k.kh = pick(&seed, 1, 5);
+        k.kw = pick(&seed, 1, 5);
+        k.sh = pick(&seed, 1, 3);
+        k.sw = pick(&seed, 1, 3);
+        k.dh = pick(&seed, 1, 3);
+        k.dw = pick(&seed, 1, 3);
+        for (int i = 0; i < 4; i++) k.pads[i] = pick(&seed, 0, 3);
+        k.bias = pick(&seed, 0, 1);
+        if (k.h + k.pads[0] + k.pads[2] < (k.kh - 1) * k.dh + 1 ||
+            k.w + k.pads[1] + k.pads[3] < (k.kw - 1) * k.dw + 1)
+            continue; /* no output */
+        check(done % 2 ? pool : NULL, CS_DTYPE_FLOAT32, &k);
+        done++;
+    }
+    cs_pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_one_thread),
         cmocka_unit_test(test_conv_split_across_threads),
+        cmocka_unit_test(test_depthwise_random_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
