@@ -300,7 +300,7 @@ def repository(x):
     expect("load bad body", "POST", "/v2/repository/models/digits2/load", 400, b"[1")
 
 
-def concurrency(x):
+def concurrent_answers(x):
     """32 threads x 8 requests, each with its own images: every answer must be its own."""
     want = capstan_run(x)
     bad = []
@@ -323,12 +323,27 @@ def concurrency(x):
         t.join()
     check("concurrent answers match their requests", not bad, bad[:3])
     st, _, b = expect("stats", "GET", "/v2/models/digits/stats", 200)
-    stats = (jbody(b) or {}).get("model_stats", [{}])[0]
+    return b, (jbody(b) or {}).get("model_stats", [{}])[0]
+
+
+def concurrency(x):
+    b, stats = concurrent_answers(x)
     batched = sum(e["compute_infer"]["count"] for e in stats.get("batch_stats", [])
                   if e["batch_size"] > 4)
     check("batches larger than one request", batched > 0, b[:400])
     check("stats counts", stats.get("inference_count", 0) >= 256 and
           stats.get("execution_count", 0) < stats.get("inference_count", 0), b[:300])
+
+
+def unbatched(x):
+    """The shipped models/digits.yaml (no batching, two instances), whose requests run on
+    the HTTP threads (test_runtime checks where): under concurrency every answer is still
+    its own, and every execution holds exactly one request."""
+    b, stats = concurrent_answers(x)
+    check("unbatched: one request per execution",
+          stats.get("inference_count", 0) >= 256 and
+          stats.get("execution_count") == stats.get("inference_count") and
+          all(e["batch_size"] <= 4 for e in stats.get("batch_stats", [])), b[:400])
 
 
 def metrics_and_logs():
@@ -417,5 +432,7 @@ if PHASE == "main":
     metrics_and_logs()
 elif PHASE == "queue":
     queue_full(x)
+elif PHASE == "unbatched":
+    unbatched(x)
 else:
     drain(x)

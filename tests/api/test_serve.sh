@@ -3,9 +3,10 @@
 #
 # Usage: tests/api/test_serve.sh path/to/capstan
 #
-# Three servers, one after another: the main one (every endpoint, JSON and binary against
+# Four servers, one after another: the main one (every endpoint, JSON and binary against
 # `capstan run`, every error, batching under concurrency with Python threads and wrk,
-# metrics through `promtool check metrics`, JSON logs), one whose queue holds a single
+# metrics through `promtool check metrics`, JSON logs), digits with its shipped
+# models/digits.yaml (unbatched, run on the HTTP threads), one whose queue holds a single
 # request (429), and one that gets SIGTERM while a request waits in its batcher (drain,
 # exit 0). Checks live in serve_test.py. Servers are stopped by the trap, the temporary
 # directory removed; the last line is `api: N passed, M failed`.
@@ -76,6 +77,13 @@ LUA
         fail "promtool is not installed (Debian package prometheus)"
     fi
     stop main
+fi
+
+# --- digits with its shipped serving options (make run's) ------------------------------
+if start unbatched --threads 2 --model "digits=$ROOT/models/digits.onnx" \
+    --model-config "digits=$ROOT/models/digits.yaml"; then
+    "$PY" "$HERE/serve_test.py" unbatched "$URL" "$TMP" "$CAPSTAN" "$ROOT" | tee -a "$RESULTS" | grep -v "^PASS"
+    stop unbatched
 fi
 
 # --- a queue of one request ----------------------------------------------------------
