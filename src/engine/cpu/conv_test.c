@@ -185,8 +185,9 @@ static const conv_case cases[] = {
     {1, 16, 16, 1, 7, 9, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
     {2, 24, 20, 1, 11, 13, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
     {2, 16, 16, 1, 10, 11, 3, 3, 1, 1, 1, 1, {0}, true, "SAME_UPPER"},
-    /* more tiles than one block holds: blocks that end inside an image */
-    {2, 64, 64, 1, 40, 40, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
+    /* more tiles than one 16 MB block holds (8192 at 16 + 16 channels): the first block
+     * ends inside the third image */
+    {3, 16, 16, 1, 120, 120, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
 };
 
 static void sweep(cs_pool *pool)
