@@ -6,9 +6,9 @@
  * graph outputs, which must keep it unfused. The two results must agree bit for bit, and
  * the plans' step counts show whether fusion happened. Covered: Relu, Clip from inputs
  * (opset 17) and attributes (opset 6) including min > max, NaN and infinities in the
- * image and the bias, the im2col, pointwise and depthwise paths, float32 and float64, one
- * and two threads, a Conv with a second consumer (no fusion) and an activation with two
- * consumers (fusion).
+ * image and the bias, the im2col, pointwise, depthwise and Winograd paths, float32 and
+ * float64 (where the Winograd shape takes im2col), one and two threads, a Conv with a
+ * second consumer (no fusion) and an activation with two consumers (fusion).
  */
 #include "engine/kernel.h"
 
@@ -175,7 +175,8 @@ static int run(const graph *g, int threads, const cs_tensor *x, cs_tensor *res, 
 
 static void check(const fcase *f, int threads)
 {
-    int64_t xdims[4] = {2, f->c, 9, 7}, nx = 2 * f->c * 9 * 7;
+    /* 2 x 9 x 11 outputs at k = 3: enough for Winograd */
+    int64_t xdims[4] = {2, f->c, 9, 11}, nx = 2 * f->c * 9 * 11;
     void *xd = filled(f->t, nx, 1), *wd = filled(f->t, f->m * f->c / f->group * f->k * f->k, 2);
     void *bd = filled(f->t, f->m, 3);
     if (f->nan) {
@@ -215,8 +216,11 @@ static void check(const fcase *f, int threads)
 
 static void sweep(const fcase *f)
 {
-    /* im2col, depthwise (float32: the direct kernel) and pointwise shapes */
-    static const int64_t shapes[][4] = {{4, 6, 1, 3}, {4, 8, 4, 3}, {6, 6, 6, 3}, {4, 5, 1, 1}};
+    /* im2col, depthwise (float32: the direct kernel), pointwise and Winograd (float32)
+     * shapes */
+    static const int64_t shapes[][4] = {
+        {4, 6, 1, 3}, {4, 8, 4, 3}, {6, 6, 6, 3}, {4, 5, 1, 1}, {16, 16, 1, 3},
+    };
     const cs_dtype types[] = {CS_DTYPE_FLOAT32, CS_DTYPE_FLOAT64};
     for (size_t t = 0; t < 2; t++)
         for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++)

@@ -6,8 +6,9 @@
  * [Mg, Cg*kernel] multiply it into the output. A 1x1, stride-1, unpadded convolution needs
  * no unrolling: the input already is the column matrix. A 2-D depthwise convolution (one
  * input channel per group) skips the GEMMs, which would be one-row products per channel,
- * for a direct kernel, dw_planes(). conv_pick() chooses the algorithm from the shape;
- * faster ones (Winograd, NCHWc) slot in there.
+ * for a direct kernel, dw_planes(). Ungrouped 3x3 stride-1 2-D convolutions wide enough
+ * to pay for the transforms take Winograd F(2x2, 3x3) in winograd.c. conv_pick() chooses
+ * the algorithm from the shape; faster ones (NCHWc) slot in there.
  *
  * ConvTranspose is Conv's adjoint: a GEMM with the transposed weights produces the column
  * matrix [Mg*kernel, in_positions], which col2im scatters (adds) into the output. Both
@@ -18,12 +19,14 @@
  * fused into the step (ctx->act; a Relu or Clip that was the Conv's only consumer), applied
  * after each group's GEMM and, in the depthwise kernel, to each output row as it is done.
  *
- * float32 and float64 run natively (the direct depthwise kernel: float32 only); float16
- * is widened to float32 in scratch and narrowed back. run() allocates nothing:
- * conv_scratch() sizes the column matrix and the widened copies at plan time.
+ * float32 and float64 run natively (the direct depthwise kernel and Winograd: float32
+ * only); float16 is widened to float32 in scratch and narrowed back. run() allocates
+ * nothing: conv_scratch() sizes the column matrix or Winograd's buffers and the widened
+ * copies at plan time.
  */
 #include "engine/cpu/blas.h"
 #include "engine/cpu/window.h"
+#include "engine/cpu/winograd.h"
 
 #include <limits.h>
 #include <string.h>
@@ -165,6 +168,7 @@ typedef enum conv_algo {
     CONV_POINTWISE, /* the image is its own column matrix: one GEMM, no scratch */
     CONV_IM2COL,
     CONV_DEPTHWISE, /* 2-D, one input channel per group, float32: dw_planes(), no scratch */
+    CONV_WINOGRAD,  /* 2-D, ungrouped, 3x3, stride 1, float32: cs__winograd() */
 } conv_algo;
 
 /* A convolution's shape. For Conv the window's in side is X and out side Y; for
@@ -177,12 +181,26 @@ typedef struct conv_shape {
 } conv_shape;
 
 /* 2-D depthwise convolutions (group == C > 1) in float32, or float16 widened to it, take
- * the direct kernel; it is written for float only, so float64 ones stay on im2col. */
+ * the direct kernel; it is written for float only, so float64 ones stay on im2col. So do
+ * ungrouped 3x3 stride-1 ones for Winograd, which pays from WINO_MIN channels on both
+ * sides, WINO_MIN_OUT outputs on each axis and WINO_MIN_OUTPUTS over the batch: the
+ * weight transform costs the same per run whatever the batch, and on resnet18's 7x7
+ * layers at batch 1 (49 outputs, 512 x 512 weights) it and the weight-bound 16-column
+ * GEMMs made the model 1.8x slower; from batch 4 (196 outputs) they pay. */
+#define WINO_MIN         16
+#define WINO_MIN_OUT     4
+#define WINO_MIN_OUTPUTS 196
+
 static conv_algo conv_pick(const conv_shape *c, cs_dtype t)
 {
     const cs__window *w = &c->w;
     if (!c->transpose && c->group > 1 && c->Cg == 1 && w->nd == 2 && t != CS_DTYPE_FLOAT64)
         return CONV_DEPTHWISE;
+    if (!c->transpose && c->group == 1 && w->nd == 2 && t != CS_DTYPE_FLOAT64 && c->C >= WINO_MIN &&
+        c->M >= WINO_MIN && w->out[0] >= WINO_MIN_OUT && w->out[1] >= WINO_MIN_OUT &&
+        c->N * w->out_size >= WINO_MIN_OUTPUTS && w->k[0] == 3 && w->k[1] == 3 && w->s[0] == 1 &&
+        w->s[1] == 1 && w->d[0] == 1 && w->d[1] == 1)
+        return CONV_WINOGRAD;
     for (int j = 0; j < w->nd; j++)
         if (w->k[j] != 1 || w->s[j] != 1 || w->pb[j] != 0 || w->in[j] != w->out[j])
             return CONV_IM2COL;
@@ -428,14 +446,16 @@ static void depthwise(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x, co
 
 /* --- kernels ----------------------------------------------------------------------------- */
 
+/* Elements of the algorithm's own scratch: im2col's column matrix or Winograd's buffers. */
 static size_t col_elems(const conv_shape *c)
 {
+    if (c->algo == CONV_WINOGRAD) return cs__winograd_scratch(&c->w, c->N, c->C, c->M);
     if (c->algo != CONV_IM2COL) return 0;
     return (size_t)((c->transpose ? c->Mg : c->Cg) * c->w.k_size * c->w.out_size);
 }
 
-/* Bytes of scratch: the column matrix, then float32 copies of X, W, B and Y for float16.
- * The column matrix comes first so that it keeps the scratch's 64-byte alignment. */
+/* Bytes of scratch: the algorithm's, then float32 copies of X, W, B and Y for float16.
+ * The algorithm's comes first so that it keeps the scratch's 64-byte alignment. */
 static size_t conv_scratch_bytes(const conv_shape *c, const cs_tensor *const *in, int n_in,
                                  const cs_tensor *y)
 {
@@ -486,6 +506,11 @@ static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
     if (ys == 0) return;
     if (c->algo == CONV_DEPTHWISE) {
         depthwise(ctx, c, x, wt, b, y, act);
+        return;
+    }
+    if (c->algo == CONV_WINOGRAD) {
+        cs__winograd(ctx, w, c->N, c->C, c->M, x->data, wt->data, b ? b->data : NULL, y->data, col,
+                     act);
         return;
     }
     for (int64_t i = 0; i < c->N * c->group; i++) {

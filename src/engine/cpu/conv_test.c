@@ -3,7 +3,12 @@
  * reference loop: odd sizes, kernels 1/3/5 and non-square, strides 1/2/3, dilation 2,
  * asymmetric pads and auto_pad, channel multiplier 2, batch 2, with and without bias, on
  * the calling thread and split across a pool. float32 depthwise shapes take the direct
- * kernel; the same shapes in float64 take im2col, which checks the reference itself.
+ * kernel and ungrouped 3x3 stride-1 ones of 16 channels and up Winograd; the same shapes
+ * in float64 take im2col, which checks the reference itself.
+ *
+ * The tolerance, 1e-5 * (1 + |want|), is float32's: the fixed cases' values are exact
+ * multiples of 1/4, so every path sums them exactly; the random Winograd shapes use
+ * arbitrary values, where its transforms round differently from the direct sum.
  */
 #include "engine/kernel.h"
 
@@ -31,13 +36,17 @@ static double at(cs_dtype t, const void *p, int64_t i)
     return t == CS_DTYPE_FLOAT64 ? ((const double *)p)[i] : ((const float *)p)[i];
 }
 
+/* When set, filled() draws arbitrary values in [-1, 1) instead of multiples of 1/4. */
+static bool inexact;
+
 /* n elements of small seeded values, exact in float, so sums compare tightly. */
 static void *filled(cs_dtype t, int64_t n, unsigned seed)
 {
     void *p = malloc((size_t)(n ? n : 1) * 8);
     for (int64_t i = 0; i < n; i++) {
         seed = seed * 1103515245u + 12345u;
-        double v = (double)((int)(seed >> 16) % 17 - 8) / 4.0;
+        double v = inexact ? (double)(seed >> 8) / (1 << 23) - 1.0
+                           : (double)((int)(seed >> 16) % 17 - 8) / 4.0;
         if (t == CS_DTYPE_FLOAT64)
             ((double *)p)[i] = v;
         else
@@ -162,6 +171,23 @@ static const conv_case cases[] = {
     /* enough planes to split across the pool */
     {2, 64, 1, 64, 14, 14, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
     {2, 32, 2, 32, 15, 13, 3, 3, 2, 2, 1, 1, {1, 0, 1, 1}, false, NULL},
+    /* ungrouped 3x3 stride 1: Winograd from 16 channels in and out and 196 outputs over
+     * the batch, odd sizes, pads 0/1, asymmetric and wider than the kernel, SAME_UPPER;
+     * 15 channels, 2x2 outputs and too few outputs stay on im2col */
+    {1, 16, 16, 1, 15, 17, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
+    {2, 17, 16, 1, 15, 12, 3, 3, 1, 1, 1, 1, {0, 0, 0, 0}, false, NULL},
+    {1, 16, 17, 1, 16, 15, 3, 3, 1, 1, 1, 1, {0, 1, 2, 0}, true, NULL},
+    {2, 16, 16, 1, 9, 9, 3, 3, 1, 1, 1, 1, {2, 3, 1, 2}, true, NULL},
+    {4, 16, 16, 1, 9, 9, 3, 3, 1, 1, 1, 1, {0, 0, 0, 0}, false, NULL},
+    {1, 15, 16, 1, 15, 15, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
+    {1, 16, 15, 1, 15, 15, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, false, NULL},
+    {8, 16, 16, 1, 4, 4, 3, 3, 1, 1, 1, 1, {0, 0, 0, 0}, true, NULL},
+    {1, 16, 16, 1, 7, 9, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
+    {2, 24, 20, 1, 11, 13, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
+    {2, 16, 16, 1, 10, 11, 3, 3, 1, 1, 1, 1, {0}, true, "SAME_UPPER"},
+    /* more tiles than one 16 MB block holds (8192 at 16 + 16 channels): the first block
+     * ends inside the third image */
+    {3, 16, 16, 1, 120, 120, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
 };
 
 static void sweep(cs_pool *pool)
@@ -221,12 +247,39 @@ static void test_depthwise_random_shapes(void **state)
     cs_pool_free(pool);
 }
 
+/* Seeded random ungrouped 3x3 stride-1 shapes around Winograd's thresholds (14 to 20
+ * channels, outputs from 1x1, batch 1 to 3), pads up to 3 on each side, arbitrary float32
+ * values, on one thread and on a pool. */
+static void test_winograd_random_shapes(void **state)
+{
+    cs_pool *pool;
+    assert_int_equal(cs_pool_new(2, &pool, NULL), CS_OK);
+    unsigned seed = 11;
+    inexact = true;
+    for (int done = 0; done < 120;) {
+        conv_case k = {.n = pick(&seed, 1, 3), .group = 1, .kh = 3, .kw = 3};
+        k.c = pick(&seed, 14, 20);
+        k.mg = pick(&seed, 14, 20);
+        k.h = pick(&seed, 1, 16);
+        k.w = pick(&seed, 1, 16);
+        k.sh = k.sw = k.dh = k.dw = 1;
+        for (int i = 0; i < 4; i++) k.pads[i] = pick(&seed, 0, 3);
+        k.bias = pick(&seed, 0, 1);
+        if (k.h + k.pads[0] + k.pads[2] < 3 || k.w + k.pads[1] + k.pads[3] < 3) continue;
+        check(done % 2 ? pool : NULL, CS_DTYPE_FLOAT32, &k);
+        done++;
+    }
+    inexact = false;
+    cs_pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv_one_thread),
         cmocka_unit_test(test_conv_split_across_threads),
         cmocka_unit_test(test_depthwise_random_shapes),
+        cmocka_unit_test(test_winograd_random_shapes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,23 @@
+/*
+ * winograd.h - Winograd F(2x2, 3x3) for 2-D, 3x3, stride-1 float32 convolutions (internal).
+ *
+ * conv.c picks it for ungrouped 3x3 stride-1 shapes wide enough to pay for the transforms
+ * and calls it with plain float32 tensors (float16 already widened).
+ */
+#ifndef CS_ENGINE_CPU_WINOGRAD_H
+#define CS_ENGINE_CPU_WINOGRAD_H
+
+#include "engine/cpu/window.h"
+
+/* Floats of scratch cs__winograd() needs for N images of C channels into M channels over
+ * window w (3x3, stride 1, dilation 1): the transformed weights and one block of tiles. */
+size_t cs__winograd_scratch(const cs__window *w, int64_t N, int64_t C, int64_t M);
+
+/* y [N,M,out] = conv(x [N,C,in], wt [M,C,3,3]) + b (NULL: none), then act, in place of
+ * im2col + GEMM: 2.25x fewer multiplies. scratch holds cs__winograd_scratch() floats,
+ * 64-byte aligned. Allocates nothing. */
+void cs__winograd(cs__kctx *ctx, const cs__window *w, int64_t N, int64_t C, int64_t M,
+                  const float *x, const float *wt, const float *b, float *y, float *scratch,
+                  const cs__act *act);
+
+#endif
