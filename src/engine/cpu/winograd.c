@@ -17,6 +17,11 @@
  * reads P, adds the bias and applies the fused activation to each tile row as it is done -
  * bias first, then activation, as the other Conv paths do. Scratch: U, then V and P for
  * one block; nothing is allocated.
+ *
+ * Non-finite inputs: the transforms add and subtract neighbouring inputs, so an infinity in
+ * a tile's 4x4 patch can make that tile's outputs NaN where im2col would give an infinity
+ * (as in other Winograd implementations). Finite inputs only see rounding differences,
+ * well inside the tolerances the model tests hold the engine to.
  */
 #include "engine/cpu/winograd.h"
 
