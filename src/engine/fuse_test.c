@@ -11,6 +11,7 @@
  * second consumer (no fusion) and an activation with two consumers (fusion).
  */
 #include "engine/kernel.h"
+#include "engine/ktest.h"
 
 #include <math.h>
 #include <setjmp.h>
@@ -47,25 +48,6 @@ typedef struct fcase {
     bool conv_used_twice;   /* Y also feeds Neg: must not fuse */
     bool act_used_twice;    /* Z feeds Neg and Abs: fuses */
 } fcase;
-
-static void set(cs_dtype t, void *p, int64_t i, double v)
-{
-    if (t == CS_DTYPE_FLOAT64)
-        ((double *)p)[i] = v;
-    else
-        ((float *)p)[i] = (float)v;
-}
-
-/* n seeded values in [-4, 4]: around Clip's bounds, with a few exact zeros. */
-static void *filled(cs_dtype t, int64_t n, unsigned seed)
-{
-    void *p = calloc((size_t)n, 8);
-    for (int64_t i = 0; i < n; i++) {
-        seed = seed * 1103515245u + 12345u;
-        set(t, p, i, (double)((int)(seed >> 16) % 33 - 16) / 4.0);
-    }
-    return p;
-}
 
 static cs_tensor tensor(cs_dtype t, int rank, const int64_t *dims, void *data)
 {
@@ -119,8 +101,8 @@ static void build(graph *g, const fcase *f, bool keep_y, void *wd, void *bd)
         g->clip_attr[1] = (cs__attr){.name = "max", .type = CS__ATTR_FLOAT, .f = f->hi};
         add_node(g, 1, "Clip", 1, (const int[]){Y}, Z, f->opset, 2, g->clip_attr);
     } else {
-        set(f->t, &g->lo_data, 0, f->lo);
-        set(f->t, &g->hi_data, 0, f->hi);
+        ktest_set(f->t, &g->lo_data, 0, f->lo);
+        ktest_set(f->t, &g->hi_data, 0, f->hi);
         g->lo = tensor(f->t, 0, NULL, &g->lo_data);
         g->hi = tensor(f->t, 0, NULL, &g->hi_data);
         g->values[LO].init = &g->lo;
@@ -177,14 +159,15 @@ static void check(const fcase *f, int threads)
 {
     /* 2 x 9 x 11 outputs at k = 3: enough for Winograd */
     int64_t xdims[4] = {2, f->c, 9, 11}, nx = 2 * f->c * 9 * 11;
-    void *xd = filled(f->t, nx, 1), *wd = filled(f->t, f->m * f->c / f->group * f->k * f->k, 2);
-    void *bd = filled(f->t, f->m, 3);
+    void *xd = ktest_filled(f->t, nx, 1, 16),
+         *wd = ktest_filled(f->t, f->m * f->c / f->group * f->k * f->k, 2, 16);
+    void *bd = ktest_filled(f->t, f->m, 3, 16);
     if (f->nan) {
         for (int64_t i = 0; i < nx; i += 17)
-            set(f->t, xd, i, i % 3 ? NAN : i % 2 ? INFINITY : -INFINITY);
-        set(f->t, bd, 0, NAN);
-        set(f->t, bd, 1, INFINITY);
-        set(f->t, bd, 2, -INFINITY);
+            ktest_set(f->t, xd, i, i % 3 ? NAN : i % 2 ? INFINITY : -INFINITY);
+        ktest_set(f->t, bd, 0, NAN);
+        ktest_set(f->t, bd, 1, INFINITY);
+        ktest_set(f->t, bd, 2, -INFINITY);
     }
     cs_tensor x = tensor(f->t, 4, xdims, xd), fused[3], plain[3];
     graph *g = malloc(sizeof *g);

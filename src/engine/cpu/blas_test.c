@@ -4,6 +4,7 @@
  * GEMV path), and the same products split across a thread pool.
  */
 #include "engine/cpu/blas.h"
+#include "engine/ktest.h"
 
 #include "base/pool.h"
 
@@ -16,48 +17,25 @@
 
 #include <cmocka.h>
 
-static double at(cs_dtype t, const void *p, int64_t i)
-{
-    return t == CS_DTYPE_FLOAT64 ? ((const double *)p)[i] : ((const float *)p)[i];
-}
-
-static void put(cs_dtype t, void *p, int64_t i, double v)
-{
-    if (t == CS_DTYPE_FLOAT64)
-        ((double *)p)[i] = v;
-    else
-        ((float *)p)[i] = (float)v;
-}
-
-/* Fills n elements with small seeded values, exact in float. */
-static void *filled(cs_dtype t, int64_t n, unsigned seed)
-{
-    void *p = malloc((size_t)(n ? n : 1) * 8);
-    for (int64_t i = 0; i < n; i++) {
-        seed = seed * 1103515245u + 12345u;
-        put(t, p, i, (double)((int)(seed >> 16) % 17 - 8) / 4.0);
-    }
-    return p;
-}
-
 static void check(cs__kctx *ctx, cs_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
                   double alpha, double beta)
 {
     /* Leading dimensions padded past the stored width, as a sliced operand would be. */
     int64_t lda = (ta ? M : K) + 3, ldb = (tb ? K : N) + 2, ldy = N + 1;
-    void *a = filled(t, (ta ? K : M) * lda, 1), *b = filled(t, (tb ? N : K) * ldb, 2);
-    void *y = filled(t, M * ldy, 3), *want = filled(t, M * ldy, 3);
+    void *a = ktest_filled(t, (ta ? K : M) * lda, 1, 8),
+         *b = ktest_filled(t, (tb ? N : K) * ldb, 2, 8);
+    void *y = ktest_filled(t, M * ldy, 3, 8), *want = ktest_filled(t, M * ldy, 3, 8);
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) {
             double s = 0;
             for (int64_t k = 0; k < K; k++)
-                s += at(t, a, ta ? k * lda + m : m * lda + k) *
-                     at(t, b, tb ? n * ldb + k : k * ldb + n);
-            put(t, want, m * ldy + n, alpha * s + beta * at(t, want, m * ldy + n));
+                s += ktest_get(t, a, ta ? k * lda + m : m * lda + k) *
+                     ktest_get(t, b, tb ? n * ldb + k : k * ldb + n);
+            ktest_set(t, want, m * ldy + n, alpha * s + beta * ktest_get(t, want, m * ldy + n));
         }
     cs__gemm(ctx, t, ta, tb, M, N, K, alpha, a, lda, b, ldb, beta, y, ldy);
     for (int64_t i = 0; i < M * ldy; i++) {
-        double got = at(t, y, i), exp = at(t, want, i);
+        double got = ktest_get(t, y, i), exp = ktest_get(t, want, i);
         if (fabs(got - exp) > 1e-4 * (1 + fabs(exp)))
             fail_msg("%s ta=%d tb=%d M=%lld N=%lld K=%lld: y[%lld] = %g, want %g",
                      t == CS_DTYPE_FLOAT64 ? "f64" : "f32", ta, tb, (long long)M, (long long)N,

@@ -11,6 +11,7 @@
  * arbitrary values, where its transforms round differently from the direct sum.
  */
 #include "engine/kernel.h"
+#include "engine/ktest.h"
 
 #include "base/pool.h"
 
@@ -31,29 +32,8 @@ typedef struct conv_case {
     const char *auto_pad; /* NULL: explicit pads */
 } conv_case;
 
-static double at(cs_dtype t, const void *p, int64_t i)
-{
-    return t == CS_DTYPE_FLOAT64 ? ((const double *)p)[i] : ((const float *)p)[i];
-}
-
-/* When set, filled() draws arbitrary values in [-1, 1) instead of multiples of 1/4. */
+/* When set, the tensors hold arbitrary values in [-1, 1) instead of multiples of 1/4. */
 static bool inexact;
-
-/* n elements of small seeded values, exact in float, so sums compare tightly. */
-static void *filled(cs_dtype t, int64_t n, unsigned seed)
-{
-    void *p = malloc((size_t)(n ? n : 1) * 8);
-    for (int64_t i = 0; i < n; i++) {
-        seed = seed * 1103515245u + 12345u;
-        double v = inexact ? (double)(seed >> 8) / (1 << 23) - 1.0
-                           : (double)((int)(seed >> 16) % 17 - 8) / 4.0;
-        if (t == CS_DTYPE_FLOAT64)
-            ((double *)p)[i] = v;
-        else
-            ((float *)p)[i] = (float)v;
-    }
-    return p;
-}
 
 /* Y[n, m, oh, ow] by definition: input channel g*Cg + ci, tap (i, j) at
  * (oh*sh - top + i*dh, ow*sw - left + j*dw), zero outside the image. `pads` are the
@@ -63,7 +43,7 @@ static double reference(const conv_case *k, const int64_t *pads, int64_t oh_n, i
 {
     int64_t ow = i_y % ow_n, oh = i_y / ow_n % oh_n, m = i_y / ow_n / oh_n % (k->mg * k->group);
     int64_t n = i_y / ow_n / oh_n / (k->mg * k->group), cg = k->c / k->group, g = m / k->mg;
-    double s = b ? at(t, b, m) : 0.0;
+    double s = b ? ktest_get(t, b, m) : 0.0;
     for (int64_t ci = 0; ci < cg; ci++)
         for (int64_t i = 0; i < k->kh; i++)
             for (int64_t j = 0; j < k->kw; j++) {
@@ -71,8 +51,8 @@ static double reference(const conv_case *k, const int64_t *pads, int64_t oh_n, i
                         iw = ow * k->sw - pads[1] + j * k->dw;
                 if (ih < 0 || ih >= k->h || iw < 0 || iw >= k->w) continue;
                 int64_t c = g * cg + ci;
-                s += at(t, x, ((n * k->c + c) * k->h + ih) * k->w + iw) *
-                     at(t, w, ((m * cg + ci) * k->kh + i) * k->kw + j);
+                s += ktest_get(t, x, ((n * k->c + c) * k->h + ih) * k->w + iw) *
+                     ktest_get(t, w, ((m * cg + ci) * k->kh + i) * k->kw + j);
             }
     return s;
 }
@@ -97,9 +77,9 @@ static void check(cs_pool *pool, cs_dtype t, const conv_case *k)
     cs_tensor x = {.dtype = t, .rank = 4, .dims = {k->n, k->c, k->h, k->w}};
     cs_tensor w = {.dtype = t, .rank = 4, .dims = {m, cg, k->kh, k->kw}};
     cs_tensor b = {.dtype = t, .rank = 1, .dims = {m}}, y;
-    x.data = filled(t, cs__numel(&x), 1);
-    w.data = filled(t, cs__numel(&w), 2);
-    b.data = filled(t, m, 3);
+    x.data = ktest_filled(t, cs__numel(&x), 1, inexact ? 0 : 8);
+    w.data = ktest_filled(t, cs__numel(&w), 2, inexact ? 0 : 8);
+    b.data = ktest_filled(t, m, 3, inexact ? 0 : 8);
     const cs_tensor *in[3] = {&x, &w, k->bias ? &b : NULL};
     int n_in = k->bias ? 3 : 2;
     const cs__kernel *kern = cs__kernel_find("Conv", "", 17);
@@ -119,7 +99,7 @@ static void check(cs_pool *pool, cs_dtype t, const conv_case *k)
     }
     size_t sb = kern->scratch ? kern->scratch(&node, in, n_in, &y, 1) : 0;
     void *scratch = sb ? aligned_alloc(64, (sb + 63) / 64 * 64) : NULL;
-    y.data = filled(t, ny, 4); /* garbage the kernel must overwrite */
+    y.data = ktest_filled(t, ny, 4, inexact ? 0 : 8); /* garbage the kernel must overwrite */
     cs__kctx ctx = {.node = &node,
                     .scratch = scratch,
                     .scratch_size = sb,
@@ -128,7 +108,7 @@ static void check(cs_pool *pool, cs_dtype t, const conv_case *k)
                     .err = &err};
     assert_int_equal(kern->run(&ctx, in, n_in, &y, 1), CS_OK);
     for (int64_t i = 0; i < ny; i++) {
-        double got = at(t, y.data, i);
+        double got = ktest_get(t, y.data, i);
         double want = reference(k, pads, oh_n, ow_n, t, x.data, w.data, in[2] ? b.data : NULL, i);
         if (fabs(got - want) > 1e-5 * (1 + fabs(want)))
             fail_msg("%s n=%lld c=%lld mg=%lld group=%lld %lldx%lld k=%lldx%lld s=%lld,%lld "
