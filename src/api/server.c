@@ -7,9 +7,10 @@
  * Content-Length above it is refused before a byte of body is read), then dispatched to the
  * route table. A route that streams its body (a registry push) is dispatched at the headers
  * instead and fed chunk by chunk through its sink (api.h), under its own size limit.
- * Inference answers later from a runtime worker: the connection is suspended
+ * Inference usually answers later from a runtime worker: the connection is suspended
  * (MHD_ALLOW_SUSPEND_RESUME) and resumed by the worker once the answer is built, so no HTTP
- * thread waits on the engine.
+ * thread waits on a long computation (a fast unbatched model's request may run on the HTTP
+ * thread itself and be answered at once; see runtime.h).
  *
  * Shutdown: SIGTERM/SIGINT write a byte to a self-pipe read by cs_server_run (the handler
  * does nothing else). Readiness turns 503 and inference is refused at once; the runtime drains;

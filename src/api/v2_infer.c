@@ -2,11 +2,14 @@
  * v2_infer.c - POST /v2/models/{m}[/versions/{v}]/infer.
  *
  * The HTTP thread decodes the request (JSON, binary extension, or a raw body) into tensors
- * in the request's arena and queues it on the model; it never waits for the engine. The
- * runtime calls `done` on a worker thread with this request's rows of the outputs, which are
- * only valid during that call: the response is encoded there, straight from runtime memory,
- * and the suspended connection is resumed. Queue full is 429 with Retry-After; a request
- * whose `timeout` (microseconds) passes before it runs is 504.
+ * in the request's arena and submits it to the model. The runtime calls `done` with this
+ * request's rows of the outputs, which are only valid during that call: the response is
+ * encoded there, straight from runtime memory. Usually that happens on a worker thread and
+ * the suspended connection is then resumed; for a fast model that does not batch the
+ * runtime may run the request on this thread instead (see runtime.h), and the answer is
+ * ready when submit returns, so the connection is never suspended. Either way an HTTP
+ * thread waits only on computations shorter than a thread hand-off. Queue full is 429 with
+ * Retry-After; a request whose `timeout` (microseconds) passes before it runs is 504.
  */
 #include "api/api.h"
 
