@@ -59,6 +59,12 @@ typedef struct cs_tensor {
 /* Number of elements (1 for a scalar). */
 int64_t cs_tensor_numel(const cs_tensor *t);
 
+/* Writes a shape as "[2,3,batch]" into buf (cap bytes, always NUL-terminated, cut short when
+ * it does not fit) for messages: a negative dims[d] prints as names[d], or "?" without one
+ * (names may be NULL). Returns buf. */
+const char *cs_shape_format(char *buf, size_t cap, int rank, const int64_t *dims,
+                            const char *const *names);
+
 /* Element i of t converted to double or int64, and the reverse, for every numeric type and
  * bool (float16 and bfloat16 included; integers wrap, bool is "not zero"). One switch per
  * element: for codecs and shape values, not for hot loops. */

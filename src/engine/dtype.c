@@ -1,7 +1,10 @@
 /*
- * dtype.c - element type names and sizes, and element counts of tensors (public API).
+ * dtype.c - element type names and sizes, element counts of tensors and shapes in messages
+ * (public API).
  */
 #include "capstan/engine.h"
+
+#include <stdio.h>
 
 const char *cs_dtype_name(cs_dtype t)
 {
@@ -49,4 +52,21 @@ int64_t cs_tensor_numel(const cs_tensor *t)
     int64_t n = 1;
     for (int i = 0; i < t->rank; i++) n *= t->dims[i];
     return n;
+}
+
+const char *cs_shape_format(char *buf, size_t cap, int rank, const int64_t *dims,
+                            const char *const *names)
+{
+    if (cap == 0) return buf;
+    size_t n = (size_t)snprintf(buf, cap, "[");
+    for (int d = 0; d < rank && n < cap; d++) {
+        const char *sep = d ? "," : "";
+        if (dims[d] >= 0)
+            n += (size_t)snprintf(buf + n, cap - n, "%s%lld", sep, (long long)dims[d]);
+        else
+            n +=
+                (size_t)snprintf(buf + n, cap - n, "%s%s", sep, names && names[d] ? names[d] : "?");
+    }
+    if (n < cap) snprintf(buf + n, cap - n, "]");
+    return buf;
 }

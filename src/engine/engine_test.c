@@ -353,9 +353,22 @@ static void test_parallel_sessions(void **state)
     }
 }
 
+/* Shapes in messages: symbolic dimensions by name or "?", cut short but terminated. */
+static void test_shape_format(void **state)
+{
+    char buf[32];
+    const int64_t dims[] = {-1, 3, 224, -1};
+    const char *const names[] = {"batch", NULL, NULL, NULL};
+    assert_string_equal(cs_shape_format(buf, sizeof buf, 4, dims, names), "[batch,3,224,?]");
+    assert_string_equal(cs_shape_format(buf, sizeof buf, 4, dims, NULL), "[?,3,224,?]");
+    assert_string_equal(cs_shape_format(buf, sizeof buf, 0, NULL, NULL), "[]");
+    assert_string_equal(cs_shape_format(buf, 6, 4, dims, names), "[batc");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shape_format),
         cmocka_unit_test(test_missing_and_empty_files),
         cmocka_unit_test(test_hand_made_model_runs),
         cmocka_unit_test(test_unsupported_operator),

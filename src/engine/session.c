@@ -75,22 +75,6 @@ static size_t tensor_bytes(const cs_tensor *t)
     return b ? b : 1;
 }
 
-static void format_shape(char *buf, size_t cap, int rank, const int64_t *dims,
-                         const char *const *names)
-{
-    size_t n = 0;
-    n += (size_t)snprintf(buf + n, cap - n, "[");
-    for (int i = 0; i < rank && n < cap; i++) {
-        const char *sep = i ? "," : "";
-        if (dims[i] >= 0)
-            n += (size_t)snprintf(buf + n, cap - n, "%s%lld", sep, (long long)dims[i]);
-        else
-            n +=
-                (size_t)snprintf(buf + n, cap - n, "%s%s", sep, names && names[i] ? names[i] : "?");
-    }
-    if (n < cap) snprintf(buf + n, cap - n, "]");
-}
-
 /* Checks the input type a kernel entry accepts, then calls its infer. */
 static cs_status infer_node(const cs__node *n, const cs_tensor *const *in, cs_tensor *out,
                             cs_error *err)
@@ -454,9 +438,9 @@ static cs_status bind_inputs(const cs_model_t *m, int n, const char *const *name
         for (int d = 0; ok && d < t->rank; d++) ok = t->dims[d] >= 0;
         if (!ok) {
             char want[160], got[160];
-            format_shape(want, sizeof want, v->rank, v->dims, v->dim_names);
-            format_shape(got, sizeof got, t->rank < 0 || t->rank > CS_MAX_RANK ? 0 : t->rank,
-                         t->dims, NULL);
+            cs_shape_format(want, sizeof want, v->rank, v->dims, v->dim_names);
+            cs_shape_format(got, sizeof got, t->rank < 0 || t->rank > CS_MAX_RANK ? 0 : t->rank,
+                            t->dims, NULL);
             return cs_error_set(err, CS_ERR_INVALID, "input '%s': expected shape %s, got %s",
                                 v->name, want, got);
         }

@@ -41,21 +41,6 @@ static size_t tensor_bytes(const cs_tensor *t)
     return (size_t)cs_tensor_numel(t) * cs_dtype_size(t->dtype);
 }
 
-static void format_shape(char *buf, size_t cap, int rank, const int64_t *dims,
-                         const char *const *names)
-{
-    size_t n = (size_t)snprintf(buf, cap, "[");
-    for (int d = 0; d < rank && n < cap; d++) {
-        const char *sep = d ? "," : "";
-        if (dims[d] >= 0)
-            n += (size_t)snprintf(buf + n, cap - n, "%s%lld", sep, (long long)dims[d]);
-        else
-            n +=
-                (size_t)snprintf(buf + n, cap - n, "%s%s", sep, names && names[d] ? names[d] : "?");
-    }
-    if (n < cap) snprintf(buf + n, cap - n, "]");
-}
-
 /* --- validation (no lock) ------------------------------------------------------------- */
 
 /* Checks one input tensor against the model's declaration: type, shape (the batch
@@ -79,9 +64,9 @@ static cs_status check_input(const cs_rt_model *m, int i, const cs_tensor *t, in
     }
     if (!ok) {
         char want[160], got[160];
-        format_shape(want, sizeof want, v.rank, v.dims, v.dim_names);
-        format_shape(got, sizeof got, t->rank < 0 || t->rank > CS_MAX_RANK ? 0 : t->rank, t->dims,
-                     NULL);
+        cs_shape_format(want, sizeof want, v.rank, v.dims, v.dim_names);
+        cs_shape_format(got, sizeof got, t->rank < 0 || t->rank > CS_MAX_RANK ? 0 : t->rank,
+                        t->dims, NULL);
         return cs_error_set(err, CS_ERR_INVALID, "input '%s': expected shape %s, got %s", v.name,
                             v.rank >= 0 ? want : "with a batch dimension", got);
     }

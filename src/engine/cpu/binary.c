@@ -377,16 +377,6 @@ static void pow_any(char *const *p, const bool *step, int64_t n, const void *aux
 
 /* --- shape inference -------------------------------------------------------------------- */
 
-static const char *shape_str(const cs_tensor *t, char *buf, size_t len)
-{
-    size_t used = (size_t)snprintf(buf, len, "[");
-    for (int d = 0; d < t->rank && used < len; d++)
-        used +=
-            (size_t)snprintf(buf + used, len - used, d ? ",%lld" : "%lld", (long long)t->dims[d]);
-    if (used < len) snprintf(buf + used, len - used, "]");
-    return buf;
-}
-
 static cs_status check_inputs(const cs__node *n, const cs_tensor *const *in, int n_in, int lo,
                               int hi, cs_error *err)
 {
@@ -444,7 +434,8 @@ static cs_status legacy_view(const cs__node *n, const cs_tensor *a, const cs_ten
         if (!same)
             return cs__node_error(
                 err, n, CS_ERR_INVALID, "shapes %s and %s differ and broadcast=0 (opset %lld)",
-                shape_str(a, sa, sizeof sa), shape_str(b, sb, sizeof sb), (long long)n->opset);
+                cs_shape_format(sa, sizeof sa, a->rank, a->dims, NULL),
+                cs_shape_format(sb, sizeof sb, b->rank, b->dims, NULL), (long long)n->opset);
         return CS_OK;
     }
     const cs__attr *ax = cs__attr_find(n, "axis");
@@ -455,7 +446,8 @@ static cs_status legacy_view(const cs__node *n, const cs_tensor *a, const cs_ten
     if (axis + b->rank > a->rank)
         return cs__node_error(err, n, CS_ERR_INVALID,
                               "B of shape %s does not fit in A of shape %s at axis %d",
-                              shape_str(b, sb, sizeof sb), shape_str(a, sa, sizeof sa), axis);
+                              cs_shape_format(sb, sizeof sb, b->rank, b->dims, NULL),
+                              cs_shape_format(sa, sizeof sa, a->rank, a->dims, NULL), axis);
     view->rank = a->rank;
     for (int d = 0; d < a->rank; d++)
         view->dims[d] = d >= axis && d < axis + b->rank ? b->dims[d - axis] : 1;
@@ -561,7 +553,8 @@ static cs_status infer_prelu(const cs__node *n, const cs_tensor *const *in, int 
     if (!same)
         return cs__node_error(err, n, CS_ERR_INVALID,
                               "slope of shape %s does not broadcast to X's shape %s",
-                              shape_str(in[1], ss, sizeof ss), shape_str(in[0], sx, sizeof sx));
+                              cs_shape_format(ss, sizeof ss, in[1]->rank, in[1]->dims, NULL),
+                              cs_shape_format(sx, sizeof sx, in[0]->rank, in[0]->dims, NULL));
     return CS_OK;
 }
 
