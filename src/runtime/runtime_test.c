@@ -235,6 +235,17 @@ static void close_gate(cs_rt_model *m, job *gate)
     pthread_mutex_unlock(&g_lock);
 }
 
+/* Holds the worker with a gate request, then queues n digits jobs behind it (priorities
+ * from prio, or 0). */
+static void queue_behind_gate(cs_rt_model *m, job *gate, job *jobs, int n, const int *prio)
+{
+    close_gate(m, gate);
+    for (int k = 0; k < n; k++) {
+        digits_job(&jobs[k], k + 1);
+        submit_ok(m, &jobs[k], prio ? prio[k] : 0, 0);
+    }
+}
+
 static void open_gate(void)
 {
     pthread_mutex_lock(&g_lock);
@@ -562,11 +573,7 @@ static void test_queue_full(void **state)
     cs_runtime *rt = new_runtime(2);
     cs_rt_model *m = load_serial(rt, 3);
     static job gate, jobs[4];
-    close_gate(m, &gate);
-    for (int k = 0; k < 3; k++) {
-        digits_job(&jobs[k], k + 1);
-        submit_ok(m, &jobs[k], 0, 0);
-    }
+    queue_behind_gate(m, &gate, jobs, 3, NULL);
     assert_int_equal(cs_rt_model_queue_depth(m), 3);
     assert_int_equal(cs_rt_model_in_flight(m), 1);
     cs_error err;
@@ -619,11 +626,7 @@ static void test_priorities_order(void **state)
     static job gate, jobs[6];
     static const int prio[6] = {0, 3, 1, 2, 1, 0};
     static const int expect[6] = {5, 4, 1, 3, 2, 6}; /* answer order after the gate (1) */
-    close_gate(m, &gate);
-    for (int k = 0; k < 6; k++) {
-        digits_job(&jobs[k], k + 1);
-        submit_ok(m, &jobs[k], prio[k], 0);
-    }
+    queue_behind_gate(m, &gate, jobs, 6, prio);
     cs_error err;
     assert_int_equal(submit(m, &jobs[0], -1, 0, &err), CS_ERR_INVALID);
     open_gate();
@@ -656,11 +659,7 @@ static void test_unload_completes_queued(void **state)
     cs_runtime *rt = new_runtime(2);
     cs_rt_model *m = load_serial(rt, 0);
     static job gate, jobs[4], refused;
-    close_gate(m, &gate);
-    for (int k = 0; k < 4; k++) {
-        digits_job(&jobs[k], k + 1);
-        submit_ok(m, &jobs[k], 0, 0);
-    }
+    queue_behind_gate(m, &gate, jobs, 4, NULL);
     unloader u = {.rt = rt, .rc = CS_ERR_INTERNAL};
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, unload_main, &u), 0);
@@ -686,11 +685,7 @@ static void test_drain_with_timeout(void **state)
     cs_runtime *rt = new_runtime(2);
     cs_rt_model *m = load_serial(rt, 0);
     static job gate, jobs[2], refused;
-    close_gate(m, &gate);
-    for (int k = 0; k < 2; k++) {
-        digits_job(&jobs[k], k + 1);
-        submit_ok(m, &jobs[k], 0, 0);
-    }
+    queue_behind_gate(m, &gate, jobs, 2, NULL);
     cs_error err;
     assert_int_equal(cs_runtime_drain(rt, 20 * 1000 * 1000, &err), CS_ERR_LIMIT);
     assert_non_null(strstr(err.msg, "3 requests"));
@@ -719,11 +714,7 @@ static void test_free_drops_queued(void **state)
     cs_runtime *rt = new_runtime(2);
     cs_rt_model *m = load_serial(rt, 0);
     static job gate, jobs[2], refused;
-    close_gate(m, &gate);
-    for (int k = 0; k < 2; k++) {
-        digits_job(&jobs[k], k + 1);
-        submit_ok(m, &jobs[k], 0, 0);
-    }
+    queue_behind_gate(m, &gate, jobs, 2, NULL);
     pthread_t th;
     assert_int_equal(pthread_create(&th, NULL, free_main, rt), 0);
     cs_error err;
