@@ -637,6 +637,17 @@ static void q_param(query *q, cs__sql_val v)
     q->rc = cs_sbuf_printf(&q->sql, "?%d", q->n);
 }
 
+/* Ends a list query: ordered by `col`, one row past the page (it tells whether a next
+ * page exists); CS_ERR_LIMIT when the query outgrew its buffer or parameters. */
+static cs_status q_page(query *q, const char *col, bool descending, int limit, cs_error *err)
+{
+    q_sql(q, " ORDER BY ");
+    q_sql(q, col);
+    q_sql(q, descending ? " DESC LIMIT " : " LIMIT ");
+    q_param(q, cs__sql_int(limit + 1));
+    return q->rc == CS_OK ? CS_OK : cs_error_set(err, q->rc, "list query too large");
+}
+
 /* Appends the label selector "k=v,k!=v,k,!k" as EXISTS clauses over `table`, joined to
  * the listed object by `join`. Terms are copied into arena (the params borrow them). */
 static cs_status q_selector(query *q, const char *sel, const char *table, const char *join,
@@ -944,12 +955,7 @@ cs_status cs_registry_model_list(cs_registry_t *r, const cs_registry_list_opts *
     }
     rc = q_selector(&q, o->selector, "model_labels", "l.model_id = m.id", arena, err);
     if (rc != CS_OK) goto out;
-    q_sql(&q, o->descending ? " ORDER BY m.name DESC LIMIT " : " ORDER BY m.name LIMIT ");
-    q_param(&q, cs__sql_int(limit + 1)); /* one more tells whether a next page exists */
-    if (q.rc != CS_OK) {
-        rc = cs_error_set(err, q.rc, "list query too large");
-        goto out;
-    }
+    if ((rc = q_page(&q, "m.name", o->descending, limit, err)) != CS_OK) goto out;
     rc = tx_begin(r, &t, false, err);
     if (rc == CS_OK) rc = exec(&t, q.sql.data, q.n, q.p, model_row, &rs, err);
     rc = tx_end(r, &t, rc, err);
@@ -1253,12 +1259,7 @@ cs_status cs_registry_version_list(cs_registry_t *r, const char *model,
     rc = q_selector(&q, o->selector, "version_labels",
                     "l.model_id = v.model_id AND l.version = v.version", arena, err);
     if (rc != CS_OK) goto out;
-    q_sql(&q, o->descending ? " ORDER BY v.version DESC LIMIT " : " ORDER BY v.version LIMIT ");
-    q_param(&q, cs__sql_int(limit + 1));
-    if (q.rc != CS_OK) {
-        rc = cs_error_set(err, q.rc, "list query too large");
-        goto out;
-    }
+    if ((rc = q_page(&q, "v.version", o->descending, limit, err)) != CS_OK) goto out;
     rc = tx_begin(r, &t, false, err);
     if (rc == CS_OK) rc = exec(&t, q.sql.data, q.n, q.p, version_row_cb, &rs, err);
     if (rc == CS_OK && rs.items.len == 0) {
