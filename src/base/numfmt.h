@@ -1,10 +1,10 @@
 /*
  * numfmt.h - numbers to and from decimal text, fast and exactly as the C library does it.
  *
- * JSON inference requests and answers are mostly numbers, and printf("%.9g")/strtod were a
- * fifth of a small model's request. These give the same bytes and the same values (tests
- * compare them against the C library on millions of inputs) through exact integer
- * arithmetic, and fall back to the C library where the fast path would not be exact.
+ * JSON inference requests and answers are mostly numbers, and printf("%.9g")/strtod were
+ * about a seventh of a small model's request under load (perf). These give the same bytes and the
+ * same values (tests compare them against the C library on millions of inputs) through exact
+ * integer arithmetic, and fall back to the C library where the fast path would not be exact.
  */
 #ifndef CS_BASE_NUMFMT_H
 #define CS_BASE_NUMFMT_H
