@@ -129,6 +129,7 @@ void cs_v2_server_metadata(cs_api_req *r);
 void cs_v2_model_metadata(cs_api_req *r);
 void cs_v2_model_ready(cs_api_req *r);
 void cs_v2_model_stats(cs_api_req *r);
+void cs_v2_all_stats(cs_api_req *r);
 void cs_v2_infer(cs_api_req *r);
 void cs_api_repo_index(cs_api_req *r);
 void cs_api_repo_load(cs_api_req *r);

@@ -23,6 +23,7 @@ static const route routes[] = {
     {"GET", "/v2/health/live", cs_v2_live},
     {"GET", "/v2/health/ready", cs_v2_ready},
     {"GET", "/v2", cs_v2_server_metadata},
+    {"GET", "/v2/models/stats", cs_v2_all_stats}, /* before {m}: "stats" is no model name */
     {"GET", "/v2/models/{m}", cs_v2_model_metadata},
     {"GET", "/v2/models/{m}/versions/{v}", cs_v2_model_metadata},
     {"GET", "/v2/models/{m}/ready", cs_v2_model_ready},
