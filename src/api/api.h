@@ -55,6 +55,7 @@ typedef struct cs_api_req {
     cs_server *srv;
     struct MHD_Connection *conn;
     const char *method, *url; /* borrowed from MHD for the request's lifetime */
+    const char *route;        /* the matched route's pattern (routes.c), "" when none */
     cs_sbuf body;             /* bounded by limits.max_body; NUL-terminated */
     uint64_t start_ns;
     char id[CS_API_ID_MAX];

@@ -105,6 +105,7 @@ void cs_api_dispatch(cs_api_req *r)
     for (size_t i = 0; i < N_ROUTES; i++) {
         if (!match(routes[i].pattern, r->url, r)) continue;
         if (strcmp(routes[i].method, method) == 0) {
+            r->route = routes[i].pattern;
             routes[i].fn(r);
             return;
         }
@@ -128,6 +129,7 @@ bool cs_api_dispatch_stream(cs_api_req *r)
         if (!routes[i].streams || strcmp(routes[i].method, r->method) != 0 ||
             !match(routes[i].pattern, r->url, r))
             continue;
+        r->route = routes[i].pattern;
         routes[i].fn(r);
         return true;
     }

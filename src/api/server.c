@@ -131,6 +131,7 @@ static cs_api_req *req_new(cs_server *s, struct MHD_Connection *conn, const char
     r->conn = conn;
     r->url = url;
     r->method = method;
+    r->route = "";
     r->start_ns = cs_now_ns();
     cs_sbuf_init(&r->body, s->opt.limits.max_body);
     cs_arena_init(&r->arena, 64 << 10);
@@ -258,7 +259,7 @@ static void observe(cs_api_req *r, double dur_s)
     const char *rl[] = {model, version, code};
     cs_metric *c = s->requests ? cs_metric_get(s->requests, rl) : NULL;
     if (c) cs_metric_add(c, 1);
-    const char *dl[] = {model, version};
+    const char *dl[] = {r->route, model, version};
     cs_metric *h = s->duration ? cs_metric_get(s->duration, dl) : NULL;
     if (h) cs_metric_observe(h, dur_s);
 }
@@ -288,7 +289,7 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 static cs_status register_metrics(cs_server *s, cs_error *err)
 {
     static const char *const req_labels[] = {"model", "version", "code", NULL};
-    static const char *const mv_labels[] = {"model", "version", NULL};
+    static const char *const route_labels[] = {"http_route", "model", "version", NULL};
     static const char *const build_labels[] = {"version", "revision", NULL};
     s->requests = cs_metrics_family(s->metrics, CS_METRIC_COUNTER, "capstan_requests_total",
                                     "HTTP requests answered, by model, version and status code",
@@ -297,7 +298,8 @@ static cs_status register_metrics(cs_server *s, cs_error *err)
      * the request's headers, so it also counts reading and decoding the body. */
     s->duration = cs_metrics_family(
         s->metrics, CS_METRIC_HISTOGRAM, "capstan_http_request_duration_seconds",
-        "Time from request headers to the answer being ready", mv_labels, NULL, 0);
+        "Time from request headers to the answer being ready, by route pattern (and model)",
+        route_labels, NULL, 0);
     cs_metric_family *build =
         cs_metrics_family(s->metrics, CS_METRIC_GAUGE, "capstan_build_info",
                           "Version and git revision of this binary", build_labels, NULL, 0);

@@ -358,6 +358,12 @@ def metrics_and_logs():
                  "process_threads", "process_open_fds"):
         check("metric " + name, name in text, "missing")
     check("no series for unknown models", 'model="nope"' not in text, "label minted")
+    check("http_route on the HTTP histogram",
+          'capstan_http_request_duration_seconds_count{http_route="/v2/models/{m}/infer",'
+          'model="digits",version="1"}' in text and
+          'capstan_http_request_duration_seconds_count{http_route="/v2/health/live"}' in text,
+          [l for l in text.splitlines() if l.startswith("capstan_http_request_duration_seconds_count")])
+    check("no empty model labels", 'model=""' not in text, "model=\"\" rendered")
     with open(os.path.join(TMP, "metrics.txt"), "w") as f:
         f.write(text)
     lines = [jbody(l) for l in open(os.path.join(TMP, "server.log")).read().splitlines()]
