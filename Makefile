@@ -48,7 +48,7 @@ unit-asan:
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DCS_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		ctest --output-on-failure -j $(JOBS) -L 'unit|conformance|cli|obs|devices|dra|registry'
+		ctest --output-on-failure -j $(JOBS) -L 'unit|conformance|cli|obs|devices|dra|registry|api'
 
 # The unit tests and the server's end-to-end suite again under ThreadSanitizer; any report
 # fails them.
