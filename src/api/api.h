@@ -185,6 +185,9 @@ bool cs_api_list_add_or_500(cs_api_req *r, cs_sbuf *items, char *json);
  * comma-separated JSON of the items and is released. */
 void cs_api_list_reply(cs_api_req *r, cs_sbuf *items, const char *next_page_token);
 /* Labels from a JSON object of strings, into r's arena; 400 and false otherwise. */
+/* Answers 400 naming the first member of the JSON object body that is not in allowed (a
+ * NULL-terminated list), and returns false; true when every member is known. */
+bool cs_api_fields_or_400(cs_api_req *r, json_t *body, const char *const *allowed);
 bool cs_api_labels_or_400(cs_api_req *r, json_t *obj, const char *what, int *n,
                           cs_registry_label **labels);
 /* A positive version number from the route, or a 400. */
