@@ -72,7 +72,7 @@ void cs_v2_model_metadata(cs_api_req *r)
     if (vc.list) cs_runtime_foreach(r->srv->rt, add_version, &vc);
     cs_api_json(r, MHD_HTTP_OK,
                 json_pack("{s:s, s:o, s:s, s:o, s:o}", "name", r->model, "versions", vc.list,
-                          "platform", "onnx", "inputs", tensor_list(m, true), "outputs",
+                          "platform", "onnx_onnxv1", "inputs", tensor_list(m, true), "outputs",
                           tensor_list(m, false)));
 }
 

@@ -99,6 +99,8 @@ def health_and_metadata():
               j.get("inputs") == [{"name": "image", "datatype": "FP32", "shape": [-1, 1, 8, 8]}]
               and j.get("outputs") == [{"name": "probabilities", "datatype": "FP32",
                                          "shape": [-1, 10]}], b)
+        check("platform is the protocol's name for ONNX " + path,
+              j.get("platform") == "onnx_onnxv1", b)
     expect("model ready", "GET", "/v2/models/digits/ready", 200)
     expect("version ready", "GET", "/v2/models/digits/versions/1/ready", 200)
     expect("HEAD live", "HEAD", "/v2/health/live", 200, contains="")
