@@ -110,7 +110,10 @@ json_t *cs_api_json_or_400(cs_api_req *r);
  * freed by the HTTP thread from then on (unless the caller's sink keeps it alive). */
 void cs_api_unlock_and_resume(cs_api_req *r);
 /* Holds the model named by the route (r->model, r->version) in r->m, or answers 404
- * (unknown name) / 503 (known to the repository but not loaded) and returns false. */
+ * (unknown name) / not_loaded (known to the repository but not loaded: 503 for inference,
+ * 400 for readiness, whose 4xx means "false" in the protocol) and returns false. */
+bool cs_api_model_or_status(cs_api_req *r, int not_loaded);
+/* cs_api_model_or_status with 503 for a model that is not loaded. */
 bool cs_api_model_or_404(cs_api_req *r);
 
 /* --- routes (routes.c) and their handlers ---------------------------------------------- */

@@ -78,7 +78,7 @@ void cs_v2_model_metadata(cs_api_req *r)
 
 void cs_v2_model_ready(cs_api_req *r)
 {
-    if (!cs_api_model_or_404(r)) return;
+    if (!cs_api_model_or_status(r, MHD_HTTP_BAD_REQUEST)) return;
     bool ready = !atomic_load(&r->srv->draining);
     cs_api_json(
         r, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
