@@ -49,6 +49,7 @@ struct cs_server {
     cs_metric_family *requests, *duration; /* the runtime keeps per-model metrics */
     cs_dra_state *dra;                     /* devices, classes, claims (devices.c) */
     struct cs_api_serving *serving;        /* registry models being served, see serving.c */
+    struct cs_tls *tls;                    /* NULL for plain HTTP */
 };
 
 typedef struct cs_api_req {
