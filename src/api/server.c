@@ -197,6 +197,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r = req_new(s, conn, url, method);
         if (!r) return MHD_NO; /* out of memory: drop the connection */
         *con_cls = r;
+        r->route = cs_api_route_find(r);
+        if (r->route && !cs_api_admit(r)) return queue(r);
         if (cs_api_dispatch_stream(r)) {
             /* Its handler either answered at once (a bad header, an unknown model) or
              * installed a sink whose answer comes at the body's end at the earliest. */
@@ -363,6 +365,7 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
     if ((rc = cs_api_repo_init(s, err)) != CS_OK) goto out;
     if ((rc = cs_dra_state_new(&o->devices, &s->dra, err)) != CS_OK) goto out;
     if ((rc = cs_api_serving_init(s, err)) != CS_OK) goto out;
+    if ((rc = cs_api_auth_bootstrap(s, err)) != CS_OK) goto out;
     if ((rc = start_daemon(s, err)) != CS_OK) goto out;
     *out = s;
     s = NULL;
