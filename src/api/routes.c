@@ -28,6 +28,7 @@ static const route routes[] = {
     {"GET", "/v2/health/live", cs_v2_live, PUBLIC},
     {"GET", "/v2/health/ready", cs_v2_ready, PUBLIC},
     {"GET", "/v2", cs_v2_server_metadata, VIEWER},
+    {"GET", "/v2/models/stats", cs_v2_all_stats, VIEWER}, /* before {m}: "stats" is no model name */
     {"GET", "/v2/models/{m}", cs_v2_model_metadata, VIEWER},
     {"GET", "/v2/models/{m}/versions/{v}", cs_v2_model_metadata, VIEWER},
     {"GET", "/v2/models/{m}/ready", cs_v2_model_ready, VIEWER},
