@@ -136,6 +136,9 @@ void cs__api_conns_busy(cs_server *s, struct MHD_Connection *conn, bool busy);
 /* At the headers (framing.c): true when they frame one request only; else answers 400 (501
  * for a transfer coding other than chunked) with `Connection: close` and returns false. */
 bool cs__api_framing_or_400(cs_api_req *r, const char *version);
+/* At the headers: answers an inference request 429 (and returns true) when its model's queue
+ * is full already, so that its body is never read; false, with nothing done, otherwise. */
+bool cs_api_shed_early(cs_api_req *r);
 /* At the headers: runs r's route when it is one that streams its body (and returns true);
  * false, with nothing done, for every other request. */
 bool cs_api_dispatch_stream(cs_api_req *r);
@@ -147,6 +150,7 @@ void cs_v2_model_metadata(cs_api_req *r);
 void cs_v2_model_ready(cs_api_req *r);
 void cs_v2_model_stats(cs_api_req *r);
 void cs_v2_infer(cs_api_req *r);
+bool cs_v2_infer_shed(cs_api_req *r); /* cs_api_shed_early's check for one infer route */
 void cs_api_repo_index(cs_api_req *r);
 void cs_api_repo_load(cs_api_req *r);
 void cs_api_repo_unload(cs_api_req *r);

@@ -2,14 +2,16 @@
  * server.c - libmicrohttpd setup, the life of one request, limits, and graceful shutdown.
  *
  * libmicrohttpd runs `http_threads` threads, each with its own epoll loop, so a slow client
- * costs a socket and a little memory, never a thread; the idle timeout and the request
- * timeout close it. A request is read into a body buffer bounded by limits.max_body (a
- * Content-Length above it is refused before a byte of body is read), then dispatched to the
- * route table. A route that streams its body (a registry push) is dispatched at the headers
- * instead and fed chunk by chunk through its sink (api.h), under its own size limit.
- * Inference usually answers later from a runtime worker: the connection is suspended
- * (MHD_ALLOW_SUSPEND_RESUME) and resumed by the worker once the answer is built, so no HTTP
- * thread waits on a long computation (a fast unbatched model's request may run on the HTTP
+ * costs a socket and a little memory, never a thread; the idle timeout, the request
+ * timeout and the header deadline (conns.c, which also closes the idlest connections when
+ * nearly full) close it. Headers that frame a request ambiguously are refused (framing.c),
+ * and an inference request for a full queue is refused at its headers. A request is read into a
+ * body buffer bounded by limits.max_body (a Content-Length above it is refused before a byte of
+ * body is read), then dispatched to the route table. A route that streams its body (a registry
+ * push) is dispatched at the headers instead and fed chunk by chunk through its sink (api.h), under
+ * its own size limit. Inference usually answers later from a runtime worker: the connection is
+ * suspended (MHD_ALLOW_SUSPEND_RESUME) and resumed by the worker once the answer is built, so no
+ * HTTP thread waits on a long computation (a fast unbatched model's request may run on the HTTP
  * thread itself and be answered at once; see runtime.h).
  *
  * Shutdown: SIGTERM/SIGINT write a byte to a self-pipe read by cs_server_run (the handler
@@ -198,7 +200,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!r) return MHD_NO; /* out of memory: drop the connection */
         *con_cls = r;
         cs__api_conns_busy(s, conn, true);
-        if (!cs__api_framing_or_400(r, version)) return queue(r);
+        if (!cs__api_framing_or_400(r, version) || cs_api_shed_early(r)) return queue(r);
         if (cs_api_dispatch_stream(r)) {
             /* Its handler either answered at once (a bad header, an unknown model) or
              * installed a sink whose answer comes at the body's end at the earliest. */
