@@ -202,7 +202,14 @@ def shed():
         s.sendall(b"POST /v2/models/slow/infer HTTP/1.1\r\nHost: x\r\nContent-Type: "
                   b"application/json\r\nContent-Length: %d\r\n\r\n" % len(body) + body)
         busy.append(s)
-        time.sleep(0.3)
+        time.sleep(0.2)
+    # The second request is queued once its body is decoded: wait for the gauge to say so.
+    end = time.time() + 20
+    while time.time() < end:
+        got, _ = exchange(b"GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        if re.search(rb'capstan_queue_depth\{model="slow",version="1"\} 1', got):
+            break
+        time.sleep(0.05)
     s = socket.create_connection(("127.0.0.1", PORT))
     s.settimeout(3)
     s.sendall(b"POST /v2/models/slow/infer HTTP/1.1\r\nHost: x\r\nContent-Type: "
