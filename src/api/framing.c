@@ -3,11 +3,11 @@
  * before any route or body is looked at.
  *
  * libmicrohttpd 0.9.75 takes the first of two Content-Length headers, frames a body by
- * Content-Length when Transfer-Encoding is also given, accepts HTTP/1.1 without Host and
- * header values holding control bytes (a NUL it cuts the value at, unseen here). A proxy in front
- * may read such a request differently, so each is refused here with 400 (501 for a transfer coding
- * other than chunked) and `Connection: close`: whatever bytes follow are never read as a request.
- * Called once per request, at its headers; one pass over them (O(header bytes)), no
+ * Content-Length when Transfer-Encoding is also given, accepts HTTP/1.1 without Host (or with two)
+ * and header values holding control bytes (a NUL it cuts the value at, unseen here). A proxy in
+ * front may read such a request differently, so each is refused here with 400 (501 for a transfer
+ * coding other than chunked) and `Connection: close`: whatever bytes follow are never read as a
+ * request. Called once per request, at its headers; one pass over them (O(header bytes)), no
  * allocation.
  */
 #include "api/api.h"
@@ -61,6 +61,8 @@ bool cs__api_framing_or_400(cs_api_req *r, const char *version)
                      "Transfer-Encoding and Content-Length: give one of them, not both");
     else if (f.transfer_encoding && !f.chunked_only)
         cs_api_error(r, MHD_HTTP_NOT_IMPLEMENTED, "Transfer-Encoding: only chunked is supported");
+    else if (f.host > 1)
+        cs_api_error(r, MHD_HTTP_BAD_REQUEST, "Host: given %d times, at most once", f.host);
     else if (!f.host && version && !strcmp(version, MHD_HTTP_VERSION_1_1))
         cs_api_error(r, MHD_HTTP_BAD_REQUEST, "Host: required in HTTP/1.1 requests");
     else

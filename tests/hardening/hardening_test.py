@@ -1,7 +1,8 @@
 """hardening_test.py - the raw-socket attacks of issue 10 against a running server.
 
 Usage: hardening_test.py PHASE PORT (PHASE: main; per-ip for a server allowing 4 connections
-per address; shed for the server whose slow model has a queue of one). Prints one PASS/FAIL line per check. Every attack is sent
+per address; shed for the server whose slow model has a queue of one). Prints one PASS/FAIL
+line per check. Every attack is sent
 as bytes on its own socket; an answer is read until the server closes the connection or
 a short timeout passes, and the number of HTTP answers in it is counted, so a smuggled
 second request that gets answered shows up as two.
@@ -78,7 +79,8 @@ POST = b"POST /v2/repository/index HTTP/1.1\r\nHost: x\r\n"
 
 def framing_and_names():
     """Items 5 and 9 of issue 10."""
-    attack("two Content-Length", POST + b"Content-Length: 0\r\nContent-Length: 44\r\n\r\n", b"", 400)
+    attack("two Content-Length", POST + b"Content-Length: 0\r\nContent-Length: 44\r\n\r\n",
+           b"", 400)
     attack("Transfer-Encoding with Content-Length",
            POST + b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n", b"0\r\n\r\n", 400)
     attack("two Transfer-Encoding",
@@ -87,6 +89,9 @@ def framing_and_names():
     attack("Transfer-Encoding: gzip", POST + b"Transfer-Encoding: gzip\r\n\r\n", b"0\r\n\r\n", 501)
     attack("HTTP/1.1 without Host",
            b"POST /v2/repository/index HTTP/1.1\r\nContent-Length: 0\r\n\r\n", b"", 400)
+    attack("two Host headers",
+           b"POST /v2/repository/index HTTP/1.1\r\nHost: x\r\nHost: y\r\nContent-Length: 0\r\n\r\n",
+           b"", 400)
     attack("control byte in a header value",
            POST + b"X-Thing: a\x01b\r\nContent-Length: 0\r\n\r\n", b"", 400)
     # libmicrohttpd answers these itself (413 and 400, an HTML body) and closes: the smuggled
