@@ -2,10 +2,9 @@
 
 Usage: hardening_test.py PHASE PORT (PHASE: main; per-ip for a server allowing 4 connections
 per address; shed for the server whose slow model has a queue of one). Prints one PASS/FAIL
-line per check. Every attack is sent
-as bytes on its own socket; an answer is read until the server closes the connection or
-a short timeout passes, and the number of HTTP answers in it is counted, so a smuggled
-second request that gets answered shows up as two.
+line per check. Every attack is sent as bytes on its own socket; an answer is read until the
+server closes the connection or a short timeout passes, and the number of HTTP answers in it
+is counted, so a smuggled second request that gets answered shows up as two.
 """
 import json
 import re
