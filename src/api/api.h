@@ -50,6 +50,7 @@ struct cs_server {
     cs_dra_state *dra;                     /* devices, classes, claims (devices.c) */
     struct cs_api_serving *serving;        /* registry models being served, see serving.c */
     struct cs_api_conns *conns;            /* open connections, see conns.c */
+    struct cs_tls *tls;                    /* NULL for plain HTTP */
 };
 
 typedef struct cs_api_req {
