@@ -662,7 +662,8 @@ static cs_status record(cs_dra_set *set, search *s, cs_dra_claim *claim)
         r->device = d->d->name;
         r->admin_access = ch->a->r->admin_access;
         r->req = ch->a->r;
-        if (d->slice->node_name) claim->alloc_node = d->slice->node_name;
+        r->slice = d->slice;
+        r->dev = d->d;
         if (!r->request) return CS_ERR_NOMEM;
         if (!ch->consumed) continue;
         r->share_id = share_id(set, claim, i, d->d->name);
@@ -788,7 +789,7 @@ cs_status cs_dra_allocate(cs_dra_set *set, const cs_dra_options *opt, cs_error *
     cs_arena_init(&inv_arena, 64 * 1024);
     cs_arena_init(&scratch, 64 * 1024);
     cs__dra_inv inv;
-    cs_status rc = cs__dra_inventory(set, opt->node, &inv_arena, &inv, err);
+    cs_status rc = cs__dra_inventory(set, opt, &inv_arena, &inv, err);
     unsigned char *in_claim = NULL;
     uint32_t *seen = NULL, pass = 0;
     if (rc == CS_OK) {
