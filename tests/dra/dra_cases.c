@@ -15,7 +15,7 @@
  *       - {request: req-0, driver: gpu.example.com, pool: pool-a, device: dev-0}
  *       - {request: req-1, device: dev-3, consumedCapacity: {memory: 8Gi}}
  *       nodeSelector: none  # optional: status.allocation.nodeSelector (none: absent)
- *     claim-1: {unallocatable: true}
+ *     claim-1: {unallocatable: true, reason: substring}   # reason: optional
  *     claim-2: {error: "asks for all devices"}
  *
  * The runner writes the input documents to a temporary file, runs the real binary
@@ -163,6 +163,9 @@ static bool check_claim(const char *file, const char *name, const cs_ynode *want
         if (!reason || strncmp(reason, "cannot be allocated", 19) != 0)
             return mismatch(file, "claim %s: expected unallocatable, got %s", name,
                             reason ? reason : "an allocation");
+        const char *why = cs_ynode_str(want, "reason");
+        if (why && !strstr(reason, why))
+            return mismatch(file, "claim %s: reason '%s' lacks '%s'", name, reason, why);
         return true;
     }
     if (err) {
