@@ -142,7 +142,7 @@ static int selectors_match(search *s, const cs__dra_dev *d, const cs_dra_selecto
                            const char *owner)
 {
     env_dev ed = {d};
-    cs_cel_env env = {d->slice->driver, env_attr, env_cap, &ed};
+    cs_cel_env env = {d->slice->driver, env_attr, env_cap, &ed, d->d->allow_multiple};
     for (size_t i = 0; i < n; i++) {
         bool ok = false;
         cs_error err;
