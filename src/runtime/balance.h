@@ -49,7 +49,7 @@ typedef struct cs_backoff_policy {
 cs_backoff_policy cs_backoff_default(void);
 
 typedef struct cs_backoff {
-    int restarts;  /* restarts counted since the last reset */
+    int restarts;     /* restarts counted since the last reset */
     int64_t delay_ms; /* the delay before the latest restart (0 before any failure) */
 } cs_backoff;
 

@@ -115,10 +115,8 @@ static void test_backoff(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_none_available),
-        cmocka_unit_test(test_never_picks_ineligible),
-        cmocka_unit_test(test_distribution),
-        cmocka_unit_test(test_seeded_is_deterministic),
+        cmocka_unit_test(test_none_available), cmocka_unit_test(test_never_picks_ineligible),
+        cmocka_unit_test(test_distribution),   cmocka_unit_test(test_seeded_is_deterministic),
         cmocka_unit_test(test_backoff),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
