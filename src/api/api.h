@@ -27,11 +27,12 @@
 #include "capstan/engine.h"
 #include "devices/dra_state.h"
 #include "obs/metrics.h"
+#include "obs/trace.h"
 #include "registry/registry.h"
 #include "runtime/runtime.h"
 
 #define CS_API_NAME_MAX 128 /* model names and versions in routes */
-#define CS_API_ID_MAX   64  /* request ids (X-Request-Id or generated) */
+#define CS_API_ID_MAX   129 /* request ids (X-Request-Id or generated), with the NUL */
 
 struct cs_server {
     cs_server_options opt;
@@ -49,15 +50,18 @@ struct cs_server {
     cs_metric_family *requests, *duration; /* the runtime keeps per-model metrics */
     cs_dra_state *dra;                     /* devices, classes, claims (devices.c) */
     struct cs_api_serving *serving;        /* registry models being served, see serving.c */
+    struct cs_tls *tls;                    /* NULL for plain HTTP */
 };
 
 typedef struct cs_api_req {
     cs_server *srv;
     struct MHD_Connection *conn;
     const char *method, *url; /* borrowed from MHD for the request's lifetime */
+    const char *route;        /* the matched route's pattern (routes.c), "" when none */
     cs_sbuf body;             /* bounded by limits.max_body; NUL-terminated */
     uint64_t start_ns;
     char id[CS_API_ID_MAX];
+    cs_trace_ctx trace; /* the server span: the client's trace (traceparent) or a new one */
     char model[CS_API_NAME_MAX], version[CS_API_NAME_MAX]; /* route captures, "" if none */
     char name[CS_DRA_NAME_MAX + 1];                        /* {name}: a DRA object's */
     bool labelled;  /* model/version name a loaded model, so they may be metric labels */
@@ -110,7 +114,10 @@ json_t *cs_api_json_or_400(cs_api_req *r);
  * freed by the HTTP thread from then on (unless the caller's sink keeps it alive). */
 void cs_api_unlock_and_resume(cs_api_req *r);
 /* Holds the model named by the route (r->model, r->version) in r->m, or answers 404
- * (unknown name) / 503 (known to the repository but not loaded) and returns false. */
+ * (unknown name) / not_loaded (known to the repository but not loaded: 503 for inference,
+ * 400 for readiness, whose 4xx means "false" in the protocol) and returns false. */
+bool cs_api_model_or_status(cs_api_req *r, int not_loaded);
+/* cs_api_model_or_status with 503 for a model that is not loaded. */
 bool cs_api_model_or_404(cs_api_req *r);
 
 /* --- routes (routes.c) and their handlers ---------------------------------------------- */
@@ -129,6 +136,7 @@ void cs_v2_server_metadata(cs_api_req *r);
 void cs_v2_model_metadata(cs_api_req *r);
 void cs_v2_model_ready(cs_api_req *r);
 void cs_v2_model_stats(cs_api_req *r);
+void cs_v2_all_stats(cs_api_req *r);
 void cs_v2_infer(cs_api_req *r);
 void cs_api_repo_index(cs_api_req *r);
 void cs_api_repo_load(cs_api_req *r);

@@ -29,6 +29,9 @@ void cs_api_reply(cs_api_req *r, int status, const char *content_type, char *bod
     }
     if (content_type) MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(r->resp, "X-Request-Id", r->id);
+    char tp[CS_TRACEPARENT_LEN + 1];
+    cs_trace_format(&r->trace, tp);
+    MHD_add_response_header(r->resp, "traceparent", tp);
 }
 
 void cs_api_header(cs_api_req *r, const char *name, const char *value)
@@ -121,6 +124,11 @@ void cs_api_unlock_and_resume(cs_api_req *r)
 
 bool cs_api_model_or_404(cs_api_req *r)
 {
+    return cs_api_model_or_status(r, MHD_HTTP_SERVICE_UNAVAILABLE);
+}
+
+bool cs_api_model_or_status(cs_api_req *r, int not_loaded)
+{
     /* Command-line and data-dir models keep their names; the registry serves the rest. */
     if (r->srv->serving && !cs_api_repo_known(r->srv, r->model))
         return cs_api_serving_acquire_or_404(r);
@@ -141,7 +149,7 @@ bool cs_api_model_or_404(cs_api_req *r)
                      version);
         return false;
     }
-    cs_api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+    cs_api_error(r, not_loaded,
                  "model '%s' is not loaded (POST /v2/repository/models/%s/load loads it)", r->model,
                  r->model);
     return false;
