@@ -27,11 +27,12 @@
 #include "capstan/engine.h"
 #include "devices/dra_state.h"
 #include "obs/metrics.h"
+#include "obs/trace.h"
 #include "registry/registry.h"
 #include "runtime/runtime.h"
 
 #define CS_API_NAME_MAX 128 /* model names and versions in routes */
-#define CS_API_ID_MAX   64  /* request ids (X-Request-Id or generated) */
+#define CS_API_ID_MAX   129 /* request ids (X-Request-Id or generated), with the NUL */
 
 struct cs_server {
     cs_server_options opt;
@@ -57,9 +58,11 @@ typedef struct cs_api_req {
     cs_server *srv;
     struct MHD_Connection *conn;
     const char *method, *url; /* borrowed from MHD for the request's lifetime */
+    const char *route;        /* the matched route's pattern (routes.c), "" when none */
     cs_sbuf body;             /* bounded by limits.max_body; NUL-terminated */
     uint64_t start_ns;
     char id[CS_API_ID_MAX];
+    cs_trace_ctx trace; /* the server span: the client's trace (traceparent) or a new one */
     char model[CS_API_NAME_MAX], version[CS_API_NAME_MAX]; /* route captures, "" if none */
     char name[CS_DRA_NAME_MAX + 1];                        /* {name}: a DRA object's */
     bool labelled;  /* model/version name a loaded model, so they may be metric labels */
@@ -153,6 +156,7 @@ void cs_v2_server_metadata(cs_api_req *r);
 void cs_v2_model_metadata(cs_api_req *r);
 void cs_v2_model_ready(cs_api_req *r);
 void cs_v2_model_stats(cs_api_req *r);
+void cs_v2_all_stats(cs_api_req *r);
 void cs_v2_infer(cs_api_req *r);
 bool cs_v2_infer_shed(cs_api_req *r); /* cs_api_shed_early's check for one infer route */
 void cs_api_repo_index(cs_api_req *r);

@@ -29,6 +29,9 @@ void cs_api_reply(cs_api_req *r, int status, const char *content_type, char *bod
     }
     if (content_type) MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(r->resp, "X-Request-Id", r->id);
+    char tp[CS_TRACEPARENT_LEN + 1];
+    cs_trace_format(&r->trace, tp);
+    MHD_add_response_header(r->resp, "traceparent", tp);
 }
 
 void cs_api_header(cs_api_req *r, const char *name, const char *value)

@@ -23,6 +23,7 @@ static const route routes[] = {
     {"GET", "/v2/health/live", cs_v2_live},
     {"GET", "/v2/health/ready", cs_v2_ready},
     {"GET", "/v2", cs_v2_server_metadata},
+    {"GET", "/v2/models/stats", cs_v2_all_stats}, /* before {m}: "stats" is no model name */
     {"GET", "/v2/models/{m}", cs_v2_model_metadata},
     {"GET", "/v2/models/{m}/versions/{v}", cs_v2_model_metadata},
     {"GET", "/v2/models/{m}/ready", cs_v2_model_ready},
@@ -104,6 +105,7 @@ void cs_api_dispatch(cs_api_req *r)
     for (size_t i = 0; i < N_ROUTES; i++) {
         if (!match(routes[i].pattern, r->url, r)) continue;
         if (strcmp(routes[i].method, method) == 0) {
+            r->route = routes[i].pattern;
             routes[i].fn(r);
             return;
         }
@@ -136,6 +138,7 @@ bool cs_api_dispatch_stream(cs_api_req *r)
         if (!routes[i].streams || strcmp(routes[i].method, r->method) != 0 ||
             !match(routes[i].pattern, r->url, r))
             continue;
+        r->route = routes[i].pattern;
         routes[i].fn(r);
         return true;
     }

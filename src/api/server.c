@@ -108,16 +108,14 @@ static char *put_hex(char *o, unsigned long long v)
     return o;
 }
 
-/* The request id: the client's X-Request-Id when it is short and printable (so it can be
- * logged and echoed safely), else a fresh one. */
+/* The request id: the client's X-Request-Id when it is at most 128 bytes without control
+ * characters (so it can be logged and echoed safely), else a fresh one. */
 static void request_id(cs_api_req *r)
 {
     const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
     size_t n = h ? strlen(h) : 0;
     bool ok = n > 0 && n < sizeof r->id;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'z') ||
-             (h[i] >= 'A' && h[i] <= 'Z') || strchr("-_.:", h[i]);
+    for (size_t i = 0; ok && i < n; i++) ok = (unsigned char)h[i] >= 0x20 && h[i] != 0x7f;
     if (ok) {
         memcpy(r->id, h, n + 1);
         return;
@@ -137,11 +135,18 @@ static cs_api_req *req_new(cs_server *s, struct MHD_Connection *conn, const char
     r->conn = conn;
     r->url = url;
     r->method = method;
+    r->route = "";
     r->start_ns = cs_now_ns();
     cs_sbuf_init(&r->body, s->opt.limits.max_body);
     cs_arena_init(&r->arena, 64 << 10);
     pthread_mutex_init(&r->lock, NULL);
     request_id(r);
+    /* The server span continues the client's trace, or starts one when its traceparent is
+     * missing or invalid. */
+    cs_trace_ctx parent;
+    bool traced =
+        cs_trace_parse(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"), &parent);
+    cs_trace_child(traced ? &parent : NULL, &r->trace);
     atomic_fetch_add(&s->active, 1);
     return r;
 }
@@ -249,11 +254,14 @@ static void log_request(cs_api_req *r, double dur_s)
 {
     cs_log_level level = r->status >= 500 ? CS_LOG_ERROR : CS_LOG_INFO;
     if (level < cs_log_get_level()) return; /* filtered: spare the formatting */
-    char status[16], dur[32];
+    char status[16], dur[32], trace_id[33], span_id[17];
+    cs_trace_hex(r->trace.trace_id, 16, trace_id);
+    cs_trace_hex(r->trace.span_id, 8, span_id);
     snprintf(status, sizeof status, CS_LOG_NUM "%d", r->status);
     snprintf(dur, sizeof dur, CS_LOG_NUM "%" PRIu64, (uint64_t)(dur_s * 1e6));
     cs_log(level, "request", "request_id", r->id, "method", r->method, "path", r->url, "model",
-           r->model, "version", r->version, "status", status, "duration_us", dur, NULL);
+           r->model, "version", r->version, "status", status, "duration_us", dur, "trace_id",
+           trace_id, "span_id", span_id, NULL);
 }
 
 static void observe(cs_api_req *r, double dur_s)
@@ -266,7 +274,7 @@ static void observe(cs_api_req *r, double dur_s)
     const char *rl[] = {model, version, code};
     cs_metric *c = s->requests ? cs_metric_get(s->requests, rl) : NULL;
     if (c) cs_metric_add(c, 1);
-    const char *dl[] = {model, version};
+    const char *dl[] = {r->route, model, version};
     cs_metric *h = s->duration ? cs_metric_get(s->duration, dl) : NULL;
     if (h) cs_metric_observe(h, dur_s);
 }
@@ -297,7 +305,7 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 static cs_status register_metrics(cs_server *s, cs_error *err)
 {
     static const char *const req_labels[] = {"model", "version", "code", NULL};
-    static const char *const mv_labels[] = {"model", "version", NULL};
+    static const char *const route_labels[] = {"http_route", "model", "version", NULL};
     static const char *const build_labels[] = {"version", "revision", NULL};
     s->requests = cs_metrics_family(s->metrics, CS_METRIC_COUNTER, "capstan_requests_total",
                                     "HTTP requests answered, by model, version and status code",
@@ -306,7 +314,8 @@ static cs_status register_metrics(cs_server *s, cs_error *err)
      * the request's headers, so it also counts reading and decoding the body. */
     s->duration = cs_metrics_family(
         s->metrics, CS_METRIC_HISTOGRAM, "capstan_http_request_duration_seconds",
-        "Time from request headers to the answer being ready", mv_labels, NULL, 0);
+        "Time from request headers to the answer being ready, by route pattern (and model)",
+        route_labels, NULL, 0);
     cs_metric_family *build =
         cs_metrics_family(s->metrics, CS_METRIC_GAUGE, "capstan_build_info",
                           "Version and git revision of this binary", build_labels, NULL, 0);
