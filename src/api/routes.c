@@ -123,6 +123,15 @@ void cs_api_dispatch(cs_api_req *r)
     cs_api_error(r, MHD_HTTP_NOT_FOUND, "no route for %s %s", r->method, r->url);
 }
 
+bool cs_api_shed_early(cs_api_req *r)
+{
+    for (size_t i = 0; i < N_ROUTES; i++)
+        if (routes[i].fn == cs_v2_infer && strcmp(routes[i].method, r->method) == 0 &&
+            match(routes[i].pattern, r->url, r))
+            return cs_v2_infer_shed(r);
+    return false;
+}
+
 bool cs_api_dispatch_stream(cs_api_req *r)
 {
     for (size_t i = 0; i < N_ROUTES; i++) {
