@@ -50,6 +50,7 @@ struct cs_server {
     cs_metric_family *requests, *duration; /* the runtime keeps per-model metrics */
     cs_dra_state *dra;                     /* devices, classes, claims (devices.c) */
     struct cs_api_serving *serving;        /* registry models being served, see serving.c */
+    struct cs_api_conns *conns;            /* open connections, see conns.c */
     struct cs_tls *tls;                    /* NULL for plain HTTP */
 };
 
@@ -142,6 +143,25 @@ struct cs_api_route {
 const cs_api_route *cs_api_route_find(cs_api_req *r);
 /* Runs r->route's handler, or answers 404/405 when it is NULL. */
 void cs_api_dispatch(cs_api_req *r);
+/* --- connections (conns.c) -------------------------------------------------------------- */
+
+typedef struct cs_api_conn cs_api_conn;
+typedef struct cs_api_conns cs_api_conns;
+/* The table and its reaper thread; free after the daemon has stopped. */
+cs_status cs__api_conns_new(const cs_api_limits *lim, cs_api_conns **out, cs_error *err);
+void cs__api_conns_free(cs_api_conns *t);
+/* MHD_OPTION_NOTIFY_CONNECTION's callback; cls is the server. */
+void cs__api_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe);
+/* A request's headers are in (busy) or its answer is done (waiting for the next headers). */
+void cs__api_conns_busy(cs_server *s, struct MHD_Connection *conn, bool busy);
+
+/* At the headers (framing.c): true when they frame one request only; else answers 400 (501
+ * for a transfer coding other than chunked) with `Connection: close` and returns false. */
+bool cs__api_framing_or_400(cs_api_req *r, const char *version);
+/* At the headers: answers an inference request 429 (and returns true) when its model's queue
+ * is full already, so that its body is never read; false, with nothing done, otherwise. */
+bool cs_api_shed_early(cs_api_req *r);
 /* At the headers: runs r's route when it is one that streams its body (and returns true);
  * false, with nothing done, for every other request. */
 bool cs_api_dispatch_stream(cs_api_req *r);
@@ -170,6 +190,7 @@ void cs_v2_model_ready(cs_api_req *r);
 void cs_v2_model_stats(cs_api_req *r);
 void cs_v2_all_stats(cs_api_req *r);
 void cs_v2_infer(cs_api_req *r);
+bool cs_v2_infer_shed(cs_api_req *r); /* cs_api_shed_early's check for one infer route */
 void cs_api_repo_index(cs_api_req *r);
 void cs_api_repo_load(cs_api_req *r);
 void cs_api_repo_unload(cs_api_req *r);

@@ -143,6 +143,11 @@ void cs_api_dispatch(cs_api_req *r)
     cs_api_error(r, MHD_HTTP_NOT_FOUND, "no route for %s %s", r->method, r->url);
 }
 
+bool cs_api_shed_early(cs_api_req *r)
+{
+    return r->route && r->route->fn == cs_v2_infer && cs_v2_infer_shed(r);
+}
+
 bool cs_api_dispatch_stream(cs_api_req *r)
 {
     if (!r->route || !r->route->streams) return false;

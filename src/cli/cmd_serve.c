@@ -46,6 +46,12 @@ static const char usage[] =
     "  --http-threads N         threads serving connections (2)\n"
     "  --exit-timeout S         how long SIGTERM waits for in-flight requests (30)\n"
     "  --max-body-size BYTES    largest request body (67108864)\n"
+    "  --header-timeout S       a request's headers must arrive within S seconds of the\n"
+    "                           connection's start or the previous answer (10)\n"
+    "  --request-timeout S      a request body (not a push) must arrive within S (60)\n"
+    "  --max-connections N      open connections; the oldest idle ones are closed when\n"
+    "                           nearly full (1024)\n"
+    "  --max-connections-per-ip N  open connections from one address (64)\n"
     "  --log-level LEVEL        debug, info, warn, error or off (info)\n"
     "  --registry URL           model registry store: postgres://... (PostgreSQL); by default\n"
     "                           SQLite in DIR/registry.db. Registered models are served under\n"
@@ -79,6 +85,10 @@ enum {
     OPT_HTTP_THREADS,
     OPT_EXIT_TIMEOUT,
     OPT_MAX_BODY,
+    OPT_HEADER_TIMEOUT,
+    OPT_REQUEST_TIMEOUT,
+    OPT_MAX_CONNS,
+    OPT_MAX_CONNS_PER_IP,
     OPT_LOG_LEVEL,
     OPT_REGISTRY,
     OPT_WEBHOOK,
@@ -129,6 +139,10 @@ static int on_option(void *ctx, int opt, const char *arg)
         {OPT_HTTP_THREADS, "--http-threads", 1, 64},
         {OPT_EXIT_TIMEOUT, "--exit-timeout", 0, 3600},
         {OPT_MAX_BODY, "--max-body-size", 1024, 1L << 32},
+        {OPT_HEADER_TIMEOUT, "--header-timeout", 1, 3600},
+        {OPT_REQUEST_TIMEOUT, "--request-timeout", 1, 86400},
+        {OPT_MAX_CONNS, "--max-connections", 16, 1000000},
+        {OPT_MAX_CONNS_PER_IP, "--max-connections-per-ip", 1, 1000000},
         {OPT_MAX_ARTIFACT, "--max-artifact-size", 1024, 1L << 40},
     };
     serve_opts *o = ctx;
@@ -150,6 +164,10 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_HTTP_THREADS: o->srv.http_threads = (int)n; break;
     case OPT_EXIT_TIMEOUT: o->srv.exit_timeout_s = (unsigned)n; break;
     case OPT_MAX_BODY: o->srv.limits.max_body = (size_t)n; break;
+    case OPT_HEADER_TIMEOUT: o->srv.limits.header_timeout_s = (unsigned)n; break;
+    case OPT_REQUEST_TIMEOUT: o->srv.limits.request_timeout_s = (unsigned)n; break;
+    case OPT_MAX_CONNS: o->srv.limits.max_connections = (unsigned)n; break;
+    case OPT_MAX_CONNS_PER_IP: o->srv.limits.max_connections_per_ip = (unsigned)n; break;
     case OPT_REGISTRY: o->reg.store_url = arg; break;
     case OPT_WEBHOOK: o->reg.webhook_url = arg; break;
     case OPT_WEBHOOK_SECRET: o->reg.webhook_secret_file = arg; break;
@@ -224,6 +242,10 @@ static int serve_main(int argc, char **argv)
         {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
         {"exit-timeout", required_argument, NULL, OPT_EXIT_TIMEOUT},
         {"max-body-size", required_argument, NULL, OPT_MAX_BODY},
+        {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+        {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+        {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"registry", required_argument, NULL, OPT_REGISTRY},
         {"webhook", required_argument, NULL, OPT_WEBHOOK},
