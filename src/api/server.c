@@ -135,7 +135,6 @@ static cs_api_req *req_new(cs_server *s, struct MHD_Connection *conn, const char
     r->conn = conn;
     r->url = url;
     r->method = method;
-    r->route = "";
     r->start_ns = cs_now_ns();
     cs_sbuf_init(&r->body, s->opt.limits.max_body);
     cs_arena_init(&r->arena, 64 << 10);
@@ -207,7 +206,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!r) return MHD_NO; /* out of memory: drop the connection */
         *con_cls = r;
         cs__api_conns_busy(s, conn, true);
-        if (!cs__api_framing_or_400(r, version) || cs_api_shed_early(r)) return queue(r);
+        if (!cs__api_framing_or_400(r, version)) return queue(r);
+        r->route = cs_api_route_find(r);
+        if (r->route && !cs_api_admit(r)) return queue(r);
+        if (cs_api_shed_early(r)) return queue(r);
         if (cs_api_dispatch_stream(r)) {
             /* Its handler either answered at once (a bad header, an unknown model) or
              * installed a sink whose answer comes at the body's end at the earliest. */
@@ -274,7 +276,7 @@ static void observe(cs_api_req *r, double dur_s)
     const char *rl[] = {model, version, code};
     cs_metric *c = s->requests ? cs_metric_get(s->requests, rl) : NULL;
     if (c) cs_metric_add(c, 1);
-    const char *dl[] = {r->route, model, version};
+    const char *dl[] = {r->route ? r->route->pattern : "", model, version};
     cs_metric *h = s->duration ? cs_metric_get(s->duration, dl) : NULL;
     if (h) cs_metric_observe(h, dur_s);
 }
@@ -380,6 +382,7 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
     if ((rc = cs_api_repo_init(s, err)) != CS_OK) goto out;
     if ((rc = cs_dra_state_new(&o->devices, &s->dra, err)) != CS_OK) goto out;
     if ((rc = cs_api_serving_init(s, err)) != CS_OK) goto out;
+    if ((rc = cs_api_auth_bootstrap(s, err)) != CS_OK) goto out;
     if ((rc = cs__api_conns_new(&o->limits, &s->conns, err)) != CS_OK) goto out;
     if ((rc = start_daemon(s, err)) != CS_OK) goto out;
     *out = s;

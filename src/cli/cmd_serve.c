@@ -64,6 +64,9 @@ static const char usage[] =
     "  --devices FILE.yaml      ResourceSlices (and DeviceClasses, ResourceClaims) to allocate\n"
     "                           from instead of this machine's devices (tests, what-if plans)\n"
     "  --device-policy P        first (Kubernetes' answer, the default) or best-fit\n"
+    "  --auth MODE              tokens (bearer tokens with roles; 'capstan token') or none;\n"
+    "                           tokens by default unless --host is a loopback address. With\n"
+    "                           tokens and none yet, DIR/admin.token gets an admin token\n"
     "  --tls-cert FILE.pem      serve HTTPS (TLS 1.2+) with this certificate chain; with\n"
     "  --tls-key FILE.pem       its private key. SIGHUP re-reads both files\n"
     "  -h, --help               show this help\n\n"
@@ -93,6 +96,7 @@ enum {
     OPT_MAX_ARTIFACT,
     OPT_DEVICES,
     OPT_DEVICE_POLICY,
+    OPT_AUTH,
     OPT_TLS_CERT,
     OPT_TLS_KEY,
 };
@@ -106,6 +110,7 @@ typedef struct serve_opts {
     cs_registry_options reg;
     cs_vec models, configs;            /* name_path */
     int threads, instances, max_batch; /* instances/max_batch: -1 = not given */
+    const char *auth;                  /* "tokens", "none", or NULL: by --host */
 } serve_opts;
 
 /* Splits NAME=VALUE in place into v. */
@@ -168,6 +173,11 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_WEBHOOK_SECRET: o->reg.webhook_secret_file = arg; break;
     case OPT_MAX_ARTIFACT: o->reg.max_artifact_bytes = n; break;
     case OPT_DEVICES: o->srv.devices.devices_file = arg; break;
+    case OPT_AUTH:
+        if (strcmp(arg, "tokens") && strcmp(arg, "none"))
+            return cs_cli_usage_error("serve", "--auth expects tokens or none, got '%s'", arg);
+        o->auth = arg;
+        break;
     case OPT_TLS_CERT: o->srv.tls_cert = arg; break;
     case OPT_TLS_KEY: o->srv.tls_key = arg; break;
     case OPT_DEVICE_POLICY:
@@ -243,6 +253,7 @@ static int serve_main(int argc, char **argv)
         {"max-artifact-size", required_argument, NULL, OPT_MAX_ARTIFACT},
         {"devices", required_argument, NULL, OPT_DEVICES},
         {"device-policy", required_argument, NULL, OPT_DEVICE_POLICY},
+        {"auth", required_argument, NULL, OPT_AUTH},
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {0}};
@@ -266,6 +277,10 @@ static int serve_main(int argc, char **argv)
         rc = cs_cli_usage_error("serve", "unexpected argument '%s'", argv[first]);
         goto out;
     }
+    /* Secure by default: anything but loopback needs tokens unless --auth none says so. */
+    o.srv.auth = o.auth ? !strcmp(o.auth, "tokens")
+                        : !(strncmp(o.srv.host, "127.", 4) == 0 || !strcmp(o.srv.host, "::1") ||
+                            !strcmp(o.srv.host, "localhost"));
     if (!o.srv.tls_cert != !o.srv.tls_key) {
         rc = cs_cli_usage_error("serve", "--tls-cert and --tls-key go together");
         goto out;
