@@ -2,14 +2,16 @@
  * server.c - libmicrohttpd setup, the life of one request, limits, and graceful shutdown.
  *
  * libmicrohttpd runs `http_threads` threads, each with its own epoll loop, so a slow client
- * costs a socket and a little memory, never a thread; the idle timeout and the request
- * timeout close it. A request is read into a body buffer bounded by limits.max_body (a
- * Content-Length above it is refused before a byte of body is read), then dispatched to the
- * route table. A route that streams its body (a registry push) is dispatched at the headers
- * instead and fed chunk by chunk through its sink (api.h), under its own size limit.
- * Inference usually answers later from a runtime worker: the connection is suspended
- * (MHD_ALLOW_SUSPEND_RESUME) and resumed by the worker once the answer is built, so no HTTP
- * thread waits on a long computation (a fast unbatched model's request may run on the HTTP
+ * costs a socket and a little memory, never a thread; the idle timeout, the request
+ * timeout and the header deadline (conns.c, which also closes the idlest connections when
+ * nearly full) close it. Headers that frame a request ambiguously are refused (framing.c),
+ * and an inference request for a full queue is refused at its headers. A request is read into a
+ * body buffer bounded by limits.max_body (a Content-Length above it is refused before a byte of
+ * body is read), then dispatched to the route table. A route that streams its body (a registry
+ * push) is dispatched at the headers instead and fed chunk by chunk through its sink (api.h), under
+ * its own size limit. Inference usually answers later from a runtime worker: the connection is
+ * suspended (MHD_ALLOW_SUSPEND_RESUME) and resumed by the worker once the answer is built, so no
+ * HTTP thread waits on a long computation (a fast unbatched model's request may run on the HTTP
  * thread itself and be answered at once; see runtime.h).
  *
  * Shutdown: SIGTERM/SIGINT write a byte to a self-pipe read by cs_server_run (the handler
@@ -53,7 +55,9 @@ void cs_server_options_defaults(cs_server_options *o)
                 .max_header = 16 << 10,
                 .conn_timeout_s = 30,
                 .request_timeout_s = 60,
+                .header_timeout_s = 10,
                 .max_connections = 1024,
+                .max_connections_per_ip = 64,
             },
     };
 }
@@ -131,7 +135,6 @@ static cs_api_req *req_new(cs_server *s, struct MHD_Connection *conn, const char
     r->conn = conn;
     r->url = url;
     r->method = method;
-    r->route = "";
     r->start_ns = cs_now_ns();
     cs_sbuf_init(&r->body, s->opt.limits.max_body);
     cs_arena_init(&r->arena, 64 << 10);
@@ -202,6 +205,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r = req_new(s, conn, url, method);
         if (!r) return MHD_NO; /* out of memory: drop the connection */
         *con_cls = r;
+        cs__api_conns_busy(s, conn, true);
+        if (!cs__api_framing_or_400(r, version)) return queue(r);
+        r->route = cs_api_route_find(r);
+        if (r->route && !cs_api_admit(r)) return queue(r);
+        if (cs_api_shed_early(r)) return queue(r);
         if (cs_api_dispatch_stream(r)) {
             /* Its handler either answered at once (a bad header, an unknown model) or
              * installed a sink whose answer comes at the body's end at the earliest. */
@@ -268,7 +276,7 @@ static void observe(cs_api_req *r, double dur_s)
     const char *rl[] = {model, version, code};
     cs_metric *c = s->requests ? cs_metric_get(s->requests, rl) : NULL;
     if (c) cs_metric_add(c, 1);
-    const char *dl[] = {r->route, model, version};
+    const char *dl[] = {r->route ? r->route->pattern : "", model, version};
     cs_metric *h = s->duration ? cs_metric_get(s->duration, dl) : NULL;
     if (h) cs_metric_observe(h, dur_s);
 }
@@ -279,6 +287,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     cs_api_req *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) cs__api_conns_busy(r->srv, conn, false);
     if (!r->resp && !r->status) r->status = 499; /* the client left before an answer */
     double dur = cs_elapsed_s(r->start_ns);
     log_request(r, dur);
@@ -343,9 +352,10 @@ static cs_status start_daemon(cs_server *s, cs_error *err)
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
         MHD_OPTION_ARRAY, tls, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->http_threads, MHD_OPTION_CONNECTION_LIMIT,
-        o->limits.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->limits.conn_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->limits.max_header, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_END);
+        o->limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        o->limits.max_connections_per_ip, MHD_OPTION_NOTIFY_CONNECTION, cs__api_conns_notify, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, o->limits.conn_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        o->limits.max_header, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->mhd)
         return cs_error_set(err, CS_ERR_IO, "cannot listen on %s:%d (is the port in use?)", o->host,
                             o->port);
@@ -372,6 +382,8 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
     if ((rc = cs_api_repo_init(s, err)) != CS_OK) goto out;
     if ((rc = cs_dra_state_new(&o->devices, &s->dra, err)) != CS_OK) goto out;
     if ((rc = cs_api_serving_init(s, err)) != CS_OK) goto out;
+    if ((rc = cs_api_auth_bootstrap(s, err)) != CS_OK) goto out;
+    if ((rc = cs__api_conns_new(&o->limits, &s->conns, err)) != CS_OK) goto out;
     if ((rc = start_daemon(s, err)) != CS_OK) goto out;
     *out = s;
     s = NULL;
@@ -446,6 +458,8 @@ cs_status cs_server_run(cs_server *s, cs_error *err)
     if (rc != CS_OK) return rc; /* workers may still answer: the daemon must stay up */
     MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
+    cs__api_conns_free(s->conns);
+    s->conns = NULL;
     cs_log(CS_LOG_INFO, "stopped", NULL);
     return rc;
 }
@@ -454,6 +468,7 @@ void cs_server_free(cs_server *s)
 {
     if (!s) return;
     if (s->mhd) MHD_stop_daemon(s->mhd);
+    cs__api_conns_free(s->conns); /* after the daemon: its callbacks use the table */
     cs_api_repo_free(s);
     cs_dra_state_free(s->dra);
     cs_api_serving_free(s);

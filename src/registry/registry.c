@@ -253,10 +253,7 @@ static void release(cs_registry_t *r, cs__store *s, bool keep)
     pthread_mutex_unlock(&r->mu);
 }
 
-typedef struct tx {
-    cs__store s;
-    bool open;
-} tx;
+typedef cs__tx tx;
 
 static cs_status tx_begin(cs_registry_t *r, tx *t, bool write, cs_error *err)
 {
@@ -288,6 +285,21 @@ static cs_status exec(tx *t, const char *sql, int n, const cs__sql_val *p, cs__s
                       void *user, cs_error *err)
 {
     return t->s.iface->exec(t->s.ctx, sql, n, p, row, user, err);
+}
+
+cs_status cs__tx_begin(cs_registry_t *r, cs__tx *t, bool write, cs_error *err)
+{
+    return tx_begin(r, t, write, err);
+}
+
+cs_status cs__tx_end(cs_registry_t *r, cs__tx *t, cs_status rc, cs_error *err)
+{
+    return tx_end(r, t, rc, err);
+}
+
+cs_status cs__check_actor(const char **actor, cs_error *err)
+{
+    return check_actor(actor, err);
 }
 
 /* --- opening ---------------------------------------------------------------------------- */

@@ -255,6 +255,11 @@ int cs_rt_model_queue_depth(const cs_rt_model *m)
     return atomic_load(&m->depth);
 }
 
+bool cs_rt_model_has_room(const cs_rt_model *m)
+{
+    return !m->closing && atomic_load(&m->depth) < m->cfg.max_queue_size;
+}
+
 int cs_rt_model_in_flight(const cs_rt_model *m)
 {
     return atomic_load(&m->in_flight);

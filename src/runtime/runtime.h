@@ -182,6 +182,9 @@ cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_err
  * and readiness. Lock-free reads. */
 int cs_rt_model_queue_depth(const cs_rt_model *m);
 int cs_rt_model_in_flight(const cs_rt_model *m);
+/* Whether a request submitted now would find room in the queue (a racy hint, lock-free: the
+ * submit decides), so that a server can refuse a request before reading its body. */
+bool cs_rt_model_has_room(const cs_rt_model *m);
 
 /* Refuses new requests from now on and waits until every queued and running request has
  * completed, or until timeout_ns passes (then returns CS_ERR_LIMIT). */
