@@ -103,7 +103,7 @@ typedef struct cs_api_sink {
 void cs_api_reply(cs_api_req *r, int status, const char *content_type, char *body, size_t len);
 /* Adds a header to the answer given already. */
 void cs_api_header(cs_api_req *r, const char *name, const char *value);
-/* Answers {"error": "<message>"}; 429 also gets Retry-After. */
+/* Answers {"error": "<message>"}; 429 and 503 also get Retry-After. */
 void cs_api_error(cs_api_req *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Answers with j serialised (j is taken: its reference is released). 500 when it cannot

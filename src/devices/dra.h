@@ -110,6 +110,10 @@ typedef struct cs_dra_class {
 
 typedef enum cs_dra_mode { CS_DRA_EXACT_COUNT, CS_DRA_ALL } cs_dra_mode;
 
+/* A request's count before validation when the YAML gives none (any value given, -1 too,
+ * is checked: it must be > 0). */
+#define CS_DRA_COUNT_UNSET INT64_MIN
+
 /* An `exactly` request or one firstAvailable sub-request (then n_subs == 0). A request
  * with firstAvailable has subs and no class of its own. */
 typedef struct cs_dra_request {
@@ -118,7 +122,7 @@ typedef struct cs_dra_request {
     cs_dra_selector *selectors;
     size_t n_selectors;
     cs_dra_mode mode;
-    int64_t count;
+    int64_t count; /* CS_DRA_COUNT_UNSET until validation defaults it to 1 */
     bool admin_access;
     cs_dra_toleration *tolerations;
     size_t n_tolerations;

@@ -606,7 +606,7 @@ static cs_status decode_exact(cs__dra_ctx *c, const cs_ynode *v, cs_dra_request 
         r->mode = CS_DRA_ALL;
     else if (rc == CS_OK && mode && strcmp(mode, "ExactCount") != 0)
         rc = cs__dra_fail(c, v->line, "allocationMode: must be ExactCount or All, not '%s'", mode);
-    r->count = -1;
+    r->count = CS_DRA_COUNT_UNSET;
     if (rc == CS_OK) rc = get_int(c, v, "count", &r->count);
     if (rc == CS_OK) rc = get_bool(c, v, "adminAccess", &r->admin_access);
     if (rc == CS_OK)

@@ -82,9 +82,9 @@ cs_status cs__dra_validate_slice(cs_dra_slice *s, cs_error *err)
 static cs_status check_request(cs_dra_set *set, cs__dra_ctx *c, cs_dra_request *r,
                                const char *field)
 {
-    if (r->mode == CS_DRA_ALL && r->count != -1)
+    if (r->mode == CS_DRA_ALL && r->count != CS_DRA_COUNT_UNSET)
         return cs__dra_fail(c, 0, "%s.count: must not be set with allocationMode All", field);
-    if (r->mode == CS_DRA_EXACT_COUNT && r->count == -1) r->count = 1;
+    if (r->mode == CS_DRA_EXACT_COUNT && r->count == CS_DRA_COUNT_UNSET) r->count = 1;
     if (r->mode == CS_DRA_EXACT_COUNT && r->count <= 0)
         return cs__dra_fail(c, 0, "%s.count: must be > 0", field);
     for (size_t i = 0; i < r->n_tolerations; i++) {

@@ -75,7 +75,8 @@ int cs_registry_http_status(cs_status code)
     case CS_ERR_LIMIT: return 413;
     case CS_ERR_PARSE:
     case CS_ERR_UNSUPPORTED: return 422;
-    case CS_ERR_SHUTDOWN: return 503;
+    case CS_ERR_SHUTDOWN:
+    case CS_ERR_TIMEOUT: return 503;
     default: return 500;
     }
 }

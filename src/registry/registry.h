@@ -36,6 +36,7 @@
  *   CS_ERR_IO           500  storage failed, or a stored artifact no longer matches its
  *                            recorded size or digest (it is then refused, never served)
  *   CS_ERR_SHUTDOWN     503  the registry is closing
+ *   CS_ERR_TIMEOUT      503  gc found a push in progress; retry (the API adds Retry-After)
  */
 #ifndef CS_REGISTRY_H
 #define CS_REGISTRY_H

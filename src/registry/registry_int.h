@@ -27,7 +27,8 @@ cs_status cs__blobs_init(cs__blobs *b, const char *data_dir, cs_error *err);
 void cs__blobs_free(cs__blobs *b);
 
 /* Takes the push/gc lock: shared for a push (from before its temporary file exists until
- * its version row is committed), exclusive for gc. Returns the lock's fd in *fd; release
+ * its version row is committed), exclusive for gc, which fails with CS_ERR_TIMEOUT instead
+ * of waiting while a push holds it. Returns the lock's fd in *fd; release
  * with cs__blobs_unlock. */
 cs_status cs__blobs_lock(const cs__blobs *b, bool exclusive, int *fd, cs_error *err);
 void cs__blobs_unlock(int fd);

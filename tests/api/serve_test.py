@@ -199,8 +199,10 @@ def every_dtype():
                                     "data": [1.0, -2.5]}]})
     check("json BF16", st == 200 and (jbody(b) or {}).get("outputs", [{}])[0].get("data") ==
           [1.0, -2.5], b[:200])
-    # Integers out of range, fractions for integers, non-bools for BOOL.
-    for dt, val in (("INT8", 128), ("UINT8", -1), ("INT32", 1.5), ("BOOL", 1)):
+    # Integers out of range, fractions for integers, non-bools for BOOL, floats past the
+    # dtype's range (1e39 in FP32 came back as null).
+    for dt, val in (("INT8", 128), ("UINT8", -1), ("INT32", 1.5), ("BOOL", 1), ("FP32", 1e39),
+                    ("FP32", -1e39), ("FP16", 70000.0)):
         m = "id_" + dt.lower()
         expect("json %s rejects %r" % (dt, val), "POST", "/v2/models/%s/infer" % m, 400,
                {"inputs": [{"name": "x", "shape": [1], "datatype": dt, "data": [val]}]})
