@@ -40,7 +40,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 w = numpy_helper.from_array(np.eye(1024, dtype=np.float32), "w")
 nodes = [helper.make_node("MatMul", ["x" if i == 0 else "h%d" % i, "w"],
-                          ["y" if i == 63 else "h%d" % (i + 1)]) for i in range(64)]
+                          ["y" if i == 255 else "h%d" % (i + 1)]) for i in range(256)]
 g = helper.make_graph(nodes, "slow", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
                                                                     ["n", 1024])],
                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 1024])], [w])
