@@ -141,8 +141,9 @@ cs_status cs_registry_token_create(cs_registry_t *r, const char *name, cs_regist
     static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     char *o = secret + sizeof PREFIX - 1;
     memcpy(secret, PREFIX, sizeof PREFIX - 1);
-    for (int i = 0, bits = 0, acc = 0; i < 32; i++) {
-        acc = (acc << 8) | raw[i];
+    unsigned acc = 0; /* the bits not yet written: at most 12, so 16 are kept */
+    for (int i = 0, bits = 0; i < 32; i++) {
+        acc = ((acc << 8) | raw[i]) & 0xffffu;
         for (bits += 8; bits >= 6; bits -= 6) *o++ = b64[(acc >> (bits - 6)) & 63];
         if (i == 31 && bits > 0) *o++ = b64[(acc << (6 - bits)) & 63];
     }
