@@ -28,9 +28,12 @@ static void add_cap(cs_disc_device *dev, const char *name, int64_t units, cs_qty
                     int64_t def, int64_t min, int64_t step)
 {
     if (dev->n_caps < CS_DISC_MAX_CAPS)
-        dev->caps[dev->n_caps++] = (cs_disc_cap){name,           {units * 1000, f},
-                                                 true,           step > 0,
-                                                 {def * 1000, f}, {min * 1000, f},
+        dev->caps[dev->n_caps++] = (cs_disc_cap){name,
+                                                 {units * 1000, f},
+                                                 true,
+                                                 step > 0,
+                                                 {def * 1000, f},
+                                                 {min * 1000, f},
                                                  {step * 1000, f}};
 }
 

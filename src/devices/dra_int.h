@@ -45,10 +45,10 @@ typedef struct cs__dra_dev {
     const cs_dra_device *d;
     const cs_dra_slice *slice; /* driver and pool names */
     size_t pool;
-    bool used;         /* allocated exclusively (not counting admin access) */
-    size_t shares;     /* allocations of an allowMultipleAllocations device */
-    int64_t *consumed; /* milli-units per d->caps entry, for shared devices */
-    int *cpus;         /* the device's coreCPUs, or NULL */
+    bool used;                /* allocated exclusively (not counting admin access) */
+    size_t shares;            /* allocations of an allowMultipleAllocations device */
+    int64_t *consumed;        /* milli-units per d->caps entry, for shared devices */
+    int *cpus;                /* the device's coreCPUs, or NULL */
     unsigned char *cpu_taken; /* per cpus entry: held by some allocation */
     size_t n_cpus;
 } cs__dra_dev;

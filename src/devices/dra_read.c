@@ -56,8 +56,8 @@ static void pop(cs__dra_ctx *c, size_t n)
 
 static cs_status nomem(cs__dra_ctx *c)
 {
-    return cs_error_set(c->err, CS_ERR_NOMEM, "out of memory reading %s %s", c->kind,
-                        c->name ? c->name : "");
+    return cs_error_set(c->err, CS_ERR_NOMEM, "out of memory reading %s %s", c->kind ? c->kind : "",
+                        c->kind && c->name ? c->name : c->path);
 }
 
 static cs_status expect_kind(cs__dra_ctx *c, const cs_ynode *n, cs_ynode_kind kind)
