@@ -17,6 +17,8 @@
  *    claim usually fails in O(candidates) without searching; while searching, a bound
  *    value prunes a branch when fewer matching candidates remain than devices needed;
  *  - the search is bounded by a step budget (cs_dra_options.max_steps).
+ * Once a claim has its devices, results on devices listing coreCPUs get concrete CPUs
+ * (cs__dra_assign_cpus), so the search itself counts cores only as capacity.
  * Worst case the search is still exponential in the devices a claim needs (at most 32);
  * the pruning makes the common infeasible cases linear.
  *

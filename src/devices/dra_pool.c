@@ -7,7 +7,9 @@
  * newest generation counts; a pool whose newest generation has fewer slices than
  * resourceSliceCount is incomplete (never used, an error for allocationMode All); a pool
  * with duplicate device names, more slices than it announces, or devices consuming
- * counters it does not define is invalid. Everything is allocated in the caller's arena;
+ * counters it does not define is invalid. Devices that list coreCPUs also track which of
+ * those CPUs an allocation holds (read back from claims' status.devices), and hand the
+ * lowest free ones to each new allocation. Everything is allocated in the caller's arena;
  * building is O(slices + devices) with hash lookups.
  */
 #include "devices/dra_int.h"

@@ -7,7 +7,8 @@
  * every claim held so far counting as allocated; a claim that cannot be allocated is not
  * kept. Deleting a claim releases its devices, shared capacity and counters. Objects go in
  * as Kubernetes YAML or JSON (resource.k8s.io/v1) and come out as JSON, so the server's
- * /api/v1 endpoints and, later, model instances holding claims use the same calls.
+ * /api/v1 endpoints use them; model instances hold claims through placement.h, which
+ * builds them as structs on the same state.
  *
  * Thread safety: every function may be called from any thread; see dra_state.c for what
  * the lock costs. Output goes to a caller-owned cs_sbuf.

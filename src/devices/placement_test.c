@@ -6,6 +6,8 @@
  */
 #include "devices/placement.h"
 
+#include "base/alloc.h"
+
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -340,6 +342,62 @@ static void discovered_cpus(void **unused)
     cs_dra_state_free(st);
 }
 
+/* A claim the --devices file brings allocated keeps the CPUs its status.devices names. */
+static void file_claim_keeps_its_cpus(void **unused)
+{
+    static const char held[] =
+        "---\napiVersion: resource.k8s.io/v1\nkind: ResourceClaim\nmetadata: {name: held}\n"
+        "spec: {devices: {requests: [{name: r, exactly: {deviceClassName: cpu.capstan.dev}}]}}\n"
+        "status:\n  allocation: {devices: {results: [{request: r, driver: cpu.capstan.dev, "
+        "pool: node, device: numa-0, shareID: s1, consumedCapacity: {cores: '2'}}]}}\n"
+        "  devices: [{driver: cpu.capstan.dev, pool: node, device: numa-0, shareID: s1, data: "
+        "{cpus: [1, 2]}}]\n";
+    char text[sizeof fleet + sizeof held];
+    snprintf(text, sizeof text, "%s%s", fleet, held);
+    cs_dra_state *st = open_fleet(text);
+    cs_placement p;
+    cs_error err;
+    assert_int_equal(cores(st, "next", 2, &p, &err), CS_OK);
+    expect_cpus(&p, "numa-0", (int[]){0, 3}, 2);
+    cs_placement_free(&p);
+    cs_dra_state_free(st);
+}
+
+static size_t n_claims(cs_dra_state *st)
+{
+    cs_sbuf out;
+    cs_sbuf_init(&out, 0);
+    assert_int_equal(cs_dra_state_list(st, CS_DRA_KIND_CLAIM, &out), CS_OK);
+    size_t n = 0;
+    for (const char *p = out.data; (p = strstr(p, "\"kind\": \"ResourceClaim\"")); p++) n++;
+    cs_sbuf_free(&out);
+    return n;
+}
+
+/* Every allocation of a placement fails in turn: the call fails cleanly (out of memory,
+ * said as such) and keeps nothing, until it succeeds. */
+static void allocation_failure_keeps_nothing(void **unused)
+{
+    cs_dra_state *st = open_fleet(fleet);
+    cs_placement p;
+    cs_error err;
+    cs_status rc = CS_ERR_NOMEM;
+    for (long k = 0; k < 100000 && rc != CS_OK; k++) {
+        cs_alloc_fail_after(k);
+        rc = cores(st, "a", 1, &p, &err);
+        cs_alloc_fail_after(-1);
+        if (rc != CS_OK) {
+            assert_non_null(strstr(err.msg, "out of memory"));
+            assert_int_equal(n_claims(st), 0);
+            assert_int_equal(p.n_devices, 0);
+        }
+        cs_placement_free(&p);
+    }
+    assert_int_equal(rc, CS_OK);
+    assert_int_equal(n_claims(st), 1);
+    cs_dra_state_free(st);
+}
+
 /* ---- threads ---- */
 
 #define THREADS 8
@@ -402,6 +460,8 @@ int main(void)
         cmocka_unit_test(deployment_requests_from_json),
         cmocka_unit_test(core_cpus_must_match_cores),
         cmocka_unit_test(discovered_cpus),
+        cmocka_unit_test(file_claim_keeps_its_cpus),
+        cmocka_unit_test(allocation_failure_keeps_nothing),
         cmocka_unit_test(threads_never_share_a_cpu),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
