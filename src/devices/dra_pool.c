@@ -94,7 +94,10 @@ cs_status cs__dra_inventory(const cs_dra_set *set, const cs_dra_options *opt, cs
     for (size_t i = 0; rc == CS_OK && i < n_slices; i++) {
         const cs_dra_slice *s = slices[i];
         char *k = key3(a, s->driver, s->pool, NULL);
-        if (!k) return nomem(err);
+        if (!k) {
+            rc = nomem(err); /* and free the map below */
+            break;
+        }
         size_t pi = (size_t)(uintptr_t)cs_map_get(&pools, k);
         if (!pi) {
             pi = ++inv->n_pools;
