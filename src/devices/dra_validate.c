@@ -61,11 +61,23 @@ cs_status cs__dra_validate_slice(cs_dra_slice *s, cs_error *err)
                                 i);
         for (size_t j = 0; j < d->n_caps; j++) {
             const cs_dra_capacity *cap = &d->caps[j];
+            const char *why = NULL;
             if (cap->has_range && cap->has_max && cs_quantity_cmp(cap->min, cap->max) > 0)
-                return cs__dra_fail(&c, 0,
-                                    "spec.devices[%zu].capacity.%s.requestPolicy.validRange: "
-                                    "min must be <= max",
-                                    i, cap->name);
+                why = "validRange: min must be <= max";
+            else if (cap->has_policy && !d->allow_multiple)
+                why = "needs allowMultipleAllocations: true on the device";
+            else if ((cap->has_range || cap->n_valid_values) && !cap->has_default)
+                why = "default: required with validRange or validValues";
+            else if (cap->has_range && (cs_quantity_cmp(cap->def, cap->min) < 0 ||
+                                        (cap->has_max && cs_quantity_cmp(cap->def, cap->max) > 0)))
+                why = "default: must lie within validRange";
+            bool listed = !cap->n_valid_values;
+            for (size_t k = 0; !listed && k < cap->n_valid_values; k++)
+                listed = cs_quantity_cmp(cap->def, cap->valid_values[k]) == 0;
+            if (!why && !listed) why = "default: must be one of validValues";
+            if (why)
+                return cs__dra_fail(&c, 0, "spec.devices[%zu].capacity.%s.requestPolicy: %s", i,
+                                    cap->name, why);
         }
         const cs_dra_attr *cpus = cs__dra_find_attr(d, s->driver, CS_DRA_CORE_CPUS);
         if (cpus) {

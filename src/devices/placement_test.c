@@ -327,6 +327,37 @@ static void core_cpus_must_match_cores(void **unused)
     }
 }
 
+/* A requestPolicy the API server would refuse is refused, with the field. */
+static void request_policy_is_checked(void **unused)
+{
+    static const struct {
+        const char *from, *to, *msg;
+    } bad[] = {
+        {"numa-0\n    allowMultipleAllocations: true\n", "numa-0\n",
+         "spec.devices[0].capacity.cores.requestPolicy: needs allowMultipleAllocations: true"},
+        {"{default: '1', validRange: {min: '1', step: '1'}}", "{validRange: {min: '1'}}",
+         "spec.devices[0].capacity.cores.requestPolicy: default: required with validRange"},
+        {"{default: '1', validRange: {min: '1', step: '1'}}",
+         "{default: '0', validRange: {min: '1'}}",
+         "spec.devices[0].capacity.cores.requestPolicy: default: must lie within validRange"},
+        {"{default: '1', validRange: {min: '1', step: '1'}}",
+         "{default: '3', validValues: ['1', '2']}",
+         "spec.devices[0].capacity.cores.requestPolicy: default: must be one of validValues"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char text[sizeof fleet + 64];
+        const char *at = strstr(fleet, bad[i].from);
+        snprintf(text, sizeof text, "%.*s%s%s", (int)(at - fleet), fleet, bad[i].to,
+                 at + strlen(bad[i].from));
+        cs_dra_set set;
+        cs_dra_set_init(&set);
+        cs_error err;
+        assert_int_equal(cs_dra_read(&set, text, strlen(text), "f", &err), CS_ERR_INVALID);
+        if (!strstr(err.msg, bad[i].msg)) fail_msg("got '%s', want '%s'", err.msg, bad[i].msg);
+        cs_dra_set_free(&set);
+    }
+}
+
 /* This machine's own devices: a claim for one core gets one CPU of this machine. */
 static void discovered_cpus(void **unused)
 {
@@ -459,6 +490,7 @@ int main(void)
         cmocka_unit_test(several_requests_and_errors),
         cmocka_unit_test(deployment_requests_from_json),
         cmocka_unit_test(core_cpus_must_match_cores),
+        cmocka_unit_test(request_policy_is_checked),
         cmocka_unit_test(discovered_cpus),
         cmocka_unit_test(file_claim_keeps_its_cpus),
         cmocka_unit_test(allocation_failure_keeps_nothing),
