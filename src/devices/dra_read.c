@@ -806,7 +806,9 @@ static cs_status decode_claim(cs__dra_ctx *c, const cs_ynode *doc, cs_dra_claim 
             rc = LIST(c, devices, "results", claim->results, claim->n_results, decode_result);
         pop(c, mark);
         const cs_ynode *st = NULL;
+        mark = FIELD(c, "status");
         if (rc == CS_OK) rc = get_seq(c, cs_ynode_get(doc, "status"), "devices", &st);
+        pop(c, mark);
         for (size_t i = 0; rc == CS_OK && st && i < st->n; i++) {
             mark = push(c, "status.devices[%zu]", i);
             rc = decode_device_status(c, st->items[i], claim);

@@ -149,7 +149,7 @@ static cs_status build_claim(cs_arena *a, void *ud, cs_ynode **doc, cs_error *er
 
 /* ---- the allocation to a cs_placement ---- */
 
-static const char *dup(cs_placement *p, const char *s)
+static const char *copy(cs_placement *p, const char *s)
 {
     return s ? cs_arena_strndup(&p->arena, s, strlen(s)) : NULL;
 }
@@ -175,11 +175,11 @@ static cs_status take_claim(const cs_dra_claim *claim, void *ud, cs_error *err)
     for (size_t i = 0; !nomem && i < n; i++) {
         const cs_dra_result *r = &claim->results[i];
         cs_placement_device *d = &p->devices[i];
-        d->request = dup(p, r->request);
-        d->driver = dup(p, r->driver);
-        d->pool = dup(p, r->pool);
-        d->device = dup(p, r->device);
-        d->share_id = dup(p, r->share_id);
+        d->request = copy(p, r->request);
+        d->driver = copy(p, r->driver);
+        d->pool = copy(p, r->pool);
+        d->device = copy(p, r->device);
+        d->share_id = copy(p, r->share_id);
         nomem =
             !d->request || !d->driver || !d->pool || !d->device || (r->share_id && !d->share_id);
         d->cpus = p->cpus + p->n_cpus;
