@@ -968,7 +968,7 @@ cs_status cs__rt_instance_start(cs_rt_model *m, int threads, const int *cpus, in
     if (!in) {
         rc = cs_error_set(err, CS_ERR_SHUTDOWN, "the version is being unloaded");
     } else if (in->was_ready) {
-        *id = mine; /* a failure since then is on_instance_failed's */
+        if (id) *id = mine; /* a failure since then is on_instance_failed's */
     } else if (in->state == CS_RT_INSTANCE_FAILED && !in->removing) {
         rc = cs_error_set(err, in->failure, "%s", in->reason);
         in->removing = reap_it = true;

@@ -4,11 +4,11 @@
  * The runtime owns the loaded model versions. Each version has a set of instances, each an
  * engine session driven by its own worker thread, and one priority queue in front of them.
  * A free worker takes the next batch from the queue, so work goes to whichever instance is
- * free first (least loaded). With max_batch_size > 0 the model's first
- * dimension of every input and output is the batch dimension: queued requests whose other
- * dimensions and types agree are concatenated along it (up to max_batch_size, waiting at
- * most max_queue_delay_us for more, preferring preferred_batch_sizes), run as one, and
- * each request gets back exactly its own rows.
+ * free first (least loaded). With max_batch_size > 0 the model's first dimension of every
+ * input and output is the batch dimension: queued requests whose other dimensions and types
+ * agree are concatenated along it (up to max_batch_size, waiting at most max_queue_delay_us
+ * for more, preferring preferred_batch_sizes), run as one, and each request gets back exactly
+ * its own rows.
  *
  * Batch formation: the seed is the highest-priority, oldest live request; later queued
  * requests join while their rows fit and every input has the seed's dtype and non-batch
@@ -23,7 +23,7 @@
  *
  * The caller runs it: a version that does not batch, whose last execution took at most
  * cs_rt_options.inline_max_us (CS_RT_INLINE_MAX_US by default) of compute, runs a request on
- * the submitting thread when nothing is queued and an instance is idle. Handing a request to a
+ * the submitting thread when nothing is queued and a READY instance is idle. Handing a request to a
  * worker and back costs two thread wake-ups, several microseconds of CPU and far more of latency,
  * which is more than such a model's whole computation; a slow model never blocks its caller, since
  * its first request (run by a worker) shows it is slow.
@@ -161,7 +161,7 @@ typedef struct cs_rt_instance_opts {
 } cs_rt_instance_opts;
 
 /* Starts one more instance (o NULL = the version's defaults) and returns once its session is
- * ready and its worker takes batches; *id_out gets its id. CS_ERR_LIMIT over the thread
+ * ready and its worker takes batches; *id_out (when not NULL) gets its id. CS_ERR_LIMIT over the thread
  * budget (the message says how many are in use) or with 256 instances listed already,
  * CS_ERR_INVALID for bad options (named) or CPUs the process may not use, CS_ERR_SHUTDOWN
  * when the version is being unloaded or the runtime drains. Blocks for the session's start
