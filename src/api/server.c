@@ -21,6 +21,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "api/tls.h"
 #include "base/numfmt.h"
 #include "obs/log.h"
 
@@ -85,6 +86,7 @@ static cs_status catch_signals(cs_server *s, cs_error *err)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL); /* reloads the TLS certificate (cs_server_run) */
     /* A client that hangs up mid-answer must not kill the process. */
     signal(SIGPIPE, SIG_IGN);
     return CS_OK;
@@ -317,12 +319,24 @@ static cs_status start_daemon(cs_server *s, cs_error *err)
         return cs_error_set(err, CS_ERR_INVALID, "--host: '%s' is not an IPv4 address", o->host);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem tls[] = {
+        {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
+    if (o->tls_cert || o->tls_key) {
+        cs_status rc = cs_tls_new(o->tls_cert, o->tls_key, &s->tls, err);
+        if (rc != CS_OK) return rc;
+        flags |= MHD_USE_TLS;
+        tls[0] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)cs_tls_retrieve};
+        tls[1] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)cs_tls_priorities()};
+    }
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr, MHD_OPTION_THREAD_POOL_SIZE,
-        (unsigned)o->http_threads, MHD_OPTION_CONNECTION_LIMIT, o->limits.max_connections,
-        MHD_OPTION_CONNECTION_TIMEOUT, o->limits.conn_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        o->limits.max_header, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+        MHD_OPTION_ARRAY, tls, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->http_threads, MHD_OPTION_CONNECTION_LIMIT,
+        o->limits.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->limits.conn_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->limits.max_header, MHD_OPTION_NOTIFY_COMPLETED,
+        on_completed, s, MHD_OPTION_END);
     if (!s->mhd)
         return cs_error_set(err, CS_ERR_IO, "cannot listen on %s:%d (is the port in use?)", o->host,
                             o->port);
@@ -373,11 +387,26 @@ static bool wait_idle(cs_server *s, uint64_t deadline_ns)
     return true;
 }
 
+/* SIGHUP: new handshakes use the certificate files as they are now; a pair that does not
+ * load leaves the old one serving, and the log says why. */
+static void reload_tls(cs_server *s)
+{
+    cs_error e;
+    if (!s->tls)
+        cs_log(CS_LOG_INFO, "SIGHUP: nothing to reload (no --tls-cert)", NULL);
+    else if (cs_tls_reload(s->tls, &e) != CS_OK)
+        cs_log(CS_LOG_ERROR, "SIGHUP: TLS certificate not reloaded, the old one stays", "error",
+               e.msg, NULL);
+    else
+        cs_log(CS_LOG_INFO, "SIGHUP: TLS certificate reloaded", "cert", s->opt.tls_cert, NULL);
+}
+
 cs_status cs_server_run(cs_server *s, cs_error *err)
 {
     char port[16];
     snprintf(port, sizeof port, CS_LOG_NUM "%d", s->port);
-    cs_log(CS_LOG_INFO, "listening", "host", s->opt.host, "port", port, NULL);
+    cs_log(CS_LOG_INFO, "listening", "host", s->opt.host, "port", port, "scheme",
+           s->tls ? "https" : "http", NULL);
     /* Linux hands a process-directed signal to the main thread (this one) first. Waiting in
      * poll with a timeout rather than in read keeps ThreadSanitizer working: it runs a
      * deferred handler only when the thread next leaves a blocking call, which a bare read
@@ -386,7 +415,10 @@ cs_status cs_server_run(cs_server *s, cs_error *err)
     for (;;) {
         struct pollfd pfd = {.fd = s->sig_read, .events = POLLIN};
         int n = poll(&pfd, 1, 200);
-        if (n > 0 && read(s->sig_read, &signo, 1) == 1) break;
+        if (n > 0 && read(s->sig_read, &signo, 1) == 1) {
+            if (signo != SIGHUP) break;
+            reload_tls(s);
+        }
         if (n < 0 && errno != EINTR)
             return cs_error_set(err, CS_ERR_INTERNAL, "waiting for signals: %s", strerror(errno));
     }
@@ -416,9 +448,11 @@ void cs_server_free(cs_server *s)
     cs_api_repo_free(s);
     cs_dra_state_free(s->dra);
     cs_api_serving_free(s);
+    cs_tls_free(s->tls);
     if (s->sig_write >= 0) {
         signal(SIGTERM, SIG_DFL);
         signal(SIGINT, SIG_DFL);
+        signal(SIGHUP, SIG_DFL);
         signal_fd = -1;
         close(s->sig_write);
     }

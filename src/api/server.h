@@ -64,6 +64,8 @@ typedef struct cs_server_options {
     struct cs_registry *registry;
     int64_t max_artifact; /* a push whose Content-Length is larger is refused at once (0:
                              the registry's own limit applies as the body streams) */
+    /* HTTPS: both PEM paths, or both NULL for plain HTTP. Re-read on SIGHUP (tls.c). */
+    const char *tls_cert, *tls_key;
 } cs_server_options;
 
 void cs_server_options_defaults(cs_server_options *o);

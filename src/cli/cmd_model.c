@@ -50,6 +50,8 @@ static const char usage[] =
     "  audit    the registry's audit log, newest first\n\n"
     "options:\n"
     "  --server URL   the server (default $CAPSTAN_SERVER, else " DEFAULT_SERVER ")\n"
+    "  --cacert FILE  CA certificates (PEM) that verify an https server (default\n"
+    "                 $CAPSTAN_CACERT, else the system's store)\n"
     "  --json         print the server's JSON instead of a table\n"
     "  -h, --help     show this help\n";
 
@@ -66,10 +68,11 @@ enum {
     OPT_PAGE_TOKEN,
     OPT_YES,
     OPT_RESTORE,
+    OPT_CACERT,
 };
 
 typedef struct model_opts {
-    const char *server, *alias, *source, *selector, *prefix, *page_token;
+    const char *server, *cacert, *alias, *source, *selector, *prefix, *page_token;
     const char *labels[MAX_LABELS];
     int n_labels;
     long limit;
@@ -87,6 +90,7 @@ static int on_option(void *user, int opt, const char *arg)
     model_opts *o = user;
     switch (opt) {
     case OPT_SERVER: o->server = arg; break;
+    case OPT_CACERT: o->cacert = arg; break;
     case OPT_JSON: o->json = true; break;
     case OPT_LABEL:
         if (o->n_labels == MAX_LABELS)
@@ -491,6 +495,7 @@ static int model_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"server", required_argument, NULL, OPT_SERVER},
+        {"cacert", required_argument, NULL, OPT_CACERT},
         {"json", no_argument, NULL, OPT_JSON},
         {"label", required_argument, NULL, OPT_LABEL},
         {"alias", required_argument, NULL, OPT_ALIAS},
@@ -514,8 +519,13 @@ static int model_main(int argc, char **argv)
     const char *sub = argv[first];
     size_t k = 0;
     while (k < sizeof subcommands / sizeof subcommands[0] && strcmp(subcommands[k].name, sub)) k++;
-    if (k == sizeof subcommands / sizeof subcommands[0])
+    if (k == sizeof subcommands / sizeof subcommands[0]) {
+        const char *near = cs_cli_nearest(sub, subcommands, k, sizeof subcommands[0]);
+        if (near)
+            return cs_cli_usage_error("model", "unknown subcommand '%s' (did you mean '%s'?)", sub,
+                                      near);
         return cs_cli_usage_error("model", "unknown subcommand '%s'", sub);
+    }
     const char *env = c.o.server ? c.o.server : getenv("CAPSTAN_SERVER");
     char server[1024];
     snprintf(server, sizeof server, "%s", env && *env ? env : DEFAULT_SERVER);
@@ -524,6 +534,8 @@ static int model_main(int argc, char **argv)
         return cs_cli_usage_error("model", "--server expects http://HOST:PORT, got '%s'", server);
     cs_error err;
     if (cs_http_init(&c.http, server, &err) != CS_OK) return cs_cli_error("model", "%s", err.msg);
+    const char *cacert = c.o.cacert ? c.o.cacert : getenv("CAPSTAN_CACERT");
+    c.http.cacert = cacert && *cacert ? cacert : NULL;
     cs_sbuf_init(&c.path, 8192);
     rc = subcommands[k].fn(&c, argc - first - 1, argv + first + 1);
     cs_sbuf_free(&c.path);

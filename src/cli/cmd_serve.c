@@ -58,6 +58,8 @@ static const char usage[] =
     "  --devices FILE.yaml      ResourceSlices (and DeviceClasses, ResourceClaims) to allocate\n"
     "                           from instead of this machine's devices (tests, what-if plans)\n"
     "  --device-policy P        first (Kubernetes' answer, the default) or best-fit\n"
+    "  --tls-cert FILE.pem      serve HTTPS (TLS 1.2+) with this certificate chain; with\n"
+    "  --tls-key FILE.pem       its private key. SIGHUP re-reads both files\n"
     "  -h, --help               show this help\n\n"
     "Logs are JSON lines on stderr. SIGTERM or SIGINT: readiness turns 503, new inference is\n"
     "refused, in-flight requests finish, exit 0 (1 when --exit-timeout ran out).\n";
@@ -81,6 +83,8 @@ enum {
     OPT_MAX_ARTIFACT,
     OPT_DEVICES,
     OPT_DEVICE_POLICY,
+    OPT_TLS_CERT,
+    OPT_TLS_KEY,
 };
 
 typedef struct name_path {
@@ -146,6 +150,8 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_WEBHOOK_SECRET: o->reg.webhook_secret_file = arg; break;
     case OPT_MAX_ARTIFACT: o->reg.max_artifact_bytes = n; break;
     case OPT_DEVICES: o->srv.devices.devices_file = arg; break;
+    case OPT_TLS_CERT: o->srv.tls_cert = arg; break;
+    case OPT_TLS_KEY: o->srv.tls_key = arg; break;
     case OPT_DEVICE_POLICY:
         if (strcmp(arg, "first") && strcmp(arg, "best-fit"))
             return cs_cli_usage_error("serve",
@@ -215,6 +221,8 @@ static int serve_main(int argc, char **argv)
         {"max-artifact-size", required_argument, NULL, OPT_MAX_ARTIFACT},
         {"devices", required_argument, NULL, OPT_DEVICES},
         {"device-policy", required_argument, NULL, OPT_DEVICE_POLICY},
+        {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
+        {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {0}};
     static const cs_cli_spec spec = {"serve", usage, "", longopts};
     serve_opts o = {.instances = -1, .max_batch = -1};
@@ -234,6 +242,10 @@ static int serve_main(int argc, char **argv)
     if (rc != CS_CLI_CONTINUE) goto out;
     if (first != argc) {
         rc = cs_cli_usage_error("serve", "unexpected argument '%s'", argv[first]);
+        goto out;
+    }
+    if (!o.srv.tls_cert != !o.srv.tls_key) {
+        rc = cs_cli_usage_error("serve", "--tls-cert and --tls-key go together");
         goto out;
     }
     if (!o.reg.webhook_url != !o.reg.webhook_secret_file) {

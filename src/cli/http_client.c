@@ -76,11 +76,17 @@ static cs_status perform(cs_http *h, const char *method, const char *path, struc
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &out->body);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
+    if (h->cacert) curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert);
     char cerr[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
     CURLcode cc = curl_easy_perform(c);
     if (cc == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    } else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE) {
+        rc = cs_error_set(err, CS_ERR_IO,
+                          "%s: %s (give the CA that signed the server's certificate with "
+                          "--cacert FILE or CAPSTAN_CACERT)",
+                          url.data, cerr[0] ? cerr : curl_easy_strerror(cc));
     } else {
         rc = cs_error_set(err, CS_ERR_IO,
                           "%s: %s (is `capstan serve` running there? set "

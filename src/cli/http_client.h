@@ -16,6 +16,9 @@ typedef struct cs_http {
     void *curl;       /* CURL * */
     const char *base; /* borrowed: "http://host:port", no trailing slash needed */
     bool progress;    /* draw an upload progress bar on stderr */
+    /* https: the CA bundle (PEM) that verifies the server, borrowed; NULL for the system's
+     * store. The server's certificate and host name are always verified. */
+    const char *cacert;
 } cs_http;
 
 typedef struct cs_http_reply {
