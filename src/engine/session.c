@@ -15,11 +15,13 @@
  * A run then only binds the caller's input pointers and calls each step's kernel: no
  * allocation, no shape work. When some output shape depends on runtime data (a kernel's
  * infer returned CS__DEFER), the plan is dynamic: each run infers shapes again and takes
- * buffers from a per-run arena that is reset, not freed, between runs.
+ * buffers from a per-run arena that is reset, not freed, between runs. An optional node
+ * timer (cs_session_set_node_timer) sees each step's time; off, it costs a branch per step.
  */
 #include "engine/kernel.h"
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/pool.h"
 
 #include <stdio.h>
@@ -65,6 +67,8 @@ struct cs_session {
     plan *plans[MAX_PLANS];
     int n_plans;
     uint64_t clock;
+    cs_node_timer_fn timer; /* NULL unless a profiler asked for per-node times */
+    void *timer_ctx;
 };
 
 /* --- helpers --------------------------------------------------------------------------- */
@@ -97,6 +101,18 @@ static cs_status run_node(cs_session_t *s, const cs__node *n, const cs_tensor *c
 {
     cs__kctx ctx = {n, scratch, scratch_size, s->pool, s->threads, err, act};
     return n->kernel->run(&ctx, in, n->n_in, out, n->n_out);
+}
+
+/* Time a step for the session's node timer; without one, step_start returns 0 and
+ * step_done does nothing. */
+static uint64_t step_start(const cs_session_t *s)
+{
+    return s->timer ? cs_now_ns() : 0;
+}
+
+static void step_done(const cs_session_t *s, const cs__node *n, uint64_t t0)
+{
+    if (s->timer) s->timer(s->timer_ctx, (int)(n - s->model->nodes), cs_now_ns() - t0);
 }
 
 static size_t scratch_of(const cs__node *n, const cs_tensor *const *in, const cs_tensor *out)
@@ -387,7 +403,9 @@ static cs_status run_dynamic(cs_session_t *s, plan *p, cs_error *err)
         size_t need = scratch_of(n, st->in, st->out);
         void *scratch = need ? cs_arena_alloc(&p->run_arena, need, ALIGN) : NULL;
         if (need && !scratch) return cs_error_set(err, CS_ERR_NOMEM, "out of memory for scratch");
+        uint64_t t0 = step_start(s);
         if ((rc = run_node(s, n, st->in, st->out, scratch, need, &st->act, err))) return rc;
+        step_done(s, n, t0);
     }
     return CS_OK;
 }
@@ -396,9 +414,11 @@ static cs_status run_static(cs_session_t *s, plan *p, cs_error *err)
 {
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
+        uint64_t t0 = step_start(s);
         cs_status rc =
             run_node(s, st->node, st->in, st->out, p->scratch, p->scratch_size, &st->act, err);
         if (rc) return rc;
+        step_done(s, st->node, t0);
     }
     return CS_OK;
 }
@@ -533,6 +553,12 @@ int cs__session_steps(const cs_session_t *s)
     for (int i = 0; i < s->n_plans; i++)
         if (!last || s->plans[i]->last_used > last->last_used) last = s->plans[i];
     return last ? last->n_steps : -1;
+}
+
+void cs_session_set_node_timer(cs_session_t *s, cs_node_timer_fn fn, void *ctx)
+{
+    s->timer = fn;
+    s->timer_ctx = ctx;
 }
 
 /* --- lifecycle ------------------------------------------------------------------------- */
