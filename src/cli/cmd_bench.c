@@ -129,11 +129,13 @@ static int parse_fill(bench_opts *o, char *arg)
         f->hi = strtod(hi, &end);
         ok = end != hi && !*end && isfinite(f->lo) && isfinite(f->hi) && f->lo <= f->hi;
     }
+    if (rest) rest[-1] = '='; /* the message shows the whole argument */
     if (!ok)
         return cs_cli_usage_error("bench",
                                   "--fill expects NAME=int:LO:HI or NAME=float:LO:HI with "
                                   "LO <= HI, got '%s'",
                                   arg);
+    rest[-1] = '\0';
     f->name = arg;
     o->n_fills++;
     return CS_CLI_CONTINUE;
@@ -163,9 +165,11 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_DIM: {
         char *rest = o->n_dims < MAX_ARGS ? split_eq((char *)arg) : NULL;
         long v;
-        if (!rest || cs_cli_parse_int(rest, 0, 1L << 30, &v) != 0)
+        if (!rest || cs_cli_parse_int(rest, 0, 1L << 30, &v) != 0) {
+            if (rest) rest[-1] = '='; /* the message shows the whole argument */
             return cs_cli_usage_error("bench", "--dim expects NAME=V with V in 0..2^30, got '%s'",
                                       arg);
+        }
         o->dims[o->n_dims++] = (dim_arg){arg, v};
         return CS_CLI_CONTINUE;
     }

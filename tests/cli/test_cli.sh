@@ -302,6 +302,8 @@ for bad in "--batch 0" "--batch x" "--threads 999" "--iters 0" "--warmup -1" "--
     expect 2 "bench $bad" "$CAPSTAN" bench "$DIGITS" $bad
     one_error bench "bench $bad"
 done
+expect 2 "bench bad fill" "$CAPSTAN" bench "$DIGITS" --fill image=int:5:1
+has err "got 'image=int:5:1'" "bench: the message shows the whole argument"
 expect 2 "bench no model" "$CAPSTAN" bench
 one_error bench "bench no model"
 expect 2 "bench two models" "$CAPSTAN" bench "$DIGITS" "$DIGITS"
