@@ -509,8 +509,10 @@ static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
         return;
     }
     if (c->algo == CONV_WINOGRAD) {
-        cs__winograd(ctx, w, c->N, c->C, c->M, x->data, wt->data, b ? b->data : NULL, y->data, col,
-                     act);
+        /* Prepacked weights are float32 ones (conv_prepack), so a widened float16 run has none. */
+        const float *u = x->dtype == CS_DTYPE_FLOAT32 ? ctx->packed : NULL;
+        cs__winograd(ctx, w, c->N, c->C, c->M, x->data, wt->data, u, b ? b->data : NULL, y->data,
+                     col, act);
         return;
     }
     for (int64_t i = 0; i < c->N * c->group; i++) {
@@ -599,6 +601,20 @@ static size_t convt_scratch(const cs__node *n, const cs_tensor *const *in, int n
     return scratch_common(n, in, n_in, out, true);
 }
 
+/* Winograd convolutions of float32 weights known at plan time get their transformed
+ * weights once per plan rather than on every run: 16/9 of the weights' size, kept as long
+ * as the plan. */
+static size_t conv_prepack(const cs__node *n, const cs_tensor *const *in, int n_in,
+                           const cs_tensor *out, int n_out, void *dst)
+{
+    conv_shape c = {0};
+    if (in[0]->dtype != CS_DTYPE_FLOAT32 || !in[1]->data ||
+        conv_shape_init(n, in, n_in, false, &c, NULL, NULL) != CS_OK || c.algo != CONV_WINOGRAD)
+        return 0;
+    if (dst) cs__winograd_weights(c.C, c.M, in[1]->data, dst);
+    return cs__winograd_weights_floats(c.C, c.M) * sizeof(float);
+}
+
 static cs_status conv_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
                           int n_out)
 {
@@ -612,7 +628,7 @@ static cs_status convt_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, 
 }
 
 const cs__kernel cs__kernels_conv[] = {
-    {"Conv", "", 1, T_CONV, 0, conv_infer, conv_run, conv_scratch, CS__K_FUSE_ACT},
+    {"Conv", "", 1, T_CONV, 0, conv_infer, conv_run, conv_scratch, CS__K_FUSE_ACT, conv_prepack},
     {"ConvTranspose", "", 1, T_CONV, 0, convt_infer, convt_run, convt_scratch},
     {0},
 };
