@@ -8,7 +8,7 @@ JOBS       ?= $(shell nproc)
 PORT       ?= 8080
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test unit-asan tsan fmt fmt-check bench clean
+.PHONY: all deps build run test unit-asan tsan fuzz-smoke fmt fmt-check bench clean
 
 all: build
 
@@ -35,11 +35,12 @@ run: deps build
 	@exec $(BUILD)/capstan serve --port $(PORT) --threads 2 \
 		--model digits=models/digits.onnx --model-config digits=models/digits.yaml
 
-# Every suite, then the unit and conformance suites again under ASan+UBSan, then format.
+# Every suite, then again under ASan+UBSan and TSan, a short run of every fuzz target, then format.
 test: deps build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory tsan
+	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory fmt-check
 	@echo "make test: all suites passed"
 
@@ -47,7 +48,7 @@ unit-asan:
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DCS_SANITIZE=ON >/dev/null
 	@cmake --build $(ASAN_BUILD) -j $(JOBS)
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-		ctest --output-on-failure -j $(JOBS) -L 'unit|conformance|cli|obs|devices|dra|registry'
+		ctest --output-on-failure -j $(JOBS) -L 'unit|conformance|cli|obs|devices|dra|registry|api'
 
 # The unit tests and the server's end-to-end suite again under ThreadSanitizer; any report
 # fails them.
@@ -56,6 +57,10 @@ tsan:
 	@cmake --build $(TSAN_BUILD) -j $(JOBS)
 	@cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		ctest --output-on-failure -L 'unit|api|dra|registry'
+
+# Every fuzz target for a few seconds (longer runs: fuzz/run TARGET SECONDS).
+fuzz-smoke:
+	@fuzz/smoke 5
 
 FMT_FILES = $(shell git ls-files '*.c' '*.h' 2>/dev/null)
 

@@ -110,7 +110,10 @@ json_t *cs_api_json_or_400(cs_api_req *r);
  * freed by the HTTP thread from then on (unless the caller's sink keeps it alive). */
 void cs_api_unlock_and_resume(cs_api_req *r);
 /* Holds the model named by the route (r->model, r->version) in r->m, or answers 404
- * (unknown name) / 503 (known to the repository but not loaded) and returns false. */
+ * (unknown name) / not_loaded (known to the repository but not loaded: 503 for inference,
+ * 400 for readiness, whose 4xx means "false" in the protocol) and returns false. */
+bool cs_api_model_or_status(cs_api_req *r, int not_loaded);
+/* cs_api_model_or_status with 503 for a model that is not loaded. */
 bool cs_api_model_or_404(cs_api_req *r);
 
 /* --- routes (routes.c) and their handlers ---------------------------------------------- */
@@ -185,6 +188,9 @@ bool cs_api_list_add_or_500(cs_api_req *r, cs_sbuf *items, char *json);
  * comma-separated JSON of the items and is released. */
 void cs_api_list_reply(cs_api_req *r, cs_sbuf *items, const char *next_page_token);
 /* Labels from a JSON object of strings, into r's arena; 400 and false otherwise. */
+/* Answers 400 naming the first member of the JSON object body that is not in allowed (a
+ * NULL-terminated list), and returns false; true when every member is known. */
+bool cs_api_fields_or_400(cs_api_req *r, json_t *body, const char *const *allowed);
 bool cs_api_labels_or_400(cs_api_req *r, json_t *obj, const char *what, int *n,
                           cs_registry_label **labels);
 /* A positive version number from the route, or a 400. */

@@ -46,6 +46,27 @@ void cs_api_json_text(cs_api_req *r, int status, char *json)
     cs_api_reply(r, status, "application/json", json, strlen(json));
 }
 
+bool cs_api_fields_or_400(cs_api_req *r, json_t *body, const char *const *allowed)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach(body, key, value)
+    {
+        const char *const *a = allowed;
+        while (*a && strcmp(*a, key) != 0) a++;
+        if (*a) continue;
+        char names[256];
+        size_t len = 0;
+        for (a = allowed; *a && len < sizeof names; a++)
+            len += (size_t)snprintf(names + len, sizeof names - len, "%s\"%s\"",
+                                    a == allowed ? "" : ", ", *a);
+        cs_api_error(r, MHD_HTTP_BAD_REQUEST, "unknown field \"%.64s\": the fields are %s", key,
+                     names);
+        return false;
+    }
+    return true;
+}
+
 bool cs_api_list_opts_or_400(cs_api_req *r, cs_registry_list_opts *o)
 {
     *o = (cs_registry_list_opts){

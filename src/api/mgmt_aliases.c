@@ -36,7 +36,10 @@ void cs_api_alias_put(cs_api_req *r)
     json_t *version = json_object_get(body, "version");
     cs_registry_alias a;
     cs_error err;
-    if (!json_is_integer(version) || json_integer_value(version) < 1)
+    static const char *const fields[] = {"version", NULL};
+    if (!cs_api_fields_or_400(r, body, fields))
+        ;
+    else if (!json_is_integer(version) || json_integer_value(version) < 1)
         cs_api_error(r, MHD_HTTP_BAD_REQUEST, "\"version\" (a version number) is required");
     else if (cs_registry_alias_put(reg, r->model, r->version, json_integer_value(version),
                                    cs_api_actor(r), &r->arena, &a, &err) != CS_OK)

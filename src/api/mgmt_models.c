@@ -60,7 +60,10 @@ void cs_api_model_create(cs_api_req *r)
     cs_registry_label *l = NULL;
     cs_registry_model m;
     cs_error err;
-    if (!name)
+    static const char *const fields[] = {"name", "description", "labels", NULL};
+    if (!cs_api_fields_or_400(r, body, fields))
+        ;
+    else if (!name)
         cs_api_error(r, MHD_HTTP_BAD_REQUEST, "\"name\" (a string) is required");
     else if (!model_fields_or_400(r, body, &desc, &has_labels, &n, &l))
         ;
@@ -115,7 +118,9 @@ void cs_api_model_patch(cs_api_req *r)
     cs_registry_label *l = NULL;
     cs_registry_model m;
     cs_error err;
-    if (!model_fields_or_400(r, body, &desc, &has_labels, &n, &l))
+    static const char *const fields[] = {"description", "labels", NULL};
+    if (!cs_api_fields_or_400(r, body, fields) ||
+        !model_fields_or_400(r, body, &desc, &has_labels, &n, &l))
         ;
     else if (cs_registry_model_patch(reg, r->model, desc, has_labels, n, l, cs_api_actor(r),
                                      &r->arena, &m, &err) != CS_OK)

@@ -335,7 +335,10 @@ void cs_api_version_patch(cs_api_req *r)
     cs_registry_label *l = NULL;
     cs_registry_version v;
     cs_error err;
-    if (state && st == CS_REGISTRY_STATE_UNSET)
+    static const char *const fields[] = {"labels", "state", NULL};
+    if (!cs_api_fields_or_400(r, body, fields))
+        ;
+    else if (state && st == CS_REGISTRY_STATE_UNSET)
         cs_api_error(r, MHD_HTTP_BAD_REQUEST, "\"state\" must be \"ready\" or \"archived\"");
     else if (labels && !cs_api_labels_or_400(r, labels, "labels", &n, &l))
         ;

@@ -121,6 +121,11 @@ void cs_api_unlock_and_resume(cs_api_req *r)
 
 bool cs_api_model_or_404(cs_api_req *r)
 {
+    return cs_api_model_or_status(r, MHD_HTTP_SERVICE_UNAVAILABLE);
+}
+
+bool cs_api_model_or_status(cs_api_req *r, int not_loaded)
+{
     /* Command-line and data-dir models keep their names; the registry serves the rest. */
     if (r->srv->serving && !cs_api_repo_known(r->srv, r->model))
         return cs_api_serving_acquire_or_404(r);
@@ -141,7 +146,7 @@ bool cs_api_model_or_404(cs_api_req *r)
                      version);
         return false;
     }
-    cs_api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+    cs_api_error(r, not_loaded,
                  "model '%s' is not loaded (POST /v2/repository/models/%s/load loads it)", r->model,
                  r->model);
     return false;

@@ -741,15 +741,37 @@ cs_status cs_v2_decode_data(cs_v2_input *in, cs_arena *a, cs_error *err)
     char *w = t->data;
     if (*p != '[')
         return cs_error_set(err, CS_ERR_INVALID, "input '%s': \"data\" must be an array", in->name);
-    /* Nested arrays are flattened in order; the scanner already checked the brackets. */
+    /* "data" is flat, or nested exactly as the shape: every array at depth k (1-based) has
+     * dims[k-1] items and the scalars sit at depth rank. The scanner already checked that
+     * the brackets balance. */
+    const char *q = p + 1;
+    while (q < end && (*q == ' ' || *q == '\n' || *q == '\t' || *q == '\r')) q++;
+    bool nested = q < end && *q == '[';
+    int depth = 0;
+    int64_t items[CS_MAX_RANK + 1] = {0};
     int64_t i = 0;
     while (p < end) {
         char c = *p;
-        if (c == '[' || c == ']' || c == ',' || c == ' ' || c == '\n' || c == '\t' || c == '\r') {
+        if (c == '[') {
+            if (depth > 0) items[depth - 1]++;
+            if (depth >= (nested ? t->rank : 1)) goto shape;
+            items[depth++] = 0;
+            p++;
+            continue;
+        }
+        if (c == ']') {
+            if (nested && items[depth - 1] != t->dims[depth - 1]) goto shape;
+            depth--;
+            p++;
+            continue;
+        }
+        if (c == ',' || c == ' ' || c == '\n' || c == '\t' || c == '\r') {
             p++;
             continue;
         }
         if (i == n) break;
+        if (nested && depth != t->rank) goto shape;
+        items[depth - 1]++;
         cs_status rc = put_element(in, i++, &p, end, &w, err);
         if (rc != CS_OK) return rc;
     }
@@ -760,6 +782,13 @@ cs_status cs_v2_decode_data(cs_v2_input *in, cs_arena *a, cs_error *err)
                             in->name, n, p < end ? "more than " : "", i);
     in->bytes = bytes ? (size_t)(w - (char *)t->data) : cap;
     return CS_OK;
+shape:;
+    char want[128];
+    cs_shape_format(want, sizeof want, t->rank, t->dims, NULL);
+    return cs_error_set(err, CS_ERR_INVALID,
+                        "input '%s': nested \"data\" does not match the shape %s (give it flat, or "
+                        "nested with one level per dimension)",
+                        in->name, want);
 }
 
 /* --- the response -------------------------------------------------------------------------- */

@@ -72,13 +72,13 @@ void cs_v2_model_metadata(cs_api_req *r)
     if (vc.list) cs_runtime_foreach(r->srv->rt, add_version, &vc);
     cs_api_json(r, MHD_HTTP_OK,
                 json_pack("{s:s, s:o, s:s, s:o, s:o}", "name", r->model, "versions", vc.list,
-                          "platform", "onnx", "inputs", tensor_list(m, true), "outputs",
+                          "platform", "onnx_onnxv1", "inputs", tensor_list(m, true), "outputs",
                           tensor_list(m, false)));
 }
 
 void cs_v2_model_ready(cs_api_req *r)
 {
-    if (!cs_api_model_or_404(r)) return;
+    if (!cs_api_model_or_status(r, MHD_HTTP_BAD_REQUEST)) return;
     bool ready = !atomic_load(&r->srv->draining);
     cs_api_json(
         r, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,

@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +38,41 @@ int cs_cli_usage_error(const char *cmd, const char *fmt, ...)
     vreport(cmd, fmt, ap, hint);
     va_end(ap);
     return CS_CLI_USAGE;
+}
+
+/* Optimal string alignment distance: insertions, deletions, substitutions and adjacent
+ * transpositions, each costing 1; words longer than 63 characters are never near. */
+static size_t distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    if (la > 63 || lb > 63) return SIZE_MAX;
+    size_t d[64][64];
+    for (size_t i = 0; i <= la; i++) d[i][0] = i;
+    for (size_t j = 0; j <= lb; j++) d[0][j] = j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            size_t best = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            if (d[i - 1][j] + 1 < best) best = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < best) best = d[i][j - 1] + 1;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < best)
+                best = d[i - 2][j - 2] + 1;
+            d[i][j] = best;
+        }
+    return d[la][lb];
+}
+
+const char *cs_cli_nearest(const char *word, const void *table, size_t n, size_t stride)
+{
+    size_t len = strlen(word), limit = len >= 5 ? 2 : 1, best = SIZE_MAX;
+    const char *found = NULL;
+    for (size_t i = 0; i < n; i++) {
+        const char *name = *(const char *const *)((const char *)table + i * stride);
+        if (!name) break;
+        size_t d = distance(word, name);
+        if (d <= limit && d < len && d < best) best = d, found = name;
+    }
+    return found;
 }
 
 int cs_cli_parse_int(const char *s, long min, long max, long *out)
@@ -76,7 +112,17 @@ int cs_cli_parse(const cs_cli_spec *spec, int argc, char **argv, cs_cli_opt_fn f
         case '?':
             if (optopt && strncmp(bad, "--", 2) != 0)
                 return cs_cli_usage_error(spec->cmd, "unknown option '-%c'", optopt);
-            return cs_cli_usage_error(spec->cmd, "unknown option '%s'", bad);
+            {
+                const char *word = bad + 2, *eq = strchr(word, '=');
+                char name[64];
+                snprintf(name, sizeof name, "%.*s", eq ? (int)(eq - word) : (int)strlen(word),
+                         word);
+                const char *near = cs_cli_nearest(name, longopts, (size_t)n, sizeof longopts[0]);
+                if (near)
+                    return cs_cli_usage_error(
+                        spec->cmd, "unknown option '%s' (did you mean '--%s'?)", bad, near);
+                return cs_cli_usage_error(spec->cmd, "unknown option '%s'", bad);
+            }
         default: {
             assert(fn); /* getopt only returns options the spec declares */
             int rc = fn(ctx, opt, optarg);

@@ -11,6 +11,7 @@
 #define CS_CLI_H
 
 #include <getopt.h>
+#include <stddef.h>
 
 enum {
     CS_CLI_OK = 0,
@@ -57,6 +58,12 @@ int cs_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(pr
 
 /* As cs_cli_error with a pointer to --help on the same line; returns CS_CLI_USAGE. */
 int cs_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The name nearest to word among n table entries of `stride` bytes whose first member is a
+ * `const char *` name (command tables, struct option arrays), or NULL when none is close:
+ * edit distance (with transpositions) at most 1 for short words, 2 from 5 characters on,
+ * and below the word's length. For "did you mean" hints; O(n x len^2). */
+const char *cs_cli_nearest(const char *word, const void *table, size_t n, size_t stride);
 
 /* Parses a decimal integer in [min, max]; returns 0 on success. */
 int cs_cli_parse_int(const char *s, long min, long max, long *out);

@@ -514,8 +514,13 @@ static int model_main(int argc, char **argv)
     const char *sub = argv[first];
     size_t k = 0;
     while (k < sizeof subcommands / sizeof subcommands[0] && strcmp(subcommands[k].name, sub)) k++;
-    if (k == sizeof subcommands / sizeof subcommands[0])
+    if (k == sizeof subcommands / sizeof subcommands[0]) {
+        const char *near = cs_cli_nearest(sub, subcommands, k, sizeof subcommands[0]);
+        if (near)
+            return cs_cli_usage_error("model", "unknown subcommand '%s' (did you mean '%s'?)", sub,
+                                      near);
         return cs_cli_usage_error("model", "unknown subcommand '%s'", sub);
+    }
     const char *env = c.o.server ? c.o.server : getenv("CAPSTAN_SERVER");
     char server[1024];
     snprintf(server, sizeof server, "%s", env && *env ? env : DEFAULT_SERVER);

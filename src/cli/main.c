@@ -28,6 +28,14 @@ static const cs_cli_command *find(const char *name)
     return NULL;
 }
 
+/* The command nearest to an unknown name, for "did you mean" (NULL when none is close). */
+static const char *nearest_command(const char *name)
+{
+    const char *names[N_COMMANDS];
+    for (size_t i = 0; i < N_COMMANDS; i++) names[i] = commands[i]->name;
+    return cs_cli_nearest(name, names, N_COMMANDS, sizeof names[0]);
+}
+
 static void print_overview(FILE *f)
 {
     fputs("usage: capstan COMMAND [OPTIONS] [ARGS]\n\n"
@@ -56,7 +64,13 @@ static int help_main(int argc, char **argv)
     }
     if (argc - first > 1) return cs_cli_usage_error("help", "expected at most one command");
     const cs_cli_command *c = find(argv[first]);
-    if (!c) return cs_cli_usage_error("help", "unknown command '%s'", argv[first]);
+    if (!c) {
+        const char *near = nearest_command(argv[first]);
+        if (near)
+            return cs_cli_usage_error("help", "unknown command '%s' (did you mean '%s'?)",
+                                      argv[first], near);
+        return cs_cli_usage_error("help", "unknown command '%s'", argv[first]);
+    }
     char *sub[] = {(char *)c->name, "--help", NULL};
     return c->fn(2, sub);
 }
@@ -72,10 +86,10 @@ int main(int argc, char **argv)
     if (strcmp(name, "--version") == 0) name = "version";
     const cs_cli_command *c = find(name);
     if (!c) {
-        fprintf(stderr,
-                "capstan: unknown command '%s' (run 'capstan help' for the list of "
-                "commands)\n",
-                argv[1]);
+        const char *near = nearest_command(name);
+        fprintf(stderr, "capstan: unknown command '%s'", argv[1]);
+        if (near) fprintf(stderr, " (did you mean '%s'?)", near);
+        fprintf(stderr, "; run 'capstan help' for the list of commands\n");
         return CS_CLI_USAGE;
     }
     argv[1] = (char *)c->name;

@@ -99,6 +99,8 @@ def health_and_metadata():
               j.get("inputs") == [{"name": "image", "datatype": "FP32", "shape": [-1, 1, 8, 8]}]
               and j.get("outputs") == [{"name": "probabilities", "datatype": "FP32",
                                          "shape": [-1, 10]}], b)
+        check("platform is the protocol's name for ONNX " + path,
+              j.get("platform") == "onnx_onnxv1", b)
     expect("model ready", "GET", "/v2/models/digits/ready", 200)
     expect("version ready", "GET", "/v2/models/digits/versions/1/ready", 200)
     expect("HEAD live", "HEAD", "/v2/health/live", 200, contains="")
@@ -295,7 +297,8 @@ def repository(x):
     st, _, b = infer_json(x[:2], model="digits2")
     check("infer after load", st == 200, b[:200])
     expect("unload", "POST", "/v2/repository/models/digits2/unload", 200)
-    expect("ready after unload is 503", "GET", "/v2/models/digits2/ready", 503)
+    expect("ready after unload is 400 (the protocol's 4xx for false)", "GET",
+           "/v2/models/digits2/ready", 400)
     expect("load unknown", "POST", "/v2/repository/models/nope/load", 404)
     expect("load bad body", "POST", "/v2/repository/models/digits2/load", 400, b"[1")
 

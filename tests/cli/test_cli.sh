@@ -76,6 +76,16 @@ expect 2 "version extra arg" "$CAPSTAN" version extra
 expect 2 "unknown command" "$CAPSTAN" bogus
 has err "unknown command 'bogus'" "unknown command message"
 has err "capstan help" "unknown command hint"
+expect 2 "misspelt command" "$CAPSTAN" inpsect m.onnx
+has err "did you mean 'inspect'?" "misspelt command suggests the nearest"
+expect 2 "misspelt option" "$CAPSTAN" serve --prot 1
+has err "did you mean '--port'?" "misspelt option suggests the nearest"
+expect 2 "misspelt option with a value" "$CAPSTAN" serve --hots=::1
+has err "did you mean '--host'?" "misspelt --opt=value suggests the nearest"
+expect 2 "misspelt subcommand" "$CAPSTAN" model pusj x m.onnx
+has err "did you mean 'push'?" "misspelt subcommand suggests the nearest"
+expect 2 "unlike any command" "$CAPSTAN" bogus
+if grep -q "did you mean" err; then fail "no suggestion when nothing is near"; else pass; fi
 
 # --- usage errors ----------------------------------------------------------------------
 expect 2 "bad flag" "$CAPSTAN" inspect --nope m.onnx
