@@ -183,10 +183,11 @@ typedef struct conv_shape {
 /* 2-D depthwise convolutions (group == C > 1) in float32, or float16 widened to it, take
  * the direct kernel; it is written for float only, so float64 ones stay on im2col. So do
  * ungrouped 3x3 stride-1 ones for Winograd, which pays from WINO_MIN channels on both
- * sides, WINO_MIN_OUT outputs on each axis and WINO_MIN_OUTPUTS over the batch: the
- * weight transform costs the same per run whatever the batch, and on resnet18's 7x7
- * layers at batch 1 (49 outputs, 512 x 512 weights) it and the weight-bound 16-column
- * GEMMs made the model 1.8x slower; from batch 4 (196 outputs) they pay. */
+ * sides, WINO_MIN_OUT outputs on each axis and WINO_MIN_OUTPUTS over the batch: when the
+ * weights were still transformed on every run, that transform and the weight-bound
+ * 16-column GEMMs made resnet18 1.8x slower on its 7x7 layers at batch 1 (49 outputs,
+ * 512 x 512 weights); from batch 4 (196 outputs) they paid. The thresholds have not been
+ * measured again since the weights are prepacked once per plan (conv_prepack). */
 #define WINO_MIN         16
 #define WINO_MIN_OUT     4
 #define WINO_MIN_OUTPUTS 196
