@@ -39,19 +39,20 @@ no_sanitizer_report() { # name, output
     fi
 }
 
-# start NAME ARGS...: a server with ARGS on a free port (environment from the caller), its
+# start NAME ARGS...: a server with ARGS on a free port (environment from the caller; SCHEME
+# https and CACERT FILE for a TLS server), its
 # stderr in $TMP/server.log and its pid in $TMP/NAME.pid, waited for until it is live.
 # Sets PORT, URL and SERVER_PID.
 start() {
     local name=$1
     shift
     PORT=$(free_port)
-    URL=http://127.0.0.1:$PORT
+    URL=${SCHEME:-http}://127.0.0.1:$PORT
     "$CAPSTAN" serve --port "$PORT" --data-dir "$TMP/data" "$@" 2>"$TMP/server.log" &
     SERVER_PID=$!
     echo "$SERVER_PID" >"$TMP/$name.pid"
     for _ in $(seq 200); do
-        curl -sf "$URL/v2/health/live" >/dev/null 2>&1 && return 0
+        curl -sf ${CACERT:+--cacert "$CACERT"} "$URL/v2/health/live" >/dev/null 2>&1 && return 0
         kill -0 "$SERVER_PID" 2>/dev/null || break
         sleep 0.05
     done
