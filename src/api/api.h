@@ -27,11 +27,12 @@
 #include "capstan/engine.h"
 #include "devices/dra_state.h"
 #include "obs/metrics.h"
+#include "obs/trace.h"
 #include "registry/registry.h"
 #include "runtime/runtime.h"
 
 #define CS_API_NAME_MAX 128 /* model names and versions in routes */
-#define CS_API_ID_MAX   64  /* request ids (X-Request-Id or generated) */
+#define CS_API_ID_MAX   129 /* request ids (X-Request-Id or generated), with the NUL */
 
 struct cs_server {
     cs_server_options opt;
@@ -49,8 +50,11 @@ struct cs_server {
     cs_metric_family *requests, *duration; /* the runtime keeps per-model metrics */
     cs_dra_state *dra;                     /* devices, classes, claims (devices.c) */
     struct cs_api_serving *serving;        /* registry models being served, see serving.c */
+    struct cs_api_conns *conns;            /* open connections, see conns.c */
     struct cs_tls *tls;                    /* NULL for plain HTTP */
 };
+
+typedef struct cs_api_route cs_api_route;
 
 typedef struct cs_api_req {
     cs_server *srv;
@@ -59,6 +63,7 @@ typedef struct cs_api_req {
     cs_sbuf body;             /* bounded by limits.max_body; NUL-terminated */
     uint64_t start_ns;
     char id[CS_API_ID_MAX];
+    cs_trace_ctx trace; /* the server span: the client's trace (traceparent) or a new one */
     char model[CS_API_NAME_MAX], version[CS_API_NAME_MAX]; /* route captures, "" if none */
     char name[CS_DRA_NAME_MAX + 1];                        /* {name}: a DRA object's */
     bool labelled;  /* model/version name a loaded model, so they may be metric labels */
@@ -70,6 +75,10 @@ typedef struct cs_api_req {
     cs_rt_model *m;            /* held from cs_api_model_or_404 until the request ends */
     struct cs_api_sink *sink;  /* set by a streaming route's handler, see below */
     bool sink_ended;           /* the sink has been told the body is complete */
+    const cs_api_route *route; /* found at the headers; NULL: 404/405 */
+    /* Who is asking: the token's name with authentication on, else "anonymous"; the
+     * audit log records it. */
+    char principal[CS_REGISTRY_ACTOR_MAX + 1];
 } cs_api_req;
 
 /* A route marked `streams` in routes.c takes its body incrementally, for uploads far past
@@ -94,7 +103,7 @@ typedef struct cs_api_sink {
 void cs_api_reply(cs_api_req *r, int status, const char *content_type, char *body, size_t len);
 /* Adds a header to the answer given already. */
 void cs_api_header(cs_api_req *r, const char *name, const char *value);
-/* Answers {"error": "<message>"}; 429 also gets Retry-After. */
+/* Answers {"error": "<message>"}; 429 and 503 also get Retry-After. */
 void cs_api_error(cs_api_req *r, int status, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 /* Answers with j serialised (j is taken: its reference is released). 500 when it cannot
@@ -121,11 +130,57 @@ bool cs_api_model_or_404(cs_api_req *r);
 
 typedef void (*cs_api_handler)(cs_api_req *r);
 
-/* Finds r's route and runs its handler; answers 404/405 when none fits. */
+/* One row of the route table: every route declares the least role that may call it. */
+struct cs_api_route {
+    const char *method, *pattern;
+    cs_api_handler fn;
+    cs_registry_role need; /* CS_ROLE_NONE: public; checked by cs_api_admit before the body */
+    bool streams;          /* runs at the headers and takes the body through a sink (api.h) */
+};
+
+/* At the headers: the route that fits r's method and path (filling r's captures), or
+ * NULL when none does (cs_api_dispatch then answers 404 or 405). */
+const cs_api_route *cs_api_route_find(cs_api_req *r);
+/* Runs r->route's handler, or answers 404/405 when it is NULL. */
 void cs_api_dispatch(cs_api_req *r);
+/* --- connections (conns.c) -------------------------------------------------------------- */
+
+typedef struct cs_api_conn cs_api_conn;
+typedef struct cs_api_conns cs_api_conns;
+/* The table and its reaper thread; free after the daemon has stopped. */
+cs_status cs__api_conns_new(const cs_api_limits *lim, cs_api_conns **out, cs_error *err);
+void cs__api_conns_free(cs_api_conns *t);
+/* MHD_OPTION_NOTIFY_CONNECTION's callback; cls is the server. */
+void cs__api_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode toe);
+/* A request's headers are in (busy) or its answer is done (waiting for the next headers). */
+void cs__api_conns_busy(cs_server *s, struct MHD_Connection *conn, bool busy);
+
+/* At the headers (framing.c): true when they frame one request only; else answers 400 (501
+ * for a transfer coding other than chunked) with `Connection: close` and returns false. */
+bool cs__api_framing_or_400(cs_api_req *r, const char *version);
+/* At the headers: answers an inference request 429 (and returns true) when its model's queue
+ * is full already, so that its body is never read; false, with nothing done, otherwise. */
+bool cs_api_shed_early(cs_api_req *r);
 /* At the headers: runs r's route when it is one that streams its body (and returns true);
  * false, with nothing done, for every other request. */
 bool cs_api_dispatch_stream(cs_api_req *r);
+
+/* --- admission (admit.c): who is asking, and may they ------------------------------- */
+
+/* At the headers, before any body is read, for every request with a route: with
+ * authentication on, a route that is not public needs `Authorization: Bearer <token>`
+ * (401 with WWW-Authenticate otherwise) of a live token whose role reaches the route's
+ * need and whose models glob admits the route's model (403 naming what is missing).
+ * Sets r->principal. Returns false once it has answered. */
+bool cs_api_admit(cs_api_req *r);
+/* Creates the first admin token when authentication is on and the store has none: its
+ * secret goes to DATA_DIR/admin.token (mode 0600), whose path is logged, never the secret. */
+cs_status cs_api_auth_bootstrap(cs_server *s, cs_error *err);
+
+void cs_api_tokens_list(cs_api_req *r);
+void cs_api_token_create(cs_api_req *r);
+void cs_api_token_revoke(cs_api_req *r);
 
 void cs_v2_live(cs_api_req *r);
 void cs_v2_ready(cs_api_req *r);
@@ -133,7 +188,9 @@ void cs_v2_server_metadata(cs_api_req *r);
 void cs_v2_model_metadata(cs_api_req *r);
 void cs_v2_model_ready(cs_api_req *r);
 void cs_v2_model_stats(cs_api_req *r);
+void cs_v2_all_stats(cs_api_req *r);
 void cs_v2_infer(cs_api_req *r);
+bool cs_v2_infer_shed(cs_api_req *r); /* cs_api_shed_early's check for one infer route */
 void cs_api_repo_index(cs_api_req *r);
 void cs_api_repo_load(cs_api_req *r);
 void cs_api_repo_unload(cs_api_req *r);
@@ -170,8 +227,8 @@ void cs_api_registry_gc(cs_api_req *r);
 
 /* A query parameter, or NULL. Borrowed from MHD for the request's lifetime. */
 const char *cs_api_query(cs_api_req *r, const char *key);
-/* Who makes a change, for the audit log: the X-Capstan-Actor header, else NULL
- * ("anonymous"). There is no authentication yet, so this is a claim, not an identity. */
+/* Who makes a change, for the audit log: the token's name with authentication on, else
+ * NULL ("anonymous"). Headers such as X-Capstan-Actor are never trusted for this. */
 const char *cs_api_actor(cs_api_req *r);
 /* The registry, or a 404 when the server runs without one. */
 cs_registry_t *cs_api_registry_or_404(cs_api_req *r);

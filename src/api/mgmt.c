@@ -21,8 +21,7 @@ const char *cs_api_query(cs_api_req *r, const char *key)
 
 const char *cs_api_actor(cs_api_req *r)
 {
-    const char *a = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Capstan-Actor");
-    return a && *a ? a : NULL; /* the registry checks its length and characters */
+    return r->principal[0] ? r->principal : NULL; /* NULL is "anonymous" to the registry */
 }
 
 cs_registry_t *cs_api_registry_or_404(cs_api_req *r)

@@ -29,6 +29,9 @@ void cs_api_reply(cs_api_req *r, int status, const char *content_type, char *bod
     }
     if (content_type) MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
     MHD_add_response_header(r->resp, "X-Request-Id", r->id);
+    char tp[CS_TRACEPARENT_LEN + 1];
+    cs_trace_format(&r->trace, tp);
+    MHD_add_response_header(r->resp, "traceparent", tp);
 }
 
 void cs_api_header(cs_api_req *r, const char *name, const char *value)
@@ -50,7 +53,8 @@ void cs_api_error(cs_api_req *r, int status, const char *fmt, ...)
         cs_sbuf_clear(&b);
     size_t len = b.len;
     cs_api_reply(r, status, "application/json", cs_sbuf_take(&b), len);
-    if (status == MHD_HTTP_TOO_MANY_REQUESTS) cs_api_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
+    if (status == MHD_HTTP_TOO_MANY_REQUESTS || status == MHD_HTTP_SERVICE_UNAVAILABLE)
+        cs_api_header(r, MHD_HTTP_HEADER_RETRY_AFTER, "1");
 }
 
 void cs_api_json(cs_api_req *r, int status, json_t *j)

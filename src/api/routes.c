@@ -13,53 +13,62 @@
 #include <stdio.h>
 #include <string.h>
 
-typedef struct route {
-    const char *method, *pattern;
-    cs_api_handler fn;
-    bool streams; /* runs at the headers and takes the body through a sink (api.h) */
-} route;
+typedef cs_api_route route;
+
+/* Who may call what: health is public; viewers read; invokers infer; deployers change
+ * models, versions, aliases, the repository and claims; admins also run gc and manage
+ * tokens and device classes. */
+#define PUBLIC   CS_ROLE_NONE
+#define VIEWER   CS_ROLE_VIEWER
+#define INVOKER  CS_ROLE_INVOKER
+#define DEPLOYER CS_ROLE_DEPLOYER
+#define ADMIN    CS_ROLE_ADMIN
 
 static const route routes[] = {
-    {"GET", "/v2/health/live", cs_v2_live},
-    {"GET", "/v2/health/ready", cs_v2_ready},
-    {"GET", "/v2", cs_v2_server_metadata},
-    {"GET", "/v2/models/{m}", cs_v2_model_metadata},
-    {"GET", "/v2/models/{m}/versions/{v}", cs_v2_model_metadata},
-    {"GET", "/v2/models/{m}/ready", cs_v2_model_ready},
-    {"GET", "/v2/models/{m}/versions/{v}/ready", cs_v2_model_ready},
-    {"GET", "/v2/models/{m}/stats", cs_v2_model_stats},
-    {"GET", "/v2/models/{m}/versions/{v}/stats", cs_v2_model_stats},
-    {"POST", "/v2/models/{m}/infer", cs_v2_infer},
-    {"POST", "/v2/models/{m}/versions/{v}/infer", cs_v2_infer},
-    {"POST", "/v2/repository/index", cs_api_repo_index},
-    {"POST", "/v2/repository/models/{m}/load", cs_api_repo_load},
-    {"POST", "/v2/repository/models/{m}/unload", cs_api_repo_unload},
-    {"GET", "/metrics", cs_api_metrics},
-    {"GET", "/api/v1/devices", cs_api_devices_list},
-    {"GET", "/api/v1/deviceclasses", cs_api_classes_list},
-    {"POST", "/api/v1/deviceclasses", cs_api_classes_create},
-    {"GET", "/api/v1/deviceclasses/{name}", cs_api_class_get},
-    {"DELETE", "/api/v1/deviceclasses/{name}", cs_api_class_delete},
-    {"GET", "/api/v1/claims", cs_api_claims_list},
-    {"POST", "/api/v1/claims", cs_api_claims_create},
-    {"GET", "/api/v1/claims/{name}", cs_api_claim_get},
-    {"DELETE", "/api/v1/claims/{name}", cs_api_claim_delete},
+    {"GET", "/v2/health/live", cs_v2_live, PUBLIC},
+    {"GET", "/v2/health/ready", cs_v2_ready, PUBLIC},
+    {"GET", "/v2", cs_v2_server_metadata, VIEWER},
+    {"GET", "/v2/models/stats", cs_v2_all_stats, VIEWER}, /* before {m}: "stats" is no model name */
+    {"GET", "/v2/models/{m}", cs_v2_model_metadata, VIEWER},
+    {"GET", "/v2/models/{m}/versions/{v}", cs_v2_model_metadata, VIEWER},
+    {"GET", "/v2/models/{m}/ready", cs_v2_model_ready, VIEWER},
+    {"GET", "/v2/models/{m}/versions/{v}/ready", cs_v2_model_ready, VIEWER},
+    {"GET", "/v2/models/{m}/stats", cs_v2_model_stats, VIEWER},
+    {"GET", "/v2/models/{m}/versions/{v}/stats", cs_v2_model_stats, VIEWER},
+    {"POST", "/v2/models/{m}/infer", cs_v2_infer, INVOKER},
+    {"POST", "/v2/models/{m}/versions/{v}/infer", cs_v2_infer, INVOKER},
+    {"POST", "/v2/repository/index", cs_api_repo_index, VIEWER},
+    {"POST", "/v2/repository/models/{m}/load", cs_api_repo_load, DEPLOYER},
+    {"POST", "/v2/repository/models/{m}/unload", cs_api_repo_unload, DEPLOYER},
+    {"GET", "/metrics", cs_api_metrics, VIEWER},
+    {"GET", "/api/v1/devices", cs_api_devices_list, VIEWER},
+    {"GET", "/api/v1/deviceclasses", cs_api_classes_list, VIEWER},
+    {"POST", "/api/v1/deviceclasses", cs_api_classes_create, ADMIN},
+    {"GET", "/api/v1/deviceclasses/{name}", cs_api_class_get, VIEWER},
+    {"DELETE", "/api/v1/deviceclasses/{name}", cs_api_class_delete, ADMIN},
+    {"GET", "/api/v1/claims", cs_api_claims_list, VIEWER},
+    {"POST", "/api/v1/claims", cs_api_claims_create, DEPLOYER},
+    {"GET", "/api/v1/claims/{name}", cs_api_claim_get, VIEWER},
+    {"DELETE", "/api/v1/claims/{name}", cs_api_claim_delete, DEPLOYER},
     /* The registry's management API; {a} (an alias) is captured where {v} goes. */
-    {"GET", "/api/v1/models", cs_api_models_list},
-    {"POST", "/api/v1/models", cs_api_model_create},
-    {"GET", "/api/v1/models/{m}", cs_api_model_get},
-    {"PATCH", "/api/v1/models/{m}", cs_api_model_patch},
-    {"DELETE", "/api/v1/models/{m}", cs_api_model_delete},
-    {"GET", "/api/v1/models/{m}/versions", cs_api_versions_list},
-    {"POST", "/api/v1/models/{m}/versions", cs_api_version_push, true},
-    {"GET", "/api/v1/models/{m}/versions/{v}", cs_api_version_get},
-    {"PATCH", "/api/v1/models/{m}/versions/{v}", cs_api_version_patch},
-    {"DELETE", "/api/v1/models/{m}/versions/{v}", cs_api_version_delete},
-    {"GET", "/api/v1/models/{m}/aliases", cs_api_aliases_list},
-    {"PUT", "/api/v1/models/{m}/aliases/{a}", cs_api_alias_put},
-    {"DELETE", "/api/v1/models/{m}/aliases/{a}", cs_api_alias_delete},
-    {"GET", "/api/v1/audit", cs_api_audit_list},
-    {"POST", "/api/v1/gc", cs_api_registry_gc},
+    {"GET", "/api/v1/models", cs_api_models_list, VIEWER},
+    {"POST", "/api/v1/models", cs_api_model_create, DEPLOYER},
+    {"GET", "/api/v1/models/{m}", cs_api_model_get, VIEWER},
+    {"PATCH", "/api/v1/models/{m}", cs_api_model_patch, DEPLOYER},
+    {"DELETE", "/api/v1/models/{m}", cs_api_model_delete, DEPLOYER},
+    {"GET", "/api/v1/models/{m}/versions", cs_api_versions_list, VIEWER},
+    {"POST", "/api/v1/models/{m}/versions", cs_api_version_push, DEPLOYER, true},
+    {"GET", "/api/v1/models/{m}/versions/{v}", cs_api_version_get, VIEWER},
+    {"PATCH", "/api/v1/models/{m}/versions/{v}", cs_api_version_patch, DEPLOYER},
+    {"DELETE", "/api/v1/models/{m}/versions/{v}", cs_api_version_delete, DEPLOYER},
+    {"GET", "/api/v1/models/{m}/aliases", cs_api_aliases_list, VIEWER},
+    {"PUT", "/api/v1/models/{m}/aliases/{a}", cs_api_alias_put, DEPLOYER},
+    {"DELETE", "/api/v1/models/{m}/aliases/{a}", cs_api_alias_delete, DEPLOYER},
+    {"GET", "/api/v1/audit", cs_api_audit_list, VIEWER},
+    {"POST", "/api/v1/gc", cs_api_registry_gc, ADMIN},
+    {"GET", "/api/v1/tokens", cs_api_tokens_list, ADMIN},
+    {"POST", "/api/v1/tokens", cs_api_token_create, ADMIN},
+    {"DELETE", "/api/v1/tokens/{name}", cs_api_token_revoke, ADMIN},
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
@@ -96,8 +105,21 @@ miss:
     return false;
 }
 
+const route *cs_api_route_find(cs_api_req *r)
+{
+    const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
+    for (size_t i = 0; i < N_ROUTES; i++)
+        if (strcmp(routes[i].method, method) == 0 && match(routes[i].pattern, r->url, r))
+            return &routes[i];
+    return NULL;
+}
+
 void cs_api_dispatch(cs_api_req *r)
 {
+    if (r->route) {
+        r->route->fn(r);
+        return;
+    }
     const char *method = strcmp(r->method, "HEAD") == 0 ? "GET" : r->method;
     char allow[64] = ""; /* every method some route takes this path with, comma-separated */
     size_t n = 0;
@@ -121,14 +143,14 @@ void cs_api_dispatch(cs_api_req *r)
     cs_api_error(r, MHD_HTTP_NOT_FOUND, "no route for %s %s", r->method, r->url);
 }
 
+bool cs_api_shed_early(cs_api_req *r)
+{
+    return r->route && r->route->fn == cs_v2_infer && cs_v2_infer_shed(r);
+}
+
 bool cs_api_dispatch_stream(cs_api_req *r)
 {
-    for (size_t i = 0; i < N_ROUTES; i++) {
-        if (!routes[i].streams || strcmp(routes[i].method, r->method) != 0 ||
-            !match(routes[i].pattern, r->url, r))
-            continue;
-        routes[i].fn(r);
-        return true;
-    }
-    return false;
+    if (!r->route || !r->route->streams) return false;
+    r->route->fn(r);
+    return true;
 }

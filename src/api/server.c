@@ -2,14 +2,16 @@
  * server.c - libmicrohttpd setup, the life of one request, limits, and graceful shutdown.
  *
  * libmicrohttpd runs `http_threads` threads, each with its own epoll loop, so a slow client
- * costs a socket and a little memory, never a thread; the idle timeout and the request
- * timeout close it. A request is read into a body buffer bounded by limits.max_body (a
- * Content-Length above it is refused before a byte of body is read), then dispatched to the
- * route table. A route that streams its body (a registry push) is dispatched at the headers
- * instead and fed chunk by chunk through its sink (api.h), under its own size limit.
- * Inference usually answers later from a runtime worker: the connection is suspended
- * (MHD_ALLOW_SUSPEND_RESUME) and resumed by the worker once the answer is built, so no HTTP
- * thread waits on a long computation (a fast unbatched model's request may run on the HTTP
+ * costs a socket and a little memory, never a thread; the idle timeout, the request
+ * timeout and the header deadline (conns.c, which also closes the idlest connections when
+ * nearly full) close it. Headers that frame a request ambiguously are refused (framing.c),
+ * and an inference request for a full queue is refused at its headers. A request is read into a
+ * body buffer bounded by limits.max_body (a Content-Length above it is refused before a byte of
+ * body is read), then dispatched to the route table. A route that streams its body (a registry
+ * push) is dispatched at the headers instead and fed chunk by chunk through its sink (api.h), under
+ * its own size limit. Inference usually answers later from a runtime worker: the connection is
+ * suspended (MHD_ALLOW_SUSPEND_RESUME) and resumed by the worker once the answer is built, so no
+ * HTTP thread waits on a long computation (a fast unbatched model's request may run on the HTTP
  * thread itself and be answered at once; see runtime.h).
  *
  * Shutdown: SIGTERM/SIGINT write a byte to a self-pipe read by cs_server_run (the handler
@@ -53,7 +55,9 @@ void cs_server_options_defaults(cs_server_options *o)
                 .max_header = 16 << 10,
                 .conn_timeout_s = 30,
                 .request_timeout_s = 60,
+                .header_timeout_s = 10,
                 .max_connections = 1024,
+                .max_connections_per_ip = 64,
             },
     };
 }
@@ -104,16 +108,14 @@ static char *put_hex(char *o, unsigned long long v)
     return o;
 }
 
-/* The request id: the client's X-Request-Id when it is short and printable (so it can be
- * logged and echoed safely), else a fresh one. */
+/* The request id: the client's X-Request-Id when it is at most 128 bytes without control
+ * characters (so it can be logged and echoed safely), else a fresh one. */
 static void request_id(cs_api_req *r)
 {
     const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
     size_t n = h ? strlen(h) : 0;
     bool ok = n > 0 && n < sizeof r->id;
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (h[i] >= '0' && h[i] <= '9') || (h[i] >= 'a' && h[i] <= 'z') ||
-             (h[i] >= 'A' && h[i] <= 'Z') || strchr("-_.:", h[i]);
+    for (size_t i = 0; ok && i < n; i++) ok = (unsigned char)h[i] >= 0x20 && h[i] != 0x7f;
     if (ok) {
         memcpy(r->id, h, n + 1);
         return;
@@ -138,6 +140,12 @@ static cs_api_req *req_new(cs_server *s, struct MHD_Connection *conn, const char
     cs_arena_init(&r->arena, 64 << 10);
     pthread_mutex_init(&r->lock, NULL);
     request_id(r);
+    /* The server span continues the client's trace, or starts one when its traceparent is
+     * missing or invalid. */
+    cs_trace_ctx parent;
+    bool traced =
+        cs_trace_parse(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"), &parent);
+    cs_trace_child(traced ? &parent : NULL, &r->trace);
     atomic_fetch_add(&s->active, 1);
     return r;
 }
@@ -197,6 +205,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r = req_new(s, conn, url, method);
         if (!r) return MHD_NO; /* out of memory: drop the connection */
         *con_cls = r;
+        cs__api_conns_busy(s, conn, true);
+        if (!cs__api_framing_or_400(r, version)) return queue(r);
+        r->route = cs_api_route_find(r);
+        if (r->route && !cs_api_admit(r)) return queue(r);
+        if (cs_api_shed_early(r)) return queue(r);
         if (cs_api_dispatch_stream(r)) {
             /* Its handler either answered at once (a bad header, an unknown model) or
              * installed a sink whose answer comes at the body's end at the earliest. */
@@ -243,11 +256,14 @@ static void log_request(cs_api_req *r, double dur_s)
 {
     cs_log_level level = r->status >= 500 ? CS_LOG_ERROR : CS_LOG_INFO;
     if (level < cs_log_get_level()) return; /* filtered: spare the formatting */
-    char status[16], dur[32];
+    char status[16], dur[32], trace_id[33], span_id[17];
+    cs_trace_hex(r->trace.trace_id, 16, trace_id);
+    cs_trace_hex(r->trace.span_id, 8, span_id);
     snprintf(status, sizeof status, CS_LOG_NUM "%d", r->status);
     snprintf(dur, sizeof dur, CS_LOG_NUM "%" PRIu64, (uint64_t)(dur_s * 1e6));
     cs_log(level, "request", "request_id", r->id, "method", r->method, "path", r->url, "model",
-           r->model, "version", r->version, "status", status, "duration_us", dur, NULL);
+           r->model, "version", r->version, "status", status, "duration_us", dur, "trace_id",
+           trace_id, "span_id", span_id, NULL);
 }
 
 static void observe(cs_api_req *r, double dur_s)
@@ -260,7 +276,7 @@ static void observe(cs_api_req *r, double dur_s)
     const char *rl[] = {model, version, code};
     cs_metric *c = s->requests ? cs_metric_get(s->requests, rl) : NULL;
     if (c) cs_metric_add(c, 1);
-    const char *dl[] = {model, version};
+    const char *dl[] = {r->route ? r->route->pattern : "", model, version};
     cs_metric *h = s->duration ? cs_metric_get(s->duration, dl) : NULL;
     if (h) cs_metric_observe(h, dur_s);
 }
@@ -271,6 +287,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     cs_api_req *r = *con_cls;
     if (!r) return;
     *con_cls = NULL;
+    if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) cs__api_conns_busy(r->srv, conn, false);
     if (!r->resp && !r->status) r->status = 499; /* the client left before an answer */
     double dur = cs_elapsed_s(r->start_ns);
     log_request(r, dur);
@@ -290,7 +307,7 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
 static cs_status register_metrics(cs_server *s, cs_error *err)
 {
     static const char *const req_labels[] = {"model", "version", "code", NULL};
-    static const char *const mv_labels[] = {"model", "version", NULL};
+    static const char *const route_labels[] = {"http_route", "model", "version", NULL};
     static const char *const build_labels[] = {"version", "revision", NULL};
     s->requests = cs_metrics_family(s->metrics, CS_METRIC_COUNTER, "capstan_requests_total",
                                     "HTTP requests answered, by model, version and status code",
@@ -299,7 +316,8 @@ static cs_status register_metrics(cs_server *s, cs_error *err)
      * the request's headers, so it also counts reading and decoding the body. */
     s->duration = cs_metrics_family(
         s->metrics, CS_METRIC_HISTOGRAM, "capstan_http_request_duration_seconds",
-        "Time from request headers to the answer being ready", mv_labels, NULL, 0);
+        "Time from request headers to the answer being ready, by route pattern (and model)",
+        route_labels, NULL, 0);
     cs_metric_family *build =
         cs_metrics_family(s->metrics, CS_METRIC_GAUGE, "capstan_build_info",
                           "Version and git revision of this binary", build_labels, NULL, 0);
@@ -334,9 +352,10 @@ static cs_status start_daemon(cs_server *s, cs_error *err)
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
         MHD_OPTION_ARRAY, tls, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->http_threads, MHD_OPTION_CONNECTION_LIMIT,
-        o->limits.max_connections, MHD_OPTION_CONNECTION_TIMEOUT, o->limits.conn_timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, o->limits.max_header, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, s, MHD_OPTION_END);
+        o->limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        o->limits.max_connections_per_ip, MHD_OPTION_NOTIFY_CONNECTION, cs__api_conns_notify, s,
+        MHD_OPTION_CONNECTION_TIMEOUT, o->limits.conn_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        o->limits.max_header, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
     if (!s->mhd)
         return cs_error_set(err, CS_ERR_IO, "cannot listen on %s:%d (is the port in use?)", o->host,
                             o->port);
@@ -363,6 +382,8 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
     if ((rc = cs_api_repo_init(s, err)) != CS_OK) goto out;
     if ((rc = cs_dra_state_new(&o->devices, &s->dra, err)) != CS_OK) goto out;
     if ((rc = cs_api_serving_init(s, err)) != CS_OK) goto out;
+    if ((rc = cs_api_auth_bootstrap(s, err)) != CS_OK) goto out;
+    if ((rc = cs__api_conns_new(&o->limits, &s->conns, err)) != CS_OK) goto out;
     if ((rc = start_daemon(s, err)) != CS_OK) goto out;
     *out = s;
     s = NULL;
@@ -437,6 +458,8 @@ cs_status cs_server_run(cs_server *s, cs_error *err)
     if (rc != CS_OK) return rc; /* workers may still answer: the daemon must stay up */
     MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
+    cs__api_conns_free(s->conns);
+    s->conns = NULL;
     cs_log(CS_LOG_INFO, "stopped", NULL);
     return rc;
 }
@@ -445,6 +468,7 @@ void cs_server_free(cs_server *s)
 {
     if (!s) return;
     if (s->mhd) MHD_stop_daemon(s->mhd);
+    cs__api_conns_free(s->conns); /* after the daemon: its callbacks use the table */
     cs_api_repo_free(s);
     cs_dra_state_free(s->dra);
     cs_api_serving_free(s);

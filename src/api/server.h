@@ -26,13 +26,17 @@ typedef struct cs_server cs_server;
 
 /* Limits against abuse; every field has a default (cs_server_options_defaults). */
 typedef struct cs_api_limits {
-    size_t max_body;            /* request body bytes (64 MiB); larger is 413 */
-    int64_t max_elements;       /* elements in one tensor (1 << 26) */
-    int max_json_depth;         /* nesting of the JSON header (64) */
-    size_t max_header;          /* per-connection memory for the request line and headers */
-    unsigned conn_timeout_s;    /* an idle connection is closed after this (30 s) */
-    unsigned request_timeout_s; /* a request body must arrive within this (60 s) */
-    unsigned max_connections;   /* concurrent connections (1024) */
+    size_t max_body;                 /* request body bytes (64 MiB); larger is 413 */
+    int64_t max_elements;            /* elements in one tensor (1 << 26) */
+    int max_json_depth;              /* nesting of the JSON header (64) */
+    size_t max_header;               /* per-connection memory for the request line and headers */
+    unsigned conn_timeout_s;         /* an idle connection is closed after this (30 s) */
+    unsigned request_timeout_s;      /* a request body must arrive within this (60 s) */
+    unsigned header_timeout_s;       /* a request's headers must arrive within this from the
+                                        connection's start or the previous answer (10 s) */
+    unsigned max_connections;        /* concurrent connections (1024); the oldest waiting for
+                                        headers are closed when fewer than 1/16 are free */
+    unsigned max_connections_per_ip; /* concurrent connections from one address (64) */
 } cs_api_limits;
 
 /* One model the repository can load: given with --model, or found in DATA_DIR/models. */
@@ -64,6 +68,8 @@ typedef struct cs_server_options {
     struct cs_registry *registry;
     int64_t max_artifact; /* a push whose Content-Length is larger is refused at once (0:
                              the registry's own limit applies as the body streams) */
+    /* Bearer tokens (admit.c) for every route but health; needs the registry's store. */
+    bool auth;
     /* HTTPS: both PEM paths, or both NULL for plain HTTP. Re-read on SIGHUP (tls.c). */
     const char *tls_cert, *tls_key;
 } cs_server_options;

@@ -177,7 +177,9 @@ bool cs_api_serving_acquire_or_404(cs_api_req *r)
         snprintf(r->version, sizeof r->version, "%s", cs_rt_model_version(r->m));
         return true;
     }
+    /* An invalid name (uppercase, '_', "..", UTF-8) is the client's mistake: 400. */
     int status = err.code == CS_ERR_NOT_FOUND  ? MHD_HTTP_NOT_FOUND
+                 : err.code == CS_ERR_INVALID  ? MHD_HTTP_BAD_REQUEST
                  : err.code == CS_ERR_SHUTDOWN ? MHD_HTTP_SERVICE_UNAVAILABLE
                                                : MHD_HTTP_INTERNAL_SERVER_ERROR;
     cs_api_error(r, status, "%s", err.msg);

@@ -123,6 +123,23 @@ static void done(void *ud, cs_status rc, const char *msg, int n_outputs, const c
     cs_api_unlock_and_resume(r);
 }
 
+/* At the headers: a model loaded already whose queue is full gets its 429 now, with
+ * `Connection: close` so that the unread body is not read either. Nothing is loaded here and
+ * anything else is left to cs_v2_infer; the model is looked up and released again, a map
+ * lookup under the runtime's lock. */
+bool cs_v2_infer_shed(cs_api_req *r)
+{
+    cs_rt_model *m = cs_runtime_acquire(r->srv->rt, r->model, r->version[0] ? r->version : NULL);
+    if (!m) return false;
+    bool full = !cs_rt_model_has_room(m);
+    cs_rt_model_release(m);
+    if (!full) return false;
+    cs_api_error(r, MHD_HTTP_TOO_MANY_REQUESTS,
+                 "model '%s' is at capacity: its queue is full; retry later", r->model);
+    cs_api_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+    return true;
+}
+
 void cs_v2_infer(cs_api_req *r)
 {
     if (atomic_load(&r->srv->draining)) {

@@ -17,8 +17,10 @@
 #include "base/numfmt.h"
 
 #include <errno.h>
+#include <float.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -666,6 +668,18 @@ static bool is_float(cs_dtype t)
            t == CS_DTYPE_BFLOAT16;
 }
 
+/* The largest finite value of float dtype t: a number past it would become infinity (and
+ * come back as null), so it is refused instead. */
+static double float_max(cs_dtype t)
+{
+    switch (t) {
+    case CS_DTYPE_FLOAT16: return 65504.0;
+    case CS_DTYPE_BFLOAT16: return 3.3895313892515355e38;
+    case CS_DTYPE_FLOAT32: return FLT_MAX;
+    default: return DBL_MAX;
+    }
+}
+
 /* Decodes the scalar at *pp into element i of t (BYTES: appends at *wp). */
 static cs_status put_element(cs_v2_input *in, int64_t i, const char **pp, const char *end,
                              char **wp, cs_error *err)
@@ -698,7 +712,7 @@ static cs_status put_element(cs_v2_input *in, int64_t i, const char **pp, const 
     errno = 0;
     if (is_float(t->dtype)) {
         double v;
-        if (cs_numfmt_parse_f64(p, e, &v) != 0) goto wrong;
+        if (cs_numfmt_parse_f64(p, e, &v) != 0 || fabs(v) > float_max(t->dtype)) goto wrong;
         if (t->dtype == CS_DTYPE_FLOAT32) /* the common case, without the typed dispatch */
             ((float *)t->data)[i] = (float)v;
         else
@@ -720,7 +734,7 @@ static cs_status put_element(cs_v2_input *in, int64_t i, const char **pp, const 
 wrong:;
     const char *want = t->dtype == CS_DTYPE_STRING ? "a string"
                        : t->dtype == CS_DTYPE_BOOL ? "true or false"
-                       : is_float(t->dtype)        ? "a number"
+                       : is_float(t->dtype)        ? "a number in range"
                                                    : "an integer in range";
     return cs_error_set(err, CS_ERR_INVALID, "input '%s': element %" PRId64 " is not %s (%s)",
                         in->name, i, want, cs_v2_dtype_name(t->dtype));

@@ -85,30 +85,104 @@ void cs_v2_model_ready(cs_api_req *r)
         json_pack("{s:s, s:s, s:b}", "name", r->model, "version", r->version, "ready", ready));
 }
 
-static json_t *duration(uint64_t count, uint64_t ns)
+static json_t *duration(cs_rt_duration d)
 {
-    return json_pack("{s:I, s:I}", "count", (json_int_t)count, "ns", (json_int_t)ns);
+    return json_pack("{s:I, s:I}", "count", (json_int_t)d.count, "ns", (json_int_t)d.ns);
 }
 
+/* One version's entry of Triton's model_stats, every field of the extension. memory_usage
+ * is empty (the engine does not attribute memory to versions yet) and response_stats too
+ * (there are no decoupled models). Costs O(max_batch_size) for the batch sizes. */
+static json_t *model_stat(cs_api_req *r, const cs_rt_model *m)
+{
+    cs_rt_stats st;
+    cs_rt_model_stats(m, &st);
+    int n = cs_rt_model_batch_sizes(m);
+    cs_rt_batch_stats *bs = cs_arena_alloc(&r->arena, (size_t)n * sizeof *bs, 8);
+    json_t *batches = bs ? json_array() : NULL;
+    if (batches) cs_rt_model_batch_stats(m, bs, n);
+    for (int b = 1; batches && b < n; b++)
+        if (bs[b].compute_infer.count)
+            json_array_append_new(batches,
+                                  json_pack("{s:i, s:o, s:o, s:o}", "batch_size", b,
+                                            "compute_input", duration(bs[b].compute_input),
+                                            "compute_infer", duration(bs[b].compute_infer),
+                                            "compute_output", duration(bs[b].compute_output)));
+    return json_pack("{s:s, s:s, s:I, s:I, s:I, s:{s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}, "
+                     "s:o, s:[], s:{}}",
+                     "name", cs_rt_model_name(m), "version", cs_rt_model_version(m),
+                     "last_inference", (json_int_t)st.last_inference_ms, "inference_count",
+                     (json_int_t)st.inference_count, "execution_count",
+                     (json_int_t)st.execution_count, "inference_stats", "success",
+                     duration(st.success), "fail", duration(st.fail), "queue", duration(st.queue),
+                     "compute_input", duration(st.compute_input), "compute_infer",
+                     duration(st.compute_infer), "compute_output", duration(st.compute_output),
+                     "cache_hit", duration(st.cache_hit), "cache_miss", duration(st.cache_miss),
+                     "batch_stats", batches, "memory_usage", "response_stats");
+}
+
+/* Loaded (name, version) pairs, copied out under the runtime's lock so that their stats
+ * can be read after it (the runtime's and a version's locks are never held together). */
+typedef struct loaded_ctx {
+    cs_arena *arena;
+    const char *only; /* a model name, or NULL for every model */
+    const char **names, **versions;
+    int n, cap;
+} loaded_ctx;
+
+static const char *copy(cs_arena *a, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = cs_arena_alloc(a, n, 1);
+    if (p) memcpy(p, s, n);
+    return p;
+}
+
+static void add_loaded(void *ud, const cs_rt_model *m)
+{
+    loaded_ctx *c = ud;
+    if ((c->only && strcmp(cs_rt_model_name(m), c->only) != 0) || c->n == c->cap) return;
+    c->names[c->n] = copy(c->arena, cs_rt_model_name(m));
+    c->versions[c->n] = copy(c->arena, cs_rt_model_version(m));
+    if (c->names[c->n] && c->versions[c->n]) c->n++;
+}
+
+#define STATS_MAX 1024 /* versions in one answer */
+
+/* Appends the stats of every loaded version of `only` (NULL: of every model) to list. */
+static void add_loaded_stats(cs_api_req *r, const char *only, json_t *list)
+{
+    loaded_ctx c = {&r->arena, only, NULL, NULL, 0, STATS_MAX};
+    c.names = cs_arena_alloc(&r->arena, STATS_MAX * sizeof *c.names, 8);
+    c.versions = cs_arena_alloc(&r->arena, STATS_MAX * sizeof *c.versions, 8);
+    if (!c.names || !c.versions) return;
+    cs_runtime_foreach(r->srv->rt, add_loaded, &c);
+    for (int i = 0; i < c.n; i++) {
+        cs_rt_model *m = cs_runtime_acquire(r->srv->rt, c.names[i], c.versions[i]);
+        if (!m) continue; /* unloaded meanwhile */
+        json_array_append_new(list, model_stat(r, m));
+        cs_rt_model_release(m);
+    }
+}
+
+/* GET /v2/models/stats: every loaded version of every model. */
+void cs_v2_all_stats(cs_api_req *r)
+{
+    json_t *list = json_array();
+    if (list) add_loaded_stats(r, NULL, list);
+    cs_api_json(r, MHD_HTTP_OK, json_pack("{s:o}", "model_stats", list));
+}
+
+/* GET /v2/models/{m}[/versions/{v}]/stats: that version, or every loaded version. */
 void cs_v2_model_stats(cs_api_req *r)
 {
     if (!cs_api_model_or_404(r)) return;
-    cs_rt_stats st;
-    cs_rt_model_stats(r->m, &st);
-    json_t *batches = json_array();
-    for (int b = 1; batches && b < 64; b++)
-        if (st.batch_hist[b])
-            json_array_append_new(batches,
-                                  json_pack("{s:i, s:{s:I}}", "batch_size", b, "compute_infer",
-                                            "count", (json_int_t)st.batch_hist[b]));
-    json_t *stat = json_pack(
-        "{s:s, s:s, s:I, s:I, s:I, s:{s:o, s:o, s:o, s:o}, s:o}", "name", r->model, "version",
-        r->version, "last_inference", (json_int_t)st.last_inference_ms, "inference_count",
-        (json_int_t)st.inference_count, "execution_count", (json_int_t)st.execution_count,
-        "inference_stats", "success", duration(st.success_count, st.queue_ns + st.compute_ns),
-        "fail", duration(st.fail_count, 0), "queue", duration(st.inference_count, st.queue_ns),
-        "compute_infer", duration(st.inference_count, st.compute_ns), "batch_stats", batches);
-    cs_api_json(r, MHD_HTTP_OK, json_pack("{s:[o]}", "model_stats", stat));
+    json_t *list = json_array();
+    if (list && r->version[0])
+        json_array_append_new(list, model_stat(r, r->m));
+    else if (list)
+        add_loaded_stats(r, cs_rt_model_name(r->m), list);
+    cs_api_json(r, MHD_HTTP_OK, json_pack("{s:o}", "model_stats", list));
 }
 
 void cs_api_metrics(cs_api_req *r)

@@ -41,12 +41,31 @@ static void test_wall(void **state)
     assert_true(w < 7258118400ull * 1000000000ull);
 }
 
+static void test_duration(void **state)
+{
+    int64_t ns;
+    assert_int_equal(cs_duration_parse("30d", &ns), 0);
+    assert_true(ns == 30LL * 86400 * 1000000000LL);
+    assert_int_equal(cs_duration_parse("1h30m", &ns), 0);
+    assert_true(ns == 5400LL * 1000000000LL);
+    assert_int_equal(cs_duration_parse("500ms", &ns), 0);
+    assert_true(ns == 500000000LL);
+    assert_int_equal(cs_duration_parse("2m5s", &ns), 0);
+    assert_true(ns == 125LL * 1000000000LL);
+    assert_int_equal(cs_duration_parse("7us", &ns), 0);
+    assert_true(ns == 7000);
+    const char *bad[] = {"",        "5", "s", "-5s", "5x", "1.5h", "5s ", "99999999999999999999s",
+                         "200000d", NULL};
+    for (int i = 0; bad[i]; i++) assert_int_equal(cs_duration_parse(bad[i], &ns), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_monotonic),
         cmocka_unit_test(test_sleep),
         cmocka_unit_test(test_wall),
+        cmocka_unit_test(test_duration),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -23,7 +23,7 @@
 
 static const char usage[] =
     "usage: capstan dra allocate -f FILE.yaml [--node NAME] [--policy first|best-fit]\n"
-    "                            [-o yaml|json] [--max-steps N]\n\n"
+    "                            [--node-labels K=V,...] [-o yaml|json] [--max-steps N]\n\n"
     "Allocates Kubernetes DRA ResourceClaims (resource.k8s.io/v1) against the DeviceClasses\n"
     "and ResourceSlices in the same files, with the semantics of Kubernetes' structured\n"
     "allocator, and prints every claim with status.allocation filled in. Claims that already\n"
@@ -34,6 +34,8 @@ static const char usage[] =
     "  -f, --file FILE     a multi-document YAML file ('-' for stdin); repeatable\n"
     "      --node NAME     allocate for this node: slices of other nodes are ignored\n"
     "                      (default: every slice is eligible)\n"
+    "      --node-labels L the node's labels, K=V,K2=V2 (with --node), for slices and\n"
+    "                      devices selected by a nodeSelector\n"
     "      --policy P      first (Kubernetes' answer, the default) or best-fit (keep large\n"
     "                      devices and whole GPUs free)\n"
     "  -o, --output F      yaml (default) or json (a v1 List)\n"
@@ -42,7 +44,7 @@ static const char usage[] =
     "Exit status: 0 claims printed (allocated or not), 1 a file cannot be read, 2 invalid\n"
     "input or usage.\n";
 
-enum { OPT_NODE = 256, OPT_POLICY, OPT_MAX_STEPS };
+enum { OPT_NODE = 256, OPT_NODE_LABELS, OPT_POLICY, OPT_MAX_STEPS };
 
 typedef struct dra_opts {
     const char *files[16];
@@ -50,6 +52,19 @@ typedef struct dra_opts {
     bool json;
     cs_dra_options alloc;
 } dra_opts;
+
+/* "k=v,k2=v2": every item has a non-empty key and an '='. */
+static bool labels_ok(const char *s)
+{
+    for (;;) {
+        const char *end = strchr(s, ',');
+        size_t n = end ? (size_t)(end - s) : strlen(s);
+        const char *eq = memchr(s, '=', n);
+        if (!eq || eq == s) return false;
+        if (!end) return true;
+        s = end + 1;
+    }
+}
 
 static int on_option(void *ctx, int opt, const char *arg)
 {
@@ -66,6 +81,11 @@ static int on_option(void *ctx, int opt, const char *arg)
         o->json = strcmp(arg, "json") == 0;
         return CS_CLI_CONTINUE;
     case OPT_NODE: o->alloc.node = arg; return CS_CLI_CONTINUE;
+    case OPT_NODE_LABELS:
+        if (!labels_ok(arg))
+            return cs_cli_usage_error("dra", "--node-labels expects K=V,K2=V2, got '%s'", arg);
+        o->alloc.node_labels = arg;
+        return CS_CLI_CONTINUE;
     case OPT_POLICY:
         if (strcmp(arg, "first") && strcmp(arg, "best-fit"))
             return cs_cli_usage_error("dra", "--policy expects first or best-fit, got '%s'", arg);
@@ -145,12 +165,14 @@ static int allocate_main(dra_opts *o)
 
 static int dra_main(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"file", required_argument, NULL, 'f'},
-                                             {"output", required_argument, NULL, 'o'},
-                                             {"node", required_argument, NULL, OPT_NODE},
-                                             {"policy", required_argument, NULL, OPT_POLICY},
-                                             {"max-steps", required_argument, NULL, OPT_MAX_STEPS},
-                                             {0}};
+    static const struct option longopts[] = {
+        {"file", required_argument, NULL, 'f'},
+        {"output", required_argument, NULL, 'o'},
+        {"node", required_argument, NULL, OPT_NODE},
+        {"node-labels", required_argument, NULL, OPT_NODE_LABELS},
+        {"policy", required_argument, NULL, OPT_POLICY},
+        {"max-steps", required_argument, NULL, OPT_MAX_STEPS},
+        {0}};
     static const cs_cli_spec spec = {"dra", usage, "f:o:", longopts};
     dra_opts o = {.n_files = 0};
     int first;
@@ -163,6 +185,8 @@ static int dra_main(int argc, char **argv)
     if (argc - first > 1)
         return cs_cli_usage_error("dra", "unexpected argument '%s'", argv[first + 1]);
     if (o.n_files == 0) return cs_cli_usage_error("dra", "allocate needs -f FILE.yaml");
+    if (o.alloc.node_labels && !o.alloc.node)
+        return cs_cli_usage_error("dra", "--node-labels needs --node NAME");
     return allocate_main(&o);
 }
 

@@ -137,23 +137,8 @@ static bool path_query(ctx *c, const char *key, const char *value)
 static json_t *call(ctx *c, const char *method, const char *body, cs_http_reply *rep, int *rc)
 {
     cs_error err;
-    *rc = CS_CLI_RUNTIME;
-    if (cs_http_call(&c->http, method, c->path.data, body, rep, &err) != CS_OK) {
-        cs_cli_error("model", "%s", err.msg);
-        return NULL;
-    }
-    char msg[1024];
-    if (rep->status < 200 || rep->status >= 300) {
-        cs_cli_error("model", "%s", cs_http_error_text(rep, msg, sizeof msg));
-        return NULL;
-    }
-    json_error_t jerr;
-    json_t *j = rep->body.len ? json_loadb(rep->body.data, rep->body.len, 0, &jerr) : json_null();
-    if (!j) {
-        cs_cli_error("model", "the server's answer is not JSON: %s", jerr.text);
-        return NULL;
-    }
-    *rc = CS_CLI_OK;
+    json_t *j = cs_http_json(&c->http, method, c->path.data, body, rep, &err);
+    *rc = j ? CS_CLI_OK : cs_cli_error("model", "%s", err.msg);
     return j;
 }
 
@@ -526,16 +511,11 @@ static int model_main(int argc, char **argv)
                                       near);
         return cs_cli_usage_error("model", "unknown subcommand '%s'", sub);
     }
-    const char *env = c.o.server ? c.o.server : getenv("CAPSTAN_SERVER");
     char server[1024];
-    snprintf(server, sizeof server, "%s", env && *env ? env : DEFAULT_SERVER);
-    for (size_t n = strlen(server); n > 0 && server[n - 1] == '/';) server[--n] = '\0';
-    if (strncmp(server, "http://", 7) != 0 && strncmp(server, "https://", 8) != 0)
-        return cs_cli_usage_error("model", "--server expects http://HOST:PORT, got '%s'", server);
     cs_error err;
-    if (cs_http_init(&c.http, server, &err) != CS_OK) return cs_cli_error("model", "%s", err.msg);
-    const char *cacert = c.o.cacert ? c.o.cacert : getenv("CAPSTAN_CACERT");
-    c.http.cacert = cacert && *cacert ? cacert : NULL;
+    cs_status st = cs_http_open(&c.http, c.o.server, c.o.cacert, server, sizeof server, &err);
+    if (st == CS_ERR_INVALID) return cs_cli_usage_error("model", "%s", err.msg);
+    if (st != CS_OK) return cs_cli_error("model", "%s", err.msg);
     cs_sbuf_init(&c.path, 8192);
     rc = subcommands[k].fn(&c, argc - first - 1, argv + first + 1);
     cs_sbuf_free(&c.path);

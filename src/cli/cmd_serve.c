@@ -46,6 +46,12 @@ static const char usage[] =
     "  --http-threads N         threads serving connections (2)\n"
     "  --exit-timeout S         how long SIGTERM waits for in-flight requests (30)\n"
     "  --max-body-size BYTES    largest request body (67108864)\n"
+    "  --header-timeout S       a request's headers must arrive within S seconds of the\n"
+    "                           connection's start or the previous answer (10)\n"
+    "  --request-timeout S      a request body (not a push) must arrive within S (60)\n"
+    "  --max-connections N      open connections; the oldest idle ones are closed when\n"
+    "                           nearly full (1024)\n"
+    "  --max-connections-per-ip N  open connections from one address (64)\n"
     "  --log-level LEVEL        debug, info, warn, error or off (info)\n"
     "  --registry URL           model registry store: postgres://... (PostgreSQL); by default\n"
     "                           SQLite in DIR/registry.db. Registered models are served under\n"
@@ -58,6 +64,9 @@ static const char usage[] =
     "  --devices FILE.yaml      ResourceSlices (and DeviceClasses, ResourceClaims) to allocate\n"
     "                           from instead of this machine's devices (tests, what-if plans)\n"
     "  --device-policy P        first (Kubernetes' answer, the default) or best-fit\n"
+    "  --auth MODE              tokens (bearer tokens with roles; 'capstan token') or none;\n"
+    "                           tokens by default unless --host is a loopback address. With\n"
+    "                           tokens and none yet, DIR/admin.token gets an admin token\n"
     "  --tls-cert FILE.pem      serve HTTPS (TLS 1.2+) with this certificate chain; with\n"
     "  --tls-key FILE.pem       its private key. SIGHUP re-reads both files\n"
     "  -h, --help               show this help\n\n"
@@ -76,6 +85,10 @@ enum {
     OPT_HTTP_THREADS,
     OPT_EXIT_TIMEOUT,
     OPT_MAX_BODY,
+    OPT_HEADER_TIMEOUT,
+    OPT_REQUEST_TIMEOUT,
+    OPT_MAX_CONNS,
+    OPT_MAX_CONNS_PER_IP,
     OPT_LOG_LEVEL,
     OPT_REGISTRY,
     OPT_WEBHOOK,
@@ -83,6 +96,7 @@ enum {
     OPT_MAX_ARTIFACT,
     OPT_DEVICES,
     OPT_DEVICE_POLICY,
+    OPT_AUTH,
     OPT_TLS_CERT,
     OPT_TLS_KEY,
 };
@@ -96,6 +110,7 @@ typedef struct serve_opts {
     cs_registry_options reg;
     cs_vec models, configs;            /* name_path */
     int threads, instances, max_batch; /* instances/max_batch: -1 = not given */
+    const char *auth;                  /* "tokens", "none", or NULL: by --host */
 } serve_opts;
 
 /* Splits NAME=VALUE in place into v. */
@@ -124,6 +139,10 @@ static int on_option(void *ctx, int opt, const char *arg)
         {OPT_HTTP_THREADS, "--http-threads", 1, 64},
         {OPT_EXIT_TIMEOUT, "--exit-timeout", 0, 3600},
         {OPT_MAX_BODY, "--max-body-size", 1024, 1L << 32},
+        {OPT_HEADER_TIMEOUT, "--header-timeout", 1, 3600},
+        {OPT_REQUEST_TIMEOUT, "--request-timeout", 1, 86400},
+        {OPT_MAX_CONNS, "--max-connections", 16, 1000000},
+        {OPT_MAX_CONNS_PER_IP, "--max-connections-per-ip", 1, 1000000},
         {OPT_MAX_ARTIFACT, "--max-artifact-size", 1024, 1L << 40},
     };
     serve_opts *o = ctx;
@@ -145,11 +164,20 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_HTTP_THREADS: o->srv.http_threads = (int)n; break;
     case OPT_EXIT_TIMEOUT: o->srv.exit_timeout_s = (unsigned)n; break;
     case OPT_MAX_BODY: o->srv.limits.max_body = (size_t)n; break;
+    case OPT_HEADER_TIMEOUT: o->srv.limits.header_timeout_s = (unsigned)n; break;
+    case OPT_REQUEST_TIMEOUT: o->srv.limits.request_timeout_s = (unsigned)n; break;
+    case OPT_MAX_CONNS: o->srv.limits.max_connections = (unsigned)n; break;
+    case OPT_MAX_CONNS_PER_IP: o->srv.limits.max_connections_per_ip = (unsigned)n; break;
     case OPT_REGISTRY: o->reg.store_url = arg; break;
     case OPT_WEBHOOK: o->reg.webhook_url = arg; break;
     case OPT_WEBHOOK_SECRET: o->reg.webhook_secret_file = arg; break;
     case OPT_MAX_ARTIFACT: o->reg.max_artifact_bytes = n; break;
     case OPT_DEVICES: o->srv.devices.devices_file = arg; break;
+    case OPT_AUTH:
+        if (strcmp(arg, "tokens") && strcmp(arg, "none"))
+            return cs_cli_usage_error("serve", "--auth expects tokens or none, got '%s'", arg);
+        o->auth = arg;
+        break;
     case OPT_TLS_CERT: o->srv.tls_cert = arg; break;
     case OPT_TLS_KEY: o->srv.tls_key = arg; break;
     case OPT_DEVICE_POLICY:
@@ -214,6 +242,10 @@ static int serve_main(int argc, char **argv)
         {"http-threads", required_argument, NULL, OPT_HTTP_THREADS},
         {"exit-timeout", required_argument, NULL, OPT_EXIT_TIMEOUT},
         {"max-body-size", required_argument, NULL, OPT_MAX_BODY},
+        {"header-timeout", required_argument, NULL, OPT_HEADER_TIMEOUT},
+        {"request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+        {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"registry", required_argument, NULL, OPT_REGISTRY},
         {"webhook", required_argument, NULL, OPT_WEBHOOK},
@@ -221,6 +253,7 @@ static int serve_main(int argc, char **argv)
         {"max-artifact-size", required_argument, NULL, OPT_MAX_ARTIFACT},
         {"devices", required_argument, NULL, OPT_DEVICES},
         {"device-policy", required_argument, NULL, OPT_DEVICE_POLICY},
+        {"auth", required_argument, NULL, OPT_AUTH},
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {0}};
@@ -244,6 +277,10 @@ static int serve_main(int argc, char **argv)
         rc = cs_cli_usage_error("serve", "unexpected argument '%s'", argv[first]);
         goto out;
     }
+    /* Secure by default: anything but loopback needs tokens unless --auth none says so. */
+    o.srv.auth = o.auth ? !strcmp(o.auth, "tokens")
+                        : !(strncmp(o.srv.host, "127.", 4) == 0 || !strcmp(o.srv.host, "::1") ||
+                            !strcmp(o.srv.host, "localhost"));
     if (!o.srv.tls_cert != !o.srv.tls_key) {
         rc = cs_cli_usage_error("serve", "--tls-cert and --tls-key go together");
         goto out;

@@ -14,12 +14,36 @@
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+/* The token from the environment or the user's config file, if any. */
+static void read_token(char *out, size_t cap)
+{
+    const char *env = getenv("CAPSTAN_TOKEN");
+    if (env && *env) {
+        snprintf(out, cap, "%s", env);
+        return;
+    }
+    char path[1024];
+    const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+    if (xdg && *xdg)
+        snprintf(path, sizeof path, "%s/capstan/token", xdg);
+    else if (home && *home)
+        snprintf(path, sizeof path, "%s/.config/capstan/token", home);
+    else
+        return;
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    if (fgets(out, (int)cap, f)) out[strcspn(out, "\r\n")] = '\0';
+    fclose(f);
+}
 
 cs_status cs_http_init(cs_http *h, const char *base, cs_error *err)
 {
     *h = (cs_http){.base = base};
+    read_token(h->token, sizeof h->token);
     if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0 || !(h->curl = curl_easy_init()))
         return cs_error_set(err, CS_ERR_NOMEM, "cannot start libcurl");
     return CS_OK;
@@ -77,6 +101,10 @@ static cs_status perform(cs_http *h, const char *method, const char *path, struc
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &out->body);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     if (h->cacert) curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert);
+    if (h->token[0]) {
+        curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BEARER);
+        curl_easy_setopt(c, CURLOPT_XOAUTH2_BEARER, h->token);
+    }
     char cerr[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
     CURLcode cc = curl_easy_perform(c);
@@ -163,4 +191,35 @@ const char *cs_http_error_text(const cs_http_reply *rep, char *buf, size_t cap)
     snprintf(buf, cap, "%s (HTTP %ld)", msg ? msg : "the server answered", rep->status);
     json_decref(j);
     return buf;
+}
+
+cs_status cs_http_open(cs_http *h, const char *server, const char *cacert, char *buf, size_t cap,
+                       cs_error *err)
+{
+    const char *env = server ? server : getenv("CAPSTAN_SERVER");
+    snprintf(buf, cap, "%s", env && *env ? env : "http://127.0.0.1:8080");
+    for (size_t n = strlen(buf); n > 0 && buf[n - 1] == '/';) buf[--n] = '\0';
+    if (strncmp(buf, "http://", 7) != 0 && strncmp(buf, "https://", 8) != 0)
+        return cs_error_set(err, CS_ERR_INVALID, "--server expects http(s)://HOST:PORT, got '%s'",
+                            buf);
+    cs_status rc = cs_http_init(h, buf, err);
+    if (rc != CS_OK) return rc;
+    const char *ca = cacert ? cacert : getenv("CAPSTAN_CACERT");
+    h->cacert = ca && *ca ? ca : NULL;
+    return CS_OK;
+}
+
+json_t *cs_http_json(cs_http *h, const char *method, const char *path, const char *body,
+                     cs_http_reply *rep, cs_error *err)
+{
+    if (cs_http_call(h, method, path, body, rep, err) != CS_OK) return NULL;
+    char msg[1024];
+    if (rep->status < 200 || rep->status >= 300) {
+        cs_error_set(err, CS_ERR_IO, "%s", cs_http_error_text(rep, msg, sizeof msg));
+        return NULL;
+    }
+    json_error_t jerr;
+    json_t *j = rep->body.len ? json_loadb(rep->body.data, rep->body.len, 0, &jerr) : json_null();
+    if (!j) cs_error_set(err, CS_ERR_PARSE, "the server's answer is not JSON: %s", jerr.text);
+    return j;
 }

@@ -8,6 +8,8 @@
 #include <stdbool.h>
 
 #include "base/sbuf.h"
+
+#include <jansson.h>
 #include "capstan/status.h"
 
 #define CS_HTTP_REPLY_MAX ((size_t)64 << 20) /* a longer answer is an error */
@@ -19,6 +21,9 @@ typedef struct cs_http {
     /* https: the CA bundle (PEM) that verifies the server, borrowed; NULL for the system's
      * store. The server's certificate and host name are always verified. */
     const char *cacert;
+    /* Sent as `Authorization: Bearer` when set: $CAPSTAN_TOKEN, else the first line of
+     * $XDG_CONFIG_HOME/capstan/token (~/.config/capstan/token); "" for none. */
+    char token[128];
 } cs_http;
 
 typedef struct cs_http_reply {
@@ -26,7 +31,8 @@ typedef struct cs_http_reply {
     cs_sbuf body; /* NUL-terminated; freed with cs_sbuf_free */
 } cs_http_reply;
 
-/* Opens a client for base (borrowed). Free with cs_http_free. */
+/* Opens a client for base (borrowed) and reads the token (see cs_http.token). Free with
+ * cs_http_free. */
 cs_status cs_http_init(cs_http *h, const char *base, cs_error *err);
 void cs_http_free(cs_http *h);
 
@@ -41,6 +47,17 @@ cs_status cs_http_call(cs_http *h, const char *method, const char *path, const c
  * whole), with extra headers ("Name: value", n of them). */
 cs_status cs_http_upload(cs_http *h, const char *path, const char *file, const char *const *headers,
                          int n, cs_http_reply *out, cs_error *err);
+
+/* The server a command talks to: server (a --server flag) or $CAPSTAN_SERVER or
+ * http://127.0.0.1:8080, trailing slashes cut, into buf; opens h on it with cacert (a
+ * --cacert flag) or $CAPSTAN_CACERT. CS_ERR_INVALID for a URL that is not http(s). */
+cs_status cs_http_open(cs_http *h, const char *server, const char *cacert, char *buf, size_t cap,
+                       cs_error *err);
+
+/* One call whose 2xx answer is JSON: returns it (a new reference; null for an empty body)
+ * with rep filled (free rep->body), or NULL with err set to the server's message or why. */
+json_t *cs_http_json(cs_http *h, const char *method, const char *path, const char *body,
+                     cs_http_reply *rep, cs_error *err);
 
 /* s escaped for a URL's path or query (into b). */
 cs_status cs_http_escape(cs_http *h, const char *s, cs_sbuf *b);

@@ -49,6 +49,7 @@ typedef struct cs_cel_env {
     /* device.capacity[domain][name], likewise; values are QUANTITY. */
     bool (*capacity)(void *ud, const char *domain, const char *name, cs_cel_attr *out);
     void *ud;
+    bool allow_multiple; /* device.allowMultipleAllocations */
 } cs_cel_env;
 
 #define CS_CEL_DEFAULT_COST_LIMIT 1000000

@@ -606,6 +606,7 @@ static cs__cel_val eval(cs__cel_ctx *c, const cs__cel_node *n)
         const char *d = c->env->driver ? c->env->driver : "";
         return (cs__cel_val){.type = CS__CEL_STRING, .s = {d, strlen(d)}};
     }
+    case CS__N_MULTI: return vbool(c->env->allow_multiple);
     case CS__N_DOMAIN:
         v = eval(c, n->kids[0]);
         if (v.type == CS__CEL_ERROR) return v;
@@ -616,7 +617,7 @@ static cs__cel_val eval(cs__cel_ctx *c, const cs__cel_node *n)
         return v;
     case CS__N_ATTR: return eval_attr(c, n, false);
     case CS__N_HAS:
-        return n->kids[0]->kind == CS__N_DRIVER ? vbool(true) : eval_attr(c, n->kids[0], true);
+        return n->kids[0]->kind != CS__N_ATTR ? vbool(true) : eval_attr(c, n->kids[0], true);
     case CS__N_INDEX: {
         cs__cel_val l = eval(c, n->kids[0]);
         if (l.type == CS__CEL_ERROR) return l;

@@ -130,6 +130,7 @@ typedef enum cs__cel_kind {
     CS__N_DEVICE, /* `device`, parse time only */
     CS__N_MAPS,   /* device.attributes / device.capacity, parse time only */
     CS__N_DRIVER,
+    CS__N_MULTI,  /* device.allowMultipleAllocations */
     CS__N_DOMAIN, /* kids[0]: domain name */
     CS__N_ATTR,   /* kids[0]: DOMAIN, kids[1]: name */
     CS__N_HAS,    /* kids[0]: an ATTR or DRIVER written with a field selection */

@@ -274,7 +274,8 @@ static bool parse_args(parser *p, cs_vec *v)
 static cs__cel_node *mk_has(parser *p, uint32_t pos, const cs_vec *v)
 {
     cs__cel_node *a = v->len == 1 ? *(cs__cel_node **)cs_vec_at(v, 0) : NULL;
-    if (!a || !a->selected || (a->kind != CS__N_ATTR && a->kind != CS__N_DRIVER))
+    if (!a || !a->selected ||
+        (a->kind != CS__N_ATTR && a->kind != CS__N_DRIVER && a->kind != CS__N_MULTI))
         return fail(p, pos,
                     "has() takes one field selection, e.g. has(device.attributes[\"d\"].name)");
     return mk(p, CS__N_HAS, CS__CEL_BOOL, pos, 1, &a);
@@ -366,12 +367,16 @@ static cs__cel_node *mk_select(parser *p, cs__cel_node *x, const char *name, siz
         cs__cel_node *n = NULL;
         if (len == 6 && !memcmp(name, "driver", 6))
             n = mk(p, CS__N_DRIVER, CS__CEL_STRING, pos, 0, NULL);
+        else if (len == 24 && !memcmp(name, "allowMultipleAllocations", 24))
+            n = mk(p, CS__N_MULTI, CS__CEL_BOOL, pos, 0, NULL);
         else if ((len == 10 && !memcmp(name, "attributes", 10)) ||
                  (len == 8 && !memcmp(name, "capacity", 8))) {
             n = mk(p, CS__N_MAPS, CS__CEL_MAPS, pos, 0, NULL);
             if (n) n->capacity = name[0] == 'c';
         } else
-            return fail(p, pos, "device has no field '%.*s' (it has driver, attributes, capacity)",
+            return fail(p, pos,
+                        "device has no field '%.*s' (it has driver, attributes, capacity, "
+                        "allowMultipleAllocations)",
                         (int)len, name);
         if (n) n->selected = true;
         return n;

@@ -84,6 +84,11 @@ static const row rows[] = {
     /* device fields and attribute access */
     {"device.driver == \"gpu.nvidia.com\"", T},
     {"device.driver == \"other\"", F},
+    /* device.allowMultipleAllocations (resource.k8s.io/v1 in 1.34): false when unset. */
+    {"device.allowMultipleAllocations", F},
+    {"!device.allowMultipleAllocations && has(device.allowMultipleAllocations)", T},
+    {"device.allowMultipleAllocations == 1", CE},
+    {"device.allowMultiple", CE},
     {A ".productName == \"NVIDIA H100 80GB HBM3\"", T},
     {A "[\"productName\"] == \"NVIDIA H100 80GB HBM3\"", T},
     {A ".index == 3", T},

@@ -76,12 +76,18 @@ typedef struct cs_dra_device {
     cs_dra_taint *taints;
     size_t n_taints;
     bool allow_multiple;
+    /* Where the device is available, with perDeviceNodeSelection (one of the three). */
+    const char *node_name;
+    bool all_nodes;
+    const cs_ynode *node_sel; /* a core/v1 NodeSelector as written */
 } cs_dra_device;
 
 typedef struct cs_dra_slice {
     const char *name, *driver, *pool, *node_name;
     int64_t generation, slice_count;
-    bool all_nodes, node_selector; /* node_selector: has spec.nodeSelector */
+    bool all_nodes;
+    bool per_device;          /* perDeviceNodeSelection: each device says where it is */
+    const cs_ynode *node_sel; /* spec.nodeSelector as written (one term), or NULL */
     cs_dra_device *devices;
     size_t n_devices;
     cs_dra_counter_set *shared;
@@ -104,6 +110,10 @@ typedef struct cs_dra_class {
 
 typedef enum cs_dra_mode { CS_DRA_EXACT_COUNT, CS_DRA_ALL } cs_dra_mode;
 
+/* A request's count before validation when the YAML gives none (any value given, -1 too,
+ * is checked: it must be > 0). */
+#define CS_DRA_COUNT_UNSET INT64_MIN
+
 /* An `exactly` request or one firstAvailable sub-request (then n_subs == 0). A request
  * with firstAvailable has subs and no class of its own. */
 typedef struct cs_dra_request {
@@ -112,7 +122,7 @@ typedef struct cs_dra_request {
     cs_dra_selector *selectors;
     size_t n_selectors;
     cs_dra_mode mode;
-    int64_t count;
+    int64_t count; /* CS_DRA_COUNT_UNSET until validation defaults it to 1 */
     bool admin_access;
     cs_dra_toleration *tolerations;
     size_t n_tolerations;
@@ -137,6 +147,8 @@ typedef struct cs_dra_result {
     cs_dra_qty_entry *consumed;
     size_t n_consumed;
     const cs_dra_request *req; /* the (sub)request, for tolerations; NULL when read */
+    const cs_dra_slice *slice; /* where the device came from, for the node selector; */
+    const cs_dra_device *dev;  /* both NULL when read */
 } cs_dra_result;
 
 typedef enum cs_dra_claim_state {
@@ -158,7 +170,6 @@ typedef struct cs_dra_claim {
     cs_dra_result *results;
     size_t n_results;
     const char *reason;            /* for UNALLOCATABLE and FAILED */
-    const char *alloc_node;        /* the node of node-local devices allocated, or NULL */
     const cs_dra_request **chosen; /* per request: the (sub)request allocated */
     const char **chosen_names;     /* per request: "req" or "req/sub" */
     cs_ynode *doc;                 /* the object as read; written back with new status */
@@ -193,7 +204,9 @@ typedef enum cs_dra_policy {
 } cs_dra_policy;
 
 typedef struct cs_dra_options {
-    const char *node; /* NULL: every slice is eligible */
+    const char *node;        /* NULL: every slice is eligible */
+    const char *node_labels; /* the node's labels, "k=v,k2=v2" (NULL: none), for slices
+                                and devices with a nodeSelector */
     cs_dra_policy policy;
     uint64_t max_steps; /* search steps per claim; 0 = CS_DRA_DEFAULT_STEPS */
 } cs_dra_options;

@@ -42,6 +42,7 @@ typedef struct alt {
     size_t need;
     size_t *cand;
     size_t n_cand;
+    size_t n_tainted; /* devices that matched but have a taint the request does not tolerate */
 } alt;
 
 typedef struct choice {
@@ -72,7 +73,7 @@ typedef struct search {
     bool out_of_steps;
 } search;
 
-enum { FOUND = 1, NONE = 0, STOP = -1 };
+enum { FOUND = 1, NONE = 0, STOP = -1, TAINTED = 2 }; /* TAINTED: suitable() only */
 
 static bool applies(const cs_dra_constraint *k, const alt *a)
 {
@@ -141,7 +142,7 @@ static int selectors_match(search *s, const cs__dra_dev *d, const cs_dra_selecto
                            const char *owner)
 {
     env_dev ed = {d};
-    cs_cel_env env = {d->slice->driver, env_attr, env_cap, &ed};
+    cs_cel_env env = {d->slice->driver, env_attr, env_cap, &ed, d->d->allow_multiple};
     for (size_t i = 0; i < n; i++) {
         bool ok = false;
         cs_error err;
@@ -175,7 +176,7 @@ static int suitable(search *s, const alt *a, size_t dev, bool all_mode)
     if (rc != FOUND) return rc;
     for (size_t i = 0; i < d->d->n_taints; i++) {
         const cs_dra_taint *t = &d->d->taints[i];
-        if (strcmp(t->effect, "None") && !cs__dra_tolerates(a->r, t)) return NONE;
+        if (strcmp(t->effect, "None") && !cs__dra_tolerates(a->r, t)) return TAINTED;
     }
     for (size_t i = 0; i < a->r->n_cap_requests; i++) {
         const cs_dra_qty_entry *q = &a->r->cap_requests[i];
@@ -436,6 +437,7 @@ static int build_alt(search *s, const cs_dra_set *set, alt *a, cs_dra_request *r
         int rc = suitable(s, a, dev, r->mode == CS_DRA_ALL);
         if (rc == STOP) return STOP;
         if (rc == FOUND) a->cand[a->n_cand++] = dev;
+        if (rc == TAINTED && !s->inv->devs[dev].used) a->n_tainted++;
     }
     a->need = r->mode == CS_DRA_ALL ? a->n_cand : (size_t)r->count;
     return FOUND;
@@ -662,7 +664,8 @@ static cs_status record(cs_dra_set *set, search *s, cs_dra_claim *claim)
         r->device = d->d->name;
         r->admin_access = ch->a->r->admin_access;
         r->req = ch->a->r;
-        if (d->slice->node_name) claim->alloc_node = d->slice->node_name;
+        r->slice = d->slice;
+        r->dev = d->d;
         if (!r->request) return CS_ERR_NOMEM;
         if (!ch->consumed) continue;
         r->share_id = share_id(set, claim, i, d->d->name);
@@ -694,9 +697,21 @@ static const char *why_not(search *s)
             short_all &= a->r->mode == CS_DRA_ALL ? a->n_cand == 0 : a->n_cand < a->need;
         }
         if (short_all) {
-            fail(s, "cannot be allocated: request %s: %zu matching devices free, %zu needed",
-                 a0->r == &s->claim->requests[ri] ? a0->name : s->claim->requests[ri].name,
-                 a0->n_cand, a0->need ? a0->need : 1);
+            char tainted[96] = "";
+            if (a0->n_tainted)
+                snprintf(tainted, sizeof tainted,
+                         "; %zu more refused because of taints the request does not tolerate",
+                         a0->n_tainted);
+            const char *name =
+                a0->r == &s->claim->requests[ri] ? a0->name : s->claim->requests[ri].name;
+            if (a0->r->mode == CS_DRA_ALL)
+                fail(s,
+                     "cannot be allocated: request %s: needs all matching devices, and none "
+                     "is free%s",
+                     name, tainted);
+            else
+                fail(s, "cannot be allocated: request %s: %zu matching devices free, %zu needed%s",
+                     name, a0->n_cand, a0->need, tainted);
             return s->failure;
         }
     }
@@ -788,7 +803,7 @@ cs_status cs_dra_allocate(cs_dra_set *set, const cs_dra_options *opt, cs_error *
     cs_arena_init(&inv_arena, 64 * 1024);
     cs_arena_init(&scratch, 64 * 1024);
     cs__dra_inv inv;
-    cs_status rc = cs__dra_inventory(set, opt->node, &inv_arena, &inv, err);
+    cs_status rc = cs__dra_inventory(set, opt, &inv_arena, &inv, err);
     unsigned char *in_claim = NULL;
     uint32_t *seen = NULL, pass = 0;
     if (rc == CS_OK) {

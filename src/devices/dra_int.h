@@ -71,8 +71,8 @@ typedef struct cs__dra_inv {
  * generation of each pool counts; a pool with fewer slices than resourceSliceCount is
  * incomplete; duplicate device names or unknown counters make it invalid. Allocates in a.
  * Cost: O(slices + devices). Then applies every claim that is already allocated. */
-cs_status cs__dra_inventory(const cs_dra_set *set, const char *node, cs_arena *a, cs__dra_inv *inv,
-                            cs_error *err);
+cs_status cs__dra_inventory(const cs_dra_set *set, const cs_dra_options *opt, cs_arena *a,
+                            cs__dra_inv *inv, cs_error *err);
 void cs__dra_inventory_free(cs__dra_inv *inv);
 
 /* Marks a claim's results as in use for the claims that come after it. */
@@ -82,6 +82,18 @@ void cs__dra_commit(cs__dra_inv *inv, const cs_dra_claim *claim);
 int cs__dra_find_set(const cs__dra_pool *p, const char *name);
 /* Counter `name` in a set, or -1. */
 int cs__dra_find_counter(const cs_dra_counter_set *s, const char *name);
+
+/* ---- nodes (dra_node.c) ---- */
+
+/* Whether a device available at nodeName / allNodes / sel serves opt's node (always true
+ * without opt->node, as capstan allocates without a node then). */
+bool cs__dra_node_matches(const char *node_name, bool all_nodes, const cs_ynode *sel,
+                          const cs_dra_options *opt);
+/* A slice is gathered when it serves the node or selects per device (GatherPools)... */
+bool cs__dra_slice_eligible(const cs_dra_slice *s, const cs_dra_options *opt);
+/* ... and then each of its devices when the slice does not select per device or it does. */
+bool cs__dra_device_eligible(const cs_dra_slice *s, const cs_dra_device *d,
+                             const cs_dra_options *opt);
 
 /* True when one of the request's tolerations tolerates the taint (ToleratesTaint). */
 bool cs__dra_tolerates(const cs_dra_request *r, const cs_dra_taint *t);

@@ -23,13 +23,6 @@ static char *key3(cs_arena *a, const char *x, const char *y, const char *z)
     return k;
 }
 
-static bool eligible(const cs_dra_slice *s, const char *node)
-{
-    if (!node) return true;
-    if (s->all_nodes) return true;
-    return s->node_name && strcmp(s->node_name, node) == 0;
-}
-
 int cs__dra_find_set(const cs__dra_pool *p, const char *name)
 {
     for (size_t i = 0; i < p->n_sets; i++)
@@ -81,8 +74,8 @@ static void check_pool(cs_arena *a, cs__dra_inv *inv, size_t first, size_t n, cs
     cs_map_free(&names);
 }
 
-cs_status cs__dra_inventory(const cs_dra_set *set, const char *node, cs_arena *a, cs__dra_inv *inv,
-                            cs_error *err)
+cs_status cs__dra_inventory(const cs_dra_set *set, const cs_dra_options *opt, cs_arena *a,
+                            cs__dra_inv *inv, cs_error *err)
 {
     memset(inv, 0, sizeof *inv);
     cs_map_init(&inv->index);
@@ -119,7 +112,7 @@ cs_status cs__dra_inventory(const cs_dra_set *set, const char *node, cs_arena *a
         p->n_slices++;
         p->announced = s->slice_count;
         p->n_sets += s->n_shared;
-        if (eligible(s, node)) {
+        if (cs__dra_slice_eligible(s, opt)) {
             p->n_devices += s->n_devices;
             inv->n_devs += s->n_devices;
         }
@@ -153,8 +146,9 @@ cs_status cs__dra_inventory(const cs_dra_set *set, const char *node, cs_arena *a
                     p->invalid = "duplicate counter set";
                 p->sets[p->n_sets++] = &s->shared[j];
             }
-            if (!eligible(s, node)) continue;
+            if (!cs__dra_slice_eligible(s, opt)) continue;
             for (size_t j = 0; j < s->n_devices; j++) {
+                if (!cs__dra_device_eligible(s, &s->devices[j], opt)) continue;
                 cs__dra_dev *d = &inv->devs[next++];
                 d->d = &s->devices[j];
                 d->slice = s;
@@ -170,6 +164,7 @@ cs_status cs__dra_inventory(const cs_dra_set *set, const char *node, cs_arena *a
                 return nomem(err);
         }
     }
+    inv->n_devs = next; /* per-device node selection may have left devices out */
     for (size_t i = 0; rc == CS_OK && i < set->claims.len; i++) {
         const cs_dra_claim *c = *(cs_dra_claim **)cs_vec_at(&set->claims, i);
         if (c->state == CS_DRA_ALLOCATED) cs__dra_commit(inv, c);

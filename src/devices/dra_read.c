@@ -425,6 +425,77 @@ static cs_status named_map(cs__dra_ctx *c, const cs_ynode *m, const char *key, s
     return rc;
 }
 
+/* A core/v1 NodeSelector at m[key], checked as the API server checks a slice's: exactly one
+ * term; requirements with a key, a known operator and the values that operator takes;
+ * matchFields only on metadata.name. Kept as written (*out) for matching and writing. */
+static cs_status decode_requirement(cs__dra_ctx *c, const cs_ynode *r, bool field)
+{
+    static const char *const known[] = {"key", "operator", "values", NULL};
+    static const char *const ops[] = {"In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt", NULL};
+    const char *key, *op;
+    cs_status rc = expect_kind(c, r, CS_YNODE_MAP);
+    if (rc == CS_OK) rc = check_fields(c, r, known);
+    if (rc == CS_OK) rc = get_str(c, r, "key", true, &key);
+    if (rc == CS_OK) rc = get_str(c, r, "operator", true, &op);
+    if (rc != CS_OK) return rc;
+    size_t k = 0;
+    while (ops[k] && strcmp(ops[k], op)) k++;
+    if (!ops[k] || (field && k > 1))
+        return cs__dra_fail(c, r->line, "operator: must be %s, not '%s'",
+                            field ? "In or NotIn" : "In, NotIn, Exists, DoesNotExist, Gt or Lt",
+                            op);
+    if (field && strcmp(key, "metadata.name"))
+        return cs__dra_fail(c, r->line, "key: must be metadata.name, not '%s'", key);
+    const cs_ynode *values = cs_ynode_get(r, "values");
+    size_t n = values ? values->n : 0;
+    if (values && (rc = expect_kind(c, values, CS_YNODE_SEQ)) != CS_OK) return rc;
+    for (size_t i = 0; i < n; i++)
+        if ((rc = expect_kind(c, values->items[i], CS_YNODE_SCALAR)) != CS_OK) return rc;
+    if (k <= 1 && n == 0) return cs__dra_fail(c, r->line, "values: must be non-empty for %s", op);
+    if ((k == 2 || k == 3) && n)
+        return cs__dra_fail(c, r->line, "values: must be empty for %s", op);
+    if (k >= 4 && n != 1) return cs__dra_fail(c, r->line, "values: must have one value for %s", op);
+    return CS_OK;
+}
+
+static cs_status decode_node_selector(cs__dra_ctx *c, const cs_ynode *m, const cs_ynode **out)
+{
+    static const char *const known[] = {"nodeSelectorTerms", NULL};
+    static const char *const term_known[] = {"matchExpressions", "matchFields", NULL};
+    static const char *const lists[] = {"matchExpressions", "matchFields"};
+    const cs_ynode *sel = cs_ynode_get(m, "nodeSelector");
+    *out = sel;
+    if (!sel) return CS_OK;
+    size_t mark = FIELD(c, "nodeSelector");
+    cs_status rc = expect_kind(c, sel, CS_YNODE_MAP);
+    if (rc == CS_OK) rc = check_fields(c, sel, known);
+    const cs_ynode *terms = cs_ynode_get(sel, "nodeSelectorTerms");
+    size_t inner = FIELD(c, "nodeSelectorTerms");
+    if (rc == CS_OK && !terms) rc = cs__dra_fail(c, sel->line, "required");
+    if (rc == CS_OK) rc = expect_kind(c, terms, CS_YNODE_SEQ);
+    if (rc == CS_OK && terms->n != 1)
+        rc = cs__dra_fail(c, terms->line, "must have exactly one node selector term");
+    const cs_ynode *term = rc == CS_OK ? terms->items[0] : NULL;
+    size_t tm = push(c, "[0]");
+    if (rc == CS_OK) rc = expect_kind(c, term, CS_YNODE_MAP);
+    if (rc == CS_OK) rc = check_fields(c, term, term_known);
+    for (size_t l = 0; rc == CS_OK && l < 2; l++) {
+        const cs_ynode *reqs = cs_ynode_get(term, lists[l]);
+        size_t lm = FIELD(c, lists[l]);
+        if (reqs) rc = expect_kind(c, reqs, CS_YNODE_SEQ);
+        for (size_t i = 0; rc == CS_OK && reqs && i < reqs->n; i++) {
+            size_t im = push(c, "[%zu]", i);
+            rc = decode_requirement(c, reqs->items[i], l == 1);
+            pop(c, im);
+        }
+        pop(c, lm);
+    }
+    pop(c, tm);
+    pop(c, inner);
+    pop(c, mark);
+    return rc;
+}
+
 static cs_status decode_device(cs__dra_ctx *c, const cs_ynode *v, cs_dra_device *d)
 {
     static const char *const known[] = {"name",
@@ -453,6 +524,9 @@ static cs_status decode_device(cs__dra_ctx *c, const cs_ynode *v, cs_dra_device 
         rc = LIST(c, v, "consumesCounters", d->consumes, d->n_consumes, decode_consumption);
     if (rc == CS_OK) rc = LIST(c, v, "taints", d->taints, d->n_taints, decode_taint);
     if (rc == CS_OK) rc = get_bool(c, v, "allowMultipleAllocations", &d->allow_multiple);
+    if (rc == CS_OK) rc = get_str(c, v, "nodeName", false, &d->node_name);
+    if (rc == CS_OK) rc = get_bool(c, v, "allNodes", &d->all_nodes);
+    if (rc == CS_OK) rc = decode_node_selector(c, v, &d->node_sel);
     return rc;
 }
 
@@ -487,11 +561,8 @@ static cs_status decode_slice(cs__dra_ctx *c, const cs_ynode *spec, cs_dra_slice
     }
     if (rc == CS_OK) rc = get_str(c, spec, "nodeName", false, &s->node_name);
     if (rc == CS_OK) rc = get_bool(c, spec, "allNodes", &s->all_nodes);
-    s->node_selector = cs_ynode_get(spec, "nodeSelector") != NULL;
-    bool per_device = false;
-    if (rc == CS_OK) rc = get_bool(c, spec, "perDeviceNodeSelection", &per_device);
-    if (rc == CS_OK && per_device)
-        rc = cs__dra_fail(c, spec->line, "perDeviceNodeSelection is not supported by capstan");
+    if (rc == CS_OK) rc = decode_node_selector(c, spec, &s->node_sel);
+    if (rc == CS_OK) rc = get_bool(c, spec, "perDeviceNodeSelection", &s->per_device);
     if (rc == CS_OK) rc = LIST(c, spec, "devices", s->devices, s->n_devices, decode_device);
     if (rc == CS_OK) rc = LIST(c, spec, "sharedCounters", s->shared, s->n_shared, decode_shared);
     return rc;
@@ -535,7 +606,7 @@ static cs_status decode_exact(cs__dra_ctx *c, const cs_ynode *v, cs_dra_request 
         r->mode = CS_DRA_ALL;
     else if (rc == CS_OK && mode && strcmp(mode, "ExactCount") != 0)
         rc = cs__dra_fail(c, v->line, "allocationMode: must be ExactCount or All, not '%s'", mode);
-    r->count = -1;
+    r->count = CS_DRA_COUNT_UNSET;
     if (rc == CS_OK) rc = get_int(c, v, "count", &r->count);
     if (rc == CS_OK) rc = get_bool(c, v, "adminAccess", &r->admin_access);
     if (rc == CS_OK)

@@ -145,9 +145,16 @@ static void errors_name_field_and_line(void **state)
     expect_error("kind: ResourceClaim\napiVersion: resource.k8s.io/v1beta1\nmetadata: {name: c}\n",
                  1, "apiVersion must be resource.k8s.io/v1");
     expect_error("kind: ResourceSlice\napiVersion: resource.k8s.io/v1\nmetadata: {name: s}\n"
-                 "spec: {driver: d, pool: {name: p}, allNodes: true, devices: [{name: a}],\n"
-                 "  sharedCounters: [{name: c, counters: {m: {value: 1}}}]}\n",
-                 1, "either devices or sharedCounters");
+                 "spec: {driver: d, pool: {name: p}, allNodes: true,\n"
+                 "  devices: [{name: a, nodeName: n}]}\n",
+                 1, "spec.devices[0]: nodeName, allNodes and nodeSelector need");
+    expect_error("kind: ResourceSlice\napiVersion: resource.k8s.io/v1\nmetadata: {name: s}\n"
+                 "spec: {driver: d, pool: {name: p}, nodeSelector: {nodeSelectorTerms: [\n"
+                 "  {matchFields: [{key: metadata.name, operator: Exists}]}]}}\n",
+                 2,
+                 "spec.nodeSelector.nodeSelectorTerms[0].matchFields[0]: operator: must be In or "
+                 "NotIn",
+                 "(line 5)");
     expect_error("kind: ResourceClaim\napiVersion: resource.k8s.io/v1\nmetadata: {name: c}\n"
                  "spec: {devices: {requests: [{name: r, exactly: {deviceClassName: g}}],\n"
                  "  constraints: [{matchAttribute: numa}]}}\n",

@@ -41,20 +41,24 @@ cs_status cs__dra_validate_class(cs_dra_set *set, cs_dra_class *cls, cs_error *e
 cs_status cs__dra_validate_slice(cs_dra_slice *s, cs_error *err)
 {
     cs__dra_ctx c = {.kind = "ResourceSlice", .name = s->name, .err = err};
-    int where = (s->node_name != NULL) + s->all_nodes + s->node_selector;
+    int where = (s->node_name != NULL) + s->all_nodes + (s->node_sel != NULL) + s->per_device;
     if (where != 1)
         return cs__dra_fail(&c, 0,
-                            "spec: must set exactly one of nodeName, allNodes and "
-                            "nodeSelector");
-    if (s->n_devices && s->n_shared)
-        return cs__dra_fail(&c, 0,
-                            "spec: a slice carries either devices or sharedCounters, "
-                            "not both (put the counters in a slice of their own in "
-                            "pool %s)",
-                            s->pool);
+                            "spec: must set exactly one of nodeName, allNodes, nodeSelector "
+                            "and perDeviceNodeSelection");
+    /* Devices and sharedCounters may share a slice (1.34) or not (1.35): both are read. */
     if (s->generation < 0) return cs__dra_fail(&c, 0, "spec.pool.generation: must be >= 0");
     for (size_t i = 0; i < s->n_devices; i++) {
         const cs_dra_device *d = &s->devices[i];
+        int at = (d->node_name != NULL) + d->all_nodes + (d->node_sel != NULL);
+        if (at != (s->per_device ? 1 : 0))
+            return cs__dra_fail(&c, 0,
+                                s->per_device
+                                    ? "spec.devices[%zu]: must set exactly one of nodeName, "
+                                      "allNodes and nodeSelector (perDeviceNodeSelection)"
+                                    : "spec.devices[%zu]: nodeName, allNodes and nodeSelector "
+                                      "need spec.perDeviceNodeSelection",
+                                i);
         for (size_t j = 0; j < d->n_caps; j++) {
             const cs_dra_capacity *cap = &d->caps[j];
             if (cap->has_range && cap->has_max && cs_quantity_cmp(cap->min, cap->max) > 0)
@@ -78,9 +82,9 @@ cs_status cs__dra_validate_slice(cs_dra_slice *s, cs_error *err)
 static cs_status check_request(cs_dra_set *set, cs__dra_ctx *c, cs_dra_request *r,
                                const char *field)
 {
-    if (r->mode == CS_DRA_ALL && r->count != -1)
+    if (r->mode == CS_DRA_ALL && r->count != CS_DRA_COUNT_UNSET)
         return cs__dra_fail(c, 0, "%s.count: must not be set with allocationMode All", field);
-    if (r->mode == CS_DRA_EXACT_COUNT && r->count == -1) r->count = 1;
+    if (r->mode == CS_DRA_EXACT_COUNT && r->count == CS_DRA_COUNT_UNSET) r->count = 1;
     if (r->mode == CS_DRA_EXACT_COUNT && r->count <= 0)
         return cs__dra_fail(c, 0, "%s.count: must be > 0", field);
     for (size_t i = 0; i < r->n_tolerations; i++) {

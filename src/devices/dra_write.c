@@ -154,6 +154,78 @@ static void compact(cs_ynode *m)
     if (m) m->n = n;
 }
 
+/* Whether seq already holds a requirement equal to r (Semantic.DeepEqual in Kubernetes). */
+static bool holds(wctx *w, const cs_ynode *seq, const cs_ynode *r)
+{
+    cs_sbuf a, b;
+    bool same = false;
+    cs_sbuf_init(&a, 0);
+    cs_sbuf_init(&b, 0);
+    if (cs_ynode_write_json(r, &a) != CS_OK) w->nomem = true;
+    for (size_t i = 0; !same && !w->nomem && i < seq->n; i++) {
+        b.len = 0;
+        if (cs_ynode_write_json(seq->items[i], &b) != CS_OK) w->nomem = true;
+        same = !w->nomem && a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
+    }
+    cs_sbuf_free(&a);
+    cs_sbuf_free(&b);
+    return same;
+}
+
+/* status.allocation.nodeSelector as Kubernetes' createNodeSelector writes it: a device local
+ * to a node restricts the claim to that node (matchFields metadata.name In [node]); otherwise
+ * the requirements of every nodeSelector device join one term, each once; allNodes devices
+ * add nothing, and a claim usable everywhere gets no selector. */
+static cs_ynode *node_selector(wctx *w, const cs_dra_claim *c)
+{
+    size_t n_expr = 0, n_field = 0;
+    for (size_t i = 0; i < c->n_results; i++) {
+        const cs_dra_slice *s = c->results[i].slice;
+        const cs_dra_device *d = c->results[i].dev;
+        const char *name = s->per_device ? d->node_name : s->node_name;
+        const cs_ynode *sel = s->per_device ? d->node_sel : s->node_sel;
+        if (name) {
+            cs_ynode *values = node(w, CS_YNODE_SEQ, 1), *field = node(w, CS_YNODE_MAP, 3);
+            put(field, "key", str(w, "metadata.name"));
+            put(field, "operator", str(w, "In"));
+            append(values, str(w, name));
+            put(field, "values", values);
+            cs_ynode *fields = node(w, CS_YNODE_SEQ, 1), *term = node(w, CS_YNODE_MAP, 1);
+            cs_ynode *terms = node(w, CS_YNODE_SEQ, 1), *out = node(w, CS_YNODE_MAP, 1);
+            append(fields, field);
+            put(term, "matchFields", fields);
+            append(terms, term);
+            put(out, "nodeSelectorTerms", terms);
+            return out;
+        }
+        const cs_ynode *t = sel ? cs_ynode_get(sel, "nodeSelectorTerms")->items[0] : NULL;
+        const cs_ynode *e = cs_ynode_get(t, "matchExpressions"),
+                       *f = cs_ynode_get(t, "matchFields");
+        n_expr += e ? e->n : 0;
+        n_field += f ? f->n : 0;
+    }
+    if (n_expr + n_field == 0) return NULL;
+    cs_ynode *exprs = node(w, CS_YNODE_SEQ, n_expr), *fields = node(w, CS_YNODE_SEQ, n_field);
+    for (size_t i = 0; exprs && fields && i < c->n_results; i++) {
+        const cs_dra_slice *s = c->results[i].slice;
+        const cs_ynode *sel = s->per_device ? c->results[i].dev->node_sel : s->node_sel;
+        const cs_ynode *t = sel ? cs_ynode_get(sel, "nodeSelectorTerms")->items[0] : NULL;
+        const cs_ynode *e = cs_ynode_get(t, "matchExpressions"),
+                       *f = cs_ynode_get(t, "matchFields");
+        for (size_t k = 0; e && k < e->n; k++)
+            if (!holds(w, exprs, e->items[k])) append(exprs, e->items[k]);
+        for (size_t k = 0; f && k < f->n; k++)
+            if (!holds(w, fields, f->items[k])) append(fields, f->items[k]);
+    }
+    cs_ynode *term = node(w, CS_YNODE_MAP, 2), *terms = node(w, CS_YNODE_SEQ, 1);
+    cs_ynode *out = node(w, CS_YNODE_MAP, 1);
+    if (exprs && exprs->n) put(term, "matchExpressions", exprs);
+    if (fields && fields->n) put(term, "matchFields", fields);
+    append(terms, term);
+    put(out, "nodeSelectorTerms", terms);
+    return out;
+}
+
 static cs_ynode *allocation(wctx *w, const cs_dra_claim *c)
 {
     cs_ynode *alloc = node(w, CS_YNODE_MAP, 2);
@@ -165,21 +237,7 @@ static cs_ynode *allocation(wctx *w, const cs_dra_claim *c)
     for (size_t i = 0; cfg && i < cfg->n; i++) compact(cfg->items[i]);
     if (cfg && cfg->n) put(devices, "config", cfg);
     put(alloc, "devices", devices);
-    if (c->alloc_node) {
-        /* nodeSelectorTerms: [{matchFields: [{key: metadata.name, operator: In, values}]}] */
-        cs_ynode *values = node(w, CS_YNODE_SEQ, 1), *field = node(w, CS_YNODE_MAP, 3);
-        cs_ynode *fields = node(w, CS_YNODE_SEQ, 1), *term = node(w, CS_YNODE_MAP, 1);
-        cs_ynode *terms = node(w, CS_YNODE_SEQ, 1), *sel = node(w, CS_YNODE_MAP, 1);
-        append(values, str(w, c->alloc_node));
-        put(field, "key", str(w, "metadata.name"));
-        put(field, "operator", str(w, "In"));
-        put(field, "values", values);
-        append(fields, field);
-        put(term, "matchFields", fields);
-        append(terms, term);
-        put(sel, "nodeSelectorTerms", terms);
-        put(alloc, "nodeSelector", sel);
-    }
+    put(alloc, "nodeSelector", node_selector(w, c));
     return alloc;
 }
 

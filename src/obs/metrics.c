@@ -24,6 +24,7 @@
 
 #include <assert.h>
 #include <math.h>
+#include <stdbool.h>
 #include <pthread.h>
 #include <stdalign.h>
 #include <stdatomic.h>
@@ -432,23 +433,30 @@ static void put_u64(writer *o, uint64_t v)
 }
 
 /* One sample line's name and label set: name{l1="v1",...,le="b"} with a trailing space.
- * le_bound is NULL outside histogram buckets; +Inf is passed as INFINITY. */
+ * A label whose value is empty is left out: to Prometheus the two are the same series, and
+ * so a route without a model shows no model="". le_bound is NULL outside histogram
+ * buckets; +Inf is passed as INFINITY. */
 static void put_series(writer *o, const cs_metric_family *f, const char *suffix, const cs_metric *m,
                        const double *le_bound)
 {
     put_str(o, f->name);
     put_str(o, suffix);
-    if (f->n_labels || le_bound) {
+    bool any = false;
+    for (int i = 0; i < f->n_labels; i++) any = any || m->values[i][0];
+    if (any || le_bound) {
         put_str(o, "{");
+        bool first = true;
         for (int i = 0; i < f->n_labels; i++) {
-            if (i) put_str(o, ",");
+            if (!m->values[i][0]) continue;
+            if (!first) put_str(o, ",");
+            first = false;
             put_str(o, f->labels[i]);
             put_str(o, "=\"");
             put_escaped(o, m->values[i], 1);
             put_str(o, "\"");
         }
         if (le_bound) {
-            put_str(o, f->n_labels ? ",le=\"" : "le=\"");
+            put_str(o, first ? "le=\"" : ",le=\"");
             put_double(o, *le_bound);
             put_str(o, "\"");
         }

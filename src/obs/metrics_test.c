@@ -147,6 +147,8 @@ static void test_counters_gauges_and_order(void **state)
     const char *b200[] = {"b", "200"}, *a500[] = {"a", "500"};
     cs_metric *m1 = cs_metric_get(req, b200);
     cs_metric *m2 = cs_metric_get(req, a500);
+    const char *none404[] = {"", "404"};
+    cs_metric_add(cs_metric_get(req, none404), 1);
     assert_ptr_equal(cs_metric_get(req, b200), m1);
     assert_ptr_not_equal(m1, m2);
     cs_metric_add(m1, 3);
@@ -169,6 +171,9 @@ static void test_counters_gauges_and_order(void **state)
     assert_string_equal(ps.types[1], "temp gauge");
     assert_string_equal(ps.types[2], "process_cpu_seconds_total counter");
     assert_null(strstr(text, "unused"));
+    /* An empty label value is left out, as Prometheus reads it anyway. */
+    assert_non_null(strstr(text, "\nreq_total{code=\"404\"} 1\n"));
+    assert_null(strstr(text, "model=\"\""));
     assert_non_null(strstr(text, "# HELP req_total Requests.\n# TYPE req_total counter\n"));
     cs_free(text);
 

@@ -21,7 +21,7 @@
 /* --- JSON ------------------------------------------------------------------------------ */
 
 /* RFC 3339 UTC with nanoseconds: "2025-01-02T03:04:05.123456789Z". */
-static json_t *timestamp(int64_t ns)
+json_t *cs__timestamp_json(int64_t ns)
 {
     char buf[48];
     time_t secs = (time_t)(ns / 1000000000);
@@ -46,7 +46,7 @@ static json_t *labels_object(int n, const cs_registry_label *labels)
 
 json_t *cs__json_time(int64_t ns)
 {
-    return timestamp(ns);
+    return cs__timestamp_json(ns);
 }
 
 char *cs__json_text(json_t *v, cs_arena *arena)
@@ -118,8 +118,8 @@ json_t *cs__model_to_json(const cs_registry_model *m)
 {
     return json_pack("{s:s, s:s, s:o*, s:s, s:o*, s:o*}", "name", m->name, "description",
                      m->description, "labels", labels_object(m->n_labels, m->labels), "created_by",
-                     m->created_by, "created_at", timestamp(m->created_ns), "updated_at",
-                     timestamp(m->updated_ns));
+                     m->created_by, "created_at", cs__timestamp_json(m->created_ns), "updated_at",
+                     cs__timestamp_json(m->updated_ns));
 }
 
 json_t *cs__version_to_json(const cs_registry_version *v)
@@ -133,15 +133,15 @@ json_t *cs__version_to_json(const cs_registry_version *v)
                      "labels", labels_object(v->n_labels, v->labels), "lineage", "source_uri",
                      v->source_uri, "run_id", v->run_id, "parent_version", v->parent_version,
                      "dataset_digest", v->dataset_digest, "state", cs_registry_state_name(v->state),
-                     "created_by", v->created_by, "created_at", timestamp(v->created_ns),
-                     "updated_at", timestamp(v->updated_ns));
+                     "created_by", v->created_by, "created_at", cs__timestamp_json(v->created_ns),
+                     "updated_at", cs__timestamp_json(v->updated_ns));
 }
 
 json_t *cs__alias_to_json(const cs_registry_alias *a)
 {
     return json_pack("{s:s, s:s, s:I, s:s, s:o*}", "model", a->model, "name", a->name, "version",
                      (json_int_t)a->version, "updated_by", a->updated_by, "updated_at",
-                     timestamp(a->updated_ns));
+                     cs__timestamp_json(a->updated_ns));
 }
 
 /* Public renderings: the same JSON as a malloc'd string. */
@@ -176,9 +176,9 @@ char *cs_registry_audit_json(const cs_registry_audit *a)
     json_t *before = json_loads(a->before, JSON_DECODE_ANY, &jerr);
     json_t *after = json_loads(a->after, JSON_DECODE_ANY, &jerr);
     return dump(json_pack("{s:I, s:o*, s:s, s:s, s:s, s:I, s:s, s:o*, s:o*}", "id",
-                          (json_int_t)a->id, "at", timestamp(a->at_ns), "actor", a->actor, "action",
-                          a->action, "model", a->model, "version", (json_int_t)a->version, "alias",
-                          a->alias, "before", before, "after", after));
+                          (json_int_t)a->id, "at", cs__timestamp_json(a->at_ns), "actor", a->actor,
+                          "action", a->action, "model", a->model, "version", (json_int_t)a->version,
+                          "alias", a->alias, "before", before, "after", after));
 }
 
 /* --- the log ----------------------------------------------------------------------------- */

@@ -16,6 +16,8 @@
  * A lock file (blobs/.lock, flock) orders pushes against gc across threads and
  * processes: pushes hold it shared from their temporary file until their version row is
  * committed, gc holds it exclusive, so gc never mistakes a push in flight for garbage.
+ * gc only tries the lock (CS_ERR_TIMEOUT while a push holds it): a push receives its body
+ * on request threads, so a gc waiting on one could hold every thread the push needs.
  */
 #define _GNU_SOURCE
 #include "registry/registry_int.h"
@@ -98,13 +100,20 @@ void cs__blobs_free(cs__blobs *b)
 
 cs_status cs__blobs_lock(const cs__blobs *b, bool exclusive, int *fd, cs_error *err)
 {
+    /* Exclusive is gc's: it never waits (see the top comment). */
     char path[PATH_MAX_LEN];
     snprintf(path, sizeof path, "%s/.lock", b->root);
     *fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (*fd < 0) return errno_error(err, "cannot open lock file", path);
     int r;
-    do r = flock(*fd, exclusive ? LOCK_EX : LOCK_SH);
+    do r = flock(*fd, exclusive ? LOCK_EX | LOCK_NB : LOCK_SH);
     while (r != 0 && errno == EINTR);
+    if (r != 0 && errno == EWOULDBLOCK) {
+        close(*fd);
+        *fd = -1;
+        return cs_error_set(err, CS_ERR_TIMEOUT,
+                            "a push is in progress; retry gc once it has been committed");
+    }
     if (r != 0) {
         cs_status rc = errno_error(err, "cannot lock", path);
         close(*fd);

@@ -75,7 +75,8 @@ int cs_registry_http_status(cs_status code)
     case CS_ERR_LIMIT: return 413;
     case CS_ERR_PARSE:
     case CS_ERR_UNSUPPORTED: return 422;
-    case CS_ERR_SHUTDOWN: return 503;
+    case CS_ERR_SHUTDOWN:
+    case CS_ERR_TIMEOUT: return 503;
     default: return 500;
     }
 }
@@ -252,10 +253,7 @@ static void release(cs_registry_t *r, cs__store *s, bool keep)
     pthread_mutex_unlock(&r->mu);
 }
 
-typedef struct tx {
-    cs__store s;
-    bool open;
-} tx;
+typedef cs__tx tx;
 
 static cs_status tx_begin(cs_registry_t *r, tx *t, bool write, cs_error *err)
 {
@@ -287,6 +285,21 @@ static cs_status exec(tx *t, const char *sql, int n, const cs__sql_val *p, cs__s
                       void *user, cs_error *err)
 {
     return t->s.iface->exec(t->s.ctx, sql, n, p, row, user, err);
+}
+
+cs_status cs__tx_begin(cs_registry_t *r, cs__tx *t, bool write, cs_error *err)
+{
+    return tx_begin(r, t, write, err);
+}
+
+cs_status cs__tx_end(cs_registry_t *r, cs__tx *t, cs_status rc, cs_error *err)
+{
+    return tx_end(r, t, rc, err);
+}
+
+cs_status cs__check_actor(const char **actor, cs_error *err)
+{
+    return check_actor(actor, err);
 }
 
 /* --- opening ---------------------------------------------------------------------------- */

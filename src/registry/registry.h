@@ -36,6 +36,7 @@
  *   CS_ERR_IO           500  storage failed, or a stored artifact no longer matches its
  *                            recorded size or digest (it is then refused, never served)
  *   CS_ERR_SHUTDOWN     503  the registry is closing
+ *   CS_ERR_TIMEOUT      503  gc found a push in progress; retry (the API adds Retry-After)
  */
 #ifndef CS_REGISTRY_H
 #define CS_REGISTRY_H
@@ -313,6 +314,65 @@ typedef void (*cs_registry_gc_fn)(void *user, const char *path, int64_t size);
  * walk and one query over every version's digest. */
 cs_status cs_registry_gc(cs_registry_t *r, bool dry_run, const char *actor, cs_registry_gc_fn each,
                          void *user, cs_registry_gc_report *report, cs_error *err);
+
+/* --- API tokens (tokens.c) ------------------------------------------------------------ */
+
+/* Roles, each allowing what the one before it does and more (Triton's restricted-API
+ * groups map onto them): viewer reads (health, metadata, statistics, listings), invoker
+ * also infers, deployer also changes the registry, repository and claims, admin also
+ * manages tokens, gc and device classes. */
+typedef enum cs_registry_role {
+    CS_ROLE_NONE = 0, /* public routes only */
+    CS_ROLE_VIEWER,
+    CS_ROLE_INVOKER,
+    CS_ROLE_DEPLOYER,
+    CS_ROLE_ADMIN,
+} cs_registry_role;
+
+/* "viewer", ...; cs_registry_role_parse returns CS_ROLE_NONE for anything else. */
+const char *cs_registry_role_name(cs_registry_role role);
+cs_registry_role cs_registry_role_parse(const char *s);
+
+typedef struct cs_registry_token {
+    const char *name; /* a DNS label, unique */
+    cs_registry_role role;
+    const char *models; /* a glob (fnmatch) over model names the token may address; "*" */
+    const char *created_by;
+    int64_t created_ns;
+    int64_t expires_ns; /* 0: never */
+    int64_t revoked_ns; /* 0: live */
+} cs_registry_token;
+
+/* JSON of a token's record (never its secret), cs_malloc'd. */
+char *cs_registry_token_json(const cs_registry_token *t);
+
+/* Creates a token and writes its secret ("cst_" + 43 base64url characters, 256 random
+ * bits) to secret (at least CS_REGISTRY_TOKEN_LEN bytes): it is shown once, the store
+ * keeps only its sha256. ttl_ns 0 never expires. CS_ERR_EXISTS when the name is taken. */
+#define CS_REGISTRY_TOKEN_LEN 48
+cs_status cs_registry_token_create(cs_registry_t *r, const char *name, cs_registry_role role,
+                                   const char *models, int64_t ttl_ns, const char *actor,
+                                   cs_arena *arena, cs_registry_token *out,
+                                   char secret[CS_REGISTRY_TOKEN_LEN], cs_error *err);
+
+/* Every token, by name (revoked ones too, with revoked_at). */
+cs_status cs_registry_token_list(cs_registry_t *r, cs_arena *arena, cs_registry_token **items,
+                                 int *n, cs_error *err);
+
+/* Revokes a live token at once (CS_ERR_NOT_FOUND for an unknown or revoked name). */
+cs_status cs_registry_token_revoke(cs_registry_t *r, const char *name, const char *actor,
+                                   cs_error *err);
+
+/* The live token whose secret this is: CS_ERR_NOT_FOUND ("unknown", "expired" or
+ * "revoked" in the message) otherwise. Cost: one sha256 and one indexed read. */
+cs_status cs_registry_token_check(cs_registry_t *r, const char *secret, cs_arena *arena,
+                                  cs_registry_token *out, cs_error *err);
+
+/* Whether the token's models glob admits this model name. */
+bool cs_registry_token_allows_model(const cs_registry_token *t, const char *model);
+
+/* How many live tokens exist (for creating the first admin token at start). */
+cs_status cs_registry_token_count(cs_registry_t *r, int64_t *n, cs_error *err);
 
 /* --- webhooks ------------------------------------------------------------------------- */
 

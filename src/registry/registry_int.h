@@ -27,7 +27,8 @@ cs_status cs__blobs_init(cs__blobs *b, const char *data_dir, cs_error *err);
 void cs__blobs_free(cs__blobs *b);
 
 /* Takes the push/gc lock: shared for a push (from before its temporary file exists until
- * its version row is committed), exclusive for gc. Returns the lock's fd in *fd; release
+ * its version row is committed), exclusive for gc, which fails with CS_ERR_TIMEOUT instead
+ * of waiting while a push holds it. Returns the lock's fd in *fd; release
  * with cs__blobs_unlock. */
 cs_status cs__blobs_lock(const cs__blobs *b, bool exclusive, int *fd, cs_error *err);
 void cs__blobs_unlock(int fd);
@@ -57,6 +58,20 @@ cs_status cs__blobs_gc(const cs__blobs *b, const cs_map *referenced, bool dry_ru
 /* Checks "sha256:<64 lowercase hex>". */
 bool cs__digest_valid(const char *digest);
 
+/* --- registry.c: transactions for the other record files (tokens.c) ------------------ */
+
+/* One transaction on a pooled connection: tx_begin takes a connection and begins;
+ * tx_end commits when rc is CS_OK (else rolls back), returns the connection and the
+ * final status. Statements run with t->s.iface->exec. */
+typedef struct cs__tx {
+    cs__store s;
+    bool open;
+} cs__tx;
+cs_status cs__tx_begin(cs_registry_t *r, cs__tx *t, bool write, cs_error *err);
+cs_status cs__tx_end(cs_registry_t *r, cs__tx *t, cs_status rc, cs_error *err);
+/* Checks an actor for the audit log (NULL or "" becomes "anonymous"). */
+cs_status cs__check_actor(const char **actor, cs_error *err);
+
 /* --- audit.c ------------------------------------------------------------------------ */
 
 /* Appends one entry in the caller's transaction. before/after are JSON texts or NULL. */
@@ -68,6 +83,8 @@ cs_status cs__audit_append(cs__store *s, const char *actor, const char *action, 
 cs_status cs__audit_list(cs__store *s, const char *model, int64_t before_id, int limit,
                          cs_arena *arena, cs_registry_audit **items, int *n, cs_error *err);
 
+/* RFC 3339 UTC with nanoseconds ("2025-01-02T03:04:05.123456789Z") as a JSON string. */
+json_t *cs__timestamp_json(int64_t ns);
 /* JSON forms of the records as jansson values (new references; NULL when out of memory). */
 json_t *cs__model_to_json(const cs_registry_model *m);
 json_t *cs__version_to_json(const cs_registry_version *v);

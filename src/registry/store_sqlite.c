@@ -80,6 +80,16 @@ static const char *const migrations[] = {
     "  before TEXT NOT NULL,\n"
     "  after TEXT NOT NULL);\n"
     "CREATE INDEX audit_model ON audit(model, id)",
+    /* 2: API tokens (tokens.c); only the secret's sha256 is kept. */
+    "CREATE TABLE tokens (\n"
+    "  name TEXT PRIMARY KEY,\n"
+    "  hash TEXT NOT NULL UNIQUE,\n"
+    "  role TEXT NOT NULL,\n"
+    "  models TEXT NOT NULL,\n"
+    "  created_by TEXT NOT NULL,\n"
+    "  created_ns INTEGER NOT NULL,\n"
+    "  expires_ns INTEGER NOT NULL,\n"
+    "  revoked_ns INTEGER NOT NULL)",
 };
 
 typedef struct sqlite_ctx {

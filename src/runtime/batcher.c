@@ -41,6 +41,12 @@ static size_t tensor_bytes(const cs_tensor *t)
     return (size_t)cs_tensor_numel(t) * cs_dtype_size(t->dtype);
 }
 
+static void add(cs_rt_duration *d, uint64_t count, uint64_t ns)
+{
+    d->count += count;
+    d->ns += ns;
+}
+
 /* --- validation (no lock) ------------------------------------------------------------- */
 
 /* Checks one input tensor against the model's declaration: type, shape (the batch
@@ -229,6 +235,7 @@ cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_err
     pthread_mutex_lock(&m->lock);
     if (rc == CS_OK) rc = admit(m, false, err); /* again: others queued or closed meanwhile */
     if (rc) {
+        add(&m->stats.fail, 1, cs_now_ns() - now); /* arrived, then refused */
         free_slot(m, r);
     } else if ((own = claim_inline(m))) {
         atomic_fetch_add(&m->in_flight, 1);
@@ -246,6 +253,11 @@ cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_err
 int cs_rt_model_queue_depth(const cs_rt_model *m)
 {
     return atomic_load(&m->depth);
+}
+
+bool cs_rt_model_has_room(const cs_rt_model *m)
+{
+    return !m->closing && atomic_load(&m->depth) < m->cfg.max_queue_size;
 }
 
 int cs_rt_model_in_flight(const cs_rt_model *m)
@@ -373,7 +385,8 @@ static cs_status concat_input(cs__rt_instance *in, int i, int n, int64_t rows, c
 
 /* Binds the batch's inputs, runs the session and checks that every output kept the
  * batch dimension. */
-static cs_status run_batch(cs__rt_instance *in, int n, int64_t rows, cs_error *err)
+static cs_status run_batch(cs__rt_instance *in, int n, int64_t rows, uint64_t *infer_start,
+                           uint64_t *infer_end, cs_error *err)
 {
     const cs_rt_model *m = in->model;
     int fed = 0;
@@ -388,7 +401,9 @@ static cs_status run_batch(cs__rt_instance *in, int n, int64_t rows, cs_error *e
         }
         in->names[fed++] = m->in_names[i];
     }
+    *infer_start = cs_now_ns();
     cs_status rc = cs_session_run(in->session, fed, in->names, in->in, m->n_out, in->out, err);
+    *infer_end = cs_now_ns();
     for (int j = 0; rc == CS_OK && n > 1 && j < m->n_out; j++)
         if (in->out[j].rank < 1 || in->out[j].dims[0] != rows)
             rc = cs_error_set(err, CS_ERR_INTERNAL,
@@ -426,27 +441,66 @@ static void answer_list(cs_rt_model *m, cs__rt_req *list, cs_status rc, uint64_t
     }
 }
 
-/* Runs a taken batch and answers each request; folds the counts into *st (the caller
- * merges them under the lock). */
-static void serve_batch(cs__rt_instance *in, int n, int64_t rows, cs_rt_stats *st)
+/* Counts requests that failed after arrival (refused inputs, expired, dropped) as failures
+ * lasting until now. Version's lock held. */
+static void count_failed(cs_rt_model *m, const cs__rt_req *list, uint64_t now)
+{
+    for (const cs__rt_req *r = list; r; r = r->next) add(&m->stats.fail, 1, now - r->enqueued_ns);
+}
+
+/* Folds one execution of n requests into the version's statistics, under its lock and
+ * before any of them is answered. */
+static void count_batch(cs_rt_model *m, cs__rt_req **batch, int n, int64_t rows, bool ok,
+                        const uint64_t t[4])
+{
+    uint64_t input = t[1] - t[0], infer = t[2] - t[1], output = t[3] - t[2];
+    pthread_mutex_lock(&m->lock);
+    cs_rt_stats *st = &m->stats;
+    for (int k = 0; k < n; k++) {
+        uint64_t total = t[3] - batch[k]->enqueued_ns;
+        if (!ok) {
+            add(&st->fail, 1, total);
+            continue;
+        }
+        add(&st->success, 1, total);
+        add(&st->queue, 1, t[0] - batch[k]->enqueued_ns);
+        add(&st->compute_input, 1, input);
+        add(&st->compute_infer, 1, infer);
+        add(&st->compute_output, 1, output);
+    }
+    if (ok) {
+        st->inference_count += (uint64_t)rows;
+        st->execution_count++;
+        st->last_inference_ms = cs_wall_ns() / 1000000u;
+        cs_rt_batch_stats *b = &m->batch_stats[rows];
+        add(&b->compute_input, 1, input);
+        add(&b->compute_infer, 1, infer);
+        add(&b->compute_output, 1, output);
+    }
+    pthread_mutex_unlock(&m->lock);
+}
+
+/* Runs a taken batch, counts it (count_batch) and answers each request. Returns the
+ * execution's time, for claim_inline. */
+static uint64_t serve_batch(cs__rt_instance *in, int n, int64_t rows)
 {
     cs_rt_model *m = in->model;
-    uint64_t start = cs_now_ns();
+    uint64_t t[4]; /* start, engine start, engine end, outputs checked */
+    t[0] = t[1] = t[2] = cs_now_ns();
     cs_error err;
     cs_error_clear(&err);
-    cs_status rc = run_batch(in, n, rows, &err);
-    uint64_t end = cs_now_ns(), compute = end - start;
+    cs_status rc = run_batch(in, n, rows, &t[1], &t[2], &err);
+    t[3] = cs_now_ns();
+    if (rc != CS_OK && t[2] < t[1]) t[2] = t[1]; /* failed before the engine ran */
+    count_batch(m, in->batch, n, rows, rc == CS_OK, t);
 
-    st->execution_count++;
-    st->batch_hist[rows < 63 ? rows : 63]++;
     if (m->metrics.batch) cs_metric_observe(m->metrics.batch, (double)rows);
+    uint64_t compute = t[3] - t[0];
     int64_t row = 0;
     for (int k = 0; k < n; k++) {
         cs__rt_req *r = in->batch[k];
-        uint64_t queued = start - r->enqueued_ns;
-        st->queue_ns += queued;
-        st->compute_ns += compute;
-        if (m->metrics.queue) cs_metric_observe(m->metrics.queue, (double)queued / 1e9);
+        if (m->metrics.queue)
+            cs_metric_observe(m->metrics.queue, (double)(t[0] - r->enqueued_ns) / 1e9);
         if (m->metrics.compute) cs_metric_observe(m->metrics.compute, (double)compute / 1e9);
         if (rc == CS_OK) {
             const cs_tensor *outs = in->out;
@@ -455,38 +509,22 @@ static void serve_batch(cs__rt_instance *in, int n, int64_t rows, cs_rt_stats *s
                 outs = in->view;
             }
             r->done(r->ud, CS_OK, NULL, m->n_out, outs);
-            st->success_count++;
         } else {
             r->done(r->ud, rc, err.msg, 0, NULL);
-            st->fail_count++;
         }
         row += r->rows;
         if (m->metrics.request)
             cs_metric_observe(m->metrics.request, (double)(cs_now_ns() - r->enqueued_ns) / 1e9);
     }
-    if (rc == CS_OK) st->last_inference_ms = cs_wall_ns() / 1000000u;
+    return compute;
 }
 
-static void merge_stats(cs_rt_stats *into, const cs_rt_stats *st)
+static void release_list(cs_rt_model *m, cs__rt_req *list)
 {
-    into->inference_count += st->success_count;
-    into->execution_count += st->execution_count;
-    into->success_count += st->success_count;
-    into->fail_count += st->fail_count;
-    into->queue_ns += st->queue_ns;
-    into->compute_ns += st->compute_ns;
-    if (st->last_inference_ms) into->last_inference_ms = st->last_inference_ms;
-    for (int i = 0; i < 64; i++) into->batch_hist[i] += st->batch_hist[i];
-}
-
-static int release_list(cs_rt_model *m, cs__rt_req *list)
-{
-    int n = 0;
-    for (cs__rt_req *r = list, *next; r; r = next, n++) {
+    for (cs__rt_req *r = list, *next; r; r = next) {
         next = r->next;
         free_slot(m, r);
     }
-    return n;
 }
 
 /* An idle instance for a request to run on its submitting thread (marked busy), or NULL:
@@ -512,14 +550,11 @@ static cs__rt_instance *claim_inline(cs_rt_model *m)
 static void run_inline(cs__rt_instance *in, cs__rt_req *r)
 {
     cs_rt_model *m = in->model;
-    cs_rt_stats st;
-    memset(&st, 0, sizeof st);
     in->batch[0] = r;
-    serve_batch(in, 1, r->rows, &st);
+    uint64_t compute = serve_batch(in, 1, r->rows);
     pthread_mutex_lock(&m->lock);
     free_slot(m, r);
-    merge_stats(&m->stats, &st);
-    m->last_compute_ns = st.compute_ns; /* one request per execution: the batch's time */
+    m->last_compute_ns = compute;
     in->busy = false;
     atomic_fetch_sub(&m->in_flight, 1);
     publish_gauges(m);
@@ -568,21 +603,21 @@ static void *worker_main(void *arg)
         publish_gauges(m);
         if (m->head) pthread_cond_signal(&m->work); /* what is left is another worker's */
         in->busy = true;
+        uint64_t now = cs_now_ns();
+        count_failed(m, expired, now);
+        count_failed(m, dropped, now);
         pthread_mutex_unlock(&m->lock);
 
-        cs_rt_stats st;
-        memset(&st, 0, sizeof st);
-        uint64_t now = cs_now_ns();
         answer_list(m, expired, CS_ERR_TIMEOUT, now);
         answer_list(m, dropped, CS_ERR_SHUTDOWN, now);
-        if (n) serve_batch(in, n, rows, &st);
+        uint64_t compute = n ? serve_batch(in, n, rows) : 0;
 
         pthread_mutex_lock(&m->lock);
         in->busy = false;
-        st.fail_count += (uint64_t)(release_list(m, expired) + release_list(m, dropped));
+        release_list(m, expired);
+        release_list(m, dropped);
         for (int k = 0; k < n; k++) free_slot(m, in->batch[k]);
-        merge_stats(&m->stats, &st);
-        if (n) m->last_compute_ns = st.compute_ns / (uint64_t)n;
+        if (n) m->last_compute_ns = compute;
         atomic_fetch_sub(&m->in_flight, answering);
         publish_gauges(m);
         if (!m->head && atomic_load(&m->in_flight) == 0) pthread_cond_broadcast(&m->idle);
@@ -633,7 +668,8 @@ cs_status cs__rt_batcher_start(cs_rt_model *m, cs_error *err)
     m->slots = cs_calloc(n_slots, sizeof *m->slots);
     m->slot_in = cs_calloc(n_slots * (size_t)(m->n_in ? m->n_in : 1), sizeof *m->slot_in);
     m->inst = cs_calloc((size_t)m->cfg.instances, sizeof *m->inst);
-    if (!m->slots || !m->slot_in || !m->inst)
+    m->batch_stats = cs_calloc((size_t)cs_rt_model_batch_sizes(m), sizeof *m->batch_stats);
+    if (!m->slots || !m->slot_in || !m->inst || !m->batch_stats)
         return cs_error_set(err, CS_ERR_NOMEM, "out of memory for %zu request slots", n_slots);
     for (size_t s = 0; s < n_slots; s++) {
         m->slots[s].in = m->slot_in + s * (size_t)m->n_in;
@@ -687,6 +723,8 @@ void cs__rt_batcher_free(cs_rt_model *m)
     cs_free(m->inst);
     cs_free(m->slots);
     cs_free(m->slot_in);
+    cs_free(m->batch_stats);
+    m->batch_stats = NULL;
     m->inst = NULL;
     m->slots = NULL;
     m->slot_in = NULL;

@@ -78,8 +78,9 @@ struct cs_rt_model {
     bool stopping;               /* workers exit once the queue is empty */
     bool dropping;               /* workers answer queued requests with CS_ERR_SHUTDOWN */
     cs_rt_stats stats;
-    uint64_t last_compute_ns; /* the last execution's engine time, for claim_inline */
-    uint64_t inline_max_ns;   /* the runtime's, copied: m->rt goes at unload */
+    cs_rt_batch_stats *batch_stats; /* cs_rt_model_batch_sizes entries, by rows */
+    uint64_t last_compute_ns;       /* the last execution's engine time, for claim_inline */
+    uint64_t inline_max_ns;         /* the runtime's, copied: m->rt goes at unload */
 
     cs__rt_instance *inst;
     int n_inst;

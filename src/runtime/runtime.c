@@ -396,3 +396,16 @@ void cs_rt_model_stats(const cs_rt_model *m, cs_rt_stats *out)
     *out = m->stats;
     pthread_mutex_unlock(&mm->lock);
 }
+
+int cs_rt_model_batch_sizes(const cs_rt_model *m)
+{
+    return (m->cfg.max_batch_size > 0 ? m->cfg.max_batch_size : 1) + 1;
+}
+
+void cs_rt_model_batch_stats(const cs_rt_model *m, cs_rt_batch_stats *out, int n)
+{
+    cs_rt_model *mm = (cs_rt_model *)m;
+    pthread_mutex_lock(&mm->lock);
+    memcpy(out, m->batch_stats, (size_t)n * sizeof *out);
+    pthread_mutex_unlock(&mm->lock);
+}

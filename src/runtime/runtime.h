@@ -115,16 +115,38 @@ const char *cs_rt_model_version(const cs_rt_model *m);
 const cs_model_t *cs_rt_model_engine(const cs_rt_model *m); /* inputs, outputs, metadata */
 const cs_model_config *cs_rt_model_config(const cs_rt_model *m);
 
+/* A count of requests (or executions) and their summed duration. */
+typedef struct cs_rt_duration {
+    uint64_t count, ns;
+} cs_rt_duration;
+
+/* Triton's statistics extension, kept per version and updated before a request's `done`
+ * runs (so an answer's client already sees it counted). Per request: queue (arrival to the
+ * start of its execution), compute_input (concatenating the batch's inputs),
+ * compute_infer (the engine run), compute_output (checking and splitting the outputs);
+ * each is the whole batch's time for every request in it, as Triton counts. success and
+ * fail: arrival to the answer being ready; fail includes inputs refused after arrival,
+ * expired and dropped requests. There is no response cache, so the cache fields stay 0. */
 typedef struct cs_rt_stats {
-    uint64_t inference_count;           /* requests completed successfully */
-    uint64_t execution_count;           /* engine runs (a batch counts once) */
-    uint64_t success_count, fail_count; /* fail includes expired and dropped requests */
-    uint64_t queue_ns, compute_ns;      /* summed over requests */
-    uint64_t last_inference_ms;         /* wall clock, ms since the epoch; 0 = never */
-    uint64_t batch_hist[64];            /* executions by batch size (index = size, capped at 63) */
+    uint64_t inference_count;   /* rows (the batch dimension) of successful requests */
+    uint64_t execution_count;   /* successful engine runs (a batch counts once) */
+    uint64_t last_inference_ms; /* wall clock, ms since the epoch; 0 = never */
+    cs_rt_duration success, fail, queue, compute_input, compute_infer, compute_output;
+    cs_rt_duration cache_hit, cache_miss;
 } cs_rt_stats;
 
+/* Successful executions of one batch size (rows): count and summed time of each phase. */
+typedef struct cs_rt_batch_stats {
+    cs_rt_duration compute_input, compute_infer, compute_output;
+} cs_rt_batch_stats;
+
+/* Copies the version's statistics (takes its lock; O(1)). */
 void cs_rt_model_stats(const cs_rt_model *m, cs_rt_stats *out);
+/* The number of batch sizes the version keeps: max(1, max_batch_size) + 1 (index 0 unused). */
+int cs_rt_model_batch_sizes(const cs_rt_model *m);
+/* Copies per-batch-size statistics into out[0..n) (out[b] = batch size b; zeros for sizes
+ * never run), n at most cs_rt_model_batch_sizes. O(n) under the version's lock. */
+void cs_rt_model_batch_stats(const cs_rt_model *m, cs_rt_batch_stats *out, int n);
 
 /* Every loaded version, for repository listings: calls fn for each (under the runtime's
  * lock: fn must not call back into the runtime). */
@@ -160,6 +182,9 @@ cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_err
  * and readiness. Lock-free reads. */
 int cs_rt_model_queue_depth(const cs_rt_model *m);
 int cs_rt_model_in_flight(const cs_rt_model *m);
+/* Whether a request submitted now would find room in the queue (a racy hint, lock-free: the
+ * submit decides), so that a server can refuse a request before reading its body. */
+bool cs_rt_model_has_room(const cs_rt_model *m);
 
 /* Refuses new requests from now on and waits until every queued and running request has
  * completed, or until timeout_ns passes (then returns CS_ERR_LIMIT). */

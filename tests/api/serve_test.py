@@ -199,8 +199,10 @@ def every_dtype():
                                     "data": [1.0, -2.5]}]})
     check("json BF16", st == 200 and (jbody(b) or {}).get("outputs", [{}])[0].get("data") ==
           [1.0, -2.5], b[:200])
-    # Integers out of range, fractions for integers, non-bools for BOOL.
-    for dt, val in (("INT8", 128), ("UINT8", -1), ("INT32", 1.5), ("BOOL", 1)):
+    # Integers out of range, fractions for integers, non-bools for BOOL, floats past the
+    # dtype's range (1e39 in FP32 came back as null).
+    for dt, val in (("INT8", 128), ("UINT8", -1), ("INT32", 1.5), ("BOOL", 1), ("FP32", 1e39),
+                    ("FP32", -1e39), ("FP16", 70000.0)):
         m = "id_" + dt.lower()
         expect("json %s rejects %r" % (dt, val), "POST", "/v2/models/%s/infer" % m, 400,
                {"inputs": [{"name": "x", "shape": [1], "datatype": dt, "data": [val]}]})
@@ -361,6 +363,12 @@ def metrics_and_logs():
                  "process_threads", "process_open_fds"):
         check("metric " + name, name in text, "missing")
     check("no series for unknown models", 'model="nope"' not in text, "label minted")
+    check("http_route on the HTTP histogram",
+          'capstan_http_request_duration_seconds_count{http_route="/v2/models/{m}/infer",'
+          'model="digits",version="1"}' in text and
+          'capstan_http_request_duration_seconds_count{http_route="/v2/health/live"}' in text,
+          [l for l in text.splitlines() if l.startswith("capstan_http_request_duration_seconds_count")])
+    check("no empty model labels", 'model=""' not in text, "model=\"\" rendered")
     with open(os.path.join(TMP, "metrics.txt"), "w") as f:
         f.write(text)
     lines = [jbody(l) for l in open(os.path.join(TMP, "server.log")).read().splitlines()]
@@ -371,6 +379,36 @@ def metrics_and_logs():
         reqs[:1])
     st, h, _ = request("GET", "/v2/health/live", headers={"X-Request-Id": "abc-123"})
     check("request id echoed", h.get("x-request-id") == "abc-123", h)
+    long_id = "x" * 129
+    st, h, _ = request("GET", "/v2/health/live", headers={"X-Request-Id": long_id})
+    check("a request id over 128 bytes is replaced", h.get("x-request-id") not in (None, long_id), h)
+    st, h, _ = request("GET", "/v2/health/live", headers={"X-Request-Id": "a b/c" + "y" * 123})
+    check("a printable 128-byte request id is kept", h.get("x-request-id") == "a b/c" + "y" * 123, h)
+    tid, pid = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    st, h, _ = request("GET", "/v2/health/live",
+                       headers={"traceparent": "00-%s-%s-01" % (tid, pid), "X-Request-Id": "tp-1"})
+    tp = h.get("traceparent", "").split("-")
+    check("traceparent continued", len(tp) == 4 and tp[0] == "00" and tp[1] == tid and
+          len(tp[2]) == 16 and tp[2] != pid and tp[3] == "01", h)
+    bad = []
+    for hdr in ("ff-%s-%s-01" % (tid, pid), "00-%s-%s-01" % ("0" * 32, pid),
+                "00-%s-%s-01" % (tid.upper(), pid), "garbage"):
+        st, h2, _ = request("GET", "/v2/health/live", headers={"traceparent": hdr})
+        t2 = h2.get("traceparent", "").split("-")
+        if len(t2) != 4 or t2[1] == tid or t2[1] == "0" * 32 or len(t2[1]) != 32:
+            bad.append((hdr, h2.get("traceparent")))
+    check("invalid traceparent starts a new trace", not bad, bad)
+    line = None
+    for _ in range(50):
+        for l in open(os.path.join(TMP, "server.log")).read().splitlines():
+            j = jbody(l)
+            if j and j.get("request_id") == "tp-1":
+                line = j
+        if line:
+            break
+        time.sleep(0.02)
+    check("request log line joins the trace", line and line.get("trace_id") == tid and
+          line.get("span_id") == (tp[2] if len(tp) == 4 else None), line)
 
 
 def queue_full(x):

@@ -6,6 +6,7 @@
  *
  *   kind: Expect
  *   node: node-1          # optional: --node
+ *   nodeLabels: k=v,k2=v2 # optional: --node-labels
  *   policy: best-fit      # optional: --policy
  *   error: substring      # optional: the input is invalid (exit 2, message on stderr)
  *   claims:
@@ -13,7 +14,8 @@
  *       results:          # in order; only the fields given are compared
  *       - {request: req-0, driver: gpu.example.com, pool: pool-a, device: dev-0}
  *       - {request: req-1, device: dev-3, consumedCapacity: {memory: 8Gi}}
- *     claim-1: {unallocatable: true}
+ *       nodeSelector: none  # optional: status.allocation.nodeSelector (none: absent)
+ *     claim-1: {unallocatable: true, reason: substring}   # reason: optional
  *     claim-2: {error: "asks for all devices"}
  *
  * The runner writes the input documents to a temporary file, runs the real binary
@@ -125,6 +127,27 @@ static const cs_ynode *find_claim(const cs_ystream *out, const char *name)
     return NULL;
 }
 
+/* Compares status.allocation.nodeSelector as JSON text; want "none" means absent. */
+static bool check_node_selector(const char *file, const char *claim, const cs_ynode *want,
+                                const cs_ynode *got)
+{
+    if (!want) return true;
+    if (want->kind == CS_YNODE_SCALAR && strcmp(want->s, "none") == 0)
+        return got ? mismatch(file, "claim %s: has a nodeSelector, expected none", claim) : true;
+    if (!got) return mismatch(file, "claim %s: no nodeSelector", claim);
+    cs_sbuf a, b;
+    cs_sbuf_init(&a, 0);
+    cs_sbuf_init(&b, 0);
+    bool same = cs_ynode_write_json(want, &a) == CS_OK && cs_ynode_write_json(got, &b) == CS_OK &&
+                a.len == b.len && memcmp(a.data, b.data, a.len) == 0;
+    if (!same)
+        mismatch(file, "claim %s: nodeSelector %.*s, expected %.*s", claim, (int)b.len,
+                 b.data ? b.data : "", (int)a.len, a.data ? a.data : "");
+    cs_sbuf_free(&a);
+    cs_sbuf_free(&b);
+    return same;
+}
+
 static bool check_claim(const char *file, const char *name, const cs_ynode *want,
                         const cs_ystream *out)
 {
@@ -140,6 +163,9 @@ static bool check_claim(const char *file, const char *name, const cs_ynode *want
         if (!reason || strncmp(reason, "cannot be allocated", 19) != 0)
             return mismatch(file, "claim %s: expected unallocatable, got %s", name,
                             reason ? reason : "an allocation");
+        const char *why = cs_ynode_str(want, "reason");
+        if (why && !strstr(reason, why))
+            return mismatch(file, "claim %s: reason '%s' lacks '%s'", name, reason, why);
         return true;
     }
     if (err) {
@@ -152,7 +178,10 @@ static bool check_claim(const char *file, const char *name, const cs_ynode *want
     const cs_ynode *want_results = cs_ynode_get(want, "results");
     if (!want_results || want_results->kind != CS_YNODE_SEQ)
         return mismatch(file, "claim %s: Expect needs results, unallocatable or error", name);
-    return check_results(file, name, want_results, results);
+    if (!check_results(file, name, want_results, results)) return false;
+    return check_node_selector(
+        file, name, cs_ynode_get(want, "nodeSelector"),
+        cs_ynode_get(cs_ynode_get(cs_ynode_get(doc, "status"), "allocation"), "nodeSelector"));
 }
 
 /* Runs capstan on the inputs; fills stdout text, stderr text and the exit status. */
@@ -164,10 +193,12 @@ static int run(const char *capstan, const char *input, const cs_ynode *expect, c
     if (fd < 0) return -1;
     close(fd);
     const char *node = cs_ynode_str(expect, "node"), *policy = cs_ynode_str(expect, "policy");
-    char cmd[4096];
-    snprintf(cmd, sizeof cmd, "'%s' dra allocate -f '%s' -o yaml%s%s%s%s 2>'%s'", capstan, input,
+    const char *labels = cs_ynode_str(expect, "nodeLabels");
+    char cmd[4096], labels_arg[1024] = "";
+    if (labels) snprintf(labels_arg, sizeof labels_arg, " --node-labels '%s'", labels);
+    snprintf(cmd, sizeof cmd, "'%s' dra allocate -f '%s' -o yaml%s%s%s%s%s 2>'%s'", capstan, input,
              node ? " --node " : "", node ? node : "", policy ? " --policy " : "",
-             policy ? policy : "", errpath);
+             policy ? policy : "", labels_arg, errpath);
     FILE *p = popen(cmd, "r");
     size_t len;
     *out = p ? read_all(p, &len) : NULL;

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# test_auth.sh - `capstan serve --auth tokens` end to end; checks live in auth_test.py.
+#
+# Usage: tests/auth/test_auth.sh path/to/capstan
+# Also: the default is tokens on a non-loopback --host, none on loopback (with --auth none
+# to opt out), and the first start writes DATA_DIR/admin.token with mode 0600.
+set -u
+
+CAPSTAN=$(realpath "$1")
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
+PY=${PYTHON:-/usr/bin/python3}
+SUITE=auth
+# shellcheck source=../lib/server.sh
+source "$HERE/../lib/server.sh"
+
+if start main --auth tokens --model "digits=$ROOT/models/digits.onnx"; then
+    tokfile=$TMP/data/admin.token
+    mode=$(stat -c %a "$tokfile" 2>/dev/null)
+    if [ "$mode" = 600 ]; then pass "admin.token has mode 0600"; else fail "admin.token mode '$mode'"; fi
+    if grep -q "$(cat "$tokfile")" "$TMP/server.log"; then fail "the admin secret is in the log"; else
+        pass "the admin secret is not logged"; fi
+    if grep -q "admin.token" "$TMP/server.log"; then pass "the log says where the admin token is"; else
+        fail "the log does not name admin.token"; fi
+    CAPSTAN_TOKEN=$(cat "$tokfile") "$PY" "$HERE/auth_test.py" "$URL" "$TMP" "$CAPSTAN" "$ROOT" \
+        | tee -a "$RESULTS" | grep -v "^PASS"
+    stop main
+fi
+# Restarting keeps the tokens (they are in the store) and makes no second admin token.
+first=$(cat "$TMP/data/admin.token" 2>/dev/null)
+if start again --auth tokens; then
+    if [ "$(cat "$TMP/data/admin.token")" = "$first" ]; then pass "a restart keeps the admin token"; else
+        fail "a restart replaced the admin token"; fi
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Bearer $first" "$URL/v2")
+    if [ "$code" = 200 ]; then pass "the admin token works after a restart"; else fail "after restart: $code"; fi
+    stop again
+fi
+# Secure by default: not on loopback means tokens unless --auth none.
+PORT=$(free_port)
+"$CAPSTAN" serve --host 0.0.0.0 --port "$PORT" --data-dir "$TMP/d2" 2>"$TMP/d2.log" &
+pid=$!
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/v2/health/live" && break; sleep 0.05; done
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v2")
+if [ "$code" = 401 ]; then pass "--host 0.0.0.0 turns tokens on by default"; else fail "--host 0.0.0.0 answered $code anonymously"; fi
+kill -TERM $pid; wait $pid
+PORT=$(free_port)
+"$CAPSTAN" serve --host 0.0.0.0 --port "$PORT" --auth none --data-dir "$TMP/d3" 2>"$TMP/d3.log" &
+pid=$!
+for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/v2/health/live" && break; sleep 0.05; done
+code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v2")
+if [ "$code" = 200 ]; then pass "--auth none opts out explicitly"; else fail "--auth none answered $code"; fi
+kill -TERM $pid; wait $pid
+summary
