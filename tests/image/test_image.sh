@@ -3,7 +3,10 @@
 # script builds it and writes the OCI archive; a container made from that archive runs the
 # image's own entrypoint (`capstan serve --host 0.0.0.0 --data-dir /data`) under
 # `buildah run`, on a free port of the host's loopback; a client outside it checks health,
-# infers the digits sample (label 1) and writes to /data through the management API; the
+# checks that it turned authentication on by itself (it listens on 0.0.0.0), infers the
+# digits sample (label 1) with the admin token it wrote to its data directory and writes
+# there through the management API (a host directory mounted at /state and named with a
+# second --data-dir, since buildah mounts the image's VOLUME /data over any bind there); the
 # serving process is checked to run as uid 65532, not root. The last line is
 # `image: N passed, M failed`.
 #
@@ -44,9 +47,11 @@ user=$("${B[@]}" inspect --format '{{.OCIv1.Config.User}}' "$CTR")
     pass "entrypoint" || fail "entrypoint is '${entry[*]}'"
 [ "$user" = "65532:65532" ] && pass "image user" || fail "image user is '$user'"
 
+DATA=$TMP/data
+mkdir -p "$DATA" && chown 65532:65532 "$DATA"
 PORT=$(free_port)
 URL=http://127.0.0.1:$PORT
-timeout 120 "${B[@]}" run --isolation chroot --user "$user" "$CTR" -- "${entry[@]}" --port "$PORT" \
+timeout 120 "${B[@]}" run --isolation chroot --user "$user" --volume "$DATA:/state:rw" "$CTR" -- "${entry[@]}" --data-dir /state --port "$PORT" \
     --model digits=/models/digits.onnx --model-config digits=/models/digits.yaml \
     2>"$TMP/server.log" &
 RUN_PID=$!
@@ -66,13 +71,16 @@ pass "serving from the container on $URL"
 uid=$(awk '/^Uid:/ {print $2}' "/proc/$SERVER_PID/status")
 [ "$uid" = 65532 ] && pass "runs as uid 65532" || fail "serving process runs as uid '$uid'"
 
-PYTHONPATH=$ROOT/tests/lib "$PY" - "$PORT" "$ROOT/models/digits.sample.json" "$ROOT/models/digits.onnx" \
+TOKEN=$(cat "$DATA/admin.token" 2>/dev/null)
+[ -n "$TOKEN" ] && pass "the first start wrote admin.token" || fail "no admin.token in the data directory"
+PYTHONPATH=$ROOT/tests/lib "$PY" - "$PORT" "$ROOT/models/digits.sample.json" "$ROOT/models/digits.onnx" "$TOKEN" \
     >>"$RESULTS" <<'PYEOF'
 import json, sys
 from capstan_http import request, jbody
 
 port = int(sys.argv[1])
 sample = json.load(open(sys.argv[2]))
+auth = {"Authorization": "Bearer " + sys.argv[4]}
 
 
 def check(name, ok, detail=""):
@@ -81,18 +89,21 @@ def check(name, ok, detail=""):
 
 st, _, body = request("127.0.0.1", port, "GET", "/v2/health/live")
 check("live", st == 200, "%d %r" % (st, body))
-st, _, body = request("127.0.0.1", port, "POST", "/v2/models/digits/infer", sample["request"])
+st, hdr, body = request("127.0.0.1", port, "POST", "/v2/models/digits/infer", sample["request"])
+check("off loopback, an anonymous inference is refused", st == 401 and
+      hdr.get("www-authenticate", "").startswith("Bearer"), "%d %r" % (st, body[:200]))
+st, _, body = request("127.0.0.1", port, "POST", "/v2/models/digits/infer", sample["request"], auth)
 out = (jbody(body) or {}).get("outputs", [{}])
 scores = out[0].get("data", []) if out else []
 label = max(range(len(scores)), key=scores.__getitem__) if scores else None
 check("infer digits from outside the container", st == 200 and label == sample["label"],
       "%d %r" % (st, body[:200]))
 onnx = open(sys.argv[3], "rb").read()
-st, _, body = request("127.0.0.1", port, "POST", "/api/v1/models", {"name": "pushed"})
-check("create a model in /data", st == 201, "%d %r" % (st, body[:200]))
+st, _, body = request("127.0.0.1", port, "POST", "/api/v1/models", {"name": "pushed"}, auth)
+check("create a model in the data directory", st == 201, "%d %r" % (st, body[:200]))
 st, _, body = request("127.0.0.1", port, "POST", "/api/v1/models/pushed/versions", onnx,
-                      {"Content-Type": "application/octet-stream"})
-check("push a version into /data as non-root", st == 201, "%d %r" % (st, body[:200]))
+                      dict(auth, **{"Content-Type": "application/octet-stream"}))
+check("push a version into the data directory as non-root", st == 201, "%d %r" % (st, body[:200]))
 PYEOF
 
 kill -TERM "$SERVER_PID" 2>/dev/null
