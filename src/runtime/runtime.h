@@ -161,11 +161,11 @@ typedef struct cs_rt_instance_opts {
 } cs_rt_instance_opts;
 
 /* Starts one more instance (o NULL = the version's defaults) and returns once its session is
- * ready and its worker takes batches; *id_out (when not NULL) gets its id. CS_ERR_LIMIT over the thread
- * budget (the message says how many are in use) or with 256 instances listed already,
- * CS_ERR_INVALID for bad options (named) or CPUs the process may not use, CS_ERR_SHUTDOWN
- * when the version is being unloaded or the runtime drains. Blocks for the session's start
- * (no lock held meanwhile); must not race cs_runtime_free. */
+ * ready and its worker takes batches; *id_out (when not NULL) gets its id. CS_ERR_LIMIT over
+ * the thread budget (the message says how many are in use) or with 256 instances listed
+ * already, CS_ERR_INVALID for bad options (named) or CPUs the process may not use,
+ * CS_ERR_SHUTDOWN when the version is being unloaded or the runtime drains. Blocks for the
+ * session's start (no lock held meanwhile); must not race cs_runtime_free. */
 cs_status cs_rt_model_add_instance(cs_rt_model *m, const cs_rt_instance_opts *o, int *id_out,
                                    cs_error *err);
 
