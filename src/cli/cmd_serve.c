@@ -21,12 +21,13 @@
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: capstan serve [--host ADDR] [--port N] [--data-dir DIR] [--model NAME=PATH.onnx]...\n"
     "                     [--model-config NAME=FILE.yaml]... [--threads N] [--exit-timeout S]\n"
-    "                     [--log-level LEVEL] [--registry URL] [--webhook URL\n"
-    "                     --webhook-secret-file FILE] [--max-artifact-size BYTES]\n"
+    "                     [--log-level LEVEL] [--log-format json|text] [--registry URL]\n"
+    "                     [--webhook URL --webhook-secret-file FILE] [--max-artifact-size BYTES]\n"
     "                     [--devices FILE.yaml] [--device-policy P] [--otlp-endpoint URL]\n\n"
     "Serves models over the Open Inference Protocol v2 (KServe, Triton) with the binary tensor\n"
     "and model repository extensions, and Prometheus metrics at /metrics. Allocates devices\n"
@@ -54,6 +55,8 @@ static const char usage[] =
     "                           nearly full (1024)\n"
     "  --max-connections-per-ip N  open connections from one address (64)\n"
     "  --log-level LEVEL        debug, info, warn, error or off (info)\n"
+    "  --log-format F           json (one object per line) or text (key=value); text when\n"
+    "                           stderr is a terminal, else json\n"
     "  --registry URL           model registry store: postgres://... (PostgreSQL); by default\n"
     "                           SQLite in DIR/registry.db. Registered models are served under\n"
     "                           /v2/models/NAME (alias prod, else the latest version) and\n"
@@ -74,7 +77,8 @@ static const char usage[] =
     "                           OTEL_EXPORTER_OTLP_ENDPOINT does (which it overrides); the\n"
     "                           other OTEL_* variables are honoured too (docs/observability.md)\n"
     "  -h, --help               show this help\n\n"
-    "Logs are JSON lines on stderr. SIGTERM or SIGINT: readiness turns 503, new inference is\n"
+    "Logs go to stderr; a request's line carries its trace_id and span_id. SIGTERM or SIGINT: "
+    "readiness turns 503, new inference is\n"
     "refused, in-flight requests finish, exit 0 (1 when --exit-timeout ran out).\n";
 
 enum {
@@ -104,6 +108,7 @@ enum {
     OPT_TLS_CERT,
     OPT_TLS_KEY,
     OPT_OTLP_ENDPOINT,
+    OPT_LOG_FORMAT,
 };
 
 typedef struct name_path {
@@ -187,6 +192,13 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_TLS_CERT: o->srv.tls_cert = arg; break;
     case OPT_TLS_KEY: o->srv.tls_key = arg; break;
     case OPT_OTLP_ENDPOINT: o->otlp_endpoint = arg; break;
+    case OPT_LOG_FORMAT: {
+        cs_log_format f;
+        if (cs_log_parse_format(arg, &f, &err) != CS_OK)
+            return cs_cli_usage_error("serve", "--log-format: %s", err.msg);
+        cs_log_set_format(f);
+        break;
+    }
     case OPT_DEVICE_POLICY:
         if (strcmp(arg, "first") && strcmp(arg, "best-fit"))
             return cs_cli_usage_error("serve",
@@ -264,6 +276,7 @@ static int serve_main(int argc, char **argv)
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {0}};
     static const cs_cli_spec spec = {"serve", usage, "", longopts};
     serve_opts o = {.instances = -1, .max_batch = -1};
@@ -281,6 +294,7 @@ static int serve_main(int argc, char **argv)
     cs_error err;
     int first;
 
+    cs_log_set_format(isatty(2) ? CS_LOG_TEXT : CS_LOG_JSON); /* --log-format overrides */
     int rc = cs_cli_parse(&spec, argc, argv, on_option, &o, &first);
     if (rc != CS_CLI_CONTINUE) goto out;
     if (first != argc) {

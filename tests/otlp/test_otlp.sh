@@ -50,8 +50,34 @@ receiver main 503-once
 if OTEL_BSP_SCHEDULE_DELAY=200 start main "${MODEL[@]}" --otlp-endpoint "http://127.0.0.1:$RPORT"; then
     run main
     stop main
+    # Logs join traces: the request's JSON line names the client's trace.
+    if grep -q '"msg":"request".*"trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"[0-9a-f]\{16\}"' \
+        "$TMP/server.log"; then
+        pass "logs: a JSON request line carries the trace's trace_id and span_id"
+    else
+        fail "logs: no JSON request line with the trace id: $(grep -m1 request "$TMP/server.log")"
+    fi
 fi
 stop_receiver
+
+# logs: --log-format text, key=value lines with the same trace ids.
+if start logs "${MODEL[@]}" --log-format text; then
+    tp=$(curl -s -D - -o /dev/null -H "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01" \
+        "$URL/v2/health/ready" | tr -d '\r' | sed -n 's/^traceparent: //p')
+    stop logs
+    line=$(grep ' request .*path=/v2/health/ready' "$TMP/server.log")
+    if [[ "$line" =~ ^[0-9-]+T[0-9:.]+Z\ info\ \ request\ request_id=[^\ ]+\ method=GET\ .*status=200\ .*trace_id=4bf92f3577b34da6a3ce929d0e0e4736\ span_id=${tp:36:16}$ ]]; then
+        pass "logs: --log-format text writes key=value lines with trace_id and span_id"
+    else
+        fail "logs: text request line '$line' (answer's traceparent $tp)"
+    fi
+fi
+msg=$("$CAPSTAN" serve --port 0 --log-format xml 2>&1)
+if [ $? -eq 2 ] && grep -q -- "--log-format: log format 'xml': expected json or text" <<<"$msg"; then
+    pass "a bad --log-format is a usage error"
+else
+    fail "--log-format xml: $msg"
+fi
 
 # flush: a schedule delay longer than the test, so only the stop exports.
 receiver flush ok
