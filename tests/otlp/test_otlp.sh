@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # test_otlp.sh - OpenTelemetry traces end to end: a real server exporting over OTLP/HTTP to
-# receiver.py, one server per scenario of otlp_test.py (main, flush, slow, off, down).
+# receiver.py, one server per scenario of otlp_test.py (main, flush, slow, off, reject,
+# down), and the request log lines' trace ids in both formats.
 # The last line is `obs_otlp: N passed, M failed`.
 #
 # Usage: tests/otlp/test_otlp.sh path/to/capstan
@@ -104,6 +105,14 @@ if OTEL_TRACES_SAMPLER=always_off OTEL_BSP_SCHEDULE_DELAY=100 \
     run off
     stop off
     run off-after
+fi
+stop_receiver
+
+# reject: the receiver answers 400, which is never retried.
+receiver reject reject
+if OTEL_BSP_SCHEDULE_DELAY=100 start reject "${MODEL[@]}" --otlp-endpoint "http://127.0.0.1:$RPORT"; then
+    run reject
+    stop reject
 fi
 stop_receiver
 
