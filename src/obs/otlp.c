@@ -13,17 +13,18 @@
  * Encoding follows the OTLP/JSON mapping: trace and span ids as lowercase hex, enums as
  * integers, 64-bit integers (times, int attributes) as decimal strings.
  */
+#define _GNU_SOURCE /* pthread_setname_np */
 #include "obs/otlp.h"
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/sbuf.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -33,7 +34,14 @@
 #include <time.h>
 
 #define RETRY_AFTER_CAP_S 30   /* a larger Retry-After still waits only this long */
-#define STOP_BUDGET_MS    2000 /* retries once stopping, per batch */
+#define STOP_BUDGET_MS    2000 /* what is still queued at a stop must go out within this */
+
+/* The most JSON one span can take: every string escaped to twice its size (a quote or
+ * backslash per byte), each attribute's key (a literal, under 64 bytes) and framing, and
+ * the ids, times and punctuation. */
+#define SPAN_JSON_MAX                                                                              \
+    (2 * (CS_SPAN_TEXT_MAX + sizeof(((cs_span *)0)->name) + sizeof(((cs_span *)0)->trace_state)) + \
+     CS_SPAN_MAX_ATTRS * (64 + 64) + 512)
 
 struct cs_otlp {
     cs_otlp_options opt;
@@ -46,6 +54,18 @@ struct cs_otlp {
     pthread_t thread;
     cs_metric *exported, *dropped, *errors;
 };
+
+/* Copies src into dst (cap bytes with the NUL) as printable ASCII: any other byte becomes
+ * '?', so every string of a span is valid JSON once quotes and backslashes are escaped,
+ * whatever bytes a client put in a path or a header. Returns the bytes written. */
+static size_t copy_ascii(char *dst, size_t cap, const char *src)
+{
+    size_t n = 0;
+    for (; src && src[n] && n + 1 < cap; n++)
+        dst[n] = (unsigned char)src[n] >= 0x20 && (unsigned char)src[n] < 0x7f ? src[n] : '?';
+    dst[n] = '\0';
+    return n;
+}
 
 /* --- configuration -------------------------------------------------------------------- */
 
@@ -116,7 +136,7 @@ cs_status cs_otlp_options_env(cs_otlp_options *o, cs_error *err)
     const char *v;
     cs_status rc = CS_OK;
     if ((v = getenv("OTEL_SERVICE_NAME")) && *v)
-        snprintf(o->service_name, sizeof o->service_name, "%s", v);
+        copy_ascii(o->service_name, sizeof o->service_name, v);
     if ((v = getenv("OTEL_TRACES_SAMPLER")) && *v) {
         size_t i = 0;
         while (i < sizeof samplers / sizeof samplers[0] && strcmp(v, samplers[i].name)) i++;
@@ -200,8 +220,8 @@ void cs_span_init(cs_span *s, const cs_trace_ctx *ctx, const uint8_t *parent_id,
     s->kind = kind;
     s->start_unix_ns = start_ns + offset;
     s->end_unix_ns = (end_ns < start_ns ? start_ns : end_ns) + offset;
-    snprintf(s->name, sizeof s->name, "%s", name);
-    snprintf(s->trace_state, sizeof s->trace_state, "%s", trace_state ? trace_state : "");
+    copy_ascii(s->name, sizeof s->name, name);
+    copy_ascii(s->trace_state, sizeof s->trace_state, trace_state);
     s->n_attrs = 0;
     s->text_len = 0;
 }
@@ -210,11 +230,11 @@ void cs_span_str(cs_span *s, const char *key, const char *value)
 {
     size_t room = sizeof s->text - s->text_len;
     if (s->n_attrs == CS_SPAN_MAX_ATTRS || room == 0) return;
-    int n = snprintf(s->text + s->text_len, room, "%s", value ? value : "");
+    size_t n = copy_ascii(s->text + s->text_len, room, value);
     s->attrs[s->n_attrs].key = key;
     s->attrs[s->n_attrs].is_int = false;
     s->attrs[s->n_attrs++].off = s->text_len;
-    s->text_len += (uint16_t)((size_t)n < room ? (size_t)n + 1 : room);
+    s->text_len += (uint16_t)(n + 1);
 }
 
 void cs_span_int(cs_span *s, const char *key, int64_t value)
@@ -240,64 +260,84 @@ void cs_otlp_emit(cs_otlp *e, const cs_span *s)
 
 /* --- encoding --------------------------------------------------------------------------- */
 
-static json_t *str_value(const char *key, const char *v)
+/* Appends s (printable ASCII: see copy_ascii) as a JSON string. */
+static void put_str(cs_sbuf *b, const char *s)
 {
-    return json_pack("{s:s, s:{s:s}}", "key", key, "value", "stringValue", v);
+    cs_sbuf_append(b, "\"", 1);
+    for (const char *run = s;; s++) {
+        if (*s && *s != '"' && *s != '\\') continue;
+        cs_sbuf_append(b, run, (size_t)(s - run));
+        if (!*s) break;
+        cs_sbuf_append(b, "\\", 1);
+        run = s; /* the quote or backslash itself goes out with the next run */
+    }
+    cs_sbuf_append(b, "\"", 1);
 }
 
-static json_t *u64_string(uint64_t v)
+static void put_str_attr(cs_sbuf *b, const char *key, const char *v)
 {
-    char b[24];
-    snprintf(b, sizeof b, "%" PRIu64, v);
-    return json_string(b);
+    cs_sbuf_puts(b, "{\"key\":");
+    put_str(b, key);
+    cs_sbuf_puts(b, ",\"value\":{\"stringValue\":");
+    put_str(b, v);
+    cs_sbuf_puts(b, "}}");
 }
 
-static json_t *span_json(const cs_span *s)
+static void put_span(cs_sbuf *b, const cs_span *s)
 {
     char trace[33], span[17], parent[17];
     cs_trace_hex(s->trace_id, 16, trace);
     cs_trace_hex(s->span_id, 8, span);
-    json_t *attrs = json_array();
-    for (int i = 0; i < s->n_attrs; i++) {
-        if (!s->attrs[i].is_int) {
-            json_array_append_new(attrs, str_value(s->attrs[i].key, s->text + s->attrs[i].off));
-            continue;
-        }
-        char b[24];
-        snprintf(b, sizeof b, "%" PRId64, s->attrs[i].num);
-        json_array_append_new(
-            attrs, json_pack("{s:s, s:{s:s}}", "key", s->attrs[i].key, "value", "intValue", b));
-    }
-    json_t *j =
-        json_pack("{s:s, s:s, s:s, s:i, s:o, s:o, s:o}", "traceId", trace, "spanId", span, "name",
-                  s->name, "kind", (int)s->kind, "startTimeUnixNano", u64_string(s->start_unix_ns),
-                  "endTimeUnixNano", u64_string(s->end_unix_ns), "attributes", attrs);
-    if (!j) return NULL;
+    cs_sbuf_printf(b, "{\"traceId\":\"%s\",\"spanId\":\"%s\"", trace, span);
     if (s->has_parent) {
         cs_trace_hex(s->parent_id, 8, parent);
-        json_object_set_new(j, "parentSpanId", json_string(parent));
+        cs_sbuf_printf(b, ",\"parentSpanId\":\"%s\"", parent);
     }
-    if (s->trace_state[0]) json_object_set_new(j, "traceState", json_string(s->trace_state));
+    if (s->trace_state[0]) {
+        cs_sbuf_puts(b, ",\"traceState\":");
+        put_str(b, s->trace_state);
+    }
+    cs_sbuf_puts(b, ",\"name\":");
+    put_str(b, s->name);
+    cs_sbuf_printf(b,
+                   ",\"kind\":%d,\"startTimeUnixNano\":\"%" PRIu64
+                   "\",\"endTimeUnixNano\":\"%" PRIu64 "\",\"attributes\":[",
+                   (int)s->kind, s->start_unix_ns, s->end_unix_ns);
+    for (int i = 0; i < s->n_attrs; i++) {
+        if (i) cs_sbuf_append(b, ",", 1);
+        if (!s->attrs[i].is_int)
+            put_str_attr(b, s->attrs[i].key, s->text + s->attrs[i].off);
+        else
+            cs_sbuf_printf(b, "{\"key\":\"%s\",\"value\":{\"intValue\":\"%" PRId64 "\"}}",
+                           s->attrs[i].key, s->attrs[i].num);
+    }
+    cs_sbuf_append(b, "]", 1);
     /* Unset unless an error: HTTP servers leave 4xx unset (semantic conventions). */
-    if (s->error) json_object_set_new(j, "status", json_pack("{s:i}", "code", 2));
-    return j;
+    if (s->error) cs_sbuf_puts(b, ",\"status\":{\"code\":2}");
+    cs_sbuf_append(b, "}", 1);
 }
 
-/* The ExportTraceServiceRequest for n spans from the ring's head; the caller frees it.
- * NULL when out of memory. */
-static char *encode(cs_otlp *e, unsigned n)
+/* The ExportTraceServiceRequest for n spans from the ring's head, into b (cleared first).
+ * false when out of memory: an append that failed leaves a hole, so the body is not sent. */
+static bool encode(cs_otlp *e, unsigned n, cs_sbuf *b)
 {
-    json_t *spans = json_array();
-    for (unsigned i = 0; spans && i < n; i++)
-        if (json_array_append_new(spans, span_json(&e->ring[(e->head + i) % e->opt.max_queue])))
-            break;
-    json_t *doc = json_pack(
-        "{s:[{s:{s:[o, o]}, s:[{s:{s:s, s:s}, s:o}]}]}", "resourceSpans", "resource", "attributes",
-        str_value("service.name", e->opt.service_name), str_value("telemetry.sdk.name", "capstan"),
-        "scopeSpans", "scope", "name", "capstan", "version", CS_VERSION, "spans", spans);
-    char *body = doc ? json_dumps(doc, JSON_COMPACT) : NULL;
-    json_decref(doc);
-    return body;
+    cs_sbuf_clear(b);
+    if (cs_sbuf_reserve(b, 1024 + (size_t)n * SPAN_JSON_MAX) != CS_OK) return false;
+    size_t room = b->cap;
+    cs_sbuf_puts(b, "{\"resourceSpans\":[{\"resource\":{\"attributes\":[");
+    put_str_attr(b, "service.name", e->opt.service_name);
+    cs_sbuf_append(b, ",", 1);
+    put_str_attr(b, "telemetry.sdk.name", "capstan");
+    cs_sbuf_puts(b, "]},\"scopeSpans\":[{\"scope\":{\"name\":\"capstan\",\"version\":\"" CS_VERSION
+                    "\"},\"spans\":[");
+    for (unsigned i = 0; i < n; i++) {
+        if (i) cs_sbuf_append(b, ",", 1);
+        put_span(b, &e->ring[(e->head + i) % e->opt.max_queue]);
+    }
+    cs_status rc = cs_sbuf_puts(b, "]}]}]}");
+    /* The reservation holds any n spans, so no append can have failed; a grown buffer would
+     * mean the bound is wrong. */
+    return rc == CS_OK && b->cap == room;
 }
 
 /* --- sending ---------------------------------------------------------------------------- */
@@ -323,8 +363,8 @@ static size_t on_header(char *p, size_t size, size_t n, void *user)
 
 /* One POST within timeout_ms: 1 delivered, 0 retryable (429/502/503/504, a network
  * error), -1 refused (400 and every other answer). */
-static int post(cs_otlp *e, CURL *curl, const char *body, uint64_t timeout_ms, long *retry_s,
-                long *code)
+static int post(cs_otlp *e, CURL *curl, const char *body, size_t len, uint64_t timeout_ms,
+                long *retry_s, long *code)
 {
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     struct curl_slist *h2 = h ? curl_slist_append(h, "Expect:") : NULL;
@@ -336,7 +376,7 @@ static int post(cs_otlp *e, CURL *curl, const char *body, uint64_t timeout_ms, l
     curl_easy_setopt(curl, CURLOPT_URL, e->opt.endpoint);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, h2);
     curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
-    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)strlen(body));
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE, (long)len);
     curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(timeout_ms ? timeout_ms : 1));
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
@@ -368,7 +408,7 @@ static uint64_t batch_deadline(const cs_otlp *e, uint64_t start)
 
 /* Sends one encoded batch of n spans, retrying until its deadline: after Retry-After when
  * the receiver gave one, else after 1 s doubling up to 30 s. Lock not held. */
-static void send_batch(cs_otlp *e, CURL *curl, const char *body, unsigned n)
+static void send_batch(cs_otlp *e, CURL *curl, const char *body, size_t len, unsigned n)
 {
     uint64_t start = cs_now_ns(), backoff_ms = 1000;
     pthread_mutex_lock(&e->lock);
@@ -377,7 +417,7 @@ static void send_batch(cs_otlp *e, CURL *curl, const char *body, unsigned n)
     long retry_s, code = 0;
     for (uint64_t now = start; now < deadline; now = cs_now_ns()) {
         uint64_t left_ms = (deadline - now) / 1000000u;
-        int ok = post(e, curl, body,
+        int ok = post(e, curl, body, len,
                       left_ms < e->opt.request_timeout_ms ? left_ms : e->opt.request_timeout_ms,
                       &retry_s, &code);
         if (ok == 1) {
@@ -409,7 +449,10 @@ static void send_batch(cs_otlp *e, CURL *curl, const char *body, unsigned n)
 static void *run(void *arg)
 {
     cs_otlp *e = arg;
+    pthread_setname_np(pthread_self(), "capstan-otlp"); /* for top -H and /proc */
     CURL *curl = curl_easy_init();
+    cs_sbuf body; /* reused: after the first batch, encoding allocates nothing */
+    cs_sbuf_init(&body, 0);
     pthread_mutex_lock(&e->lock);
     uint64_t next = cs_now_ns() + (uint64_t)e->opt.schedule_delay_ms * 1000000u;
     for (;;) {
@@ -422,19 +465,19 @@ static void *run(void *arg)
         next = cs_now_ns() + (uint64_t)e->opt.schedule_delay_ms * 1000000u;
         if (n == 0) continue;
         pthread_mutex_unlock(&e->lock);
-        char *body = encode(e, n); /* the slots stay queued, so nobody writes them */
+        bool ok = encode(e, n, &body); /* the slots stay queued, so nobody writes them */
         pthread_mutex_lock(&e->lock);
         e->head = (e->head + n) % e->opt.max_queue;
         e->len -= n;
         pthread_mutex_unlock(&e->lock);
-        if (body && curl)
-            send_batch(e, curl, body, n);
+        if (ok && curl)
+            send_batch(e, curl, body.data, body.len, n);
         else if (e->dropped)
             cs_metric_add(e->dropped, n);
-        free(body);
         pthread_mutex_lock(&e->lock);
     }
     pthread_mutex_unlock(&e->lock);
+    cs_sbuf_free(&body);
     if (curl) curl_easy_cleanup(curl);
     return NULL;
 }

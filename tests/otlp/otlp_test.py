@@ -156,6 +156,8 @@ def main_scenario():
     st5, _, _ = call("POST", "/v2/models/lazy/infer", BODY)
     check("unknown model 404, unloaded model 503", (st4, st5) == (404, 503), (st4, st5))
 
+    # A path with a quote, a backslash and a byte that is not UTF-8: still valid JSON.
+    call("GET", "/v2/models/q%22%5C%FF/ready")
     got = wait_spans(lambda s: s["traceId"] == TRACE and s["kind"] == 2, 1)
     allspans = spans()
     server = [s for s in got if s["spanId"] == tp[2]]
@@ -189,6 +191,9 @@ def main_scenario():
                                                              by["503"].get("status")))
         check("a 404 span has no children (it never reached a model)",
               not [x for x in allspans if x.get("parentSpanId") == by["404"]["spanId"]])
+    odd = wait_spans(lambda s: attrs(s).get("url.path", "").startswith("/v2/models/q"), 1)
+    check("odd bytes in a path: escaped, non-ASCII as '?'", [attrs(x)["url.path"] for x in odd]
+          == ['/v2/models/q"\\?/ready'], [attrs(x).get("url.path") for x in odd])
     check("nothing of the sampled-out trace is exported",
           not [s for s in spans(False) if s["traceId"] == unsampled])
     first = attempts()[:1]
