@@ -2,8 +2,8 @@
  * otlp.c - the OpenTelemetry sampler, span building and the OTLP/HTTP JSON exporter; see
  * otlp.h for the configuration and the contract.
  *
- * Spans wait in a ring of max_queue slots preallocated at start (about 2.3 KiB each, so
- * 4.6 MiB at the default 2048, touched only as it fills). The exporter thread wakes when a
+ * Spans wait in a ring of max_queue slots preallocated at start (2.2 KiB each, so
+ * 4.4 MiB at the default 2048, touched only as it fills). The exporter thread wakes when a
  * batch is full, when the schedule delay has passed since the last export, or to stop. It
  * encodes the oldest spans straight from their slots with the lock released: they still
  * count as queued, so no producer can write over them, and they are freed (head moves)
@@ -25,7 +25,6 @@
 #include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
