@@ -233,6 +233,18 @@ void cs_runtime_foreach(cs_runtime *rt, void (*fn)(void *ud, const cs_rt_model *
  * took at most this (see the top of this file). */
 #define CS_RT_INLINE_MAX_US 50
 
+/* When one request waited and ran, in cs_now_ns time, for its trace's spans. The runtime fills
+ * it just before `done` runs; a request answered without running (expired, dropped) gets
+ * queued_ns only, the rest 0. */
+typedef struct cs_infer_timing {
+    uint64_t queued_ns;                    /* submitted */
+    uint64_t start_ns;                     /* its batch began: inputs being concatenated */
+    uint64_t infer_start_ns, infer_end_ns; /* the engine run */
+    uint64_t end_ns;                       /* outputs checked; `done` runs next */
+    int64_t batch_rows;                    /* rows of the whole batch it ran in */
+    int instance;                          /* the id of the instance that ran it */
+} cs_infer_timing;
+
 /* One inference. Inputs are borrowed until `done` has been called. */
 typedef struct cs_infer_request {
     int n_inputs;
@@ -247,6 +259,7 @@ typedef struct cs_infer_request {
      * call; msg is the error message when rc != CS_OK (outputs are then NULL). */
     void (*done)(void *ud, cs_status rc, const char *msg, int n_outputs, const cs_tensor *outputs);
     void *ud;
+    cs_infer_timing *timing; /* optional (borrowed until `done`): filled before `done` runs */
 } cs_infer_request;
 
 /* Validates req against the model (names, types, shapes; the message names the input) and
