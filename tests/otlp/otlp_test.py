@@ -127,7 +127,7 @@ def check_children(name, server, all_spans):
         check(name + ": queue, then compute, then encode", order == sorted(order), order)
         a = attrs(kids["compute"])
         check(name + ": compute has batch size, instance and model", a.get("capstan.batch_size")
-              == "1" and a.get("capstan.instance") == "0" and
+              == "1" and a.get("capstan.instance") == "1" and
               a.get("capstan.model.name") == "digits", a)
 
 
