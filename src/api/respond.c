@@ -88,6 +88,7 @@ int cs_api_http_status(cs_status rc)
     case CS_ERR_LIMIT: return MHD_HTTP_TOO_MANY_REQUESTS;
     case CS_ERR_SHUTDOWN: return MHD_HTTP_SERVICE_UNAVAILABLE;
     case CS_ERR_TIMEOUT: return MHD_HTTP_GATEWAY_TIMEOUT;
+    case CS_ERR_NO_FIT: return MHD_HTTP_UNPROCESSABLE_CONTENT; /* as a claim that cannot fit */
     default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
 }
