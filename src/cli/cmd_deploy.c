@@ -139,13 +139,14 @@ static cs_ynode *to_ynode(cs_arena *a, const json_t *j)
     case JSON_STRING: return cs_ynode_scalar(a, json_string_value(j), true);
     case JSON_INTEGER:
         snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
-        return cs_ynode_scalar(a, num, false);
+        break;
     case JSON_REAL: snprintf(num, sizeof num, "%.17g", json_real_value(j)); break;
     case JSON_TRUE: snprintf(num, sizeof num, "true"); break;
     case JSON_FALSE: snprintf(num, sizeof num, "false"); break;
     default: snprintf(num, sizeof num, "null"); break;
     }
-    return cs_ynode_scalar(a, num, false);
+    /* Scalars borrow their text: this one goes into the arena. */
+    return cs_ynode_scalar(a, cs_arena_strndup(a, num, strlen(num)), false);
 }
 
 static int print_yaml(const json_t *j)

@@ -54,7 +54,7 @@ typedef struct dep {
     int desired, ticks;
     bool poked;        /* a request met no Ready instance: scale from zero now */
     uint64_t poked_ns; /* when the first such request came, for the cold-start metric */
-    char reason[256];  /* why instances are missing ("" when none are) */
+    char reason[512];  /* why instances are missing ("" when none are) */
     cs_metric *m_desired, *m_ready, *m_panic, *m_cold;
 } dep;
 
@@ -75,7 +75,7 @@ struct cs_deployer {
 static cs_status resolve(cs_deployer *d, const char *model, const cs_deploy_target *t,
                          char version[VERSION_SZ], cs_error *err)
 {
-    char ref[32];
+    char ref[CS_DEPLOY_NAME_MAX + 1];
     if (t->alias[0])
         snprintf(ref, sizeof ref, "%s", t->alias);
     else
@@ -133,7 +133,7 @@ static slot *load_slot(cs_deployer *d, dep *p, const char *version, cs_error *er
     }
     pthread_mutex_lock(&d->mu);
     *free_slot = (slot){.m = m, .wanted = -1};
-    snprintf(free_slot->version, VERSION_SZ, "%s", version);
+    snprintf(free_slot->version, VERSION_SZ, "%.23s", version);
     pthread_mutex_unlock(&d->mu);
     cs_log(CS_LOG_INFO, "deployment version loaded", "deployment", p->spec.name, "version", version,
            NULL);
@@ -169,7 +169,7 @@ static void scale_slot(cs_deployer *d, dep *p, slot *s, int want)
         int id;
         if (cs_rt_model_add_instance(s->m, &io, &id, &err) != CS_OK) {
             pthread_mutex_lock(&d->mu);
-            snprintf(p->reason, sizeof p->reason, "instance %d of version %s cannot start: %s",
+            snprintf(p->reason, sizeof p->reason, "instance %d of version %s cannot start: %.200s",
                      s->n_ids + 1, s->version, err.msg);
             pthread_mutex_unlock(&d->mu);
             return;
@@ -272,16 +272,16 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
     /* 1. Resolve the targets; a failure keeps what is served and becomes the reason. */
     char versions[CS_DEPLOY_MAX_TARGETS][VERSION_SZ];
     cs_error err;
-    char reason[256] = "";
+    char reason[512] = "";
     int n = p->spec.n_traffic;
     for (int i = 0; i < n; i++)
         if (resolve(d, p->spec.model, &p->spec.traffic[i], versions[i], &err) != CS_OK) {
-            snprintf(reason, sizeof reason, "%s", err.msg);
+            snprintf(reason, sizeof reason, "%.250s", err.msg);
             n = 0; /* leave the slots as they are */
         }
     for (int i = 0; i < n; i++)
         if (!find_slot(p, versions[i]) && !load_slot(d, p, versions[i], &err)) {
-            snprintf(reason, sizeof reason, "version %s cannot be loaded: %s", versions[i],
+            snprintf(reason, sizeof reason, "version %s cannot be loaded: %.200s", versions[i],
                      err.msg);
             n = 0;
         }

@@ -156,9 +156,9 @@ static cs_status amount_field(const json_t *o, const char *path, const char *key
 static cs_status traffic(const json_t *spec, cs_deploy_spec *s, cs_error *err)
 {
     json_t *t = json_object_get(spec, "traffic");
-    if (!t) { /* everything to the model's default version: the alias prod, else latest */
+    if (!t) { /* everything to the model's default version: prod (else latest, deploy.c) */
         s->n_traffic = 1;
-        s->traffic[0] = (cs_deploy_target){.alias = "latest", .percent = 100};
+        s->traffic[0] = (cs_deploy_target){.alias = "prod", .percent = 100};
         return CS_OK;
     }
     size_t n = json_array_size(t);

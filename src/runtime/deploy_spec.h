@@ -8,7 +8,8 @@
  * every default filled in and is what the registry stores and the API returns as `spec`:
  * applying it again changes nothing.
  *
- * Defaults (../shared/ANCHORS.md): instances min 0, max 0 (unbounded), containerConcurrency 0
+ * Defaults (../shared/ANCHORS.md): traffic 100% to the alias prod (which, while the model has
+ * no such alias, means its latest version, as serving a model does); instances min 0, max 0 (unbounded), containerConcurrency 0
  * (unlimited), targetConcurrency containerConcurrency x 0.7 (70 when unlimited); autoscaling
  * stableWindow 60s, panicWindowPercent 10, panicThresholdPercent 200, scaleToZeroGracePeriod
  * 30s, maxScaleUpRate 1000, maxScaleDownRate 2; rollout rolling with maxSurge 25% and

@@ -92,7 +92,7 @@ static void test_defaults(void **state)
     cs_error err;
     assert_int_equal(cs_deploy_spec_parse(doc, &s, &err), CS_OK);
     assert_int_equal(s.n_traffic, 1);
-    assert_string_equal(s.traffic[0].alias, "latest");
+    assert_string_equal(s.traffic[0].alias, "prod");
     assert_int_equal(s.min, 0);
     assert_int_equal(s.max, 0);
     assert_true(s.target_concurrency == 70);
