@@ -41,7 +41,8 @@ typedef struct slot {
     int ids[CS_DEPLOY_MAX_INST], n_ids;
     int ready;          /* Ready instances, as of the last pass */
     int weight, wanted; /* routing percent now; wanted percent, -1 = not a target */
-    int restarts;
+    int restarts;       /* failed instances replaced */
+    int64_t backoff_ms, retry_at_ms, last_failure_ms; /* restart back-off (heal) */
 } slot;
 
 typedef struct dep {
@@ -49,6 +50,7 @@ typedef struct dep {
     cs_deploy_spec next; /* an applied spec the next pass takes over (has_next) */
     bool has_next;
     int64_t generation;
+    int64_t passed; /* the generation the last finished pass worked to */
     slot s[MAX_SLOTS];
     cs_kpa kpa;
     int desired, ticks;
@@ -62,6 +64,7 @@ struct cs_deployer {
     cs_deployer_options o;
     pthread_mutex_t mu; /* deps and every routing field of a dep */
     pthread_cond_t wake;
+    pthread_cond_t passed; /* a pass over a deployment finished */
     cs_map deps;       /* name -> dep * */
     cs_vec deleted;    /* dep *: out of the map, for the controller to drain and free */
     bool stop, kicked; /* kicked: a pass is wanted now (a poke, an apply, a delete) */
@@ -177,6 +180,10 @@ static void scale_slot(cs_deployer *d, dep *p, slot *s, int want)
         pthread_mutex_lock(&d->mu);
         s->ids[s->n_ids++] = id;
         s->ready = count_ready(s);
+        if (p->poked && s->ready > 0) { /* a request was waiting: that was a cold start */
+            if (p->m_cold) cs_metric_observe(p->m_cold, (double)(cs_now_ns() - p->poked_ns) / 1e9);
+            p->poked = false;
+        }
         pthread_mutex_unlock(&d->mu);
     }
     while (s->n_ids > want) {
@@ -205,6 +212,36 @@ static void unload_slot(cs_deployer *d, dep *p, slot *s)
     if (cs_runtime_unload(d->o.rt, p->spec.name, version, &err) == CS_OK)
         cs_log(CS_LOG_INFO, "deployment version unloaded", "deployment", p->spec.name, "version",
                version, NULL);
+}
+
+static void event(cs_deployer *d, dep *p, const char *action, json_t *detail);
+
+/* Self-healing: FAILED instances (an engine error left their session unusable) are
+ * forgotten and replaced, no sooner than the back-off Kubernetes gives a crashing container:
+ * 10 s, doubling to 5 min, back to 10 s after 10 min without a failure. */
+static void heal(cs_deployer *d, dep *p, slot *s, int64_t now_ms)
+{
+    cs_rt_instance_info *info;
+    int n = list_instances(s, &info);
+    for (int i = 0; i < n; i++) {
+        if (info[i].state != CS_RT_INSTANCE_FAILED) continue;
+        cs_error err;
+        cs_rt_model_remove_instance(s->m, info[i].id, &err);
+        pthread_mutex_lock(&d->mu);
+        for (int j = 0; j < s->n_ids; j++)
+            if (s->ids[j] == info[i].id) s->ids[j] = s->ids[--s->n_ids];
+        s->restarts++;
+        if (now_ms - s->last_failure_ms >= 10 * 60 * 1000) s->backoff_ms = 0;
+        s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 10000;
+        if (s->backoff_ms > 300000) s->backoff_ms = 300000;
+        s->retry_at_ms = now_ms + s->backoff_ms;
+        s->last_failure_ms = now_ms;
+        pthread_mutex_unlock(&d->mu);
+        event(d, p, "deployment.instance_failed",
+              json_pack("{s:s, s:i, s:s, s:I}", "version", s->version, "instance", info[i].id,
+                        "reason", info[i].reason, "retry_in_ms", (json_int_t)s->backoff_ms));
+    }
+    cs_free(info);
 }
 
 static void event(cs_deployer *d, dep *p, const char *action, json_t *detail)
@@ -268,6 +305,7 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
         cs_kpa_config c = kpa_config(&p->spec);
         p->kpa.cfg = c;
     }
+    int64_t generation = p->generation;
     pthread_mutex_unlock(&d->mu);
     /* 1. Resolve the targets; a failure keeps what is served and becomes the reason. */
     char versions[CS_DEPLOY_MAX_TARGETS][VERSION_SZ];
@@ -301,9 +339,11 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
     for (int i = 0; i < MAX_SLOTS; i++) {
         slot *s = &p->s[i];
         if (!s->version[0]) continue;
-        int want = 0;
+        /* A slot on its way out keeps its instances: the unload drains them. */
+        int want = s->wanted < 0 ? s->n_ids : 0;
         if (s->wanted > 0 && p->desired > 0) want = (int)ceil(p->desired * s->wanted / 100.0);
-        scale_slot(d, p, s, want);
+        heal(d, p, s, now_ms);
+        if (now_ms >= s->retry_at_ms) scale_slot(d, p, s, want);
     }
 
     /* 3. Routing: the wanted percents once every wanted slot with traffic can serve (or
@@ -323,10 +363,7 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
             if (p->s[i].version[0]) p->s[i].weight = p->s[i].wanted > 0 ? p->s[i].wanted : 0;
     int ready = 0;
     for (int i = 0; i < MAX_SLOTS; i++) ready += p->s[i].version[0] ? p->s[i].ready : 0;
-    if (p->poked && ready > 0) {
-        if (p->m_cold) cs_metric_observe(p->m_cold, (double)(cs_now_ns() - p->poked_ns) / 1e9);
-        p->poked = false;
-    }
+    if (ready > 0) p->poked = false;
     if (p->m_desired) cs_metric_set(p->m_desired, p->desired);
     if (p->m_ready) cs_metric_set(p->m_ready, ready);
     if (p->m_panic) cs_metric_set(p->m_panic, p->kpa.panic);
@@ -336,15 +373,16 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
     for (int i = 0; i < MAX_SLOTS; i++)
         if (p->s[i].version[0] && p->s[i].wanted < 0 && p->s[i].weight == 0)
             unload_slot(d, p, &p->s[i]);
+    pthread_mutex_lock(&d->mu);
+    p->passed = generation;
+    pthread_cond_broadcast(&d->passed);
+    pthread_mutex_unlock(&d->mu);
 }
 
 static void dep_free(cs_deployer *d, dep *p)
 {
     for (int i = 0; i < MAX_SLOTS; i++)
-        if (p->s[i].version[0]) {
-            scale_slot(d, p, &p->s[i], 0);
-            unload_slot(d, p, &p->s[i]);
-        }
+        if (p->s[i].version[0]) unload_slot(d, p, &p->s[i]); /* drains the queue first */
     cs_deploy_spec_free(&p->spec);
     cs_free(p);
 }
@@ -463,6 +501,7 @@ cs_status cs_deployer_new(const cs_deployer_options *o, cs_deployer **out, cs_er
     if (d->o.tick_ms <= 0) d->o.tick_ms = 1000;
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->wake, NULL);
+    pthread_cond_init(&d->passed, NULL);
     cs_map_init(&d->deps);
     cs_vec_init(&d->deleted, sizeof(dep *));
     register_metrics(d);
@@ -526,6 +565,7 @@ void cs_deployer_free(cs_deployer *d)
     cs_map_free(&d->deps);
     cs_vec_free(&d->deleted);
     pthread_cond_destroy(&d->wake);
+    pthread_cond_destroy(&d->passed);
     pthread_mutex_destroy(&d->mu);
     cs_free(d);
 }
@@ -556,6 +596,17 @@ static cs_status store_and_apply(cs_deployer *d, cs_deploy_spec *spec, const cha
         p->generation = rec.generation;
         *spec = (cs_deploy_spec){0};
         kick(d);
+    }
+    /* Wait (briefly) for the controller's first pass over this generation, so that the
+     * answer's status shows its versions loaded and a request right after finds them. */
+    uint64_t until = cs_now_ns() + 10ull * 1000000000;
+    while (rc == CS_OK && (p = cs_map_get(&d->deps, rec.name)) && p->passed < rec.generation &&
+           cs_now_ns() < until) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50000000;
+        if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+        pthread_cond_timedwait(&d->passed, &d->mu, &ts);
     }
     pthread_mutex_unlock(&d->mu);
     cs_arena_free(&a);
