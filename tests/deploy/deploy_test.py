@@ -187,6 +187,37 @@ def traffic_split():
     check("a version the deployment does not serve is 404", st == 404, (st, j))
 
 
+def rolling_update():
+    """An alias move under wrk's load: new instances Ready before the old drain, no non-2xx."""
+    st, j = call("PUT", "/api/v1/models/digits/aliases/prod", {"version": 1})
+    check("prod points at version 1", st in (200, 201), (st, j))
+    st, j = apply("roll", {"model": "digits", "instances": {"min": 2},
+                           "rollout": {"strategy": "rolling",
+                                       "rolling": {"maxSurge": 1, "maxUnavailable": 0}}})
+    ok = wait_for("roll", lambda: status("roll").get("readyInstances") == 2, 10)
+    check("roll has its two instances", bool(ok), status("roll"))
+    lua = TMP + "/infer.lua"
+    open(lua, "w").write('wrk.method = "POST"\nwrk.headers["Content-Type"] = '
+                         '"application/json"\nwrk.body = [[%s]]\n' % json.dumps(SAMPLE))
+    wrk = subprocess.Popen(["wrk", "-t2", "-c8", "-d6s", "-s", lua, URL + "/v2/models/roll/infer"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    time.sleep(2)
+    st, j = call("PUT", "/api/v1/models/digits/aliases/prod", {"version": 2})
+    moved = wait_for("moved", lambda: [t["version"] for t in status("roll").get("traffic", [])
+                                       if t["percent"]] == ["2"], 8)
+    out = wrk.communicate(timeout=30)[0]
+    total = [l for l in out.splitlines() if "requests in" in l]
+    check("under load, traffic moves to the new version", bool(moved), status("roll"))
+    check("and no request failed for the move (wrk)", total and "Non-2xx" not in out and
+          "Socket errors" not in out, out)
+    print("# rolling update under wrk -t2 -c8 -d6s: %s" % (total[0].strip() if total else "?"))
+    st, j = infer("roll")
+    check("answers come from the new version", st == 200 and j["model_version"] == "2", (st, j))
+    s = wait_for("old gone", lambda: (lambda s: s if {i["version"] for i in s.get("instances", [])}
+                                      == {"2"} else None)(status("roll")), 8)
+    check("the old version's instances are gone", bool(s), status("roll"))
+
+
 def cli_idiom():
     y = ("apiVersion: capstan.dev/v1\nkind: Deployment\nmetadata: {name: cli-a}\n"
          "spec: {model: digits, instances: {min: 1}}\n---\n"
@@ -239,6 +270,7 @@ def main_phase():
     scale_to_zero_and_back()
     scale_up_under_load()
     traffic_split()
+    rolling_update()
     cli_idiom()
 
 
@@ -247,7 +279,8 @@ def main_phase():
 def restart_phase():
     st, j = call("GET", "/api/v1/deployments")
     names = [d["metadata"]["name"] for d in (j or {}).get("items", [])]
-    check("a restart restores every deployment", names == ["busy", "cli-a", "split", "web"], names)
+    check("a restart restores every deployment",
+          names == ["busy", "cli-a", "roll", "split", "web"], names)
     st, j = call("GET", "/api/v1/deployments/split")
     check("with its traffic split", [t.get("percent") for t in j["spec"]["traffic"]] == [70, 30],
           j.get("spec"))
