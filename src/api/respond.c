@@ -32,6 +32,7 @@ void cs_api_reply(cs_api_req *r, int status, const char *content_type, char *bod
     char tp[CS_TRACEPARENT_LEN + 1];
     cs_trace_format(&r->trace, tp);
     MHD_add_response_header(r->resp, "traceparent", tp);
+    if (r->trace_state[0]) MHD_add_response_header(r->resp, "tracestate", r->trace_state);
 }
 
 void cs_api_header(cs_api_req *r, const char *name, const char *value)

@@ -117,9 +117,11 @@ static void done(void *ud, cs_status rc, const char *msg, int n_outputs, const c
     infer_ctx *c = ud;
     cs_api_req *r = c->r;
     pthread_mutex_lock(&r->lock);
-    if (rc == CS_OK)
+    if (rc == CS_OK) {
+        r->encode_start_ns = cs_now_ns();
         answer(r, &c->req, n_outputs, outputs);
-    else if (rc == CS_ERR_TIMEOUT && c->activating)
+        r->encode_end_ns = cs_now_ns();
+    } else if (rc == CS_ERR_TIMEOUT && c->activating)
         cs_api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
                      "deployment '%s' had no Ready instance within %d s", r->model,
                      CS_DEPLOY_ACTIVATION_MS / 1000);
@@ -181,6 +183,7 @@ void cs_v2_infer(cs_api_req *r)
         .deadline_ns = c->req.timeout_us ? cs_now_ns() + c->req.timeout_us * 1000 : 0,
         .done = done,
         .ud = c,
+        .timing = &r->timing,
     };
     if (r->activate_by_ns && (!ir.deadline_ns || ir.deadline_ns > r->activate_by_ns)) {
         ir.deadline_ns = r->activate_by_ns;

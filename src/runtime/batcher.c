@@ -239,6 +239,7 @@ cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_err
     rc = check_request(m, req, r->in, &r->rows, err);
     r->done = req->done;
     r->ud = req->ud;
+    r->timing = req->timing;
     r->prio = req->priority ? req->priority : INT_MAX;
     r->enqueued_ns = now;
     r->deadline_ns = req->deadline_ns;
@@ -456,6 +457,7 @@ static void answer_list(cs_rt_model *m, cs__rt_req *list, cs_status rc, uint64_t
                      m->version);
         if (m->metrics.request)
             cs_metric_observe(m->metrics.request, (double)(now - r->enqueued_ns) / 1e9);
+        if (r->timing) *r->timing = (cs_infer_timing){.queued_ns = r->enqueued_ns};
         r->done(r->ud, rc, msg, 0, NULL);
     }
 }
@@ -523,6 +525,8 @@ static cs_status serve_batch(cs__rt_instance *in, int n, int64_t rows, uint64_t 
         if (m->metrics.queue)
             cs_metric_observe(m->metrics.queue, (double)(t[0] - r->enqueued_ns) / 1e9);
         if (m->metrics.compute) cs_metric_observe(m->metrics.compute, (double)*compute / 1e9);
+        if (r->timing)
+            *r->timing = (cs_infer_timing){r->enqueued_ns, t[0], t[1], t[2], t[3], rows, in->id};
         if (rc == CS_OK) {
             const cs_tensor *outs = in->out;
             if (n > 1) {
@@ -973,7 +977,7 @@ cs_status cs__rt_instance_start(cs_rt_model *m, int threads, const int *cpus, in
     if (!in) {
         rc = cs_error_set(err, CS_ERR_SHUTDOWN, "the version is being unloaded");
     } else if (in->was_ready) {
-        *id = mine; /* a failure since then is on_instance_failed's */
+        if (id) *id = mine; /* a failure since then is on_instance_failed's */
     } else if (in->state == CS_RT_INSTANCE_FAILED && !in->removing) {
         rc = cs_error_set(err, in->failure, "%s", in->reason);
         in->removing = reap_it = true;

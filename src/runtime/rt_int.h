@@ -39,8 +39,9 @@ typedef struct cs__rt_req {
     const cs_tensor **in; /* per model input, in model order; NULL = not fed */
     void (*done)(void *ud, cs_status rc, const char *msg, int n_outputs, const cs_tensor *outputs);
     void *ud;
-    int prio;     /* effective priority: 0 is mapped to INT_MAX (the lowest) */
-    int64_t rows; /* the batch dimension (1 when the version does not batch) */
+    cs_infer_timing *timing; /* NULL: nobody asked */
+    int prio;                /* effective priority: 0 is mapped to INT_MAX (the lowest) */
+    int64_t rows;            /* the batch dimension (1 when the version does not batch) */
     uint64_t enqueued_ns, deadline_ns;
 } cs__rt_req;
 

@@ -4,11 +4,11 @@
  * The runtime owns the loaded model versions. Each version has a set of instances, each an
  * engine session driven by its own worker thread, and one priority queue in front of them.
  * A free worker takes the next batch from the queue, so work goes to whichever instance is
- * free first (least loaded). With max_batch_size > 0 the model's first
- * dimension of every input and output is the batch dimension: queued requests whose other
- * dimensions and types agree are concatenated along it (up to max_batch_size, waiting at
- * most max_queue_delay_us for more, preferring preferred_batch_sizes), run as one, and
- * each request gets back exactly its own rows.
+ * free first (least loaded). With max_batch_size > 0 the model's first dimension of every
+ * input and output is the batch dimension: queued requests whose other dimensions and types
+ * agree are concatenated along it (up to max_batch_size, waiting at most max_queue_delay_us
+ * for more, preferring preferred_batch_sizes), run as one, and each request gets back exactly
+ * its own rows.
  *
  * Batch formation: the seed is the highest-priority, oldest live request; later queued
  * requests join while their rows fit and every input has the seed's dtype and non-batch
@@ -23,7 +23,7 @@
  *
  * The caller runs it: a version that does not batch, whose last execution took at most
  * cs_rt_options.inline_max_us (CS_RT_INLINE_MAX_US by default) of compute, runs a request on
- * the submitting thread when nothing is queued and an instance is idle. Handing a request to a
+ * the submitting thread when nothing is queued and a READY instance is idle. Handing a request to a
  * worker and back costs two thread wake-ups, several microseconds of CPU and far more of latency,
  * which is more than such a model's whole computation; a slow model never blocks its caller, since
  * its first request (run by a worker) shows it is slow.
@@ -161,11 +161,11 @@ typedef struct cs_rt_instance_opts {
 } cs_rt_instance_opts;
 
 /* Starts one more instance (o NULL = the version's defaults) and returns once its session is
- * ready and its worker takes batches; *id_out gets its id. CS_ERR_LIMIT over the thread
- * budget (the message says how many are in use) or with 256 instances listed already,
- * CS_ERR_INVALID for bad options (named) or CPUs the process may not use, CS_ERR_SHUTDOWN
- * when the version is being unloaded or the runtime drains. Blocks for the session's start
- * (no lock held meanwhile); must not race cs_runtime_free. */
+ * ready and its worker takes batches; *id_out (when not NULL) gets its id. CS_ERR_LIMIT over
+ * the thread budget (the message says how many are in use) or with 256 instances listed
+ * already, CS_ERR_INVALID for bad options (named) or CPUs the process may not use,
+ * CS_ERR_SHUTDOWN when the version is being unloaded or the runtime drains. Blocks for the
+ * session's start (no lock held meanwhile); must not race cs_runtime_free. */
 cs_status cs_rt_model_add_instance(cs_rt_model *m, const cs_rt_instance_opts *o, int *id_out,
                                    cs_error *err);
 
@@ -233,6 +233,18 @@ void cs_runtime_foreach(cs_runtime *rt, void (*fn)(void *ud, const cs_rt_model *
  * took at most this (see the top of this file). */
 #define CS_RT_INLINE_MAX_US 50
 
+/* When one request waited and ran, in cs_now_ns time, for its trace's spans. The runtime fills
+ * it just before `done` runs; a request answered without running (expired, dropped) gets
+ * queued_ns only, the rest 0. */
+typedef struct cs_infer_timing {
+    uint64_t queued_ns;                    /* submitted */
+    uint64_t start_ns;                     /* its batch began: inputs being concatenated */
+    uint64_t infer_start_ns, infer_end_ns; /* the engine run */
+    uint64_t end_ns;                       /* outputs checked; `done` runs next */
+    int64_t batch_rows;                    /* rows of the whole batch it ran in */
+    int instance;                          /* the id of the instance that ran it */
+} cs_infer_timing;
+
 /* One inference. Inputs are borrowed until `done` has been called. */
 typedef struct cs_infer_request {
     int n_inputs;
@@ -247,6 +259,7 @@ typedef struct cs_infer_request {
      * call; msg is the error message when rc != CS_OK (outputs are then NULL). */
     void (*done)(void *ud, cs_status rc, const char *msg, int n_outputs, const cs_tensor *outputs);
     void *ud;
+    cs_infer_timing *timing; /* optional (borrowed until `done`): filled before `done` runs */
 } cs_infer_request;
 
 /* Validates req against the model (names, types, shapes; the message names the input) and

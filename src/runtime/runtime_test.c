@@ -941,7 +941,6 @@ static void *feed_main(void *arg)
 {
     feeder *c = arg;
     for (int k = 0; k < c->n; k++) {
-        digits_job(&c->jobs[k], k % 7);
         cs_error err;
         cs_status rc = submit(c->m, &c->jobs[k], 0, 0, &err);
         if (rc) { /* refused: recorded as an answer, so that the test sees it */
@@ -954,6 +953,13 @@ static void *feed_main(void *arg)
         if (k % 4 == 3) cs_sleep_ns(300 * 1000);
     }
     return NULL;
+}
+
+/* Fills the feeder's jobs (before its thread runs: the test polls them) and starts it. */
+static void start_feeder(feeder *c, pthread_t *th)
+{
+    for (int k = 0; k < c->n; k++) digits_job(&c->jobs[k], k % 7);
+    assert_int_equal(pthread_create(th, NULL, feed_main, c), 0);
 }
 
 /* Every request answered CS_OK with the same probabilities as the first of its seed. */
@@ -975,7 +981,7 @@ static void test_add_instance_under_load(void **state)
     static job jobs[LOAD_N];
     feeder c = {m, jobs, LOAD_N};
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, feed_main, &c), 0);
+    start_feeder(&c, &th);
     wait_jobs(jobs, 20);
     assert_int_equal(add_ok(m, NULL), 2);
     assert_int_equal(add_ok(m, &(cs_rt_instance_opts){.threads = 1}), 3);
@@ -1050,7 +1056,7 @@ static void test_remove_instance_under_load(void **state)
 
     /* Under steady load: add one (the removed one's thread is free again), remove both in turn. */
     feeder c = {m, jobs, LOAD_N};
-    assert_int_equal(pthread_create(&th, NULL, feed_main, &c), 0);
+    start_feeder(&c, &th);
     wait_jobs(jobs, 20);
     assert_int_equal(add_ok(m, NULL), 3);
     wait_jobs(jobs, 120);
@@ -1265,7 +1271,7 @@ static void test_failed_instance_is_reported(void **state)
     static job bad, jobs[LOAD_N];
     feeder c = {m, jobs, LOAD_N};
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, feed_main, &c), 0);
+    start_feeder(&c, &th);
     wait_jobs(jobs, 20);
     digits_job(&bad, 1);
     bad.data[0] = POISON;
