@@ -45,6 +45,21 @@ typedef struct slot {
     int64_t backoff_ms, retry_at_ms, last_failure_ms; /* restart back-off (heal) */
 } slot;
 
+/* A canary rollout (strategy canary): stable keeps 100 - weight percent, canary weight. */
+typedef enum ro_phase { RO_NONE, RO_PROGRESSING, RO_SUCCEEDED, RO_FAILED } ro_phase;
+#define RO_BUCKETS 32
+
+typedef struct rollout {
+    ro_phase phase;
+    char stable[VERSION_SZ], canary[VERSION_SZ];
+    int step, weight, failed; /* the next step, the canary's weight, failed checks */
+    int64_t step_at_ms, check_at_ms;
+    uint64_t ok0, fail0, b0[RO_BUCKETS]; /* the canary's counts when the interval began */
+    double last_rate, last_p99_ms;       /* the last check's figures (NAN: no traffic) */
+    uint64_t last_n;
+    char reason[256];
+} rollout;
+
 typedef struct dep {
     cs_deploy_spec spec; /* written by the controller only (under mu), read by it without */
     cs_deploy_spec next; /* an applied spec the next pass takes over (has_next) */
@@ -57,6 +72,7 @@ typedef struct dep {
     bool poked;        /* a request met no Ready instance: scale from zero now */
     uint64_t poked_ns; /* when the first such request came, for the cold-start metric */
     char reason[512];  /* why instances are missing ("" when none are) */
+    rollout ro;
     cs_metric *m_desired, *m_ready, *m_panic, *m_cold;
 } dep;
 
@@ -65,9 +81,9 @@ struct cs_deployer {
     pthread_mutex_t mu; /* deps and every routing field of a dep */
     pthread_cond_t wake;
     pthread_cond_t passed; /* a pass over a deployment finished */
-    cs_map deps;       /* name -> dep * */
-    cs_vec deleted;    /* dep *: out of the map, for the controller to drain and free */
-    bool stop, kicked; /* kicked: a pass is wanted now (a poke, an apply, a delete) */
+    cs_map deps;           /* name -> dep * */
+    cs_vec deleted;        /* dep *: out of the map, for the controller to drain and free */
+    bool stop, kicked;     /* kicked: a pass is wanted now (a poke, an apply, a delete) */
     pthread_t thread;
     cs_metric_family *f_desired, *f_ready, *f_panic, *f_cold;
 };
@@ -294,6 +310,132 @@ static void autoscale(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
                         conc, "panic", p->kpa.panic));
 }
 
+/* The canary's counters now: successes, failures and latency buckets. */
+static void canary_counts(const slot *s, uint64_t *ok, uint64_t *fail, uint64_t *b,
+                          const double **bounds, int *nb)
+{
+    cs_rt_stats st;
+    cs_rt_model_stats(s->m, &st);
+    *ok = st.success.count;
+    *fail = st.fail.count;
+    *nb = cs_metric_buckets(cs_rt_model_latency(s->m), b, RO_BUCKETS, bounds);
+    if (*nb > RO_BUCKETS) *nb = 0; /* not ours to read: no latency check */
+}
+
+static void ro_snapshot(rollout *ro, const slot *s)
+{
+    const double *bounds;
+    int nb;
+    memset(ro->b0, 0, sizeof ro->b0);
+    ro->ok0 = ro->fail0 = 0;
+    if (s) canary_counts(s, &ro->ok0, &ro->fail0, ro->b0, &bounds, &nb);
+}
+
+/* One analysis interval of the canary, as Flagger's checks: the request success rate (the
+ * runtime's successes over its answers) and the p99 latency from its request histogram. */
+static void ro_check(cs_deployer *d, dep *p, rollout *ro, const slot *s, int64_t now_ms)
+{
+    const cs_deploy_spec *sp = &p->spec;
+    uint64_t ok = 0, fail = 0, b[RO_BUCKETS] = {0};
+    const double *bounds = NULL;
+    int nb = 0;
+    if (s) canary_counts(s, &ok, &fail, b, &bounds, &nb);
+    uint64_t n = ok - ro->ok0 + fail - ro->fail0;
+    for (int i = 0; i < nb; i++) b[i] -= ro->b0[i];
+    double rate = n ? 100.0 * (double)(ok - ro->ok0) / (double)n : NAN;
+    double p99 = n && nb ? 1000 * cs_metric_quantile(0.99, b, nb, bounds) : NAN;
+    char why[200] = "";
+    if (!n && sp->no_traffic == CS_DEPLOY_NO_TRAFFIC_FAIL)
+        snprintf(why, sizeof why, "no requests reached the canary in an interval");
+    else if (!n && sp->no_traffic == CS_DEPLOY_NO_TRAFFIC_HOLD)
+        ro->step_at_ms += sp->interval_ms; /* the pause waits for evidence */
+    else if (n && rate < sp->success_rate_min)
+        snprintf(why, sizeof why, "success rate %.2f%% is below %g%%", rate, sp->success_rate_min);
+    else if (n && p99 > sp->p99_max_ms)
+        snprintf(why, sizeof why, "p99 latency %.1f ms is above %g ms", p99, sp->p99_max_ms);
+    if (why[0]) {
+        ro->failed++;
+        snprintf(ro->reason, sizeof ro->reason, "check %d of %d failed: %s", ro->failed,
+                 sp->threshold, why);
+    }
+    ro->last_rate = rate;
+    ro->last_p99_ms = p99;
+    ro->last_n = n;
+    ro->check_at_ms = now_ms + sp->interval_ms;
+    ro_snapshot(ro, s);
+    if (why[0])
+        event(d, p, "deployment.canary_check_failed",
+              json_pack("{s:s, s:s, s:i}", "canary", ro->canary, "reason", why, "failed",
+                        ro->failed));
+}
+
+/* Walks the steps (a setWeight takes effect at once, a pause waits) and the analysis; ends
+ * the rollout when the checks fail threshold times (rollback) or the steps run out
+ * (promotion). Caller: the controller, without mu, on its own copy of the rollout. */
+static void ro_progress(cs_deployer *d, dep *p, rollout *ro, int64_t now_ms)
+{
+    const cs_deploy_spec *sp = &p->spec;
+    slot *c = find_slot(p, ro->canary);
+    if (c && c->weight > 0 && now_ms >= ro->check_at_ms) ro_check(d, p, ro, c, now_ms);
+    if (ro->failed >= sp->threshold) {
+        ro->phase = RO_FAILED;
+        ro->weight = 0;
+        event(d, p, "deployment.rollout_failed",
+              json_pack("{s:s, s:s, s:s}", "stable", ro->stable, "canary", ro->canary, "reason",
+                        ro->reason));
+        return;
+    }
+    while (ro->step < sp->n_steps) {
+        const cs_deploy_step *st = &sp->steps[ro->step];
+        if (st->set_weight >= 0) {
+            ro->weight = st->set_weight;
+        } else if (now_ms - ro->step_at_ms < st->pause_ms || (c && c->weight != ro->weight)) {
+            return; /* pausing, or the weight has not taken effect yet */
+        }
+        ro->step++;
+        ro->step_at_ms = now_ms;
+    }
+    ro->phase = RO_SUCCEEDED;
+    ro->weight = 100;
+    snprintf(ro->reason, sizeof ro->reason, "promoted: every step passed");
+    event(d, p, "deployment.rollout_succeeded",
+          json_pack("{s:s, s:s}", "from", ro->stable, "to", ro->canary));
+    snprintf(ro->stable, sizeof ro->stable, "%s", ro->canary);
+}
+
+/* Canary strategy, one traffic target resolving to `target`: starts, advances or ends a
+ * rollout; reconcile turns ro's stable, canary and weight into wanted percents. */
+static void ro_step(cs_deployer *d, dep *p, rollout *ro, const char *target, int64_t now_ms)
+{
+    const slot *served = NULL;
+    for (int i = 0; i < MAX_SLOTS; i++)
+        if (p->s[i].version[0] && p->s[i].weight > 0 &&
+            (!served || p->s[i].weight > served->weight))
+            served = &p->s[i];
+    bool moving = ro->phase == RO_PROGRESSING;
+    if (moving && !strcmp(target, ro->stable)) { /* moved back: nothing to roll out */
+        ro->phase = RO_NONE;
+        snprintf(ro->reason, sizeof ro->reason, "the target went back to version %s", target);
+        return;
+    }
+    bool start = moving ? strcmp(target, ro->canary) != 0
+                        : served && strcmp(target, served->version) &&
+                              !(ro->phase == RO_FAILED && !strcmp(target, ro->canary));
+    if (start) {
+        char stable[VERSION_SZ];
+        snprintf(stable, sizeof stable, "%s", moving ? ro->stable : served->version);
+        *ro = (rollout){.phase = RO_PROGRESSING,
+                        .step_at_ms = now_ms,
+                        .check_at_ms = now_ms + p->spec.interval_ms};
+        snprintf(ro->stable, sizeof ro->stable, "%s", stable);
+        snprintf(ro->canary, sizeof ro->canary, "%s", target);
+        ro_snapshot(ro, find_slot(p, target));
+        event(d, p, "deployment.rollout_started",
+              json_pack("{s:s, s:s}", "stable", ro->stable, "canary", ro->canary));
+    }
+    if (ro->phase == RO_PROGRESSING) ro_progress(d, p, ro, now_ms);
+}
+
 /* One pass over a deployment; see the top of this file. */
 static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
 {
@@ -323,8 +465,21 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
                      err.msg);
             n = 0;
         }
+    bool canary = n == 1 && p->spec.strategy == CS_DEPLOY_CANARY;
+    rollout ro = p->ro; /* the controller's copy: the status reads p->ro under mu */
+    if (canary) ro_step(d, p, &ro, versions[0], now_ms);
     pthread_mutex_lock(&d->mu);
-    if (n) {
+    p->ro = ro;
+    if (canary && (p->ro.phase == RO_PROGRESSING || p->ro.phase == RO_FAILED) &&
+        find_slot(p, p->ro.stable)) {
+        /* During a rollout, and after a rollback while the target still names the failed
+         * canary, the stable version keeps the rest. */
+        for (int i = 0; i < MAX_SLOTS; i++) p->s[i].wanted = -1;
+        bool progressing = p->ro.phase == RO_PROGRESSING;
+        find_slot(p, p->ro.stable)->wanted = progressing ? 100 - p->ro.weight : 100;
+        slot *c = progressing ? find_slot(p, p->ro.canary) : NULL;
+        if (c) c->wanted = p->ro.weight;
+    } else if (n) {
         for (int i = 0; i < MAX_SLOTS; i++) p->s[i].wanted = -1;
         for (int i = 0; i < n; i++) {
             slot *s = find_slot(p, versions[i]);
@@ -774,12 +929,24 @@ static json_t *dep_json(const dep *p)
         }
         cs_free(info);
     }
+    static const char *const phases[] = {"", "Progressing", "Succeeded", "Failed"};
+    const rollout *ro = &p->ro;
+    json_t *rj =
+        ro->phase == RO_NONE
+            ? json_null()
+            : json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s, s:{s:I, s:o, s:o}}", "phase",
+                        phases[ro->phase], "stable", ro->stable, "canary", ro->canary, "step",
+                        ro->step, "canaryWeight", ro->weight, "failedChecks", ro->failed, "reason",
+                        ro->reason, "lastCheck", "requests", (json_int_t)ro->last_n, "successRate",
+                        isnan(ro->last_rate) ? json_null() : json_real(ro->last_rate), "p99Ms",
+                        isnan(ro->last_p99_ms) ? json_null() : json_real(ro->last_p99_ms));
     json_object_set_new(json_object_get(doc, "metadata"), "generation",
                         json_integer(p->generation));
     json_object_set_new(doc, "status",
-                        json_pack("{s:i, s:i, s:b, s:o, s:o, s:s}", "desiredInstances", p->desired,
-                                  "readyInstances", ready, "panic", p->kpa.panic, "traffic",
-                                  traffic, "instances", instances, "reason", p->reason));
+                        json_pack("{s:i, s:i, s:b, s:o, s:o, s:s, s:o}", "desiredInstances",
+                                  p->desired, "readyInstances", ready, "panic", p->kpa.panic,
+                                  "traffic", traffic, "instances", instances, "reason", p->reason,
+                                  "rollout", rj));
     return doc;
 }
 

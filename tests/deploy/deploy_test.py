@@ -218,6 +218,74 @@ def rolling_update():
     check("the old version's instances are gone", bool(s), status("roll"))
 
 
+def canary():
+    """Canaries judged by their own requests: a failing one and a slow one roll back by
+    themselves while the stable version serves every request; a good one is promoted."""
+    for f in ("fast", "flaky", "slowcanary", "fast"):
+        push("cm", TMP + "/%s.onnx" % f)  # versions 1 (good), 2 (flaky), 3 (slow), 4 (good)
+    call("PUT", "/api/v1/models/cm/aliases/prod", {"version": 1})
+    st, j = apply("can", {"model": "cm", "instances": {"min": 1},
+                          "rollout": {"strategy": "canary",
+                                      "steps": [{"setWeight": 50}, {"pause": "3s"}],
+                                      "analysis": {"interval": "500ms", "threshold": 2,
+                                                   "successRateMin": 99, "p99MaxMs": 20,
+                                                   "noTraffic": "hold"}}})
+    check("apply a canary deployment", st == 201, (st, j))
+    wait_for("can", lambda: status("can").get("readyInstances") == 1, 10)
+    answers, stop = [], [False]
+
+    def client(seed):
+        i = seed
+        while not stop[0]:
+            i += 1
+            # One row with x in 0..19 (v2 fails x >= 10), or 128 rows (v3 is slow on them).
+            x = [i * 7 % 20] if i % 2 else [1.0] * 128
+            st, j = infer("can", {"inputs": [{"name": "x", "shape": [len(x), 1],
+                                              "datatype": "FP32", "data": x}]})
+            answers.append((st, (j or {}).get("model_version"), (j or {}).get("error", "")))
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        for bad, what in (("2", "failing"), ("3", "slow")):
+            t0 = time.time()
+            call("PUT", "/api/v1/models/cm/aliases/prod", {"version": int(bad)})
+            ro = wait_for("failed", lambda: (lambda r: r if r and r.get("phase") == "Failed" and
+                                             r.get("canary") == bad
+                                             else None)(status("can").get("rollout")), 15)
+            took = time.time() - t0
+            check("a %s canary rolls back by itself" % what, bool(ro) and ro["canary"] == bad,
+                  status("can").get("rollout"))
+            print("# %s canary: rolled back %.1f s after the alias move (%s)"
+                  % (what, took, (ro or {}).get("reason")))
+            gone = wait_for("gone", lambda: [t["version"] for t in status("can")["traffic"]
+                                             if t["percent"]] == ["1"], 8)
+            check("after the rollback the stable version has all traffic", bool(gone),
+                  status("can"))
+        # Only version 2 fails (400, its Gather's index): any other failure is the stable's.
+        failed = [a for a in answers if a[0] != 200]
+        other = [a for a in failed if not (a[0] == 400 and "Gather: index" in a[2])]
+        check("the stable version's requests saw no failure", answers and not other, other[:3])
+        check("the failing canary did get and fail requests", failed, len(answers))
+        call("PUT", "/api/v1/models/cm/aliases/prod", {"version": 4})
+        ro = wait_for("promoted", lambda: (lambda r: r if r and r.get("phase") == "Succeeded"
+                                           else None)(status("can").get("rollout")), 15)
+        check("a good canary is promoted after its steps", bool(ro) and ro["canary"] == "4",
+              status("can").get("rollout"))
+        moved = wait_for("all v4", lambda: [t["version"] for t in status("can")["traffic"]
+                                            if t["percent"]] == ["4"], 8)
+        check("and then serves all traffic", bool(moved), status("can"))
+    finally:
+        stop[0] = True
+        for t in threads:
+            t.join()
+    st, j = call("GET", "/api/v1/audit?model=can&limit=100")
+    actions = [e["action"] for e in (j or {}).get("items", [])]
+    check("rollouts are audited", actions.count("deployment.rollout_failed") == 2 and
+          "deployment.rollout_succeeded" in actions, actions)
+
+
 def cli_idiom():
     y = ("apiVersion: capstan.dev/v1\nkind: Deployment\nmetadata: {name: cli-a}\n"
          "spec: {model: digits, instances: {min: 1}}\n---\n"
@@ -271,6 +339,7 @@ def main_phase():
     scale_up_under_load()
     traffic_split()
     rolling_update()
+    canary()
     cli_idiom()
 
 
@@ -280,7 +349,7 @@ def restart_phase():
     st, j = call("GET", "/api/v1/deployments")
     names = [d["metadata"]["name"] for d in (j or {}).get("items", [])]
     check("a restart restores every deployment",
-          names == ["busy", "cli-a", "roll", "split", "web"], names)
+          names == ["busy", "can", "cli-a", "roll", "split", "web"], names)
     st, j = call("GET", "/api/v1/deployments/split")
     check("with its traffic split", [t.get("percent") for t in j["spec"]["traffic"]] == [70, 30],
           j.get("spec"))
