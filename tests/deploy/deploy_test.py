@@ -327,6 +327,13 @@ def cli_idiom():
     st, _ = call("GET", "/api/v1/deployments/cli-d")
     check("a file with a wrong kind applies nothing", rc == 1 and "kind must be Deployment" in err
           and st == 404, (rc, out, err, st))
+    rc, out, err = cli("apply", "-f", ROOT + "/docs/examples/deployment.yaml")
+    st, j = call("GET", "/api/v1/deployments/digits-web")
+    check("the documented example applies", rc == 0 and st == 200 and
+          j["spec"]["rollout"]["strategy"] == "canary", (rc, out, err, st))
+    st, j = infer("digits-web")
+    check("and serves", st == 200, (st, j))
+    cli("delete", "deployment", "digits-web")
     rc, out, err = cli("get", "nodes")
     check("get of another kind is a usage error", rc == 2 and "deployment" in err, (rc, err))
 
