@@ -9,11 +9,11 @@
  * applying it again changes nothing.
  *
  * Defaults (../shared/ANCHORS.md): traffic 100% to the alias prod (which, while the model has
- * no such alias, means its latest version, as serving a model does); instances min 0, max 0 (unbounded), containerConcurrency 0
- * (unlimited), targetConcurrency containerConcurrency x 0.7 (70 when unlimited); autoscaling
- * stableWindow 60s, panicWindowPercent 10, panicThresholdPercent 200, scaleToZeroGracePeriod
- * 30s, maxScaleUpRate 1000, maxScaleDownRate 2; rollout rolling with maxSurge 25% and
- * maxUnavailable 25% (Kubernetes); canary analysis interval 60s, threshold 1,
+ * no such alias, means its latest version, as serving a model does); instances min 0, max 0
+ * (unbounded), containerConcurrency 0 (unlimited), targetConcurrency containerConcurrency x 0.7 (70
+ * when unlimited); autoscaling stableWindow 60s, panicWindowPercent 10, panicThresholdPercent 200,
+ * scaleToZeroGracePeriod 30s, maxScaleUpRate 1000, maxScaleDownRate 2; rollout rolling with
+ * maxSurge 25% and maxUnavailable 25% (Kubernetes); canary analysis interval 60s, threshold 1,
  * successRateMin 99, p99MaxMs 500 (Flagger), noTraffic hold; canary steps when none are
  * given: setWeight 10, pause 60s, setWeight 50, pause 60s.
  */
