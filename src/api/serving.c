@@ -104,7 +104,10 @@ static cs_status ensure_loaded(cs_server *s, const char *model, const char *vers
     cs_registry_version v;
     const char *path;
     cs_status rc = cs_registry_artifact(s->opt.registry, model, version, &a, &v, &path, err);
-    if (rc == CS_OK) rc = cs_api_load(s, model, version, path, NULL, true, err);
+    cs_model_config cfg;
+    cs_model_config_defaults(&cfg);
+    cfg.inline_only = true; /* the blob's folder holds other models' blobs */
+    if (rc == CS_OK) rc = cs_api_load(s, model, version, path, &cfg, true, err);
     cs_arena_free(&a);
     return rc;
 }
