@@ -24,14 +24,21 @@ typedef struct framing {
     bool chunked_only; /* every Transfer-Encoding value is exactly "chunked" */
     bool encoded;      /* a Content-Encoding other than identity: we decode none */
     bool expect_other; /* an Expect other than 100-continue, the only one HTTP defines */
-    char bad_header[64];
+    char bad_header[64], bad_name[64];
 } framing;
+
+#define TCHAR "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 static enum MHD_Result scan(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
                             const char *value, size_t value_size)
 {
     (void)kind;
     framing *f = cls;
+    /* A name is an RFC 9110 token: "Content-Length : 0" reaches us as the name
+     * "Content-Length ", which a proxy may read as Content-Length. */
+    if (!f->bad_name[0] && key_size != strspn(key, TCHAR))
+        snprintf(f->bad_name, sizeof f->bad_name, "%.*s", (int)(key_size < 48 ? key_size : 48),
+                 key);
     if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) f->content_length++;
     if (!strcasecmp(key, MHD_HTTP_HEADER_HOST)) f->host++;
     if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_ENCODING))
@@ -85,6 +92,10 @@ bool cs__api_framing_or_400(cs_api_req *r, const char *version)
         cs_api_error(r, MHD_HTTP_BAD_REQUEST,
                      "header %s: control characters are not allowed in header values",
                      f.bad_header);
+    else if (f.bad_name[0])
+        cs_api_error(r, MHD_HTTP_BAD_REQUEST,
+                     "header '%s': a header name is a token (no spaces before the colon)",
+                     f.bad_name);
     else if (f.content_length > 1)
         cs_api_error(r, MHD_HTTP_BAD_REQUEST, "Content-Length: given %d times, at most once",
                      f.content_length);

@@ -53,6 +53,11 @@ struct cs_registry {
 
 static const char *const STATE_NAMES[] = {"", "ready", "archived"};
 
+int64_t cs_registry_max_artifact(const cs_registry_t *r)
+{
+    return r->max_bytes;
+}
+
 const char *cs_registry_state_name(cs_registry_state s)
 {
     return s == CS_REGISTRY_STATE_READY || s == CS_REGISTRY_STATE_ARCHIVED ? STATE_NAMES[s] : "";
