@@ -139,6 +139,29 @@ def check(tmp, url):
     out(st == 422, "push: a malformed model is 422", "%s %r" % (st, data[:300]))
     no_path("push: malformed", tmp, data)
 
+    # Issue 10 item 2: versions asked for by number hold engine threads only while the budget
+    # has room. --threads 2: free the repository's two, pin versions 1 and 2, then the default
+    # (3) and version 1 again must still be served.
+    for name in ("below", "linkin"):
+        call(url, "POST", "/v2/repository/models/%s/unload" % name, b"{}")
+    st, _ = call(url, "POST", "/api/v1/models", json.dumps({"name": "pin"}), J)
+    for i in range(3):
+        st, data = call(url, "POST", "/api/v1/models/pin/versions", model_ident(i),
+                        {"Content-Type": "application/octet-stream"})
+        out(st == 201, "pin: push version %d" % (i + 1), "%s %r" % (st, data[:200]))
+    doc = json.dumps({"inputs": [{"name": "x", "shape": [4], "datatype": "FP32", "data": [1] * 4}]})
+    for path in ("/versions/1", "/versions/2", "", "/versions/1", "/versions/2", ""):
+        st, data = call(url, "POST", "/v2/models/pin%s/infer" % path, doc, J)
+        out(st == 200, "pin: infer%s with two engine threads" % (path or " (default)"),
+            "%s %r" % (st, data[:300]))
+
+
+def model_ident(i):
+    X = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "v%d" % i,
+                          [X("x", TensorProto.FLOAT, [4])], [X("y", TensorProto.FLOAT, [4])])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]).SerializeToString()
+
 
 if sys.argv[1] == "prepare":
     prepare(sys.argv[2])

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # test_artifacts.sh - external data and paths against a real `capstan serve` (issue 10,
-# items 4 and 9).
+# items 2, 4 and 9).
 #
 # Usage: tests/artifacts/test_artifacts.sh path/to/capstan
 #
