@@ -8,7 +8,7 @@ JOBS       ?= $(shell nproc)
 PORT       ?= 8080
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test unit-asan tsan fuzz-smoke fmt fmt-check bench clean
+.PHONY: all deps build run test unit-asan tsan fuzz-smoke fmt fmt-check bench image clean
 
 all: build
 
@@ -72,6 +72,10 @@ fmt-check:
 
 bench: deps build
 	@bench/run
+
+# The container image (deploy/Containerfile) as an OCI archive, $(BUILD)/capstan-image.tar.
+image: deps build
+	@BUILD=$(BUILD) scripts/build-image
 
 clean:
 	@rm -rf $(BUILD) $(ASAN_BUILD) $(TSAN_BUILD) build-*

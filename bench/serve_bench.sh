@@ -3,7 +3,7 @@
 #  1. JSON inference on the digits model with wrk (64 connections) vs nginx serving a static
 #     file of the same size as the JSON response (ratio capstan/nginx requests per second);
 #  2. server overhead: p50 latency of one client (wrk, 1 connection) minus the engine's
-#     in-process p50 for the same input (cs-engine-bench, batch 1, 1 thread), unpinned and
+#     in-process p50 for the same input (capstan bench, batch 1, 1 thread), unpinned and
 #     with client and server on one core, beside nginx and a bare TCP ping-pong (cs-tcp-rtt);
 #  3. resnet18 with dynamic batching under 16 concurrent clients (binary requests) vs the
 #     engine's in-process throughput at batch 8 (images per second).
@@ -127,7 +127,7 @@ tcp_p50=$("$build/cs-tcp-rtt" "$req_bytes" "$resp_bytes" | $py -c 'import json,s
 cs_pin=$(taskset -c 0 wrk -t1 -c1 -d"${secs}s" --latency -s "$tmp/json.lua" "http://127.0.0.1:$pport/v2/models/digits/infer" | p50_ms)
 ngx_pin=$(taskset -c 0 wrk -t1 -c1 -d"${secs}s" --latency "http://127.0.0.1:$pnport/response.json" | p50_ms)
 tcp_pin=$(taskset -c 0 "$build/cs-tcp-rtt" "$req_bytes" "$resp_bytes" | $py -c 'import json,sys; print(json.load(sys.stdin)["p50_us"] / 1000)')
-eng=$("$build/cs-engine-bench" models/digits.onnx --batch 1 --threads 1 --runs 20000)
+eng=$("$build/capstan" bench models/digits.onnx --json --batch 1 --threads 1 --iters 20000)
 eng_p50=$($py -c 'import json,sys; print(json.loads(sys.argv[1])["p50_ms"])' "$eng")
 
 # --- 3. resnet18: 16 clients with dynamic batching vs in-process batch 8 ---
@@ -139,8 +139,8 @@ wrk.headers["Inference-Header-Content-Length"] = "0"
 local f = io.open("$tmp/img.bin", "rb"); wrk.body = f:read("*a"); f:close()
 LUA
 cs_img=$(wrk -t2 -c16 -d"${secs}s" -s "$tmp/bin.lua" "http://127.0.0.1:$rport/v2/models/resnet18/infer" | rps)
-eng8=$("$build/cs-engine-bench" "$build/models-cache/resnet18/model.onnx" --batch 8 --threads 2 --runs 10)
-eng_img=$($py -c 'import json,sys; print(json.loads(sys.argv[1])["runs_per_s"] * 8)' "$eng8")
+eng8=$("$build/capstan" bench "$build/models-cache/resnet18/model.onnx" --json --batch 8 --threads 2 --iters 10)
+eng_img=$($py -c 'import json,sys; print(json.loads(sys.argv[1])["throughput_per_s"])' "$eng8")
 
 $py - "$cs_json" "$ngx" "$resp_bytes" "$eng_p50" "$cs_p50" "$ngx_p50" "$tcp_p50" "$cs_pin" "$ngx_pin" \
   "$tcp_pin" "$cs_img" "$eng_img" <<'PY'

@@ -126,6 +126,8 @@ void cs_model_metadata(const cs_model_t *m, int i, const char **key, const char 
 /* Nodes in the graph and the i-th node's operator type, for histograms. */
 int cs_model_node_count(const cs_model_t *m);
 const char *cs_model_node_op(const cs_model_t *m, int i);
+/* The i-th node's name ("" when the model gives none). */
+const char *cs_model_node_name(const cs_model_t *m, int i);
 /* Bytes of initializer data the model holds. */
 size_t cs_model_weight_bytes(const cs_model_t *m);
 
@@ -145,6 +147,15 @@ void cs_session_free(cs_session_t *s);
  * [N,3,224,224], got [1,3,32,32]"). */
 cs_status cs_session_run(cs_session_t *s, int n_inputs, const char *const *names,
                          const cs_tensor *inputs, int n_outputs, cs_tensor *outputs, cs_error *err);
+
+/* Per-node timing for profilers. While set, every run calls fn(ctx, node, ns) on the
+ * calling thread after each step, with the node's index in the model (cs_model_node_op,
+ * cs_model_node_name) and the nanoseconds its kernel took (for a plan whose shapes depend
+ * on data, shape inference and buffer placement too). A Relu or Clip fused into the Conv
+ * before it is timed with that Conv; nodes folded at plan time never run and are not
+ * reported. fn == NULL turns timing off (the default), which costs one branch per step. */
+typedef void (*cs_node_timer_fn)(void *ctx, int node, uint64_t ns);
+void cs_session_set_node_timer(cs_session_t *s, cs_node_timer_fn fn, void *ctx);
 
 #ifdef __cplusplus
 }

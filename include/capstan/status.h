@@ -13,19 +13,20 @@ extern "C" {
 #endif
 
 /* X-macro: code, name, default message. Order is part of the ABI: append only. */
-#define CS_STATUS_MAP(X)                  \
-    X(CS_OK, "ok")                        \
-    X(CS_ERR_NOMEM, "out of memory")      \
-    X(CS_ERR_INVALID, "invalid argument") \
-    X(CS_ERR_IO, "input/output error")    \
-    X(CS_ERR_PARSE, "malformed input")    \
-    X(CS_ERR_UNSUPPORTED, "unsupported")  \
-    X(CS_ERR_NOT_FOUND, "not found")      \
-    X(CS_ERR_EXISTS, "already exists")    \
-    X(CS_ERR_LIMIT, "limit exceeded")     \
-    X(CS_ERR_SHUTDOWN, "shutting down")   \
-    X(CS_ERR_INTERNAL, "internal error")  \
-    X(CS_ERR_TIMEOUT, "deadline exceeded")
+#define CS_STATUS_MAP(X)                   \
+    X(CS_OK, "ok")                         \
+    X(CS_ERR_NOMEM, "out of memory")       \
+    X(CS_ERR_INVALID, "invalid argument")  \
+    X(CS_ERR_IO, "input/output error")     \
+    X(CS_ERR_PARSE, "malformed input")     \
+    X(CS_ERR_UNSUPPORTED, "unsupported")   \
+    X(CS_ERR_NOT_FOUND, "not found")       \
+    X(CS_ERR_EXISTS, "already exists")     \
+    X(CS_ERR_LIMIT, "limit exceeded")      \
+    X(CS_ERR_SHUTDOWN, "shutting down")    \
+    X(CS_ERR_INTERNAL, "internal error")   \
+    X(CS_ERR_TIMEOUT, "deadline exceeded") \
+    X(CS_ERR_NO_FIT, "no device fits")
 
 typedef enum cs_status {
 #define CS__STATUS_ENUM(code, msg) code,

@@ -65,6 +65,13 @@ typedef struct cs_api_req {
     uint64_t start_ns;
     char id[CS_API_ID_MAX];
     cs_trace_ctx trace; /* the server span: the client's trace (traceparent) or a new one */
+    bool has_parent;    /* the client sent a valid traceparent, whose span is parent_id */
+    uint8_t parent_id[8];
+    char trace_state[CS_TRACESTATE_MAX + 1]; /* the client's tracestate, passed on; "" if none */
+    /* Inference only, for the trace's child spans (spans.c): the runtime's timings, and
+     * when `done` encoded the answer (cs_now_ns; 0 = the runtime never answered). */
+    cs_infer_timing timing;
+    uint64_t encode_start_ns, encode_end_ns;
     char model[CS_API_NAME_MAX], version[CS_API_NAME_MAX]; /* route captures, "" if none */
     char name[CS_DRA_NAME_MAX + 1];                        /* {name}: a DRA object's */
     bool labelled;  /* model/version name a loaded model, so they may be metric labels */
@@ -147,6 +154,15 @@ struct cs_api_route {
 const cs_api_route *cs_api_route_find(cs_api_req *r);
 /* Runs r->route's handler, or answers 404/405 when it is NULL. */
 void cs_api_dispatch(cs_api_req *r);
+/* --- traces (spans.c) ------------------------------------------------------------------ */
+
+/* At the request's start: continues the client's traceparent (keeping its tracestate) or
+ * starts a trace, with the sampler's decision in r->trace.flags. */
+void cs__api_trace_start(cs_api_req *r);
+/* At the request's end (end_ns in cs_now_ns time): a sampled request's SERVER span and, for
+ * inference, its queue, compute and encode spans, to the exporter. Nothing without one. */
+void cs__api_trace_end(cs_api_req *r, uint64_t end_ns);
+
 /* --- connections (conns.c) -------------------------------------------------------------- */
 
 typedef struct cs_api_conn cs_api_conn;

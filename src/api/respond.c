@@ -33,6 +33,7 @@ void cs_api_reply(cs_api_req *r, int status, const char *content_type, char *bod
     char tp[CS_TRACEPARENT_LEN + 1];
     cs_trace_format(&r->trace, tp);
     MHD_add_response_header(r->resp, "traceparent", tp);
+    if (r->trace_state[0]) MHD_add_response_header(r->resp, "tracestate", r->trace_state);
 }
 
 void cs_api_header(cs_api_req *r, const char *name, const char *value)
@@ -127,6 +128,7 @@ int cs_api_http_status(cs_status rc)
     case CS_ERR_LIMIT: return MHD_HTTP_TOO_MANY_REQUESTS;
     case CS_ERR_SHUTDOWN: return MHD_HTTP_SERVICE_UNAVAILABLE;
     case CS_ERR_TIMEOUT: return MHD_HTTP_GATEWAY_TIMEOUT;
+    case CS_ERR_NO_FIT: return MHD_HTTP_UNPROCESSABLE_CONTENT; /* as a claim that cannot fit */
     default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
 }

@@ -140,12 +140,7 @@ static cs_api_req *req_new(cs_server *s, struct MHD_Connection *conn, const char
     cs_arena_init(&r->arena, 64 << 10);
     pthread_mutex_init(&r->lock, NULL);
     request_id(r);
-    /* The server span continues the client's trace, or starts one when its traceparent is
-     * missing or invalid. */
-    cs_trace_ctx parent;
-    bool traced =
-        cs_trace_parse(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent"), &parent);
-    cs_trace_child(traced ? &parent : NULL, &r->trace);
+    cs__api_trace_start(r);
     atomic_fetch_add(&s->active, 1);
     return r;
 }
@@ -289,9 +284,11 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     *con_cls = NULL;
     if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK) cs__api_conns_busy(r->srv, conn, false);
     if (!r->resp && !r->status) r->status = 499; /* the client left before an answer */
-    double dur = cs_elapsed_s(r->start_ns);
+    uint64_t end = cs_now_ns();
+    double dur = (double)(end - r->start_ns) / 1e9;
     log_request(r, dur);
     observe(r, dur);
+    cs__api_trace_end(r, end);
     req_free(r);
 }
 

@@ -20,6 +20,7 @@
 #include "runtime/runtime.h"
 
 struct cs_metrics;
+struct cs_otlp;
 struct cs_registry;
 
 typedef struct cs_server cs_server;
@@ -72,6 +73,9 @@ typedef struct cs_server_options {
     bool auth;
     /* HTTPS: both PEM paths, or both NULL for plain HTTP. Re-read on SIGHUP (tls.c). */
     const char *tls_cert, *tls_key;
+    /* Traces: the sampler and exporter (borrowed, must outlive the server; NULL: spans are
+     * not exported, an incoming traceparent's sampled flag is kept, new traces sampled). */
+    struct cs_otlp *otlp;
 } cs_server_options;
 
 void cs_server_options_defaults(cs_server_options *o);

@@ -116,9 +116,11 @@ static void done(void *ud, cs_status rc, const char *msg, int n_outputs, const c
     infer_ctx *c = ud;
     cs_api_req *r = c->r;
     pthread_mutex_lock(&r->lock);
-    if (rc == CS_OK)
+    if (rc == CS_OK) {
+        r->encode_start_ns = cs_now_ns();
         answer(r, &c->req, n_outputs, outputs);
-    else
+        r->encode_end_ns = cs_now_ns();
+    } else
         cs_api_error(r, cs_api_http_status(rc), "%s", msg); /* 504 for a passed deadline */
     cs_api_unlock_and_resume(r);
 }
@@ -176,6 +178,7 @@ void cs_v2_infer(cs_api_req *r)
         .deadline_ns = c->req.timeout_us ? cs_now_ns() + c->req.timeout_us * 1000 : 0,
         .done = done,
         .ud = c,
+        .timing = &r->timing,
     };
     /* From a successful submit on, `done` may run at any moment and r is its to answer. */
     cs_error err;

@@ -4,6 +4,9 @@
  * Tasks run in submission order on `n` worker threads. One pool is meant for one owner
  * (an engine session, a server component): cs_pool_wait waits for every task submitted to
  * this pool, so owners that need separate waits use separate pools.
+ *
+ * Workers inherit the CPU affinity of the thread that calls cs_pool_new (pthread_create
+ * copies it), so pinning that thread pins the pool: the runtime pins an instance this way.
  */
 #ifndef CS_BASE_POOL_H
 #define CS_BASE_POOL_H

@@ -29,7 +29,7 @@ typedef struct cs_cli_command {
 
 extern const cs_cli_command cs_cli_version_cmd, cs_cli_inspect_cmd, cs_cli_run_cmd,
     cs_cli_devices_cmd, cs_cli_dra_cmd, cs_cli_serve_cmd;
-extern const cs_cli_command cs_cli_model_cmd, cs_cli_token_cmd;
+extern const cs_cli_command cs_cli_model_cmd, cs_cli_bench_cmd, cs_cli_token_cmd;
 
 /* How a command's options look. `shortopts` and `longopts` are getopt_long's (longopts
  * terminated by a zero entry, at most 30 of them); -h/--help is added by the parser and

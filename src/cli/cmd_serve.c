@@ -15,18 +15,20 @@
 #include "base/vec.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
+#include "obs/otlp.h"
 #include "registry/registry.h"
 #include "runtime/runtime.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char usage[] =
     "usage: capstan serve [--host ADDR] [--port N] [--data-dir DIR] [--model NAME=PATH.onnx]...\n"
     "                     [--model-config NAME=FILE.yaml]... [--threads N] [--exit-timeout S]\n"
-    "                     [--log-level LEVEL] [--registry URL] [--webhook URL\n"
-    "                     --webhook-secret-file FILE] [--max-artifact-size BYTES]\n"
-    "                     [--devices FILE.yaml] [--device-policy P]\n\n"
+    "                     [--log-level LEVEL] [--log-format json|text] [--registry URL]\n"
+    "                     [--webhook URL --webhook-secret-file FILE] [--max-artifact-size BYTES]\n"
+    "                     [--devices FILE.yaml] [--device-policy P] [--otlp-endpoint URL]\n\n"
     "Serves models over the Open Inference Protocol v2 (KServe, Triton) with the binary tensor\n"
     "and model repository extensions, and Prometheus metrics at /metrics. Allocates devices\n"
     "as Kubernetes DRA does through /api/v1/devices, /api/v1/deviceclasses and /api/v1/claims.\n\n"
@@ -53,6 +55,8 @@ static const char usage[] =
     "                           nearly full (1024)\n"
     "  --max-connections-per-ip N  open connections from one address (64)\n"
     "  --log-level LEVEL        debug, info, warn, error or off (info)\n"
+    "  --log-format F           json (one object per line) or text (key=value); text when\n"
+    "                           stderr is a terminal, else json\n"
     "  --registry URL           model registry store: postgres://... (PostgreSQL); by default\n"
     "                           SQLite in DIR/registry.db. Registered models are served under\n"
     "                           /v2/models/NAME (alias prod, else the latest version) and\n"
@@ -69,8 +73,12 @@ static const char usage[] =
     "                           tokens and none yet, DIR/admin.token gets an admin token\n"
     "  --tls-cert FILE.pem      serve HTTPS (TLS 1.2+) with this certificate chain; with\n"
     "  --tls-key FILE.pem       its private key. SIGHUP re-reads both files\n"
+    "  --otlp-endpoint URL      export traces over OTLP/HTTP (JSON) to URL/v1/traces, as\n"
+    "                           OTEL_EXPORTER_OTLP_ENDPOINT does (which it overrides); the\n"
+    "                           other OTEL_* variables are honoured too (docs/observability.md)\n"
     "  -h, --help               show this help\n\n"
-    "Logs are JSON lines on stderr. SIGTERM or SIGINT: readiness turns 503, new inference is\n"
+    "Logs go to stderr; a request's line carries its trace_id and span_id. SIGTERM or SIGINT: "
+    "readiness turns 503, new inference is\n"
     "refused, in-flight requests finish, exit 0 (1 when --exit-timeout ran out).\n";
 
 enum {
@@ -99,6 +107,8 @@ enum {
     OPT_AUTH,
     OPT_TLS_CERT,
     OPT_TLS_KEY,
+    OPT_OTLP_ENDPOINT,
+    OPT_LOG_FORMAT,
 };
 
 typedef struct name_path {
@@ -111,6 +121,7 @@ typedef struct serve_opts {
     cs_vec models, configs;            /* name_path */
     int threads, instances, max_batch; /* instances/max_batch: -1 = not given */
     const char *auth;                  /* "tokens", "none", or NULL: by --host */
+    const char *otlp_endpoint;         /* --otlp-endpoint, or NULL */
 } serve_opts;
 
 /* Splits NAME=VALUE in place into v. */
@@ -180,6 +191,14 @@ static int on_option(void *ctx, int opt, const char *arg)
         break;
     case OPT_TLS_CERT: o->srv.tls_cert = arg; break;
     case OPT_TLS_KEY: o->srv.tls_key = arg; break;
+    case OPT_OTLP_ENDPOINT: o->otlp_endpoint = arg; break;
+    case OPT_LOG_FORMAT: {
+        cs_log_format f;
+        if (cs_log_parse_format(arg, &f, &err) != CS_OK)
+            return cs_cli_usage_error("serve", "--log-format: %s", err.msg);
+        cs_log_set_format(f);
+        break;
+    }
     case OPT_DEVICE_POLICY:
         if (strcmp(arg, "first") && strcmp(arg, "best-fit"))
             return cs_cli_usage_error("serve",
@@ -256,6 +275,8 @@ static int serve_main(int argc, char **argv)
         {"auth", required_argument, NULL, OPT_AUTH},
         {"tls-cert", required_argument, NULL, OPT_TLS_CERT},
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
+        {"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
+        {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
         {0}};
     static const cs_cli_spec spec = {"serve", usage, "", longopts};
     serve_opts o = {.instances = -1, .max_batch = -1};
@@ -268,9 +289,12 @@ static int serve_main(int argc, char **argv)
     cs_runtime *rt = NULL;
     cs_server *srv = NULL;
     cs_registry_t *reg = NULL;
+    cs_otlp *otlp = NULL;
+    cs_otlp_options otlp_opt;
     cs_error err;
     int first;
 
+    cs_log_set_format(isatty(2) ? CS_LOG_TEXT : CS_LOG_JSON); /* --log-format overrides */
     int rc = cs_cli_parse(&spec, argc, argv, on_option, &o, &first);
     if (rc != CS_CLI_CONTINUE) goto out;
     if (first != argc) {
@@ -289,6 +313,11 @@ static int serve_main(int argc, char **argv)
         rc = cs_cli_usage_error("serve", "--webhook and --webhook-secret-file go together");
         goto out;
     }
+    if (cs_otlp_options_env(&otlp_opt, &err) != CS_OK ||
+        (o.otlp_endpoint && cs_otlp_options_endpoint(&otlp_opt, o.otlp_endpoint, &err) != CS_OK)) {
+        rc = cs_cli_usage_error("serve", "%s", err.msg);
+        goto out;
+    }
     entries = cs_calloc(o.models.len + 1, sizeof *entries);
     cfgs = cs_calloc(o.models.len + 1, sizeof *cfgs);
     if (!entries || !cfgs) {
@@ -304,6 +333,15 @@ static int serve_main(int argc, char **argv)
         cs_cli_error("serve", "%s", err.msg);
         goto out;
     }
+    if (otlp_opt.endpoint[0]) {
+        if (cs_otlp_new(&otlp_opt, metrics, &otlp, &err) != CS_OK) {
+            cs_cli_error("serve", "%s", err.msg);
+            goto out;
+        }
+        cs_log(CS_LOG_INFO, "exporting traces", "endpoint", otlp_opt.endpoint, "service",
+               otlp_opt.service_name, NULL);
+    }
+    o.srv.otlp = otlp;
     o.reg.data_dir = o.srv.data_dir;
     if (cs_registry_open(&o.reg, &reg, &err) != CS_OK) {
         cs_cli_error("serve", "registry: %s", err.msg);
@@ -327,6 +365,7 @@ out:
     cs_server_free(srv);
     cs_runtime_free(rt);
     cs_registry_close(reg); /* after the server: its pushes are joined by then */
+    cs_otlp_free(otlp);     /* after the server and runtime: exports the last spans */
     cs_metrics_free(metrics);
     cs_free(entries);
     cs_free(cfgs);

@@ -63,6 +63,23 @@ static void slice_name(const cs_disc_slice *s, char *buf, size_t cap)
         if (*p == '_' || *p == '/') *p = '-';
 }
 
+/* A capacity's requestPolicy as YAML under `indent` (nothing without one). */
+static cs_status put_policy(cs_sbuf *out, const char *indent, const cs_disc_cap *c)
+{
+    if (!c->has_policy) return CS_OK;
+    char def[64], min[64], step[64];
+    cs_quantity_format(c->def, def, sizeof def);
+    cs_quantity_format(c->min, min, sizeof min);
+    cs_quantity_format(c->step, step, sizeof step);
+    cs_status rc = cs_sbuf_printf(out,
+                                  "%s  requestPolicy:\n%s    default: \"%s\"\n%s    validRange:\n"
+                                  "%s      min: \"%s\"\n",
+                                  indent, indent, def, indent, indent, min);
+    if (rc == CS_OK && c->has_step)
+        rc = cs_sbuf_printf(out, "%s      step: \"%s\"\n", indent, step);
+    return rc;
+}
+
 static cs_status put_quantities(cs_sbuf *out, const char *indent, const cs_disc_cap *caps, int n,
                                 bool wrap_value)
 {
@@ -73,13 +90,15 @@ static cs_status put_quantities(cs_sbuf *out, const char *indent, const cs_disc_
         rc = wrap_value ? cs_sbuf_printf(out, "%s%s:\n%s  value: \"%s\"\n", indent, caps[i].name,
                                          indent, q)
                         : cs_sbuf_printf(out, "%s%s: \"%s\"\n", indent, caps[i].name, q);
+        if (rc == CS_OK && wrap_value) rc = put_policy(out, indent, &caps[i]);
     }
     return rc;
 }
 
 static cs_status write_device(cs_sbuf *out, const cs_disc_device *dev)
 {
-    cs_status rc = cs_sbuf_printf(out, "  - name: \"%s\"\n    attributes:\n", dev->name);
+    cs_status rc = cs_sbuf_printf(out, "  - name: \"%s\"\n%s    attributes:\n", dev->name,
+                                  dev->shared ? "    allowMultipleAllocations: true\n" : "");
     for (int i = 0; i < dev->n_attrs && rc == CS_OK; i++) {
         const cs_cel_attr *v = &dev->attrs[i].value;
         if ((rc = cs_sbuf_puts(out, "      "))) break;
@@ -136,7 +155,18 @@ static json_t *quantities_json(const cs_disc_cap *caps, int n)
     for (int i = 0; i < n && o; i++) {
         char q[64];
         cs_quantity_format(caps[i].value, q, sizeof q);
-        json_object_set_new(o, caps[i].name, json_pack("{s:s}", "value", q));
+        json_t *c = json_pack("{s:s}", "value", q);
+        if (c && caps[i].has_policy) {
+            char def[64], min[64], step[64];
+            cs_quantity_format(caps[i].def, def, sizeof def);
+            cs_quantity_format(caps[i].min, min, sizeof min);
+            cs_quantity_format(caps[i].step, step, sizeof step);
+            json_t *range = json_pack("{s:s}", "min", min);
+            if (range && caps[i].has_step) json_object_set_new(range, "step", json_string(step));
+            json_object_set_new(c, "requestPolicy",
+                                json_pack("{s:s, s:o}", "default", def, "validRange", range));
+        }
+        json_object_set_new(o, caps[i].name, c);
     }
     return o;
 }
@@ -153,6 +183,7 @@ static json_t *device_json(const cs_disc_device *dev)
     }
     json_t *o = json_pack("{s:s, s:o, s:o}", "name", dev->name, "attributes", attrs, "capacity",
                           quantities_json(dev->caps, dev->n_caps));
+    if (o && dev->shared) json_object_set_new(o, "allowMultipleAllocations", json_true());
     if (o && dev->counter_set)
         json_object_set_new(o, "consumesCounters",
                             json_pack("[{s:s, s:o}]", "counterSet", dev->counter_set, "counters",

@@ -3,7 +3,9 @@
  *
  * Two drivers publish slices, as DRA drivers do on a Kubernetes node:
  *  - cpu.capstan.dev (hwloc): one device per NUMA node, with its index, CPU model, core
- *    count and memory;
+ *    count and memory, shared by several claims (allowMultipleAllocations) that each
+ *    consume some of its cores as consumable capacity, and which CPUs its cores are
+ *    (coreCPUs) so an allocation gets concrete cores;
  *  - gpu.nvidia.com (NVML, loaded with dlopen so the binary runs where no NVIDIA driver is
  *    installed): one device per GPU, named gpu-<minor>, with the attributes NVIDIA's DRA
  *    driver publishes (type, uuid, productName, brand, architecture,
@@ -34,10 +36,14 @@ typedef struct cs_disc_attr {
 typedef struct cs_disc_cap {
     const char *name;
     cs_quantity value;
+    /* requestPolicy {default, validRange {min, step}} of a shared device's capacity */
+    bool has_policy, has_step;
+    cs_quantity def, min, step;
 } cs_disc_cap;
 
 typedef struct cs_disc_device {
     const char *name;
+    bool shared; /* allowMultipleAllocations */
     cs_disc_attr attrs[CS_DISC_MAX_ATTRS];
     int n_attrs;
     cs_disc_cap caps[CS_DISC_MAX_CAPS];

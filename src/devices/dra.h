@@ -28,6 +28,14 @@
 #define CS_DRA_MAX_REQUESTS 32 /* DeviceRequestsMaxSize, also for constraints */
 #define CS_DRA_MAX_OBJECTS  100000
 
+/* A device that lists its cores' CPUs in this string attribute (a Linux cpulist, one CPU
+ * per core, as many as its capacity `cores`) gets concrete cores allocated: each result on
+ * it records the lowest free CPUs, as many as the cores it consumes (all of them for an
+ * exclusive allocation). cpu.capstan.dev devices publish it. */
+#define CS_DRA_CORE_CPUS "coreCPUs"
+#define CS_DRA_CORES     "cores"
+#define CS_DRA_MAX_CPUS  4096 /* per device */
+
 /* A device attribute: `name` as written in the slice ("model" or "domain/model"). The value
  * uses the CEL evaluator's type (INT, BOOL, STRING or VERSION). */
 typedef struct cs_dra_attr {
@@ -146,6 +154,10 @@ typedef struct cs_dra_result {
     const char *share_id; /* NULL for exclusive allocations */
     cs_dra_qty_entry *consumed;
     size_t n_consumed;
+    /* The CPUs of the cores taken on a device that lists coreCPUs (one per core): written
+     * to and read from status.devices[].data.cpus; NULL/0 for other devices. */
+    const int *cpus;
+    size_t n_cpus;
     const cs_dra_request *req; /* the (sub)request, for tolerations; NULL when read */
     const cs_dra_slice *slice; /* where the device came from, for the node selector; */
     const cs_dra_device *dev;  /* both NULL when read */

@@ -17,6 +17,8 @@
  *    claim usually fails in O(candidates) without searching; while searching, a bound
  *    value prunes a branch when fewer matching candidates remain than devices needed;
  *  - the search is bounded by a step budget (cs_dra_options.max_steps).
+ * Once a claim has its devices, results on devices listing coreCPUs get concrete CPUs
+ * (cs__dra_assign_cpus), so the search itself counts cores only as capacity.
  * Worst case the search is still exponential in the devices a claim needs (at most 32);
  * the pruning makes the common infeasible cases linear.
  *
@@ -681,6 +683,56 @@ static cs_status record(cs_dra_set *set, search *s, cs_dra_claim *claim)
     return CS_OK;
 }
 
+/* Whether too few of a's candidates can take it now because the claims held have used
+ * up their capacity, and if so the reason, naming the requested amount and the device
+ * with the most left. O(candidates x capacities). */
+static bool capacity_short(search *s, const alt *a)
+{
+    if (a->r->mode == CS_DRA_ALL || !a->r->n_cap_requests) return false;
+    const cs_dra_qty_entry *q = &a->r->cap_requests[0];
+    size_t fit = 0;
+    const cs__dra_dev *best = NULL;
+    int64_t best_free = -1, best_total = 0;
+    for (size_t i = 0; i < a->n_cand; i++) {
+        const cs__dra_dev *d = &s->inv->devs[a->cand[i]];
+        if (!d->d->allow_multiple) {
+            fit += !d->used;
+            continue;
+        }
+        int64_t *use = cs_arena_alloc(s->a, (d->d->n_caps + 1) * sizeof *use, 16);
+        if (!use) return false;
+        if (capacity_fits(s, a, d, use)) {
+            fit++;
+            continue;
+        }
+        for (size_t k = 0; k < d->d->n_caps; k++)
+            if (cs__dra_find_cap(d->d, d->slice->driver, q->name) == &d->d->caps[k] &&
+                d->d->caps[k].value.milli - d->consumed[k] > best_free) {
+                best = d;
+                best_free = d->d->caps[k].value.milli - d->consumed[k];
+                best_total = d->d->caps[k].value.milli;
+            }
+    }
+    if (fit >= a->need) return false;
+    char want[64], left[64] = "", total[64] = "", most[400] = "";
+    cs_quantity_format(q->value, want, sizeof want);
+    if (best) {
+        cs_quantity_format((cs_quantity){best_free, q->value.format}, left, sizeof left);
+        cs_quantity_format((cs_quantity){best_total, q->value.format}, total, sizeof total);
+        snprintf(most, sizeof most, " (the most free: %s/%s/%s with %s of %s)", best->slice->driver,
+                 best->slice->pool, best->d->name, left, total);
+    }
+    if (a->need == 1)
+        fail(s, "cannot be allocated: request %s: no device of class %s has %s %s free%s", a->name,
+             a->r->cls->name, want, q->name, most);
+    else
+        fail(s,
+             "cannot be allocated: request %s: %zu devices of class %s have %s %s free, %zu "
+             "needed%s",
+             a->name, fit, a->r->cls->name, want, q->name, a->need, most);
+    return true;
+}
+
 /* Why a claim without a failure got no solution, for people. */
 static const char *why_not(search *s)
 {
@@ -715,6 +767,8 @@ static const char *why_not(search *s)
             return s->failure;
         }
     }
+    for (size_t ri = 0; ri < s->claim->n_requests; ri++)
+        if (s->n_alts[ri] == 1 && capacity_short(s, &s->alts[ri][0])) return s->failure;
     return "cannot be allocated: the matching devices are in use, or no combination of them "
            "satisfies the claim's constraints";
 }
@@ -773,6 +827,7 @@ static cs_status allocate_claim(cs_dra_set *set, cs__dra_inv *inv, cs_dra_claim 
     cs_status st = CS_OK;
     if (rc == FOUND) {
         st = record(set, &s, claim);
+        if (st == CS_OK) st = cs__dra_assign_cpus(set, inv, claim);
         claim->state = CS_DRA_ALLOCATED;
         /* Admin access never makes a device busy for later claims. */
         for (size_t i = 0; i < s.n_chosen; i++) {

@@ -1,7 +1,8 @@
 /*
  * dra_device.c - per-device rules the allocator applies to one candidate: attribute and
- * capacity lookup by qualified name, consumable capacity under a requestPolicy, and taint
- * toleration. Each is O(entries of one device) and allocates nothing.
+ * capacity lookup by qualified name, consumable capacity under a requestPolicy, taint
+ * toleration and the coreCPUs list. Each is O(entries of one device) and allocates
+ * nothing but a parsed list.
  */
 #include "devices/dra_int.h"
 
@@ -68,6 +69,57 @@ bool cs__dra_consumed(const cs_dra_capacity *cap, const cs_quantity *requested, 
         out->milli = v;
     }
     return true;
+}
+
+static const char *cpu_number(const char **p, int *out)
+{
+    if (**p < '0' || **p > '9') return "expected a CPU number";
+    long v = 0;
+    while (**p >= '0' && **p <= '9' && v <= 65535) v = v * 10 + (*(*p)++ - '0');
+    if (v > 65535) return "CPU numbers go up to 65535";
+    *out = (int)v;
+    return NULL;
+}
+
+const char *cs__dra_cpulist(const char *s, cs_arena *a, int **out, size_t *n)
+{
+    unsigned char seen[65536 / 8] = {0};
+    size_t count = 0, cap = 0;
+    int *list = NULL;
+    if (out) *out = NULL;
+    *n = 0;
+    for (const char *p = s; *p;) {
+        int lo, hi;
+        const char *why = cpu_number(&p, &lo);
+        hi = lo;
+        if (!why && *p == '-') {
+            p++;
+            why = cpu_number(&p, &hi);
+            if (!why && hi < lo) why = "a range must go upwards (\"0-3\")";
+        }
+        if (!why && *p && *p != ',') why = "expected ',' or '-' after a CPU number";
+        if (why) return why;
+        if (*p == ',' && !*++p) return "expected a CPU number after ','";
+        for (int cpu = lo; cpu <= hi; cpu++) {
+            if (seen[cpu / 8] & (1u << (cpu % 8))) return "lists a CPU twice";
+            seen[cpu / 8] |= (unsigned char)(1u << (cpu % 8));
+            if (++count > CS_DRA_MAX_CPUS) return "more than 4096 CPUs";
+            if (!a) continue;
+            if (count > cap) {
+                size_t ncap = cap ? cap * 2 : 64;
+                int *grown = cs_arena_alloc(a, ncap * sizeof *grown, 16);
+                if (!grown) return "out of memory";
+                if (cap) memcpy(grown, list, cap * sizeof *grown);
+                list = grown;
+                cap = ncap;
+            }
+            list[count - 1] = cpu;
+        }
+    }
+    if (!count) return "must list at least one CPU";
+    if (out) *out = list;
+    *n = count;
+    return NULL;
 }
 
 /* Kubernetes' ToleratesTaint: an empty effect matches every effect, an empty key with

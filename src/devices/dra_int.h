@@ -45,9 +45,12 @@ typedef struct cs__dra_dev {
     const cs_dra_device *d;
     const cs_dra_slice *slice; /* driver and pool names */
     size_t pool;
-    bool used;         /* allocated exclusively (not counting admin access) */
-    size_t shares;     /* allocations of an allowMultipleAllocations device */
-    int64_t *consumed; /* milli-units per d->caps entry, for shared devices */
+    bool used;                /* allocated exclusively (not counting admin access) */
+    size_t shares;            /* allocations of an allowMultipleAllocations device */
+    int64_t *consumed;        /* milli-units per d->caps entry, for shared devices */
+    int *cpus;                /* the device's coreCPUs, or NULL */
+    unsigned char *cpu_taken; /* per cpus entry: held by some allocation */
+    size_t n_cpus;
 } cs__dra_dev;
 
 typedef struct cs__dra_pool {
@@ -94,6 +97,26 @@ bool cs__dra_slice_eligible(const cs_dra_slice *s, const cs_dra_options *opt);
 /* ... and then each of its devices when the slice does not select per device or it does. */
 bool cs__dra_device_eligible(const cs_dra_slice *s, const cs_dra_device *d,
                              const cs_dra_options *opt);
+
+/* Parses a Linux cpulist ("0-3,8,10-11") into *out (in a): distinct CPUs 0..65535, at
+ * most CS_DRA_MAX_CPUS. Returns a message for people on bad input, NULL when it is good
+ * (or "out of memory"). O(CPUs^2) for the duplicate check; lists are a few hundred. */
+const char *cs__dra_cpulist(const char *s, cs_arena *a, int **out, size_t *n);
+
+/* Gives every result of claim that consumes cores of a device with coreCPUs its CPUs (the
+ * lowest free ones) and marks them taken in inv. O(results x CPUs of the device). */
+cs_status cs__dra_assign_cpus(cs_dra_set *set, cs__dra_inv *inv, cs_dra_claim *claim);
+
+/* Decodes a list of device requests (spec.devices.requests) from seq into *out, and
+ * checks them as claim validation does, with paths under c->path ("spec.devices.requests"
+ * for a claim). Selectors are compiled into set->programs. */
+cs_status cs__dra_decode_requests(cs_dra_set *set, cs__dra_ctx *c, const cs_ynode *seq,
+                                  cs_dra_request **out, size_t *n);
+cs_status cs__dra_check_requests(cs_dra_set *set, cs__dra_ctx *c, cs_dra_request *reqs, size_t n);
+
+/* Decodes one document already built as a tree in set->arena (as cs_dra_read does for a
+ * parsed stream). */
+cs_status cs__dra_read_doc(cs_dra_set *set, cs_ynode *doc, const char *source, cs_error *err);
 
 /* True when one of the request's tolerations tolerates the taint (ToleratesTaint). */
 bool cs__dra_tolerates(const cs_dra_request *r, const cs_dra_taint *t);

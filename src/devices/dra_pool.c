@@ -7,7 +7,9 @@
  * newest generation counts; a pool whose newest generation has fewer slices than
  * resourceSliceCount is incomplete (never used, an error for allocationMode All); a pool
  * with duplicate device names, more slices than it announces, or devices consuming
- * counters it does not define is invalid. Everything is allocated in the caller's arena;
+ * counters it does not define is invalid. Devices that list coreCPUs also track which of
+ * those CPUs an allocation holds (read back from claims' status.devices), and hand the
+ * lowest free ones to each new allocation. Everything is allocated in the caller's arena;
  * building is O(slices + devices) with hash lookups.
  */
 #include "devices/dra_int.h"
@@ -92,7 +94,10 @@ cs_status cs__dra_inventory(const cs_dra_set *set, const cs_dra_options *opt, cs
     for (size_t i = 0; rc == CS_OK && i < n_slices; i++) {
         const cs_dra_slice *s = slices[i];
         char *k = key3(a, s->driver, s->pool, NULL);
-        if (!k) return nomem(err);
+        if (!k) {
+            rc = nomem(err); /* and free the map below */
+            break;
+        }
         size_t pi = (size_t)(uintptr_t)cs_map_get(&pools, k);
         if (!pi) {
             pi = ++inv->n_pools;
@@ -155,6 +160,12 @@ cs_status cs__dra_inventory(const cs_dra_set *set, const cs_dra_options *opt, cs
                 d->pool = pi;
                 d->consumed = cs_arena_zalloc(a, (d->d->n_caps + 1) * sizeof(int64_t), 16);
                 if (!d->consumed) return nomem(err);
+                const cs_dra_attr *cpus = cs__dra_find_attr(d->d, s->driver, CS_DRA_CORE_CPUS);
+                if (cpus && cpus->value.type == CS_CEL_ATTR_STRING &&
+                    !cs__dra_cpulist(cpus->value.s, a, &d->cpus, &d->n_cpus)) {
+                    d->cpu_taken = cs_arena_zalloc(a, d->n_cpus, 1);
+                    if (!d->cpu_taken) return nomem(err);
+                }
             }
         }
         if (!p->invalid) check_pool(a, inv, pool_first, next - pool_first, p);
@@ -198,6 +209,9 @@ void cs__dra_commit(cs__dra_inv *inv, const cs_dra_claim *claim)
         } else {
             d->used = true;
         }
+        for (size_t j = 0; j < r->n_cpus && d->cpu_taken; j++)
+            for (size_t k = 0; k < d->n_cpus; k++)
+                if (d->cpus[k] == r->cpus[j]) d->cpu_taken[k] = 1;
         /* A shared device consumes its counters once, with its first allocation. */
         for (size_t j = 0; first_use && j < d->d->n_consumes; j++) {
             const cs_dra_counter_set *c = &d->d->consumes[j];
@@ -208,4 +222,42 @@ void cs__dra_commit(cs__dra_inv *inv, const cs_dra_claim *claim)
             }
         }
     }
+}
+
+/* How many cores result r takes of device d: what it consumes of capacity cores on a
+ * shared device (rounded up to whole cores), every core of an exclusive one. */
+static size_t cores_taken(const cs__dra_dev *d, const cs_dra_result *r)
+{
+    if (!d->d->allow_multiple) return d->n_cpus;
+    const cs_dra_capacity *cap = cs__dra_find_cap(d->d, d->slice->driver, CS_DRA_CORES);
+    for (size_t i = 0; cap && i < r->n_consumed; i++)
+        if (strcmp(r->consumed[i].name, cap->name) == 0)
+            return (size_t)((r->consumed[i].value.milli + 999) / 1000);
+    return 0;
+}
+
+cs_status cs__dra_assign_cpus(cs_dra_set *set, cs__dra_inv *inv, cs_dra_claim *claim)
+{
+    char key[1024];
+    for (size_t i = 0; i < claim->n_results; i++) {
+        cs_dra_result *r = &claim->results[i];
+        if (r->admin_access) continue;
+        snprintf(key, sizeof key, "%s\x1f%s\x1f%s", r->driver, r->pool, r->device);
+        size_t di = (size_t)(uintptr_t)cs_map_get(&inv->index, key);
+        cs__dra_dev *d = di ? &inv->devs[di - 1] : NULL;
+        if (!d || !d->cpu_taken) continue;
+        size_t want = cores_taken(d, r), got = 0;
+        int *cpus = want ? cs_arena_alloc(&set->arena, want * sizeof *cpus, 16) : NULL;
+        if (want && !cpus) return CS_ERR_NOMEM;
+        /* The capacity check admitted `want` cores, and every taken CPU belongs to consumed
+         * capacity, so enough are free. */
+        for (size_t k = 0; k < d->n_cpus && got < want; k++)
+            if (!d->cpu_taken[k]) {
+                d->cpu_taken[k] = 1;
+                cpus[got++] = d->cpus[k];
+            }
+        r->cpus = cpus;
+        r->n_cpus = got;
+    }
+    return CS_OK;
 }

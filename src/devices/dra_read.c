@@ -28,6 +28,9 @@ cs_status cs__dra_fail(cs__dra_ctx *c, int line, const char *fmt, ...)
     va_end(ap);
     char where[32] = "";
     if (line > 0) snprintf(where, sizeof where, " (line %d)", line);
+    if (!c->kind) /* a part of another object: its path says where */
+        return cs_error_set(c->err, CS_ERR_INVALID, "%s%s%s%s", c->path, c->path[0] ? ": " : "",
+                            msg, where);
     return cs_error_set(c->err, CS_ERR_INVALID, "%s %s: %s%s%s%s", c->kind,
                         c->name ? c->name : "(unnamed)", c->path, c->path[0] ? ": " : "", msg,
                         where);
@@ -53,8 +56,8 @@ static void pop(cs__dra_ctx *c, size_t n)
 
 static cs_status nomem(cs__dra_ctx *c)
 {
-    return cs_error_set(c->err, CS_ERR_NOMEM, "out of memory reading %s %s", c->kind,
-                        c->name ? c->name : "");
+    return cs_error_set(c->err, CS_ERR_NOMEM, "out of memory reading %s %s", c->kind ? c->kind : "",
+                        c->kind && c->name ? c->name : c->path);
 }
 
 static cs_status expect_kind(cs__dra_ctx *c, const cs_ynode *n, cs_ynode_kind kind)
@@ -704,6 +707,70 @@ static cs_status decode_result(cs__dra_ctx *c, const cs_ynode *v, cs_dra_result 
     return rc;
 }
 
+/* status.devices[]: the CPUs a result on a coreCPUs device holds (data.cpus), matched to
+ * the result by driver, pool, device and shareID. Other entries and fields are kept as
+ * read; a result without an entry holds capacity but no particular CPUs. */
+static cs_status decode_device_status(cs__dra_ctx *c, const cs_ynode *v, cs_dra_claim *claim)
+{
+    cs_status rc = expect_kind(c, v, CS_YNODE_MAP);
+    const char *driver = NULL, *pool = NULL, *device = NULL, *share = NULL;
+    if (rc == CS_OK) rc = get_str(c, v, "driver", true, &driver);
+    if (rc == CS_OK) rc = get_str(c, v, "pool", true, &pool);
+    if (rc == CS_OK) rc = get_str(c, v, "device", true, &device);
+    if (rc == CS_OK) rc = get_str(c, v, "shareID", false, &share);
+    const cs_ynode *cpus = cs_ynode_get(cs_ynode_get(v, "data"), "cpus");
+    if (rc != CS_OK || !cpus) return rc;
+    size_t mark = FIELD(c, "data.cpus");
+    rc = expect_kind(c, cpus, CS_YNODE_SEQ);
+    cs_dra_result *r = NULL;
+    for (size_t i = 0; rc == CS_OK && !r && i < claim->n_results; i++) {
+        cs_dra_result *x = &claim->results[i];
+        if (!strcmp(x->driver, driver) && !strcmp(x->pool, pool) && !strcmp(x->device, device) &&
+            !x->share_id == !share && (!share || !strcmp(x->share_id, share)))
+            r = x;
+    }
+    if (rc == CS_OK && !r)
+        rc = cs__dra_fail(c, v->line, "no allocation result for device %s/%s/%s", driver, pool,
+                          device);
+    int *out = rc == CS_OK ? array(c, cpus->n, sizeof *out) : NULL;
+    if (rc == CS_OK && cpus->n && !out) rc = nomem(c);
+    for (size_t i = 0; rc == CS_OK && i < cpus->n; i++) {
+        int64_t cpu = 0;
+        size_t inner = push(c, "[%zu]", i);
+        rc = parse_int(c, cpus->items[i], &cpu);
+        if (rc == CS_OK && (cpu < 0 || cpu > 65535))
+            rc = cs__dra_fail(c, cpus->items[i]->line, "must be a CPU number 0..65535");
+        out[i] = (int)cpu;
+        pop(c, inner);
+    }
+    if (rc == CS_OK) {
+        r->cpus = out;
+        r->n_cpus = cpus->n;
+    }
+    pop(c, mark);
+    return rc;
+}
+
+cs_status cs__dra_decode_requests(cs_dra_set *set, cs__dra_ctx *c, const cs_ynode *seq,
+                                  cs_dra_request **out, size_t *n)
+{
+    cs_status rc = expect_kind(c, seq, CS_YNODE_SEQ);
+    *out = NULL;
+    *n = 0;
+    if (rc != CS_OK) return rc;
+    cs_dra_request *items = array(c, seq->n, sizeof *items);
+    if (seq->n && !items) return nomem(c);
+    for (size_t i = 0; rc == CS_OK && i < seq->n; i++) {
+        size_t mark = push(c, "[%zu]", i);
+        rc = decode_request(c, seq->items[i], &items[i]);
+        pop(c, mark);
+    }
+    if (rc == CS_OK) rc = cs__dra_check_requests(set, c, items, seq->n);
+    *out = items;
+    *n = seq->n;
+    return rc;
+}
+
 static cs_status decode_claim(cs__dra_ctx *c, const cs_ynode *doc, cs_dra_claim *claim)
 {
     static const char *const known[] = {"devices", NULL};
@@ -738,6 +805,15 @@ static cs_status decode_claim(cs__dra_ctx *c, const cs_ynode *doc, cs_dra_claim 
         if (devices)
             rc = LIST(c, devices, "results", claim->results, claim->n_results, decode_result);
         pop(c, mark);
+        const cs_ynode *st = NULL;
+        mark = FIELD(c, "status");
+        if (rc == CS_OK) rc = get_seq(c, cs_ynode_get(doc, "status"), "devices", &st);
+        pop(c, mark);
+        for (size_t i = 0; rc == CS_OK && st && i < st->n; i++) {
+            mark = push(c, "status.devices[%zu]", i);
+            rc = decode_device_status(c, st->items[i], claim);
+            pop(c, mark);
+        }
     }
     return rc;
 }
@@ -830,6 +906,11 @@ static cs_status decode_doc(cs_dra_set *set, cs_ynode *doc, const char *source, 
                             "v1beta2), not '%s'",
                             source, doc->line, kind, api ? api : "");
     return decode_object(set, doc, kind, err);
+}
+
+cs_status cs__dra_read_doc(cs_dra_set *set, cs_ynode *doc, const char *source, cs_error *err)
+{
+    return decode_doc(set, doc, source, err);
 }
 
 void cs_dra_set_init(cs_dra_set *set)

@@ -21,6 +21,7 @@
 #include "base/alloc.h"
 #include "base/vec.h"
 #include "devices/discover.h"
+#include "devices/dra_int.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -177,8 +178,18 @@ static void *one_object(const cs_dra_set *set, const size_t before[3], cs_dra_ki
     return *(void **)cs_vec_at(v, v->len - 1);
 }
 
-cs_status cs_dra_state_create(cs_dra_state *st, cs_dra_kind kind, const char *text, size_t len,
-                              cs_sbuf *out, bool *created, cs_error *err)
+/* Reads the new object, from text or from io's builder, into set. */
+static cs_status read_input(cs_dra_set *set, const char *text, size_t len,
+                            const cs__dra_claim_io *io, cs_error *err)
+{
+    if (!io) return cs_dra_read(set, text, len, "input", err);
+    cs_ynode *doc = NULL;
+    cs_status rc = io->build(&set->arena, io->ud, &doc, err);
+    return rc == CS_OK ? cs__dra_read_doc(set, doc, "input", err) : rc;
+}
+
+static cs_status create(cs_dra_state *st, cs_dra_kind kind, const char *text, size_t len,
+                        const cs__dra_claim_io *io, cs_sbuf *out, bool *created, cs_error *err)
 {
     *created = false;
     cs_dra_set set;
@@ -187,7 +198,7 @@ cs_status cs_dra_state_create(cs_dra_state *st, cs_dra_kind kind, const char *te
     /* A class is checked on its own; a claim is allocated among everything held. */
     cs_status rc = kind == CS_DRA_KIND_CLAIM ? read_held(st, &set, err) : CS_OK;
     size_t before[3] = {set.classes.len, set.claims.len, set.slices.len};
-    if (rc == CS_OK && (rc = cs_dra_read(&set, text, len, "input", err)) == CS_ERR_LIMIT)
+    if (rc == CS_OK && (rc = read_input(&set, text, len, io, err)) == CS_ERR_LIMIT)
         rc = err->code = CS_ERR_INVALID; /* too large an input is the input's fault */
     void *o = rc == CS_OK ? one_object(&set, before, kind, err) : NULL;
     cs_dra_claim *claim = o;
@@ -204,6 +215,7 @@ cs_status cs_dra_state_create(cs_dra_state *st, cs_dra_kind kind, const char *te
             cs_error_set(err, CS_OK, "ResourceClaim %s: %s", claim->name, claim->reason);
             goto out; /* refused: nothing is kept */
         }
+        if (rc == CS_OK && io && io->take) rc = io->take(claim, io->ud, err);
     }
     if (rc == CS_OK) rc = keep_object(st, kind, o, out, err);
     *created = rc == CS_OK;
@@ -211,6 +223,18 @@ out:
     pthread_mutex_unlock(&st->mu);
     cs_dra_set_free(&set);
     return rc;
+}
+
+cs_status cs_dra_state_create(cs_dra_state *st, cs_dra_kind kind, const char *text, size_t len,
+                              cs_sbuf *out, bool *created, cs_error *err)
+{
+    return create(st, kind, text, len, NULL, out, created, err);
+}
+
+cs_status cs__dra_state_claim(cs_dra_state *st, const cs__dra_claim_io *io, bool *created,
+                              cs_error *err)
+{
+    return create(st, CS_DRA_KIND_CLAIM, NULL, 0, io, NULL, created, err);
 }
 
 cs_status cs_dra_state_devices(cs_dra_state *st, cs_sbuf *out)
@@ -262,7 +286,7 @@ cs_status cs_dra_state_delete(cs_dra_state *st, cs_dra_kind kind, const char *na
     } else {
         /* The answer is written before the object goes, so a failure removes nothing. */
         obj *o = cs_vec_at(v, i);
-        rc = cs_sbuf_append(out, o->json, o->len);
+        rc = out ? cs_sbuf_append(out, o->json, o->len) : CS_OK;
         if (rc != CS_OK) {
             cs_error_set(err, rc, "writing %s: %s", name, cs_strerror(rc));
         } else {

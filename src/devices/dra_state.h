@@ -7,7 +7,8 @@
  * every claim held so far counting as allocated; a claim that cannot be allocated is not
  * kept. Deleting a claim releases its devices, shared capacity and counters. Objects go in
  * as Kubernetes YAML or JSON (resource.k8s.io/v1) and come out as JSON, so the server's
- * /api/v1 endpoints and, later, model instances holding claims use the same calls.
+ * /api/v1 endpoints use them; model instances hold claims through placement.h, which
+ * builds them as structs on the same state.
  *
  * Thread safety: every function may be called from any thread; see dra_state.c for what
  * the lock costs. Output goes to a caller-owned cs_sbuf.
@@ -49,7 +50,8 @@ cs_status cs_dra_state_list(cs_dra_state *st, cs_dra_kind kind, cs_sbuf *out);
 /* One object as JSON; CS_ERR_NOT_FOUND names it. */
 cs_status cs_dra_state_get(cs_dra_state *st, cs_dra_kind kind, const char *name, cs_sbuf *out,
                            cs_error *err);
-/* Removes an object and writes it to out as JSON; a claim's devices are free at once.
+/* Removes an object and writes it to out (NULL: nowhere) as JSON; a claim's devices are
+ * free at once.
  * Deleting a class leaves claims allocated through it allocated. CS_ERR_NOT_FOUND. */
 cs_status cs_dra_state_delete(cs_dra_state *st, cs_dra_kind kind, const char *name, cs_sbuf *out,
                               cs_error *err);
@@ -62,5 +64,16 @@ cs_status cs_dra_state_delete(cs_dra_state *st, cs_dra_kind kind, const char *na
  * false (true otherwise) and the reason in err->msg; nothing is kept then. */
 cs_status cs_dra_state_create(cs_dra_state *st, cs_dra_kind kind, const char *text, size_t len,
                               cs_sbuf *out, bool *created, cs_error *err);
+
+/* For placement.c: creates a claim like cs_dra_state_create, from a document that build()
+ * makes in the set's arena (no text goes between), and calls take() with the allocated
+ * claim before anything is kept, while its set still lives. */
+typedef struct cs__dra_claim_io {
+    cs_status (*build)(cs_arena *a, void *ud, cs_ynode **doc, cs_error *err);
+    cs_status (*take)(const cs_dra_claim *claim, void *ud, cs_error *err);
+    void *ud;
+} cs__dra_claim_io;
+cs_status cs__dra_state_claim(cs_dra_state *st, const cs__dra_claim_io *io, bool *created,
+                              cs_error *err);
 
 #endif

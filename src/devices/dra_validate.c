@@ -61,11 +61,36 @@ cs_status cs__dra_validate_slice(cs_dra_slice *s, cs_error *err)
                                 i);
         for (size_t j = 0; j < d->n_caps; j++) {
             const cs_dra_capacity *cap = &d->caps[j];
+            const char *why = NULL;
             if (cap->has_range && cap->has_max && cs_quantity_cmp(cap->min, cap->max) > 0)
-                return cs__dra_fail(&c, 0,
-                                    "spec.devices[%zu].capacity.%s.requestPolicy.validRange: "
-                                    "min must be <= max",
-                                    i, cap->name);
+                why = "validRange: min must be <= max";
+            else if (cap->has_policy && !d->allow_multiple)
+                why = "needs allowMultipleAllocations: true on the device";
+            else if ((cap->has_range || cap->n_valid_values) && !cap->has_default)
+                why = "default: required with validRange or validValues";
+            else if (cap->has_range && (cs_quantity_cmp(cap->def, cap->min) < 0 ||
+                                        (cap->has_max && cs_quantity_cmp(cap->def, cap->max) > 0)))
+                why = "default: must lie within validRange";
+            bool listed = !cap->n_valid_values;
+            for (size_t k = 0; !listed && k < cap->n_valid_values; k++)
+                listed = cs_quantity_cmp(cap->def, cap->valid_values[k]) == 0;
+            if (!why && !listed) why = "default: must be one of validValues";
+            if (why)
+                return cs__dra_fail(&c, 0, "spec.devices[%zu].capacity.%s.requestPolicy: %s", i,
+                                    cap->name, why);
+        }
+        const cs_dra_attr *cpus = cs__dra_find_attr(d, s->driver, CS_DRA_CORE_CPUS);
+        if (cpus) {
+            const cs_dra_capacity *cores = cs__dra_find_cap(d, s->driver, CS_DRA_CORES);
+            size_t n = 0;
+            const char *why = cpus->value.type == CS_CEL_ATTR_STRING
+                                  ? cs__dra_cpulist(cpus->value.s, NULL, NULL, &n)
+                                  : "must be a string (a cpulist such as \"0-3,8\")";
+            if (!why && (!cores || cores->value.milli != (int64_t)n * 1000))
+                why = "must list one CPU per core of capacity cores";
+            if (why)
+                return cs__dra_fail(&c, 0, "spec.devices[%zu].attributes.%s: %s", i,
+                                    CS_DRA_CORE_CPUS, why);
         }
         for (size_t j = 0; j < d->n_taints; j++) {
             const char *e = d->taints[j].effect;
@@ -113,35 +138,47 @@ static bool names_request(const cs_dra_claim *claim, const char *name)
     return false;
 }
 
+cs_status cs__dra_check_requests(cs_dra_set *set, cs__dra_ctx *c, cs_dra_request *reqs, size_t n)
+{
+    char base[sizeof c->path], field[sizeof c->path + 64];
+    snprintf(base, sizeof base, "%s", c->path);
+    c->path[0] = '\0'; /* messages name the field themselves */
+    cs_status rc = CS_OK;
+    if (n > CS_DRA_MAX_REQUESTS)
+        rc = cs__dra_fail(c, 0, "%s: at most %d requests", base, CS_DRA_MAX_REQUESTS);
+    for (size_t i = 0; rc == CS_OK && i < n; i++) {
+        cs_dra_request *r = &reqs[i];
+        for (size_t j = 0; rc == CS_OK && j < i; j++)
+            if (strcmp(reqs[j].name, r->name) == 0)
+                rc = cs__dra_fail(c, 0, "%s[%zu].name: duplicate '%s'", base, i, r->name);
+        if (rc == CS_OK && !r->n_subs) {
+            snprintf(field, sizeof field, "%s[%zu].exactly", base, i);
+            rc = check_request(set, c, r, field);
+        }
+        if (rc == CS_OK && r->n_subs > CS_DRA_MAX_REQUESTS)
+            rc = cs__dra_fail(c, 0, "%s[%zu].firstAvailable: at most %d", base, i,
+                              CS_DRA_MAX_REQUESTS);
+        for (size_t j = 0; rc == CS_OK && j < r->n_subs; j++) {
+            snprintf(field, sizeof field, "%s[%zu].firstAvailable[%zu]", base, i, j);
+            for (size_t k = 0; rc == CS_OK && k < j; k++)
+                if (strcmp(r->subs[k].name, r->subs[j].name) == 0)
+                    rc = cs__dra_fail(c, 0, "%s.name: duplicate '%s'", field, r->subs[j].name);
+            if (rc == CS_OK) rc = check_request(set, c, &r->subs[j], field);
+        }
+    }
+    snprintf(c->path, sizeof c->path, "%s", base);
+    return rc;
+}
+
 cs_status cs__dra_validate_claim(cs_dra_set *set, cs_dra_claim *claim, cs_error *err)
 {
     cs__dra_ctx c = {.kind = "ResourceClaim", .name = claim->name, .err = err};
-    char field[128];
-    cs_status rc = CS_OK;
     if (claim->n_requests > CS_DRA_MAX_REQUESTS || claim->n_constraints > CS_DRA_MAX_REQUESTS)
         return cs__dra_fail(&c, 0, "spec.devices: at most %d requests and %d constraints",
                             CS_DRA_MAX_REQUESTS, CS_DRA_MAX_REQUESTS);
-    for (size_t i = 0; rc == CS_OK && i < claim->n_requests; i++) {
-        cs_dra_request *r = &claim->requests[i];
-        for (size_t j = 0; j < i; j++)
-            if (strcmp(claim->requests[j].name, r->name) == 0)
-                return cs__dra_fail(&c, 0, "spec.devices.requests[%zu].name: duplicate '%s'", i,
-                                    r->name);
-        if (!r->n_subs) {
-            snprintf(field, sizeof field, "spec.devices.requests[%zu].exactly", i);
-            rc = check_request(set, &c, r, field);
-        }
-        if (r->n_subs > CS_DRA_MAX_REQUESTS)
-            return cs__dra_fail(&c, 0, "spec.devices.requests[%zu].firstAvailable: at most %d", i,
-                                CS_DRA_MAX_REQUESTS);
-        for (size_t j = 0; rc == CS_OK && j < r->n_subs; j++) {
-            snprintf(field, sizeof field, "spec.devices.requests[%zu].firstAvailable[%zu]", i, j);
-            for (size_t k = 0; k < j; k++)
-                if (strcmp(r->subs[k].name, r->subs[j].name) == 0)
-                    return cs__dra_fail(&c, 0, "%s.name: duplicate '%s'", field, r->subs[j].name);
-            rc = check_request(set, &c, &r->subs[j], field);
-        }
-    }
+    snprintf(c.path, sizeof c.path, "spec.devices.requests");
+    cs_status rc = cs__dra_check_requests(set, &c, claim->requests, claim->n_requests);
+    c.path[0] = '\0';
     for (size_t i = 0; rc == CS_OK && i < claim->n_constraints; i++)
         for (size_t j = 0; j < claim->constraints[i].n_requests; j++)
             if (!names_request(claim, claim->constraints[i].requests[j]))

@@ -5,7 +5,8 @@
  * added for claims allocated here, shaped as Kubernetes' allocator shapes it: results in
  * allocation order, then the configs (class configs first, once per class, then the
  * claim's own configs for the chosen requests), and a node selector for node-local
- * devices. A claim that could not be allocated gets the annotation
+ * devices, and status.devices with the CPUs of the cores each result took (data.cpus). A
+ * claim that could not be allocated gets the annotation
  * dra.capstan.io/unallocated with the reason. The new nodes are built in a scratch arena
  * that lives for one call; cost O(output).
  */
@@ -241,13 +242,46 @@ static cs_ynode *allocation(wctx *w, const cs_dra_claim *c)
     return alloc;
 }
 
+/* status.devices: what the driver reports per device (AllocatedDeviceStatus); capstan
+ * reports the CPUs of the cores a result took, as data.cpus. NULL when no result has any. */
+static cs_ynode *device_status(wctx *w, const cs_dra_claim *c)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->n_results; i++) n += c->results[i].n_cpus > 0;
+    if (!n) return NULL;
+    cs_ynode *seq = node(w, CS_YNODE_SEQ, n);
+    for (size_t i = 0; seq && i < c->n_results; i++) {
+        const cs_dra_result *r = &c->results[i];
+        if (!r->n_cpus) continue;
+        cs_ynode *m = node(w, CS_YNODE_MAP, 5), *data = node(w, CS_YNODE_MAP, 1);
+        cs_ynode *cpus = node(w, CS_YNODE_SEQ, r->n_cpus);
+        for (size_t k = 0; cpus && k < r->n_cpus; k++) {
+            char num[16];
+            snprintf(num, sizeof num, "%d", r->cpus[k]);
+            const char *t = cs_arena_strndup(&w->a, num, sizeof num);
+            cs_ynode *v = t ? cs_ynode_scalar(&w->a, t, false) : NULL;
+            if (!v) w->nomem = true;
+            append(cpus, v);
+        }
+        put(m, "driver", str(w, r->driver));
+        put(m, "pool", str(w, r->pool));
+        put(m, "device", str(w, r->device));
+        if (r->share_id) put(m, "shareID", str(w, r->share_id));
+        put(data, "cpus", cpus);
+        put(m, "data", data);
+        append(seq, m);
+    }
+    return seq;
+}
+
 static cs_ynode *claim_node(wctx *w, const cs_dra_claim *c)
 {
     if (c->allocated_on_input || c->state == CS_DRA_PENDING) return c->doc;
     cs_ynode *doc = copy_map(w, c->doc, 2);
     if (c->state == CS_DRA_ALLOCATED) {
-        cs_ynode *status = copy_map(w, cs_ynode_get(c->doc, "status"), 1);
+        cs_ynode *status = copy_map(w, cs_ynode_get(c->doc, "status"), 2);
         put(status, "allocation", allocation(w, c));
+        put(status, "devices", device_status(w, c));
         put(doc, "status", status);
     } else {
         cs_ynode *md = copy_map(w, cs_ynode_get(c->doc, "metadata"), 1);

@@ -317,6 +317,49 @@ static void test_run_allocates_nothing(void **state)
     cs_session_free(two);
 }
 
+typedef struct timed {
+    int calls[16];
+    uint64_t ns;
+} timed;
+
+static void count_node(void *ctx, int node, uint64_t ns)
+{
+    timed *t = ctx;
+    assert_true(node >= 0 && node < 16);
+    t->calls[node]++;
+    t->ns += ns;
+}
+
+/* The node timer sees every planned node once per run (the digits graph has 9 nodes; its
+ * first, a Constant, folds away at plan time; the other 8 run), leaves the results alone, and is
+ * silent once cleared. */
+static void test_node_timer(void **state)
+{
+    digits *d = *state;
+    float x[2 * 64], want[2 * 10], got[2 * 10];
+    fill(x, 2 * 64, 5);
+    run_digits(d->s, x, 2, want);
+    assert_int_equal(cs_model_node_count(d->m), 9);
+    assert_string_equal(cs_model_node_op(d->m, 3), "Gemm");
+    assert_string_equal(cs_model_node_name(d->m, 3), "/body/body.1/Gemm");
+    timed t = {{0}, 0};
+    cs_session_set_node_timer(d->s, count_node, &t);
+    run_digits(d->s, x, 2, got);
+    run_digits(d->s, x, 2, got);
+    for (int k = 0; k < 20; k++) assert_float_equal(got[k], want[k], 0);
+    int timed_nodes = 0;
+    for (int i = 0; i < 9; i++) {
+        assert_true(t.calls[i] == 0 || t.calls[i] == 2);
+        timed_nodes += t.calls[i] == 2;
+    }
+    assert_int_equal(timed_nodes, 8);
+    assert_int_equal(t.calls[0], 0);
+    assert_true(t.ns > 0);
+    cs_session_set_node_timer(d->s, NULL, NULL);
+    run_digits(d->s, x, 2, got);
+    for (int i = 0; i < 9; i++) assert_true(t.calls[i] == 0 || t.calls[i] == 2);
+}
+
 typedef struct worker {
     const cs_model_t *m;
     const float *x;
@@ -379,6 +422,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_plans_per_signature, digits_setup, digits_teardown),
         cmocka_unit_test_setup_teardown(test_parallel_sessions, digits_setup, digits_teardown),
         cmocka_unit_test_setup_teardown(test_run_allocates_nothing, digits_setup, digits_teardown),
+        cmocka_unit_test_setup_teardown(test_node_timer, digits_setup, digits_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

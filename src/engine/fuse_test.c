@@ -8,7 +8,9 @@
  * (opset 17) and attributes (opset 6) including min > max, NaN and infinities in the
  * image and the bias, the im2col, pointwise, depthwise and Winograd paths, float32 and
  * float64 (where the Winograd shape takes im2col), one and two threads, a Conv with a
- * second consumer (no fusion) and an activation with two consumers (fusion).
+ * second consumer (no fusion) and an activation with two consumers (fusion). And the
+ * Winograd weights the plan prepacks: the same results as weights fed at run time, which
+ * are transformed on every run.
  */
 #include "engine/kernel.h"
 #include "engine/ktest.h"
@@ -35,7 +37,7 @@ typedef struct graph {
     int64_t pads[4];
     cs_tensor w, b, lo, hi;
     double lo_data, hi_data;   /* room for either element type */
-    int inputs[1], outputs[4]; /* Z, U, V and the kept Y at most */
+    int inputs[2], outputs[4]; /* x and a fed w; Z, U, V and the kept Y at most */
 } graph;
 
 typedef struct fcase {
@@ -47,6 +49,7 @@ typedef struct fcase {
     bool nan;               /* NaN and infinities in the image and the bias */
     bool conv_used_twice;   /* Y also feeds Neg: must not fuse */
     bool act_used_twice;    /* Z feeds Neg and Abs: fuses */
+    bool w_fed;             /* W is a graph input rather than an initializer */
 } fcase;
 
 static cs_tensor tensor(cs_dtype t, int rank, const int64_t *dims, void *data)
@@ -89,7 +92,7 @@ static void build(graph *g, const fcase *f, bool keep_y, void *wd, void *bd)
     for (int j = 0; j < 4; j++) g->pads[j] = pad;
     g->w = tensor(f->t, 4, wdims, wd);
     g->b = tensor(f->t, 1, bdims, bd);
-    g->values[W].init = &g->w;
+    g->values[W].init = f->w_fed ? NULL : &g->w;
     g->values[B].init = &g->b;
     g->conv_attr[0] = (cs__attr){.name = "group", .type = CS__ATTR_INT, .i = f->group};
     g->conv_attr[1] = (cs__attr){.name = "pads", .type = CS__ATTR_INTS, .n = 4, .ints = g->pads};
@@ -111,6 +114,8 @@ static void build(graph *g, const fcase *f, bool keep_y, void *wd, void *bd)
     }
     g->inputs[0] = X;
     g->values[X].is_input = 1;
+    g->inputs[1] = W;
+    g->values[W].is_input = f->w_fed;
     int n_out = 0;
     g->outputs[n_out++] = Z;
     if (f->conv_used_twice) {
@@ -128,22 +133,29 @@ static void build(graph *g, const fcase *f, bool keep_y, void *wd, void *bd)
     g->m.n_values = N_VALUES;
     g->m.nodes = g->nodes;
     g->m.inputs = g->inputs;
-    g->m.n_inputs = 1;
+    g->m.n_inputs = f->w_fed ? 2 : 1;
     g->m.outputs = g->outputs;
     g->m.n_outputs = n_out;
 }
 
-/* Runs the graph on x; copies its first outputs (all but the kept Y) into res. Returns the
- * plan's step count. */
-static int run(const graph *g, int threads, const cs_tensor *x, cs_tensor *res, int n_res)
+/* Runs the graph on x (and its weights, when they are an input) `runs` times in one session,
+ * calling between(g) before each run after the first; copies the last run's first outputs
+ * (all but the kept Y) into res. Returns the plan's step count. */
+static int run_n(graph *g, int threads, const cs_tensor *x, cs_tensor *res, int n_res, int runs,
+                 void (*between)(graph *g))
 {
     cs_session_options o = {.threads = threads};
     cs_session_t *s;
     cs_error err;
     assert_int_equal(cs_session_new(&g->m, &o, &s, &err), CS_OK);
     cs_tensor out[4]; /* as many as graph outputs */
-    const char *names[] = {"x"};
-    if (cs_session_run(s, 1, names, x, g->m.n_outputs, out, &err) != CS_OK) fail_msg("%s", err.msg);
+    const char *names[] = {"x", "w"};
+    cs_tensor ins[2] = {*x, g->w};
+    for (int r = 0; r < runs; r++) {
+        if (r) between(g);
+        if (cs_session_run(s, g->m.n_inputs, names, ins, g->m.n_outputs, out, &err) != CS_OK)
+            fail_msg("%s", err.msg);
+    }
     for (int j = 0; j < n_res; j++) {
         size_t bytes = (size_t)cs_tensor_numel(&out[j]) * cs_dtype_size(out[j].dtype);
         res[j] = out[j];
@@ -153,6 +165,11 @@ static int run(const graph *g, int threads, const cs_tensor *x, cs_tensor *res, 
     int steps = cs__session_steps(s);
     cs_session_free(s);
     return steps;
+}
+
+static int run(graph *g, int threads, const cs_tensor *x, cs_tensor *res, int n_res)
+{
+    return run_n(g, threads, x, res, n_res, 1, NULL);
 }
 
 static void check(const fcase *f, int threads)
@@ -250,6 +267,49 @@ static void test_activation_with_two_consumers_fuses(void **state)
     sweep(&(fcase){.act = "Clip", .opset = 17, .lo = 0, .hi = 6, .act_used_twice = true});
 }
 
+/* Overwrites the weights with zeros: a plan that prepacked them must not notice. */
+static void zero_weights(graph *g)
+{
+    memset(g->w.data, 0, (size_t)cs_tensor_numel(&g->w) * cs_dtype_size(g->w.dtype));
+}
+
+/* A Winograd Conv whose weights are an initializer runs on weights transformed once per
+ * plan: bit for bit what weights fed at run time (transformed in each run) give, and a
+ * second run does not read the weights again (zeroing them between runs changes nothing,
+ * which only prepacked weights survive; initializers are read-only by contract). */
+static void test_winograd_weights_prepacked(void **state)
+{
+    fcase f = {.act = "Relu", .t = CS_DTYPE_FLOAT32, .c = 16, .m = 16, .group = 1, .k = 3};
+    int64_t xdims[4] = {2, 16, 9, 11};
+    void *xd = ktest_filled(f.t, 2 * 16 * 9 * 11, 1, 16);
+    cs_tensor x = tensor(f.t, 4, xdims, xd), packed, fed, again, zeroed;
+    graph *g = malloc(sizeof *g);
+    for (int threads = 1; threads <= 2; threads++) {
+        void *wd = ktest_filled(f.t, 16 * 16 * 9, 2, 16), *bd = ktest_filled(f.t, 16, 3, 16);
+        size_t bytes = 2 * 16 * 9 * 11 * sizeof(float);
+        f.w_fed = false;
+        build(g, &f, false, wd, bd);
+        run_n(g, threads, &x, &packed, 1, 2, zero_weights);
+        f.w_fed = true;
+        build(g, &f, false, wd, bd);
+        run_n(g, threads, &x, &zeroed, 1, 1, NULL); /* wd is all zeros now */
+        free(wd);
+        wd = ktest_filled(f.t, 16 * 16 * 9, 2, 16);
+        build(g, &f, false, wd, bd);
+        run(g, threads, &x, &fed, 1);
+        f.w_fed = false;
+        build(g, &f, false, wd, bd);
+        run(g, threads, &x, &again, 1);
+        assert_memory_equal(packed.data, fed.data, bytes);
+        assert_memory_equal(again.data, fed.data, bytes);
+        assert_memory_not_equal(zeroed.data, fed.data, bytes);
+        free(packed.data), free(fed.data), free(again.data), free(zeroed.data);
+        free(wd), free(bd);
+    }
+    free(g);
+    free(xd);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -259,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_nan_and_infinities),
         cmocka_unit_test(test_conv_with_two_consumers_does_not_fuse),
         cmocka_unit_test(test_activation_with_two_consumers_fuses),
+        cmocka_unit_test(test_winograd_weights_prepacked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,6 +58,7 @@ typedef struct cs__kctx {
     int threads;
     cs_error *err;
     const cs__act *act; /* only for CS__K_FUSE_ACT kernels: NULL or the activation to apply */
+    const void *packed; /* what the kernel's prepack() wrote for this step, or NULL */
 } cs__kctx;
 
 typedef cs_status (*cs__infer_fn)(const cs__node *n, const cs_tensor *const *in, int n_in,
@@ -66,6 +67,13 @@ typedef cs_status (*cs__run_fn)(cs__kctx *ctx, const cs_tensor *const *in, int n
                                 int n_out);
 typedef size_t (*cs__scratch_fn)(const cs__node *n, const cs_tensor *const *in, int n_in,
                                  const cs_tensor *out, int n_out);
+/* Prepacking: called once per step of a static plan, at plan time, where in[k]->data is
+ * non-NULL exactly for the inputs known then (initializers, folded values). Returns the
+ * bytes of a prepacked form of known inputs the kernel wants (transformed weights), 0 for
+ * none; called again with dst (that many bytes, 64-byte aligned) it writes them. The plan
+ * owns the bytes and hands them to every run of the step as ctx->packed. */
+typedef size_t (*cs__prepack_fn)(const cs__node *n, const cs_tensor *const *in, int n_in,
+                                 const cs_tensor *out, int n_out, void *dst);
 
 typedef struct cs__kernel {
     const char *op;
@@ -77,6 +85,7 @@ typedef struct cs__kernel {
     cs__run_fn run;
     cs__scratch_fn scratch; /* optional */
     unsigned flags;         /* CS__K_* */
+    cs__prepack_fn prepack; /* optional */
 } cs__kernel;
 
 /* run() reads only the inputs' types and shapes, never their data (Shape, Size): the

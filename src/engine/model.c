@@ -214,6 +214,11 @@ const char *cs_model_node_op(const cs_model_t *m, int i)
     return m->nodes[i].op_type;
 }
 
+const char *cs_model_node_name(const cs_model_t *m, int i)
+{
+    return m->nodes[i].name ? m->nodes[i].name : "";
+}
+
 size_t cs_model_weight_bytes(const cs_model_t *m)
 {
     return m->weight_bytes;

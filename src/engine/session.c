@@ -9,17 +9,20 @@
  *    graphs use to compute Reshape targets;
  *  - a Relu or constant-bounded Clip that is the only consumer of a Conv's output fuses
  *    into the Conv's step as its epilogue (fuse_activation()) and gets no step of its own;
- *  - every other node becomes a step. Step outputs get offsets in one arena by a
+ *  - every other node becomes a step; in a static plan its kernel may prepack known inputs
+ *    (Winograd-transformed weights) once, into the plan. Step outputs get offsets in one arena by a
  *    liveness-based first-fit plan (buffers of dead values are reused), and the largest
  *    scratch any step asks for is allocated once.
  * A run then only binds the caller's input pointers and calls each step's kernel: no
  * allocation, no shape work. When some output shape depends on runtime data (a kernel's
  * infer returned CS__DEFER), the plan is dynamic: each run infers shapes again and takes
- * buffers from a per-run arena that is reset, not freed, between runs.
+ * buffers from a per-run arena that is reset, not freed, between runs. An optional node
+ * timer (cs_session_set_node_timer) sees each step's time; off, it costs a branch per step.
  */
 #include "engine/kernel.h"
 
 #include "base/alloc.h"
+#include "base/clock.h"
 #include "base/pool.h"
 
 #include <stdio.h>
@@ -36,6 +39,7 @@ typedef struct step {
     cs_tensor *out;       /* n_out tensors: the canonical storage of the output values */
     size_t scratch;       /* static plans: bytes of scratch this step needs */
     cs__act act;          /* activation fused into this step, CS__ACT_NONE when none */
+    const void *packed;   /* static plans: the kernel's prepack() output, or NULL */
 } step;
 
 typedef struct plan {
@@ -65,6 +69,8 @@ struct cs_session {
     plan *plans[MAX_PLANS];
     int n_plans;
     uint64_t clock;
+    cs_node_timer_fn timer; /* NULL unless a profiler asked for per-node times */
+    void *timer_ctx;
 };
 
 /* --- helpers --------------------------------------------------------------------------- */
@@ -93,10 +99,22 @@ static cs_status infer_node(const cs__node *n, const cs_tensor *const *in, cs_te
 
 static cs_status run_node(cs_session_t *s, const cs__node *n, const cs_tensor *const *in,
                           cs_tensor *out, void *scratch, size_t scratch_size, const cs__act *act,
-                          cs_error *err)
+                          const void *packed, cs_error *err)
 {
-    cs__kctx ctx = {n, scratch, scratch_size, s->pool, s->threads, err, act};
+    cs__kctx ctx = {n, scratch, scratch_size, s->pool, s->threads, err, act, packed};
     return n->kernel->run(&ctx, in, n->n_in, out, n->n_out);
+}
+
+/* Time a step for the session's node timer; without one, step_start returns 0 and
+ * step_done does nothing. */
+static uint64_t step_start(const cs_session_t *s)
+{
+    return s->timer ? cs_now_ns() : 0;
+}
+
+static void step_done(const cs_session_t *s, const cs__node *n, uint64_t t0)
+{
+    if (s->timer) s->timer(s->timer_ctx, (int)(n - s->model->nodes), cs_now_ns() - t0);
 }
 
 static size_t scratch_of(const cs__node *n, const cs_tensor *const *in, const cs_tensor *out)
@@ -219,7 +237,7 @@ static cs_status fold_node(cs_session_t *s, plan *p, const cs__node *n, const cs
     size_t need = scratch_of(n, in, out);
     void *scratch = need ? aligned_alloc(ALIGN, (need + ALIGN - 1) & ~(size_t)(ALIGN - 1)) : NULL;
     if (need && !scratch) return cs_error_set(err, CS_ERR_NOMEM, "out of memory while folding");
-    cs_status rc = run_node(s, n, in, out, scratch, need, NULL, err);
+    cs_status rc = run_node(s, n, in, out, scratch, need, NULL, NULL, err);
     free(scratch);
     return rc;
 }
@@ -250,6 +268,24 @@ static bool fuse_activation(plan *p, const cs_model_t *m, const cs__node *n,
     if (!relu && cs__clip_bounds(n, in, n->n_in, &act.lo, &act.hi, NULL) != CS_OK) return false;
     st->act = act;
     return true;
+}
+
+/* Lets each step's kernel prepack its known inputs into the plan's arena. Runs before
+ * plan_memory(), while only known values have data (the prepack contract). */
+static cs_status prepack_steps(plan *p, cs_error *err)
+{
+    for (int i = 0; i < p->n_steps; i++) {
+        step *st = &p->steps[i];
+        const cs__node *n = st->node;
+        if (!n->kernel->prepack) continue;
+        size_t need = n->kernel->prepack(n, st->in, n->n_in, st->out, n->n_out, NULL);
+        if (!need) continue;
+        void *dst = cs_arena_alloc(&p->arena, need, ALIGN);
+        if (!dst) return cs_error_set(err, CS_ERR_NOMEM, "out of memory prepacking %s", n->op_type);
+        n->kernel->prepack(n, st->in, n->n_in, st->out, n->n_out, dst);
+        st->packed = dst;
+    }
+    return CS_OK;
 }
 
 static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor *given,
@@ -355,6 +391,7 @@ static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor
         st->out = out;
         st->scratch = out_shaped ? scratch_of(n, in, out) : 0;
     }
+    if (!p->dynamic && (rc = prepack_steps(p, err))) goto fail;
     if (!p->dynamic && (rc = plan_memory(p, m, root, err))) goto fail;
     *out_plan = p;
     return CS_OK;
@@ -387,7 +424,9 @@ static cs_status run_dynamic(cs_session_t *s, plan *p, cs_error *err)
         size_t need = scratch_of(n, st->in, st->out);
         void *scratch = need ? cs_arena_alloc(&p->run_arena, need, ALIGN) : NULL;
         if (need && !scratch) return cs_error_set(err, CS_ERR_NOMEM, "out of memory for scratch");
-        if ((rc = run_node(s, n, st->in, st->out, scratch, need, &st->act, err))) return rc;
+        uint64_t t0 = step_start(s);
+        if ((rc = run_node(s, n, st->in, st->out, scratch, need, &st->act, NULL, err))) return rc;
+        step_done(s, n, t0);
     }
     return CS_OK;
 }
@@ -396,9 +435,11 @@ static cs_status run_static(cs_session_t *s, plan *p, cs_error *err)
 {
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
-        cs_status rc =
-            run_node(s, st->node, st->in, st->out, p->scratch, p->scratch_size, &st->act, err);
+        uint64_t t0 = step_start(s);
+        cs_status rc = run_node(s, st->node, st->in, st->out, p->scratch, p->scratch_size, &st->act,
+                                st->packed, err);
         if (rc) return rc;
+        step_done(s, st->node, t0);
     }
     return CS_OK;
 }
@@ -533,6 +574,12 @@ int cs__session_steps(const cs_session_t *s)
     for (int i = 0; i < s->n_plans; i++)
         if (!last || s->plans[i]->last_used > last->last_used) last = s->plans[i];
     return last ? last->n_steps : -1;
+}
+
+void cs_session_set_node_timer(cs_session_t *s, cs_node_timer_fn fn, void *ctx)
+{
+    s->timer = fn;
+    s->timer_ctx = ctx;
 }
 
 /* --- lifecycle ------------------------------------------------------------------------- */

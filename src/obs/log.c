@@ -1,5 +1,5 @@
 /*
- * log.c - structured JSON log lines; see log.h for the line's shape.
+ * log.c - structured log lines, JSON or text; see log.h for the lines' shapes.
  *
  * A line is built in a fixed 8 KiB stack buffer, so logging never allocates, and goes out
  * in one write(2). A mutex around the write keeps lines whole even where the kernel would
@@ -9,8 +9,9 @@
  * Strings are escaped for JSON (quote, backslash, every control character) and checked as
  * UTF-8: each byte that does not start a well-formed sequence becomes U+FFFD, so a
  * line is always valid JSON whatever bytes a caller passes. A line that would pass 8 KiB
- * is cut at a character boundary, closed properly and marked "truncated":true; the room
- * for that ending is reserved up front so it always fits.
+ * is cut at a character boundary, closed properly and marked "truncated":true (text:
+ * truncated=true); the room for that ending is reserved up front so it always fits. Text
+ * lines quote with the same escaping, so they stay one line whatever a value holds.
  */
 #include "obs/log.h"
 
@@ -30,9 +31,11 @@
 #define LINE_MAX_BYTES 8192
 
 static const char truncated_end[] = ",\"truncated\":true}\n";
+static const char truncated_text_end[] = " truncated=true\n"; /* no longer than the above */
 
 static _Atomic int log_level = CS_LOG_INFO;
 static _Atomic int log_fd = 2;
+static _Atomic int log_format = CS_LOG_JSON;
 static pthread_mutex_t write_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = {
@@ -43,6 +46,23 @@ static const char *const level_names[] = {
 void cs_log_set_level(cs_log_level level)
 {
     atomic_store_explicit(&log_level, (int)level, memory_order_relaxed);
+}
+
+void cs_log_set_format(cs_log_format format)
+{
+    atomic_store_explicit(&log_format, (int)format, memory_order_relaxed);
+}
+
+cs_status cs_log_parse_format(const char *s, cs_log_format *out, cs_error *err)
+{
+    if (s && !strcmp(s, "json"))
+        *out = CS_LOG_JSON;
+    else if (s && !strcmp(s, "text"))
+        *out = CS_LOG_TEXT;
+    else
+        return cs_error_set(err, CS_ERR_INVALID, "log format '%.64s': expected json or text",
+                            s ? s : "(null)");
+    return CS_OK;
 }
 
 cs_log_level cs_log_get_level(void)
@@ -203,16 +223,47 @@ static int put_field(line *l, const char *key, const char *value)
     return ok;
 }
 
-static void put_time(line *l)
+/* Whether a text value can go out bare: non-empty printable ASCII without `"`, `=`, `\\`. */
+static int bare(const char *s)
+{
+    if (!*s) return 0;
+    for (; *s; s++)
+        if ((unsigned char)*s <= ' ' || (unsigned char)*s >= 0x7f || *s == '"' || *s == '=' ||
+            *s == '\\')
+            return 0;
+    return 1;
+}
+
+/* One text field, ` key=value`; the same roll-back and cut rules as put_field. */
+static int put_text_field(line *l, const char *key, const char *value)
+{
+    size_t start = l->len;
+    int ok = put(l, " ", 1) && put(l, key, strlen(key)) && put(l, "=", 1);
+    if (ok && !value) {
+        ok = put(l, "null", 4);
+    } else if (ok) {
+        if (value[0] == CS_LOG_NUM[0]) value++;
+        if (bare(value) && put(l, value, strlen(value))) return 1;
+        size_t before = l->len;
+        if (put_string(l, value)) return 1;
+        if (l->len > before) return 0;
+        ok = 0;
+    }
+    if (!ok) l->len = start;
+    return ok;
+}
+
+static void put_time(line *l, int text)
 {
     uint64_t ns = cs_wall_ns();
     time_t sec = (time_t)(ns / 1000000000u);
     struct tm tm;
     gmtime_r(&sec, &tm);
     char buf[96];
-    int n = snprintf(buf, sizeof buf, "{\"time\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03uZ\"",
-                     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-                     (unsigned)(ns / 1000000u % 1000u));
+    int n = snprintf(buf, sizeof buf, "%s%04d-%02d-%02dT%02d:%02d:%02d.%03uZ%s",
+                     text ? "" : "{\"time\":\"", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
+                     tm.tm_hour, tm.tm_min, tm.tm_sec, (unsigned)(ns / 1000000u % 1000u),
+                     text ? " " : "\"");
     put(l, buf, (size_t)n);
 }
 
@@ -236,27 +287,34 @@ void cs_log(cs_log_level level, const char *msg, ...)
 {
     if ((int)level < CS_LOG_DEBUG || level >= CS_LOG_OFF) return;
     if ((int)level < atomic_load_explicit(&log_level, memory_order_relaxed)) return;
+    int text = atomic_load_explicit(&log_format, memory_order_relaxed) == CS_LOG_TEXT;
     line l;
     l.len = 0;
-    put_time(&l);
-    put(&l, ",\"level\":\"", 10);
-    put(&l, level_names[level], strlen(level_names[level]));
-    put(&l, "\",\"msg\":", 8);
-    int room = put_string(&l, msg ? msg : "");
+    put_time(&l, text);
+    int room;
+    if (text) {
+        char lv[8];
+        int n = snprintf(lv, sizeof lv, "%-5s ", level_names[level]);
+        put(&l, lv, (size_t)n);
+        const char *m = msg ? msg : "";
+        room = (bare(m) && put(&l, m, strlen(m))) || put_string(&l, m);
+    } else {
+        put(&l, ",\"level\":\"", 10);
+        put(&l, level_names[level], strlen(level_names[level]));
+        put(&l, "\",\"msg\":", 8);
+        room = put_string(&l, msg ? msg : "");
+    }
     va_list ap;
     va_start(ap, msg);
     for (const char *key; room && (key = va_arg(ap, const char *));) {
         const char *value = va_arg(ap, const char *);
-        room = put_field(&l, key, value);
+        room = text ? put_text_field(&l, key, value) : put_field(&l, key, value);
         if (!value) break;
     }
     va_end(ap);
-    if (room) {
-        memcpy(l.buf + l.len, "}\n", 2);
-        l.len += 2;
-    } else {
-        memcpy(l.buf + l.len, truncated_end, sizeof truncated_end - 1);
-        l.len += sizeof truncated_end - 1;
-    }
+    const char *end = room ? (text ? "\n" : "}\n") : text ? truncated_text_end : truncated_end;
+    size_t n = strlen(end);
+    memcpy(l.buf + l.len, end, n);
+    l.len += n;
     write_line(l.buf, l.len);
 }

@@ -1,7 +1,8 @@
 /*
  * log_test.c - JSON log lines read back with jansson: fields and numbers, escaping of
  * quotes and control characters, invalid UTF-8 replaced, truncation at 8 KiB that still
- * parses, level filtering and parsing, and whole lines from concurrent threads.
+ * parses, level filtering and parsing, whole lines from concurrent threads, and the text
+ * format's quoting and truncation.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -272,6 +273,41 @@ static void *log_worker(void *arg)
 }
 
 /* Lines from several threads land whole: every line of the file parses on its own. */
+/* Text lines: time, padded level, message, key=value with values quoted only when they
+ * need it; a line stays one line whatever a value holds, and long lines end marked. */
+static void test_text_format(void **state)
+{
+    (void)state;
+    cs_log_set_format(CS_LOG_TEXT);
+    cs_log(CS_LOG_WARN, "request", "status", CS_LOG_NUM "200", "path", "/v2/models/x/infer", "who",
+           "a b", "empty", "", "evil", "x\ny=\"1\"", "none", NULL);
+    const char *t = drain();
+    assert_int_equal(strlen(t), 24 + 1 + strcspn(t + 25, "\n") + 1); /* one line */
+    assert_int_equal(t[4], '-');
+    assert_int_equal(t[23], 'Z');
+    assert_non_null(strstr(t, "Z warn  request status=200 path=/v2/models/x/infer who=\"a b\" "
+                              "empty=\"\" evil=\"x\\ny=\\\"1\\\"\" none=null\n"));
+    cs_log(CS_LOG_INFO, "two words", NULL);
+    assert_non_null(strstr(drain(), "Z info  \"two words\"\n"));
+    char big[9000];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    cs_log(CS_LOG_INFO, "big", "v", big, NULL);
+    t = drain();
+    size_t n = strlen(t);
+    assert_true(n <= 8192);
+    assert_string_equal(t + n - 16, " truncated=true\n");
+    cs_log_format f;
+    cs_error err;
+    assert_int_equal(cs_log_parse_format("text", &f, &err), CS_OK);
+    assert_int_equal(f, CS_LOG_TEXT);
+    assert_int_equal(cs_log_parse_format("json", &f, &err), CS_OK);
+    assert_int_equal(f, CS_LOG_JSON);
+    assert_int_equal(cs_log_parse_format("xml", &f, &err), CS_ERR_INVALID);
+    assert_string_equal(err.msg, "log format 'xml': expected json or text");
+    cs_log_set_format(CS_LOG_JSON);
+}
+
 static void test_concurrent_lines(void **state)
 {
     memset(pad, 'p', sizeof pad - 1);
@@ -308,6 +344,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_truncation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_levels, setup, teardown),
         cmocka_unit_test_setup_teardown(test_parse_level, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_text_format, setup, teardown),
         cmocka_unit_test_setup_teardown(test_concurrent_lines, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -53,6 +53,14 @@ bool cs_trace_parse(const char *h, cs_trace_ctx *out)
     return true;
 }
 
+bool cs_tracestate_ok(const char *h)
+{
+    size_t n = 0;
+    for (; h && h[n] && n <= CS_TRACESTATE_MAX; n++)
+        if ((unsigned char)h[n] < 0x20 || (unsigned char)h[n] > 0x7e) return false;
+    return n > 0 && n <= CS_TRACESTATE_MAX;
+}
+
 static _Thread_local uint64_t rng_state;
 static _Thread_local bool rng_seeded;
 

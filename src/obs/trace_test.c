@@ -1,6 +1,7 @@
 /*
  * trace_test.c - W3C traceparent: valid headers round-trip, every kind of invalid one is
- * refused, and new ids are fresh, non-zero and keep the parent's trace.
+ * refused, new ids are fresh, non-zero and keep the parent's trace, and tracestate is
+ * passed on only when it is printable ASCII within the W3C length.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -78,12 +79,30 @@ static void test_child_ids(void **state)
     assert_memory_equal(&back, &a, sizeof a);
 }
 
+static void test_tracestate(void **state)
+{
+    (void)state;
+    assert_true(cs_tracestate_ok("vendor=abc,other=x:1"));
+    assert_false(cs_tracestate_ok(NULL));
+    assert_false(cs_tracestate_ok(""));
+    assert_false(cs_tracestate_ok("a=b\r\nX-Evil: 1")); /* no control characters */
+    assert_false(cs_tracestate_ok("a=\xc3\xa9"));       /* ASCII only */
+    char big[CS_TRACESTATE_MAX + 2];
+    memset(big, 'a', sizeof big - 1);
+    big[CS_TRACESTATE_MAX] = '\0';
+    assert_true(cs_tracestate_ok(big)); /* exactly the limit */
+    big[CS_TRACESTATE_MAX] = 'a';
+    big[CS_TRACESTATE_MAX + 1] = '\0';
+    assert_false(cs_tracestate_ok(big));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_and_format),
         cmocka_unit_test(test_invalid),
         cmocka_unit_test(test_child_ids),
+        cmocka_unit_test(test_tracestate),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

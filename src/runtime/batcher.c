@@ -16,7 +16,17 @@
  * held. Inputs are concatenated into per-instance buffers sized at load for max_batch_size
  * rows when the shapes allow it, else grown once and kept; outputs are split into views of
  * each request's rows, so the steady state allocates nothing.
+ *
+ * Instances come and go while the version serves. Each worker pins itself to its CPUs,
+ * creates its session (whose pool threads inherit the pinning: pthread_create copies the
+ * creator's affinity), serves while READY, and on leaving (removed, failed, stopped) frees its
+ * session and returns its threads to the budget. A request slot table grows by one batch of
+ * slots for each instance beyond the most the version has held, so removing and adding
+ * instances again allocates no slots. While no instance is READY and requests queue, a
+ * detached reaper thread answers those whose deadline passes (nothing else would look at the
+ * queue); it exits when an instance is READY, the queue is empty or the version stops.
  */
+#define _GNU_SOURCE /* pthread_setaffinity_np, cpu_set_t */
 #include "runtime/rt_int.h"
 
 #include "base/alloc.h"
@@ -24,6 +34,7 @@
 #include "obs/metrics.h"
 
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -197,6 +208,7 @@ static cs_status admit(const cs_rt_model *m, bool need_slot, cs_error *err)
 
 static cs__rt_instance *claim_inline(cs_rt_model *m);
 static void run_inline(cs__rt_instance *in, cs__rt_req *r);
+static void ensure_reaper(cs_rt_model *m);
 
 cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_error *err)
 {
@@ -227,6 +239,7 @@ cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_err
     rc = check_request(m, req, r->in, &r->rows, err);
     r->done = req->done;
     r->ud = req->ud;
+    r->timing = req->timing;
     r->prio = req->priority ? req->priority : INT_MAX;
     r->enqueued_ns = now;
     r->deadline_ns = req->deadline_ns;
@@ -244,6 +257,7 @@ cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_err
         enqueue(m, r);
         publish_gauges(m);
         pthread_cond_signal(&m->work);
+        ensure_reaper(m);
     }
     pthread_mutex_unlock(&m->lock);
     if (own) run_inline(own, r);
@@ -386,7 +400,7 @@ static cs_status concat_input(cs__rt_instance *in, int i, int n, int64_t rows, c
 /* Binds the batch's inputs, runs the session and checks that every output kept the
  * batch dimension. */
 static cs_status run_batch(cs__rt_instance *in, int n, int64_t rows, uint64_t *infer_start,
-                           uint64_t *infer_end, cs_error *err)
+                           uint64_t *infer_end, bool *poisoned, cs_error *err)
 {
     const cs_rt_model *m = in->model;
     int fed = 0;
@@ -402,8 +416,9 @@ static cs_status run_batch(cs__rt_instance *in, int n, int64_t rows, uint64_t *i
         in->names[fed++] = m->in_names[i];
     }
     *infer_start = cs_now_ns();
-    cs_status rc = cs_session_run(in->session, fed, in->names, in->in, m->n_out, in->out, err);
+    cs_status rc = m->run(in->session, fed, in->names, in->in, m->n_out, in->out, err);
     *infer_end = cs_now_ns();
+    *poisoned = rc == CS_ERR_INTERNAL; /* the engine broke a contract: its state is suspect */
     for (int j = 0; rc == CS_OK && n > 1 && j < m->n_out; j++)
         if (in->out[j].rank < 1 || in->out[j].dims[0] != rows)
             rc = cs_error_set(err, CS_ERR_INTERNAL,
@@ -437,6 +452,7 @@ static void answer_list(cs_rt_model *m, cs__rt_req *list, cs_status rc, uint64_t
                      m->version);
         if (m->metrics.request)
             cs_metric_observe(m->metrics.request, (double)(now - r->enqueued_ns) / 1e9);
+        if (r->timing) *r->timing = (cs_infer_timing){.queued_ns = r->enqueued_ns};
         r->done(r->ud, rc, msg, 0, NULL);
     }
 }
@@ -480,28 +496,32 @@ static void count_batch(cs_rt_model *m, cs__rt_req **batch, int n, int64_t rows,
     pthread_mutex_unlock(&m->lock);
 }
 
-/* Runs a taken batch, counts it (count_batch) and answers each request. Returns the
+/* Runs a taken batch, counts it (count_batch) and answers each request. Returns the run's
+ * status (err: its message; *poisoned: the session is unusable) and sets *compute to the
  * execution's time, for claim_inline. */
-static uint64_t serve_batch(cs__rt_instance *in, int n, int64_t rows)
+static cs_status serve_batch(cs__rt_instance *in, int n, int64_t rows, uint64_t *compute,
+                             bool *poisoned, cs_error *err)
 {
     cs_rt_model *m = in->model;
     uint64_t t[4]; /* start, engine start, engine end, outputs checked */
     t[0] = t[1] = t[2] = cs_now_ns();
-    cs_error err;
-    cs_error_clear(&err);
-    cs_status rc = run_batch(in, n, rows, &t[1], &t[2], &err);
+    cs_error_clear(err);
+    *poisoned = false;
+    cs_status rc = run_batch(in, n, rows, &t[1], &t[2], poisoned, err);
     t[3] = cs_now_ns();
     if (rc != CS_OK && t[2] < t[1]) t[2] = t[1]; /* failed before the engine ran */
     count_batch(m, in->batch, n, rows, rc == CS_OK, t);
 
     if (m->metrics.batch) cs_metric_observe(m->metrics.batch, (double)rows);
-    uint64_t compute = t[3] - t[0];
+    *compute = t[3] - t[0];
     int64_t row = 0;
     for (int k = 0; k < n; k++) {
         cs__rt_req *r = in->batch[k];
         if (m->metrics.queue)
             cs_metric_observe(m->metrics.queue, (double)(t[0] - r->enqueued_ns) / 1e9);
-        if (m->metrics.compute) cs_metric_observe(m->metrics.compute, (double)compute / 1e9);
+        if (m->metrics.compute) cs_metric_observe(m->metrics.compute, (double)*compute / 1e9);
+        if (r->timing)
+            *r->timing = (cs_infer_timing){r->enqueued_ns, t[0], t[1], t[2], t[3], rows, in->id};
         if (rc == CS_OK) {
             const cs_tensor *outs = in->out;
             if (n > 1) {
@@ -510,13 +530,13 @@ static uint64_t serve_batch(cs__rt_instance *in, int n, int64_t rows)
             }
             r->done(r->ud, CS_OK, NULL, m->n_out, outs);
         } else {
-            r->done(r->ud, rc, err.msg, 0, NULL);
+            r->done(r->ud, rc, err->msg, 0, NULL);
         }
         row += r->rows;
         if (m->metrics.request)
             cs_metric_observe(m->metrics.request, (double)(cs_now_ns() - r->enqueued_ns) / 1e9);
     }
-    return compute;
+    return rc;
 }
 
 static void release_list(cs_rt_model *m, cs__rt_req *list)
@@ -527,10 +547,66 @@ static void release_list(cs_rt_model *m, cs__rt_req *list)
     }
 }
 
-/* An idle instance for a request to run on its submitting thread (marked busy), or NULL:
- * only for a version that does not batch, with nothing queued ahead (priorities and FIFO
- * hold), and whose last execution was fast (the first request always goes to a worker, so
- * a slow model never runs on its caller; the first run also plans, so it rarely counts as
+/* Answers requests taken off the queue (expired: CS_ERR_TIMEOUT, dropped: CS_ERR_SHUTDOWN)
+ * with the lock released meanwhile, and returns their slots. They count as in flight until
+ * answered, so that drain waits for the callbacks. Version's lock held on entry and exit. */
+static void settle(cs_rt_model *m, cs__rt_req *expired, cs__rt_req *dropped)
+{
+    int answering = 0;
+    for (cs__rt_req *r = expired; r; r = r->next) answering++;
+    for (cs__rt_req *r = dropped; r; r = r->next) answering++;
+    atomic_fetch_add(&m->in_flight, answering);
+    publish_gauges(m);
+    uint64_t now = cs_now_ns();
+    count_failed(m, expired, now);
+    count_failed(m, dropped, now);
+    pthread_mutex_unlock(&m->lock);
+    answer_list(m, expired, CS_ERR_TIMEOUT, now);
+    answer_list(m, dropped, CS_ERR_SHUTDOWN, now);
+    pthread_mutex_lock(&m->lock);
+    release_list(m, expired);
+    release_list(m, dropped);
+    atomic_fetch_sub(&m->in_flight, answering);
+    publish_gauges(m);
+    if (!m->head && atomic_load(&m->in_flight) == 0) pthread_cond_broadcast(&m->idle);
+}
+
+/* --- instance states (version's lock held) --------------------------------------------- */
+
+const char *cs_rt_instance_state_name(cs_rt_instance_state s)
+{
+    static const char *const names[] = {"Starting", "Ready", "Draining", "Failed"};
+    return (unsigned)s < sizeof names / sizeof names[0] ? names[s] : "Unknown";
+}
+
+/* Moves the instance to state s and wakes whoever waits on a change. Once no instance is
+ * READY, queued requests are the reaper's. */
+static void set_state(cs__rt_instance *in, cs_rt_instance_state s)
+{
+    cs_rt_model *m = in->model;
+    if (in->state == CS_RT_INSTANCE_READY) m->ready--;
+    if (s == CS_RT_INSTANCE_READY) {
+        m->ready++;
+        in->was_ready = true;
+    }
+    in->state = s;
+    in->since_ns = cs_wall_ns();
+    pthread_cond_broadcast(&m->changed);
+    pthread_cond_broadcast(&m->work); /* the reaper leaves, a lent worker looks again */
+    ensure_reaper(m);
+}
+
+static void fail(cs__rt_instance *in, cs_status rc, const char *msg)
+{
+    in->failure = rc;
+    snprintf(in->reason, sizeof in->reason, "%s", msg);
+    set_state(in, CS_RT_INSTANCE_FAILED);
+}
+
+/* An idle READY instance for a request to run on its submitting thread (marked busy), or
+ * NULL: only for a version that does not batch, with nothing queued ahead (priorities and
+ * FIFO hold), and whose last execution was fast (the first request always goes to a worker,
+ * so a slow model never runs on its caller; the first run also plans, so it rarely counts as
  * fast). Version's lock held. */
 static cs__rt_instance *claim_inline(cs_rt_model *m)
 {
@@ -538,27 +614,44 @@ static cs__rt_instance *claim_inline(cs_rt_model *m)
         m->last_compute_ns > m->inline_max_ns)
         return NULL;
     for (int i = 0; i < m->n_inst; i++) {
-        if (m->inst[i].busy) continue;
-        m->inst[i].busy = true;
-        return &m->inst[i];
+        cs__rt_instance *in = m->inst[i];
+        if (in->busy || in->state != CS_RT_INSTANCE_READY) continue;
+        in->busy = true;
+        in->running = 1;
+        return in;
     }
     return NULL;
 }
 
+/* Folds the end of a batch into the instance (lock held): counts a successful run, and
+ * fails the instance when the engine left its session unusable. */
+static void batch_done(cs__rt_instance *in, cs_status rc, bool poisoned, const cs_error *err)
+{
+    in->busy = false;
+    in->running = 0;
+    if (rc == CS_OK) in->executions++;
+    if (poisoned) fail(in, rc, err->msg);
+}
+
 /* Runs r on the calling thread with the instance claim_inline gave, then hands the
- * instance back: to its worker if requests queued meanwhile, and to a stop waiting for it. */
+ * instance back: to its worker if requests queued meanwhile or it has to leave, and to a
+ * stop waiting for it. */
 static void run_inline(cs__rt_instance *in, cs__rt_req *r)
 {
     cs_rt_model *m = in->model;
     in->batch[0] = r;
-    uint64_t compute = serve_batch(in, 1, r->rows);
+    uint64_t compute = 0;
+    bool poisoned = false;
+    cs_error err;
+    cs_status rc = serve_batch(in, 1, r->rows, &compute, &poisoned, &err);
     pthread_mutex_lock(&m->lock);
     free_slot(m, r);
     m->last_compute_ns = compute;
-    in->busy = false;
+    batch_done(in, rc, poisoned, &err);
     atomic_fetch_sub(&m->in_flight, 1);
     publish_gauges(m);
-    if (m->head) pthread_cond_broadcast(&m->work); /* its worker may have slept on it */
+    if (m->head || m->stopping || in->state != CS_RT_INSTANCE_READY)
+        pthread_cond_broadcast(&m->work); /* its worker may have slept on it */
     if (m->stopping || (!m->head && atomic_load(&m->in_flight) == 0))
         pthread_cond_broadcast(&m->idle);
     pthread_mutex_unlock(&m->lock);
@@ -571,23 +664,107 @@ static void wait_until(pthread_cond_t *c, pthread_mutex_t *lock, uint64_t deadli
     pthread_cond_timedwait(c, lock, &ts);
 }
 
-/* The worker: holds the version's lock except while it runs a batch or answers requests. */
+/* --- the reaper ------------------------------------------------------------------------- */
+
+/* Answers queued requests whose deadline passes while no instance is READY. O(queue) per
+ * wake-up, under the version's lock; it wakes at the earliest deadline or on `work`. */
+static void *reaper_main(void *arg)
+{
+    cs_rt_model *m = arg;
+    pthread_mutex_lock(&m->lock);
+    while (!m->ready && !m->stopping && m->head) {
+        uint64_t now = cs_now_ns(), next = 0;
+        cs__rt_req *expired = NULL;
+        for (cs__rt_req *r = m->head, *after; r; r = after) {
+            after = r->next;
+            if (!r->deadline_ns) continue;
+            if (r->deadline_ns <= now) {
+                unlink_req(m, r);
+                r->next = expired;
+                expired = r;
+            } else if (!next || r->deadline_ns < next) {
+                next = r->deadline_ns;
+            }
+        }
+        if (expired)
+            settle(m, expired, NULL);
+        else if (next)
+            wait_until(&m->work, &m->lock, next);
+        else
+            pthread_cond_wait(&m->work, &m->lock);
+    }
+    m->reaper = false;
+    if (m->head) pthread_cond_signal(&m->work); /* a wake-up it took may have been a worker's */
+    pthread_cond_broadcast(&m->changed);
+    pthread_mutex_unlock(&m->lock);
+    return NULL;
+}
+
+/* Lock held: starts the reaper when requests wait with no READY instance. Detached: stop
+ * waits for m->reaper to clear instead of joining. Without a thread (the system refuses one)
+ * requests still wait for an instance, but their deadlines go unanswered until then. */
+static void ensure_reaper(cs_rt_model *m)
+{
+    if (m->reaper || m->ready || m->stopping || !m->head) return;
+    pthread_attr_t attr;
+    pthread_t t;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    m->reaper = pthread_create(&t, &attr, reaper_main, m) == 0;
+    pthread_attr_destroy(&attr);
+}
+
+/* --- the worker ------------------------------------------------------------------------- */
+
+/* Pins the calling thread to the instance's CPUs (no-op without any). */
+static cs_status pin(const cs__rt_instance *in, cs_error *err)
+{
+    if (!in->n_cpus) return CS_OK;
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int i = 0; i < in->n_cpus; i++) CPU_SET(in->cpus[i], &set);
+    int e = pthread_setaffinity_np(pthread_self(), sizeof set, &set);
+    if (e)
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "cpus: cannot run on the %d CPUs listed (CPU %d first): %s", in->n_cpus,
+                            in->cpus[0], strerror(e));
+    return CS_OK;
+}
+
+/* The worker: starts its session, then holds the version's lock except while it runs a batch
+ * or answers requests, and on leaving frees its session and returns its threads. */
 static void *worker_main(void *arg)
 {
     cs__rt_instance *in = arg;
     cs_rt_model *m = in->model;
+    cs_error err;
+    cs_error_clear(&err);
+    cs_session_options opts = {.threads = in->threads};
+    cs_status rc = pin(in, &err);
+    if (rc == CS_OK) rc = cs_session_new(m->engine, &opts, &in->session, &err);
     pthread_mutex_lock(&m->lock);
+    if (rc)
+        fail(in, rc, err.msg);
+    else if (in->state == CS_RT_INSTANCE_STARTING) /* not removed meanwhile */
+        set_state(in, CS_RT_INSTANCE_READY);
     for (;;) {
         if (in->busy) { /* lent to a submitting thread (claim_inline) */
-            if (m->stopping && !m->head) break;
             pthread_cond_wait(&m->work, &m->lock);
             continue;
         }
+        if (in->state != CS_RT_INSTANCE_READY) break; /* removed, failed or never started */
         cs__rt_req *expired = NULL, *dropped = NULL;
         int64_t rows = 0;
         uint64_t wait_ns = 0;
         int n = take_batch(m, in->batch, &rows, &expired, &dropped, &wait_ns);
-        if (!n && !expired && !dropped) {
+        /* Taken: drain waits for it, and claim_inline cannot lend the instance meanwhile. */
+        atomic_fetch_add(&m->in_flight, n);
+        in->busy = n > 0;
+        in->running = n;
+        if (m->head) pthread_cond_signal(&m->work); /* what is left is another worker's */
+        if (expired || dropped) settle(m, expired, dropped);
+        if (!n) {
+            if (expired || dropped) continue;
             if (m->stopping && !m->head) break;
             if (wait_ns)
                 wait_until(&m->work, &m->lock, wait_ns);
@@ -595,45 +772,99 @@ static void *worker_main(void *arg)
                 pthread_cond_wait(&m->work, &m->lock);
             continue;
         }
-        /* Requests being answered count as in flight, so drain waits for their callbacks. */
-        int answering = n;
-        for (cs__rt_req *r = expired; r; r = r->next) answering++;
-        for (cs__rt_req *r = dropped; r; r = r->next) answering++;
-        atomic_fetch_add(&m->in_flight, answering);
         publish_gauges(m);
-        if (m->head) pthread_cond_signal(&m->work); /* what is left is another worker's */
-        in->busy = true;
-        uint64_t now = cs_now_ns();
-        count_failed(m, expired, now);
-        count_failed(m, dropped, now);
         pthread_mutex_unlock(&m->lock);
 
-        answer_list(m, expired, CS_ERR_TIMEOUT, now);
-        answer_list(m, dropped, CS_ERR_SHUTDOWN, now);
-        uint64_t compute = n ? serve_batch(in, n, rows) : 0;
+        uint64_t compute = 0;
+        bool poisoned = false;
+        rc = serve_batch(in, n, rows, &compute, &poisoned, &err);
 
         pthread_mutex_lock(&m->lock);
-        in->busy = false;
-        release_list(m, expired);
-        release_list(m, dropped);
         for (int k = 0; k < n; k++) free_slot(m, in->batch[k]);
-        if (n) m->last_compute_ns = compute;
-        atomic_fetch_sub(&m->in_flight, answering);
+        m->last_compute_ns = compute;
+        batch_done(in, rc, poisoned, &err);
+        atomic_fetch_sub(&m->in_flight, n);
         publish_gauges(m);
         if (!m->head && atomic_load(&m->in_flight) == 0) pthread_cond_broadcast(&m->idle);
     }
+    bool report = in->state == CS_RT_INSTANCE_FAILED && in->was_ready;
+    if (m->head && m->ready) pthread_cond_signal(&m->work); /* a wake-up meant for another */
+    pthread_mutex_unlock(&m->lock);
+
+    cs_session_free(in->session);
+    in->session = NULL;
+    cs__rt_give_back(m, in->threads);
+    if (report && m->on_failed)
+        m->on_failed(m->on_failed_ud, m->name, m->version, in->id, in->reason);
+    pthread_mutex_lock(&m->lock);
+    m->live--;
+    pthread_cond_broadcast(&m->changed);
     pthread_mutex_unlock(&m->lock);
     return NULL;
 }
 
 /* --- lifecycle ------------------------------------------------------------------------- */
 
-/* Concatenation buffers are sized for max_batch_size rows up front when an input's shape is
- * static apart from the batch dimension; others grow on first use and are kept. */
-static cs_status instance_init(cs_rt_model *m, cs__rt_instance *in, cs_error *err)
+/* A block of n request slots, each with room for n_in input pointers. */
+static cs_status slots_new(const cs_rt_model *m, size_t n, cs__rt_slots **out, cs_error *err)
+{
+    cs__rt_slots *b = cs_calloc(1, sizeof *b);
+    if (b) b->req = cs_calloc(n ? n : 1, sizeof *b->req);
+    if (b && b->req)
+        b->in = cs_calloc((n ? n : 1) * (size_t)(m->n_in ? m->n_in : 1), sizeof *b->in);
+    if (!b || !b->req || !b->in) {
+        if (b) cs_free(b->req);
+        cs_free(b);
+        return cs_error_set(err, CS_ERR_NOMEM, "out of memory for %zu request slots", n);
+    }
+    for (size_t k = 0; k < n; k++) b->req[k].in = b->in + k * (size_t)m->n_in;
+    *out = b;
+    return CS_OK;
+}
+
+/* Lock held (or no thread yet): puts a block's slots on the free list. */
+static void slots_link(cs_rt_model *m, cs__rt_slots *b, size_t n)
+{
+    b->next = m->slots;
+    m->slots = b;
+    for (size_t k = 0; k < n; k++) free_slot(m, &b->req[k]);
+}
+
+static void slots_free(cs__rt_slots *b)
+{
+    if (!b) return;
+    cs_free(b->in);
+    cs_free(b->req);
+    cs_free(b);
+}
+
+static void instance_free(const cs_rt_model *m, cs__rt_instance *in)
+{
+    if (!in) return;
+    for (int k = 0; in->buf && k < m->n_in; k++) cs_free(in->buf[k]);
+    cs_free(in->batch);
+    cs_free(in->buf);
+    cs_free(in->buf_cap);
+    cs_free(in->in);
+    cs_free(in->names);
+    cs_free(in->out);
+    cs_free(in->view);
+    cs_free(in);
+}
+
+/* An instance's buffers, its session not yet made. Concatenation buffers are sized for
+ * max_batch_size rows up front when an input's shape is static apart from the batch
+ * dimension; others grow on first use and are kept. */
+static cs_status instance_new(cs_rt_model *m, int threads, const int *cpus, int n_cpus,
+                              cs__rt_instance **out, cs_error *err)
 {
     int cap = batching(m) ? m->cfg.max_batch_size : 1;
+    cs__rt_instance *in = cs_calloc(1, sizeof *in);
+    if (!in) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
     in->model = m;
+    in->threads = threads;
+    in->n_cpus = n_cpus;
+    if (n_cpus) memcpy(in->cpus, cpus, (size_t)n_cpus * sizeof *cpus);
     in->batch = cs_calloc((size_t)cap, sizeof *in->batch);
     in->buf = cs_calloc((size_t)m->n_in, sizeof *in->buf);
     in->buf_cap = cs_calloc((size_t)m->n_in, sizeof *in->buf_cap);
@@ -641,10 +872,11 @@ static cs_status instance_init(cs_rt_model *m, cs__rt_instance *in, cs_error *er
     in->names = cs_calloc((size_t)m->n_in, sizeof *in->names);
     in->out = cs_calloc((size_t)m->n_out, sizeof *in->out);
     in->view = cs_calloc((size_t)m->n_out, sizeof *in->view);
+    cs_status rc = CS_OK;
     if (!in->batch || !in->buf || !in->buf_cap || !in->in || !in->names ||
         (m->n_out && (!in->out || !in->view)))
-        return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
-    for (int i = 0; batching(m) && i < m->n_in; i++) {
+        rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+    for (int i = 0; rc == CS_OK && batching(m) && i < m->n_in; i++) {
         cs_value_info v = cs_model_input(m->engine, i);
         size_t bytes = cs_dtype_size(v.dtype) * (size_t)m->cfg.max_batch_size;
         for (int d = 1; d < v.rank && bytes; d++)
@@ -653,41 +885,160 @@ static cs_status instance_init(cs_rt_model *m, cs__rt_instance *in, cs_error *er
                         : 0;
         if (v.rank < 1 || !bytes) continue;
         in->buf[i] = cs_malloc(bytes);
-        if (!in->buf[i]) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+        if (!in->buf[i]) rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory");
         in->buf_cap[i] = bytes;
     }
-    cs_session_options opts = {.threads = m->cfg.threads_per_instance};
-    return cs_session_new(m->engine, &opts, &in->session, err);
+    if (rc) {
+        instance_free(m, in);
+        return rc;
+    }
+    *out = in;
+    return CS_OK;
+}
+
+/* Lock held: the instance with id, or NULL; *at gets its index. */
+static cs__rt_instance *find_instance(const cs_rt_model *m, int id, int *at)
+{
+    for (int i = 0; i < m->n_inst; i++)
+        if (m->inst[i]->id == id) {
+            if (at) *at = i;
+            return m->inst[i];
+        }
+    return NULL;
+}
+
+/* Lock held: takes the instance at index i out of the table, keeping the others' order. */
+static void forget_instance(cs_rt_model *m, int i)
+{
+    memmove(&m->inst[i], &m->inst[i + 1], (size_t)(m->n_inst - i - 1) * sizeof m->inst[0]);
+    m->n_inst--;
+}
+
+/* Joins an instance that the caller took out of the table or marked `removing`, and frees
+ * it. Version's lock not held. */
+static void reap(cs_rt_model *m, cs__rt_instance *in, bool in_table)
+{
+    pthread_join(in->thread, NULL);
+    if (in_table) {
+        pthread_mutex_lock(&m->lock);
+        int at = 0;
+        if (find_instance(m, in->id, &at)) forget_instance(m, at);
+        pthread_mutex_unlock(&m->lock);
+    }
+    instance_free(m, in);
+}
+
+cs_status cs__rt_instance_start(cs_rt_model *m, int threads, const int *cpus, int n_cpus, int *id,
+                                cs_error *err)
+{
+    size_t cap = batching(m) ? (size_t)m->cfg.max_batch_size : 1;
+    cs__rt_instance *in = NULL;
+    cs__rt_slots *slots = NULL;
+    cs_status rc = instance_new(m, threads, cpus, n_cpus, &in, err);
+    if (rc == CS_OK) rc = slots_new(m, cap, &slots, err);
+    pthread_mutex_lock(&m->lock);
+    if (rc == CS_OK && m->closing)
+        rc = cs_error_set(err, CS_ERR_SHUTDOWN, "the version is being unloaded");
+    else if (rc == CS_OK && m->n_inst == CS__RT_MAX_INSTANCES)
+        rc = cs_error_set(err, CS_ERR_LIMIT,
+                          "%d instances are listed already (failed ones included); remove one",
+                          CS__RT_MAX_INSTANCES);
+    if (rc == CS_OK) {
+        in->id = ++m->next_id;
+        in->state = CS_RT_INSTANCE_STARTING;
+        in->since_ns = cs_wall_ns();
+        int e = pthread_create(&in->thread, NULL, worker_main, in);
+        if (e)
+            rc = cs_error_set(err, CS_ERR_LIMIT, "cannot start a worker thread: %s", strerror(e));
+    }
+    if (rc) {
+        pthread_mutex_unlock(&m->lock);
+        slots_free(slots);
+        instance_free(m, in);
+        cs__rt_give_back(m, threads); /* no worker took them */
+        return rc;
+    }
+    m->inst[m->n_inst++] = in;
+    m->live++;
+    if (m->n_inst > m->slot_insts) { /* every instance may hold a full batch of slots */
+        slots_link(m, slots, cap);
+        m->slot_insts++;
+        slots = NULL;
+    }
+    int mine = in->id;
+    while ((in = find_instance(m, mine, NULL)) && in->state == CS_RT_INSTANCE_STARTING)
+        pthread_cond_wait(&m->changed, &m->lock);
+    bool reap_it = false;
+    if (!in) {
+        rc = cs_error_set(err, CS_ERR_SHUTDOWN, "the version is being unloaded");
+    } else if (in->was_ready) {
+        if (id) *id = mine; /* a failure since then is on_instance_failed's */
+    } else if (in->state == CS_RT_INSTANCE_FAILED && !in->removing) {
+        rc = cs_error_set(err, in->failure, "%s", in->reason);
+        in->removing = reap_it = true;
+    } else {
+        rc = cs_error_set(err, CS_ERR_SHUTDOWN, "instance %d was removed while it started", mine);
+    }
+    pthread_mutex_unlock(&m->lock);
+    slots_free(slots);
+    if (reap_it) reap(m, in, true);
+    return rc;
+}
+
+cs_status cs_rt_model_remove_instance(cs_rt_model *m, int id, cs_error *err)
+{
+    pthread_mutex_lock(&m->lock);
+    cs__rt_instance *in = find_instance(m, id, NULL);
+    if (!in || in->removing) {
+        pthread_mutex_unlock(&m->lock);
+        return cs_error_set(err, CS_ERR_NOT_FOUND, "model '%s' version '%s' has no instance %d%s",
+                            m->name, m->version, id, in ? " (it is being removed)" : "");
+    }
+    in->removing = true;
+    if (in->state != CS_RT_INSTANCE_FAILED) set_state(in, CS_RT_INSTANCE_DRAINING);
+    pthread_mutex_unlock(&m->lock);
+    reap(m, in, true);
+    return CS_OK;
+}
+
+int cs_rt_model_instances(const cs_rt_model *m, cs_rt_instance_info *out, int max)
+{
+    cs_rt_model *mm = (cs_rt_model *)m; /* the lock is not part of the logical state */
+    pthread_mutex_lock(&mm->lock);
+    for (int i = 0; i < m->n_inst && i < max; i++) {
+        const cs__rt_instance *in = m->inst[i];
+        cs_rt_instance_info *o = &out[i];
+        o->id = in->id;
+        o->state = in->state;
+        o->since_ns = in->since_ns;
+        o->threads = in->threads;
+        o->running = in->running;
+        o->executions = in->executions;
+        o->n_cpus = in->n_cpus;
+        memcpy(o->cpus, in->cpus, (size_t)in->n_cpus * sizeof in->cpus[0]);
+        snprintf(o->reason, sizeof o->reason, "%s",
+                 in->state == CS_RT_INSTANCE_FAILED ? in->reason : "");
+    }
+    int n = m->n_inst;
+    pthread_mutex_unlock(&mm->lock);
+    return n;
 }
 
 cs_status cs__rt_batcher_start(cs_rt_model *m, cs_error *err)
 {
-    int cap = batching(m) ? m->cfg.max_batch_size : 1;
-    /* Every queued request and every one a worker holds needs a slot. */
-    size_t n_slots = (size_t)m->cfg.max_queue_size + (size_t)m->cfg.instances * (size_t)cap;
-    m->slots = cs_calloc(n_slots, sizeof *m->slots);
-    m->slot_in = cs_calloc(n_slots * (size_t)(m->n_in ? m->n_in : 1), sizeof *m->slot_in);
-    m->inst = cs_calloc((size_t)m->cfg.instances, sizeof *m->inst);
     m->batch_stats = cs_calloc((size_t)cs_rt_model_batch_sizes(m), sizeof *m->batch_stats);
-    if (!m->slots || !m->slot_in || !m->inst || !m->batch_stats)
-        return cs_error_set(err, CS_ERR_NOMEM, "out of memory for %zu request slots", n_slots);
-    for (size_t s = 0; s < n_slots; s++) {
-        m->slots[s].in = m->slot_in + s * (size_t)m->n_in;
-        free_slot(m, &m->slots[s]);
+    if (!m->batch_stats) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+    cs__rt_slots *queue = NULL;
+    cs_status rc = slots_new(m, (size_t)m->cfg.max_queue_size, &queue, err);
+    if (rc) return rc;
+    pthread_mutex_lock(&m->lock);
+    slots_link(m, queue, (size_t)m->cfg.max_queue_size);
+    pthread_mutex_unlock(&m->lock);
+    for (int i = 0; rc == CS_OK && i < m->cfg.instances; i++) {
+        int id = 0;
+        rc = cs__rt_instance_start(m, m->cfg.threads_per_instance, NULL, 0, &id, err);
     }
-    m->n_inst = m->cfg.instances;
-    for (int i = 0; i < m->n_inst; i++) {
-        cs_status rc = instance_init(m, &m->inst[i], err);
-        if (rc) return rc;
-    }
-    for (int i = 0; i < m->n_inst; i++) {
-        int e = pthread_create(&m->inst[i].thread, NULL, worker_main, &m->inst[i]);
-        if (e)
-            return cs_error_set(err, CS_ERR_LIMIT, "cannot start worker thread %d of %d: %s", i + 1,
-                                m->n_inst, strerror(e));
-        m->inst[i].started = true;
-    }
-    return CS_OK;
+    return rc;
 }
 
 void cs__rt_stop(cs_rt_model *m, bool drop)
@@ -696,39 +1047,40 @@ void cs__rt_stop(cs_rt_model *m, bool drop)
     m->closing = m->stopping = true;
     m->dropping = drop;
     pthread_cond_broadcast(&m->work);
-    for (int i = 0; i < m->n_inst; i++) /* a request running inline finishes first */
-        while (m->inst[i].busy) pthread_cond_wait(&m->idle, &m->lock);
-    pthread_mutex_unlock(&m->lock);
-    for (int i = 0; i < m->n_inst; i++) {
-        if (m->inst[i].started) pthread_join(m->inst[i].thread, NULL);
-        m->inst[i].started = false;
-        cs_session_free(m->inst[i].session);
-        m->inst[i].session = NULL;
+    for (;;) { /* join every instance no remove owns; a running batch finishes first */
+        int i = 0;
+        while (i < m->n_inst && m->inst[i]->removing) i++;
+        if (i == m->n_inst) break;
+        cs__rt_instance *in = m->inst[i];
+        forget_instance(m, i);
+        pthread_mutex_unlock(&m->lock);
+        reap(m, in, false);
+        pthread_mutex_lock(&m->lock);
     }
+    while (m->live || m->adding || m->reaper) pthread_cond_wait(&m->changed, &m->lock);
+    cs__rt_req *left = NULL; /* what no instance was left to serve */
+    while (m->head) {
+        cs__rt_req *r = m->head;
+        unlink_req(m, r);
+        r->next = left;
+        left = r;
+    }
+    if (left) settle(m, NULL, left);
+    pthread_mutex_unlock(&m->lock);
 }
 
 void cs__rt_batcher_free(cs_rt_model *m)
 {
-    for (int i = 0; i < m->n_inst; i++) {
-        cs__rt_instance *in = &m->inst[i];
-        for (int k = 0; in->buf && k < m->n_in; k++) cs_free(in->buf[k]);
-        cs_free(in->batch);
-        cs_free(in->buf);
-        cs_free(in->buf_cap);
-        cs_free(in->in);
-        cs_free(in->names);
-        cs_free(in->out);
-        cs_free(in->view);
+    for (int i = 0; i < m->n_inst; i++) instance_free(m, m->inst[i]);
+    m->n_inst = 0;
+    for (cs__rt_slots *b = m->slots, *next; b; b = next) {
+        next = b->next;
+        slots_free(b);
     }
-    cs_free(m->inst);
-    cs_free(m->slots);
-    cs_free(m->slot_in);
+    m->slots = NULL;
+    m->free_slots = NULL;
     cs_free(m->batch_stats);
     m->batch_stats = NULL;
-    m->inst = NULL;
-    m->slots = NULL;
-    m->slot_in = NULL;
-    m->n_inst = 0;
 }
 
 int cs__rt_wait_idle(cs_rt_model *m, uint64_t deadline_ns)

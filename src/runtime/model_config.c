@@ -11,7 +11,6 @@
 
 #include <string.h>
 
-#define MAX_INSTANCES 256
 #define MAX_BATCH     65536
 #define MAX_QUEUE     (1 << 20)
 #define DEFAULT_QUEUE 1024
@@ -54,13 +53,12 @@ cs_status cs__rt_config_normalize(const cs_model_config *cfg, cs_model_config *o
         *out = *cfg;
     else
         cs_model_config_defaults(out);
-    if (out->instances == 0) out->instances = 1;
     if (out->threads_per_instance == 0) out->threads_per_instance = 1;
     if (out->max_queue_size == 0) out->max_queue_size = DEFAULT_QUEUE;
 
-    if (out->instances < 0 || out->instances > MAX_INSTANCES)
-        return cs_error_set(err, CS_ERR_INVALID, "instances must be between 1 and %d, not %d",
-                            MAX_INSTANCES, out->instances);
+    if (out->instances < 0 || out->instances > CS__RT_MAX_INSTANCES)
+        return cs_error_set(err, CS_ERR_INVALID, "instances must be between 0 and %d, not %d",
+                            CS__RT_MAX_INSTANCES, out->instances);
     if (out->threads_per_instance < 0 || out->threads_per_instance > MAX_TPI)
         return cs_error_set(err, CS_ERR_INVALID,
                             "threads_per_instance must be between 1 and %d, not %d", MAX_TPI,

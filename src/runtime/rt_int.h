@@ -4,10 +4,16 @@
  * model_config.c (configuration checks against the model).
  *
  * Locking: the runtime's `lock` guards its list of versions and the thread budget. Each
- * version's `lock` guards its queue, its free list of request slots, its stats and the
+ * version's `lock` guards its queue, its free list of request slots, its stats, its instance
+ * table (every field of an instance but the session and buffers its worker owns) and the
  * closing/stopping flags; workers hold it only to pick a batch and to return slots, never
  * while the engine runs or while a `done` callback runs. The two locks are never held
  * together.
+ *
+ * Instances: the party that takes an instance out of the table joins its worker and frees it
+ * (remove, a failed add, or stop); `removing` marks one that a remove or a failed add owns.
+ * A worker returns its engine threads to the budget itself when it exits, and the version
+ * counts live workers (`live`) so that stop can wait for every one, owned or not.
  */
 #ifndef CS_RUNTIME_RT_INT_H
 #define CS_RUNTIME_RT_INT_H
@@ -22,6 +28,10 @@
 
 struct cs_metric;
 
+/* Instances one version may list at once, FAILED ones included (and the bound on
+ * cs_model_config.instances). */
+#define CS__RT_MAX_INSTANCES 256
+
 /* One request's bookkeeping: a slot from the version's preallocated table, so that a
  * submit never allocates. While queued it sits in a list sorted by (priority, arrival). */
 typedef struct cs__rt_req {
@@ -29,18 +39,32 @@ typedef struct cs__rt_req {
     const cs_tensor **in; /* per model input, in model order; NULL = not fed */
     void (*done)(void *ud, cs_status rc, const char *msg, int n_outputs, const cs_tensor *outputs);
     void *ud;
-    int prio;     /* effective priority: 0 is mapped to INT_MAX (the lowest) */
-    int64_t rows; /* the batch dimension (1 when the version does not batch) */
+    cs_infer_timing *timing; /* NULL: nobody asked */
+    int prio;                /* effective priority: 0 is mapped to INT_MAX (the lowest) */
+    int64_t rows;            /* the batch dimension (1 when the version does not batch) */
     uint64_t enqueued_ns, deadline_ns;
 } cs__rt_req;
 
 /* One engine session and the worker thread that drives it, with the buffers a batch is
- * concatenated into and the output views handed to each request. */
+ * concatenated into and the output views handed to each request. The worker creates and
+ * frees the session itself, after pinning itself, so that the session's pool threads
+ * inherit its CPU affinity. */
 typedef struct cs__rt_instance {
     struct cs_rt_model *model;
+    int id;
+    cs_rt_instance_state state; /* version's lock, as everything down to `session` */
+    uint64_t since_ns;          /* wall clock of the last change of state */
+    bool removing;              /* a remove (or a failed add) joins and frees it */
+    bool was_ready;             /* reached READY: a later failure is reported */
+    int threads;                /* engine threads: the worker and its session's pool */
+    int n_cpus;
+    int cpus[CS_RT_MAX_CPUS];
+    int running;         /* requests in the batch it runs now */
+    uint64_t executions; /* successful engine runs */
+    cs_status failure;   /* FAILED: why, with reason */
+    char reason[CS_ERROR_MSG_MAX];
     cs_session_t *session;
     pthread_t thread;
-    bool started;
     bool busy;          /* running a batch, on its worker or inline (version's lock) */
     cs__rt_req **batch; /* max(1, max_batch_size) requests */
     void **buf;         /* per model input: concatenation buffer */
@@ -50,6 +74,20 @@ typedef struct cs__rt_instance {
     cs_tensor *out;     /* per model output: the session's results */
     cs_tensor *view;    /* per model output: one request's rows */
 } cs__rt_instance;
+
+/* A block of request slots: the queue's at load, then max(1, max_batch_size) more for each
+ * instance the version has held at once (the most it has had, not the number now). */
+typedef struct cs__rt_slots {
+    struct cs__rt_slots *next;
+    cs__rt_req *req;
+    const cs_tensor **in; /* per slot, n_in pointers */
+} cs__rt_slots;
+
+/* How a worker runs its session: cs_session_run, which a test may wrap to make the engine fail
+ * as a device would. */
+typedef cs_status (*cs__rt_run_fn)(cs_session_t *s, int n_inputs, const char *const *names,
+                                   const cs_tensor *inputs, int n_outputs, cs_tensor *outputs,
+                                   cs_error *err);
 
 /* The metric series of one version; all NULL without a registry. */
 typedef struct cs__rt_series {
@@ -70,9 +108,10 @@ struct cs_rt_model {
     pthread_cond_t work; /* workers: a request arrived, or stop */
     pthread_cond_t idle; /* drain: queue and workers are empty */
     cs__rt_req *head, *tail;
+    pthread_cond_t changed; /* an instance changed state, a worker or the reaper exited */
     cs__rt_req *free_slots;
-    cs__rt_req *slots;           /* the table behind free_slots */
-    const cs_tensor **slot_in;   /* n_slots * n_in pointers */
+    cs__rt_slots *slots;         /* the blocks behind free_slots */
+    int slot_insts;              /* instances the blocks provide for */
     atomic_int depth, in_flight; /* written under lock, read anywhere */
     bool closing;                /* submit refuses (unload, runtime free) */
     bool stopping;               /* workers exit once the queue is empty */
@@ -81,9 +120,17 @@ struct cs_rt_model {
     cs_rt_batch_stats *batch_stats; /* cs_rt_model_batch_sizes entries, by rows */
     uint64_t last_compute_ns;       /* the last execution's engine time, for claim_inline */
     uint64_t inline_max_ns;         /* the runtime's, copied: m->rt goes at unload */
+    cs_rt_failed_fn on_failed;      /* the runtime's, copied */
+    void *on_failed_ud;
+    cs__rt_run_fn run; /* the runtime's, copied */
 
-    cs__rt_instance *inst;
+    cs__rt_instance *inst[CS__RT_MAX_INSTANCES]; /* by age; FAILED ones stay until removed */
     int n_inst;
+    int next_id;
+    int ready;   /* instances READY */
+    int live;    /* workers that have not finished exiting */
+    int adding;  /* cs_rt_model_add_instance calls under way (an unload waits for them) */
+    bool reaper; /* a reaper thread runs (no instance READY, requests queued) */
     int threads; /* engine threads this version holds against the budget */
     cs__rt_series metrics;
 };
@@ -93,6 +140,9 @@ struct cs_runtime {
     cs_vec models; /* cs_rt_model *, in load order */
     int max_threads, threads_used;
     uint64_t inline_max_ns; /* 0: never run on the caller (cs_rt_options.inline_max_us) */
+    cs_rt_failed_fn on_failed;
+    void *on_failed_ud;
+    cs__rt_run_fn run; /* cs_session_run; tests may replace it before loading */
     atomic_bool draining;
     struct cs_metrics *metrics;
 };
@@ -104,16 +154,25 @@ cs_status cs__rt_config_normalize(const cs_model_config *cfg, cs_model_config *o
  * message names the tensor. */
 cs_status cs__rt_config_check_model(const cs_model_config *cfg, const cs_model_t *m, cs_error *err);
 
-/* batcher.c: allocates the request slots and the instances' sessions and buffers, and
- * starts one worker per instance. On failure the caller stops and frees what was made
- * with cs__rt_stop and cs__rt_batcher_free. */
+/* batcher.c: allocates the queue's request slots and starts cfg.instances instances, whose
+ * threads the caller has reserved (counted in m->threads and the runtime's budget). On
+ * failure the caller stops and frees what was made with cs__rt_stop and cs__rt_batcher_free,
+ * and returns what m->threads still holds. */
 cs_status cs__rt_batcher_start(cs_rt_model *m, cs_error *err);
+/* Starts one instance with `threads` engine threads (reserved by the caller as above; on
+ * failure they are returned) pinned to cpus[0..n_cpus) when n_cpus > 0, and waits until its
+ * session is ready. *id gets its id. */
+cs_status cs__rt_instance_start(cs_rt_model *m, int threads, const int *cpus, int n_cpus, int *id,
+                                cs_error *err);
 /* Refuses new requests and makes the workers exit once the queue is empty (drop: answer
- * what is still queued with CS_ERR_SHUTDOWN instead of running it); joins them and frees
- * the sessions. Blocks until the last running request has been answered. */
+ * what is still queued with CS_ERR_SHUTDOWN instead of running it); joins them, and answers
+ * with CS_ERR_SHUTDOWN what no instance was left to serve. Blocks until the last running
+ * request has been answered and every worker has exited. */
 void cs__rt_stop(cs_rt_model *m, bool drop);
-/* Frees the slots and buffers (after cs__rt_stop). */
+/* Frees the slots and what is left of the instances (after cs__rt_stop). */
 void cs__rt_batcher_free(cs_rt_model *m);
+/* runtime.c: moves n threads from the version back to the runtime's budget. */
+void cs__rt_give_back(cs_rt_model *m, int n);
 /* Waits (the version's lock) until the queue is empty and no request runs, or until the
  * monotonic deadline; returns the number of requests still pending. */
 int cs__rt_wait_idle(cs_rt_model *m, uint64_t deadline_ns);

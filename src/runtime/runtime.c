@@ -9,13 +9,20 @@
  * CS_ERR_EXISTS and the budget is reserved), becomes visible to acquire when its workers
  * run, and leaves the list the moment it is unloaded. The registry holds one reference;
  * memory is freed when the last reference goes, on whichever thread releases it.
+ *
+ * The budget counts threads per version (m->threads, under the version's lock) and in total
+ * (under the runtime's lock); the two move together, one lock after the other. A load reserves
+ * all its instances' threads at once, an add one instance's; an exiting worker returns its own
+ * (batcher.c), and what a failed load never started is returned here.
  */
+#define _GNU_SOURCE /* CPU_SETSIZE */
 #include "runtime/rt_int.h"
 
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "obs/metrics.h"
 
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -46,6 +53,9 @@ cs_status cs_runtime_new(const cs_rt_options *opts, cs_runtime **out, cs_error *
     cs_vec_init(&rt->models, sizeof(cs_rt_model *));
     rt->max_threads = max_threads;
     rt->metrics = opts ? opts->metrics : NULL;
+    rt->on_failed = opts ? opts->on_instance_failed : NULL;
+    rt->on_failed_ud = opts ? opts->on_instance_failed_ud : NULL;
+    rt->run = cs_session_run;
     rt->inline_max_ns = inline_max_us < 0    ? 0
                         : inline_max_us == 0 ? (uint64_t)CS_RT_INLINE_MAX_US * 1000
                                              : (uint64_t)inline_max_us * 1000;
@@ -89,6 +99,7 @@ static void model_destroy(cs_rt_model *m)
     pthread_mutex_destroy(&m->lock);
     pthread_cond_destroy(&m->work);
     pthread_cond_destroy(&m->idle);
+    pthread_cond_destroy(&m->changed);
     cs_free(m->in_names);
     cs_free(m->name);
     cs_free(m->version);
@@ -106,6 +117,9 @@ static cs_rt_model *model_new(cs_runtime *rt, const char *name, const char *vers
     if (!m) return NULL;
     m->rt = rt;
     m->inline_max_ns = rt->inline_max_ns;
+    m->on_failed = rt->on_failed;
+    m->on_failed_ud = rt->on_failed_ud;
+    m->run = rt->run;
     m->name = cs_strdup(name);
     m->version = cs_strdup(version);
     atomic_init(&m->refs, 1);
@@ -119,6 +133,7 @@ static cs_rt_model *model_new(cs_runtime *rt, const char *name, const char *vers
     pthread_mutex_init(&m->lock, NULL);
     pthread_cond_init(&m->work, &attr);
     pthread_cond_init(&m->idle, &attr);
+    pthread_cond_init(&m->changed, &attr);
     pthread_condattr_destroy(&attr);
     if (!m->name || !m->version) {
         model_destroy(m);
@@ -160,6 +175,26 @@ static void bind_metrics(cs_rt_model *m, cs_metrics *r)
                                                 labels, table[i].buckets, table[i].n_buckets);
         *table[i].slot = f ? cs_metric_get(f, values) : NULL;
     }
+}
+
+void cs__rt_give_back(cs_rt_model *m, int n)
+{
+    pthread_mutex_lock(&m->lock);
+    m->threads -= n;
+    cs_runtime *rt = m->rt;
+    pthread_mutex_unlock(&m->lock);
+    pthread_mutex_lock(&rt->lock);
+    rt->threads_used -= n;
+    pthread_mutex_unlock(&rt->lock);
+}
+
+/* After cs__rt_stop: whatever the version still holds is threads no worker took. */
+static void give_back_rest(cs_rt_model *m)
+{
+    pthread_mutex_lock(&m->lock);
+    int n = m->threads;
+    pthread_mutex_unlock(&m->lock);
+    if (n) cs__rt_give_back(m, n);
 }
 
 /* Everything a load does after the version holds its place in the registry. */
@@ -231,26 +266,85 @@ cs_status cs_runtime_load(cs_runtime *rt, const char *name, const char *version,
     pthread_mutex_unlock(&rt->lock);
     if (rc) {
         cs__rt_stop(m, true);
-        pthread_mutex_lock(&rt->lock);
-        rt->threads_used -= m->threads;
-        pthread_mutex_unlock(&rt->lock);
+        give_back_rest(m);
         cs_rt_model_release(m);
         cs_error_prefix(err, "model '%s' version '%s' (%s): ", name, version, path);
     }
     return rc;
 }
 
+/* Reserves n threads on rt for one more instance of m: CS_ERR_LIMIT over the budget. */
+static cs_status reserve(cs_rt_model *m, cs_runtime *rt, int n, cs_error *err)
+{
+    cs_status rc = CS_OK;
+    pthread_mutex_lock(&rt->lock);
+    if (atomic_load(&rt->draining))
+        rc = cs_error_set(err, CS_ERR_SHUTDOWN, "the runtime is draining; no new instances");
+    else if (n > rt->max_threads - rt->threads_used)
+        rc = cs_error_set(err, CS_ERR_LIMIT,
+                          "an instance needs %d threads, but %d of the %d allowed are in use; "
+                          "remove an instance, give it fewer threads, or raise --threads",
+                          n, rt->threads_used, rt->max_threads);
+    else
+        rt->threads_used += n;
+    pthread_mutex_unlock(&rt->lock);
+    if (rc) return rc;
+    pthread_mutex_lock(&m->lock);
+    m->threads += n;
+    pthread_mutex_unlock(&m->lock);
+    return CS_OK;
+}
+
+cs_status cs_rt_model_add_instance(cs_rt_model *m, const cs_rt_instance_opts *o, int *id_out,
+                                   cs_error *err)
+{
+    cs_rt_instance_opts none = {0};
+    if (!o) o = &none;
+    int threads = o->threads ? o->threads : m->cfg.threads_per_instance;
+    cs_status rc = CS_OK;
+    if (threads < 0 || threads > 256)
+        rc = cs_error_set(err, CS_ERR_INVALID,
+                          "threads must be 0 (threads_per_instance) or 1 to 256, not %d",
+                          o->threads);
+    else if (o->n_cpus < 0 || o->n_cpus > CS_RT_MAX_CPUS || (o->n_cpus && !o->cpus))
+        rc = cs_error_set(err, CS_ERR_INVALID, "cpus: a list of 0 to %d CPUs, not %d",
+                          CS_RT_MAX_CPUS, o->n_cpus);
+    for (int i = 0; rc == CS_OK && i < o->n_cpus; i++)
+        if (o->cpus[i] < 0 || o->cpus[i] >= CPU_SETSIZE)
+            rc = cs_error_set(err, CS_ERR_INVALID, "cpus[%d]: CPU %d is outside 0..%d", i,
+                              o->cpus[i], CPU_SETSIZE - 1);
+    /* An unload waits for adds under way (m->adding), so m->rt stays valid until the end. */
+    cs_runtime *rt = NULL;
+    if (rc == CS_OK) {
+        pthread_mutex_lock(&m->lock);
+        rt = m->closing ? NULL : m->rt;
+        if (rt) m->adding++;
+        pthread_mutex_unlock(&m->lock);
+        if (!rt) rc = cs_error_set(err, CS_ERR_SHUTDOWN, "the version is being unloaded");
+    }
+    if (rc == CS_OK) rc = reserve(m, rt, threads, err);
+    if (rc == CS_OK) rc = cs__rt_instance_start(m, threads, o->cpus, o->n_cpus, id_out, err);
+    if (rt) {
+        pthread_mutex_lock(&m->lock);
+        m->adding--;
+        pthread_cond_broadcast(&m->changed);
+        pthread_mutex_unlock(&m->lock);
+    }
+    if (rc) cs_error_prefix(err, "model '%s' version '%s': ", m->name, m->version);
+    return rc;
+}
+
 /* Stops a version that has left the registry (its queue served, or dropped), returns its
  * threads to the budget and drops the registry's reference. Blocks while requests run. */
-static void retire(cs_runtime *rt, cs_rt_model *m, bool drop)
+static void retire(cs_rt_model *m, bool drop)
 {
     cs__rt_stop(m, drop);
     if (m->metrics.depth) cs_metric_set(m->metrics.depth, 0);
     if (m->metrics.inflight) cs_metric_set(m->metrics.inflight, 0);
-    pthread_mutex_lock(&rt->lock);
-    rt->threads_used -= m->threads;
-    pthread_mutex_unlock(&rt->lock);
+    give_back_rest(m);
+    pthread_mutex_lock(&m->lock);
     m->rt = NULL;
+    pthread_mutex_unlock(&m->lock);
     cs_rt_model_release(m);
 }
 
@@ -274,7 +368,7 @@ cs_status cs_runtime_unload(cs_runtime *rt, const char *name, const char *versio
         }
     }
     pthread_mutex_unlock(&rt->lock);
-    for (size_t i = 0; i < gone.len; i++) retire(rt, *(cs_rt_model **)cs_vec_at(&gone, i), false);
+    for (size_t i = 0; i < gone.len; i++) retire(*(cs_rt_model **)cs_vec_at(&gone, i), false);
     size_t n = gone.len;
     cs_vec_free(&gone);
     if (rc) return cs_error_set(err, CS_ERR_NOMEM, "out of memory while unloading '%s'", name);
@@ -292,7 +386,7 @@ void cs_runtime_free(cs_runtime *rt)
     cs_vec all = rt->models;
     cs_vec_init(&rt->models, sizeof(cs_rt_model *));
     pthread_mutex_unlock(&rt->lock);
-    for (size_t i = 0; i < all.len; i++) retire(rt, *(cs_rt_model **)cs_vec_at(&all, i), true);
+    for (size_t i = 0; i < all.len; i++) retire(*(cs_rt_model **)cs_vec_at(&all, i), true);
     cs_vec_free(&all);
     cs_vec_free(&rt->models);
     pthread_mutex_destroy(&rt->lock);

@@ -6,7 +6,10 @@
  * Batching is checked under concurrency against plain single-row session runs; queue
  * limits, deadlines, priorities, unload, drain and shutdown use a "gate" request whose
  * `done` callback blocks the only worker, so that later requests stay queued on purpose.
+ * Live instances are added and removed under a client thread's steady load; an engine that
+ * fails as a faulty device would is simulated by wrapping the runtime's session run.
  */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -16,10 +19,12 @@
 #include "base/alloc.h"
 #include "base/clock.h"
 #include "obs/metrics.h"
-#include "runtime/runtime.h"
+#include "runtime/rt_int.h"
 
+#include <dirent.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -877,6 +882,428 @@ static void test_invalid_inputs(void **state)
     cs_runtime_free(rt);
 }
 
+/* ---- live instances ------------------------------------------------------------------------ */
+
+static cs_runtime *new_worker_runtime(int max_threads)
+{
+    cs_runtime *rt = NULL;
+    cs_error err;
+    cs_rt_options opts = {.max_threads = max_threads, .inline_max_us = -1};
+    assert_int_equal(cs_runtime_new(&opts, &rt, &err), CS_OK);
+    return rt;
+}
+
+static cs_rt_model *load_instances(cs_runtime *rt, int instances)
+{
+    cs_model_config cfg;
+    cs_model_config_defaults(&cfg);
+    cfg.instances = instances;
+    return load(rt, "digits", DIGITS, &cfg);
+}
+
+static int add_ok(cs_rt_model *m, const cs_rt_instance_opts *o)
+{
+    int id = 0;
+    cs_error err;
+    if (cs_rt_model_add_instance(m, o, &id, &err)) fail_msg("add: %s", err.msg);
+    return id;
+}
+
+static void remove_ok(cs_rt_model *m, int id)
+{
+    cs_error err;
+    if (cs_rt_model_remove_instance(m, id, &err)) fail_msg("remove %d: %s", id, err.msg);
+}
+
+/* The instances listed, as "id:State" words ("1:Ready 2:Draining"). */
+static const char *instances_str(const cs_rt_model *m)
+{
+    static char buf[256];
+    static cs_rt_instance_info info[8];
+    int n = cs_rt_model_instances(m, info, 8);
+    size_t len = 0;
+    buf[0] = 0;
+    for (int i = 0; i < n && i < 8; i++)
+        len += (size_t)snprintf(buf + len, sizeof buf - len, "%s%d:%s", i ? " " : "", info[i].id,
+                                cs_rt_instance_state_name(info[i].state));
+    return buf;
+}
+
+/* A client thread: n digits requests, a few at a time with short pauses, so that the queue
+ * is served while the test changes the instances. */
+typedef struct feeder {
+    cs_rt_model *m;
+    job *jobs;
+    int n;
+} feeder;
+
+static void *feed_main(void *arg)
+{
+    feeder *c = arg;
+    for (int k = 0; k < c->n; k++) {
+        cs_error err;
+        cs_status rc = submit(c->m, &c->jobs[k], 0, 0, &err);
+        if (rc) { /* refused: recorded as an answer, so that the test sees it */
+            pthread_mutex_lock(&g_lock);
+            c->jobs[k].rc = rc;
+            snprintf(c->jobs[k].msg, sizeof c->jobs[k].msg, "%s", err.msg);
+            c->jobs[k].done = true;
+            pthread_mutex_unlock(&g_lock);
+        }
+        if (k % 4 == 3) cs_sleep_ns(300 * 1000);
+    }
+    return NULL;
+}
+
+/* Fills the feeder's jobs (before its thread runs: the test polls them) and starts it. */
+static void start_feeder(feeder *c, pthread_t *th)
+{
+    for (int k = 0; k < c->n; k++) digits_job(&c->jobs[k], k % 7);
+    assert_int_equal(pthread_create(th, NULL, feed_main, c), 0);
+}
+
+/* Every request answered CS_OK with the same probabilities as the first of its seed. */
+static void expect_all_ok(job *jobs, int n)
+{
+    wait_jobs(jobs, n);
+    for (int k = 0; k < n; k++) {
+        if (jobs[k].rc != CS_OK) fail_msg("request %d: %s", k, jobs[k].msg);
+        assert_memory_equal(jobs[k].out_data, jobs[k % 7].out_data, 10 * sizeof(float));
+    }
+}
+
+#define LOAD_N 400
+
+static void test_add_instance_under_load(void **state)
+{
+    cs_runtime *rt = new_worker_runtime(3);
+    cs_rt_model *m = load_instances(rt, 1);
+    static job jobs[LOAD_N];
+    feeder c = {m, jobs, LOAD_N};
+    pthread_t th;
+    start_feeder(&c, &th);
+    wait_jobs(jobs, 20);
+    assert_int_equal(add_ok(m, NULL), 2);
+    assert_int_equal(add_ok(m, &(cs_rt_instance_opts){.threads = 1}), 3);
+    assert_string_equal(instances_str(m), "1:Ready 2:Ready 3:Ready");
+
+    /* The budget (3 threads) is spent: a fourth is refused and nothing is left behind. */
+    cs_error err;
+    int id = -1;
+    assert_int_equal(cs_rt_model_add_instance(m, NULL, &id, &err), CS_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "model 'digits' version '1': an instance needs 1 threads, "
+                                    "but 3 of the 3 allowed are in use"));
+    assert_int_equal(cs_rt_model_instances(m, NULL, 0), 3);
+    pthread_join(th, NULL);
+    expect_all_ok(jobs, LOAD_N);
+
+    /* Every execution was one instance's. */
+    while (cs_rt_model_in_flight(m)) cs_sleep_ns(100 * 1000);
+    cs_rt_instance_info info[4];
+    assert_int_equal(cs_rt_model_instances(m, info, 4), 3);
+    uint64_t sum = 0;
+    for (int i = 0; i < 3; i++) sum += info[i].executions;
+    cs_rt_stats st;
+    cs_rt_model_stats(m, &st);
+    assert_int_equal(sum, st.execution_count);
+    assert_int_equal(st.execution_count, LOAD_N);
+    cs_rt_model_release(m);
+    cs_runtime_free(rt);
+}
+
+typedef struct remover {
+    cs_rt_model *m;
+    int id;
+    cs_status rc;
+    atomic_bool done;
+} remover;
+
+static void *remove_main(void *arg)
+{
+    remover *r = arg;
+    cs_error err;
+    r->rc = cs_rt_model_remove_instance(r->m, r->id, &err);
+    atomic_store(&r->done, true);
+    return NULL;
+}
+
+/* A removed instance finishes the request it runs (DRAINING meanwhile) while another serves;
+ * removing under load fails no request, and the threads go back to the budget. */
+static void test_remove_instance_under_load(void **state)
+{
+    cs_runtime *rt = new_worker_runtime(2);
+    cs_rt_model *m = load_instances(rt, 1);
+    static job gate, next, jobs[LOAD_N];
+    close_gate(m, &gate); /* instance 1's worker is in the gate's done */
+    assert_int_equal(add_ok(m, NULL), 2);
+    remover r = {.m = m, .id = 1};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, remove_main, &r), 0);
+    while (strcmp(instances_str(m), "1:Draining 2:Ready")) cs_sleep_ns(100 * 1000);
+    cs_rt_instance_info info[2];
+    cs_rt_model_instances(m, info, 2);
+    assert_int_equal(info[0].running, 1);
+    digits_job(&next, 1);
+    submit_ok(m, &next, 0, 0);
+    wait_jobs(&next, 1); /* served by instance 2 */
+    assert_int_equal(next.rc, CS_OK);
+    assert_false(atomic_load(&r.done));
+    open_gate();
+    pthread_join(th, NULL);
+    assert_int_equal(r.rc, CS_OK);
+    assert_int_equal(gate.rc, CS_OK);
+    assert_string_equal(instances_str(m), "2:Ready");
+
+    /* Under steady load: add one (the removed one's thread is free again), remove both in turn. */
+    feeder c = {m, jobs, LOAD_N};
+    start_feeder(&c, &th);
+    wait_jobs(jobs, 20);
+    assert_int_equal(add_ok(m, NULL), 3);
+    wait_jobs(jobs, 120);
+    remove_ok(m, 2);
+    assert_string_equal(instances_str(m), "3:Ready");
+    assert_int_equal(add_ok(m, NULL), 4);
+    wait_jobs(jobs, 240);
+    remove_ok(m, 3);
+    pthread_join(th, NULL);
+    expect_all_ok(jobs, LOAD_N);
+    assert_string_equal(instances_str(m), "4:Ready");
+
+    cs_error err;
+    assert_int_equal(cs_rt_model_remove_instance(m, 3, &err), CS_ERR_NOT_FOUND);
+    assert_string_equal(err.msg, "model 'digits' version '1' has no instance 3");
+    cs_rt_model_release(m);
+    cs_runtime_free(rt);
+}
+
+/* With no instance requests wait (a deadline still answers at its time) and are served once
+ * one is added; a version loaded with none does the same, and an unload answers the rest. */
+static void test_zero_instances_queue_until_added(void **state)
+{
+    cs_runtime *rt = new_worker_runtime(1);
+    cs_rt_model *m = load_instances(rt, 1);
+    remove_ok(m, 1);
+    assert_int_equal(cs_rt_model_instances(m, NULL, 0), 0);
+    static job jobs[3], late;
+    for (int k = 0; k < 3; k++) {
+        digits_job(&jobs[k], k);
+        submit_ok(m, &jobs[k], 0, 0);
+    }
+    digits_job(&late, 4);
+    uint64_t t0 = cs_now_ns();
+    submit_ok(m, &late, 0, t0 + 30 * 1000 * 1000);
+    wait_jobs(&late, 1);
+    assert_int_equal(late.rc, CS_ERR_TIMEOUT);
+    assert_true(cs_now_ns() - t0 >= 30 * 1000 * 1000);
+    cs_sleep_ns(20 * 1000 * 1000);
+    for (int k = 0; k < 3; k++) assert_false(jobs[k].done);
+    assert_int_equal(cs_rt_model_queue_depth(m), 3);
+    assert_int_equal(add_ok(m, NULL), 2); /* the whole budget again */
+    wait_jobs(jobs, 3);
+    for (int k = 0; k < 3; k++) assert_int_equal(jobs[k].rc, CS_OK);
+    cs_rt_model_release(m);
+
+    /* Loaded with instances 0: read and checked, serving nothing, holding no thread. */
+    cs_model_config cfg;
+    cs_model_config_defaults(&cfg);
+    cfg.instances = 0;
+    cs_error err;
+    assert_int_equal(cs_runtime_load(rt, "none", "1", DIGITS, &cfg, &err), CS_OK);
+    cs_rt_model *z = cs_runtime_acquire(rt, "none", "1");
+    assert_int_equal(cs_rt_model_instances(z, NULL, 0), 0);
+    static job queued[2];
+    for (int k = 0; k < 2; k++) {
+        digits_job(&queued[k], k);
+        submit_ok(z, &queued[k], 0, 0);
+    }
+    assert_int_equal(cs_runtime_unload(rt, "digits", NULL, &err), CS_OK);
+    assert_int_equal(add_ok(z, NULL), 1);
+    wait_jobs(queued, 2);
+    for (int k = 0; k < 2; k++) assert_int_equal(queued[k].rc, CS_OK);
+    remove_ok(z, 1);
+    for (int k = 0; k < 2; k++) {
+        digits_job(&queued[k], k);
+        submit_ok(z, &queued[k], 0, 0);
+    }
+    assert_int_equal(cs_runtime_unload(rt, "none", "1", &err), CS_OK);
+    for (int k = 0; k < 2; k++) {
+        assert_true(queued[k].done);
+        assert_int_equal(queued[k].rc, CS_ERR_SHUTDOWN);
+    }
+    assert_int_equal(cs_rt_model_add_instance(z, NULL, NULL, &err), CS_ERR_SHUTDOWN);
+    cs_rt_model_release(z);
+    cs_runtime_free(rt);
+}
+
+/* How many of this process's threads may run on exactly CPU cpu. */
+static int threads_pinned_to(int cpu)
+{
+    char want[16];
+    snprintf(want, sizeof want, "%d\n", cpu);
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.') continue;
+        char path[300], line[256];
+        snprintf(path, sizeof path, "/proc/self/task/%s/status", de->d_name);
+        FILE *f = fopen(path, "r");
+        if (!f) continue; /* exited meanwhile */
+        while (fgets(line, sizeof line, f))
+            if (!strncmp(line, "Cpus_allowed_list:", 18))
+                n += !strcmp(line + 18 + strspn(line + 18, " \t"), want);
+        fclose(f);
+    }
+    closedir(d);
+    return n;
+}
+
+/* The instances' own view: ids, threads, CPUs; a pinned instance's worker and engine threads
+ * all run on its CPU, and bad CPU lists are refused with the budget untouched. */
+static void test_instance_info_and_pinning(void **state)
+{
+    cs_runtime *rt = new_worker_runtime(3);
+    cs_rt_model *m = load_instances(rt, 0);
+    cpu_set_t allowed;
+    assert_int_equal(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+    int cpu = 0;
+    while (!CPU_ISSET(cpu, &allowed)) cpu++;
+    int before = threads_pinned_to(cpu);
+    uint64_t t0 = cs_wall_ns();
+    int id = add_ok(m, &(cs_rt_instance_opts){.threads = 2, .cpus = &cpu, .n_cpus = 1});
+    assert_int_equal(id, 1);
+    if (CPU_COUNT(&allowed) > 1) /* else every thread may run on that CPU only */
+        assert_int_equal(threads_pinned_to(cpu) - before, 2);
+    static job j;
+    digits_job(&j, 3);
+    submit_ok(m, &j, 0, 0);
+    wait_jobs(&j, 1);
+    assert_int_equal(j.rc, CS_OK);
+    while (cs_rt_model_in_flight(m)) cs_sleep_ns(100 * 1000);
+    cs_rt_instance_info info[2];
+    assert_int_equal(cs_rt_model_instances(m, info, 2), 1);
+    assert_int_equal(info[0].id, 1);
+    assert_int_equal(info[0].state, CS_RT_INSTANCE_READY);
+    assert_true(info[0].since_ns >= t0 && info[0].since_ns <= cs_wall_ns());
+    assert_int_equal(info[0].threads, 2);
+    assert_int_equal(info[0].running, 0);
+    assert_int_equal(info[0].executions, 1);
+    assert_int_equal(info[0].n_cpus, 1);
+    assert_int_equal(info[0].cpus[0], cpu);
+    assert_string_equal(info[0].reason, "");
+
+    cs_error err;
+    int bad = -1, far = CPU_SETSIZE - 1, got = 0;
+    assert_int_equal(
+        cs_rt_model_add_instance(m, &(cs_rt_instance_opts){.cpus = &bad, .n_cpus = 1}, &got, &err),
+        CS_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "cpus[0]: CPU -1 is outside 0.."));
+    if (!CPU_ISSET(far, &allowed)) {
+        assert_int_equal(cs_rt_model_add_instance(
+                             m, &(cs_rt_instance_opts){.cpus = &far, .n_cpus = 1}, &got, &err),
+                         CS_ERR_INVALID);
+        assert_non_null(strstr(err.msg, "cpus: cannot run on the 1 CPUs listed"));
+    }
+    assert_int_equal(cs_rt_model_add_instance(m, &(cs_rt_instance_opts){.threads = 2}, &got, &err),
+                     CS_ERR_LIMIT);
+    assert_non_null(strstr(err.msg, "needs 2 threads, but 2 of the 3 allowed are in use"));
+    assert_int_equal(
+        cs_rt_model_add_instance(m, &(cs_rt_instance_opts){.threads = 300}, &got, &err),
+        CS_ERR_INVALID);
+    assert_int_equal(cs_rt_model_instances(m, info, 2), 1); /* failed adds leave nothing */
+    remove_ok(m, 1);
+    assert_int_equal(threads_pinned_to(cpu), before);
+    assert_true(add_ok(m, &(cs_rt_instance_opts){.threads = 3}) > 1); /* ids are not reused */
+    cs_rt_model_release(m);
+    cs_runtime_free(rt);
+}
+
+/* ---- an instance that fails ---------------------------------------------------------------- */
+
+#define POISON 666.0f
+
+/* The engine, except that an input starting with POISON fails as a lost device would. */
+static cs_status faulty_run(cs_session_t *s, int n_inputs, const char *const *names,
+                            const cs_tensor *inputs, int n_outputs, cs_tensor *outputs,
+                            cs_error *err)
+{
+    if (n_inputs > 0 && ((const float *)inputs[0].data)[0] == POISON)
+        return cs_error_set(err, CS_ERR_INTERNAL, "simulated device fault");
+    return cs_session_run(s, n_inputs, names, inputs, n_outputs, outputs, err);
+}
+
+static struct {
+    int calls, id;
+    char model[64], version[64], reason[128];
+} g_failed;
+
+static void on_failed(void *ud, const char *model, const char *version, int id, const char *reason)
+{
+    cs_runtime *rt = ud;
+    pthread_mutex_lock(&g_lock);
+    g_failed.calls++;
+    g_failed.id = id;
+    snprintf(g_failed.model, sizeof g_failed.model, "%s", model);
+    snprintf(g_failed.version, sizeof g_failed.version, "%s", version);
+    snprintf(g_failed.reason, sizeof g_failed.reason, "%s", reason);
+    pthread_cond_broadcast(&g_cond);
+    pthread_mutex_unlock(&g_lock);
+    /* A controller replaces it from here: the failed one's thread is back in the budget. */
+    cs_rt_model *m = cs_runtime_acquire(rt, model, version);
+    if (m) {
+        int fresh = 0;
+        cs_rt_model_add_instance(m, NULL, &fresh, NULL);
+        cs_rt_model_release(m);
+    }
+}
+
+static void test_failed_instance_is_reported(void **state)
+{
+    cs_runtime *rt = NULL;
+    cs_error err;
+    cs_rt_options opts = {.max_threads = 2, .inline_max_us = -1, .on_instance_failed = on_failed};
+    assert_int_equal(cs_runtime_new(&opts, &rt, &err), CS_OK);
+    rt->run = faulty_run;
+    rt->on_failed_ud = rt;
+    memset(&g_failed, 0, sizeof g_failed);
+    cs_rt_model *m = load_instances(rt, 2);
+    static job bad, jobs[LOAD_N];
+    feeder c = {m, jobs, LOAD_N};
+    pthread_t th;
+    start_feeder(&c, &th);
+    wait_jobs(jobs, 20);
+    digits_job(&bad, 1);
+    bad.data[0] = POISON;
+    submit_ok(m, &bad, 0, 0);
+    wait_jobs(&bad, 1);
+    assert_int_equal(bad.rc, CS_ERR_INTERNAL);
+    assert_string_equal(bad.msg, "simulated device fault");
+    pthread_mutex_lock(&g_lock);
+    while (!g_failed.calls) pthread_cond_wait(&g_cond, &g_lock);
+    pthread_mutex_unlock(&g_lock);
+    pthread_join(th, NULL);
+    expect_all_ok(jobs, LOAD_N); /* the other instance (then the replacement) served them */
+    assert_int_equal(g_failed.calls, 1);
+    assert_string_equal(g_failed.model, "digits");
+    assert_string_equal(g_failed.version, "1");
+    assert_string_equal(g_failed.reason, "simulated device fault");
+
+    int failed = g_failed.id;
+    char want[64];
+    snprintf(want, sizeof want, "%d:%s %d:%s 3:Ready", 1, failed == 1 ? "Failed" : "Ready", 2,
+             failed == 2 ? "Failed" : "Ready");
+    while (cs_rt_model_instances(m, NULL, 0) < 3) cs_sleep_ns(100 * 1000);
+    assert_string_equal(instances_str(m), want);
+    cs_rt_instance_info info[3];
+    cs_rt_model_instances(m, info, 3);
+    assert_string_equal(info[failed - 1].reason, "simulated device fault");
+    remove_ok(m, failed);
+    assert_int_equal(cs_rt_model_instances(m, NULL, 0), 2);
+    cs_rt_model_release(m);
+    cs_runtime_free(rt);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -896,6 +1323,11 @@ int main(void)
         cmocka_unit_test(test_bad_config),
         cmocka_unit_test_teardown(test_load_out_of_memory, reset_alloc),
         cmocka_unit_test(test_invalid_inputs),
+        cmocka_unit_test(test_add_instance_under_load),
+        cmocka_unit_test(test_remove_instance_under_load),
+        cmocka_unit_test(test_zero_instances_queue_until_added),
+        cmocka_unit_test(test_instance_info_and_pinning),
+        cmocka_unit_test(test_failed_instance_is_reported),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

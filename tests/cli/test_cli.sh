@@ -9,6 +9,7 @@
 set -u
 
 CAPSTAN=$(realpath "$1")
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 PY=/usr/bin/python3
 NODE=${CS_ONNX_NODE:-/usr/share/libonnx-testdata/data/node}
 TMP=$(mktemp -d)
@@ -52,7 +53,7 @@ has out "run" "help lists run"
 expect 0 "--help" "$CAPSTAN" --help
 has out "usage: capstan COMMAND" "--help shows usage"
 expect 0 "-h" "$CAPSTAN" -h
-for cmd in inspect run version help; do
+for cmd in inspect run bench version help; do
     expect 0 "$cmd --help" "$CAPSTAN" "$cmd" --help
     has out "usage: capstan $cmd" "$cmd --help on stdout"
     [ -s err ] && fail "$cmd --help wrote to stderr" || pass
@@ -250,6 +251,75 @@ for t in test_abs test_add test_gemm_default_matrix_bias test_relu test_matmul_2
     expect 0 "$t: run" "$CAPSTAN" run "$d/model.onnx" $args -o res
     if compare "$d" 2>err; then pass; else fail "$t: outputs differ from output_*.pb"; fi
 done
+
+# --- bench -------------------------------------------------------------------------------
+# bench_json FILE PYTHON_CHECK NAME: FILE holds bench --json's object, as `j`, passing the check.
+bench_json() {
+    if "$PY" - "$1" "$2" 2>err <<'PYEOF'; then pass; else fail "$3"; fi
+import json, sys
+j = json.load(open(sys.argv[1]))
+for k in ("load_ms", "first_run_ms", "p50_ms", "p90_ms", "min_ms", "mean_ms", "throughput_per_s",
+          "peak_rss_bytes", "model", "batch", "threads"):
+    assert k in j, f"missing {k}: {j}"
+assert j["load_ms"] > 0 and j["first_run_ms"] > 0, j
+assert 0 < j["min_ms"] <= j["p50_ms"] <= j["p90_ms"], j
+assert j["min_ms"] <= j["mean_ms"], j
+assert j["throughput_per_s"] > 0 and j["peak_rss_bytes"] > 1 << 20, j
+exec(sys.argv[2])
+PYEOF
+}
+
+DIGITS=$ROOT/models/digits.onnx
+expect 0 "bench digits" "$CAPSTAN" bench "$DIGITS" --iters 5 --warmup 1
+has out "input image: float32 [1,1,8,8]" "bench: --batch defaults to 1"
+has out "p50" "bench text shows p50"
+expect 0 "bench digits --json" "$CAPSTAN" bench "$DIGITS" --json --batch 8 --threads 1 --iters 20
+bench_json out 'assert j["batch"] == 8 and j["threads"] == 1
+# batch 8 of 20 runs: throughput is 8 samples per mean run
+assert abs(j["throughput_per_s"] * j["mean_ms"] / 1000 - 8) < 0.01, j' "bench digits --json"
+expect 0 "bench --dim" "$CAPSTAN" bench "$DIGITS" --dim batch=3 --iters 2
+has out "input image: float32 [3,1,8,8]" "bench: --dim sets a symbolic dimension"
+expect 0 "bench --shape" "$CAPSTAN" bench "$DIGITS" --shape image=2,1,8,8 --iters 2
+has out "input image: float32 [2,1,8,8]" "bench: --shape sets the whole shape"
+# The profile's steps add up to the run: never more than the mean latency (each step is
+# timed inside its run), at least half of the fastest run (the rest is binding inputs and
+# the timer; the mean would also hold any preemption between steps on a busy machine).
+expect 0 "bench --profile" "$CAPSTAN" bench "$DIGITS" --json --profile --threads 1 --iters 30
+bench_json out 'p = j["profile"]
+ops = {r["op"]: r for r in p["by_op"]}
+assert set(ops) == {"Mul", "Flatten", "Gemm", "Relu", "Softmax"}, ops
+assert ops["Gemm"]["nodes"] == 3 and len(p["by_node"]) == 8, p
+assert abs(sum(r["ms"] for r in p["by_op"]) - p["steps_ms"]) < 1e-6 * len(ops), p
+assert abs(sum(r["ms"] for r in p["by_node"]) - p["steps_ms"]) < 1e-6 * 8, p
+assert abs(sum(r["pct"] for r in p["by_op"]) - 100) < 0.01, p
+assert 0.5 * j["min_ms"] <= p["steps_ms"] <= j["mean_ms"], (p["steps_ms"], j["min_ms"], j["mean_ms"])' \
+    "bench --profile rows sum to the run"
+expect 0 "bench --profile text" "$CAPSTAN" bench "$DIGITS" --profile --iters 3
+has out "/body/body.1/Gemm" "bench --profile lists nodes"
+CONV=$NODE/../pytorch-converted/test_Conv2d/model.onnx
+expect 0 "bench conv --profile" "$CAPSTAN" bench "$CONV" --json --profile --iters 10
+bench_json out 'assert [r["op"] for r in j["profile"]["by_op"]] == ["Conv"], j' "bench conv"
+# Gather's indices must be in range: the default integers [0, 100) are not, --fill fixes it.
+GATHER=$NODE/test_gather_0/model.onnx
+expect 1 "bench gather default fill" "$CAPSTAN" bench "$GATHER" --iters 2
+has err "out of range" "bench: a runtime error is the engine's"
+expect 0 "bench gather --fill" "$CAPSTAN" bench "$GATHER" --iters 2 --fill indices=int:0:4 --json
+bench_json out 'pass' "bench gather --fill"
+for bad in "--batch 0" "--batch x" "--threads 999" "--iters 0" "--warmup -1" "--shape image" \
+    "--shape image=1,x" "--dim batch" "--dim batch=-2" "--fill image=int:5:1" \
+    "--fill image=str:0:1" "--fill image=int:0" "--nope" "--shape nope=1,1,8,8" \
+    "--fill nope=int:0:1" "--dim nope=2"; do
+    # shellcheck disable=SC2086 # bad is a list of arguments
+    expect 2 "bench $bad" "$CAPSTAN" bench "$DIGITS" $bad
+    one_error bench "bench $bad"
+done
+expect 2 "bench bad fill" "$CAPSTAN" bench "$DIGITS" --fill image=int:5:1
+has err "got 'image=int:5:1'" "bench: the message shows the whole argument"
+expect 2 "bench no model" "$CAPSTAN" bench
+one_error bench "bench no model"
+expect 2 "bench two models" "$CAPSTAN" bench "$DIGITS" "$DIGITS"
+expect 1 "bench missing file" "$CAPSTAN" bench nope.onnx
+one_error bench "bench missing file"
 
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

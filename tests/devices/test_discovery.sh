@@ -27,6 +27,17 @@ assert devs and all(d["name"].startswith("numa-") for d in devs)
 cores = sum(int(d["capacity"]["cores"]["value"]) for d in devs)
 assert 1 <= cores <= os.cpu_count(), cores
 assert all("int" in d["attributes"]["numaNode"] for d in devs)
+# shared by cores (consumable capacity), with the CPUs of its cores for pinning
+for d in devs:
+    assert d["allowMultipleAllocations"] is True
+    assert d["capacity"]["cores"]["requestPolicy"] == {
+        "default": "1", "validRange": {"min": "1", "step": "1"}}, d["capacity"]
+    cpus = []
+    for part in d["attributes"]["coreCPUs"]["string"].split(","):
+        lo, _, hi = part.partition("-")
+        cpus += range(int(lo), int(hi or lo) + 1)
+    assert len(cpus) == int(d["capacity"]["cores"]["value"]), (cpus, d["capacity"])
+    assert all(0 <= c < os.cpu_count() for c in cpus), cpus
 PY
 check "no NVIDIA driver is a note, not an error" bash -c \
   "'$capstan' devices | grep -q 'libnvidia-ml.so.1 is not installed'"

@@ -183,10 +183,11 @@ typedef struct conv_shape {
 /* 2-D depthwise convolutions (group == C > 1) in float32, or float16 widened to it, take
  * the direct kernel; it is written for float only, so float64 ones stay on im2col. So do
  * ungrouped 3x3 stride-1 ones for Winograd, which pays from WINO_MIN channels on both
- * sides, WINO_MIN_OUT outputs on each axis and WINO_MIN_OUTPUTS over the batch: the
- * weight transform costs the same per run whatever the batch, and on resnet18's 7x7
- * layers at batch 1 (49 outputs, 512 x 512 weights) it and the weight-bound 16-column
- * GEMMs made the model 1.8x slower; from batch 4 (196 outputs) they pay. */
+ * sides, WINO_MIN_OUT outputs on each axis and WINO_MIN_OUTPUTS over the batch: when the
+ * weights were still transformed on every run, that transform and the weight-bound
+ * 16-column GEMMs made resnet18 1.8x slower on its 7x7 layers at batch 1 (49 outputs,
+ * 512 x 512 weights); from batch 4 (196 outputs) they paid. The thresholds have not been
+ * measured again since the weights are prepacked once per plan (conv_prepack). */
 #define WINO_MIN         16
 #define WINO_MIN_OUT     4
 #define WINO_MIN_OUTPUTS 196
@@ -509,8 +510,10 @@ static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
         return;
     }
     if (c->algo == CONV_WINOGRAD) {
-        cs__winograd(ctx, w, c->N, c->C, c->M, x->data, wt->data, b ? b->data : NULL, y->data, col,
-                     act);
+        /* Prepacked weights are float32 ones (conv_prepack), so a widened float16 run has none. */
+        const float *u = x->dtype == CS_DTYPE_FLOAT32 ? ctx->packed : NULL;
+        cs__winograd(ctx, w, c->N, c->C, c->M, x->data, wt->data, u, b ? b->data : NULL, y->data,
+                     col, act);
         return;
     }
     for (int64_t i = 0; i < c->N * c->group; i++) {
@@ -599,6 +602,20 @@ static size_t convt_scratch(const cs__node *n, const cs_tensor *const *in, int n
     return scratch_common(n, in, n_in, out, true);
 }
 
+/* Winograd convolutions of float32 weights known at plan time get their transformed
+ * weights once per plan rather than on every run: 16/9 of the weights' size, kept as long
+ * as the plan. */
+static size_t conv_prepack(const cs__node *n, const cs_tensor *const *in, int n_in,
+                           const cs_tensor *out, int n_out, void *dst)
+{
+    conv_shape c = {0};
+    if (in[0]->dtype != CS_DTYPE_FLOAT32 || !in[1]->data ||
+        conv_shape_init(n, in, n_in, false, &c, NULL, NULL) != CS_OK || c.algo != CONV_WINOGRAD)
+        return 0;
+    if (dst) cs__winograd_weights(c.C, c.M, in[1]->data, dst);
+    return cs__winograd_weights_floats(c.C, c.M) * sizeof(float);
+}
+
 static cs_status conv_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
                           int n_out)
 {
@@ -612,7 +629,7 @@ static cs_status convt_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, 
 }
 
 const cs__kernel cs__kernels_conv[] = {
-    {"Conv", "", 1, T_CONV, 0, conv_infer, conv_run, conv_scratch, CS__K_FUSE_ACT},
+    {"Conv", "", 1, T_CONV, 0, conv_infer, conv_run, conv_scratch, CS__K_FUSE_ACT, conv_prepack},
     {"ConvTranspose", "", 1, T_CONV, 0, convt_infer, convt_run, convt_scratch},
     {0},
 };

@@ -9,8 +9,8 @@
  * 16 * M * C multiplies per tile instead of im2col's 36 * M * C: 2.25x fewer, for the
  * price of the transforms, which are O(C + M) per tile rather than O(C * M).
  *
- * The weights are transformed on every run (the engine has no prepack step): 16 * M * C
- * floats, each from 3x3 taps, a few percent of the convolution at 14x14 outputs and up.
+ * The weights' transform, 16 * M * C floats each from 3x3 taps, is done once per plan when
+ * the weights are known then (conv.c's prepack), else on every run into the scratch.
  * The tiles are taken in blocks of whole tile rows across the batch, sized so that the
  * block's V and P stay near 16 MB whatever the batch: the input transform fills V, the 16
  * GEMMs run side by side on the pool (each single-threaded), and the output transform
@@ -41,6 +41,7 @@ typedef struct wino {
     int64_t ld;         /* tiles a block holds room for: V's and P's row stride */
     int64_t us, vs, ps; /* strides of U[xi], V[xi] and P[xi], see stride() */
     const float *x, *wt, *b;
+    const float *ut; /* the transformed weights products() reads: u, or prepacked ones */
     float *y, *u, *v, *p;
     const cs__act *act;
 } wino;
@@ -156,7 +157,7 @@ static void products(void *arg, int64_t begin, int64_t end)
     const wino *g = arg;
     int64_t tiles = (g->r1 - g->r0) * g->tw;
     for (int64_t xi = begin; xi < end; xi++)
-        cs__gemm(NULL, CS_DTYPE_FLOAT32, false, false, g->M, tiles, g->C, 1.0, g->u + xi * g->us,
+        cs__gemm(NULL, CS_DTYPE_FLOAT32, false, false, g->M, tiles, g->C, 1.0, g->ut + xi * g->us,
                  g->C, g->v + xi * g->vs, g->ld, 0.0, g->p + xi * g->ps, g->ld);
 }
 
@@ -193,9 +194,20 @@ static void outputs(void *arg, int64_t begin, int64_t end)
     }
 }
 
+size_t cs__winograd_weights_floats(int64_t C, int64_t M)
+{
+    return (size_t)(16 * stride(M * C));
+}
+
+void cs__winograd_weights(int64_t C, int64_t M, const float *wt, float *u)
+{
+    wino g = {.C = C, .M = M, .us = stride(M * C), .wt = wt, .u = u};
+    weights(&g, 0, M * C);
+}
+
 void cs__winograd(cs__kctx *ctx, const cs__window *w, int64_t N, int64_t C, int64_t M,
-                  const float *x, const float *wt, const float *b, float *y, float *scratch,
-                  const cs__act *act)
+                  const float *x, const float *wt, const float *u, const float *b, float *y,
+                  float *scratch, const cs__act *act)
 {
     wino g;
     geometry(&g, w, N, C, M);
@@ -209,7 +221,8 @@ void cs__winograd(cs__kctx *ctx, const cs__window *w, int64_t N, int64_t C, int6
     g.p = g.v + 16 * g.vs;
     /* Chunks of at least ~4K transforms (a few tens of operations each), so that a pool
      * thread is not woken for less work than the wake-up costs. */
-    cs__parallel_for(ctx, M * C, 1 << 12, weights, &g);
+    g.ut = u ? u : g.u;
+    if (!u) cs__parallel_for(ctx, M * C, 1 << 12, weights, &g);
     for (g.r0 = 0; g.r0 < N * g.th; g.r0 = g.r1) {
         g.r1 = g.r0 + g.rows < N * g.th ? g.r0 + g.rows : N * g.th;
         int64_t tiles = (g.r1 - g.r0) * g.tw;

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# trace_bench.sh BUILD [SECONDS] - what tracing costs the request path: digits JSON inference
+# (its shipped models/digits.yaml) under wrk, 2 threads, 8 connections, one run each of:
+# no exporter; every request sampled and exported to a receiver that answers 200
+# (tests/otlp/receiver.py, discarding); and the same with the receiver down (nothing
+# listens). Prints a Markdown table; ratios are against the run without an exporter.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:?usage: bench/trace_bench.sh BUILD [SECONDS]}
+secs=${2:-5}
+tmp=$(mktemp -d)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+py=/usr/bin/python3
+free_port() { $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+$py -c 'import json,sys; json.dump(json.load(open("models/digits.sample.json"))["request"], sys.stdout)' >"$tmp/digits.json"
+cat >"$tmp/json.lua" <<LUA
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local f = io.open("$tmp/digits.json", "rb"); wrk.body = f:read("*a"); f:close()
+LUA
+rport=$(free_port)
+$py tests/otlp/receiver.py "$rport" /dev/null discard &
+pids+=($!)
+down=$(free_port)
+# run NAME ENDPOINT|"": one server, one wrk run; prints "NAME rps p50 p99"
+run() {
+  local port
+  port=$(free_port)
+  "$build/capstan" serve --threads 2 --port "$port" --log-level error \
+    --model digits=models/digits.onnx --model-config digits=models/digits.yaml \
+    ${2:+--otlp-endpoint "$2"} >"$tmp/$1.log" 2>&1 &
+  local pid=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/health/ready" >/dev/null && break; sleep 0.1; done
+  local out
+  out=$(wrk -t2 -c8 -d"${secs}s" --latency -s "$tmp/json.lua" "http://127.0.0.1:$port/v2/models/digits/infer")
+  echo "$1 $(awk '/Requests\/sec/ {print $2}' <<<"$out") $(awk '$1 == "50%" {print $2}' <<<"$out") $(awk '$1 == "99%" {print $2}' <<<"$out")"
+  kill -TERM "$pid"
+  wait "$pid" || true
+}
+{
+  run off ""
+  run exporting "http://127.0.0.1:$rport"
+  run receiver-down "http://127.0.0.1:$down"
+} >"$tmp/results"
+$py - "$tmp/results" <<'PY'
+import sys
+rows = [l.split() for l in open(sys.argv[1])]
+base = float(rows[0][1])
+print("| tracing | req/s | p50 | p99 | vs off |")
+print("|---|---|---|---|---|")
+for name, rps, p50, p99 in rows:
+    print(f"| {name} | {float(rps):,.0f} | {p50} | {p99} | {float(rps) / base:.3f}x |")
+PY

@@ -1,0 +1,109 @@
+"""prometheus_test.py - the Grafana dashboard and the Prometheus rules against a real
+Prometheus scraping a real capstan server under load (started by test_prometheus.sh).
+
+Usage: prometheus_test.py CAPSTAN_URL PROMETHEUS_URL DASHBOARD RULES. Sends inference (and
+some 404s) for a bounded time while it waits for every PromQL expression of the dashboard
+(with $__rate_interval, $model and $job filled in) and every recording rule to return data
+through Prometheus's HTTP API, and every rule to evaluate without error. Also checks that
+every capstan metric the dashboard and the rules name is one the server exposes. Prints one
+PASS/FAIL line per check.
+"""
+import json
+import os
+import re
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from capstan_http import request  # noqa: E402
+
+CAP, PROM = urllib.parse.urlparse(sys.argv[1]), sys.argv[2]
+DASHBOARD, RULES = sys.argv[3], sys.argv[4]
+BODY = {"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 1, 8, 8],
+                    "data": [0.5] * 64}]}
+
+
+def check(name, ok, why=""):
+    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + str(why)[:600]))
+
+
+def prom(path, **params):
+    url = PROM + path + ("?" + urllib.parse.urlencode(params) if params else "")
+    with urllib.request.urlopen(url, timeout=10) as r:
+        return json.load(r)["data"]
+
+
+def has_data(expr):
+    try:
+        return bool(prom("/api/v1/query", query=expr)["result"])
+    except Exception:  # noqa: BLE001 - a bad expression is a 400: no data
+        return False
+
+
+def load(stop):
+    """About 100 requests a second until stop, one in ten for an unknown model (404)."""
+    n = 0
+    while not stop.is_set():
+        path = "/v2/models/nosuch/infer" if n % 10 == 9 else "/v2/models/digits/infer"
+        request(CAP.hostname, CAP.port, "POST", path, BODY)
+        n += 1
+        time.sleep(0.01)
+
+
+def dashboard_exprs():
+    with open(DASHBOARD) as f:
+        d = json.load(f)
+    out = []
+    for p in d["panels"]:
+        for t in p.get("targets", []):
+            e = t["expr"].replace("$__rate_interval", "15s").replace("$model", ".+")
+            out.append((p["title"], e.replace("$job", "capstan")))
+    return d, out
+
+
+def main():
+    d, exprs = dashboard_exprs()
+    check("the dashboard is Grafana JSON with panels and a Prometheus datasource variable",
+          d.get("schemaVersion") and exprs and any(
+              v["type"] == "datasource" for v in d["templating"]["list"]), d.get("title"))
+    stop = threading.Event()
+    t = threading.Thread(target=load, args=(stop,), daemon=True)
+    t.start()
+    missing, rules = exprs, []
+    deadline = time.time() + 60
+    try:
+        while time.time() < deadline:
+            missing = [(title, e) for title, e in missing if not has_data(e)]
+            groups = prom("/api/v1/rules")["groups"]
+            rules = [r for g in groups for r in g["rules"]]
+            unrecorded = [r["name"] for r in rules if r["type"] == "recording" and
+                          not has_data(r["name"])]
+            unhealthy = [r["name"] for r in rules if r.get("health") != "ok"]
+            if not missing and rules and not unrecorded and not unhealthy:
+                break
+            time.sleep(1)
+    finally:
+        stop.set()
+        t.join()
+    check("every dashboard expression returns data (%d)" % len(exprs), not missing, missing)
+    with open(RULES) as f:
+        n_rules = f.read().count("- record:") + 0
+    check("Prometheus loaded the rules", len([r for r in rules if r["type"] == "recording"]) ==
+          n_rules and any(r["type"] == "alerting" for r in rules), len(rules))
+    check("every recording rule returns data", not unrecorded, unrecorded)
+    check("every rule evaluates without error", not unhealthy,
+          [(r["name"], r.get("lastError")) for r in rules if r.get("health") != "ok"])
+    _, _, b = request(CAP.hostname, CAP.port, "GET", "/metrics")
+    exposed = set(re.findall(r"^# TYPE (\w+) ", b.decode(), re.M))
+    with open(DASHBOARD) as f, open(RULES) as g:
+        text = f.read() + g.read()
+    named = set(re.sub(r"_(bucket|sum|count)$", "", m) for m in
+                re.findall(r"(?<![:\w])(capstan_\w+|process_\w+)", text))
+    check("every metric named by the dashboard and rules is exposed", named <= exposed,
+          sorted(named - exposed))
+
+
+main()
