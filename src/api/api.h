@@ -29,6 +29,7 @@
 #include "obs/metrics.h"
 #include "obs/trace.h"
 #include "registry/registry.h"
+#include "runtime/deploy.h"
 #include "runtime/runtime.h"
 
 #define CS_API_NAME_MAX 128 /* model names and versions in routes */
@@ -50,6 +51,7 @@ struct cs_server {
     cs_metric_family *requests, *duration; /* the runtime keeps per-model metrics */
     cs_dra_state *dra;                     /* devices, classes, claims (devices.c) */
     struct cs_api_serving *serving;        /* registry models being served, see serving.c */
+    cs_deployer *deployer;                 /* declared deployments (with a registry) */
     struct cs_api_conns *conns;            /* open connections, see conns.c */
     struct cs_tls *tls;                    /* NULL for plain HTTP */
     char data_dir_abs[4096];               /* realpath of opt.data_dir, "" if it has none */
@@ -81,6 +83,7 @@ typedef struct cs_api_req {
     pthread_mutex_t lock;      /* guards resp/status/suspended while inference is queued */
     cs_arena arena;            /* memory for this request's lifetime */
     cs_rt_model *m;            /* held from cs_api_model_or_404 until the request ends */
+    uint64_t activate_by_ns;   /* m is a deployment's version at zero: wait for it until then */
     struct cs_api_sink *sink;  /* set by a streaming route's handler, see below */
     bool sink_ended;           /* the sink has been told the body is complete */
     const cs_api_route *route; /* found at the headers; NULL: 404/405 */
@@ -201,6 +204,14 @@ bool cs_api_admit(cs_api_req *r);
 /* Creates the first admin token when authentication is on and the store has none: its
  * secret goes to DATA_DIR/admin.token (mode 0600), whose path is logged, never the secret. */
 cs_status cs_api_auth_bootstrap(cs_server *s, cs_error *err);
+
+/* /api/v1/deployments (mgmt_deployments.c); 404 without a registry. */
+void cs_api_deployments_list(cs_api_req *r);
+void cs_api_deployment_create(cs_api_req *r);
+void cs_api_deployment_apply(cs_api_req *r);
+void cs_api_deployment_get(cs_api_req *r);
+void cs_api_deployment_delete(cs_api_req *r);
+void cs_api_deployment_scale(cs_api_req *r);
 
 void cs_api_tokens_list(cs_api_req *r);
 void cs_api_token_create(cs_api_req *r);

@@ -16,7 +16,7 @@
 typedef cs_api_route route;
 
 /* Who may call what: health is public; viewers read; invokers infer; deployers change
- * models, versions, aliases, the repository and claims; admins also run gc and manage
+ * models, versions, aliases, deployments, the repository and claims; admins also run gc and manage
  * tokens and device classes. */
 #define PUBLIC   CS_ROLE_NONE
 #define VIEWER   CS_ROLE_VIEWER
@@ -66,6 +66,12 @@ static const route routes[] = {
     {"DELETE", "/api/v1/models/{m}/aliases/{a}", cs_api_alias_delete, DEPLOYER},
     {"GET", "/api/v1/audit", cs_api_audit_list, VIEWER},
     {"POST", "/api/v1/gc", cs_api_registry_gc, ADMIN},
+    {"GET", "/api/v1/deployments", cs_api_deployments_list, VIEWER},
+    {"POST", "/api/v1/deployments", cs_api_deployment_create, DEPLOYER},
+    {"GET", "/api/v1/deployments/{name}", cs_api_deployment_get, VIEWER},
+    {"PUT", "/api/v1/deployments/{name}", cs_api_deployment_apply, DEPLOYER},
+    {"DELETE", "/api/v1/deployments/{name}", cs_api_deployment_delete, DEPLOYER},
+    {"PATCH", "/api/v1/deployments/{name}/scale", cs_api_deployment_scale, DEPLOYER},
     {"GET", "/api/v1/tokens", cs_api_tokens_list, ADMIN},
     {"POST", "/api/v1/tokens", cs_api_token_create, ADMIN},
     {"DELETE", "/api/v1/tokens/{name}", cs_api_token_revoke, ADMIN},

@@ -23,6 +23,7 @@
 typedef struct infer_ctx {
     cs_api_req *r;
     cs_v2_request req;
+    bool activating; /* its deadline is the activator's wait for a cold start */
 } infer_ctx;
 
 /* Reads Inference-Header-Content-Length: false (and a 400) when it is malformed or longer
@@ -120,7 +121,11 @@ static void done(void *ud, cs_status rc, const char *msg, int n_outputs, const c
         r->encode_start_ns = cs_now_ns();
         answer(r, &c->req, n_outputs, outputs);
         r->encode_end_ns = cs_now_ns();
-    } else
+    } else if (rc == CS_ERR_TIMEOUT && c->activating)
+        cs_api_error(r, MHD_HTTP_SERVICE_UNAVAILABLE,
+                     "deployment '%s' had no Ready instance within %d s", r->model,
+                     CS_DEPLOY_ACTIVATION_MS / 1000);
+    else
         cs_api_error(r, cs_api_http_status(rc), "%s", msg); /* 504 for a passed deadline */
     cs_api_unlock_and_resume(r);
 }
@@ -180,6 +185,10 @@ void cs_v2_infer(cs_api_req *r)
         .ud = c,
         .timing = &r->timing,
     };
+    if (r->activate_by_ns && (!ir.deadline_ns || ir.deadline_ns > r->activate_by_ns)) {
+        ir.deadline_ns = r->activate_by_ns;
+        c->activating = true;
+    }
     /* From a successful submit on, `done` may run at any moment and r is its to answer. */
     cs_error err;
     cs_status rc = cs_rt_model_submit(r->m, &ir, &err);

@@ -29,6 +29,8 @@ typedef struct cs_cli_command {
 
 extern const cs_cli_command cs_cli_version_cmd, cs_cli_inspect_cmd, cs_cli_run_cmd,
     cs_cli_devices_cmd, cs_cli_dra_cmd, cs_cli_serve_cmd;
+extern const cs_cli_command cs_cli_apply_cmd, cs_cli_get_cmd, cs_cli_describe_cmd,
+    cs_cli_delete_cmd, cs_cli_scale_cmd;
 extern const cs_cli_command cs_cli_model_cmd, cs_cli_bench_cmd, cs_cli_token_cmd;
 
 /* How a command's options look. `shortopts` and `longopts` are getopt_long's (longopts

@@ -373,6 +373,32 @@ double cs_metric_value(const cs_metric *m)
     return (double)n;
 }
 
+int cs_metric_buckets(const cs_metric *m, uint64_t *counts, int max, const double **bounds)
+{
+    if (!m || m->family->type != CS_METRIC_HISTOGRAM) return 0;
+    int n = m->family->n_bounds + 1;
+    for (int i = 0; i < n && i < max; i++) counts[i] = bucket_count(m, i);
+    *bounds = m->family->bounds;
+    return n;
+}
+
+double cs_metric_quantile(double q, const uint64_t *counts, int n, const double *bounds)
+{
+    uint64_t total = 0;
+    for (int i = 0; i < n; i++) total += counts[i];
+    if (!total || n < 1) return NAN;
+    double rank = q * (double)total, below = 0;
+    for (int i = 0; i < n; i++) {
+        if (below + (double)counts[i] >= rank && counts[i]) {
+            if (i == n - 1) return n > 1 ? bounds[n - 2] : 0; /* +Inf: the highest bound */
+            double lo = i ? bounds[i - 1] : 0;
+            return lo + (bounds[i] - lo) * (rank - below) / (double)counts[i];
+        }
+        below += (double)counts[i];
+    }
+    return n > 1 ? bounds[n - 2] : 0;
+}
+
 /* ---- rendering -------------------------------------------------------------------- */
 
 /* The output with a sticky status: after the first failure every write is skipped, so

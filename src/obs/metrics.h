@@ -10,6 +10,7 @@
 #define CS_OBS_METRICS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "capstan/status.h"
 
@@ -48,6 +49,17 @@ void cs_metric_add(cs_metric *m, double v);     /* counters (v >= 0) and gauges 
 void cs_metric_set(cs_metric *m, double v);     /* gauges */
 void cs_metric_observe(cs_metric *m, double v); /* histograms */
 double cs_metric_value(const cs_metric *m);     /* counter/gauge value, histogram count */
+
+/* A histogram's buckets now: up to max per-bucket (not cumulative) counts into counts, the
+ * last one for +Inf, and *bounds set to the family's upper bounds (n - 1 of them). Returns
+ * the number of buckets (n_bounds + 1), 0 for NULL or a family of another type. Lock-free. */
+int cs_metric_buckets(const cs_metric *m, uint64_t *counts, int max, const double **bounds);
+
+/* The q-quantile (0..1) of the observations counted in counts (per bucket, as above, over
+ * n buckets with bounds), interpolated linearly inside its bucket as Prometheus'
+ * histogram_quantile does: the lowest bucket starts at 0 and a quantile in +Inf is the
+ * highest bound. NAN when counts are all zero. */
+double cs_metric_quantile(double q, const uint64_t *counts, int n, const double *bounds);
 
 /* Renders every family in Prometheus text format 0.0.4 (families without series are left
  * out), plus the process metrics (process_resident_memory_bytes,

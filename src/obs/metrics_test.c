@@ -471,9 +471,36 @@ static void test_allocation_failure(void **state)
     cs_metrics_free(r);
 }
 
+/* Buckets and quantiles as Prometheus' histogram_quantile computes them. */
+static void test_quantile(void **state)
+{
+    (void)state;
+    cs_metrics *r;
+    cs_error err;
+    assert_int_equal(cs_metrics_new(&r, &err), CS_OK);
+    static const double b[] = {0.01, 0.1, 1};
+    cs_metric_family *f = cs_metrics_family(r, CS_METRIC_HISTOGRAM, "q_seconds", "q", NULL, b, 3);
+    cs_metric *m = cs_metric_get(f, NULL);
+    for (int i = 0; i < 90; i++) cs_metric_observe(m, 0.005); /* 90 in (0, 0.01] */
+    for (int i = 0; i < 10; i++) cs_metric_observe(m, 0.5);   /* 10 in (0.1, 1] */
+    uint64_t c[8];
+    const double *bounds;
+    assert_int_equal(cs_metric_buckets(m, c, 8, &bounds), 4);
+    assert_true(c[0] == 90 && c[1] == 0 && c[2] == 10 && c[3] == 0);
+    assert_true(fabs(cs_metric_quantile(0.5, c, 4, bounds) - 0.01 * 50 / 90) < 1e-12);
+    /* rank 99 is the 9th of the 10 in (0.1, 1]: 0.1 + 0.9 * 9/10. */
+    assert_true(fabs(cs_metric_quantile(0.99, c, 4, bounds) - 0.91) < 1e-12);
+    c[3] = 1000; /* mostly +Inf: the highest bound */
+    assert_true(cs_metric_quantile(0.99, c, 4, bounds) == 1);
+    uint64_t zero[4] = {0};
+    assert_true(isnan(cs_metric_quantile(0.99, zero, 4, bounds)));
+    cs_metrics_free(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(test_quantile, reset_alloc),
         cmocka_unit_test_teardown(test_counters_gauges_and_order, reset_alloc),
         cmocka_unit_test_teardown(test_histogram_buckets, reset_alloc),
         cmocka_unit_test_teardown(test_escaping, reset_alloc),

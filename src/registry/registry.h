@@ -376,6 +376,38 @@ bool cs_registry_token_allows_model(const cs_registry_token *t, const char *mode
 /* How many live tokens exist (for creating the first admin token at start). */
 cs_status cs_registry_token_count(cs_registry_t *r, int64_t *n, cs_error *err);
 
+/* --- deployments ------------------------------------------------------------------------ */
+
+/* A declared deployment (src/runtime/deploy_spec.h validates and renders its spec; the
+ * registry only stores it). generation counts changes of the spec, from 1. */
+typedef struct cs_registry_deployment {
+    const char *name;
+    const char *spec; /* the canonical document, JSON text */
+    int64_t generation, created_ns, updated_ns;
+} cs_registry_deployment;
+
+/* Creates or replaces name's spec (kubectl apply's semantics): the same spec again changes
+ * nothing (no new generation, no audit entry); *changed says whether anything was written
+ * and *created whether it is new. Audited as "deployment.created" / "deployment.updated"
+ * with the model field set to the deployment's name. */
+cs_status cs_registry_deployment_put(cs_registry_t *r, const char *name, const char *spec,
+                                     const char *actor, cs_arena *arena,
+                                     cs_registry_deployment *out, bool *created, bool *changed,
+                                     cs_error *err);
+/* CS_ERR_NOT_FOUND when there is none. */
+cs_status cs_registry_deployment_get(cs_registry_t *r, const char *name, cs_arena *arena,
+                                     cs_registry_deployment *out, cs_error *err);
+/* Every deployment, by name. */
+cs_status cs_registry_deployment_list(cs_registry_t *r, cs_arena *arena,
+                                      cs_registry_deployment **items, int *n, cs_error *err);
+/* Deletes it ("deployment.deleted"); CS_ERR_NOT_FOUND when there is none. */
+cs_status cs_registry_deployment_delete(cs_registry_t *r, const char *name, const char *actor,
+                                        cs_error *err);
+/* Records a change of a deployment's state in the audit log (action such as
+ * "deployment.scaled", detail a JSON text or NULL), in a transaction of its own. */
+cs_status cs_registry_deployment_event(cs_registry_t *r, const char *name, const char *action,
+                                       const char *detail, cs_error *err);
+
 /* --- webhooks ------------------------------------------------------------------------- */
 
 /* Events are POSTed as JSON {"id","event","at","actor","model","version","alias","before",

@@ -1070,6 +1070,65 @@ static void test_open_errors(void **state)
     open_registry(f);
 }
 
+/* --- deployments ----------------------------------------------------------------------- */
+
+static void test_deployments(void **state)
+{
+    fixture *f = *state;
+    cs_registry_deployment d;
+    bool created, changed;
+    const char *spec1 = "{\"spec\":{\"model\":\"digits\"}}",
+               *spec2 = "{\"spec\":{\"model\":\"b\"}}";
+    CHECK(cs_registry_deployment_put(f->r, "web", spec1, "ann", &f->arena, &d, &created, &changed,
+                                     &err_));
+    assert_true(created && changed);
+    assert_int_equal(d.generation, 1);
+    /* The same spec again writes nothing; a new one is generation 2, created_ns kept. */
+    int64_t born = d.created_ns;
+    CHECK(cs_registry_deployment_put(f->r, "web", spec1, "ann", &f->arena, &d, &created, &changed,
+                                     &err_));
+    assert_false(created || changed);
+    assert_int_equal(d.generation, 1);
+    CHECK(cs_registry_deployment_put(f->r, "web", spec2, "bob", &f->arena, &d, &created, &changed,
+                                     &err_));
+    assert_true(changed && !created);
+    assert_int_equal(d.generation, 2);
+    assert_int_equal(d.created_ns, born);
+    CHECK(cs_registry_deployment_put(f->r, "api", spec1, NULL, &f->arena, &d, &created, &changed,
+                                     &err_));
+    EXPECT(CS_ERR_INVALID, cs_registry_deployment_put(f->r, "Bad", spec1, NULL, &f->arena, &d,
+                                                      &created, &changed, &err_));
+    cs_registry_deployment *items;
+    int n;
+    CHECK(cs_registry_deployment_list(f->r, &f->arena, &items, &n, &err_));
+    assert_int_equal(n, 2);
+    assert_string_equal(items[0].name, "api");
+    assert_string_equal(items[1].spec, spec2);
+    CHECK(cs_registry_deployment_get(f->r, "web", &f->arena, &d, &err_));
+    assert_string_equal(d.spec, spec2);
+    CHECK(cs_registry_deployment_event(f->r, "web", "deployment.scaled", "{\"desired\":3}", &err_));
+    CHECK(cs_registry_deployment_delete(f->r, "web", "carl", &err_));
+    EXPECT(CS_ERR_NOT_FOUND, cs_registry_deployment_get(f->r, "web", &f->arena, &d, &err_));
+    EXPECT(CS_ERR_NOT_FOUND, cs_registry_deployment_delete(f->r, "web", NULL, &err_));
+
+    /* Its history: created, updated, the event, deleted (newest first), under its name. */
+    cs_registry_audit *a;
+    const char *next;
+    CHECK(cs_registry_audit_list(f->r, "web", NULL, &f->arena, &a, &n, &next, &err_));
+    assert_int_equal(n, 4);
+    assert_string_equal(a[0].action, "deployment.deleted");
+    assert_string_equal(a[0].actor, "carl");
+    assert_string_equal(a[1].action, "deployment.scaled");
+    assert_string_equal(a[2].action, "deployment.updated");
+    assert_string_equal(a[3].action, "deployment.created");
+
+    /* They outlive a reopen. */
+    cs_registry_close(f->r);
+    open_registry(f);
+    CHECK(cs_registry_deployment_get(f->r, "api", &f->arena, &d, &err_));
+    assert_string_equal(d.spec, spec1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1086,6 +1145,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_blob_sources, setup, teardown),
         cmocka_unit_test_setup_teardown(test_webhooks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_deployments, setup, teardown),
     };
     const char *group = pg_url() ? "registry (postgres)" : "registry (sqlite)";
     return _cmocka_run_group_tests(group, tests, sizeof tests / sizeof tests[0], NULL, NULL);

@@ -94,6 +94,13 @@ static const char *const migrations[] = {
     "  created_ns BIGINT NOT NULL,\n"
     "  expires_ns BIGINT NOT NULL,\n"
     "  revoked_ns BIGINT NOT NULL)",
+    /* 3: deployments (deployments.c): the canonical spec as JSON text. */
+    "CREATE TABLE deployments (\n"
+    "  name TEXT COLLATE \"C\" PRIMARY KEY,\n"
+    "  spec TEXT NOT NULL,\n"
+    "  generation BIGINT NOT NULL,\n"
+    "  created_ns BIGINT NOT NULL,\n"
+    "  updated_ns BIGINT NOT NULL)",
 };
 
 typedef struct pg_ctx {

@@ -90,6 +90,13 @@ static const char *const migrations[] = {
     "  created_ns INTEGER NOT NULL,\n"
     "  expires_ns INTEGER NOT NULL,\n"
     "  revoked_ns INTEGER NOT NULL)",
+    /* 3: deployments (deployments.c): the canonical spec as JSON text. */
+    "CREATE TABLE deployments (\n"
+    "  name TEXT PRIMARY KEY,\n"
+    "  spec TEXT NOT NULL,\n"
+    "  generation INTEGER NOT NULL,\n"
+    "  created_ns INTEGER NOT NULL,\n"
+    "  updated_ns INTEGER NOT NULL)",
 };
 
 typedef struct sqlite_ctx {

@@ -274,6 +274,11 @@ bool cs_rt_model_has_room(const cs_rt_model *m)
     return !m->closing && atomic_load(&m->depth) < m->cfg.max_queue_size;
 }
 
+const struct cs_metric *cs_rt_model_latency(const cs_rt_model *m)
+{
+    return m->metrics.request;
+}
+
 int cs_rt_model_in_flight(const cs_rt_model *m)
 {
     return atomic_load(&m->in_flight);

@@ -272,6 +272,9 @@ cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_err
 /* Requests waiting, and requests running (on a worker or inline) and not yet answered, for gauges
  * and readiness. Lock-free reads. */
 int cs_rt_model_queue_depth(const cs_rt_model *m);
+/* The version's capstan_request_duration_seconds series (submit to answer), for a canary's
+ * analysis (cs_metric_buckets); NULL without cs_rt_options.metrics. */
+const struct cs_metric *cs_rt_model_latency(const cs_rt_model *m);
 int cs_rt_model_in_flight(const cs_rt_model *m);
 /* Whether a request submitted now would find room in the queue (a racy hint, lock-free: the
  * submit decides), so that a server can refuse a request before reading its body. */

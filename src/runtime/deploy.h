@@ -1,0 +1,89 @@
+/*
+ * deploy.h - the deployer: makes the declared deployments so and keeps them so.
+ *
+ * A deployment (deploy_spec.h) names a registry model and a traffic split over its
+ * versions or aliases. For each target the deployer loads the version into the runtime
+ * once, as (deployment name, version), and then only adds and removes instances (engine
+ * sessions with their workers) on it: an instance count of zero keeps the version parsed
+ * and its queue open, so a request to a deployment at zero waits in that queue - the
+ * activator - while the deployer starts an instance at once, and is answered as soon as
+ * that instance is model-ready. Requests at zero wait at most CS_DEPLOY_ACTIVATION_MS (or
+ * their own timeout); a deployment that cannot start an instance (the thread budget or a
+ * device does not fit) answers at once with the reason.
+ *
+ * Autoscaling is Knative's KPA (autoscale.h): the deployment's concurrency (requests
+ * running or queued, over all its targets) is sampled every tick (1 s), a decision is taken
+ * every second tick, and the desired count is shared out over the targets by percent
+ * (ceil; at least one instance for a target with traffic while any is desired). Traffic is
+ * split per request by a weighted random choice over the targets.
+ *
+ * An alias move (or a new latest version) changes what a target resolves to: the new
+ * version is loaded and given its instances, traffic moves to it once one is Ready, and the
+ * old version drains and is unloaded (no request fails for the move).
+ *
+ * Specs are stored in the registry (registry/deployments.c), so a restarted server
+ * reconciles to what was declared; changes of state ("deployment.scaled", ...) are audited.
+ *
+ * Threads: one controller thread; every function here may be called from any thread.
+ */
+#ifndef CS_RUNTIME_DEPLOY_H
+#define CS_RUNTIME_DEPLOY_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "registry/registry.h"
+#include "runtime/deploy_spec.h"
+#include "runtime/runtime.h"
+
+struct cs_metrics;
+
+#define CS_DEPLOY_ACTIVATION_MS 60000 /* the longest a request waits for a cold start */
+
+typedef struct cs_deployer cs_deployer;
+
+typedef struct cs_deployer_options {
+    cs_runtime *rt;
+    cs_registry_t *registry;    /* specs, the versions' artifacts, the audit log */
+    struct cs_metrics *metrics; /* optional: the capstan_deployment_* families */
+    int tick_ms;                /* 0 = 1000 */
+} cs_deployer_options;
+
+/* Reads the stored deployments and starts the controller thread, which brings them up. */
+cs_status cs_deployer_new(const cs_deployer_options *o, cs_deployer **out, cs_error *err);
+/* Stops the controller and unloads every deployment's versions. */
+void cs_deployer_free(cs_deployer *d);
+
+/* Creates or replaces a deployment (kubectl apply): the model and every version a target
+ * names must exist (CS_ERR_NOT_FOUND otherwise; an alias that does not exist yet is
+ * refused too, except `prod`, which falls back to `latest` as serving does). Stored first,
+ * then reconciled by the controller. *created says whether it is new. */
+cs_status cs_deployer_apply(cs_deployer *d, const cs_deploy_spec *spec, const char *actor,
+                            bool *created, cs_error *err);
+/* Deletes it: its instances drain and its versions are unloaded. */
+cs_status cs_deployer_delete(cs_deployer *d, const char *name, const char *actor, cs_error *err);
+/* Sets spec.instances.min/max (negative leaves one as it is); stored like an apply. */
+cs_status cs_deployer_scale(cs_deployer *d, const char *name, int min, int max, const char *actor,
+                            cs_error *err);
+
+/* {apiVersion, kind, metadata (with generation), spec, status} of one deployment, or NULL
+ * (CS_ERR_NOT_FOUND in err) when there is none. status: desiredInstances, readyInstances,
+ * panic, traffic (each target with the version it resolves to), instances[] (name,
+ * version, state, since, restarts, reason), reason (why instances are missing). */
+json_t *cs_deployer_get(cs_deployer *d, const char *name, cs_error *err);
+/* Every deployment as cs_deployer_get gives it, by name. */
+json_t *cs_deployer_list(cs_deployer *d);
+
+/* Whether a deployment of this name exists (a map lookup). */
+bool cs_deployer_has(cs_deployer *d, const char *name);
+
+/* The version a request to deployment `name` goes to, held (release with
+ * cs_rt_model_release): version NULL picks a target by the traffic split, else that version
+ * when it is one of the deployment's targets. CS_ERR_NOT_FOUND when there is no such
+ * deployment or target; CS_ERR_LIMIT (503) when no instance can start, with the reason.
+ * *activate_by_ns is set, when the chosen target has no Ready instance, to the deadline of
+ * the wait for one (else 0). */
+cs_status cs_deployer_acquire(cs_deployer *d, const char *name, const char *version,
+                              cs_rt_model **out, uint64_t *activate_by_ns, cs_error *err);
+
+#endif
