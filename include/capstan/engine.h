@@ -90,6 +90,11 @@ typedef struct cs_session cs_session_t;
  * Fails with CS_ERR_PARSE for a malformed file and CS_ERR_UNSUPPORTED naming the first
  * operator the engine lacks ("unsupported operator X (opset N)"). */
 cs_status cs_model_load_file(const char *path, cs_model_t **out, cs_error *err);
+/* External data (ONNX external_data) must be a regular file inside the model's folder after
+ * symlinks: an absolute location, `..` or a symlink leading out fails the load with
+ * CS_ERR_INVALID. cs_model_load_file_inline refuses any external data (CS_ERR_PARSE naming
+ * the tensor): for content-addressed artifacts, whose folder holds other artifacts. */
+cs_status cs_model_load_file_inline(const char *path, cs_model_t **out, cs_error *err);
 
 /* Loads a model from memory. The buffer is copied only where needed for alignment: the
  * caller must keep it alive until cs_model_free. External data is resolved against

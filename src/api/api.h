@@ -54,6 +54,7 @@ struct cs_server {
     cs_deployer *deployer;                 /* declared deployments (with a registry) */
     struct cs_api_conns *conns;            /* open connections, see conns.c */
     struct cs_tls *tls;                    /* NULL for plain HTTP */
+    char data_dir_abs[4096];               /* realpath of opt.data_dir, "" if it has none */
 };
 
 typedef struct cs_api_route cs_api_route;
@@ -107,6 +108,9 @@ typedef struct cs_api_sink {
 } cs_api_sink;
 
 /* --- answering (respond.c) ------------------------------------------------------------ */
+/* Replaces every path under the data directory in msg (cap bytes) by "(data directory)";
+ * true when it replaced any. cs_api_error applies it to every error a client sees. */
+bool cs_api_hide_paths(const cs_server *s, char *msg, size_t cap);
 
 /* Answers with body (taken: allocated with cs_malloc, freed by MHD once sent). A second
  * answer to the same request is a broken contract. */
@@ -174,9 +178,13 @@ void cs__api_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_
                           enum MHD_ConnectionNotificationCode toe);
 /* A request's headers are in (busy) or its answer is done (waiting for the next headers). */
 void cs__api_conns_busy(cs_server *s, struct MHD_Connection *conn, bool busy);
+/* libmicrohttpd's unescaper for paths and query arguments: %HH decoded in place, except %00,
+ * which stays as written (cs__api_framing_or_400 refuses it). */
+size_t cs__api_unescape(void *cls, struct MHD_Connection *conn, char *s);
 
-/* At the headers (framing.c): true when they frame one request only; else answers 400 (501
- * for a transfer coding other than chunked) with `Connection: close` and returns false. */
+/* At the headers (framing.c): true when they frame one request only and ask for nothing the
+ * server cannot honour; else answers 400 (501 for a transfer coding other than chunked, 415
+ * for a Content-Encoding, 417 for an Expect) with `Connection: close` and returns false. */
 bool cs__api_framing_or_400(cs_api_req *r, const char *version);
 /* At the headers: answers an inference request 429 (and returns true) when its model's queue
  * is full already, so that its body is never read; false, with nothing done, otherwise. */

@@ -8,7 +8,10 @@
  * front may read such a request differently, so each is refused here with 400 (501 for a transfer
  * coding other than chunked) and `Connection: close`: whatever bytes follow are never read as a
  * request. Called once per request, at its headers; one pass over them (O(header bytes)), no
- * allocation.
+ * allocation. The same step refuses what the server cannot honour before a body is read: a
+ * Content-Encoding (415; the body is not decoded), an Expect other than 100-continue (417),
+ * and %00 in the path (400): the unescaper below decodes every %HH but that one, so a NUL
+ * never cuts a name short ("dig%00its" is not "dig").
  */
 #include "api/api.h"
 
@@ -19,16 +22,29 @@
 typedef struct framing {
     int content_length, transfer_encoding, host;
     bool chunked_only; /* every Transfer-Encoding value is exactly "chunked" */
-    char bad_header[64];
+    bool encoded;      /* a Content-Encoding other than identity: we decode none */
+    bool expect_other; /* an Expect other than 100-continue, the only one HTTP defines */
+    char bad_header[64], bad_name[64];
 } framing;
+
+#define TCHAR "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 static enum MHD_Result scan(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
                             const char *value, size_t value_size)
 {
     (void)kind;
     framing *f = cls;
+    /* A name is an RFC 9110 token: "Content-Length : 0" reaches us as the name
+     * "Content-Length ", which a proxy may read as Content-Length. */
+    if (!f->bad_name[0] && key_size != strspn(key, TCHAR))
+        snprintf(f->bad_name, sizeof f->bad_name, "%.*s", (int)(key_size < 48 ? key_size : 48),
+                 key);
     if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) f->content_length++;
     if (!strcasecmp(key, MHD_HTTP_HEADER_HOST)) f->host++;
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_ENCODING))
+        f->encoded |= !value || strcasecmp(value, "identity");
+    if (!strcasecmp(key, MHD_HTTP_HEADER_EXPECT))
+        f->expect_other |= !value || strcasecmp(value, "100-continue");
     if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
         f->transfer_encoding++;
         if (!value || strcasecmp(value, "chunked")) f->chunked_only = false;
@@ -42,6 +58,32 @@ static enum MHD_Result scan(void *cls, enum MHD_ValueKind kind, const char *key,
     return MHD_YES;
 }
 
+/* Hex digit value, or -1. */
+static int hex(char c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+size_t cs__api_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void)cls, (void)conn;
+    char *w = s;
+    for (const char *p = s; *p; p++) {
+        int hi = p[0] == '%' ? hex(p[1]) : -1, lo = hi >= 0 ? hex(p[2]) : -1;
+        if (lo >= 0 && (hi | lo)) {
+            *w++ = (char)(hi << 4 | lo);
+            p += 2;
+        } else {
+            *w++ = *p; /* a plain byte, a stray '%', or the '%' of a kept %00 */
+        }
+    }
+    *w = '\0';
+    return (size_t)(w - s);
+}
+
 bool cs__api_framing_or_400(cs_api_req *r, const char *version)
 {
     framing f = {.chunked_only = true};
@@ -50,6 +92,10 @@ bool cs__api_framing_or_400(cs_api_req *r, const char *version)
         cs_api_error(r, MHD_HTTP_BAD_REQUEST,
                      "header %s: control characters are not allowed in header values",
                      f.bad_header);
+    else if (f.bad_name[0])
+        cs_api_error(r, MHD_HTTP_BAD_REQUEST,
+                     "header '%s': a header name is a token (no spaces before the colon)",
+                     f.bad_name);
     else if (f.content_length > 1)
         cs_api_error(r, MHD_HTTP_BAD_REQUEST, "Content-Length: given %d times, at most once",
                      f.content_length);
@@ -65,7 +111,15 @@ bool cs__api_framing_or_400(cs_api_req *r, const char *version)
         cs_api_error(r, MHD_HTTP_BAD_REQUEST, "Host: given %d times, at most once", f.host);
     else if (!f.host && version && !strcmp(version, MHD_HTTP_VERSION_1_1))
         cs_api_error(r, MHD_HTTP_BAD_REQUEST, "Host: required in HTTP/1.1 requests");
-    else
+    else if (strstr(r->url, "%00"))
+        cs_api_error(r, MHD_HTTP_BAD_REQUEST, "the request path may not hold %%00 (a NUL byte)");
+    else if (f.expect_other)
+        cs_api_error(r, MHD_HTTP_EXPECTATION_FAILED, "Expect: only 100-continue is supported");
+    else if (f.encoded) {
+        cs_api_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                     "Content-Encoding: only identity is supported (send the body uncompressed)");
+        cs_api_header(r, MHD_HTTP_HEADER_ACCEPT_ENCODING, "identity");
+    } else
         return true;
     cs_api_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     return false;

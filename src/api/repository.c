@@ -138,6 +138,7 @@ static cs_status load(cs_server *s, repo_model *e, cs_error *err)
 {
     cs_status rc = cs_api_load(s, e->name, REPO_VERSION, e->path, &e->cfg, e->auto_batch, err);
     snprintf(e->reason, sizeof e->reason, "%s", rc == CS_OK ? "" : err->msg);
+    cs_api_hide_paths(s, e->reason, sizeof e->reason); /* the index shows it to clients */
     return rc;
 }
 

@@ -9,6 +9,7 @@
 #include "api/api.h"
 
 #include "base/alloc.h"
+#include "obs/log.h"
 
 #include <assert.h>
 #include <stdarg.h>
@@ -40,6 +41,39 @@ void cs_api_header(cs_api_req *r, const char *name, const char *value)
     if (r->resp) MHD_add_response_header(r->resp, name, value);
 }
 
+/* Replaces every path under `dir` that starts a word of msg (up to a space, a quote, a
+ * comma or ": ") by "(data directory)". Returns whether it replaced any. */
+static bool scrub_dir(char *msg, size_t cap, const char *dir)
+{
+    static const char hidden[] = "(data directory)";
+    size_t n = dir ? strlen(dir) : 0;
+    bool any = false;
+    if (n == 0) return false;
+    for (char *p = msg; (p = strstr(p, dir));) {
+        bool word = p == msg || strchr(" '\"(", p[-1]);
+        if (!word || (p[n] && p[n] != '/' && !strchr(" '\",:", p[n]))) {
+            p += n;
+            continue;
+        }
+        char *e = p + strcspn(p, " '\",");
+        for (char *c = p; c < e; c++)
+            if (c[0] == ':' && (c[1] == ' ' || c[1] == '\0')) e = c;
+        size_t tail = strlen(e) + 1, hl = sizeof hidden - 1;
+        if ((size_t)(p - msg) + hl + tail > cap) break;
+        memmove(p + hl, e, tail);
+        memcpy(p, hidden, hl);
+        p += hl;
+        any = true;
+    }
+    return any;
+}
+
+bool cs_api_hide_paths(const cs_server *s, char *msg, size_t cap)
+{
+    bool hid = scrub_dir(msg, cap, s->data_dir_abs);
+    return scrub_dir(msg, cap, s->opt.data_dir) || hid;
+}
+
 void cs_api_error(cs_api_req *r, int status, const char *fmt, ...)
 {
     char msg[CS_ERROR_MSG_MAX + 256];
@@ -47,6 +81,12 @@ void cs_api_error(cs_api_req *r, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    /* No client learns where the server keeps its files: the log keeps the full message. */
+    char orig[sizeof msg];
+    memcpy(orig, msg, sizeof msg);
+    if (r->srv && cs_api_hide_paths(r->srv, msg, sizeof msg))
+        cs_log(CS_LOG_INFO, "error path hidden from the client", "request_id", r->id, "error", orig,
+               NULL);
     cs_sbuf b;
     cs_sbuf_init(&b, 0);
     if (cs_sbuf_puts(&b, "{\"error\":") != CS_OK || cs_api_put_json_string(&b, msg) != CS_OK ||

@@ -2,11 +2,11 @@
  * routes.c - the route table: method + path pattern -> handler, and 404/405 for the rest.
  *
  * Patterns are matched segment by segment; `{m}` captures a model name and `{v}` a
- * version into the request (at most CS_API_NAME_MAX - 1 bytes, else the route does not
- * match), `{name}` a DRA object name (at most CS_DRA_NAME_MAX bytes). The table is small,
- * so a linear scan (O(routes x segments) per request) beats any index. HEAD is served by
- * GET routes (libmicrohttpd drops the body). A path that some route fits under another
- * method is 405 with Allow; no fit at all is 404.
+ * version into the request (cut to CS_API_NAME_MAX - 1 bytes: still an invalid name), `{name}`
+ * a DRA object name (at most CS_DRA_NAME_MAX bytes, else the route does not match). The table is
+ * small, so a linear scan (O(routes x segments) per request) beats any index. HEAD is served by GET
+ * routes (libmicrohttpd drops the body). A path that some route fits under another method is 405
+ * with Allow; no fit at all is 404.
  */
 #include "api/api.h"
 
@@ -78,11 +78,15 @@ static const route routes[] = {
 };
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
-/* Copies one path segment [s, e) into a capture buffer; false when it is empty or too long. */
-static bool capture(char *dst, size_t cap, const char *s, const char *e)
+/* Copies one path segment [s, e) into a capture buffer; false when it is empty or, unless
+ * `cut`, too long. With `cut` a long segment is cut to the buffer's size: for model names
+ * and versions, whose valid forms are far shorter than the buffer, so the handler refuses it
+ * as too long (400) rather than the route going missing (404). */
+static bool capture(char *dst, size_t cap, bool cut, const char *s, const char *e)
 {
     size_t n = (size_t)(e - s);
-    if (n == 0 || n >= cap) return false;
+    if (n == 0 || (n >= cap && !cut)) return false;
+    if (n >= cap) n = cap - 1;
     memcpy(dst, s, n);
     dst[n] = '\0';
     return true;
@@ -101,7 +105,8 @@ static bool match(const char *pattern, const char *path, cs_api_req *r)
         const char *end = strchr(u, '/');
         if (!end) end = u + strlen(u);
         char *dst = p[1] == 'n' ? r->name : p[1] == 'm' ? r->model : r->version;
-        if (!capture(dst, dst == r->name ? sizeof r->name : CS_API_NAME_MAX, u, end)) goto miss;
+        bool dra = dst == r->name;
+        if (!capture(dst, dra ? sizeof r->name : CS_API_NAME_MAX, !dra, u, end)) goto miss;
         p = close + 1;
         u = end;
     }

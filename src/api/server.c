@@ -352,7 +352,8 @@ static cs_status start_daemon(cs_server *s, cs_error *err)
         o->limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         o->limits.max_connections_per_ip, MHD_OPTION_NOTIFY_CONNECTION, cs__api_conns_notify, s,
         MHD_OPTION_CONNECTION_TIMEOUT, o->limits.conn_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
-        o->limits.max_header, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s, MHD_OPTION_END);
+        o->limits.max_header, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+        MHD_OPTION_UNESCAPE_CALLBACK, cs__api_unescape, NULL, MHD_OPTION_END);
     if (!s->mhd)
         return cs_error_set(err, CS_ERR_IO, "cannot listen on %s:%d (is the port in use?)", o->host,
                             o->port);
@@ -372,6 +373,7 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
     s->metrics = metrics;
     s->sig_read = s->sig_write = -1;
     s->pid = (unsigned)getpid();
+    if (!o->data_dir || !realpath(o->data_dir, s->data_dir_abs)) s->data_dir_abs[0] = '\0';
     pthread_mutex_init(&s->repo_lock, NULL);
     cs_map_init(&s->repo);
     if ((rc = catch_signals(s, err)) != CS_OK) goto out;

@@ -89,8 +89,53 @@ static cs_status resolve_default(cs_server *s, const char *model, char *version,
     return rc;
 }
 
+#define PINNED_MAX 64 /* pinned versions evicted per pass; the next pass takes the rest */
+
+typedef struct pinned {
+    cs_server *s;
+    int n;
+    char model[PINNED_MAX][CS_API_NAME_MAX], version[PINNED_MAX][VERSION_MAX];
+} pinned;
+
+/* Collects a registry version that is not its model's default (one asked for by number or
+ * alias). Called under the runtime's lock, so it only reads `served` (under mu). */
+static void collect_pinned(void *ud, const cs_rt_model *m)
+{
+    pinned *p = ud;
+    const char *name = cs_rt_model_name(m), *version = cs_rt_model_version(m);
+    if (p->n == PINNED_MAX || cs_api_repo_known(p->s, name) || strlen(name) >= CS_API_NAME_MAX ||
+        strlen(version) >= VERSION_MAX)
+        return;
+    pthread_mutex_lock(&p->s->serving->mu);
+    const char *def = cs_map_get(&p->s->serving->served, name);
+    bool is_default = def && !strcmp(def, version);
+    pthread_mutex_unlock(&p->s->serving->mu);
+    if (is_default) return;
+    snprintf(p->model[p->n], CS_API_NAME_MAX, "%s", name);
+    snprintf(p->version[p->n], VERSION_MAX, "%s", version);
+    p->n++;
+}
+
+static void unload(cs_server *s, const char *model, const char *version);
+
+/* Unloads every pinned version (see collect_pinned) to give their engine threads back;
+ * true when there was one. A pinned version is kept only while the budget has room: a
+ * request for it later loads it again. Caller holds load_lock. */
+static bool evict_pinned(cs_server *s)
+{
+    pinned *p = cs_calloc(1, sizeof *p);
+    if (!p) return false;
+    p->s = s;
+    cs_runtime_foreach(s->rt, collect_pinned, p);
+    for (int i = 0; i < p->n; i++) unload(s, p->model[i], p->version[i]);
+    bool any = p->n > 0;
+    cs_free(p);
+    return any;
+}
+
 /* Loads (model, version) unless it is loaded. The registry checks the artifact's size and
- * sha256 on the way (one read of the file), so a damaged blob is never served. Caller holds
+ * sha256 on the way (one read of the file), so a damaged blob is never served. Over the
+ * thread budget, pinned versions are unloaded and the load tried once more. Caller holds
  * load_lock. */
 static cs_status ensure_loaded(cs_server *s, const char *model, const char *version, cs_error *err)
 {
@@ -104,7 +149,12 @@ static cs_status ensure_loaded(cs_server *s, const char *model, const char *vers
     cs_registry_version v;
     const char *path;
     cs_status rc = cs_registry_artifact(s->opt.registry, model, version, &a, &v, &path, err);
-    if (rc == CS_OK) rc = cs_api_load(s, model, version, path, NULL, true, err);
+    cs_model_config cfg;
+    cs_model_config_defaults(&cfg);
+    cfg.inline_only = true; /* the blob's folder holds other models' blobs */
+    if (rc == CS_OK) rc = cs_api_load(s, model, version, path, &cfg, true, err);
+    if (rc == CS_ERR_LIMIT && evict_pinned(s))
+        rc = cs_api_load(s, model, version, path, &cfg, true, err);
     cs_arena_free(&a);
     return rc;
 }

@@ -348,7 +348,7 @@ static int serve_main(int argc, char **argv)
         goto out;
     }
     o.srv.registry = reg;
-    o.srv.max_artifact = o.reg.max_artifact_bytes;
+    o.srv.max_artifact = cs_registry_max_artifact(reg); /* 16 GiB when not given */
     cs_rt_options ro = {.max_threads = o.threads, .metrics = metrics};
     if (cs_runtime_new(&ro, &rt, &err) != CS_OK ||
         cs_server_new(&o.srv, rt, metrics, &srv, &err) != CS_OK) {

@@ -64,7 +64,9 @@ cs_status cs_model_load_buffer(const void *buf, size_t len, const char *base_dir
     return CS_OK;
 }
 
-cs_status cs_model_load_file(const char *path, cs_model_t **out, cs_error *err)
+/* Maps path and loads it; external data resolves against the file's folder, or is refused
+ * when inline_only. */
+static cs_status load_path(const char *path, bool inline_only, cs_model_t **out, cs_error *err)
 {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -97,7 +99,7 @@ cs_status cs_model_load_file(const char *path, cs_model_t **out, cs_error *err)
     else
         snprintf(dir, sizeof dir, ".");
     if (slash == path) snprintf(dir, sizeof dir, "/");
-    cs_status rc = load(m, map, len, dir, err);
+    cs_status rc = load(m, map, len, inline_only ? NULL : dir, err);
     if (rc) {
         cs_error_prefix(err, "%s: ", path);
         cs_model_free(m);
@@ -105,6 +107,16 @@ cs_status cs_model_load_file(const char *path, cs_model_t **out, cs_error *err)
     }
     *out = m;
     return CS_OK;
+}
+
+cs_status cs_model_load_file(const char *path, cs_model_t **out, cs_error *err)
+{
+    return load_path(path, false, out, err);
+}
+
+cs_status cs_model_load_file_inline(const char *path, cs_model_t **out, cs_error *err)
+{
+    return load_path(path, true, out, err);
 }
 
 void cs_model_free(cs_model_t *m)

@@ -15,7 +15,9 @@
 #include "base/alloc.h"
 #include "engine/pb.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,14 +146,28 @@ enum {
     T_DATA_LOCATION = 14,
 };
 
-/* Maps an external data file into memory and records the mapping on the model. */
+/* Whether `path` (after symlinks) lies inside the folder `dir` (after symlinks). */
+static bool inside(const char *dir, const char *path)
+{
+    char rd[PATH_MAX], rp[PATH_MAX];
+    if (!realpath(dir, rd) || !realpath(path, rp)) return false;
+    size_t n = strlen(rd);
+    if (n == 1) return true; /* the root holds everything */
+    return !strncmp(rd, rp, n) && rp[n] == '/';
+}
+
+/* Maps an external data file into memory and records the mapping on the model. The file
+ * must be a regular file inside the model's folder once symlinks are resolved, so a model
+ * reads only what was shipped beside it; a model loaded without a folder (a buffer, or a
+ * content-addressed artifact whose folder holds other artifacts) may have no external data.
+ * Messages name the location as the model wrote it, never the folder. */
 static cs_status map_external(reader *r, const char *location, uint64_t offset, int64_t length,
                               size_t need, const void **out)
 {
     if (!r->base_dir)
-        return cs_error_set(r->err, CS_ERR_INVALID,
-                            "tensor data is in external file '%s' but the model was not loaded "
-                            "from a folder",
+        return cs_error_set(r->err, CS_ERR_PARSE,
+                            "external data (location '%s') is not allowed here: the model must "
+                            "carry its tensor data inline",
                             location);
     if (location[0] == '/' || strstr(location, ".."))
         return cs_error_set(r->err, CS_ERR_INVALID,
@@ -162,11 +178,16 @@ static cs_status map_external(reader *r, const char *location, uint64_t offset, 
     if (snprintf(path, sizeof path, "%s/%s", r->base_dir, location) >= (int)sizeof path)
         return cs_error_set(r->err, CS_ERR_INVALID, "external data path is too long");
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return cs_error_set(r->err, CS_ERR_IO, "cannot open external data '%s'", path);
+    if (fd < 0)
+        return cs_error_set(r->err, errno == ENOENT ? CS_ERR_PARSE : CS_ERR_IO,
+                            "cannot open external data '%s': %s", location, strerror(errno));
     struct stat st;
-    if (fstat(fd, &st) != 0) {
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || !inside(r->base_dir, path)) {
         close(fd);
-        return cs_error_set(r->err, CS_ERR_IO, "cannot stat external data '%s'", path);
+        return cs_error_set(r->err, CS_ERR_INVALID,
+                            "external data location '%s' must be a regular file inside the "
+                            "model's folder (a symlink may not lead out of it)",
+                            location);
     }
     size_t size = (size_t)st.st_size;
     if (length >= 0 && (uint64_t)length != need)
@@ -182,7 +203,7 @@ static cs_status map_external(reader *r, const char *location, uint64_t offset, 
     void *map = size ? mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0) : NULL;
     close(fd);
     if (size && map == MAP_FAILED)
-        return cs_error_set(r->err, CS_ERR_IO, "cannot map external data '%s'", path);
+        return cs_error_set(r->err, CS_ERR_IO, "cannot map external data '%s'", location);
     cs_model_t *m = r->m;
     void **maps = cs_realloc(m->ext_maps, (size_t)(m->n_ext + 1) * sizeof *maps);
     if (!maps) return munmap(map, size), nomem(r);

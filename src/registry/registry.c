@@ -53,6 +53,11 @@ struct cs_registry {
 
 static const char *const STATE_NAMES[] = {"", "ready", "archived"};
 
+int64_t cs_registry_max_artifact(const cs_registry_t *r)
+{
+    return r->max_bytes;
+}
+
 const char *cs_registry_state_name(cs_registry_state s)
 {
     return s == CS_REGISTRY_STATE_READY || s == CS_REGISTRY_STATE_ARCHIVED ? STATE_NAMES[s] : "";
@@ -1022,9 +1027,12 @@ static json_t *values_json(const cs_model_t *m, bool inputs)
 static cs_status read_schema(const char *path, cs_arena *arena, const char **schema, cs_error *err)
 {
     cs_model_t *m = NULL;
-    cs_status rc = cs_model_load_file(path, &m, err);
+    cs_status rc = cs_model_load_file_inline(path, &m, err);
     if (rc != CS_OK) {
         if (rc != CS_ERR_NOMEM && rc != CS_ERR_UNSUPPORTED) err->code = rc = CS_ERR_PARSE;
+        size_t n = strlen(path); /* the engine names the file: a blob path is nobody's business */
+        if (!strncmp(err->msg, path, n) && err->msg[n] == ':' && err->msg[n + 1] == ' ')
+            memmove(err->msg, err->msg + n + 2, strlen(err->msg + n + 2) + 1);
         return cs_error_prefix(err, "artifact is not a loadable ONNX model: ");
     }
     json_t *io =

@@ -80,6 +80,8 @@ typedef struct cs_registry_options {
  * schema migrations. Fails with CS_ERR_INVALID for a bad URL or option, CS_ERR_IO when the
  * directory or database cannot be opened. *out is freed with cs_registry_close. */
 cs_status cs_registry_open(const cs_registry_options *opts, cs_registry_t **out, cs_error *err);
+/* The largest artifact a push may bring: max_artifact_bytes, or its default. */
+int64_t cs_registry_max_artifact(const cs_registry_t *r);
 
 /* Stops webhook delivery (events still queued are dropped; use cs_registry_webhook_flush
  * first to wait for them), closes every connection and frees r. NULL is a no-op. */

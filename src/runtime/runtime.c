@@ -200,7 +200,8 @@ static void give_back_rest(cs_rt_model *m)
 /* Everything a load does after the version holds its place in the registry. */
 static cs_status start_version(cs_rt_model *m, const char *path, cs_error *err)
 {
-    cs_status rc = cs_model_load_file(path, &m->engine, err);
+    cs_status rc = m->cfg.inline_only ? cs_model_load_file_inline(path, &m->engine, err)
+                                      : cs_model_load_file(path, &m->engine, err);
     if (rc) return rc;
     rc = cs__rt_config_check_model(&m->cfg, m->engine, err);
     if (rc) return rc;

@@ -84,6 +84,7 @@ typedef struct cs_model_config {
     int preferred_batch_sizes[CS_RT_MAX_PREFERRED];
     int n_preferred;
     int max_queue_size; /* requests waiting; 0 = default 1024; full = CS_ERR_LIMIT */
+    bool inline_only;   /* refuse external data: a content-addressed artifact (registry) */
 } cs_model_config;
 
 /* Fills cfg with the defaults above. A zero in threads_per_instance or max_queue_size also
