@@ -71,6 +71,8 @@ typedef struct dep {
     slot s[MAX_SLOTS];
     cs_kpa kpa;
     int desired, ticks;
+    double conc_sum; /* concurrency readings since the last sample (the controller's) */
+    int conc_n;
     bool poked;         /* a request met no Ready instance: scale from zero now */
     uint64_t poked_ns;  /* when the first such request came, for the cold-start metric */
     char reason[512];   /* why instances are missing ("" when none are) */
@@ -342,15 +344,23 @@ static cs_kpa_config kpa_config(const cs_deploy_spec *s)
 
 /* The autoscaler's step: one sample each pass, one decision every second pass (and at once
  * when a request is waiting at zero). */
-static void autoscale(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
+/* Requests running or queued over the deployment's versions now. */
+static double concurrency(const dep *p)
 {
     double conc = 0;
-    int ready = 0;
     for (int i = 0; i < MAX_SLOTS; i++)
-        if (p->s[i].version[0]) {
+        if (p->s[i].version[0])
             conc += cs_rt_model_in_flight(p->s[i].m) + cs_rt_model_queue_depth(p->s[i].m);
-            ready += p->s[i].ready;
-        }
+    return conc;
+}
+
+static void autoscale(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
+{
+    double conc = (p->conc_sum + concurrency(p)) / (p->conc_n + 1);
+    p->conc_sum = 0;
+    p->conc_n = 0;
+    int ready = 0;
+    for (int i = 0; i < MAX_SLOTS; i++) ready += p->s[i].version[0] ? p->s[i].ready : 0;
     cs_kpa_sample(&p->kpa, now_ms, conc);
     int before = p->desired;
     if (++p->ticks % 2 == 0 || poked) p->desired = cs_kpa_tick(&p->kpa, now_ms, ready);
@@ -646,13 +656,21 @@ static void *controller(void *arg)
             dep_free(d, p);
             pthread_mutex_lock(&d->mu);
         }
-        if (!d->kicked && !d->stop) {
+        /* Until the next tick: ten concurrency readings, so that the tick's sample is an
+         * average over the second (as Knative's queue-proxy reports it), not one instant. */
+        uint64_t tick_end = cs_now_ns() + (uint64_t)d->o.tick_ms * 1000000;
+        while (!d->kicked && !d->stop && cs_now_ns() < tick_end) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t ns = ts.tv_nsec + (int64_t)d->o.tick_ms * 1000000;
+            int64_t ns = ts.tv_nsec + (int64_t)d->o.tick_ms * 100000;
             ts.tv_sec += ns / 1000000000;
             ts.tv_nsec = ns % 1000000000;
             pthread_cond_timedwait(&d->wake, &d->mu, &ts);
+            it = 0;
+            while (cs_map_next(&d->deps, &it, &key, &v)) {
+                ((dep *)v)->conc_sum += concurrency(v);
+                ((dep *)v)->conc_n++;
+            }
         }
         d->kicked = false;
     }
@@ -1011,10 +1029,10 @@ static json_t *dep_json(const dep *p)
                     claim_name(p, s, s->claims[k], claim, sizeof claim);
             json_array_append_new(
                 instances,
-                json_pack("{s:s, s:o, s:o, s:s, s:s, s:o, s:i, s:i, s:s}", "name", name,
-                          "claim", claim[0] ? json_string(claim) : json_null(), "cpus", cpus,
-                          "version", s->version, "state", cs_rt_instance_state_name(info[j].state),
-                          "since", timestamp(info[j].since_ns), "restarts", s->restarts, "running",
+                json_pack("{s:s, s:o, s:o, s:s, s:s, s:o, s:i, s:i, s:s}", "name", name, "claim",
+                          claim[0] ? json_string(claim) : json_null(), "cpus", cpus, "version",
+                          s->version, "state", cs_rt_instance_state_name(info[j].state), "since",
+                          timestamp(info[j].since_ns), "restarts", s->restarts, "running",
                           info[j].running, "reason", info[j].reason));
         }
         cs_free(info);
