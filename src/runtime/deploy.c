@@ -23,6 +23,7 @@
 #include "base/vec.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
+#include "devices/placement.h"
 #include "runtime/autoscale.h"
 
 #include <inttypes.h>
@@ -39,9 +40,10 @@ typedef struct slot {
     char version[VERSION_SZ]; /* "" = free */
     cs_rt_model *m;           /* held while loaded */
     int ids[CS_DEPLOY_MAX_INST], n_ids;
-    int ready;          /* Ready instances, as of the last pass */
-    int weight, wanted; /* routing percent now; wanted percent, -1 = not a target */
-    int restarts;       /* failed instances replaced */
+    int claims[CS_DEPLOY_MAX_INST]; /* parallel to ids: the claim's number, 0 = none */
+    int ready;                      /* Ready instances, as of the last pass */
+    int weight, wanted;             /* routing percent now; wanted percent, -1 = not a target */
+    int restarts;                   /* failed instances replaced */
     int64_t backoff_ms, retry_at_ms, last_failure_ms; /* restart back-off (heal) */
 } slot;
 
@@ -69,9 +71,16 @@ typedef struct dep {
     slot s[MAX_SLOTS];
     cs_kpa kpa;
     int desired, ticks;
-    bool poked;        /* a request met no Ready instance: scale from zero now */
-    uint64_t poked_ns; /* when the first such request came, for the cold-start metric */
-    char reason[512];  /* why instances are missing ("" when none are) */
+    double conc_sum; /* concurrency readings since the last sample (the controller's) */
+    int conc_n;
+    bool poked;         /* a request met no Ready instance: scale from zero now */
+    uint64_t poked_ns;  /* when the first such request came, for the cold-start metric */
+    char reason[512];   /* why instances are missing ("" when none are) */
+    cs_arena req_arena; /* reqs: spec.resources.devices.requests as allocator structs */
+    cs_dra_request *reqs;
+    size_t n_reqs;
+    bool reqs_ready;
+    int next_claim; /* claims are named DEPLOYMENT-vVERSION-N */
     rollout ro;
     cs_metric *m_desired, *m_ready, *m_panic, *m_cold;
 } dep;
@@ -178,22 +187,61 @@ static int count_ready(const slot *s)
     return ready;
 }
 
+static void claim_name(const dep *p, const slot *s, int n, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s-v%s-%d", p->spec.name, s->version, n);
+}
+
+/* Frees the devices of instance i's claim, if it has one. */
+static void release_claim(cs_deployer *d, const dep *p, const slot *s, int i)
+{
+    if (!s->claims[i] || !d->o.devices) return;
+    char name[CS_DEPLOY_NAME_MAX + 48];
+    claim_name(p, s, s->claims[i], name, sizeof name);
+    cs_error err;
+    if (cs_placement_release(d->o.devices, name, &err) != CS_OK)
+        cs_log(CS_LOG_WARN, "claim not released", "claim", name, "error", err.msg, NULL);
+}
+
+static void set_reason(cs_deployer *d, dep *p, const slot *s, const char *what, const char *msg)
+{
+    pthread_mutex_lock(&d->mu);
+    snprintf(p->reason, sizeof p->reason, "instance %d of version %s %s: %.300s", s->n_ids + 1,
+             s->version, what, msg);
+    pthread_mutex_unlock(&d->mu);
+}
+
 /* Adds or removes instances on s until it has `want`; the first failure to add is the
- * deployment's reason. */
+ * deployment's reason. With resources.devices, each instance first gets a claim of its own
+ * from the allocator (CPU cores to pin its threads to), released when the instance goes. */
 static void scale_slot(cs_deployer *d, dep *p, slot *s, int want)
 {
     while (s->n_ids < want) {
         cs_error err;
         cs_rt_instance_opts io = {0};
-        int id;
-        if (cs_rt_model_add_instance(s->m, &io, &id, &err) != CS_OK) {
-            pthread_mutex_lock(&d->mu);
-            snprintf(p->reason, sizeof p->reason, "instance %d of version %s cannot start: %.200s",
-                     s->n_ids + 1, s->version, err.msg);
-            pthread_mutex_unlock(&d->mu);
+        cs_placement pl = {0};
+        int id, claim = 0;
+        if (p->n_reqs && d->o.devices) {
+            char name[CS_DEPLOY_NAME_MAX + 48];
+            claim_name(p, s, claim = ++p->next_claim, name, sizeof name);
+            if (cs_placement_claim(d->o.devices, name, p->reqs, p->n_reqs, &pl, &err) != CS_OK) {
+                cs_placement_free(&pl);
+                set_reason(d, p, s, "cannot be placed", err.msg);
+                return;
+            }
+            io.cpus = pl.cpus;
+            io.n_cpus = (int)pl.n_cpus;
+        }
+        cs_status rc = cs_rt_model_add_instance(s->m, &io, &id, &err);
+        cs_placement_free(&pl);
+        if (rc != CS_OK) {
+            s->claims[s->n_ids] = claim;
+            release_claim(d, p, s, s->n_ids);
+            set_reason(d, p, s, "cannot start", err.msg);
             return;
         }
         pthread_mutex_lock(&d->mu);
+        s->claims[s->n_ids] = claim;
         s->ids[s->n_ids++] = id;
         s->ready = count_ready(s);
         if (p->poked && s->ready > 0) { /* a request was waiting: that was a cold start */
@@ -211,6 +259,7 @@ static void scale_slot(cs_deployer *d, dep *p, slot *s, int want)
         if (cs_rt_model_remove_instance(s->m, id, &err) != CS_OK)
             cs_log(CS_LOG_WARN, "instance not removed", "deployment", p->spec.name, "version",
                    s->version, "error", err.msg, NULL);
+        release_claim(d, p, s, s->n_ids);
     }
 }
 
@@ -220,6 +269,7 @@ static void unload_slot(cs_deployer *d, dep *p, slot *s)
     cs_rt_model *m = s->m;
     char version[VERSION_SZ];
     snprintf(version, sizeof version, "%s", s->version);
+    slot gone = *s;
     pthread_mutex_lock(&d->mu);
     *s = (slot){0};
     pthread_mutex_unlock(&d->mu);
@@ -228,6 +278,7 @@ static void unload_slot(cs_deployer *d, dep *p, slot *s)
     if (cs_runtime_unload(d->o.rt, p->spec.name, version, &err) == CS_OK)
         cs_log(CS_LOG_INFO, "deployment version unloaded", "deployment", p->spec.name, "version",
                version, NULL);
+    for (int i = 0; i < gone.n_ids; i++) release_claim(d, p, &gone, i); /* after the drain */
 }
 
 static void event(cs_deployer *d, dep *p, const char *action, json_t *detail);
@@ -243,9 +294,14 @@ static void heal(cs_deployer *d, dep *p, slot *s, int64_t now_ms)
         if (info[i].state != CS_RT_INSTANCE_FAILED) continue;
         cs_error err;
         cs_rt_model_remove_instance(s->m, info[i].id, &err);
+        for (int j = 0; j < s->n_ids; j++)
+            if (s->ids[j] == info[i].id) release_claim(d, p, s, j);
         pthread_mutex_lock(&d->mu);
         for (int j = 0; j < s->n_ids; j++)
-            if (s->ids[j] == info[i].id) s->ids[j] = s->ids[--s->n_ids];
+            if (s->ids[j] == info[i].id) {
+                s->ids[j] = s->ids[--s->n_ids];
+                s->claims[j] = s->claims[s->n_ids];
+            }
         s->restarts++;
         if (now_ms - s->last_failure_ms >= 10 * 60 * 1000) s->backoff_ms = 0;
         s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 10000;
@@ -288,15 +344,23 @@ static cs_kpa_config kpa_config(const cs_deploy_spec *s)
 
 /* The autoscaler's step: one sample each pass, one decision every second pass (and at once
  * when a request is waiting at zero). */
-static void autoscale(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
+/* Requests running or queued over the deployment's versions now. */
+static double concurrency(const dep *p)
 {
     double conc = 0;
-    int ready = 0;
     for (int i = 0; i < MAX_SLOTS; i++)
-        if (p->s[i].version[0]) {
+        if (p->s[i].version[0])
             conc += cs_rt_model_in_flight(p->s[i].m) + cs_rt_model_queue_depth(p->s[i].m);
-            ready += p->s[i].ready;
-        }
+    return conc;
+}
+
+static void autoscale(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
+{
+    double conc = (p->conc_sum + concurrency(p)) / (p->conc_n + 1);
+    p->conc_sum = 0;
+    p->conc_n = 0;
+    int ready = 0;
+    for (int i = 0; i < MAX_SLOTS; i++) ready += p->s[i].version[0] ? p->s[i].ready : 0;
     cs_kpa_sample(&p->kpa, now_ms, conc);
     int before = p->desired;
     if (++p->ticks % 2 == 0 || poked) p->desired = cs_kpa_tick(&p->kpa, now_ms, ready);
@@ -446,9 +510,21 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
         p->has_next = false;
         cs_kpa_config c = kpa_config(&p->spec);
         p->kpa.cfg = c;
+        p->reqs_ready = false;
     }
     int64_t generation = p->generation;
     pthread_mutex_unlock(&d->mu);
+    if (!p->reqs_ready) { /* checked at apply: this cannot fail but for memory */
+        cs_error err;
+        cs_arena_free(&p->req_arena);
+        cs_arena_init(&p->req_arena, 4096);
+        p->n_reqs = 0;
+        if (p->spec.device_requests &&
+            cs_placement_parse_requests(p->spec.device_requests, "spec.resources.devices.requests",
+                                        &p->req_arena, &p->reqs, &p->n_reqs, &err) != CS_OK)
+            p->n_reqs = 0;
+        p->reqs_ready = true;
+    }
     /* 1. Resolve the targets; a failure keeps what is served and becomes the reason. */
     char versions[CS_DEPLOY_MAX_TARGETS][VERSION_SZ];
     cs_error err;
@@ -539,6 +615,7 @@ static void dep_free(cs_deployer *d, dep *p)
     for (int i = 0; i < MAX_SLOTS; i++)
         if (p->s[i].version[0]) unload_slot(d, p, &p->s[i]); /* drains the queue first */
     cs_deploy_spec_free(&p->spec);
+    cs_arena_free(&p->req_arena);
     cs_free(p);
 }
 
@@ -579,13 +656,21 @@ static void *controller(void *arg)
             dep_free(d, p);
             pthread_mutex_lock(&d->mu);
         }
-        if (!d->kicked && !d->stop) {
+        /* Until the next tick: ten concurrency readings, so that the tick's sample is an
+         * average over the second (as Knative's queue-proxy reports it), not one instant. */
+        uint64_t tick_end = cs_now_ns() + (uint64_t)d->o.tick_ms * 1000000;
+        while (!d->kicked && !d->stop && cs_now_ns() < tick_end) {
             struct timespec ts;
             clock_gettime(CLOCK_REALTIME, &ts);
-            int64_t ns = ts.tv_nsec + (int64_t)d->o.tick_ms * 1000000;
+            int64_t ns = ts.tv_nsec + (int64_t)d->o.tick_ms * 100000;
             ts.tv_sec += ns / 1000000000;
             ts.tv_nsec = ns % 1000000000;
             pthread_cond_timedwait(&d->wake, &d->mu, &ts);
+            it = 0;
+            while (cs_map_next(&d->deps, &it, &key, &v)) {
+                ((dep *)v)->conc_sum += concurrency(v);
+                ((dep *)v)->conc_n++;
+            }
         }
         d->kicked = false;
     }
@@ -608,6 +693,7 @@ static cs_status add_dep(cs_deployer *d, cs_deploy_spec *spec, int64_t generatio
     if (!p) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
     p->spec = *spec;
     p->generation = generation;
+    cs_arena_init(&p->req_arena, 4096);
     cs_kpa_config c = kpa_config(spec);
     cs_kpa_init(&p->kpa, &c, (int64_t)(cs_now_ns() / 1000000));
     p->desired = p->kpa.desired;
@@ -785,6 +871,19 @@ cs_status cs_deployer_apply(cs_deployer *d, const cs_deploy_spec *spec, const ch
             return cs_error_set(err, CS_ERR_NOT_FOUND, "spec.traffic[%d]: %s", i, err->msg);
     }
     if (rc != CS_OK) return rc;
+    if (spec->device_requests) {
+        cs_arena ra;
+        cs_arena_init(&ra, 4096);
+        cs_dra_request *reqs;
+        size_t n;
+        rc = cs_placement_parse_requests(spec->device_requests, "spec.resources.devices.requests",
+                                         &ra, &reqs, &n, err);
+        cs_arena_free(&ra);
+        if (rc != CS_OK) return rc;
+        if (!d->o.devices)
+            return cs_error_set(err, CS_ERR_INVALID,
+                                "spec.resources: this server has no devices to allocate");
+    }
     /* A deep copy the deployer owns: the canonical JSON parsed back. */
     json_t *doc = cs_deploy_spec_json(spec);
     cs_deploy_spec own;
@@ -921,11 +1020,20 @@ static json_t *dep_json(const dep *p)
             char name[CS_DEPLOY_NAME_MAX + 48];
             snprintf(name, sizeof name, "%s-v%s-%d", p->spec.name, s->version, info[j].id);
             ready += info[j].state == CS_RT_INSTANCE_READY;
+            json_t *cpus = json_array();
+            for (int k = 0; k < info[j].n_cpus; k++)
+                json_array_append_new(cpus, json_integer(info[j].cpus[k]));
+            char claim[CS_DEPLOY_NAME_MAX + 48] = "";
+            for (int k = 0; k < s->n_ids; k++)
+                if (s->ids[k] == info[j].id && s->claims[k])
+                    claim_name(p, s, s->claims[k], claim, sizeof claim);
             json_array_append_new(
-                instances, json_pack("{s:s, s:s, s:s, s:o, s:i, s:i, s:s}", "name", name, "version",
-                                     s->version, "state", cs_rt_instance_state_name(info[j].state),
-                                     "since", timestamp(info[j].since_ns), "restarts", s->restarts,
-                                     "running", info[j].running, "reason", info[j].reason));
+                instances,
+                json_pack("{s:s, s:o, s:o, s:s, s:s, s:o, s:i, s:i, s:s}", "name", name, "claim",
+                          claim[0] ? json_string(claim) : json_null(), "cpus", cpus, "version",
+                          s->version, "state", cs_rt_instance_state_name(info[j].state), "since",
+                          timestamp(info[j].since_ns), "restarts", s->restarts, "running",
+                          info[j].running, "reason", info[j].reason));
         }
         cs_free(info);
     }

@@ -44,9 +44,10 @@ typedef struct cs_deployer cs_deployer;
 
 typedef struct cs_deployer_options {
     cs_runtime *rt;
-    cs_registry_t *registry;    /* specs, the versions' artifacts, the audit log */
-    struct cs_metrics *metrics; /* optional: the capstan_deployment_* families */
-    int tick_ms;                /* 0 = 1000 */
+    cs_registry_t *registry;      /* specs, the versions' artifacts, the audit log */
+    struct cs_metrics *metrics;   /* optional: the capstan_deployment_* families */
+    struct cs_dra_state *devices; /* where instances with resources.devices are placed */
+    int tick_ms;                  /* 0 = 1000 */
 } cs_deployer_options;
 
 /* Reads the stored deployments and starts the controller thread, which brings them up. */

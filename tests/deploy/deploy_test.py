@@ -395,4 +395,48 @@ def pending_phase():
     check("and serve", st == 200, (st, j))
 
 
-{"main": main_phase, "restart": restart_phase, "pending": pending_phase}[PHASE]()
+# --- devices ------------------------------------------------------------------------------
+
+def gpu(gib):
+    return {"requests": [{"name": "gpu", "exactly": {"deviceClassName": "gpu.nvidia.com",
+                                                     "capacity": {"requests":
+                                                                  {"memory": "%dGi" % gib}}}}]}
+
+
+def devices_phase():
+    push("digits", ROOT + "/models/digits.onnx")
+    for name, gib in (("g1", 8), ("g2", 6)):
+        st, j = apply(name, {"model": "digits", "instances": {"min": 1},
+                             "resources": {"devices": gpu(gib)}})
+        ok = wait_for(name, lambda: status(name).get("readyInstances") == 1, 10)
+        check("%s (%d Gi) gets a share of the simulated GPU" % (name, gib), bool(ok),
+              (st, j, status(name)))
+    st, j = call("GET", "/api/v1/claims")
+    claims = [c["metadata"]["name"] for c in (j or {}).get("items", [])]
+    check("each instance holds a ResourceClaim", "g1-v1-1" in claims and "g2-v1-1" in claims,
+          claims)
+    apply("g3", {"model": "digits", "instances": {"min": 1}, "resources": {"devices": gpu(4)}})
+    s = wait_for("g3", lambda: (lambda s: s if "cannot be placed" in s.get("reason", "")
+                                else None)(status("g3")), 10)
+    check("a third that does not fit is Pending with the allocator's reason", bool(s) and
+          "4Gi memory free" in s["reason"] and s["readyInstances"] == 0, status("g3"))
+    call("DELETE", "/api/v1/deployments/g2")
+    ok = wait_for("g3 up", lambda: status("g3").get("readyInstances") == 1, 10)
+    check("deleting one lets it start", bool(ok), status("g3"))
+    st, j = infer("g3")
+    check("and serve", st == 200, (st, j))
+
+    cores = {"requests": [{"name": "cpu", "exactly": {"deviceClassName": "cpu.capstan.dev",
+                                                      "capacity": {"requests": {"cores": 1}}}}]}
+    apply("pinned", {"model": "digits", "instances": {"min": 2}, "resources": {"devices": cores}})
+    s = wait_for("pinned", lambda: (lambda s: s if s.get("readyInstances") == 2 else None)
+                 (status("pinned")), 10)
+    cpus = sorted(c for i in (s or {}).get("instances", []) for c in i["cpus"])
+    check("instances on cores are pinned to the CPUs their claims got", cpus == [0, 1], s)
+    st, j = apply("bad-dev", {"model": "digits", "resources": {"devices": {"requests": [
+        {"name": "cpu", "exactly": {"capacity": {"requests": {"cores": 1}}}}]}}})
+    check("a bad device request is 400 with its path", st == 400 and
+          "spec.resources.devices.requests[0].exactly.deviceClassName" in j["error"], (st, j))
+
+
+{"main": main_phase, "devices": devices_phase, "restart": restart_phase, "pending": pending_phase}[PHASE]()

@@ -81,4 +81,39 @@ if start pending --threads 1; then
     run_phase pending
     stop pending
 fi
+# An inventory with a simulated 16Gi GPU shared by memory and a NUMA node of CPUs 0-1.
+cat >"$TMP/devices.yaml" <<'YAML'
+apiVersion: resource.k8s.io/v1
+kind: ResourceSlice
+metadata: {name: sim}
+spec:
+  driver: gpu.nvidia.com
+  pool: {name: node, generation: 1, resourceSliceCount: 1}
+  nodeName: node
+  devices:
+  - name: gpu-0
+    allowMultipleAllocations: true
+    attributes: {index: {int: 0}, productName: {string: simulated}}
+    capacity:
+      memory: {value: 16Gi, requestPolicy: {default: 1Gi, validRange: {min: 1Gi, step: 1Gi}}}
+---
+apiVersion: resource.k8s.io/v1
+kind: ResourceSlice
+metadata: {name: cpu}
+spec:
+  driver: cpu.capstan.dev
+  pool: {name: node, generation: 1, resourceSliceCount: 1}
+  nodeName: node
+  devices:
+  - name: numa-0
+    allowMultipleAllocations: true
+    attributes: {numaNode: {int: 0}, coreCPUs: {string: '0-1'}}
+    capacity:
+      cores: {value: '2', requestPolicy: {default: '1', validRange: {min: '1', step: '1'}}}
+YAML
+rm -rf "$TMP/data"
+if start devices --threads 8 --devices "$TMP/devices.yaml"; then
+    run_phase devices
+    stop devices
+fi
 summary
