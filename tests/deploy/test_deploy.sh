@@ -15,7 +15,8 @@ SUITE=deploy
 # shellcheck source=../lib/server.sh
 source "$HERE/../lib/server.sh"
 
-# A model slow enough for concurrency to build up: 16 256x256 MatMuls over n rows.
+# A model slow enough that concurrency builds up in the server whatever the clients' own
+# speed on a busy machine: 96 256x256 MatMuls over n rows (about 20 ms for 32 rows).
 "$PY" - "$TMP/slow.onnx" <<'PY'
 import sys
 import numpy as np
@@ -24,7 +25,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 w = numpy_helper.from_array(np.eye(256, dtype=np.float32), "w")
 nodes = [helper.make_node("MatMul", ["x" if i == 0 else "h%d" % i, "w"],
-                          ["y" if i == 15 else "h%d" % (i + 1)]) for i in range(16)]
+                          ["y" if i == 95 else "h%d" % (i + 1)]) for i in range(96)]
 g = helper.make_graph(nodes, "slow", [helper.make_tensor_value_info("x", TensorProto.FLOAT,
                                                                     ["n", 256])],
                       [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", 256])], [w])
