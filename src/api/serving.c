@@ -97,23 +97,30 @@ typedef struct pinned {
     char model[PINNED_MAX][CS_API_NAME_MAX], version[PINNED_MAX][VERSION_MAX];
 } pinned;
 
-/* Collects a registry version that is not its model's default (one asked for by number or
- * alias). Called under the runtime's lock, so it only reads `served` (under mu). */
+/* Collects every loaded version. Called under the runtime's lock, so it takes no other
+ * lock (the request path takes `mu`, then the runtime's): evict_pinned filters after. */
 static void collect_pinned(void *ud, const cs_rt_model *m)
 {
     pinned *p = ud;
     const char *name = cs_rt_model_name(m), *version = cs_rt_model_version(m);
-    if (p->n == PINNED_MAX || cs_api_repo_known(p->s, name) || strlen(name) >= CS_API_NAME_MAX ||
-        strlen(version) >= VERSION_MAX)
+    if (p->n == PINNED_MAX || strlen(name) >= CS_API_NAME_MAX || strlen(version) >= VERSION_MAX)
         return;
-    pthread_mutex_lock(&p->s->serving->mu);
-    const char *def = cs_map_get(&p->s->serving->served, name);
-    bool is_default = def && !strcmp(def, version);
-    pthread_mutex_unlock(&p->s->serving->mu);
-    if (is_default) return;
     snprintf(p->model[p->n], CS_API_NAME_MAX, "%s", name);
     snprintf(p->version[p->n], VERSION_MAX, "%s", version);
     p->n++;
+}
+
+/* Whether (model, version) is a registry version that is not its model's default (one asked
+ * for by number or alias). */
+static bool is_pinned(cs_server *s, const char *model, const char *version)
+{
+    if (cs_api_repo_known(s, model) || (s->deployer && cs_deployer_has(s->deployer, model)))
+        return false; /* command-line models and deployments' versions are not evicted */
+    pthread_mutex_lock(&s->serving->mu);
+    const char *def = cs_map_get(&s->serving->served, model);
+    bool is_default = def && !strcmp(def, version);
+    pthread_mutex_unlock(&s->serving->mu);
+    return !is_default;
 }
 
 static void unload(cs_server *s, const char *model, const char *version);
@@ -127,8 +134,12 @@ static bool evict_pinned(cs_server *s)
     if (!p) return false;
     p->s = s;
     cs_runtime_foreach(s->rt, collect_pinned, p);
-    for (int i = 0; i < p->n; i++) unload(s, p->model[i], p->version[i]);
-    bool any = p->n > 0;
+    bool any = false;
+    for (int i = 0; i < p->n; i++)
+        if (is_pinned(s, p->model[i], p->version[i])) {
+            unload(s, p->model[i], p->version[i]);
+            any = true;
+        }
     cs_free(p);
     return any;
 }
