@@ -61,7 +61,8 @@ static void read_file(file *f)
     long n = ftell(in);
     fseek(in, 0, SEEK_SET);
     f->data = malloc((size_t)n + 1);
-    if (n < 0 || !f->data || fread(f->data, 1, (size_t)n, in) != (size_t)n) die(f->path, "cannot read");
+    if (n < 0 || !f->data || fread(f->data, 1, (size_t)n, in) != (size_t)n)
+        die(f->path, "cannot read");
     fclose(in);
     f->len = (size_t)n;
 }

@@ -31,7 +31,7 @@ function h(tag, attrs, ...kids) {
     else if (k === 'style') Object.assign(e.style, v);
     else e.setAttribute(k, v === true ? '' : v);
   }
-  for (const k of kids.flat()) {
+  for (const k of kids.flat(Infinity)) {
     if (k === null || k === undefined || k === false) continue;
     e.append(k instanceof Node ? k : document.createTextNode(String(k)));
   }
@@ -139,8 +139,11 @@ function plot(canvas, t, series, unit, span = HISTORY) {
     c.textAlign = 'right'; c.textBaseline = 'middle';
     c.fillText(v >= 100 ? v.toFixed(0) : v.toPrecision(2), L - 4, yy);
   }
-  c.textAlign = 'center'; c.textBaseline = 'top';
-  for (let s = 0; s <= span; s += span / 5) c.fillText(s ? `-${s}s` : 'now', x(now - s), hgt - B + 4);
+  c.textBaseline = 'top';
+  for (let s = 0; s <= span; s += span / 5) {
+    c.textAlign = s ? 'center' : 'right';
+    c.fillText(s ? `-${s}s` : 'now', x(now - s), hgt - B + 4);
+  }
   for (const s of series) {
     c.strokeStyle = s.color; c.lineWidth = 2; c.beginPath();
     let on = false;
@@ -300,10 +303,10 @@ async function overview(main) {
       const [ms, ds] = await Promise.all([get('/api/v1/models?limit=200'), get('/api/v1/deployments')]);
       nModels = ms.items.length;
       nDeps = ds.items.length;
-      models.replaceChildren(table(['Name', 'Description', 'Aliases', 'Labels'], ms.items.map((m) => [
+      models.replaceChildren(table(['Name', 'Description', 'Labels', 'Created'], ms.items.map((m) => [
         h('a', {href: '#/model/' + enc(m.name)}, m.name), m.description || '',
-        Object.entries(m.aliases || {}).map(([a, v]) => chip(`${a} → v${v}`)),
-        Object.entries(m.labels || {}).map(([k, v]) => h('code', {}, `${k}=${v} `))]), 'No model yet: `capstan model push NAME FILE.onnx` adds one.'));
+        Object.entries(m.labels || {}).map(([k, v]) => h('code', {}, `${k}=${v} `)),
+        `${m.created_at || ''} ${m.created_by ? 'by ' + m.created_by : ''}`]), 'No model yet: `capstan model push NAME FILE.onnx` adds one.'));
       deps.replaceChildren(deploymentTable(ds.items));
       drawCards();
     } catch (e) {
@@ -355,7 +358,8 @@ async function modelView(main, name) {
         const lin = v.lineage || {};
         const row = ['v' + v.version, chip(v.state), h('code', {title: v.digest}, (v.digest || '').replace('sha256:', '').slice(0, 12)),
           bytes(v.size), ioSchema(v),
-          [lin.source_run ? h('div', {}, 'run ' + lin.source_run) : null, lin.parent_version ? h('div', {}, 'from v' + lin.parent_version) : null,
+          [lin.source_uri ? h('div', {}, lin.source_uri) : null, lin.run_id ? h('div', {}, 'run ' + lin.run_id) : null,
+            lin.parent_version ? h('div', {}, 'from ' + lin.parent_version) : null,
             lin.dataset_digest ? h('div', {class: 'mono'}, 'data ' + lin.dataset_digest.slice(0, 19)) : null],
           Object.entries(v.labels || {}).map(([k, x]) => h('div', {}, h('code', {}, `${k}=${x}`))),
           `${v.created_at || ''} ${v.created_by ? 'by ' + v.created_by : ''}`];
@@ -425,9 +429,17 @@ async function deploymentView(main, name) {
       const mine = audit.items.filter((a) => a.action.startsWith('deployment.') &&
         ((a.after && a.after.name === name) || (a.before && a.before.name === name) || a.deployment === name || a.alias === name || JSON.stringify(a).includes(`"${name}"`)));
       events.replaceChildren(table(['When', 'Who', 'Event', 'Detail'], mine.slice(0, 20).map((a) =>
-        [a.at, a.actor, h('code', {}, a.action), h('code', {}, JSON.stringify(a.after || a.detail || {}))]), 'No events yet.'));
+        [a.at, a.actor, h('code', {}, a.action), h('code', {}, eventDetail(a))]), 'No events yet.'));
     } catch (e) { events.replaceChildren(h('p', {class: 'error'}, e.message)); }
   });
+}
+
+// An audit entry's change in one short line: a scale's from -> to, else its JSON, cut.
+function eventDetail(a) {
+  const d = a.after || a.detail || {};
+  if (d.from !== undefined && d.to !== undefined) return `${d.from} → ${d.to}`;
+  const text = JSON.stringify(d.spec ? {generation: (d.metadata || {}).generation, model: d.spec.model} : d);
+  return text.length > 160 ? text.slice(0, 157) + '…' : text;
 }
 
 function claimDevices(claim, name) {

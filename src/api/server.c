@@ -480,7 +480,7 @@ void cs_server_free(cs_server *s)
     cs__api_stream_stop(s->stream); /* first: it resumes what the daemon must not find suspended */
     if (s->mhd) MHD_stop_daemon(s->mhd);
     cs__api_stream_free(s->stream); /* after the daemon: a stream's end uses it */
-    cs__api_conns_free(s->conns); /* after the daemon: its callbacks use the table */
+    cs__api_conns_free(s->conns);   /* after the daemon: its callbacks use the table */
     cs_deployer_free(s->deployer);
     cs_api_repo_free(s);
     cs_dra_state_free(s->dra);

@@ -13,8 +13,9 @@
  * cannot crowd out inference. When the server drains, every stream ends at its next event.
  *
  * Locks: hub.mu guards the event, the client list and each client's `suspended` flag; it is
- * taken by the MHD threads (the callback, a client's end) and the event thread, and no other
- * lock is taken under it. The runtime and the deployer are read without it.
+ * taken by the MHD threads (the callback, a client's end) and the event thread. Under it only
+ * MHD_suspend_connection is called (libmicrohttpd's lock after ours); connections are resumed
+ * after it is released. The runtime and the deployer are read without it.
  */
 #include "api/api.h"
 #include "api/stream.h"
@@ -165,8 +166,8 @@ static json_t *deployments_now(struct cs_api_stream *h)
 
 static char *build_event(struct cs_api_stream *h, size_t *len)
 {
-    json_t *j = json_pack("{s:I, s:o, s:o}", "t", (json_int_t)(cs_wall_ns() / 1000000),
-                          "models", models_now(h), "deployments", deployments_now(h));
+    json_t *j = json_pack("{s:I, s:o, s:o}", "t", (json_int_t)(cs_wall_ns() / 1000000), "models",
+                          models_now(h), "deployments", deployments_now(h));
     char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
     json_decref(j);
     if (!text) return NULL;
@@ -177,20 +178,31 @@ static char *build_event(struct cs_api_stream *h, size_t *len)
     return ev;
 }
 
-/* Wakes every client that waits; under h->mu. */
-static void resume_all(struct cs_api_stream *h)
+/* Takes every waiting client off the wait (under h->mu) into out, for wake() to resume once
+ * the lock is released: a connection marked so cannot end before it is resumed, so its
+ * pointer stays good, and libmicrohttpd's own lock is never taken under h->mu here. */
+static int waiting(struct cs_api_stream *h, struct MHD_Connection **out)
 {
+    int n = 0;
     for (int i = 0; i < h->n_clients; i++) {
         client *c = h->clients[i];
         if (!c->suspended) continue;
         c->suspended = false;
-        MHD_resume_connection(c->conn);
+        out[n++] = c->conn;
     }
+    return n;
+}
+
+static void wake(struct MHD_Connection **conns, int n)
+{
+    for (int i = 0; i < n; i++) MHD_resume_connection(conns[i]);
 }
 
 static void *run(void *arg)
 {
     struct cs_api_stream *h = arg;
+    struct MHD_Connection *conns[CS_API_STREAM_MAX];
+    int n = 0;
     pthread_mutex_lock(&h->mu);
     while (!h->stop) {
         struct timespec until;
@@ -198,10 +210,7 @@ static void *run(void *arg)
         until.tv_sec += 1;
         pthread_cond_timedwait(&h->cv, &h->mu, &until);
         if (atomic_load(&h->s->draining)) h->stop = true;
-        if (h->stop || h->n_clients == 0) {
-            resume_all(h); /* to let them end, when stopping */
-            continue;
-        }
+        if (h->stop || h->n_clients == 0) continue;
         pthread_mutex_unlock(&h->mu);
         size_t len = 0;
         char *ev = build_event(h, &len); /* outside the lock: it reads the runtime */
@@ -211,10 +220,14 @@ static void *run(void *arg)
         h->event = ev;
         h->event_len = len;
         h->seq++;
-        resume_all(h);
+        n = waiting(h, conns);
+        pthread_mutex_unlock(&h->mu);
+        wake(conns, n);
+        pthread_mutex_lock(&h->mu);
     }
-    resume_all(h);
+    n = waiting(h, conns); /* stopping: they end at their next read */
     pthread_mutex_unlock(&h->mu);
+    wake(conns, n);
     return NULL;
 }
 

@@ -11,8 +11,8 @@
 #include <stddef.h>
 
 typedef struct cs_ui_asset {
-    const char *name;         /* "index.html", "app.js" */
-    const char *type;         /* Content-Type */
+    const char *name; /* "index.html", "app.js" */
+    const char *type; /* Content-Type */
     const unsigned char *data;
     size_t len;
     const unsigned char *gz; /* the same bytes gzip-compressed (level 9) */

@@ -1,5 +1,5 @@
-"""ui_setup.py - what the browser test finds on the server: the digits model in two versions
-with `prod` on v1, deployments g1 (8 Gi) and g2 (6 Gi) sharing the simulated 16 Gi GPU, g3
+"""ui_setup.py - what the browser test finds on the server: the digits and spare models (two
+versions each, pushed by test_ui.sh) with `prod` on v1, deployments g1 (8 Gi) and g2 (6 Gi) sharing the simulated 16 Gi GPU, g3
 (4 Gi) Pending for want of memory, a viewer token, and a digit to draw: a sklearn 8x8 digit
 (pixels 0..16), inked at 16 where it is >= 8, that the model classifies as its label.
 
@@ -36,7 +36,8 @@ def gpu(gib):
                                                                   {"memory": "%dGi" % gib}}}}]}
 
 
-must("alias prod", *call("PUT", "/api/v1/models/digits/aliases/prod", {"version": 1}))
+for m in ("digits", "spare"):
+    must("alias prod", *call("PUT", "/api/v1/models/%s/aliases/prod" % m, {"version": 1}))
 for name, gib in (("g1", 8), ("g2", 6), ("g3", 4)):
     must("deployment " + name, *call("PUT", "/api/v1/deployments/" + name, {
         "apiVersion": "capstan.dev/v1", "kind": "Deployment", "metadata": {"name": name},
