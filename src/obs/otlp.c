@@ -332,7 +332,9 @@ void cs_otlp_emit(cs_otlp *e, const cs_span *s)
     if (room) {
         cs_span *slot = &e->ring[(e->head + e->len++) % e->opt.max_queue];
         memcpy(slot, s, offsetof(cs_span, text) + s->text_len);
-        if (e->len >= e->opt.max_batch) pthread_cond_signal(&e->wake);
+        /* Only as the queue reaches a batch: the exporter waits for nothing else from here,
+         * and one signal per span would wake it for every request while it backs off. */
+        if (e->len == e->opt.max_batch) pthread_cond_signal(&e->wake);
     }
     pthread_mutex_unlock(&e->lock);
     if (!room && e->dropped) cs_metric_add(e->dropped, 1);

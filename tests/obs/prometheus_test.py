@@ -2,7 +2,8 @@
 Prometheus scraping a real capstan server under load (started by test_prometheus.sh).
 
 Usage: prometheus_test.py CAPSTAN_URL PROMETHEUS_URL DASHBOARD RULES. Applies a deployment
-`web` of the registry model dmodel (pushed by test_prometheus.sh) at zero instances, then
+`web` of the registry model dmodel (pushed by test_prometheus.sh) and waits for it to scale
+to zero, then
 sends inference to the served model digits and to web (and some 404s) for a bounded time
 while it waits for every PromQL expression of the dashboard (with $__rate_interval, $model,
 $deployment and $job filled in) and every recording rule to return data through
@@ -78,8 +79,20 @@ def main():
     st, _, b = request(CAP.hostname, CAP.port, "PUT", "/api/v1/deployments/web",
                        {"apiVersion": "capstan.dev/v1", "kind": "Deployment",
                         "metadata": {"name": "web"},
-                        "spec": {"model": "dmodel", "instances": {"min": 0, "max": 2}}})
-    check("a deployment at zero instances is applied", st in (200, 201), (st, b[:200]))
+                        "spec": {"model": "dmodel", "instances": {"min": 0, "max": 2},
+                                 "autoscaling": {"stableWindow": "2s",
+                                                 "scaleToZeroGracePeriod": "1s"}}})
+    check("a deployment is applied", st in (200, 201), (st, b[:200]))
+    # Without traffic it scales to zero (initial scale 1, then the window and the grace
+    # period); the load's first request to it is then a cold start.
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        _, _, b = request(CAP.hostname, CAP.port, "GET", "/api/v1/deployments/web")
+        s = json.loads(b).get("status", {})
+        if s.get("desiredInstances") == 0 and s.get("readyInstances") == 0:
+            break
+        time.sleep(0.2)
+    check("the deployment scaled to zero before the load", s.get("readyInstances") == 0, s)
     stop = threading.Event()
     t = threading.Thread(target=load, args=(stop,), daemon=True)
     t.start()
