@@ -52,7 +52,6 @@ struct cs_server {
     cs_dra_state *dra;                     /* devices, classes, claims (devices.c) */
     struct cs_api_serving *serving;        /* registry models being served, see serving.c */
     cs_deployer *deployer;                 /* declared deployments (with a registry) */
-    struct cs_api_deploy_metrics *deploy_metrics; /* their status as series */
     struct cs_api_conns *conns;                   /* open connections, see conns.c */
     struct cs_tls *tls;                           /* NULL for plain HTTP */
     char data_dir_abs[4096];                      /* realpath of opt.data_dir, "" if it has none */
@@ -166,17 +165,6 @@ void cs__api_trace_start(cs_api_req *r);
 /* At the request's end (end_ns in cs_now_ns time): a sampled request's SERVER span and, for
  * inference, its queue, compute and encode spans, to the exporter. Nothing without one. */
 void cs__api_trace_end(cs_api_req *r, uint64_t end_ns);
-
-/* --- deployment series (deploy_metrics.c) ------------------------------------------------ */
-
-typedef struct cs_api_deploy_metrics cs_api_deploy_metrics;
-/* Registers the capstan_deployment_* families read from the deployer's status and sets
- * s->deploy_metrics (freed with cs__api_deploy_metrics_free). */
-cs_status cs__api_deploy_metrics_new(cs_server *s, cs_error *err);
-void cs__api_deploy_metrics_free(cs_api_deploy_metrics *dm);
-/* Brings those series up to the deployer's status now: GET /metrics calls it before
- * rendering. Nothing without a deployer. */
-void cs__api_deploy_metrics_update(cs_server *s);
 
 /* --- connections (conns.c) -------------------------------------------------------------- */
 

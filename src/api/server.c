@@ -388,7 +388,6 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
                                  .devices = s->dra,
                                  .tick_ms = o->deploy_tick_ms};
         if ((rc = cs_deployer_new(&d, &s->deployer, err)) != CS_OK) goto out;
-        if ((rc = cs__api_deploy_metrics_new(s, err)) != CS_OK) goto out;
     }
     if ((rc = cs_api_auth_bootstrap(s, err)) != CS_OK) goto out;
     if ((rc = cs__api_conns_new(&o->limits, &s->conns, err)) != CS_OK) goto out;
@@ -478,7 +477,6 @@ void cs_server_free(cs_server *s)
     if (s->mhd) MHD_stop_daemon(s->mhd);
     cs__api_conns_free(s->conns); /* after the daemon: its callbacks use the table */
     cs_deployer_free(s->deployer);
-    cs__api_deploy_metrics_free(s->deploy_metrics);
     cs_api_repo_free(s);
     cs_dra_state_free(s->dra);
     cs_api_serving_free(s);

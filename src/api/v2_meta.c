@@ -190,7 +190,6 @@ void cs_api_metrics(cs_api_req *r)
     char *text = NULL;
     size_t len = 0;
     cs_error err;
-    cs__api_deploy_metrics_update(r->srv);
     if (cs_metrics_render(r->srv->metrics, &text, &len, &err) != CS_OK) {
         cs_api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
         return;
