@@ -52,9 +52,9 @@ struct cs_server {
     cs_dra_state *dra;                     /* devices, classes, claims (devices.c) */
     struct cs_api_serving *serving;        /* registry models being served, see serving.c */
     cs_deployer *deployer;                 /* declared deployments (with a registry) */
-    struct cs_api_conns *conns;                   /* open connections, see conns.c */
-    struct cs_tls *tls;                           /* NULL for plain HTTP */
-    char data_dir_abs[4096];                      /* realpath of opt.data_dir, "" if it has none */
+    struct cs_api_conns *conns;            /* open connections, see conns.c */
+    struct cs_tls *tls;                    /* NULL for plain HTTP */
+    char data_dir_abs[4096];               /* realpath of opt.data_dir, "" if it has none */
 };
 
 typedef struct cs_api_route cs_api_route;
