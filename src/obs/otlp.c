@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ struct cs_otlp {
     pthread_cond_t wake; /* a batch is full, or stop */
     cs_span *ring;
     unsigned head, len;
+    atomic_bool full; /* len == max_queue, written under lock, read without (cs_otlp_full) */
     bool stop;
     uint64_t stop_deadline_ns; /* set with stop */
     pthread_t thread;
@@ -325,6 +327,13 @@ void cs_span_int(cs_span *s, const char *key, int64_t value)
     s->attrs[s->n_attrs++].num = value;
 }
 
+bool cs_otlp_full(cs_otlp *e, unsigned n)
+{
+    if (!atomic_load_explicit(&e->full, memory_order_relaxed)) return false;
+    if (e->dropped) cs_metric_add(e->dropped, n);
+    return true;
+}
+
 void cs_otlp_emit(cs_otlp *e, const cs_span *s)
 {
     pthread_mutex_lock(&e->lock);
@@ -335,6 +344,7 @@ void cs_otlp_emit(cs_otlp *e, const cs_span *s)
         /* Only as the queue reaches a batch: the exporter waits for nothing else from here,
          * and one signal per span would wake it for every request while it backs off. */
         if (e->len == e->opt.max_batch) pthread_cond_signal(&e->wake);
+        if (e->len == e->opt.max_queue) atomic_store_explicit(&e->full, true, memory_order_relaxed);
     }
     pthread_mutex_unlock(&e->lock);
     if (!room && e->dropped) cs_metric_add(e->dropped, 1);
@@ -558,6 +568,7 @@ static void *run(void *arg)
         pthread_mutex_lock(&e->lock);
         e->head = (e->head + n) % e->opt.max_queue;
         e->len -= n;
+        atomic_store_explicit(&e->full, false, memory_order_relaxed);
         pthread_mutex_unlock(&e->lock);
         if (ok && curl)
             send_batch(e, curl, body.data, body.len, n);

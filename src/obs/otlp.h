@@ -118,5 +118,9 @@ void cs_span_int(cs_span *s, const char *key, int64_t value);
 /* Queues a copy of s for export, or drops and counts it when the queue is full. O(1); never
  * waits on the network. */
 void cs_otlp_emit(cs_otlp *e, const cs_span *s);
+/* True, counting n spans as dropped, when the queue is full now (one relaxed atomic read, no
+ * lock): a caller about to build n spans can skip them. A queue that frees up meanwhile
+ * costs those spans, as if they had come a moment earlier. */
+bool cs_otlp_full(cs_otlp *e, unsigned n);
 
 #endif

@@ -10,7 +10,7 @@ $deployment and $job filled in) and every recording rule to return data through
 Prometheus's HTTP API, and every rule to evaluate without error. The GPU expressions get
 their data from dcgm_stand_in.py. Also checks that every capstan metric the dashboard and
 the rules name is one the server exposes, and the deployment's own series (a Ready
-instance, the cold start from zero, its traffic). Prints one PASS/FAIL line per check.
+instance, the cold start from zero, the activator). Prints one PASS/FAIL line per check.
 """
 import json
 import os
@@ -132,11 +132,11 @@ def main():
         'capstan_deployment_instances{deployment="web", state="Ready"} >= 1': "a Ready instance",
         'capstan_cold_start_duration_seconds_count{deployment="web"} >= 1':
             "the cold start from zero counted",
-        'capstan_deployment_traffic_percent{deployment="web", version="1"} == 100':
-            "all traffic on version 1",
         'capstan_deployment_canary_weight{deployment="web"} == 0': "no canary weight",
         'capstan_deployment_instances{deployment="web", state="Failed"} == 0': "none Failed",
-        'capstan_deployment_restarts_total{deployment="web", version="1"} == 0': "no restarts",
+        'capstan_deployment_restarts_total{deployment="web"} == 0': "no restarts",
+        'capstan_deployment_activator_queue_depth{deployment="web"} == 0':
+            "the activator holds nothing once Ready",
         'sum by (deployment) (label_replace(capstan_queue_depth, "deployment", "$1", '
         '"model", "(.+)")) and on (deployment) capstan_deployment_desired_instances':
             "queue depth joined to the deployment",
