@@ -8,6 +8,8 @@
  *   node: node-1          # optional: --node
  *   nodeLabels: k=v,k2=v2 # optional: --node-labels
  *   policy: best-fit      # optional: --policy
+ *   each: true            # optional: --each (each claim a pod of its own, in file order;
+ *                         # by default the file's pending claims are one pod's)
  *   error: substring      # optional: the input is invalid (exit 2, message on stderr)
  *   claims:
  *     claim-0:
@@ -194,11 +196,13 @@ static int run(const char *capstan, const char *input, const cs_ynode *expect, c
     close(fd);
     const char *node = cs_ynode_str(expect, "node"), *policy = cs_ynode_str(expect, "policy");
     const char *labels = cs_ynode_str(expect, "nodeLabels");
+    const char *each = cs_ynode_str(expect, "each");
     char cmd[4096], labels_arg[1024] = "";
     if (labels) snprintf(labels_arg, sizeof labels_arg, " --node-labels '%s'", labels);
-    snprintf(cmd, sizeof cmd, "'%s' dra allocate -f '%s' -o yaml%s%s%s%s%s 2>'%s'", capstan, input,
-             node ? " --node " : "", node ? node : "", policy ? " --policy " : "",
-             policy ? policy : "", labels_arg, errpath);
+    snprintf(cmd, sizeof cmd, "'%s' dra allocate -f '%s' -o yaml%s%s%s%s%s%s 2>'%s'", capstan,
+             input, node ? " --node " : "", node ? node : "", policy ? " --policy " : "",
+             policy ? policy : "", labels_arg, each && !strcmp(each, "true") ? " --each" : "",
+             errpath);
     FILE *p = popen(cmd, "r");
     size_t len;
     *out = p ? read_all(p, &len) : NULL;
