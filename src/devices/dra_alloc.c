@@ -508,7 +508,8 @@ static const char *value_key(char *buf, size_t cap, const cs_dra_attr *v)
 
 /* Drops candidates that can never satisfy matchAttribute constraint ci: those without the
  * attribute, and, when every request it covers is a plain ExactCount request, those whose
- * value too few candidates share (per request, and in distinct devices for all of them).
+ * value too few candidates share (per request, and in distinct devices for all of them, a
+ * device that allows multiple allocations counting for every request).
  * O(candidates of the covered requests) with hash lookups. */
 static int prefilter(search *s, pclaim *pc, size_t ci, uint32_t *seen, uint32_t pass)
 {
@@ -551,7 +552,8 @@ static int prefilter(search *s, pclaim *pc, size_t ci, uint32_t *seen, uint32_t 
                 if (cs_map_put(&ids, key, (void *)(uintptr_t)id) != CS_OK) goto nomem;
             }
             vid[dev] = id - 1;
-            uni[id - 1]++;
+            /* A device that allows multiple allocations can serve every request. */
+            uni[id - 1] += s->inv->devs[dev].d->allow_multiple ? total : 1;
         }
     }
     /* Pass 2: per request, candidates per value; a value short anywhere is infeasible. */
