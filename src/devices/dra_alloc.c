@@ -874,23 +874,23 @@ static int prepare(cs_dra_set *set, search *s, pclaim *pc, const cs_dra_options 
     return FOUND;
 }
 
-/* Sets every claim of the pod to state with reason (in the set's arena). */
-static cs_status settle(cs_dra_set *set, search *s, cs_dra_claim_state state, const char *why,
-                        const pclaim *culprit)
+/* Sets every claim of the pod to state with reason (in the set's arena); with a culprit,
+ * the others say that claim is why. */
+static cs_status settle(cs_dra_set *set, cs_dra_claim **claims, size_t n, cs_dra_claim_state state,
+                        const char *why, const cs_dra_claim *culprit)
 {
-    for (size_t i = 0; i < s->n_pc; i++) {
-        cs_dra_claim *c = s->pc[i].claim;
+    for (size_t i = 0; i < n; i++) {
         char other[CS_ERROR_MSG_MAX];
         const char *reason = why;
-        if (culprit && culprit != &s->pc[i]) {
+        if (culprit && culprit != claims[i]) {
             snprintf(other, sizeof other,
                      "cannot be allocated: claim %s of the same pod cannot be allocated: %s",
-                     culprit->claim->name, why);
+                     culprit->name, why);
             reason = other;
         }
-        c->state = state;
-        c->reason = set_strdup(set, reason);
-        if (!c->reason) return CS_ERR_NOMEM;
+        claims[i]->state = state;
+        claims[i]->reason = set_strdup(set, reason);
+        if (!claims[i]->reason) return CS_ERR_NOMEM;
     }
     return CS_OK;
 }
@@ -901,11 +901,12 @@ static cs_status allocate_pod(cs_dra_set *set, cs__dra_inv *inv, cs_dra_claim **
                               const cs_dra_options *opt, cs_arena *scratch, uint32_t *pod_use,
                               uint32_t *seen, uint32_t *pass)
 {
-    search s = {.inv = inv, .a = scratch, .pod_use = pod_use, .n_pc = n};
+    search s = {.inv = inv, .a = scratch, .pod_use = pod_use};
     s.max_steps = opt->max_steps ? opt->max_steps : CS_DRA_DEFAULT_STEPS;
     s.pc = cs_arena_zalloc(scratch, (n + 1) * sizeof *s.pc, 16);
     s.chosen = cs_arena_alloc(scratch, (n * CS_DRA_MAX_RESULTS + 1) * sizeof *s.chosen, 16);
     int rc = s.pc && s.chosen ? FOUND : fail(&s, "out of memory");
+    if (rc != STOP) s.n_pc = n;
     for (size_t i = 0; rc != STOP && i < n; i++) {
         s.pc[i].claim = claims[i];
         rc = prepare(set, &s, &s.pc[i], opt, seen, pass);
@@ -930,7 +931,7 @@ static cs_status allocate_pod(cs_dra_set *set, cs__dra_inv *inv, cs_dra_claim **
             }
         }
     } else if (s.failure && !s.out_of_steps) {
-        st = settle(set, &s, CS_DRA_FAILED, s.failure, NULL);
+        st = settle(set, claims, n, CS_DRA_FAILED, s.failure, NULL);
     } else {
         /* As Kubernetes: no solution while some pool is invalid is an error, because the
          * invalid pool might have held one. */
@@ -938,25 +939,25 @@ static cs_status allocate_pod(cs_dra_set *set, cs__dra_inv *inv, cs_dra_claim **
             if (inv->pools[i].invalid) {
                 fail(&s, "invalid resource pools were encountered: %s/%s: %s", inv->pools[i].driver,
                      inv->pools[i].name, inv->pools[i].invalid);
-                st = settle(set, &s, CS_DRA_FAILED, s.failure, NULL);
+                st = settle(set, claims, n, CS_DRA_FAILED, s.failure, NULL);
                 goto out;
             }
         const char *why = NULL;
-        const pclaim *culprit = NULL;
+        const cs_dra_claim *culprit = NULL;
         if (s.out_of_steps) {
             fail(&s, "cannot be allocated: no solution found within %" PRIu64 " search steps",
                  s.max_steps);
             why = s.failure;
         }
-        for (size_t i = 0; !why && i < n; i++)
-            if ((why = why_not(&s, &s.pc[i])) != NULL && n > 1) culprit = &s.pc[i];
+        for (size_t i = 0; !why && i < s.n_pc; i++)
+            if ((why = why_not(&s, &s.pc[i])) != NULL && n > 1) culprit = claims[i];
         if (!why)
             why = n == 1 ? "cannot be allocated: the matching devices are in use, or no "
                            "combination of them satisfies the claim's constraints"
                          : "cannot be allocated: the pod's claims cannot be allocated "
                            "together: the matching devices are in use, or no combination of "
                            "them satisfies the claims' constraints";
-        st = settle(set, &s, CS_DRA_UNALLOCATABLE, why, culprit);
+        st = settle(set, claims, n, CS_DRA_UNALLOCATABLE, why, culprit);
     }
 out:
     cs_arena_reset(scratch);
