@@ -393,7 +393,7 @@ async function deploymentView(main, name) {
   const events = h('div', {});
   main.replaceChildren(h('h1', {}, 'Deployment ', h('code', {}, name)), body, h('h2', {}, 'Desired vs ready'),
     h('div', {class: 'plots'}, chart), h('h2', {}, 'Recent events'), events,
-    h('p', {class: 'muted'}, 'Rollouts move by the spec (capstan apply): the API has no promote or abort call yet, so this page shows a rollout\'s progress without buttons.'));
+    h('p', {class: 'muted'}, 'This page shows a rollout\'s progress; promote or abort it with capstan rollout promote|abort NAME (no buttons here yet).'));
   let claims = {};
   every(1000, async () => {
     try {

@@ -72,6 +72,11 @@ static const route routes[] = {
     {"PUT", "/api/v1/deployments/{name}", cs_api_deployment_apply, DEPLOYER},
     {"DELETE", "/api/v1/deployments/{name}", cs_api_deployment_delete, DEPLOYER},
     {"PATCH", "/api/v1/deployments/{name}/scale", cs_api_deployment_scale, DEPLOYER},
+    {"GET", "/api/v1/deployments/{name}/rollout", cs_api_rollout_get, VIEWER},
+    {"POST", "/api/v1/deployments/{name}/rollout/start", cs_api_rollout_start, DEPLOYER},
+    {"POST", "/api/v1/deployments/{name}/rollout/promote", cs_api_rollout_promote, DEPLOYER},
+    {"POST", "/api/v1/deployments/{name}/rollout/abort", cs_api_rollout_abort, DEPLOYER},
+    {"POST", "/api/v1/deployments/{name}/rollout/undo", cs_api_rollout_undo, DEPLOYER},
     {"GET", "/api/v1/tokens", cs_api_tokens_list, ADMIN},
     {"GET", "/api/v1/whoami", cs_api_whoami, PUBLIC}, /* role "none" without a valid token */
     /* The dashboard: its files are public, the data it shows comes from the routes above. */
