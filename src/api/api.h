@@ -353,8 +353,8 @@ typedef struct cs_v2_request {
     const char *id;          /* NULL when absent */
     int priority;            /* parameters.priority, 0 = default */
     uint64_t timeout_us;     /* parameters.timeout, 0 = none */
-    bool binary_output;      /* parameters.binary_data_output */
-    int n_inputs, n_outputs; /* n_outputs 0 = every output, as JSON unless binary_output */
+    int binary_output;       /* parameters.binary_data_output; -1 absent until bound (below) */
+    int n_inputs, n_outputs; /* n_outputs 0 = every output, in binary_output's form */
     cs_v2_input *inputs;
     cs_v2_output *outputs;
 } cs_v2_request;
@@ -371,11 +371,14 @@ cs_status cs_v2_decode_data(cs_v2_input *in, cs_arena *a, cs_error *err);
 
 /* Binary extension. Given the body and the JSON header's length, points every input with
  * binary_data_size at its bytes (in order, without copying) and checks the sizes against
- * the shapes; JSON inputs are decoded with cs_v2_decode_data. */
+ * the shapes; JSON inputs are decoded with cs_v2_decode_data. Then settles the outputs' form:
+ * what binary_data_output or an output's binary_data asked for, else binary when any input
+ * came binary (a client that sends binary reads binary) and JSON otherwise. */
 cs_status cs_v2_bind_inputs(cs_v2_request *req, const char *body, size_t len, size_t header_len,
                             cs_arena *a, cs_error *err);
 /* The whole body as the single input of m ("Inference-Header-Content-Length: 0"): the
- * shape is the model's, with its one dynamic dimension (if any) taken from the size. */
+ * shape is the model's, with its one dynamic dimension (if any) taken from the size. Every
+ * output comes back binary, as the binary extension says of raw requests. */
 cs_status cs_v2_raw_request(const cs_model_t *m, const char *body, size_t len,
                             const cs_api_limits *lim, cs_arena *a, cs_v2_request *out,
                             cs_error *err);

@@ -150,13 +150,52 @@ def json_and_binary_match_run(x):
         ok = np.allclose(np.frombuffer(blob, np.float32), want[0], rtol=1e-5, atol=1e-6)
     check("binary_data_output", ok, (st, b[:200]))
 
-    # A raw body: Inference-Header-Content-Length: 0.
-    st, _, b = request("POST", "/v2/models/digits/infer", x[:2].tobytes(),
+    # A raw body (Inference-Header-Content-Length: 0) is answered in binary, as the binary
+    # extension says.
+    st, h, b = request("POST", "/v2/models/digits/infer", x[:2].tobytes(),
                        {"Inference-Header-Content-Length": "0",
                         "Content-Type": "application/octet-stream"})
-    j = jbody(b) or {}
-    got = np.array(j.get("outputs", [{}])[0].get("data", []), np.float32).reshape(-1, 10)
-    check("raw binary body", st == 200 and np.allclose(got, want[:2], rtol=1e-5, atol=1e-6), b[:200])
+    ok = st == 200 and "inference-header-content-length" in h
+    if ok:
+        hj, blob = split_binary(h, b)
+        o = hj["outputs"][0]
+        got = np.frombuffer(blob, np.float32).reshape(o["shape"])
+        ok = (h.get("content-type") == "application/octet-stream" and o["shape"] == [2, 10] and
+              o["parameters"]["binary_data_size"] == len(blob) and "data" not in o and
+              np.allclose(got, want[:2], rtol=1e-5, atol=1e-6))
+    check("raw binary body answered in binary", ok, (st, h, b[:200]))
+
+    # Binary inputs and no word on the outputs: binary back. binary_data_output false, or an
+    # output's binary_data false, asks for JSON instead.
+    def binary_request(extra):
+        hdr = {"inputs": [{"name": "image", "shape": [1, 1, 8, 8], "datatype": "FP32",
+                           "parameters": {"binary_data_size": 256}}]}
+        hdr.update(extra)
+        hdr = json.dumps(hdr).encode()
+        return request("POST", "/v2/models/digits/infer", hdr + x[:1].tobytes(),
+                       {"Inference-Header-Content-Length": str(len(hdr))})
+    st, h, b = binary_request({})
+    ok = st == 200 and "inference-header-content-length" in h
+    ok = ok and np.allclose(np.frombuffer(split_binary(h, b)[1], np.float32), want[0],
+                            rtol=1e-5, atol=1e-6)
+    check("binary inputs: outputs binary by default", ok, (st, h, b[:200]))
+    st, h, b = binary_request({"outputs": [{"name": "probabilities"}]})
+    check("binary inputs: a named output without binary_data is binary",
+          st == 200 and "inference-header-content-length" in h, (st, h, b[:200]))
+    for name, extra in (("binary_data_output false",
+                         {"parameters": {"binary_data_output": False}}),
+                        ("binary_data false", {"outputs": [{"name": "probabilities",
+                                                            "parameters": {"binary_data": False}}]})):
+        st, h, b = binary_request(extra)
+        o = ((jbody(b) or {}).get("outputs") or [{}])[0]
+        ok = st == 200 and "inference-header-content-length" not in h
+        ok = ok and np.allclose(np.array(o.get("data", [0]), np.float32), want[0], rtol=1e-5,
+                                atol=1e-6)
+        check("binary inputs: %s answers JSON" % name, ok, (st, h, b[:200]))
+    # JSON inputs stay JSON unless binary is asked for.
+    st, h, b = infer_json(x[:1])
+    check("json inputs: outputs JSON by default",
+          st == 200 and "inference-header-content-length" not in h, (st, h, b[:200]))
 
     # The outputs filter naming the one output, as JSON.
     st, _, b = infer_json(x[:1], extra={"outputs": [{"name": "probabilities"}]})
