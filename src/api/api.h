@@ -59,6 +59,8 @@ struct cs_server {
 
 typedef struct cs_api_route cs_api_route;
 
+enum { CS_API_ENC_IDENTITY, CS_API_ENC_GZIP, CS_API_ENC_DEFLATE }; /* request Content-Encoding */
+
 typedef struct cs_api_req {
     cs_server *srv;
     struct MHD_Connection *conn;
@@ -76,6 +78,7 @@ typedef struct cs_api_req {
     uint64_t encode_start_ns, encode_end_ns;
     char model[CS_API_NAME_MAX], version[CS_API_NAME_MAX]; /* route captures, "" if none */
     char name[CS_DRA_NAME_MAX + 1];                        /* {name}: a DRA object's */
+    int encoding;   /* the body's Content-Encoding (framing.c), CS_API_ENC_* */
     bool labelled;  /* model/version name a loaded model, so they may be metric labels */
     bool suspended; /* the connection waits for an answer from a runtime worker */
     int status;
@@ -184,8 +187,12 @@ size_t cs__api_unescape(void *cls, struct MHD_Connection *conn, char *s);
 
 /* At the headers (framing.c): true when they frame one request only and ask for nothing the
  * server cannot honour; else answers 400 (501 for a transfer coding other than chunked, 415
- * for a Content-Encoding, 417 for an Expect) with `Connection: close` and returns false. */
+ * for a Content-Encoding other than gzip or deflate, 417 for an Expect) with
+ * `Connection: close` and returns false. Sets r->encoding. */
 bool cs__api_framing_or_400(cs_api_req *r, const char *version);
+/* Once the body is in (content_encoding.c): replaces a gzip or deflate body by its plain bytes,
+ * bounded by limits.max_body; answers 413 past it, 400 for corrupt data, and returns false. */
+bool cs__api_decode_body_or_4xx(cs_api_req *r);
 /* At the headers: answers an inference request 429 (and returns true) when its model's queue
  * is full already, so that its body is never read; false, with nothing done, otherwise. */
 bool cs_api_shed_early(cs_api_req *r);

@@ -205,6 +205,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->route = cs_api_route_find(r);
         if (r->route && !cs_api_admit(r)) return queue(r);
         if (cs_api_shed_early(r)) return queue(r);
+        if (r->encoding != CS_API_ENC_IDENTITY && r->route && r->route->streams) {
+            cs_api_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                         "Content-Encoding: an upload is sent uncompressed (identity)");
+            cs_api_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+            return queue(r);
+        }
         if (cs_api_dispatch_stream(r)) {
             /* Its handler either answered at once (a bad header, an unknown model) or
              * installed a sink whose answer comes at the body's end at the earliest. */
@@ -243,7 +249,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->suspended = false;
         return queue(r);
     }
-    cs_api_dispatch(r);
+    if (cs__api_decode_body_or_4xx(r)) cs_api_dispatch(r);
     return settle(r);
 }
 
