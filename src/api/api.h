@@ -229,6 +229,8 @@ void cs_v2_ready(cs_api_req *r);
 void cs_v2_server_metadata(cs_api_req *r);
 void cs_v2_model_metadata(cs_api_req *r);
 void cs_v2_model_ready(cs_api_req *r);
+void cs_v2_model_config(cs_api_req *r); /* Triton's model configuration extension */
+void cs_v2_models_list(cs_api_req *r);  /* KServe's GET /v2/models */
 void cs_v2_model_stats(cs_api_req *r);
 void cs_v2_all_stats(cs_api_req *r);
 void cs_v2_infer(cs_api_req *r);
@@ -323,6 +325,11 @@ cs_status cs_api_repo_init(cs_server *s, cs_error *err);
 void cs_api_repo_free(cs_server *s);
 /* Whether name is a repository entry (loaded or not). */
 bool cs_api_repo_known(cs_server *s, const char *name);
+/* Adds every repository entry's name to the JSON object set (as a key). */
+void cs_api_repo_names(cs_server *s, json_t *set);
+/* The Triton configuration (config.pbtxt, or a load's `config`) of a repository entry, or NULL:
+ * borrowed, valid while the server runs (entries are never freed before it stops). */
+const struct cs_triton_config *cs_api_repo_triton(cs_server *s, const char *name);
 
 /* --- v2 tensor codecs (v2_json.c, v2_binary.c) ----------------------------------------- */
 
