@@ -47,7 +47,9 @@ struct cs_server {
     atomic_ullong next_id;                 /* for generated request ids */
     unsigned pid;                          /* their prefix: getpid() is a syscall */
     pthread_mutex_t repo_lock;             /* serialises repository loads and unloads */
+    pthread_mutex_t repo_map_lock;         /* guards the map itself (entries join at run time) */
     cs_map repo;                           /* name -> cs_api_repo_model *, see repository.c */
+    struct cs_api_repo_poll *repo_poll;    /* --model-control-mode poll's thread, or NULL */
     cs_metric_family *requests, *duration; /* the runtime keeps per-model metrics */
     cs_dra_state *dra;                     /* devices, classes, claims (devices.c) */
     struct cs_api_serving *serving;        /* registry models being served, see serving.c */
@@ -58,6 +60,7 @@ struct cs_server {
 };
 
 typedef struct cs_api_route cs_api_route;
+struct cs_triton_config;
 
 enum { CS_API_ENC_IDENTITY, CS_API_ENC_GZIP, CS_API_ENC_DEFLATE }; /* request Content-Encoding */
 
@@ -322,17 +325,18 @@ cs_status cs_api_load(cs_server *s, const char *name, const char *version, const
 
 /* --- repository (repository.c) --------------------------------------------------------- */
 
-/* Registers the command-line models and DATA_DIR/models/NAME.onnx, then loads the
- * command-line ones. Called once by cs_server_new. */
+/* Registers the command-line models, the --model-repository folder's and
+ * DATA_DIR/models/NAME.onnx, then loads the command-line ones and the folder's (as the control
+ * mode says), and starts the poll thread in poll mode. Called once by cs_server_new. */
 cs_status cs_api_repo_init(cs_server *s, cs_error *err);
 void cs_api_repo_free(cs_server *s);
 /* Whether name is a repository entry (loaded or not). */
 bool cs_api_repo_known(cs_server *s, const char *name);
 /* Adds every repository entry's name to the JSON object set (as a key). */
 void cs_api_repo_names(cs_server *s, json_t *set);
-/* The Triton configuration (config.pbtxt, or a load's `config`) of a repository entry, or NULL:
- * borrowed, valid while the server runs (entries are never freed before it stops). */
-const struct cs_triton_config *cs_api_repo_triton(cs_server *s, const char *name);
+/* Copies the Triton configuration in force for a repository entry (its config.pbtxt, or the
+ * `config` of its last load) into out; false when it has none. */
+bool cs_api_repo_triton(cs_server *s, const char *name, struct cs_triton_config *out);
 
 /* --- v2 tensor codecs (v2_json.c, v2_binary.c) ----------------------------------------- */
 

@@ -45,6 +45,7 @@ void cs_server_options_defaults(cs_server_options *o)
         .http_threads = 2,
         .exit_timeout_s = 30,
         .data_dir = "capstan-data",
+        .repository_poll_s = 15,
         .limits =
             {
                 .max_body = (size_t)64 << 20,
@@ -381,6 +382,7 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
     s->pid = (unsigned)getpid();
     if (!o->data_dir || !realpath(o->data_dir, s->data_dir_abs)) s->data_dir_abs[0] = '\0';
     pthread_mutex_init(&s->repo_lock, NULL);
+    pthread_mutex_init(&s->repo_map_lock, NULL);
     cs_map_init(&s->repo);
     if ((rc = catch_signals(s, err)) != CS_OK) goto out;
     if ((rc = register_metrics(s, err)) != CS_OK) goto out;
@@ -496,5 +498,6 @@ void cs_server_free(cs_server *s)
     }
     if (s->sig_read >= 0) close(s->sig_read);
     pthread_mutex_destroy(&s->repo_lock);
+    pthread_mutex_destroy(&s->repo_map_lock);
     cs_free(s);
 }

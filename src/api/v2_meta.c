@@ -93,8 +93,10 @@ void cs_v2_model_ready(cs_api_req *r)
 void cs_v2_model_config(cs_api_req *r)
 {
     if (!cs_api_model_or_404(r)) return;
-    json_t *j = cs_triton_config_json(r->model, cs_rt_model_engine(r->m), cs_rt_model_config(r->m),
-                                      cs_api_repo_triton(r->srv, r->model));
+    cs_triton_config *tc = cs_arena_alloc(&r->arena, sizeof *tc, 16);
+    if (tc && !cs_api_repo_triton(r->srv, r->model, tc)) tc = NULL;
+    json_t *j =
+        cs_triton_config_json(r->model, cs_rt_model_engine(r->m), cs_rt_model_config(r->m), tc);
     cs_api_json(r, MHD_HTTP_OK, j);
 }
 
@@ -120,9 +122,10 @@ void cs_v2_models_list(cs_api_req *r)
     const char **names = cs_arena_alloc(&r->arena, (n ? n : 1) * sizeof *names, 8);
     const char *key;
     json_t *v;
-    if (names) json_object_foreach (set, key, v) names[k++] = key;
+    if (names) json_object_foreach(set, key, v) names[k++] = key;
     if (names) qsort(names, k, sizeof *names, by_string);
-    for (size_t i = 0; list && names && i < k; i++) json_array_append_new(list, json_string(names[i]));
+    for (size_t i = 0; list && names && i < k; i++)
+        json_array_append_new(list, json_string(names[i]));
     json_t *j = set && names ? json_pack("{s:o}", "models", list) : (json_decref(list), NULL);
     json_decref(set);
     cs_api_json(r, MHD_HTTP_OK, j);
