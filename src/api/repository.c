@@ -252,7 +252,7 @@ static cs_status load_folder(cs_server *s, repo_model *e, cs_error *err)
         rc = load_version(s, e->name, version, path, &m->cfg, !m->yaml_batch_given, e->tc, err);
         if (rc != CS_OK) {
             snprintf(e->failed, sizeof e->failed, "%s", version);
-            cs_error_prefix(err, "version %s", version);
+            cs_error_prefix(err, "version %s: ", version);
         }
     }
     loaded *l = rc == CS_OK ? cs_malloc(sizeof *l) : NULL;
@@ -762,6 +762,9 @@ void cs_api_repo_load(cs_api_req *r)
     if (ok) {
         /* A `config` holds for this load and the next plain ones, as the folder's would. */
         if (tc) cs_free(e->tc), e->tc = tc, e->tc_given = true, tc = NULL;
+        /* New configuration or files: what is loaded reloads, as in Triton. */
+        cs_error uerr;
+        if (lp.config) (void)cs_runtime_unload(r->srv->rt, e->name, NULL, &uerr);
         cs_status rc = load(r->srv, e, &err);
         if (rc == CS_OK)
             cs_api_json(r, MHD_HTTP_OK, json_object());

@@ -323,7 +323,7 @@ cs_status cs_triton_config_load(const char *path, cs_triton_config *tc, char *wa
         rc = cs_error_set(err, CS_ERR_LIMIT, "%s: larger than 1 MiB", path);
     else if ((rc = cs_pbtxt_parse(buf, n, &j, err)) == CS_OK)
         rc = cs_triton_config_read(j, false, tc, warnings, cap, err);
-    if (rc != CS_OK && buf) cs_error_prefix(err, "%s", path);
+    if (rc != CS_OK && buf) cs_error_prefix(err, "%s: ", path);
     json_decref(j);
     cs_free(buf);
     return rc;
