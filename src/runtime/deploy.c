@@ -188,6 +188,7 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
 
     /* 2. How many instances, shared out over the wanted slots. */
     autoscale(d, p, now_ms, poked);
+    int pending = 0;
     for (int i = 0; i < MAX_SLOTS; i++) {
         slot *s = &p->s[i];
         if (!s->version[0]) continue;
@@ -196,16 +197,29 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
         if (s->wanted > 0 && p->desired > 0) want = (int)ceil(p->desired * s->wanted / 100.0);
         cs__dep_heal(d, p, s, now_ms);
         if (now_ms >= s->retry_at_ms) cs__dep_scale_slot(d, p, s, want);
+        if (s->n_ids < want) pending += want - s->n_ids; /* no device fits, or backing off */
     }
 
     /* 3. Routing: the wanted percents once every wanted slot with traffic can serve (or
      * nothing can: at zero, requests wait in the new version's queue as well as any). */
     bool all_ready = true, any_ready = false;
+    int states[CS__DEP_STATES] = {pending};
+    double waiting = 0; /* requests queued on versions with no Ready instance */
     pthread_mutex_lock(&d->mu);
+    p->pending = pending;
     for (int i = 0; i < MAX_SLOTS; i++) {
         slot *s = &p->s[i];
         if (!s->version[0]) continue;
-        s->ready = cs__dep_count_ready(s);
+        cs_rt_instance_info *info;
+        int k = cs__dep_instances(s, &info);
+        s->ready = 0;
+        for (int j = 0; j < k; j++) {
+            states[1 + info[j].state]++;
+            s->ready += info[j].state == CS_RT_INSTANCE_READY;
+        }
+        cs_free(info);
+        if (s->ready == 0)
+            waiting += s->ext ? cs__ext_concurrency(s) : cs_rt_model_queue_depth(s->m);
         any_ready |= s->ready > 0;
         if (s->wanted > 0 && s->ready == 0 && p->desired > 0) all_ready = false;
     }
@@ -216,9 +230,7 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
     int ready = 0;
     for (int i = 0; i < MAX_SLOTS; i++) ready += p->s[i].version[0] ? p->s[i].ready : 0;
     if (ready > 0) p->poked = false;
-    if (p->m_desired) cs_metric_set(p->m_desired, p->desired);
-    if (p->m_ready) cs_metric_set(p->m_ready, ready);
-    if (p->m_panic) cs_metric_set(p->m_panic, p->kpa.panic);
+    cs__dep_metrics_publish(p, states, waiting);
     pthread_mutex_unlock(&d->mu);
 
     /* 4. Slots nobody wants and nobody is routed to: drain and unload. */
@@ -233,6 +245,10 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
 
 static void dep_free(cs_deployer *d, dep *p)
 {
+    int none[CS__DEP_STATES] = {0}; /* its series read 0 from now on */
+    p->desired = 0;
+    p->ro.phase = RO_NONE;
+    cs__dep_metrics_publish(p, none, 0);
     for (int i = 0; i < MAX_SLOTS; i++)
         if (p->s[i].version[0]) cs__dep_unload_slot(d, p, &p->s[i]); /* drains the queue first */
     cs_deploy_spec_free(&p->spec);
@@ -318,13 +334,7 @@ static cs_status add_dep(cs_deployer *d, cs_deploy_spec *spec, int64_t generatio
     cs_kpa_config c = kpa_config(spec);
     cs_kpa_init(&p->kpa, &c, (int64_t)(cs_now_ns() / 1000000));
     p->desired = p->kpa.desired;
-    const char *const label[] = {spec->name};
-    if (d->f_desired) {
-        p->m_desired = cs_metric_get(d->f_desired, label);
-        p->m_ready = cs_metric_get(d->f_ready, label);
-        p->m_panic = cs_metric_get(d->f_panic, label);
-        p->m_cold = cs_metric_get(d->f_cold, label);
-    }
+    cs__dep_metrics_bind(d, p);
     if (cs_map_put(&d->deps, spec->name, p) != CS_OK) {
         cs_free(p);
         return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
@@ -332,27 +342,6 @@ static cs_status add_dep(cs_deployer *d, cs_deploy_spec *spec, int64_t generatio
     *spec = (cs_deploy_spec){0};
     kick(d);
     return CS_OK;
-}
-
-static void register_metrics(cs_deployer *d)
-{
-    if (!d->o.metrics) return;
-    static const char *const labels[] = {"deployment", NULL};
-    static const double cold[] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60};
-    d->f_desired =
-        cs_metrics_family(d->o.metrics, CS_METRIC_GAUGE, "capstan_deployment_desired_instances",
-                          "Instances the autoscaler wants", labels, NULL, 0);
-    d->f_ready =
-        cs_metrics_family(d->o.metrics, CS_METRIC_GAUGE, "capstan_deployment_ready_instances",
-                          "Instances that are model-ready", labels, NULL, 0);
-    d->f_panic = cs_metrics_family(d->o.metrics, CS_METRIC_GAUGE, "capstan_deployment_panic_mode",
-                                   "1 while the autoscaler is in panic mode", labels, NULL, 0);
-    d->f_cold =
-        cs_metrics_family(d->o.metrics, CS_METRIC_HISTOGRAM, "capstan_cold_start_duration_seconds",
-                          "From a request meeting no Ready instance to the first Ready instance",
-                          labels, cold, (int)(sizeof cold / sizeof cold[0]));
-    if (!d->f_desired || !d->f_ready || !d->f_panic || !d->f_cold)
-        d->f_desired = d->f_ready = d->f_panic = d->f_cold = NULL;
 }
 
 cs_status cs_deployer_new(const cs_deployer_options *o, cs_deployer **out, cs_error *err)
@@ -366,7 +355,7 @@ cs_status cs_deployer_new(const cs_deployer_options *o, cs_deployer **out, cs_er
     pthread_cond_init(&d->passed, NULL);
     cs_map_init(&d->deps);
     cs_vec_init(&d->deleted, sizeof(dep *));
-    register_metrics(d);
+    cs__dep_metrics_register(d);
 
     /* What was declared before the restart. A spec that no longer parses (a newer server's
      * field, a hand-edited store) is skipped with a log line, not fatal. */

@@ -137,7 +137,7 @@ static void on_change(void *ud, cs_extproc_state st)
     if (st == CS_EXTPROC_READY) {
         in->ready_ms = now_ms();
         if (p->poked) { /* a request was waiting: that was a cold start */
-            if (p->m_cold) cs_metric_observe(p->m_cold, (double)(cs_now_ns() - p->poked_ns) / 1e9);
+            if (p->m.cold) cs_metric_observe(p->m.cold, (double)(cs_now_ns() - p->poked_ns) / 1e9);
             p->poked = false;
         }
         if (d->ext) pthread_cond_broadcast(&d->ext->avail);
@@ -416,7 +416,6 @@ void cs__ext_scale_slot(cs_deployer *d, dep *p, slot *s, int want)
 void cs__ext_heal(cs_deployer *d, dep *p, slot *s, int64_t now)
 {
     ext_pool *pool = s->ext;
-    (void)p;
     for (int i = 0; i < pool->n; i++) {
         ext_inst *in = pool->inst[i];
         if (in->proc && cs_extproc_state_of(in->proc) == CS_EXTPROC_FAILED) {
@@ -426,6 +425,7 @@ void cs__ext_heal(cs_deployer *d, dep *p, slot *s, int64_t now)
             cs_extproc *proc = in->proc;
             in->proc = NULL; /* no new requests; the ones on it get no answer and retry */
             in->restarts++;
+            if (p->m.restarts) cs_metric_add(p->m.restarts, 1);
             pthread_mutex_unlock(&d->mu);
             cs_extproc_stop(proc, 0); /* it failed: no grace (it exited, or does not answer) */
             back_off(d, pool, in, why, now);

@@ -5,7 +5,8 @@
  * deploy.c runs the controller loop, the public calls and the request path;
  * deploy_slots.c loads versions into slots and adds, removes and heals their instances;
  * deploy_rollout.c runs canary rollouts and their analysis; deploy_status.c writes the
- * status objects the API and CLI show.
+ * status objects the API and CLI show; deploy_metrics.c keeps the capstan_deployment_*
+ * series.
  */
 #ifndef CS_RUNTIME_DEPLOY_INT_H
 #define CS_RUNTIME_DEPLOY_INT_H
@@ -53,6 +54,18 @@ typedef struct rollout {
     char reason[256];
 } rollout;
 
+/* Instances by state in the metrics and status: Pending, then cs_rt_instance_state's. */
+#define CS__DEP_STATES 5
+
+typedef struct cs__dep_families {
+    cs_metric_family *desired, *ready, *state, *panic, *canary, *activator, *restarts, *cold;
+} cs__dep_families;
+
+typedef struct cs__dep_series { /* one deployment's; all NULL without a metrics registry */
+    cs_metric *desired, *ready, *state[CS__DEP_STATES], *panic, *canary, *activator, *restarts,
+        *cold;
+} cs__dep_series;
+
 typedef struct dep {
     cs_deploy_spec spec; /* written by the controller only (under mu), read by it without */
     cs_deploy_spec next; /* an applied spec the next pass takes over (has_next) */
@@ -73,7 +86,8 @@ typedef struct dep {
     bool reqs_ready;
     int next_claim; /* claims are named DEPLOYMENT-vVERSION-N */
     rollout ro;
-    cs_metric *m_desired, *m_ready, *m_panic, *m_cold;
+    int pending; /* instances wanted that no device fits (as of the last pass) */
+    cs__dep_series m;
 } dep;
 
 struct cs_deployer {
@@ -85,7 +99,7 @@ struct cs_deployer {
     cs_vec deleted;        /* dep *: out of the map, for the controller to drain and free */
     bool stop, kicked;     /* kicked: a pass is wanted now (a poke, an apply, a delete) */
     pthread_t thread;
-    cs_metric_family *f_desired, *f_ready, *f_panic, *f_cold;
+    cs__dep_families fam;
     struct ext_workers *ext; /* proxy threads for external runtimes, made on first use */
 };
 
@@ -151,5 +165,15 @@ void cs__ext_shutdown(cs_deployer *d, bool begin);
  * rollout *ro (the controller's copy); reconcile turns its stable, canary and weight into
  * wanted percents. */
 void cs__dep_rollout_step(cs_deployer *d, dep *p, rollout *ro, const char *target, int64_t now_ms);
+
+/* --- deploy_metrics.c ------------------------------------------------------------------ */
+
+/* Registers the capstan_deployment_* families (none without d->o.metrics). */
+void cs__dep_metrics_register(cs_deployer *d);
+/* Gets p's series (after its spec is set). */
+void cs__dep_metrics_bind(cs_deployer *d, dep *p);
+/* Publishes a pass's figures: instances by state (Pending first), requests waiting for a
+ * cold start. Caller holds mu. */
+void cs__dep_metrics_publish(dep *p, const int states[CS__DEP_STATES], double waiting);
 
 #endif

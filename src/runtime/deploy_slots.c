@@ -137,7 +137,7 @@ void cs__dep_scale_slot(cs_deployer *d, dep *p, slot *s, int want)
         s->ids[s->n_ids++] = id;
         s->ready = cs__dep_count_ready(s);
         if (p->poked && s->ready > 0) { /* a request was waiting: that was a cold start */
-            if (p->m_cold) cs_metric_observe(p->m_cold, (double)(cs_now_ns() - p->poked_ns) / 1e9);
+            if (p->m.cold) cs_metric_observe(p->m.cold, (double)(cs_now_ns() - p->poked_ns) / 1e9);
             p->poked = false;
         }
         pthread_mutex_unlock(&d->mu);
@@ -202,6 +202,7 @@ void cs__dep_heal(cs_deployer *d, dep *p, slot *s, int64_t now_ms)
                 s->claims[j] = s->claims[s->n_ids];
             }
         s->restarts++;
+        if (p->m.restarts) cs_metric_add(p->m.restarts, 1);
         cs_backoff_policy bp = cs__dep_backoff_policy(&p->spec);
         int64_t delay = cs_backoff_next(&s->backoff, &bp, now_ms - s->last_failure_ms);
         s->retry_at_ms = now_ms + delay;

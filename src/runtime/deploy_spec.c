@@ -442,6 +442,11 @@ static cs_status rollout(const json_t *spec, cs_deploy_spec *s, cs_error *err)
     if (rc != CS_OK) return rc;
     json_t *st = json_object_get(o, "strategy");
     const char *name = st ? json_string_value(st) : "rolling";
+    if (name && !strcmp(name, "canary") && s->external)
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "%s.strategy: canary needs the builtin runtime (an external "
+                            "runtime's requests are not analysed yet); use \"rolling\"",
+                            path);
     if (name && !strcmp(name, "canary"))
         s->strategy = CS_DEPLOY_CANARY;
     else if (!name || strcmp(name, "rolling"))

@@ -230,6 +230,9 @@ static void test_refused(void **state)
         {"\"restartBackoff\": {\"initial\": \"10s\", \"max\": \"1s\"}",
          "spec.restartBackoff.max: 1000ms is below initial 10000ms"},
         {"\"restartBackoff\": {\"resetAfter\": \"0s\"}", "spec.restartBackoff.resetAfter"},
+        {"\"runtime\": {\"command\": [\"srv\"], \"port\": 1}, \"rollout\": {\"strategy\": "
+         "\"canary\"}",
+         "spec.rollout.strategy: canary needs the builtin runtime"},
         {"\"resources\": {\"devices\": {\"requests\": []}}", "spec.resources.devices.requests"},
         {"\"colour\": 1", "spec.colour: unknown field"},
     };

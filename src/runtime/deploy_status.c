@@ -62,6 +62,13 @@ static json_t *dep_json(const dep *p)
         }
         cs_free(info);
     }
+    for (int k = 0; k < p->pending; k++) { /* wanted, but not placed or not started */
+        char name[CS_DEPLOY_NAME_MAX + 32];
+        snprintf(name, sizeof name, "%s-pending-%d", p->spec.name, k + 1);
+        json_array_append_new(instances, json_pack("{s:s, s:n, s:[], s:s, s:i, s:s}", "name", name,
+                                                   "claim", "cpus", "state", "Pending", "restarts",
+                                                   0, "reason", p->reason));
+    }
     static const char *const phases[] = {"", "Progressing", "Succeeded", "Failed"};
     const rollout *ro = &p->ro;
     json_t *rj =
