@@ -61,7 +61,7 @@ static void pg_reset(void)
 {
     cs__store s;
     cs_error err = {0};
-    assert_int_equal(cs__store_pg_open(pg_url(), &s, &err), CS_OK);
+    assert_int_equal(cs__store_pg_open(pg_url(), "test", &s, &err), CS_OK);
     assert_int_equal(s.iface->exec(s.ctx, "DROP SCHEMA public CASCADE", 0, NULL, NULL, NULL, &err),
                      CS_OK);
     assert_int_equal(s.iface->exec(s.ctx, "CREATE SCHEMA public", 0, NULL, NULL, NULL, &err),
