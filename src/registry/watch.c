@@ -11,8 +11,9 @@
  * Nothing is lost when a notification is: the counter increases by one per change in
  * commit order, so a notification whose counter skips one, a poll (every POLL_MS while no
  * notification comes) that finds the counter past the last one heard, or a reconnection
- * that finds it moved, each ends in a "resync" - the caller looks at everything it serves
- * again. A lost connection is retried every RETRY_MS. Cost while idle: one indexed read
+ * that finds it moved (or the first connection, which cannot know what came before it),
+ * each ends in a "resync" - the caller looks at everything it serves again. A lost
+ * connection is retried every RETRY_MS. Cost while idle: one indexed read
  * per POLL_MS on one connection.
  */
 #define _GNU_SOURCE /* pipe2 */
@@ -101,8 +102,9 @@ static void *run(void *arg)
             }
             if (warned) cs_log(CS_LOG_INFO, "cluster: watching the registry again", NULL);
             warned = false;
-            /* Changes committed while nobody listened are unheard: look again. */
-            if (heard && n != seen) resync(w);
+            /* Changes committed while nobody listened are unheard: look again - at the
+             * first connection too, for those since the caller last read the store. */
+            if (!heard || n != seen) resync(w);
             seen = n;
             heard = true;
         }
