@@ -73,9 +73,10 @@ static const char usage[] =
     "  --auth MODE              tokens (bearer tokens with roles; 'capstan token') or none;\n"
     "                           tokens by default unless --host is a loopback address. With\n"
     "                           tokens and none yet, DIR/admin.token gets an admin token\n"
-    "  --auth-token-file F      the admin token 'bootstrap' has the secret in F (its first\n"
-    "                           line; or $CAPSTAN_BOOTSTRAP_TOKEN): a Kubernetes Secret shared\n"
-    "                           by every replica, stored hashed; no DIR/admin.token\n"
+    "  --auth-token-file F      tokens, and the admin token 'bootstrap' has the secret in F\n"
+    "                           (its first line; or $CAPSTAN_BOOTSTRAP_TOKEN with tokens on):\n"
+    "                           a Kubernetes Secret shared by every replica, stored hashed;\n"
+    "                           no DIR/admin.token\n"
     "  --tls-cert FILE.pem      serve HTTPS (TLS 1.2+) with this certificate chain; with\n"
     "  --tls-key FILE.pem       its private key. SIGHUP re-reads both files\n"
     "  --otlp-endpoint URL      export traces over OTLP/HTTP (JSON) to URL/v1/traces, as\n"
@@ -344,10 +345,11 @@ static int serve_main(int argc, char **argv)
         goto out;
     }
     if ((rc = read_token(&o, token, sizeof token)) != CS_CLI_CONTINUE) goto out;
-    if (o.token_file && !o.srv.auth) {
-        rc = cs_cli_usage_error("serve", "--auth-token-file needs --auth tokens");
+    if (o.token_file && o.auth && !o.srv.auth) {
+        rc = cs_cli_usage_error("serve", "--auth-token-file and --auth none contradict");
         goto out;
     }
+    o.srv.auth = o.srv.auth || o.token_file; /* a token file asks for tokens */
     o.srv.bootstrap_token = token[0] ? token : NULL;
     if (!o.reg.webhook_url != !o.reg.webhook_secret_file) {
         rc = cs_cli_usage_error("serve", "--webhook and --webhook-secret-file go together");

@@ -3,7 +3,7 @@
 Usage: cluster_test.py CAPSTAN ROOT TMPDIR POSTGRES_URL
 
 Starts three `capstan serve` replicas on loopback over one PostgreSQL registry and one data
-directory, all with `--auth tokens --auth-token-file` (one bootstrap admin token from a
+directory, all with `--auth-token-file` (tokens on, one bootstrap admin token from a
 shared secret, as a Kubernetes Secret gives it), and checks that what one replica changes
 every other serves within a second: a push, alias moves under load on all three (no failed
 request), an alias delete, an archive, a deployment applied and deleted; that a watch whose
@@ -66,7 +66,7 @@ class Replica:
         self.port = free_port()
         self.log = open(os.path.join(TMP, name + ".log"), "ab")
         args = [CAPSTAN, "serve", "--port", str(self.port), "--data-dir", DATA, "--threads",
-                "16", "--registry", PG, "--auth", "tokens", "--auth-token-file", TOKEN_FILE]
+                "16", "--registry", PG, "--auth-token-file", TOKEN_FILE]  # implies tokens
         self.proc = subprocess.Popen(args, stderr=self.log)
 
     def wait_live(self):
@@ -398,6 +398,11 @@ def token_rotation(reps):
     check("a malformed secret is refused at start, naming the form",
           p.returncode != 0 and "cst_" in p.stderr and "not-a-token" not in p.stderr,
           (p.returncode, p.stderr[-300:]))
+    p = subprocess.run([CAPSTAN, "serve", "--port", "0", "--data-dir", DATA, "--registry", PG,
+                        "--auth", "none", "--auth-token-file", TOKEN_FILE],
+                       capture_output=True, text=True, timeout=30)
+    check("--auth-token-file with --auth none is a usage error",
+          p.returncode == 2 and "contradict" in p.stderr, (p.returncode, p.stderr[-300:]))
 
 
 def main():
