@@ -430,6 +430,10 @@ def main():
     for r in reps:
         if r.proc.poll() is None:
             r.kill()
+    for n in ("A", "B", "C"):  # sanitizer builds report on stderr
+        log = open(os.path.join(TMP, n + ".log"), errors="replace").read()
+        check("%s.log has no sanitizer report" % n,
+              "Sanitizer" not in log and "runtime error:" not in log, log[-500:])
     if RESULTS["fail"]:
         for n in ("A", "B", "C"):
             print("--- %s.log" % n)
