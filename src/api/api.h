@@ -141,8 +141,13 @@ json_t *cs_api_json_or_400(cs_api_req *r);
 void cs_api_unlock_and_resume(cs_api_req *r);
 /* Holds the model named by the route (r->model, r->version) in r->m, or answers 404
  * (unknown name) / not_loaded (known to the repository but not loaded: 503 for inference,
- * 400 for readiness, whose 4xx means "false" in the protocol) and returns false. */
+ * 400 for readiness, whose 4xx means "false" in the protocol) and returns false. A
+ * deployment of an external runtime has no model to hold: its request is proxied
+ * (cs_api_proxy) and false returned too. */
 bool cs_api_model_or_status(cs_api_req *r, int not_loaded);
+/* The request to deployment r->model, whose runtime is an external process, proxied to one
+ * of its instances (v2_proxy.c): answered later from a proxy thread, or now with an error. */
+void cs_api_proxy(cs_api_req *r);
 /* cs_api_model_or_status with 503 for a model that is not loaded. */
 bool cs_api_model_or_404(cs_api_req *r);
 /* Called once r->m is held: r->version becomes its version and r->labelled is set (labels

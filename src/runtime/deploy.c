@@ -95,7 +95,9 @@ static double concurrency(const dep *p)
 {
     double conc = 0;
     for (int i = 0; i < MAX_SLOTS; i++)
-        if (p->s[i].version[0])
+        if (p->s[i].ext)
+            conc += cs__ext_concurrency(&p->s[i]);
+        else if (p->s[i].version[0])
             conc += cs_rt_model_in_flight(p->s[i].m) + cs_rt_model_queue_depth(p->s[i].m);
     return conc;
 }
@@ -222,7 +224,8 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
             s->ready += info[j].state == CS_RT_INSTANCE_READY;
         }
         cs_free(info);
-        if (s->ready == 0) waiting += cs_rt_model_queue_depth(s->m);
+        if (s->ready == 0)
+            waiting += s->ext ? cs__ext_concurrency(s) : cs_rt_model_queue_depth(s->m);
         any_ready |= s->ready > 0;
         if (s->wanted > 0 && s->ready == 0 && p->desired > 0) all_ready = false;
     }
@@ -414,6 +417,7 @@ void cs_deployer_free(cs_deployer *d)
     kick(d);
     pthread_mutex_unlock(&d->mu);
     pthread_join(d->thread, NULL);
+    cs__ext_shutdown(d, true);
     size_t it = 0;
     const char *key;
     void *v;
@@ -423,6 +427,7 @@ void cs_deployer_free(cs_deployer *d)
         dep_free(d, p);
     }
     for (size_t i = 0; i < d->deleted.len; i++) dep_free(d, *(dep **)cs_vec_at(&d->deleted, i));
+    cs__ext_shutdown(d, false);
     cs_map_free(&d->deps);
     cs_vec_free(&d->deleted);
     pthread_cond_destroy(&d->wake);
@@ -522,6 +527,14 @@ cs_status cs_deployer_apply(cs_deployer *d, const cs_deploy_spec *spec, const ch
             return cs_error_set(err, CS_ERR_NOT_FOUND, "spec.traffic[%d]: %s", i, err->msg);
     }
     if (rc != CS_OK) return rc;
+    pthread_mutex_lock(&d->mu);
+    dep *live = cs_map_get(&d->deps, spec->name);
+    bool switched = live && (live->has_next ? live->next : live->spec).external != spec->external;
+    pthread_mutex_unlock(&d->mu);
+    if (switched) /* a version's slot is of one kind for its whole life */
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "spec.runtime: cannot change between builtin and a command on an "
+                            "existing deployment; delete it and apply again");
     if (spec->device_requests) {
         cs_arena ra;
         cs_arena_init(&ra, 4096);
@@ -731,6 +744,29 @@ static unsigned pick_percent(void)
     return (unsigned)(x % 100);
 }
 
+slot *cs__dep_pick_slot(dep *p, const char *version)
+{
+    if (version) return cs__dep_find_slot(p, version);
+    int total = 0, r;
+    for (int i = 0; i < MAX_SLOTS; i++) total += p->s[i].version[0] ? p->s[i].weight : 0;
+    r = total ? (int)(pick_percent() * (unsigned)total / 100) : 0;
+    for (int i = 0; i < MAX_SLOTS && total; i++)
+        if (p->s[i].version[0] && p->s[i].weight > 0 && (r -= p->s[i].weight) < 0) return &p->s[i];
+    return NULL;
+}
+
+void cs__dep_poke(cs_deployer *d, dep *p)
+{
+    if (!p->poked) p->poked_ns = cs_now_ns();
+    p->poked = true;
+    kick(d);
+}
+
+cs_backoff_policy cs__dep_backoff_policy(const cs_deploy_spec *s)
+{
+    return (cs_backoff_policy){s->backoff_initial_ms, s->backoff_max_ms, s->backoff_reset_ms};
+}
+
 cs_status cs_deployer_acquire(cs_deployer *d, const char *name, const char *version,
                               cs_rt_model **out, uint64_t *activate_by_ns, cs_error *err)
 {
@@ -738,19 +774,14 @@ cs_status cs_deployer_acquire(cs_deployer *d, const char *name, const char *vers
     *activate_by_ns = 0;
     pthread_mutex_lock(&d->mu);
     dep *p = cs_map_get(&d->deps, name);
-    slot *s = NULL;
-    if (p && version) {
-        s = cs__dep_find_slot(p, version);
-    } else if (p) {
-        int total = 0, r;
-        for (int i = 0; i < MAX_SLOTS; i++) total += p->s[i].version[0] ? p->s[i].weight : 0;
-        r = total ? (int)(pick_percent() * (unsigned)total / 100) : 0;
-        for (int i = 0; i < MAX_SLOTS && total && !s; i++)
-            if (p->s[i].version[0] && p->s[i].weight > 0 && (r -= p->s[i].weight) < 0) s = &p->s[i];
-    }
+    slot *s = p && !p->spec.external ? cs__dep_pick_slot(p, version) : NULL;
     cs_status rc = CS_OK;
     if (!p)
         ; /* not a deployment: CS_OK with *out NULL */
+    else if (p->spec.external)
+        rc = cs_error_set(err, CS_ERR_UNSUPPORTED,
+                          "deployment '%s' runs an external runtime: its requests are proxied",
+                          name);
     else if (!s && version)
         rc = cs_error_set(err, CS_ERR_NOT_FOUND, "deployment '%s' serves no version %s", name,
                           version);
@@ -766,9 +797,7 @@ cs_status cs_deployer_acquire(cs_deployer *d, const char *name, const char *vers
     else if (s->ready == 0) {
         /* The activator: the request waits in the version's queue for a cold start. */
         *activate_by_ns = cs_now_ns() + (uint64_t)CS_DEPLOY_ACTIVATION_MS * 1000000;
-        if (!p->poked) p->poked_ns = cs_now_ns();
-        p->poked = true;
-        kick(d);
+        cs__dep_poke(d, p);
     }
     pthread_mutex_unlock(&d->mu);
     return rc;
