@@ -182,6 +182,13 @@ void cs__api_trace_start(cs_api_req *r);
  * inference, its queue, compute and encode spans, to the exporter. Nothing without one. */
 void cs__api_trace_end(cs_api_req *r, uint64_t end_ns);
 
+/* --- cluster mode (cluster.c) ---------------------------------------------------------- */
+
+/* Starts acting on the changes other servers make to a shared registry (nothing on
+ * SQLite); stop before the deployer and the serving table are freed. */
+cs_status cs__api_cluster_start(cs_server *s, cs_error *err);
+void cs__api_cluster_stop(cs_server *s);
+
 /* --- connections (conns.c) -------------------------------------------------------------- */
 
 typedef struct cs_api_conn cs_api_conn;
@@ -221,8 +228,10 @@ bool cs_api_dispatch_stream(cs_api_req *r);
  * need and whose models glob admits the route's model (403 naming what is missing).
  * Sets r->principal. Returns false once it has answered. */
 bool cs_api_admit(cs_api_req *r);
-/* Creates the first admin token when authentication is on and the store has none: its
- * secret goes to DATA_DIR/admin.token (mode 0600), whose path is logged, never the secret. */
+/* With authentication on: makes the admin token "bootstrap" hold opt.bootstrap_token when
+ * given (cs_registry_token_ensure); else creates the first admin token when the store has
+ * none, its secret in DATA_DIR/admin.token (mode 0600), whose path is logged, never the
+ * secret. */
 cs_status cs_api_auth_bootstrap(cs_server *s, cs_error *err);
 
 /* /api/v1/deployments (mgmt_deployments.c); 404 without a registry. */
@@ -335,6 +344,8 @@ bool cs_api_serving_acquire_or_404(cs_api_req *r);
  * (else `latest`) now names, loading it before traffic moves and unloading the old one
  * once its queue drains; `gone` (0 for none) is a version that may no longer be served. */
 void cs_api_serving_refresh(cs_server *s, const char *model, int64_t gone);
+/* cs_api_serving_refresh for every model served now (after missed changes: cluster.c). */
+void cs_api_serving_refresh_all(cs_server *s);
 /* Loads path as (name, version) with cfg (NULL: defaults with automatic batching when
  * auto_batch and every input and output has a dynamic first dimension); logs it. Shared by
  * the repository and the registry. CS_OK when that version is loaded already. */

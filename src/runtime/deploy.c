@@ -446,13 +446,48 @@ static void wait_passed(cs_deployer *d)
     pthread_cond_timedwait(&d->passed, &d->mu, &ts);
 }
 
-/* Stores spec (its canonical form) and hands it to the controller; spec is taken over. */
-static cs_status store_and_apply(cs_deployer *d, cs_deploy_spec *spec, const char *actor,
-                                 bool *created, cs_error *err)
+/* The canonical text of spec, as the registry stores it (free with free); NULL when out of
+ * memory. */
+static char *spec_text(const cs_deploy_spec *spec)
 {
     json_t *doc = cs_deploy_spec_json(spec);
     char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(doc);
+    return text;
+}
+
+/* Hands spec (taken over) to p's controller as its next spec, or adds it as a new
+ * deployment when p is NULL. Caller holds mu. */
+static cs_status adopt(cs_deployer *d, dep *p, cs_deploy_spec *spec, int64_t generation,
+                       cs_error *err)
+{
+    if (!p) return add_dep(d, spec, generation, err);
+    if (p->has_next) cs_deploy_spec_free(&p->next);
+    p->next = *spec;
+    p->has_next = true;
+    p->generation = generation;
+    *spec = (cs_deploy_spec){0};
+    kick(d);
+    return CS_OK;
+}
+
+/* Takes deployment name out of the map for the controller to drain and free. Caller holds
+ * mu. */
+static void forget(cs_deployer *d, const char *name)
+{
+    dep *p = cs_map_get(&d->deps, name);
+    if (p && cs_vec_push(&d->deleted, &p) == CS_OK) {
+        cs_map_del(&d->deps, name);
+        for (int i = 0; i < MAX_SLOTS; i++) p->s[i].weight = 0;
+        kick(d);
+    }
+}
+
+/* Stores spec (its canonical form) and hands it to the controller; spec is taken over. */
+static cs_status store_and_apply(cs_deployer *d, cs_deploy_spec *spec, const char *actor,
+                                 bool *created, cs_error *err)
+{
+    char *text = spec_text(spec);
     if (!text) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
     cs_arena a;
     cs_arena_init(&a, 4096);
@@ -463,16 +498,7 @@ static cs_status store_and_apply(cs_deployer *d, cs_deploy_spec *spec, const cha
     free(text);
     pthread_mutex_lock(&d->mu);
     dep *p = rc == CS_OK ? cs_map_get(&d->deps, spec->name) : NULL;
-    if (rc == CS_OK && !p) {
-        rc = add_dep(d, spec, rec.generation, err);
-    } else if (rc == CS_OK && changed) {
-        if (p->has_next) cs_deploy_spec_free(&p->next);
-        p->next = *spec;
-        p->has_next = true;
-        p->generation = rec.generation;
-        *spec = (cs_deploy_spec){0};
-        kick(d);
-    }
+    if (rc == CS_OK && (!p || changed)) rc = adopt(d, p, spec, rec.generation, err);
     /* Wait (briefly) for the controller's first pass over this generation, so that the
      * answer's status shows its versions loaded and a request right after finds them. */
     uint64_t until = cs_now_ns() + 10ull * 1000000000;
@@ -630,14 +656,75 @@ cs_status cs_deployer_delete(cs_deployer *d, const char *name, const char *actor
     cs_status rc = cs_registry_deployment_delete(d->o.registry, name, actor, err);
     if (rc != CS_OK) return rc;
     pthread_mutex_lock(&d->mu);
-    dep *p = cs_map_get(&d->deps, name);
-    if (p && cs_vec_push(&d->deleted, &p) == CS_OK) {
-        cs_map_del(&d->deps, name);
-        for (int i = 0; i < MAX_SLOTS; i++) p->s[i].weight = 0;
-        kick(d);
-    }
+    forget(d, name);
     pthread_mutex_unlock(&d->mu);
     return CS_OK;
+}
+
+/* Makes name what rec (NULL: nothing stored) says: adopts a stored spec that differs from
+ * the one held, forgets one no longer stored. */
+static cs_status reload_one(cs_deployer *d, const char *name, const cs_registry_deployment *rec,
+                            cs_error *err)
+{
+    cs_deploy_spec spec = {0};
+    cs_status rc = CS_OK;
+    if (rec) {
+        json_t *doc = json_loads(rec->spec, 0, NULL);
+        rc = doc ? cs_deploy_spec_parse(doc, &spec, err)
+                 : cs_error_set(err, CS_ERR_IO, "deployment '%s': stored spec is not JSON", name);
+        json_decref(doc);
+    }
+    pthread_mutex_lock(&d->mu);
+    dep *p = cs_map_get(&d->deps, name);
+    if (!rec) {
+        forget(d, name);
+    } else if (rc == CS_OK) {
+        char *held = p ? spec_text(p->has_next ? &p->next : &p->spec) : NULL;
+        if (!p || !held || strcmp(held, rec->spec) != 0)
+            rc = adopt(d, p, &spec, rec->generation, err);
+        free(held);
+    }
+    pthread_mutex_unlock(&d->mu);
+    cs_deploy_spec_free(&spec);
+    return rc;
+}
+
+cs_status cs_deployer_reload(cs_deployer *d, const char *name, cs_error *err)
+{
+    cs_arena a;
+    cs_arena_init(&a, 1 << 14);
+    cs_registry_deployment *items = NULL, one;
+    int n = 0;
+    cs_status rc;
+    if (name) {
+        rc = cs_registry_deployment_get(d->o.registry, name, &a, &one, err);
+        if (rc == CS_OK || rc == CS_ERR_NOT_FOUND)
+            rc = reload_one(d, name, rc == CS_OK ? &one : NULL, err);
+        cs_arena_free(&a);
+        return rc;
+    }
+    rc = cs_registry_deployment_list(d->o.registry, &a, &items, &n, err);
+    for (int i = 0; rc == CS_OK && i < n; i++) rc = reload_one(d, items[i].name, &items[i], err);
+    /* Then those held that are no longer stored (n x held compares: deployments are few). */
+    pthread_mutex_lock(&d->mu);
+    size_t it = 0;
+    const char *key;
+    void *v;
+    cs_vec gone;
+    cs_vec_init(&gone, sizeof(const char *));
+    while (rc == CS_OK && cs_map_next(&d->deps, &it, &key, &v)) {
+        bool stored = false;
+        for (int i = 0; i < n && !stored; i++) stored = !strcmp(items[i].name, key);
+        const char *held = ((dep *)v)->spec.name; /* lives until the controller frees it */
+        if (!stored && cs_vec_push(&gone, &held) != CS_OK)
+            rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; rc == CS_OK && i < gone.len; i++)
+        forget(d, *(const char **)cs_vec_at(&gone, i));
+    pthread_mutex_unlock(&d->mu);
+    cs_vec_free(&gone);
+    cs_arena_free(&a);
+    return rc;
 }
 
 bool cs_deployer_has(cs_deployer *d, const char *name)

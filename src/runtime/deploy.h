@@ -64,6 +64,11 @@ cs_status cs_deployer_apply(cs_deployer *d, const cs_deploy_spec *spec, const ch
                             bool *created, cs_error *err);
 /* Deletes it: its instances drain and its versions are unloaded. */
 cs_status cs_deployer_delete(cs_deployer *d, const char *name, const char *actor, cs_error *err);
+/* Makes deployment name (NULL: every one) what the registry's store holds now, after
+ * another server changed it (cluster mode): a stored spec that differs from the one held
+ * is reconciled to, one no longer stored is deleted here too (its instances drain). Nothing
+ * is written to the store. Cost: one store read (a list for NULL). */
+cs_status cs_deployer_reload(cs_deployer *d, const char *name, cs_error *err);
 /* Sets spec.instances.min/max (negative leaves one as it is); stored like an apply. */
 cs_status cs_deployer_scale(cs_deployer *d, const char *name, int min, int max, const char *actor,
                             cs_error *err);
