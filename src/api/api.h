@@ -86,6 +86,7 @@ typedef struct cs_api_req {
     uint64_t activate_by_ns;   /* m is a deployment's version at zero: wait for it until then */
     struct cs_api_sink *sink;  /* set by a streaming route's handler, see below */
     bool sink_ended;           /* the sink has been told the body is complete */
+    uint64_t received;         /* body bytes read so far (limits.min_body_rate) */
     const cs_api_route *route; /* found at the headers; NULL: 404/405 */
     /* Who is asking: the token's name with authentication on, else "anonymous"; the
      * audit log records it. */
@@ -98,8 +99,9 @@ typedef struct cs_api_req {
  * every chunk on the HTTP thread, tells it when the body is complete, and closes it when
  * the request ends however it ends (a client that leaves mid-upload included). The sink
  * answers the request itself, possibly from another thread, through
- * cs_api_unlock_and_resume. Such a request is bounded by the sink's own size limit and by
- * the idle timeout, not by limits.max_body or request_timeout_s. */
+ * cs_api_unlock_and_resume. Such a request is bounded by the sink's own size limit, by the
+ * idle timeout and by limits.min_body_rate (request_timeout_s plus a second for every
+ * min_body_rate bytes delivered), not by limits.max_body. */
 typedef struct cs_api_sink {
     void (*write)(void *ctx, const char *p, size_t n); /* may block for back-pressure */
     void (*end)(void *ctx);

@@ -129,6 +129,7 @@ int cs_api_http_status(cs_status rc)
     case CS_ERR_SHUTDOWN: return MHD_HTTP_SERVICE_UNAVAILABLE;
     case CS_ERR_TIMEOUT: return MHD_HTTP_GATEWAY_TIMEOUT;
     case CS_ERR_NO_FIT: return MHD_HTTP_UNPROCESSABLE_CONTENT; /* as a claim that cannot fit */
+    case CS_ERR_TOO_LARGE: return MHD_HTTP_CONTENT_TOO_LARGE;
     default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
 }

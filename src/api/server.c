@@ -48,6 +48,7 @@ void cs_server_options_defaults(cs_server_options *o)
         .limits =
             {
                 .max_body = (size_t)64 << 20,
+                .max_response = (size_t)64 << 20,
                 .max_elements = (int64_t)1 << 26,
                 .max_json_depth = 64,
                 /* libmicrohttpd clears a connection's whole pool for every request, so
@@ -55,6 +56,7 @@ void cs_server_options_defaults(cs_server_options *o)
                 .max_header = 16 << 10,
                 .conn_timeout_s = 30,
                 .request_timeout_s = 60,
+                .min_body_rate = 500,
                 .header_timeout_s = 10,
                 .max_connections = 1024,
                 .max_connections_per_ip = 64,
@@ -190,6 +192,17 @@ static bool body_too_large(cs_api_req *r, struct MHD_Connection *conn)
     return false;
 }
 
+/* Whether the body still arrives in time: a buffered one within request_timeout_s; a streamed
+ * one (a push of gigabytes) within request_timeout_s plus a second for every min_body_rate
+ * bytes it has delivered, as Apache's mod_reqtimeout extends its body timeout, so a push
+ * trickled below that rate is cut off instead of holding a connection for good. */
+static bool body_in_time(const cs_api_req *r, const cs_api_limits *lim)
+{
+    double allowed = lim->request_timeout_s;
+    if (r->sink) allowed += (double)r->received / (lim->min_body_rate ? lim->min_body_rate : 1);
+    return cs_elapsed_s(r->start_ns) <= allowed;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -222,14 +235,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * answered 413 at its end and the rest of it is dropped unread, not stored; the
          * request timeout bounds how long that may go on. */
         const cs_api_limits *lim = &s->opt.limits;
+        r->received += *upload_size;
         if (r->sink)
             r->sink->write(r->sink->ctx, upload, *upload_size);
         else if (!r->resp && cs_sbuf_append(&r->body, upload, *upload_size) != CS_OK)
             cs_api_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
                          "request body is larger than the %zu-byte limit", lim->max_body);
         *upload_size = 0;
-        /* A stream may take as long as its size needs; the idle timeout still applies. */
-        if (r->sink || cs_elapsed_s(r->start_ns) <= lim->request_timeout_s) return MHD_YES;
+        if (body_in_time(r, lim)) return MHD_YES;
         r->status = MHD_HTTP_REQUEST_TIMEOUT; /* for the log: the connection just closes */
         return MHD_NO;
     }

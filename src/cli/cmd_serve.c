@@ -13,6 +13,7 @@
 #include "api/server.h"
 #include "base/alloc.h"
 #include "base/vec.h"
+#include "devices/quantity.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "obs/otlp.h"
@@ -28,7 +29,8 @@ static const char usage[] =
     "                     [--model-config NAME=FILE.yaml]... [--threads N] [--exit-timeout S]\n"
     "                     [--log-level LEVEL] [--log-format json|text] [--registry URL]\n"
     "                     [--webhook URL --webhook-secret-file FILE] [--max-artifact-size BYTES]\n"
-    "                     [--devices FILE.yaml] [--device-policy P] [--otlp-endpoint URL]\n\n"
+    "                     [--devices FILE.yaml] [--device-policy P] [--otlp-endpoint URL]\n"
+    "                     [--max-session-memory SIZE] [--max-response-size SIZE]\n\n"
     "Serves models over the Open Inference Protocol v2 (KServe, Triton) with the binary tensor\n"
     "and model repository extensions, and Prometheus metrics at /metrics. Allocates devices\n"
     "as Kubernetes DRA does through /api/v1/devices, /api/v1/deviceclasses and /api/v1/claims.\n\n"
@@ -50,10 +52,18 @@ static const char usage[] =
     "  --max-body-size BYTES    largest request body (67108864)\n"
     "  --header-timeout S       a request's headers must arrive within S seconds of the\n"
     "                           connection's start or the previous answer (10)\n"
-    "  --request-timeout S      a request body (not a push) must arrive within S (60)\n"
+    "  --request-timeout S      a request body must arrive within S (60); a push gets S\n"
+    "                           plus a second per --min-body-rate bytes it delivered\n"
+    "  --min-body-rate BYTES    the slowest push body allowed, in bytes a second (500)\n"
     "  --max-connections N      open connections; the oldest idle ones are closed when\n"
     "                           nearly full (1024)\n"
     "  --max-connections-per-ip N  open connections from one address (64)\n"
+    "  --max-session-memory SIZE  memory one engine session's plans may hold (4Gi; a quantity:\n"
+    "                           512Mi, 2G, 0 = no bound). Checked from the memory plan before\n"
+    "                           allocating: a model over it fails to load, a request whose\n"
+    "                           input shapes need more is refused with 413\n"
+    "  --max-response-size SIZE largest inference answer (64Mi; 0 = no bound); a larger one\n"
+    "                           is refused with 413 before it is encoded\n"
     "  --log-level LEVEL        debug, info, warn, error or off (info)\n"
     "  --log-format F           json (one object per line) or text (key=value); text when\n"
     "                           stderr is a terminal, else json\n"
@@ -109,7 +119,14 @@ enum {
     OPT_TLS_KEY,
     OPT_OTLP_ENDPOINT,
     OPT_LOG_FORMAT,
+    OPT_MAX_SESSION_MEMORY,
+    OPT_MAX_RESPONSE,
+    OPT_MIN_BODY_RATE,
 };
+
+/* --max-session-memory's default: far above what the shipped models need (resnet18 batching
+ * 32 rows holds about 0.3 GiB), far below what a hostile 200-byte model asks for. */
+#define DEFAULT_SESSION_MEMORY ((size_t)4 << 30)
 
 typedef struct name_path {
     const char *name, *path; /* borrowed from argv (name is cut at '=') */
@@ -122,7 +139,21 @@ typedef struct serve_opts {
     int threads, instances, max_batch; /* instances/max_batch: -1 = not given */
     const char *auth;                  /* "tokens", "none", or NULL: by --host */
     const char *otlp_endpoint;         /* --otlp-endpoint, or NULL */
+    size_t max_session_memory;         /* --max-session-memory in bytes; 0 = no bound */
 } serve_opts;
+
+/* A byte count written as a Kubernetes quantity ("512Mi", "2G", "0"); a fraction of a byte
+ * rounds up. */
+static int parse_size(const char *opt, const char *arg, size_t *out)
+{
+    cs_quantity q;
+    cs_error err;
+    if (cs_quantity_parse(arg, &q, &err) != CS_OK || q.milli < 0)
+        return cs_cli_usage_error("serve", "%s expects a size such as 512Mi or 2G, got '%s'", opt,
+                                  arg);
+    *out = (size_t)(q.milli / 1000 + (q.milli % 1000 != 0));
+    return CS_CLI_CONTINUE;
+}
 
 /* Splits NAME=VALUE in place into v. */
 static int name_value(const char *opt, char *arg, cs_vec *v)
@@ -152,6 +183,7 @@ static int on_option(void *ctx, int opt, const char *arg)
         {OPT_MAX_BODY, "--max-body-size", 1024, 1L << 32},
         {OPT_HEADER_TIMEOUT, "--header-timeout", 1, 3600},
         {OPT_REQUEST_TIMEOUT, "--request-timeout", 1, 86400},
+        {OPT_MIN_BODY_RATE, "--min-body-rate", 1, 1L << 30},
         {OPT_MAX_CONNS, "--max-connections", 16, 1000000},
         {OPT_MAX_CONNS_PER_IP, "--max-connections-per-ip", 1, 1000000},
         {OPT_MAX_ARTIFACT, "--max-artifact-size", 1024, 1L << 40},
@@ -177,6 +209,7 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_MAX_BODY: o->srv.limits.max_body = (size_t)n; break;
     case OPT_HEADER_TIMEOUT: o->srv.limits.header_timeout_s = (unsigned)n; break;
     case OPT_REQUEST_TIMEOUT: o->srv.limits.request_timeout_s = (unsigned)n; break;
+    case OPT_MIN_BODY_RATE: o->srv.limits.min_body_rate = (unsigned)n; break;
     case OPT_MAX_CONNS: o->srv.limits.max_connections = (unsigned)n; break;
     case OPT_MAX_CONNS_PER_IP: o->srv.limits.max_connections_per_ip = (unsigned)n; break;
     case OPT_REGISTRY: o->reg.store_url = arg; break;
@@ -192,6 +225,10 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_TLS_CERT: o->srv.tls_cert = arg; break;
     case OPT_TLS_KEY: o->srv.tls_key = arg; break;
     case OPT_OTLP_ENDPOINT: o->otlp_endpoint = arg; break;
+    case OPT_MAX_SESSION_MEMORY:
+        return parse_size("--max-session-memory", arg, &o->max_session_memory);
+    case OPT_MAX_RESPONSE:
+        return parse_size("--max-response-size", arg, &o->srv.limits.max_response);
     case OPT_LOG_FORMAT: {
         cs_log_format f;
         if (cs_log_parse_format(arg, &f, &err) != CS_OK)
@@ -277,9 +314,12 @@ static int serve_main(int argc, char **argv)
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"max-session-memory", required_argument, NULL, OPT_MAX_SESSION_MEMORY},
+        {"max-response-size", required_argument, NULL, OPT_MAX_RESPONSE},
+        {"min-body-rate", required_argument, NULL, OPT_MIN_BODY_RATE},
         {0}};
     static const cs_cli_spec spec = {"serve", usage, "", longopts};
-    serve_opts o = {.instances = -1, .max_batch = -1};
+    serve_opts o = {.instances = -1, .max_batch = -1, .max_session_memory = DEFAULT_SESSION_MEMORY};
     cs_server_options_defaults(&o.srv);
     cs_vec_init(&o.models, sizeof(name_path));
     cs_vec_init(&o.configs, sizeof(name_path));
@@ -349,7 +389,8 @@ static int serve_main(int argc, char **argv)
     }
     o.srv.registry = reg;
     o.srv.max_artifact = cs_registry_max_artifact(reg); /* 16 GiB when not given */
-    cs_rt_options ro = {.max_threads = o.threads, .metrics = metrics};
+    cs_rt_options ro = {
+        .max_threads = o.threads, .metrics = metrics, .max_session_memory = o.max_session_memory};
     if (cs_runtime_new(&ro, &rt, &err) != CS_OK ||
         cs_server_new(&o.srv, rt, metrics, &srv, &err) != CS_OK) {
         cs_cli_error("serve", "%s", err.msg);

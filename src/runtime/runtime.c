@@ -52,6 +52,7 @@ cs_status cs_runtime_new(const cs_rt_options *opts, cs_runtime **out, cs_error *
     pthread_mutex_init(&rt->lock, NULL);
     cs_vec_init(&rt->models, sizeof(cs_rt_model *));
     rt->max_threads = max_threads;
+    rt->max_session_memory = opts ? opts->max_session_memory : 0;
     rt->metrics = opts ? opts->metrics : NULL;
     rt->on_failed = opts ? opts->on_instance_failed : NULL;
     rt->on_failed_ud = opts ? opts->on_instance_failed_ud : NULL;
