@@ -269,7 +269,11 @@ cs_status cs_runtime_load(cs_runtime *rt, const char *name, const char *version,
         cs__rt_stop(m, true);
         give_back_rest(m);
         cs_rt_model_release(m);
-        cs_error_prefix(err, "model '%s' version '%s' (%s): ", name, version, path);
+        /* The engine's own messages start with the file already: name it once. */
+        if (strncmp(err->msg, path, strlen(path)))
+            cs_error_prefix(err, "model '%s' version '%s' (%s): ", name, version, path);
+        else
+            cs_error_prefix(err, "model '%s' version '%s': ", name, version);
     }
     return rc;
 }

@@ -74,6 +74,11 @@ def bounded():
             tile(2048), 413, ["needs at least", "session memory limit of 67108864 bytes"])
     st, _, _ = tile(1)
     check("the next good request is served", st == 200, "status %d" % st)
+    st, j, b = call("POST", "/v2/repository/models/garbage/load")
+    err = j.get("error", "")
+    check("a corrupt file's error names the data directory once, and no path",
+          st == 400 and err.count("(data directory)") == 1 and "/tmp" not in err
+          and "malformed ONNX" in err, "status %d %r" % (st, b[:300]))
     grown = rss() - before
     check("resident memory did not grow by the refused plans (%d MiB)" % (grown // MIB),
           grown < 96 * MIB, "grew %d MiB" % (grown // MIB))

@@ -7,7 +7,7 @@
 #
 # The models are made here with python3-onnx: bomb (ConstantOfShape [64,1024,1024] plus the
 # input, all shapes static: planned at load), tile (x [N] tiled 65536 times: the plan and the
-# answer grow with N). The checks live in limits_test.py. The last line is
+# answer grow with N) and garbage (not ONNX, for the error's scrubbed path). The checks live in limits_test.py. The last line is
 # `limits: N passed, M failed`.
 set -u
 
@@ -40,6 +40,7 @@ g = helper.make_graph([helper.make_node("Tile", ["x", "r"], ["y"])], "tile",
 onnx.save(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)]), d + "/tile.onnx")
 PY
 printf 'max_batch_size: 0\n' >"$TMP/data/models/tile.yaml"
+echo garbage >"$TMP/data/models/garbage.onnx"
 size=$(stat -c %s "$TMP/data/models/bomb.onnx")
 if [ "$size" -lt 300 ]; then pass "bomb.onnx is a tiny model ($size bytes)"; else fail "bomb.onnx is $size bytes"; fi
 
