@@ -53,6 +53,7 @@ struct cs_server {
     struct cs_api_serving *serving;        /* registry models being served, see serving.c */
     cs_deployer *deployer;                 /* declared deployments (with a registry) */
     struct cs_api_conns *conns;            /* open connections, see conns.c */
+    struct cs_api_front *front;            /* plain HTTP: the accepting thread, see front.c */
     struct cs_tls *tls;                    /* NULL for plain HTTP */
     char data_dir_abs[4096];               /* realpath of opt.data_dir, "" if it has none */
 };
@@ -167,6 +168,18 @@ void cs__api_trace_start(cs_api_req *r);
 /* At the request's end (end_ns in cs_now_ns time): a sampled request's SERVER span and, for
  * inference, its queue, compute and encode spans, to the exporter. Nothing without one. */
 void cs__api_trace_end(cs_api_req *r, uint64_t end_ns);
+
+/* --- the front door (front.c) ---------------------------------------------------------- */
+
+struct sockaddr_in;
+typedef struct cs_api_front cs_api_front;
+
+/* Listens on addr (s->port gets the port bound) and hands every connection whose first request
+ * is well-formed to s->mhd, which must have been started with MHD_USE_NO_LISTEN_SOCKET. Free
+ * it before stopping s->mhd. */
+cs_status cs__api_front_new(cs_server *s, const struct sockaddr_in *addr, cs_api_front **out,
+                            cs_error *err);
+void cs__api_front_free(cs_api_front *f);
 
 /* --- connections (conns.c) -------------------------------------------------------------- */
 

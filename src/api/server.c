@@ -347,22 +347,28 @@ static cs_status start_daemon(cs_server *s, cs_error *err)
         return cs_error_set(err, CS_ERR_INVALID, "--host: '%s' is not an IPv4 address", o->host);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
-    struct MHD_OptionItem tls[] = {
-        {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
-    if (o->tls_cert || o->tls_key) {
+    /* Plain HTTP is accepted by front.c, which checks each first request before MHD reads it;
+     * TLS leaves listening to MHD (front.c cannot read encrypted bytes). */
+    struct MHD_OptionItem tls[] = {{MHD_OPTION_SOCK_ADDR, 0, &addr},
+                                   {MHD_OPTION_END, 0, NULL},
+                                   {MHD_OPTION_END, 0, NULL},
+                                   {MHD_OPTION_END, 0, NULL}};
+    if (!o->tls_cert && !o->tls_key) {
+        flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    } else {
         cs_status rc = cs_tls_new(o->tls_cert, o->tls_key, &s->tls, err);
         if (rc != CS_OK) return rc;
         flags |= MHD_USE_TLS;
-        tls[0] =
-            (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)cs_tls_retrieve};
         tls[1] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)cs_tls_retrieve};
+        tls[2] =
             (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)cs_tls_priorities()};
     }
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
-        MHD_OPTION_ARRAY, tls, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->http_threads, MHD_OPTION_CONNECTION_LIMIT,
-        o->limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        MHD_OPTION_ARRAY, tls, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->http_threads,
+        MHD_OPTION_CONNECTION_LIMIT, o->limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         o->limits.max_connections_per_ip, MHD_OPTION_NOTIFY_CONNECTION, cs__api_conns_notify, s,
         MHD_OPTION_CONNECTION_TIMEOUT, o->limits.conn_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         o->limits.max_header, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -370,6 +376,7 @@ static cs_status start_daemon(cs_server *s, cs_error *err)
     if (!s->mhd)
         return cs_error_set(err, CS_ERR_IO, "cannot listen on %s:%d (is the port in use?)", o->host,
                             o->port);
+    if (!s->tls) return cs__api_front_new(s, &addr, &s->front, err);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : o->port;
     return CS_OK;
@@ -476,6 +483,8 @@ cs_status cs_server_run(cs_server *s, cs_error *err)
         rc = cs_error_set(err, CS_ERR_LIMIT, "requests still open after %u s",
                           s->opt.exit_timeout_s);
     if (rc != CS_OK) return rc; /* workers may still answer: the daemon must stay up */
+    cs__api_front_free(s->front);
+    s->front = NULL;
     MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
     cs__api_conns_free(s->conns);
@@ -487,6 +496,7 @@ cs_status cs_server_run(cs_server *s, cs_error *err)
 void cs_server_free(cs_server *s)
 {
     if (!s) return;
+    cs__api_front_free(s->front); /* first: it hands connections to the daemon */
     if (s->mhd) MHD_stop_daemon(s->mhd);
     cs__api_conns_free(s->conns); /* after the daemon: its callbacks use the table */
     cs_deployer_free(s->deployer);
