@@ -30,7 +30,8 @@ static const char usage[] =
     "                     [--log-level LEVEL] [--log-format json|text] [--registry URL]\n"
     "                     [--webhook URL --webhook-secret-file FILE] [--max-artifact-size BYTES]\n"
     "                     [--devices FILE.yaml] [--device-policy P] [--otlp-endpoint URL]\n"
-    "                     [--max-session-memory SIZE] [--max-response-size SIZE]\n\n"
+    "                     [--max-session-memory SIZE] [--max-response-size SIZE]\n"
+    "                     [--require-signed --trusted-keys DIR]\n\n"
     "Serves models over the Open Inference Protocol v2 (KServe, Triton) with the binary tensor\n"
     "and model repository extensions, and Prometheus metrics at /metrics. Allocates devices\n"
     "as Kubernetes DRA does through /api/v1/devices, /api/v1/deviceclasses and /api/v1/claims.\n\n"
@@ -83,6 +84,9 @@ static const char usage[] =
     "                           tokens and none yet, DIR/admin.token gets an admin token\n"
     "  --tls-cert FILE.pem      serve HTTPS (TLS 1.2+) with this certificate chain; with\n"
     "  --tls-key FILE.pem       its private key. SIGHUP re-reads both files\n"
+    "  --require-signed         serve only registry versions signed (`capstan model push\n"
+    "                           --sign`) by a key in --trusted-keys; others fail to load\n"
+    "  --trusted-keys DIR       ed25519 public keys (*.pem) whose signatures are trusted\n"
     "  --otlp-endpoint URL      export traces over OTLP/HTTP (JSON) to URL/v1/traces, as\n"
     "                           OTEL_EXPORTER_OTLP_ENDPOINT does (which it overrides); the\n"
     "                           other OTEL_* variables are honoured too (docs/observability.md)\n"
@@ -122,6 +126,8 @@ enum {
     OPT_MAX_SESSION_MEMORY,
     OPT_MAX_RESPONSE,
     OPT_MIN_BODY_RATE,
+    OPT_REQUIRE_SIGNED,
+    OPT_TRUSTED_KEYS,
 };
 
 /* --max-session-memory's default: far above what the shipped models need (resnet18 batching
@@ -140,6 +146,7 @@ typedef struct serve_opts {
     const char *auth;                  /* "tokens", "none", or NULL: by --host */
     const char *otlp_endpoint;         /* --otlp-endpoint, or NULL */
     size_t max_session_memory;         /* --max-session-memory in bytes; 0 = no bound */
+    bool require_signed;               /* --require-signed (needs --trusted-keys) */
 } serve_opts;
 
 /* A byte count written as a Kubernetes quantity ("512Mi", "2G", "0"); a fraction of a byte
@@ -210,6 +217,8 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_HEADER_TIMEOUT: o->srv.limits.header_timeout_s = (unsigned)n; break;
     case OPT_REQUEST_TIMEOUT: o->srv.limits.request_timeout_s = (unsigned)n; break;
     case OPT_MIN_BODY_RATE: o->srv.limits.min_body_rate = (unsigned)n; break;
+    case OPT_REQUIRE_SIGNED: o->require_signed = true; break;
+    case OPT_TRUSTED_KEYS: o->reg.trusted_keys_dir = arg; break;
     case OPT_MAX_CONNS: o->srv.limits.max_connections = (unsigned)n; break;
     case OPT_MAX_CONNS_PER_IP: o->srv.limits.max_connections_per_ip = (unsigned)n; break;
     case OPT_REGISTRY: o->reg.store_url = arg; break;
@@ -317,6 +326,8 @@ static int serve_main(int argc, char **argv)
         {"max-session-memory", required_argument, NULL, OPT_MAX_SESSION_MEMORY},
         {"max-response-size", required_argument, NULL, OPT_MAX_RESPONSE},
         {"min-body-rate", required_argument, NULL, OPT_MIN_BODY_RATE},
+        {"require-signed", no_argument, NULL, OPT_REQUIRE_SIGNED},
+        {"trusted-keys", required_argument, NULL, OPT_TRUSTED_KEYS},
         {0}};
     static const cs_cli_spec spec = {"serve", usage, "", longopts};
     serve_opts o = {.instances = -1, .max_batch = -1, .max_session_memory = DEFAULT_SESSION_MEMORY};
@@ -347,6 +358,10 @@ static int serve_main(int argc, char **argv)
                             !strcmp(o.srv.host, "localhost"));
     if (!o.srv.tls_cert != !o.srv.tls_key) {
         rc = cs_cli_usage_error("serve", "--tls-cert and --tls-key go together");
+        goto out;
+    }
+    if (o.require_signed != !!o.reg.trusted_keys_dir) {
+        rc = cs_cli_usage_error("serve", "--require-signed and --trusted-keys go together");
         goto out;
     }
     if (!o.reg.webhook_url != !o.reg.webhook_secret_file) {
