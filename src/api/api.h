@@ -142,6 +142,9 @@ void cs_api_unlock_and_resume(cs_api_req *r);
 bool cs_api_model_or_status(cs_api_req *r, int not_loaded);
 /* cs_api_model_or_status with 503 for a model that is not loaded. */
 bool cs_api_model_or_404(cs_api_req *r);
+/* Called once r->m is held: r->version becomes its version and r->labelled is set (labels
+ * come only from loaded models, so clients cannot mint metric series). Returns true. */
+bool cs_api_held(cs_api_req *r);
 
 /* --- routes (routes.c) and their handlers ---------------------------------------------- */
 

@@ -172,38 +172,34 @@ bool cs_api_model_or_404(cs_api_req *r)
     return cs_api_model_or_status(r, MHD_HTTP_SERVICE_UNAVAILABLE);
 }
 
-/* A deployment's version by its traffic split (or the one the route names). */
-static bool deployment_or_status(cs_api_req *r)
+bool cs_api_held(cs_api_req *r)
 {
-    cs_error err;
-    cs_status rc =
-        cs_deployer_acquire(r->srv->deployer, r->model, r->version[0] ? r->version : NULL, &r->m,
-                            &r->activate_by_ns, &err);
-    if (rc == CS_OK) {
-        r->labelled = true;
-        snprintf(r->version, sizeof r->version, "%s", cs_rt_model_version(r->m));
-        return true;
-    }
-    cs_api_error(r, rc == CS_ERR_NOT_FOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_SERVICE_UNAVAILABLE,
-                 "%s", err.msg);
-    return false;
+    r->labelled = true;
+    snprintf(r->version, sizeof r->version, "%s", cs_rt_model_version(r->m));
+    return true;
 }
 
 bool cs_api_model_or_status(cs_api_req *r, int not_loaded)
 {
-    if (r->srv->deployer && cs_deployer_has(r->srv->deployer, r->model))
-        return deployment_or_status(r);
+    if (r->srv->deployer) { /* a deployment's version by its traffic split, or the one named */
+        cs_error err;
+        cs_status rc =
+            cs_deployer_acquire(r->srv->deployer, r->model, r->version[0] ? r->version : NULL,
+                                &r->m, &r->activate_by_ns, &err);
+        if (rc != CS_OK) {
+            cs_api_error(r,
+                         rc == CS_ERR_NOT_FOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_SERVICE_UNAVAILABLE,
+                         "%s", err.msg);
+            return false;
+        }
+        if (r->m) return cs_api_held(r);
+    }
     /* Command-line and data-dir models keep their names; the registry serves the rest. */
     if (r->srv->serving && !cs_api_repo_known(r->srv, r->model))
         return cs_api_serving_acquire_or_404(r);
     const char *version = r->version[0] ? r->version : NULL;
     r->m = cs_runtime_acquire(r->srv->rt, r->model, version);
-    if (r->m) {
-        /* Metric labels come only from loaded models, so clients cannot mint series. */
-        r->labelled = true;
-        snprintf(r->version, sizeof r->version, "%s", cs_rt_model_version(r->m));
-        return true;
-    }
+    if (r->m) return cs_api_held(r);
     if (!cs_api_repo_known(r->srv, r->model)) {
         cs_api_error(r, MHD_HTTP_NOT_FOUND, "unknown model '%s'", r->model);
         return false;

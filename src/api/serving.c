@@ -233,11 +233,7 @@ bool cs_api_serving_acquire_or_404(cs_api_req *r)
     cs_error err;
     r->m = r->version[0] ? acquire_ref(r->srv, r->model, r->version, &err)
                          : acquire_default(r->srv, r->model, &err);
-    if (r->m) {
-        r->labelled = true; /* a loaded model: a safe metric label */
-        snprintf(r->version, sizeof r->version, "%s", cs_rt_model_version(r->m));
-        return true;
-    }
+    if (r->m) return cs_api_held(r);
     /* An invalid name (uppercase, '_', "..", UTF-8) is the client's mistake: 400. */
     int status = err.code == CS_ERR_NOT_FOUND  ? MHD_HTTP_NOT_FOUND
                  : err.code == CS_ERR_INVALID  ? MHD_HTTP_BAD_REQUEST
@@ -261,7 +257,10 @@ static void unload(cs_server *s, const char *model, const char *version)
 void cs_api_serving_refresh(cs_server *s, const char *model, int64_t gone)
 {
     cs_api_serving *sv = s->serving;
-    if (!sv) return;
+    /* A command-line model or a deployment of this name serves its own versions under it:
+     * a registry change must not unload them (the deployer follows the registry itself). */
+    if (!sv || cs_api_repo_known(s, model) || (s->deployer && cs_deployer_has(s->deployer, model)))
+        return;
     char current[VERSION_MAX] = "", target[VERSION_MAX] = "", old[VERSION_MAX];
     cs_error err;
     pthread_mutex_lock(&sv->load_lock);

@@ -7,10 +7,11 @@
  * named "{method} {route}" (the route's pattern, so ids do not mint names) with the HTTP
  * semantic-convention attributes; status ERROR on 5xx only. An inference request adds three
  * INTERNAL children from the runtime's timings: "queue" (submit to its batch's start),
- * "compute" (the batch: concatenation, engine run, output checks; with its batch size and
- * instance) and "encode" (the answer's encoding). Cost: a few hundred bytes of span on the
- * stack and one copy into the exporter's queue per span, at the request's end; nothing
- * when the request is not sampled or nothing exports.
+ * "compute" (the batch: concatenation, engine run, output checks; with its batch size,
+ * instance and device) and "encode" (the answer's encoding). Cost: a few hundred bytes of
+ * span on the stack and one copy into the exporter's queue per span, at the request's end;
+ * nothing when the request is not sampled or nothing exports, and one atomic read when the
+ * queue is full (a receiver that is down).
  */
 #include "api/api.h"
 
@@ -75,6 +76,8 @@ static void emit_children(cs_api_req *r, cs_otlp *e, uint64_t end_ns)
         child(r, &s, "compute", t->start_ns, t->end_ns);
         cs_span_int(&s, "capstan.batch_size", t->batch_rows);
         cs_span_int(&s, "capstan.instance", t->instance);
+        /* The engine has one backend; a GPU backend will name its device here. */
+        cs_span_str(&s, "capstan.device", "cpu");
         cs_span_int(&s, "capstan.engine_duration_ns",
                     (int64_t)(t->infer_end_ns - t->infer_start_ns));
         cs_otlp_emit(e, &s);
@@ -89,6 +92,11 @@ void cs__api_trace_end(cs_api_req *r, uint64_t end_ns)
 {
     cs_otlp *e = r->srv->opt.otlp;
     if (!e || !(r->trace.flags & CS_TRACE_FLAG_SAMPLED)) return;
+    /* A receiver that is down fills the queue: then not even building the spans costs. */
+    if (cs_otlp_full(e, r->timing.queued_ns
+                            ? 1 + 1 + (r->timing.start_ns != 0) + (r->encode_start_ns != 0)
+                            : 1))
+        return;
     const char *route = r->route ? r->route->pattern : NULL;
     char name[160], path[512], addr[INET6_ADDRSTRLEN];
     snprintf(name, sizeof name, "%s%s%s", r->method, route ? " " : "", route ? route : "");

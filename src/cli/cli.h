@@ -32,6 +32,7 @@ extern const cs_cli_command cs_cli_version_cmd, cs_cli_inspect_cmd, cs_cli_run_c
 extern const cs_cli_command cs_cli_apply_cmd, cs_cli_get_cmd, cs_cli_describe_cmd,
     cs_cli_delete_cmd, cs_cli_scale_cmd;
 extern const cs_cli_command cs_cli_model_cmd, cs_cli_bench_cmd, cs_cli_token_cmd;
+extern const cs_cli_command cs_cli_k8s_cmd;
 
 /* How a command's options look. `shortopts` and `longopts` are getopt_long's (longopts
  * terminated by a zero entry, at most 30 of them); -h/--help is added by the parser and
@@ -66,6 +67,14 @@ int cs_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
  * edit distance (with transpositions) at most 1 for short words, 2 from 5 characters on,
  * and below the word's length. For "did you mean" hints; O(n x len^2). */
 const char *cs_cli_nearest(const char *word, const void *table, size_t n, size_t stride);
+
+/* Shared by the commands that read manifests (cmd_deploy.c): a whole file ("-" = stdin, at
+ * most 16 MiB) appended to b, or CS_CLI_RUNTIME after reporting for cmd; and j printed to
+ * stdout as YAML (CS_CLI_RUNTIME when out of memory). */
+struct cs_sbuf;
+struct json_t;
+int cs__cli_read_file(const char *cmd, const char *path, struct cs_sbuf *b);
+int cs__cli_print_yaml(const struct json_t *j);
 
 /* Parses a decimal integer in [min, max]; returns 0 on success. */
 int cs_cli_parse_int(const char *s, long min, long max, long *out);

@@ -149,7 +149,7 @@ static cs_ynode *to_ynode(cs_arena *a, const json_t *j)
     return cs_ynode_scalar(a, cs_arena_strndup(a, num, strlen(num)), false);
 }
 
-static int print_yaml(const json_t *j)
+int cs__cli_print_yaml(const json_t *j)
 {
     cs_arena a;
     cs_arena_init(&a, 1 << 14);
@@ -165,17 +165,17 @@ static int print_yaml(const json_t *j)
 
 /* --- apply ------------------------------------------------------------------------------ */
 
-static int read_all(const char *path, cs_sbuf *b)
+int cs__cli_read_file(const char *cmd, const char *path, cs_sbuf *b)
 {
     FILE *f = strcmp(path, "-") ? fopen(path, "rb") : stdin;
-    if (!f) return cs_cli_error("apply", "cannot open '%s'", path);
+    if (!f) return cs_cli_error(cmd, "cannot open '%s'", path);
     char chunk[65536];
     size_t n;
     while ((n = fread(chunk, 1, sizeof chunk, f)) > 0 && b->len < MAX_FILE)
         if (cs_sbuf_append(b, chunk, n) != CS_OK) break;
     bool bad = ferror(f) || b->len >= MAX_FILE;
     if (f != stdin) fclose(f);
-    if (bad) return cs_cli_error("apply", "cannot read '%s' (or it is over 16 MiB)", path);
+    if (bad) return cs_cli_error(cmd, "cannot read '%s' (or it is over 16 MiB)", path);
     return CS_CLI_OK;
 }
 
@@ -184,7 +184,7 @@ static int apply(cs_http *h, const deploy_opts *o)
     if (!o->file) return cs_cli_usage_error("apply", "-f FILE is required");
     cs_sbuf text;
     cs_sbuf_init(&text, 0);
-    int rc = read_all(o->file, &text);
+    int rc = cs__cli_read_file("apply", o->file, &text);
     cs_ystream ys = {0};
     cs_error err;
     if (rc == CS_CLI_OK &&
@@ -383,7 +383,7 @@ static int object_cmd(cs_http *h, const deploy_opts *o, int argc, char **argv)
     else if (o->output && !strcasecmp(o->output, "json"))
         printf("%s\n", rep.body.data);
     else if (o->output && !strcasecmp(o->output, "yaml"))
-        rc = print_yaml(j);
+        rc = cs__cli_print_yaml(j);
     else if (argc == 2) {
         json_t *one = json_pack("[O]", j);
         table(one, o->output != NULL);

@@ -26,6 +26,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,6 +49,7 @@ struct cs_otlp {
     pthread_cond_t wake; /* a batch is full, or stop */
     cs_span *ring;
     unsigned head, len;
+    atomic_bool full; /* len == max_queue, written under lock, read without (cs_otlp_full) */
     bool stop;
     uint64_t stop_deadline_ns; /* set with stop */
     pthread_t thread;
@@ -114,6 +116,83 @@ cs_status cs_otlp_options_endpoint(cs_otlp_options *o, const char *base, cs_erro
     return set_url(o, "--otlp-endpoint", base, "/v1/traces", err);
 }
 
+static bool is_tchar(int c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+           (c && strchr("!#$%&'*+-.^_`|~", c));
+}
+
+static int hex_digit(int c)
+{
+    return c >= '0' && c <= '9'   ? c - '0'
+           : c >= 'a' && c <= 'f' ? c - 'a' + 10
+           : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                  : -1;
+}
+
+/* Decodes name's `key=value,key2=value2` list (W3C baggage syntax: optional blanks around
+ * each part, values percent-encoded; a raw blank inside a value is kept, as Go's SDK does)
+ * into o->headers as "key: value" lines. Refused, naming the member's place or its key but
+ * never echoing a value (they are credentials): a key that is not an HTTP token,
+ * a member without '=', a bad %XX, a value that decodes to a control character (which would
+ * split the request's headers), or more than CS_OTLP_HEADERS_MAX bytes. */
+static cs_status parse_headers(cs_otlp_options *o, const char *name, const char *v, cs_error *err)
+{
+    size_t n = 0;
+    int member = 1;
+    o->headers[0] = '\0';
+    for (; *v; member++) {
+        size_t len = strcspn(v, ",");
+        const char *end = v + len, *eq = memchr(v, '=', len);
+        while (v < end && (*v == ' ' || *v == '\t')) v++;
+        if (v == end) { /* an empty member, as a trailing comma leaves */
+            v = *end ? end + 1 : end;
+            continue;
+        }
+        const char *k = v;
+        while (v < end && is_tchar((unsigned char)*v)) v++;
+        int klen = (int)(v - k);
+        while (v < end && (*v == ' ' || *v == '\t')) v++;
+        if (!eq || klen == 0 || v != eq)
+            return cs_error_set(err, CS_ERR_INVALID,
+                                "%s: member %d: expected key=value pairs separated by commas, "
+                                "the keys HTTP header names",
+                                name, member);
+        if (n + (size_t)klen + 2 >= sizeof o->headers) goto too_long;
+        n += (size_t)snprintf(o->headers + n, sizeof o->headers - n, "%.*s: ", klen, k);
+        const char *p = eq + 1, *vend = end;
+        while (p < vend && (*p == ' ' || *p == '\t')) p++;
+        while (vend > p && (vend[-1] == ' ' || vend[-1] == '\t')) vend--;
+        for (; p < vend; p++) {
+            int c = (unsigned char)*p;
+            if (c == '%') {
+                int hi = p + 2 < vend ? hex_digit(p[1]) : -1, lo = hi >= 0 ? hex_digit(p[2]) : -1;
+                if (lo < 0)
+                    return cs_error_set(err, CS_ERR_INVALID,
+                                        "%s: header '%.*s': a '%%' must start a %%XX escape", name,
+                                        klen, k);
+                c = hi << 4 | lo;
+                p += 2;
+            }
+            if ((c < 0x20 && c != '\t') || c == 0x7f)
+                return cs_error_set(err, CS_ERR_INVALID,
+                                    "%s: header '%.*s': control characters are not allowed in "
+                                    "a value",
+                                    name, klen, k);
+            if (n + 2 >= sizeof o->headers) goto too_long;
+            o->headers[n++] = (char)c;
+        }
+        o->headers[n++] = '\n';
+        o->headers[n] = '\0';
+        v = *end ? end + 1 : end;
+    }
+    return CS_OK;
+too_long:
+    o->headers[0] = '\0';
+    return cs_error_set(err, CS_ERR_INVALID, "%s: longer than %d bytes decoded", name,
+                        CS_OTLP_HEADERS_MAX - 1);
+}
+
 static bool env_true(const char *name)
 {
     const char *v = getenv(name);
@@ -169,6 +248,10 @@ cs_status cs_otlp_options_env(cs_otlp_options *o, cs_error *err)
         return cs_error_set(err, CS_ERR_INVALID,
                             "OTEL_TRACES_EXPORTER: expected otlp or none, got '%.64s'", v);
     if (env_true("OTEL_SDK_DISABLED") || (v && !strcmp(v, "none"))) return CS_OK;
+    const char *hname = "OTEL_EXPORTER_OTLP_TRACES_HEADERS";
+    const char *h = getenv(hname);
+    if (!h || !*h) h = getenv(hname = "OTEL_EXPORTER_OTLP_HEADERS");
+    if (h && *h && (rc = parse_headers(o, hname, h, err)) != CS_OK) return rc;
     if ((v = getenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")) && *v)
         return set_url(o, "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", v, NULL, err);
     if ((v = getenv("OTEL_EXPORTER_OTLP_ENDPOINT")) && *v)
@@ -244,6 +327,13 @@ void cs_span_int(cs_span *s, const char *key, int64_t value)
     s->attrs[s->n_attrs++].num = value;
 }
 
+bool cs_otlp_full(cs_otlp *e, unsigned n)
+{
+    if (!atomic_load_explicit(&e->full, memory_order_relaxed)) return false;
+    if (e->dropped) cs_metric_add(e->dropped, n);
+    return true;
+}
+
 void cs_otlp_emit(cs_otlp *e, const cs_span *s)
 {
     pthread_mutex_lock(&e->lock);
@@ -251,7 +341,10 @@ void cs_otlp_emit(cs_otlp *e, const cs_span *s)
     if (room) {
         cs_span *slot = &e->ring[(e->head + e->len++) % e->opt.max_queue];
         memcpy(slot, s, offsetof(cs_span, text) + s->text_len);
-        if (e->len >= e->opt.max_batch) pthread_cond_signal(&e->wake);
+        /* Only as the queue reaches a batch: the exporter waits for nothing else from here,
+         * and one signal per span would wake it for every request while it backs off. */
+        if (e->len == e->opt.max_batch) pthread_cond_signal(&e->wake);
+        if (e->len == e->opt.max_queue) atomic_store_explicit(&e->full, true, memory_order_relaxed);
     }
     pthread_mutex_unlock(&e->lock);
     if (!room && e->dropped) cs_metric_add(e->dropped, 1);
@@ -367,6 +460,13 @@ static int post(cs_otlp *e, CURL *curl, const char *body, size_t len, uint64_t t
 {
     struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
     struct curl_slist *h2 = h ? curl_slist_append(h, "Expect:") : NULL;
+    char line[CS_OTLP_HEADERS_MAX];
+    for (const char *p = e->opt.headers; h2 && *p;) {
+        size_t n = strcspn(p, "\n");
+        snprintf(line, sizeof line, "%.*s", (int)n, p);
+        h2 = curl_slist_append(h2, line);
+        p += n + (p[n] == '\n');
+    }
     if (!h2) {
         curl_slist_free_all(h);
         return 0;
@@ -468,6 +568,7 @@ static void *run(void *arg)
         pthread_mutex_lock(&e->lock);
         e->head = (e->head + n) % e->opt.max_queue;
         e->len -= n;
+        atomic_store_explicit(&e->full, false, memory_order_relaxed);
         pthread_mutex_unlock(&e->lock);
         if (ok && curl)
             send_batch(e, curl, body.data, body.len, n);

@@ -9,8 +9,10 @@
  * 1.0), OTEL_BSP_SCHEDULE_DELAY (5000 ms), OTEL_BSP_MAX_EXPORT_BATCH_SIZE (512),
  * OTEL_BSP_MAX_QUEUE_SIZE (2048), OTEL_BSP_EXPORT_TIMEOUT (30000 ms: one batch's attempts
  * together), OTEL_EXPORTER_OTLP_TRACES_TIMEOUT / OTEL_EXPORTER_OTLP_TIMEOUT (10000 ms: one
- * POST), OTEL_TRACES_EXPORTER (otlp, or none) and OTEL_SDK_DISABLED. Without an endpoint
- * nothing is exported.
+ * POST), OTEL_EXPORTER_OTLP_TRACES_HEADERS or else OTEL_EXPORTER_OTLP_HEADERS (extra request
+ * headers, `key=value,key2=value2` with percent-encoded values, as the OTLP exporter
+ * specification says: e.g. `Authorization=Bearer%20T`), OTEL_TRACES_EXPORTER (otlp, or none)
+ * and OTEL_SDK_DISABLED. Without an endpoint nothing is exported.
  *
  * The request path only copies a finished span into a bounded ring (cs_otlp_emit: a mutex
  * held for one memcpy, never a wait); a full ring drops the span and counts it. One
@@ -41,16 +43,19 @@ typedef enum cs_otlp_sampler {
     CS_OTLP_RATIO,
 } cs_otlp_sampler;
 
+#define CS_OTLP_HEADERS_MAX 4096 /* the extra headers' bytes, decoded, newlines included */
+
 typedef struct cs_otlp_options {
     char endpoint[1024]; /* the full traces URL (http:// or https://); "" = no export */
     char service_name[128];
     cs_otlp_sampler sampler;
-    double ratio;                /* 0..1, for the ratio samplers */
-    unsigned schedule_delay_ms;  /* longest a span waits for its batch */
-    unsigned max_batch;          /* spans per POST; a full batch goes at once */
-    unsigned max_queue;          /* spans waiting; more are dropped */
-    unsigned export_timeout_ms;  /* one batch, retries included */
-    unsigned request_timeout_ms; /* one POST */
+    double ratio;                      /* 0..1, for the ratio samplers */
+    unsigned schedule_delay_ms;        /* longest a span waits for its batch */
+    unsigned max_batch;                /* spans per POST; a full batch goes at once */
+    unsigned max_queue;                /* spans waiting; more are dropped */
+    unsigned export_timeout_ms;        /* one batch, retries included */
+    unsigned request_timeout_ms;       /* one POST */
+    char headers[CS_OTLP_HEADERS_MAX]; /* extra headers, "Name: value\n" each, decoded */
 } cs_otlp_options;
 
 /* Fills o from the environment above; CS_ERR_INVALID naming the variable and what it
@@ -113,5 +118,9 @@ void cs_span_int(cs_span *s, const char *key, int64_t value);
 /* Queues a copy of s for export, or drops and counts it when the queue is full. O(1); never
  * waits on the network. */
 void cs_otlp_emit(cs_otlp *e, const cs_span *s);
+/* True, counting n spans as dropped, when the queue is full now (one relaxed atomic read, no
+ * lock): a caller about to build n spans can skip them. A queue that frees up meanwhile
+ * costs those spans, as if they had come a moment earlier. */
+bool cs_otlp_full(cs_otlp *e, unsigned n);
 
 #endif

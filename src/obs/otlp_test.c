@@ -28,6 +28,8 @@ static const char *const vars[] = {
     "OTEL_SDK_DISABLED",
     "OTEL_EXPORTER_OTLP_ENDPOINT",
     "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_HEADERS",
+    "OTEL_EXPORTER_OTLP_TRACES_HEADERS",
 };
 
 static int clear_env(void **state)
@@ -51,6 +53,44 @@ static void test_defaults(void **state)
     assert_int_equal(o.max_queue, 2048);
     assert_int_equal(o.export_timeout_ms, 30000);
     assert_int_equal(o.request_timeout_ms, 10000);
+}
+
+/* OTEL_EXPORTER_OTLP_(TRACES_)HEADERS: W3C baggage syntax, percent-decoded, the traces
+ * variable instead of the generic one; a bad member refused by its place, never its value. */
+static void test_headers(void **state)
+{
+    (void)state;
+    cs_otlp_options o;
+    cs_error err;
+    setenv("OTEL_EXPORTER_OTLP_HEADERS", " api-key = s%3Dcret ,, Authorization=Bearer%20T x,", 1);
+    assert_int_equal(cs_otlp_options_env(&o, &err), CS_OK);
+    assert_string_equal(o.headers, "api-key: s=cret\nAuthorization: Bearer T x\n");
+    setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", "X-Tenant=t1", 1);
+    assert_int_equal(cs_otlp_options_env(&o, &err), CS_OK);
+    assert_string_equal(o.headers, "X-Tenant: t1\n");
+    static const struct {
+        const char *value, *msg;
+    } bad[] = {
+        {"a=1,secret-without-equals", "OTEL_EXPORTER_OTLP_TRACES_HEADERS: member 2: expected"},
+        {"bad key=1", "member 1: expected key=value"},
+        {"=1", "member 1: expected key=value"},
+        {"k=%zz", "header 'k': a '%' must start a %XX escape"},
+        {"k=%4", "header 'k': a '%' must start a %XX escape"},
+        {"k=a%0d%0aInjected: 1", "header 'k': control characters are not allowed"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", bad[i].value, 1);
+        assert_int_equal(cs_otlp_options_env(&o, &err), CS_ERR_INVALID);
+        assert_non_null(strstr(err.msg, bad[i].msg));
+        assert_null(strstr(err.msg, "secret"));
+    }
+    char big[CS_OTLP_HEADERS_MAX + 16];
+    memset(big, 'v', sizeof big - 1);
+    memcpy(big, "k=", 2);
+    big[sizeof big - 1] = '\0';
+    setenv("OTEL_EXPORTER_OTLP_TRACES_HEADERS", big, 1);
+    assert_int_equal(cs_otlp_options_env(&o, &err), CS_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "longer than 4095 bytes"));
 }
 
 static void test_endpoints(void **state)
@@ -185,6 +225,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup(test_defaults, clear_env),
         cmocka_unit_test_setup(test_endpoints, clear_env),
+        cmocka_unit_test_setup(test_headers, clear_env),
         cmocka_unit_test_setup(test_refused, clear_env),
         cmocka_unit_test_setup(test_samplers, clear_env),
         cmocka_unit_test_setup(test_span_bounds, clear_env),

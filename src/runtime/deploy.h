@@ -80,8 +80,10 @@ bool cs_deployer_has(cs_deployer *d, const char *name);
 
 /* The version a request to deployment `name` goes to, held (release with
  * cs_rt_model_release): version NULL picks a target by the traffic split, else that version
- * when it is one of the deployment's targets. CS_ERR_NOT_FOUND when there is no such
- * deployment or target; CS_ERR_LIMIT (503) when no instance can start, with the reason.
+ * when it is one of the deployment's targets. CS_OK with *out NULL when there is no
+ * deployment of that name (one lookup on the request path of every model);
+ * CS_ERR_NOT_FOUND when it has no such target; CS_ERR_LIMIT when no instance can start,
+ * with the reason.
  * *activate_by_ns is set, when the chosen target has no Ready instance, to the deadline of
  * the wait for one (else 0). */
 cs_status cs_deployer_acquire(cs_deployer *d, const char *name, const char *version,

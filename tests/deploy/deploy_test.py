@@ -420,9 +420,19 @@ def devices_phase():
                                 else None)(status("g3")), 10)
     check("a third that does not fit is Pending with the allocator's reason", bool(s) and
           "4Gi memory free" in s["reason"] and s["readyInstances"] == 0, status("g3"))
+    check("the instance that does not fit is listed as Pending with the reason",
+          [(i["state"], "4Gi memory free" in i["reason"]) for i in s.get("instances", [])] ==
+          [("Pending", True)], s)
+    check("and counted as Pending in the metrics", metric("capstan_deployment_instances",
+                                                          {"deployment": "g3",
+                                                           "state": "Pending"}) == 1)
     call("DELETE", "/api/v1/deployments/g2")
     ok = wait_for("g3 up", lambda: status("g3").get("readyInstances") == 1, 10)
     check("deleting one lets it start", bool(ok), status("g3"))
+    check("then it is counted Ready, not Pending",
+          (metric("capstan_deployment_instances", {"deployment": "g3", "state": "Ready"}),
+           metric("capstan_deployment_instances", {"deployment": "g3", "state": "Pending"})) ==
+          (1, 0))
     st, j = infer("g3")
     check("and serve", st == 200, (st, j))
 

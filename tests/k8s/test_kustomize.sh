@@ -71,4 +71,46 @@ node "$SCHEMAS/validate.mjs" "$TMP/wrong.yaml" >"$TMP/wrong.out" 2>&1
     fail "wrong objects not all rejected: $(cat "$TMP/wrong.out")"
 
 "$PY" "$HERE/check_manifests.py" "$TMP" "$ROOT/src/runtime/runtime.c" >>"$RESULTS"
+
+# capstan k8s render: the example Deployment and one with a device request, validated as the
+# overlays are, then checked by check_render.py against the rendered base and cluster overlay.
+cat >"$TMP/gpu-deployment.yaml" <<'YAML'
+apiVersion: capstan.dev/v1
+kind: Deployment
+metadata: {name: digits-gpu}
+spec:
+  model: digits
+  instances: {min: 2, max: 6, targetConcurrency: 2.5}
+  autoscaling: {stableWindow: 120s}
+  resources:
+    devices:
+      requests:
+      - name: gpu
+        exactly: {deviceClassName: gpu.nvidia.com, count: 1}
+YAML
+CAPSTAN=$BUILD/capstan
+for r in "web $ROOT/docs/examples/deployment.yaml" "gpu $TMP/gpu-deployment.yaml"; do
+    set -- $r
+    if "$CAPSTAN" k8s render -f "$2" >"$TMP/render-$1.yaml" 2>"$TMP/render.err"; then
+        pass "k8s render $(basename "$2")"
+    else
+        fail "k8s render $(basename "$2"): $(cat "$TMP/render.err")"
+    fi
+    if node "$SCHEMAS/validate.mjs" "$TMP/render-$1.yaml" >"$TMP/validate.out" 2>&1; then
+        pass "k8s render $1: $(grep -c '^ok' "$TMP/validate.out") objects valid"
+    else
+        fail "k8s render $1: $(grep -v '^ok' "$TMP/validate.out" | grep -v EBADENGINE | head -5)"
+    fi
+done
+"$CAPSTAN" k8s render -f "$TMP/gpu-deployment.yaml" -o json >"$TMP/render-gpu.json" ||
+    fail "k8s render -o json"
+"$PY" "$HERE/check_render.py" "$TMP" >>"$RESULTS" || fail "check_render.py stopped early"
+# What apply would refuse, render refuses the same way (the server's decoder).
+printf 'apiVersion: capstan.dev/v1\nkind: Deployment\nmetadata: {name: bad}\nspec:\n  model: m\n  instances: {mni: 1}\n' >"$TMP/bad.yaml"
+msg=$("$CAPSTAN" k8s render -f "$TMP/bad.yaml" 2>&1)
+[ $? -eq 1 ] && grep -q "bad.yaml: document 1: spec.instances.mni: unknown field" <<<"$msg" &&
+    pass "k8s render refuses a bad spec with its field path" || fail "k8s render bad spec: $msg"
+msg=$("$CAPSTAN" k8s render -f "$TMP/bad.yaml" -o xml 2>&1)
+[ $? -eq 2 ] && grep -q -- "-o expects yaml or json, got 'xml'" <<<"$msg" &&
+    pass "k8s render -o xml is a usage error" || fail "k8s render -o xml: $msg"
 summary

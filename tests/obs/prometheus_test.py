@@ -1,12 +1,16 @@
 """prometheus_test.py - the Grafana dashboard and the Prometheus rules against a real
 Prometheus scraping a real capstan server under load (started by test_prometheus.sh).
 
-Usage: prometheus_test.py CAPSTAN_URL PROMETHEUS_URL DASHBOARD RULES. Sends inference (and
-some 404s) for a bounded time while it waits for every PromQL expression of the dashboard
-(with $__rate_interval, $model and $job filled in) and every recording rule to return data
-through Prometheus's HTTP API, and every rule to evaluate without error. Also checks that
-every capstan metric the dashboard and the rules name is one the server exposes. Prints one
-PASS/FAIL line per check.
+Usage: prometheus_test.py CAPSTAN_URL PROMETHEUS_URL DASHBOARD RULES. Applies a deployment
+`web` of the registry model dmodel (pushed by test_prometheus.sh) and waits for it to scale
+to zero, then
+sends inference to the served model digits and to web (and some 404s) for a bounded time
+while it waits for every PromQL expression of the dashboard (with $__rate_interval, $model,
+$deployment and $job filled in) and every recording rule to return data through
+Prometheus's HTTP API, and every rule to evaluate without error. The GPU expressions get
+their data from dcgm_stand_in.py. Also checks that every capstan metric the dashboard and
+the rules name is one the server exposes, and the deployment's own series (a Ready
+instance, the cold start from zero, the activator). Prints one PASS/FAIL line per check.
 """
 import json
 import os
@@ -44,10 +48,12 @@ def has_data(expr):
 
 
 def load(stop):
-    """About 100 requests a second until stop, one in ten for an unknown model (404)."""
+    """About 100 requests a second until stop, one in ten for an unknown model (404), one in
+    three to the deployment."""
     n = 0
     while not stop.is_set():
-        path = "/v2/models/nosuch/infer" if n % 10 == 9 else "/v2/models/digits/infer"
+        path = ("/v2/models/nosuch/infer" if n % 10 == 9 else
+                "/v2/models/web/infer" if n % 3 == 0 else "/v2/models/digits/infer")
         request(CAP.hostname, CAP.port, "POST", path, BODY)
         n += 1
         time.sleep(0.01)
@@ -60,6 +66,7 @@ def dashboard_exprs():
     for p in d["panels"]:
         for t in p.get("targets", []):
             e = t["expr"].replace("$__rate_interval", "15s").replace("$model", ".+")
+            e = e.replace("$deployment", ".+")
             out.append((p["title"], e.replace("$job", "capstan")))
     return d, out
 
@@ -69,6 +76,23 @@ def main():
     check("the dashboard is Grafana JSON with panels and a Prometheus datasource variable",
           d.get("schemaVersion") and exprs and any(
               v["type"] == "datasource" for v in d["templating"]["list"]), d.get("title"))
+    st, _, b = request(CAP.hostname, CAP.port, "PUT", "/api/v1/deployments/web",
+                       {"apiVersion": "capstan.dev/v1", "kind": "Deployment",
+                        "metadata": {"name": "web"},
+                        "spec": {"model": "dmodel", "instances": {"min": 0, "max": 2},
+                                 "autoscaling": {"stableWindow": "2s",
+                                                 "scaleToZeroGracePeriod": "1s"}}})
+    check("a deployment is applied", st in (200, 201), (st, b[:200]))
+    # Without traffic it scales to zero (initial scale 1, then the window and the grace
+    # period); the load's first request to it is then a cold start.
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        _, _, b = request(CAP.hostname, CAP.port, "GET", "/api/v1/deployments/web")
+        s = json.loads(b).get("status", {})
+        if s.get("desiredInstances") == 0 and s.get("readyInstances") == 0:
+            break
+        time.sleep(0.2)
+    check("the deployment scaled to zero before the load", s.get("readyInstances") == 0, s)
     stop = threading.Event()
     t = threading.Thread(target=load, args=(stop,), daemon=True)
     t.start()
@@ -104,6 +128,23 @@ def main():
                 re.findall(r"(?<![:\w])(capstan_\w+|process_\w+)", text))
     check("every metric named by the dashboard and rules is exposed", named <= exposed,
           sorted(named - exposed))
+    want = {
+        'capstan_deployment_instances{deployment="web", state="Ready"} >= 1': "a Ready instance",
+        'capstan_cold_start_duration_seconds_count{deployment="web"} >= 1':
+            "the cold start from zero counted",
+        'capstan_deployment_canary_weight{deployment="web"} == 0': "no canary weight",
+        'capstan_deployment_instances{deployment="web", state="Failed"} == 0': "none Failed",
+        'capstan_deployment_restarts_total{deployment="web"} == 0': "no restarts",
+        'capstan_deployment_activator_queue_depth{deployment="web"} == 0':
+            "the activator holds nothing once Ready",
+        'sum by (deployment) (label_replace(capstan_queue_depth, "deployment", "$1", '
+        '"model", "(.+)")) and on (deployment) capstan_deployment_desired_instances':
+            "queue depth joined to the deployment",
+    }
+    for expr, what in want.items():
+        check("deployment series through Prometheus: " + what, has_data(expr), expr)
+    check("GPU series come from the dcgm-exporter stand-in (no GPU here)",
+          has_data('DCGM_FI_DEV_GPU_UTIL{job="dcgm-exporter", gpu="0", modelName="NVIDIA H200"}'))
 
 
 main()

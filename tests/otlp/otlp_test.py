@@ -13,6 +13,10 @@ line per check. Scenarios (the server's configuration is test_otlp.sh's):
   off    OTEL_TRACES_SAMPLER=always_off: nothing is exported ("off-after" after the stop)
   down   the endpoint refuses connections: requests stay fast and all succeed
   reject the receiver answers 400: each batch is sent once, counted as an error and dropped
+  env-traces  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (a path used as given) and
+         OTEL_EXPORTER_OTLP_TRACES_HEADERS, which win over the generic variables
+  env-base    OTEL_EXPORTER_OTLP_ENDPOINT (a base URL: /v1/traces appended) and
+         OTEL_EXPORTER_OTLP_HEADERS
 """
 import json
 import os
@@ -126,9 +130,9 @@ def check_children(name, server, all_spans):
         order = [int(kids[k]["startTimeUnixNano"]) for k in ("queue", "compute", "encode")]
         check(name + ": queue, then compute, then encode", order == sorted(order), order)
         a = attrs(kids["compute"])
-        check(name + ": compute has batch size, instance and model", a.get("capstan.batch_size")
-              == "1" and a.get("capstan.instance") == "1" and
-              a.get("capstan.model.name") == "digits", a)
+        check(name + ": compute has batch size, instance, device and model",
+              a.get("capstan.batch_size") == "1" and a.get("capstan.instance") == "1" and
+              a.get("capstan.device") == "cpu" and a.get("capstan.model.name") == "digits", a)
 
 
 def main_scenario():
@@ -259,6 +263,22 @@ def main():
                m.get("capstan_otlp_spans_dropped_total"), n_spans))
     elif SCENARIO == "down":
         fast_requests(20, 0.5)
+    elif SCENARIO.startswith("env-"):
+        path, want = {
+            "env-traces": ("/custom/traces", {"X-Tenant": "t 1", "Authorization": "Bearer s=1"}),
+            "env-base": ("/base/v1/traces", {"Authorization": "Basic YWxhZGRpbjpvcGVu"}),
+        }[SCENARIO]
+        st, h, _ = call("POST", INFER, BODY)
+        got = wait_spans(lambda s: s["spanId"] == traceparent(h)[2], 1)
+        posts = attempts()
+        check(SCENARIO + ": spans POSTed to " + path, st == 200 and got and
+              all(a["path"] == path and a["status"] == 200 for a in posts),
+              [(a["path"], a["status"]) for a in posts])
+        sent = posts[0]["headers"] if posts else {}
+        check(SCENARIO + ": the configured headers sent, percent-decoded",
+              all(sent.get(k) == v for k, v in want.items()), sent)
+        check(SCENARIO + ": only the winning variable's headers",
+              SCENARIO != "env-traces" or "X-Generic" not in sent, sent)
 
 
 main()

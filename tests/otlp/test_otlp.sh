@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test_otlp.sh - OpenTelemetry traces end to end: a real server exporting over OTLP/HTTP to
 # receiver.py, one server per scenario of otlp_test.py (main, flush, slow, off, reject,
-# down), and the request log lines' trace ids in both formats.
+# down, env-traces, env-base), and the request log lines' trace ids in both formats.
 # The last line is `obs_otlp: N passed, M failed`.
 #
 # Usage: tests/otlp/test_otlp.sh path/to/capstan
@@ -25,11 +25,12 @@ stop_receiver() {
 }
 trap 'stop_receiver; cleanup' EXIT
 
-# receiver NAME MODE: receiver.py on a free port, writing to $TMP/NAME.jsonl; sets RPORT, OUT.
+# receiver NAME MODE [PATH]: receiver.py on a free port, writing to $TMP/NAME.jsonl; sets
+# RPORT, OUT.
 receiver() {
     RPORT=$(free_port)
     OUT=$TMP/$1.jsonl
-    "$PY" "$HERE/receiver.py" "$RPORT" "$OUT" "$2" &
+    "$PY" "$HERE/receiver.py" "$RPORT" "$OUT" "$2" ${3:+"$3"} &
     RECEIVER_PID=$!
     for _ in $(seq 100); do
         "$PY" -c "import socket; socket.create_connection(('127.0.0.1', $RPORT), 1)" 2>/dev/null &&
@@ -123,6 +124,32 @@ if OTEL_BSP_SCHEDULE_DELAY=100 start down "${MODEL[@]}" \
     --otlp-endpoint "http://127.0.0.1:$DOWN"; then
     run down
     stop down
+fi
+
+# env-traces / env-base: the endpoint and headers from the OTEL_EXPORTER_OTLP_* variables.
+receiver env-traces ok /custom/traces
+if OTEL_BSP_SCHEDULE_DELAY=100 OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="http://127.0.0.1:$RPORT/custom/traces" \
+    OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$(free_port)" \
+    OTEL_EXPORTER_OTLP_TRACES_HEADERS="X-Tenant=t%201, Authorization = Bearer%20s%3D1" \
+    OTEL_EXPORTER_OTLP_HEADERS="X-Generic=1" start env-traces "${MODEL[@]}"; then
+    run env-traces
+    stop env-traces
+fi
+stop_receiver
+receiver env-base ok /base/v1/traces
+if OTEL_BSP_SCHEDULE_DELAY=100 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$RPORT/base/" \
+    OTEL_EXPORTER_OTLP_HEADERS="Authorization=Basic%20YWxhZGRpbjpvcGVu" \
+    start env-base "${MODEL[@]}"; then
+    run env-base
+    stop env-base
+fi
+stop_receiver
+msg=$(OTEL_EXPORTER_OTLP_HEADERS="Authorization=Bearer%0d%0aX: 1" "$CAPSTAN" serve --port 0 2>&1)
+if [ $? -eq 2 ] && grep -q "OTEL_EXPORTER_OTLP_HEADERS: header 'Authorization': control characters" <<<"$msg" &&
+    ! grep -q Bearer <<<"$msg"; then
+    pass "a header value with CR LF is a usage error that does not echo the value"
+else
+    fail "OTEL_EXPORTER_OTLP_HEADERS with CR LF: $msg"
 fi
 
 # A bad sampler is refused at start, naming the variable.

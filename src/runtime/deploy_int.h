@@ -1,0 +1,144 @@
+/*
+ * deploy_int.h - what the deployer's files share and nobody else sees: a deployment's
+ * in-memory state (its slots, rollout and autoscaler) and the steps the controller takes.
+ *
+ * deploy.c runs the controller loop, the public calls and the request path;
+ * deploy_slots.c loads versions into slots and adds, removes and heals their instances;
+ * deploy_rollout.c runs canary rollouts and their analysis; deploy_status.c writes the
+ * status objects the API and CLI show; deploy_metrics.c keeps the capstan_deployment_*
+ * series.
+ */
+#ifndef CS_RUNTIME_DEPLOY_INT_H
+#define CS_RUNTIME_DEPLOY_INT_H
+
+#include "base/arena.h"
+#include "base/map.h"
+#include "base/vec.h"
+#include "devices/placement.h"
+#include "obs/metrics.h"
+#include "runtime/autoscale.h"
+#include "runtime/deploy.h"
+
+#include <pthread.h>
+#include <stdint.h>
+
+#define MAX_SLOTS  (2 * CS_DEPLOY_MAX_TARGETS)
+#define VERSION_SZ 24
+
+typedef struct slot {
+    char version[VERSION_SZ]; /* "" = free */
+    cs_rt_model *m;           /* held while loaded */
+    int ids[CS_DEPLOY_MAX_INST], n_ids;
+    int claims[CS_DEPLOY_MAX_INST]; /* parallel to ids: the claim's number, 0 = none */
+    int ready;                      /* Ready instances, as of the last pass */
+    int weight, wanted;             /* routing percent now; wanted percent, -1 = not a target */
+    int restarts;                   /* failed instances replaced */
+    int64_t backoff_ms, retry_at_ms, last_failure_ms; /* restart back-off (heal) */
+} slot;
+
+/* A canary rollout (strategy canary): stable keeps 100 - weight percent, canary weight. */
+typedef enum ro_phase { RO_NONE, RO_PROGRESSING, RO_SUCCEEDED, RO_FAILED } ro_phase;
+#define RO_BUCKETS 32
+
+typedef struct rollout {
+    ro_phase phase;
+    char stable[VERSION_SZ], canary[VERSION_SZ];
+    int step, weight, failed; /* the next step, the canary's weight, failed checks */
+    int64_t step_at_ms, check_at_ms;
+    uint64_t ok0, fail0, b0[RO_BUCKETS]; /* the canary's counts when the interval began */
+    double last_rate, last_p99_ms;       /* the last check's figures (NAN: no traffic) */
+    uint64_t last_n;
+    char reason[256];
+} rollout;
+
+/* Instances by state in the metrics and status: Pending, then cs_rt_instance_state's. */
+#define CS__DEP_STATES 5
+
+typedef struct cs__dep_families {
+    cs_metric_family *desired, *ready, *state, *panic, *canary, *activator, *restarts, *cold;
+} cs__dep_families;
+
+typedef struct cs__dep_series { /* one deployment's; all NULL without a metrics registry */
+    cs_metric *desired, *ready, *state[CS__DEP_STATES], *panic, *canary, *activator, *restarts,
+        *cold;
+} cs__dep_series;
+
+typedef struct dep {
+    cs_deploy_spec spec; /* written by the controller only (under mu), read by it without */
+    cs_deploy_spec next; /* an applied spec the next pass takes over (has_next) */
+    bool has_next;
+    int64_t generation;
+    int64_t passed; /* the generation the last finished pass worked to */
+    slot s[MAX_SLOTS];
+    cs_kpa kpa;
+    int desired, ticks;
+    double conc_sum; /* concurrency readings since the last sample (the controller's) */
+    int conc_n;
+    bool poked;         /* a request met no Ready instance: scale from zero now */
+    uint64_t poked_ns;  /* when the first such request came, for the cold-start metric */
+    char reason[512];   /* why instances are missing ("" when none are) */
+    cs_arena req_arena; /* reqs: spec.resources.devices.requests as allocator structs */
+    cs_dra_request *reqs;
+    size_t n_reqs;
+    bool reqs_ready;
+    int next_claim; /* claims are named DEPLOYMENT-vVERSION-N */
+    rollout ro;
+    int pending; /* instances wanted that no device fits (as of the last pass) */
+    cs__dep_series m;
+} dep;
+
+struct cs_deployer {
+    cs_deployer_options o;
+    pthread_mutex_t mu; /* deps and every routing field of a dep */
+    pthread_cond_t wake;
+    pthread_cond_t passed; /* a pass over a deployment finished */
+    cs_map deps;           /* name -> dep * */
+    cs_vec deleted;        /* dep *: out of the map, for the controller to drain and free */
+    bool stop, kicked;     /* kicked: a pass is wanted now (a poke, an apply, a delete) */
+    pthread_t thread;
+    cs__dep_families fam;
+};
+
+/* --- deploy.c ------------------------------------------------------------------------- */
+
+/* The slot serving version, or NULL. */
+slot *cs__dep_find_slot(dep *p, const char *version);
+/* Records a change of state in the audit log under the deployment's name; takes detail. */
+void cs__dep_event(cs_deployer *d, dep *p, const char *action, json_t *detail);
+
+/* --- deploy_slots.c (the controller, without mu unless said) -------------------------- */
+
+/* Loads version with no instances into a free slot (the wanted percent set by the caller). */
+slot *cs__dep_load_slot(cs_deployer *d, dep *p, const char *version, cs_error *err);
+/* Up to CS_DEPLOY_MAX_INST instances of a slot into *info (cs_malloc'd: the records are
+ * large); returns how many, 0 on out of memory. */
+int cs__dep_instances(const slot *s, cs_rt_instance_info **info);
+/* Ready instances of a slot, from the runtime. */
+int cs__dep_count_ready(const slot *s);
+/* The name of claim number n of a slot: DEPLOYMENT-vVERSION-N. */
+void cs__dep_claim_name(const dep *p, const slot *s, int n, char *out, size_t cap);
+/* Adds or removes instances on s until it has `want`. */
+void cs__dep_scale_slot(cs_deployer *d, dep *p, slot *s, int want);
+/* Drains and unloads a slot that gets no traffic and is no longer wanted. */
+void cs__dep_unload_slot(cs_deployer *d, dep *p, slot *s);
+/* Replaces FAILED instances, with the restart back-off. */
+void cs__dep_heal(cs_deployer *d, dep *p, slot *s, int64_t now_ms);
+
+/* --- deploy_rollout.c ------------------------------------------------------------------- */
+
+/* Canary strategy, one traffic target resolving to `target`: starts, advances or ends the
+ * rollout *ro (the controller's copy); reconcile turns its stable, canary and weight into
+ * wanted percents. */
+void cs__dep_rollout_step(cs_deployer *d, dep *p, rollout *ro, const char *target, int64_t now_ms);
+
+/* --- deploy_metrics.c ------------------------------------------------------------------ */
+
+/* Registers the capstan_deployment_* families (none without d->o.metrics). */
+void cs__dep_metrics_register(cs_deployer *d);
+/* Gets p's series (after its spec is set). */
+void cs__dep_metrics_bind(cs_deployer *d, dep *p);
+/* Publishes a pass's figures: instances by state (Pending first), requests waiting for a
+ * cold start. Caller holds mu. */
+void cs__dep_metrics_publish(dep *p, const int states[CS__DEP_STATES], double waiting);
+
+#endif
