@@ -230,6 +230,11 @@ void cs_api_deployment_apply(cs_api_req *r);
 void cs_api_deployment_get(cs_api_req *r);
 void cs_api_deployment_delete(cs_api_req *r);
 void cs_api_deployment_scale(cs_api_req *r);
+void cs_api_rollout_get(cs_api_req *r);
+void cs_api_rollout_start(cs_api_req *r);
+void cs_api_rollout_promote(cs_api_req *r);
+void cs_api_rollout_abort(cs_api_req *r);
+void cs_api_rollout_undo(cs_api_req *r);
 
 void cs_api_tokens_list(cs_api_req *r);
 void cs_api_token_create(cs_api_req *r);

@@ -1,12 +1,14 @@
 /*
  * mgmt_deployments.c - /api/v1/deployments: list, create (POST, 409 when it exists), apply
  * (PUT: create or replace, as kubectl apply), get with status, delete, and the scale
- * subresource (PATCH .../scale {"min", "max"}). The spec is validated whole by
- * runtime/deploy_spec.c (400 with the field's path); the deployer (runtime/deploy.c) stores
- * it and makes it so.
+ * subresource (PATCH .../scale {"min", "max"}), and rollouts (GET .../rollout; POST
+ * .../rollout/start {"to"}, .../promote, .../abort, .../undo) as `kubectl rollout` has them. The
+ * spec is validated whole by runtime/deploy_spec.c (400 with the field's path); the deployer
+ * (runtime/deploy.c) stores it and makes it so.
  */
 #include "api/api.h"
 
+#include <stdio.h>
 #include <string.h>
 
 static cs_deployer *deployer_or_404(cs_api_req *r)
@@ -134,4 +136,81 @@ void cs_api_deployment_scale(cs_api_req *r)
     else
         reply_deployment(r, MHD_HTTP_OK);
     json_decref(body);
+}
+
+/* status.rollout alone (null when the deployment has had none). */
+void cs_api_rollout_get(cs_api_req *r)
+{
+    if (!deployer_or_404(r)) return;
+    cs_error err;
+    json_t *j = cs_deployer_get(r->srv->deployer, r->name, &err);
+    if (!j) {
+        cs_api_error(r, status_of(err.code), "%s", err.msg);
+        return;
+    }
+    json_t *ro = json_object_get(json_object_get(j, "status"), "rollout");
+    cs_api_json(r, MHD_HTTP_OK,
+                json_pack("{s:s, s:O}", "name", r->name, "rollout", ro ? ro : json_null()));
+    json_decref(j);
+}
+
+static void rollout_reply(cs_api_req *r, cs_status rc, const cs_error *err)
+{
+    if (rc != CS_OK)
+        cs_api_error(r, status_of(rc), "%s", err->msg);
+    else
+        reply_deployment(r, MHD_HTTP_OK);
+}
+
+/* {"to": "3" | 3 | "prod"}: the deployment's one traffic target from now on. */
+void cs_api_rollout_start(cs_api_req *r)
+{
+    if (!deployer_or_404(r)) return;
+    json_t *body = cs_api_json_or_400(r);
+    if (!body) return;
+    static const char *const fields[] = {"to", NULL};
+    json_t *to = json_object_get(body, "to");
+    char ref[32];
+    cs_error err;
+    if (!cs_api_fields_or_400(r, body, fields))
+        ;
+    else if (!(json_is_string(to) || json_is_integer(to)))
+        cs_api_error(r, MHD_HTTP_BAD_REQUEST,
+                     "\"to\" is required: a version number or an alias to roll out");
+    else {
+        if (json_is_integer(to))
+            snprintf(ref, sizeof ref, "%" JSON_INTEGER_FORMAT, json_integer_value(to));
+        else
+            snprintf(ref, sizeof ref, "%.31s", json_string_value(to));
+        rollout_reply(
+            r, cs_deployer_rollout_start(r->srv->deployer, r->name, ref, cs_api_actor(r), &err),
+            &err);
+    }
+    json_decref(body);
+}
+
+static void rollout_action(cs_api_req *r, cs_rollout_action a)
+{
+    if (!deployer_or_404(r)) return;
+    cs_error err;
+    rollout_reply(r, cs_deployer_rollout(r->srv->deployer, r->name, a, cs_api_actor(r), &err),
+                  &err);
+}
+
+void cs_api_rollout_promote(cs_api_req *r)
+{
+    rollout_action(r, CS_ROLLOUT_PROMOTE);
+}
+
+void cs_api_rollout_abort(cs_api_req *r)
+{
+    rollout_action(r, CS_ROLLOUT_ABORT);
+}
+
+void cs_api_rollout_undo(cs_api_req *r)
+{
+    if (!deployer_or_404(r)) return;
+    cs_error err;
+    rollout_reply(r, cs_deployer_rollout_undo(r->srv->deployer, r->name, cs_api_actor(r), &err),
+                  &err);
 }

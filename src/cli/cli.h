@@ -33,6 +33,7 @@ extern const cs_cli_command cs_cli_apply_cmd, cs_cli_get_cmd, cs_cli_describe_cm
     cs_cli_delete_cmd, cs_cli_scale_cmd;
 extern const cs_cli_command cs_cli_model_cmd, cs_cli_bench_cmd, cs_cli_token_cmd;
 extern const cs_cli_command cs_cli_k8s_cmd;
+extern const cs_cli_command cs_cli_rollout_cmd;
 
 /* How a command's options look. `shortopts` and `longopts` are getopt_long's (longopts
  * terminated by a zero entry, at most 30 of them); -h/--help is added by the parser and

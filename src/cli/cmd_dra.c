@@ -3,8 +3,9 @@
  * [-o yaml|json]`: Kubernetes DRA allocation on a file of objects.
  *
  * Reads DeviceClasses, ResourceSlices and ResourceClaims (resource.k8s.io/v1), allocates
- * the claims without status.allocation in file order as a scheduler would (each allocation
- * counts for the claims after it) and prints every claim. Invalid input exits 2 with the
+ * the claims without status.allocation as one pod's claims (together, all or none, as
+ * Kubernetes' scheduler does), or with --each one by one in file order (each allocation
+ * counting for the claims after it), and prints every claim. Invalid input exits 2 with the
  * reader's message (object, field, line); a claim that cannot be allocated is not an error:
  * it is printed with the annotation dra.capstan.io/unallocated and the reason, which also
  * goes to stderr.
@@ -23,11 +24,13 @@
 
 static const char usage[] =
     "usage: capstan dra allocate -f FILE.yaml [--node NAME] [--policy first|best-fit]\n"
-    "                            [--node-labels K=V,...] [-o yaml|json] [--max-steps N]\n\n"
+    "                            [--node-labels K=V,...] [-o yaml|json] [--max-steps N]\n"
+    "                            [--each]\n\n"
     "Allocates Kubernetes DRA ResourceClaims (resource.k8s.io/v1) against the DeviceClasses\n"
     "and ResourceSlices in the same files, with the semantics of Kubernetes' structured\n"
     "allocator, and prints every claim with status.allocation filled in. Claims that already\n"
-    "have status.allocation count as allocated; the others are allocated in file order.\n"
+    "have status.allocation count as allocated; the others are one pod's claims, allocated\n"
+    "together as Kubernetes does (all or none), or with --each one by one in file order.\n"
     "A claim that cannot be allocated gets the annotation dra.capstan.io/unallocated with\n"
     "the reason ('cannot be allocated: ...', or the error Kubernetes would report).\n\n"
     "options:\n"
@@ -39,12 +42,14 @@ static const char usage[] =
     "      --policy P      first (Kubernetes' answer, the default) or best-fit (keep large\n"
     "                      devices and whole GPUs free)\n"
     "  -o, --output F      yaml (default) or json (a v1 List)\n"
-    "      --max-steps N   search steps per claim (default 2000000)\n"
+    "      --max-steps N   search steps per pod (default 2000000)\n"
+    "      --each          each pending claim is a pod of its own, allocated in file order\n"
+    "                      (each allocation counts for the claims after it)\n"
     "  -h, --help          show this help\n\n"
     "Exit status: 0 claims printed (allocated or not), 1 a file cannot be read, 2 invalid\n"
     "input or usage.\n";
 
-enum { OPT_NODE = 256, OPT_NODE_LABELS, OPT_POLICY, OPT_MAX_STEPS };
+enum { OPT_NODE = 256, OPT_NODE_LABELS, OPT_POLICY, OPT_MAX_STEPS, OPT_EACH };
 
 typedef struct dra_opts {
     const char *files[16];
@@ -91,6 +96,7 @@ static int on_option(void *ctx, int opt, const char *arg)
             return cs_cli_usage_error("dra", "--policy expects first or best-fit, got '%s'", arg);
         o->alloc.policy = strcmp(arg, "first") ? CS_DRA_POLICY_BEST_FIT : CS_DRA_POLICY_FIRST;
         return CS_CLI_CONTINUE;
+    case OPT_EACH: o->alloc.pod = false; return CS_CLI_CONTINUE;
     default: /* OPT_MAX_STEPS */
         if (cs_cli_parse_int(arg, 1, 1000000000L, &n) != 0)
             return cs_cli_usage_error("dra", "--max-steps expects 1..1000000000, got '%s'", arg);
@@ -172,9 +178,10 @@ static int dra_main(int argc, char **argv)
         {"node-labels", required_argument, NULL, OPT_NODE_LABELS},
         {"policy", required_argument, NULL, OPT_POLICY},
         {"max-steps", required_argument, NULL, OPT_MAX_STEPS},
+        {"each", no_argument, NULL, OPT_EACH},
         {0}};
     static const cs_cli_spec spec = {"dra", usage, "f:o:", longopts};
-    dra_opts o = {.n_files = 0};
+    dra_opts o = {.alloc.pod = true};
     int first;
     int rc = cs_cli_parse(&spec, argc, argv, on_option, &o, &first);
     if (rc != CS_CLI_CONTINUE) return rc;

@@ -17,8 +17,9 @@ static const cs_cli_command help_cmd = {"help", "show commands, or one command's
 static const cs_cli_command *const commands[] = {
     &cs_cli_apply_cmd,   &cs_cli_bench_cmd, &cs_cli_delete_cmd,  &cs_cli_describe_cmd,
     &cs_cli_devices_cmd, &cs_cli_dra_cmd,   &cs_cli_get_cmd,     &cs_cli_inspect_cmd,
-    &cs_cli_k8s_cmd,     &cs_cli_model_cmd, &cs_cli_run_cmd,     &cs_cli_scale_cmd,
-    &cs_cli_serve_cmd,   &cs_cli_token_cmd, &cs_cli_version_cmd, &help_cmd,
+    &cs_cli_k8s_cmd,     &cs_cli_model_cmd, &cs_cli_rollout_cmd, &cs_cli_run_cmd,
+    &cs_cli_scale_cmd,   &cs_cli_serve_cmd, &cs_cli_token_cmd,   &cs_cli_version_cmd,
+    &help_cmd,
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 

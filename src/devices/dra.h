@@ -220,14 +220,19 @@ typedef struct cs_dra_options {
     const char *node_labels; /* the node's labels, "k=v,k2=v2" (NULL: none), for slices
                                 and devices with a nodeSelector */
     cs_dra_policy policy;
-    uint64_t max_steps; /* search steps per claim; 0 = CS_DRA_DEFAULT_STEPS */
+    uint64_t max_steps; /* search steps per pod; 0 = CS_DRA_DEFAULT_STEPS */
+    /* true: the pending claims are one pod's, allocated together in one search, all or
+     * none, as Kubernetes allocates a pod's claims (backtracking across claims); false:
+     * each pending claim is a pod of its own, in file order. */
+    bool pod;
 } cs_dra_options;
 
 #define CS_DRA_DEFAULT_STEPS 2000000
 
-/* Allocates every pending claim in file order; each allocation counts for the claims after
- * it. Claims that cannot be allocated get state UNALLOCATABLE or FAILED with a reason;
- * the call itself fails only when memory runs out. */
+/* Allocates every pending claim: with opt->pod all of them together (when one cannot be
+ * allocated, none is, and each gets a reason), otherwise claim by claim in file order, each
+ * allocation counting for the claims after it. Claims that cannot be allocated get state
+ * UNALLOCATABLE or FAILED with a reason; the call itself fails only when memory runs out. */
 cs_status cs_dra_allocate(cs_dra_set *set, const cs_dra_options *opt, cs_error *err);
 
 /* Writes every claim (with status.allocation, or with the annotation

@@ -36,9 +36,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+typedef struct pclaim pclaim;
+
 /* One request or sub-request with its candidates. */
 typedef struct alt {
     const cs_dra_request *r;
+    pclaim *pc;       /* the claim it belongs to */
     const char *name; /* "req" or "req/sub" */
     const char *base; /* the request's name */
     size_t need;
@@ -59,17 +62,26 @@ typedef struct cstate { /* a matchAttribute constraint's current value */
     size_t count;
 } cstate;
 
-typedef struct search {
-    cs__dra_inv *inv;
-    cs_arena *a;
-    const cs_dra_claim *claim;
+/* One claim of the pod being allocated. */
+struct pclaim {
+    cs_dra_claim *claim;
     alt **alts;     /* per request */
     size_t *n_alts; /* per request */
     size_t *selected;
-    choice chosen[CS_DRA_MAX_RESULTS];
-    size_t n_chosen;
+    size_t n_results; /* devices chosen for it so far */
     cstate cons[CS_DRA_MAX_REQUESTS];
-    unsigned char *in_claim; /* per device: chosen by this claim (exclusive use) */
+};
+
+/* The search over all claims of one pod: choices are made claim after claim, request
+ * after request, and a dead end anywhere backtracks into the claims before it. */
+typedef struct search {
+    cs__dra_inv *inv;
+    cs_arena *a;
+    pclaim *pc;
+    size_t n_pc;
+    choice *chosen; /* CS_DRA_MAX_RESULTS per claim */
+    size_t n_chosen;
+    uint32_t *pod_use; /* per device: dedicated choices of this pod (admin access too) */
     uint64_t steps, max_steps;
     const char *failure; /* an error, as Kubernetes' allocator would return */
     bool out_of_steps;
@@ -173,7 +185,7 @@ static int suitable(search *s, const alt *a, size_t dev, bool all_mode)
     snprintf(owner, sizeof owner, "class %s", a->r->cls->name);
     int rc = selectors_match(s, d, a->r->cls->selectors, a->r->cls->n_selectors, owner);
     if (rc != FOUND) return rc;
-    snprintf(owner, sizeof owner, "claim %s, request %s", s->claim->name, a->name);
+    snprintf(owner, sizeof owner, "claim %s, request %s", a->pc->claim->name, a->name);
     rc = selectors_match(s, d, a->r->selectors, a->r->n_selectors, owner);
     if (rc != FOUND) return rc;
     for (size_t i = 0; i < d->d->n_taints; i++) {
@@ -234,29 +246,43 @@ static bool capacity_fits(search *s, const alt *a, const cs__dra_dev *d, int64_t
     return true;
 }
 
-/* Tries to add dev for alt a; on success records the choice and updates state. */
+/* Whether dev is already among the choices of a's claim. O(its choices), at most 32. */
+static bool in_claim(const search *s, const alt *a, size_t dev)
+{
+    for (size_t j = s->n_chosen; j-- > 0 && s->chosen[j].a->pc == a->pc;)
+        if (s->chosen[j].dev == dev) return true;
+    return false;
+}
+
+/* Tries to add dev for alt a; on success records the choice and updates state. As in
+ * Kubernetes, a dedicated device is in use once allocated or chosen by any claim of the
+ * pod (admin access only needs it not to be in the same claim twice); a device that allows
+ * multiple allocations is never marked in use by a share, but one allocated without a
+ * share (dedicated) stays in use. */
 static bool try_add(search *s, const alt *a, size_t dev, bool *constraint_failed)
 {
     cs__dra_dev *d = &s->inv->devs[dev];
+    pclaim *pc = a->pc;
     bool shared = d->d->allow_multiple;
-    if (!shared && s->in_claim[dev]) return false;
-    if (!shared && !a->r->admin_access && d->used) return false;
-    bool takes_counters = d->d->n_consumes && !(shared && (d->shares || s->in_claim[dev]));
+    if (!a->r->admin_access && (d->used || s->pod_use[dev])) return false;
+    if (!shared && a->r->admin_access && in_claim(s, a, dev)) return false;
+    bool takes_counters = d->d->n_consumes && !(shared && d->shares);
     if (takes_counters && !counters_fit(s, d, 0, false)) return false;
     int64_t *consumed = NULL;
     if (shared) {
         consumed = cs_arena_alloc(s->a, (d->d->n_caps + 1) * sizeof *consumed, 16);
         if (!consumed || !capacity_fits(s, a, d, consumed)) return false;
     }
-    const cs_dra_claim *c = s->claim;
+    const cs_dra_claim *c = pc->claim;
     for (size_t i = 0; i < c->n_constraints; i++) {
         const cs_dra_constraint *k = &c->constraints[i];
         if (!applies(k, a)) continue;
         const char *name = k->match_attr ? k->match_attr : k->distinct_attr;
         const cs_dra_attr *v = dev_attr(s, dev, name);
         bool ok = v != NULL;
-        if (ok && k->match_attr && s->cons[i].count) ok = attr_equal(v, s->cons[i].value);
-        for (size_t j = 0; ok && k->distinct_attr && j < s->n_chosen; j++) {
+        if (ok && k->match_attr && pc->cons[i].count) ok = attr_equal(v, pc->cons[i].value);
+        for (size_t j = s->n_chosen;
+             ok && k->distinct_attr && j-- > 0 && s->chosen[j].a->pc == pc;) {
             if (!applies(k, s->chosen[j].a)) continue;
             const cs_dra_attr *w = dev_attr(s, s->chosen[j].dev, name);
             if (w && attr_equal(v, w)) ok = false;
@@ -268,20 +294,20 @@ static bool try_add(search *s, const alt *a, size_t dev, bool *constraint_failed
     }
     for (size_t i = 0; i < c->n_constraints; i++)
         if (c->constraints[i].match_attr && applies(&c->constraints[i], a)) {
-            if (!s->cons[i].count++)
-                s->cons[i].value = dev_attr(s, dev, c->constraints[i].match_attr);
+            if (!pc->cons[i].count++)
+                pc->cons[i].value = dev_attr(s, dev, c->constraints[i].match_attr);
         }
     choice *ch = &s->chosen[s->n_chosen++];
+    pc->n_results++;
     *ch = (choice){dev, a, false, takes_counters, consumed};
     if (takes_counters) counters_fit(s, d, 1, true);
     if (shared) {
         d->shares++;
         for (size_t k = 0; k < d->d->n_caps; k++) d->consumed[k] += consumed[k];
     } else {
-        s->in_claim[dev] = 1;
-        if (!a->r->admin_access) ch->marked_used = d->used = true;
+        s->pod_use[dev]++;
+        ch->marked_used = true;
     }
-    s->in_claim[dev] |= shared ? 2 : 0;
     return true;
 }
 
@@ -289,51 +315,49 @@ static void undo(search *s)
 {
     choice *ch = &s->chosen[--s->n_chosen];
     cs__dra_dev *d = &s->inv->devs[ch->dev];
-    const cs_dra_claim *c = s->claim;
+    pclaim *pc = ch->a->pc;
+    const cs_dra_claim *c = pc->claim;
+    pc->n_results--;
     for (size_t i = 0; i < c->n_constraints; i++)
-        if (c->constraints[i].match_attr && applies(&c->constraints[i], ch->a)) s->cons[i].count--;
+        if (c->constraints[i].match_attr && applies(&c->constraints[i], ch->a)) pc->cons[i].count--;
     if (ch->took_counters) counters_fit(s, d, -1, true);
     if (ch->consumed) {
         d->shares--;
         for (size_t k = 0; k < d->d->n_caps; k++) d->consumed[k] -= ch->consumed[k];
-        bool still = false;
-        for (size_t j = 0; j < s->n_chosen; j++) still |= s->chosen[j].dev == ch->dev;
-        if (!still) s->in_claim[ch->dev] = 0;
-    } else {
-        s->in_claim[ch->dev] = 0;
-        if (ch->marked_used) d->used = false;
     }
+    if (ch->marked_used) s->pod_use[ch->dev]--;
 }
 
-static int next_request(search *s, size_t ri);
+static int next_request(search *s, size_t ci, size_t ri);
 
 /* Whether a matchAttribute constraint applying to a already has a value, and whether
  * device dev matches every such value. O(constraints). */
-static bool any_bound(const search *s, const alt *a)
+static bool any_bound(const alt *a)
 {
-    const cs_dra_claim *c = s->claim;
+    const cs_dra_claim *c = a->pc->claim;
     for (size_t k = 0; k < c->n_constraints; k++)
-        if (c->constraints[k].match_attr && s->cons[k].count && applies(&c->constraints[k], a))
+        if (c->constraints[k].match_attr && a->pc->cons[k].count && applies(&c->constraints[k], a))
             return true;
     return false;
 }
 
 static bool matches_bound(const search *s, const alt *a, size_t dev)
 {
-    const cs_dra_claim *c = s->claim;
+    const cs_dra_claim *c = a->pc->claim;
     for (size_t k = 0; k < c->n_constraints; k++) {
         const cs_dra_constraint *ct = &c->constraints[k];
-        if (!ct->match_attr || !s->cons[k].count || !applies(ct, a)) continue;
+        if (!ct->match_attr || !a->pc->cons[k].count || !applies(ct, a)) continue;
         const cs_dra_attr *v = dev_attr(s, dev, ct->match_attr);
-        if (!v || !attr_equal(v, s->cons[k].value)) return false;
+        if (!v || !attr_equal(v, a->pc->cons[k].value)) return false;
     }
     return true;
 }
 
-/* Picks device number k of alt a (of request ri), candidates from position start on. */
-static int pick(search *s, size_t ri, const alt *a, size_t k, size_t start)
+/* Picks device number k of alt a (of request ri of claim ci), candidates from position
+ * start on. */
+static int pick(search *s, size_t ci, size_t ri, const alt *a, size_t k, size_t start)
 {
-    if (k == a->need) return next_request(s, ri + 1);
+    if (k == a->need) return next_request(s, ci, ri + 1);
     if (++s->steps > s->max_steps) {
         s->out_of_steps = true;
         return STOP;
@@ -348,17 +372,17 @@ static int pick(search *s, size_t ri, const alt *a, size_t k, size_t start)
                 snprintf(msg, 512,
                          "claim %s, request %s: cannot add device %s/%s/%s because a claim "
                          "constraint would not be satisfied",
-                         s->claim->name, a->name, d->slice->driver, d->slice->pool, d->d->name);
+                         a->pc->claim->name, a->name, d->slice->driver, d->slice->pool, d->d->name);
             s->failure = msg ? msg : "a claim constraint would not be satisfied";
             return STOP;
         }
-        int rc = pick(s, ri, a, k + 1, 0);
+        int rc = pick(s, ci, ri, a, k + 1, 0);
         if (rc != FOUND) undo(s);
         return rc;
     }
     /* With a bound value, count the matching candidates left once (O(candidates)) and
      * stop as soon as they cannot fill the request. */
-    bool bound = any_bound(s, a);
+    bool bound = any_bound(a);
     size_t avail = 0;
     for (size_t i = start; bound && i < a->n_cand; i++) avail += matches_bound(s, a, a->cand[i]);
     for (size_t i = start; i < a->n_cand; i++) {
@@ -368,7 +392,7 @@ static int pick(search *s, size_t ri, const alt *a, size_t k, size_t start)
         avail -= bound;
         bool cf = false;
         if (try_add(s, a, a->cand[i], &cf)) {
-            int rc = pick(s, ri, a, k + 1, i + 1);
+            int rc = pick(s, ci, ri, a, k + 1, i + 1);
             if (rc == FOUND) return FOUND;
             undo(s);
             if (rc == STOP) return STOP;
@@ -377,15 +401,39 @@ static int pick(search *s, size_t ri, const alt *a, size_t k, size_t start)
     return NONE;
 }
 
-static int next_request(search *s, size_t ri)
+/* The fewest devices requests ri.. of claim pc can take (each request's smallest
+ * alternative). O(requests x alternatives). */
+static size_t min_rest(const pclaim *pc, size_t ri)
 {
-    if (ri == s->claim->n_requests) return FOUND;
-    for (size_t j = 0; j < s->n_alts[ri]; j++) {
-        const alt *a = &s->alts[ri][j];
-        if (s->n_chosen + a->need > CS_DRA_MAX_RESULTS) continue; /* maybe a smaller one */
+    size_t total = 0;
+    for (; ri < pc->claim->n_requests; ri++) {
+        size_t least = SIZE_MAX;
+        for (size_t j = 0; j < pc->n_alts[ri]; j++) {
+            const alt *a = &pc->alts[ri][j];
+            if (a->r->mode == CS_DRA_ALL && a->n_cand == 0) continue;
+            if (a->need < least) least = a->need;
+        }
+        total += least == SIZE_MAX ? 0 : least;
+    }
+    return total;
+}
+
+/* Tries the alternatives of request ri of claim ci in order (firstAvailable order), then
+ * the claims after it. An alternative that would take the claim over CS_DRA_MAX_RESULTS
+ * with the fewest devices the remaining requests need has no solution and is skipped, as
+ * Kubernetes skips it when the limit is reached; this prunes the same branches earlier. */
+static int next_request(search *s, size_t ci, size_t ri)
+{
+    if (ci == s->n_pc) return FOUND;
+    pclaim *pc = &s->pc[ci];
+    if (ri == pc->claim->n_requests) return next_request(s, ci + 1, 0);
+    size_t rest = min_rest(pc, ri + 1);
+    for (size_t j = 0; j < pc->n_alts[ri]; j++) {
+        const alt *a = &pc->alts[ri][j];
+        if (pc->n_results + a->need + rest > CS_DRA_MAX_RESULTS) continue;
         if (a->r->mode == CS_DRA_ALL && a->n_cand == 0) continue;
-        s->selected[ri] = j;
-        int rc = pick(s, ri, a, 0, 0);
+        pc->selected[ri] = j;
+        int rc = pick(s, ci, ri, a, 0, 0);
         if (rc != NONE) return rc;
     }
     return NONE;
@@ -417,11 +465,12 @@ static const cs_dra_class *find_class(const cs_dra_set *set, const char *name)
 /* Fills alt a for (sub)request r: its class and candidates. O(devices x selectors). */
 static int build_alt(search *s, const cs_dra_set *set, alt *a, cs_dra_request *r)
 {
+    const cs_dra_claim *claim = a->pc->claim;
     a->r = r;
     r->cls = find_class(set, r->class_name);
     if (!r->cls)
         return fail(s, "claim %s, request %s: could not retrieve device class %s: not found",
-                    s->claim->name, a->name, r->class_name);
+                    claim->name, a->name, r->class_name);
     if (r->mode == CS_DRA_ALL)
         for (size_t i = 0; i < s->inv->n_pools; i++) {
             const cs__dra_pool *p = &s->inv->pools[i];
@@ -429,7 +478,7 @@ static int build_alt(search *s, const cs_dra_set *set, alt *a, cs_dra_request *r
                 return fail(s,
                             "claim %s, request %s: asks for all devices, but resource pool "
                             "%s/%s is currently %s%s%s",
-                            s->claim->name, a->name, p->driver, p->name,
+                            claim->name, a->name, p->driver, p->name,
                             p->incomplete ? "being updated" : "invalid", p->invalid ? ": " : "",
                             p->invalid ? p->invalid : "");
         }
@@ -459,23 +508,24 @@ static const char *value_key(char *buf, size_t cap, const cs_dra_attr *v)
 
 /* Drops candidates that can never satisfy matchAttribute constraint ci: those without the
  * attribute, and, when every request it covers is a plain ExactCount request, those whose
- * value too few candidates share (per request, and in distinct devices for all of them).
+ * value too few candidates share (per request, and in distinct devices for all of them, a
+ * device that allows multiple allocations counting for every request).
  * O(candidates of the covered requests) with hash lookups. */
-static int prefilter(search *s, size_t ci, uint32_t *seen, uint32_t pass)
+static int prefilter(search *s, pclaim *pc, size_t ci, uint32_t *seen, uint32_t pass)
 {
-    const cs_dra_constraint *k = &s->claim->constraints[ci];
+    const cs_dra_constraint *k = &pc->claim->constraints[ci];
     bool plain = true;
     size_t total = 0;
-    for (size_t ri = 0; ri < s->claim->n_requests; ri++)
-        for (size_t j = 0; j < s->n_alts[ri]; j++) {
-            alt *a = &s->alts[ri][j];
+    for (size_t ri = 0; ri < pc->claim->n_requests; ri++)
+        for (size_t j = 0; j < pc->n_alts[ri]; j++) {
+            alt *a = &pc->alts[ri][j];
             if (!applies(k, a)) continue;
             size_t n = 0;
             for (size_t i = 0; i < a->n_cand; i++)
                 if (a->r->mode == CS_DRA_ALL || dev_attr(s, a->cand[i], k->match_attr))
                     a->cand[n++] = a->cand[i];
             a->n_cand = n;
-            plain &= s->n_alts[ri] == 1 && a->r->mode == CS_DRA_EXACT_COUNT;
+            plain &= pc->n_alts[ri] == 1 && a->r->mode == CS_DRA_EXACT_COUNT;
             total += a->need;
         }
     if (!plain || total == 0) return FOUND;
@@ -487,8 +537,8 @@ static int prefilter(search *s, size_t ci, uint32_t *seen, uint32_t pass)
     size_t *uni = cs_arena_zalloc(s->a, (s->inv->n_devs + 1) * sizeof *uni, 16);
     size_t *vid = cs_arena_zalloc(s->a, (s->inv->n_devs + 1) * sizeof *vid, 16);
     if (!uni || !vid) goto nomem;
-    for (size_t ri = 0; ri < s->claim->n_requests; ri++) {
-        alt *a = &s->alts[ri][0];
+    for (size_t ri = 0; ri < pc->claim->n_requests; ri++) {
+        alt *a = &pc->alts[ri][0];
         if (!applies(k, a)) continue;
         n_alts++;
         for (size_t i = 0; i < a->n_cand; i++) {
@@ -502,7 +552,8 @@ static int prefilter(search *s, size_t ci, uint32_t *seen, uint32_t pass)
                 if (cs_map_put(&ids, key, (void *)(uintptr_t)id) != CS_OK) goto nomem;
             }
             vid[dev] = id - 1;
-            uni[id - 1]++;
+            /* A device that allows multiple allocations can serve every request. */
+            uni[id - 1] += s->inv->devs[dev].d->allow_multiple ? total : 1;
         }
     }
     /* Pass 2: per request, candidates per value; a value short anywhere is infeasible. */
@@ -510,15 +561,15 @@ static int prefilter(search *s, size_t ci, uint32_t *seen, uint32_t pass)
     size_t *cnt = cs_arena_zalloc(s->a, (n_values + 1) * sizeof *cnt, 16);
     if (!bad || !cnt) goto nomem;
     for (size_t v = 0; v < n_values; v++) bad[v] = uni[v] < total;
-    for (size_t ri = 0; ri < s->claim->n_requests; ri++) {
-        alt *a = &s->alts[ri][0];
+    for (size_t ri = 0; ri < pc->claim->n_requests; ri++) {
+        alt *a = &pc->alts[ri][0];
         if (!applies(k, a)) continue;
         memset(cnt, 0, n_values * sizeof *cnt);
         for (size_t i = 0; i < a->n_cand; i++) cnt[vid[a->cand[i]]]++;
         for (size_t v = 0; v < n_values; v++) bad[v] |= cnt[v] < a->need;
     }
-    for (size_t ri = 0; ri < s->claim->n_requests; ri++) {
-        alt *a = &s->alts[ri][0];
+    for (size_t ri = 0; ri < pc->claim->n_requests; ri++) {
+        alt *a = &pc->alts[ri][0];
         if (!applies(k, a)) continue;
         size_t n = 0;
         for (size_t i = 0; i < a->n_cand; i++)
@@ -632,32 +683,42 @@ static char *set_strdup(cs_dra_set *set, const char *s)
     return cs_arena_strndup(&set->arena, s, strlen(s));
 }
 
-static const char *share_id(cs_dra_set *set, const cs_dra_claim *c, size_t i, const char *dev)
+/* A share ID as Kubernetes writes one (a UUID), derived from the claim, the result's
+ * position and the device, so that the same input gives the same output. */
+static const char *share_id(cs_dra_set *set, const cs_dra_claim *c, size_t i, const cs__dra_dev *d)
 {
-    uint32_t h = 2166136261u;
-    char buf[600];
-    snprintf(buf, sizeof buf, "%s/%s/%zu/%s", c->namespace_ ? c->namespace_ : "", c->name, i, dev);
-    for (const char *p = buf; *p; p++) h = (h ^ (unsigned char)*p) * 16777619u;
-    snprintf(buf, sizeof buf, "%08" PRIx32, h);
+    uint64_t h[2] = {14695981039346656037ull, 1099511628211ull * 31};
+    char buf[900];
+    snprintf(buf, sizeof buf, "%s/%s/%zu/%s/%s/%s", c->namespace_ ? c->namespace_ : "", c->name, i,
+             d->slice->driver, d->slice->pool, d->d->name);
+    for (int k = 0; k < 2; k++)
+        for (const char *p = buf; *p; p++) h[k] = (h[k] ^ (unsigned char)*p) * 1099511628211ull;
+    snprintf(buf, sizeof buf,
+             "%08" PRIx64 "-%04" PRIx64 "-4%03" PRIx64 "-%04" PRIx64 "-%012" PRIx64, h[0] >> 32,
+             (h[0] >> 16) & 0xffff, h[0] & 0xfff, 0x8000 | (h[1] >> 48 & 0x3fff),
+             (uint64_t)(h[1] & 0xffffffffffffull));
     return set_strdup(set, buf);
 }
 
-/* Copies the search's choices into the claim (in the set's arena). */
-static cs_status record(cs_dra_set *set, search *s, cs_dra_claim *claim)
+/* Copies the choices of claim pc, chosen[first, first + pc->n_results), into the claim
+ * (in the set's arena). */
+static cs_status record(cs_dra_set *set, search *s, pclaim *pc, size_t first)
 {
     cs_arena *a = &set->arena;
-    claim->results = cs_arena_zalloc(a, (s->n_chosen + 1) * sizeof *claim->results, 16);
+    cs_dra_claim *claim = pc->claim;
+    size_t n = pc->n_results;
+    claim->results = cs_arena_zalloc(a, (n + 1) * sizeof *claim->results, 16);
     claim->chosen = cs_arena_zalloc(a, (claim->n_requests + 1) * sizeof *claim->chosen, 16);
     claim->chosen_names =
         cs_arena_zalloc(a, (claim->n_requests + 1) * sizeof *claim->chosen_names, 16);
     if (!claim->results || !claim->chosen || !claim->chosen_names) return CS_ERR_NOMEM;
     for (size_t ri = 0; ri < claim->n_requests; ri++) {
-        const alt *al = &s->alts[ri][s->selected[ri]];
+        const alt *al = &pc->alts[ri][pc->selected[ri]];
         claim->chosen[ri] = al->r;
         claim->chosen_names[ri] = set_strdup(set, al->name);
     }
-    for (size_t i = 0; i < s->n_chosen; i++) {
-        const choice *ch = &s->chosen[i];
+    for (size_t i = 0; i < n; i++) {
+        const choice *ch = &s->chosen[first + i];
         const cs__dra_dev *d = &s->inv->devs[ch->dev];
         cs_dra_result *r = &claim->results[i];
         r->request = set_strdup(set, ch->a->name);
@@ -670,7 +731,7 @@ static cs_status record(cs_dra_set *set, search *s, cs_dra_claim *claim)
         r->dev = d->d;
         if (!r->request) return CS_ERR_NOMEM;
         if (!ch->consumed) continue;
-        r->share_id = share_id(set, claim, i, d->d->name);
+        r->share_id = share_id(set, claim, i, d);
         r->consumed = cs_arena_zalloc(a, (d->d->n_caps + 1) * sizeof *r->consumed, 16);
         if (!r->share_id || !r->consumed) return CS_ERR_NOMEM;
         r->n_consumed = d->d->n_caps;
@@ -679,7 +740,7 @@ static cs_status record(cs_dra_set *set, search *s, cs_dra_claim *claim)
             r->consumed[k].value = (cs_quantity){ch->consumed[k], d->d->caps[k].value.format};
         }
     }
-    claim->n_results = s->n_chosen;
+    claim->n_results = n;
     return CS_OK;
 }
 
@@ -733,19 +794,16 @@ static bool capacity_short(search *s, const alt *a)
     return true;
 }
 
-/* Why a claim without a failure got no solution, for people. */
-static const char *why_not(search *s)
+/* Why claim pc has no solution on its own, for people, or NULL when each request alone
+ * could be met. */
+static const char *why_not(search *s, const pclaim *pc)
 {
-    if (s->out_of_steps) {
-        fail(s, "cannot be allocated: no solution found within %" PRIu64 " search steps",
-             s->max_steps);
-        return s->failure;
-    }
-    for (size_t ri = 0; ri < s->claim->n_requests; ri++) {
+    const cs_dra_claim *c = pc->claim;
+    for (size_t ri = 0; ri < c->n_requests; ri++) {
         bool short_all = true;
-        const alt *a0 = &s->alts[ri][0];
-        for (size_t j = 0; j < s->n_alts[ri]; j++) {
-            const alt *a = &s->alts[ri][j];
+        const alt *a0 = &pc->alts[ri][0];
+        for (size_t j = 0; j < pc->n_alts[ri]; j++) {
+            const alt *a = &pc->alts[ri][j];
             short_all &= a->r->mode == CS_DRA_ALL ? a->n_cand == 0 : a->n_cand < a->need;
         }
         if (short_all) {
@@ -754,8 +812,7 @@ static const char *why_not(search *s)
                 snprintf(tainted, sizeof tainted,
                          "; %zu more refused because of taints the request does not tolerate",
                          a0->n_tainted);
-            const char *name =
-                a0->r == &s->claim->requests[ri] ? a0->name : s->claim->requests[ri].name;
+            const char *name = a0->r == &c->requests[ri] ? a0->name : c->requests[ri].name;
             if (a0->r->mode == CS_DRA_ALL)
                 fail(s,
                      "cannot be allocated: request %s: needs all matching devices, and none "
@@ -767,30 +824,31 @@ static const char *why_not(search *s)
             return s->failure;
         }
     }
-    for (size_t ri = 0; ri < s->claim->n_requests; ri++)
-        if (s->n_alts[ri] == 1 && capacity_short(s, &s->alts[ri][0])) return s->failure;
-    return "cannot be allocated: the matching devices are in use, or no combination of them "
-           "satisfies the claim's constraints";
+    for (size_t ri = 0; ri < c->n_requests; ri++)
+        if (pc->n_alts[ri] == 1 && capacity_short(s, &pc->alts[ri][0])) return s->failure;
+    return NULL;
 }
 
-static int prepare(cs_dra_set *set, search *s, cs_dra_claim *claim, const cs_dra_options *opt,
+static int prepare(cs_dra_set *set, search *s, pclaim *pc, const cs_dra_options *opt,
                    uint32_t *seen, uint32_t *pass)
 {
+    cs_dra_claim *claim = pc->claim;
     size_t nr = claim->n_requests;
-    s->alts = cs_arena_zalloc(s->a, (nr + 1) * sizeof *s->alts, 16);
-    s->n_alts = cs_arena_zalloc(s->a, (nr + 1) * sizeof *s->n_alts, 16);
-    s->selected = cs_arena_zalloc(s->a, (nr + 1) * sizeof *s->selected, 16);
-    if (!s->alts || !s->n_alts || !s->selected) return fail(s, "out of memory");
+    pc->alts = cs_arena_zalloc(s->a, (nr + 1) * sizeof *pc->alts, 16);
+    pc->n_alts = cs_arena_zalloc(s->a, (nr + 1) * sizeof *pc->n_alts, 16);
+    pc->selected = cs_arena_zalloc(s->a, (nr + 1) * sizeof *pc->selected, 16);
+    if (!pc->alts || !pc->n_alts || !pc->selected) return fail(s, "out of memory");
     size_t min_total = 0;
     for (size_t ri = 0; ri < nr; ri++) {
         cs_dra_request *r = &claim->requests[ri];
         size_t n = r->n_subs ? r->n_subs : 1, min_need = SIZE_MAX;
-        s->alts[ri] = cs_arena_zalloc(s->a, n * sizeof **s->alts, 16);
-        if (!s->alts[ri]) return fail(s, "out of memory");
-        s->n_alts[ri] = n;
+        pc->alts[ri] = cs_arena_zalloc(s->a, n * sizeof **pc->alts, 16);
+        if (!pc->alts[ri]) return fail(s, "out of memory");
+        pc->n_alts[ri] = n;
         for (size_t j = 0; j < n; j++) {
-            alt *a = &s->alts[ri][j];
+            alt *a = &pc->alts[ri][j];
             cs_dra_request *sub = r->n_subs ? &r->subs[j] : r;
+            a->pc = pc;
             a->base = r->name;
             a->name = r->name;
             if (r->n_subs) {
@@ -811,43 +869,97 @@ static int prepare(cs_dra_set *set, search *s, cs_dra_claim *claim, const cs_dra
         return fail(s, "claim %s: number of requested devices %zu exceeds the claim limit of %d",
                     claim->name, min_total, CS_DRA_MAX_RESULTS);
     for (size_t ci = 0; ci < claim->n_constraints; ci++)
-        if (claim->constraints[ci].match_attr && prefilter(s, ci, seen, ++*pass) == STOP)
+        if (claim->constraints[ci].match_attr && prefilter(s, pc, ci, seen, ++*pass) == STOP)
             return STOP;
     return FOUND;
 }
 
-static cs_status allocate_claim(cs_dra_set *set, cs__dra_inv *inv, cs_dra_claim *claim,
-                                const cs_dra_options *opt, cs_arena *scratch,
-                                unsigned char *in_claim, uint32_t *seen, uint32_t *pass)
+/* Sets every claim of the pod to state with reason (in the set's arena); with a culprit,
+ * the others say that claim is why. */
+static cs_status settle(cs_dra_set *set, cs_dra_claim **claims, size_t n, cs_dra_claim_state state,
+                        const char *why, const cs_dra_claim *culprit)
 {
-    search s = {.inv = inv, .a = scratch, .claim = claim, .in_claim = in_claim};
+    for (size_t i = 0; i < n; i++) {
+        char other[CS_ERROR_MSG_MAX];
+        const char *reason = why;
+        if (culprit && culprit != claims[i]) {
+            snprintf(other, sizeof other,
+                     "cannot be allocated: claim %s of the same pod cannot be allocated: %s",
+                     culprit->name, why);
+            reason = other;
+        }
+        claims[i]->state = state;
+        claims[i]->reason = set_strdup(set, reason);
+        if (!claims[i]->reason) return CS_ERR_NOMEM;
+    }
+    return CS_OK;
+}
+
+/* Allocates the claims of one pod together, all or none, as Kubernetes' Allocate does
+ * for a pod's claims: one search over every request of every claim. */
+static cs_status allocate_pod(cs_dra_set *set, cs__dra_inv *inv, cs_dra_claim **claims, size_t n,
+                              const cs_dra_options *opt, cs_arena *scratch, uint32_t *pod_use,
+                              uint32_t *seen, uint32_t *pass)
+{
+    search s = {.inv = inv, .a = scratch, .pod_use = pod_use};
     s.max_steps = opt->max_steps ? opt->max_steps : CS_DRA_DEFAULT_STEPS;
-    int rc = prepare(set, &s, claim, opt, seen, pass);
-    if (rc != STOP) rc = next_request(&s, 0);
+    s.pc = cs_arena_zalloc(scratch, (n + 1) * sizeof *s.pc, 16);
+    s.chosen = cs_arena_alloc(scratch, (n * CS_DRA_MAX_RESULTS + 1) * sizeof *s.chosen, 16);
+    int rc = s.pc && s.chosen ? FOUND : fail(&s, "out of memory");
+    if (rc != STOP) s.n_pc = n;
+    for (size_t i = 0; rc != STOP && i < n; i++) {
+        s.pc[i].claim = claims[i];
+        rc = prepare(set, &s, &s.pc[i], opt, seen, pass);
+    }
+    if (rc != STOP) rc = next_request(&s, 0, 0);
     cs_status st = CS_OK;
     if (rc == FOUND) {
-        st = record(set, &s, claim);
-        if (st == CS_OK) st = cs__dra_assign_cpus(set, inv, claim);
-        claim->state = CS_DRA_ALLOCATED;
-        /* Admin access never makes a device busy for later claims. */
+        for (size_t i = 0, first = 0; st == CS_OK && i < n; first += s.pc[i++].n_results) {
+            st = record(set, &s, &s.pc[i], first);
+            if (st == CS_OK) st = cs__dra_assign_cpus(set, inv, claims[i]);
+            claims[i]->state = CS_DRA_ALLOCATED;
+        }
+        /* Dedicated devices are now in use for later pods; admin access never makes a
+         * device busy. */
         for (size_t i = 0; i < s.n_chosen; i++) {
             const choice *ch = &s.chosen[i];
-            in_claim[ch->dev] = 0;
-            if (ch->a->r->admin_access && ch->took_counters)
-                counters_fit(&s, &inv->devs[ch->dev], -1, true);
+            if (ch->marked_used) pod_use[ch->dev] = 0;
+            if (ch->a->r->admin_access) {
+                if (ch->took_counters) counters_fit(&s, &inv->devs[ch->dev], -1, true);
+            } else if (ch->marked_used) {
+                inv->devs[ch->dev].used = true;
+            }
         }
+    } else if (s.failure && !s.out_of_steps) {
+        st = settle(set, claims, n, CS_DRA_FAILED, s.failure, NULL);
     } else {
         /* As Kubernetes: no solution while some pool is invalid is an error, because the
          * invalid pool might have held one. */
-        for (size_t i = 0; !s.failure && rc == NONE && i < inv->n_pools; i++)
-            if (inv->pools[i].invalid)
+        for (size_t i = 0; !s.out_of_steps && i < inv->n_pools; i++)
+            if (inv->pools[i].invalid) {
                 fail(&s, "invalid resource pools were encountered: %s/%s: %s", inv->pools[i].driver,
                      inv->pools[i].name, inv->pools[i].invalid);
-        claim->state = s.failure && !s.out_of_steps ? CS_DRA_FAILED : CS_DRA_UNALLOCATABLE;
-        const char *why = claim->state == CS_DRA_FAILED ? s.failure : why_not(&s);
-        claim->reason = set_strdup(set, why);
-        if (!claim->reason) st = CS_ERR_NOMEM;
+                st = settle(set, claims, n, CS_DRA_FAILED, s.failure, NULL);
+                goto out;
+            }
+        const char *why = NULL;
+        const cs_dra_claim *culprit = NULL;
+        if (s.out_of_steps) {
+            fail(&s, "cannot be allocated: no solution found within %" PRIu64 " search steps",
+                 s.max_steps);
+            why = s.failure;
+        }
+        for (size_t i = 0; !why && i < s.n_pc; i++)
+            if ((why = why_not(&s, &s.pc[i])) != NULL && n > 1) culprit = claims[i];
+        if (!why)
+            why = n == 1 ? "cannot be allocated: the matching devices are in use, or no "
+                           "combination of them satisfies the claim's constraints"
+                         : "cannot be allocated: the pod's claims cannot be allocated "
+                           "together: the matching devices are in use, or no combination of "
+                           "them satisfies the claims' constraints";
+        st = settle(set, claims, n, CS_DRA_UNALLOCATABLE, why, culprit);
     }
+out:
     cs_arena_reset(scratch);
     return st;
 }
@@ -859,21 +971,27 @@ cs_status cs_dra_allocate(cs_dra_set *set, const cs_dra_options *opt, cs_error *
     cs_arena_init(&scratch, 64 * 1024);
     cs__dra_inv inv;
     cs_status rc = cs__dra_inventory(set, opt, &inv_arena, &inv, err);
-    unsigned char *in_claim = NULL;
-    uint32_t *seen = NULL, pass = 0;
+    uint32_t *pod_use = NULL, *seen = NULL, pass = 0;
+    cs_dra_claim **pending = NULL;
+    size_t n_pending = 0;
     if (rc == CS_OK) {
-        in_claim = cs_arena_zalloc(&inv_arena, inv.n_devs + 1, 16);
+        pod_use = cs_arena_zalloc(&inv_arena, (inv.n_devs + 1) * sizeof *pod_use, 16);
         seen = cs_arena_zalloc(&inv_arena, (inv.n_devs + 1) * sizeof *seen, 16);
-        if (!in_claim || !seen)
+        pending = cs_arena_alloc(&inv_arena, (set->claims.len + 1) * sizeof *pending, 16);
+        if (!pod_use || !seen || !pending)
             rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory allocating claims");
     }
     for (size_t i = 0; rc == CS_OK && i < set->claims.len; i++) {
         cs_dra_claim *c = *(cs_dra_claim **)cs_vec_at(&set->claims, i);
-        if (c->state != CS_DRA_PENDING) continue;
-        rc = allocate_claim(set, &inv, c, opt, &scratch, in_claim, seen, &pass);
+        if (c->state == CS_DRA_PENDING) pending[n_pending++] = c;
+    }
+    /* One pod holding every pending claim, or a pod per claim in file order. */
+    size_t per_pod = opt->pod ? n_pending : 1;
+    for (size_t i = 0; rc == CS_OK && i < n_pending; i += per_pod) {
+        rc = allocate_pod(set, &inv, pending + i, per_pod, opt, &scratch, pod_use, seen, &pass);
         if (rc != CS_OK)
             cs_error_set(err, rc, "ResourceClaim %s: out of memory recording the allocation",
-                         c->name);
+                         pending[i]->name);
     }
     cs__dra_inventory_free(&inv);
     cs_arena_free(&scratch);

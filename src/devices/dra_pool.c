@@ -200,14 +200,14 @@ void cs__dra_commit(cs__dra_inv *inv, const cs_dra_claim *claim)
         cs__dra_dev *d = &inv->devs[di - 1];
         cs__dra_pool *p = &inv->pools[d->pool];
         bool first_use = !d->used && d->shares == 0;
-        if (d->d->allow_multiple) {
+        if (d->d->allow_multiple && r->share_id) {
             d->shares++;
             for (size_t j = 0; j < r->n_consumed; j++)
                 for (size_t k = 0; k < d->d->n_caps; k++)
                     if (strcmp(d->d->caps[k].name, r->consumed[j].name) == 0)
                         d->consumed[k] += r->consumed[j].value.milli;
         } else {
-            d->used = true;
+            d->used = true; /* allocated dedicated, a shareable device too: never shared */
         }
         for (size_t j = 0; j < r->n_cpus && d->cpu_taken; j++)
             for (size_t k = 0; k < d->n_cpus; k++)

@@ -4,8 +4,8 @@
  * A claim is written as it was read (every field, in its order) with status.allocation
  * added for claims allocated here, shaped as Kubernetes' allocator shapes it: results in
  * allocation order, then the configs (class configs first, once per class, then the
- * claim's own configs for the chosen requests), and a node selector for node-local
- * devices, and status.devices with the CPUs of the cores each result took (data.cpus). A
+ * claim's own configs for the chosen requests, as 1.34 lists them), and a node selector for
+ * node-local devices, and status.devices with the CPUs of the cores each result took (data.cpus). A
  * claim that could not be allocated gets the annotation
  * dra.capstan.io/unallocated with the reason. The new nodes are built in a scratch arena
  * that lives for one call; cost O(output).
@@ -96,14 +96,18 @@ static bool lists(const cs_ynode *seq, const char *name)
     return false;
 }
 
+/* status.allocation.devices.config as Kubernetes 1.34's allocator builds it: each class
+ * config once per class, listing the requests ("req" or "req/sub") allocated through that
+ * class; then each claim config with its requests as written: one with no requests once,
+ * one with requests once for every request of the claim it names (by the request's name or
+ * by its chosen "req/sub"), so a config naming two requests appears twice, as in 1.34. */
 static cs_ynode *configs(wctx *w, const cs_dra_claim *c)
 {
-    size_t cap = c->config ? c->config->n : 0;
+    size_t cap = c->config ? c->config->n * (c->n_requests + 1) : 0;
     for (size_t ri = 0; ri < c->n_requests; ri++)
         if (c->chosen[ri]->cls->config) cap += c->chosen[ri]->cls->config->n;
     cs_ynode *seq = node(w, CS_YNODE_SEQ, cap);
     if (!seq) return NULL;
-    /* Class configs, once per class; later requests of the same class join its entries. */
     for (size_t ri = 0; ri < c->n_requests; ri++) {
         const cs_dra_class *cls = c->chosen[ri]->cls;
         size_t seen = ri;
@@ -124,21 +128,21 @@ static cs_ynode *configs(wctx *w, const cs_dra_claim *c)
             append(seq, entry);
         }
     }
-    /* An entry naming every request applies to all: Kubernetes drops the list then. */
-    for (size_t e = 0; e < seq->n; e++) {
-        cs_ynode *reqs = cs_ynode_get(seq->items[e], "requests");
-        if (reqs && reqs->n == c->n_requests) cs_ynode_put(seq->items[e], "requests", NULL);
-    }
     for (size_t i = 0; c->config && i < c->config->n; i++) {
         const cs_ynode *item = c->config->items[i];
         const cs_ynode *reqs = cs_ynode_get(item, "requests");
-        bool wanted = !reqs || reqs->n == 0;
-        for (size_t ri = 0; !wanted && ri < c->n_requests; ri++)
-            wanted = lists(reqs, c->requests[ri].name) || lists(reqs, c->chosen_names[ri]);
-        if (!wanted) continue;
-        cs_ynode *entry = config_node(w, item, "FromClaim");
-        if (reqs && reqs->n) put(entry, "requests", (cs_ynode *)reqs);
-        append(seq, entry);
+        if (!reqs || reqs->n == 0) {
+            append(seq, config_node(w, item, "FromClaim"));
+            continue;
+        }
+        for (size_t ri = 0; ri < c->n_requests; ri++) {
+            bool sub = c->chosen[ri] != &c->requests[ri];
+            if (!lists(reqs, c->requests[ri].name) && !(sub && lists(reqs, c->chosen_names[ri])))
+                continue;
+            cs_ynode *entry = config_node(w, item, "FromClaim");
+            put(entry, "requests", (cs_ynode *)reqs);
+            append(seq, entry);
+        }
     }
     return seq;
 }

@@ -10,6 +10,7 @@
 #include "registry/registry_int.h"
 
 #include "base/clock.h"
+#include "base/name.h"
 #include "base/vec.h"
 
 #include <string.h>
@@ -49,14 +50,10 @@ static cs_status select_rows(cs__tx *t, const char *where, const char *param, ro
 
 static cs_status check_name(const char *name, cs_error *err)
 {
-    size_t n = name ? strlen(name) : 0;
-    bool ok = n >= 1 && n <= CS_REGISTRY_NAME_MAX && name[0] != '-' && name[n - 1] != '-';
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
-             name[i] == '-';
-    return ok ? CS_OK
-              : cs_error_set(err, CS_ERR_INVALID, "deployment name '%.64s' is not a DNS label",
-                             name ? name : "");
+    return cs_dns_label(name)
+               ? CS_OK
+               : cs_error_set(err, CS_ERR_INVALID, "deployment name '%.64s' is not a DNS label",
+                              name ? name : "");
 }
 
 cs_status cs_registry_deployment_put(cs_registry_t *r, const char *name, const char *spec,

@@ -18,6 +18,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/name.h"
 #include "base/sbuf.h"
 #include "base/vec.h"
 #include "capstan/engine.h"
@@ -89,20 +90,9 @@ int cs_registry_http_status(cs_status code)
 
 /* --- validation ------------------------------------------------------------------------ */
 
-/* RFC 1123 label: 1-63 of [a-z0-9-], starting and ending with a letter or digit. */
-static bool dns_label(const char *s)
-{
-    size_t n = strlen(s);
-    if (n == 0 || n > CS_REGISTRY_NAME_MAX || s[0] == '-' || s[n - 1] == '-') return false;
-    for (size_t i = 0; i < n; i++)
-        if (!(islower((unsigned char)s[i]) || isdigit((unsigned char)s[i]) || s[i] == '-'))
-            return false;
-    return true;
-}
-
 static cs_status check_name(const char *what, const char *name, cs_error *err)
 {
-    if (name && dns_label(name)) return CS_OK;
+    if (cs_dns_label(name)) return CS_OK;
     return cs_error_set(err, CS_ERR_INVALID,
                         "%s name '%s' is invalid: use 1-%d lowercase letters, digits and '-', "
                         "starting and ending with a letter or digit",

@@ -14,6 +14,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/name.h"
 #include "base/vec.h"
 
 #include <fnmatch.h>
@@ -54,12 +55,7 @@ static void hash_hex(const char *s, char out[HASH_HEX + 1])
 static cs_status check_fields(const char *name, cs_registry_role role, const char *models,
                               cs_error *err)
 {
-    size_t n = name ? strlen(name) : 0;
-    bool ok = n >= 1 && n <= CS_REGISTRY_NAME_MAX && name[0] != '-' && name[n - 1] != '-';
-    for (size_t i = 0; ok && i < n; i++)
-        ok = (name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
-             name[i] == '-';
-    if (!ok)
+    if (!cs_dns_label(name))
         return cs_error_set(err, CS_ERR_INVALID,
                             "token name '%.64s' is invalid: use 1-%d lowercase letters, digits "
                             "and '-', starting and ending with a letter or digit",

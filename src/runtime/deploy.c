@@ -19,6 +19,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "base/name.h"
 #include "obs/log.h"
 
 #include <inttypes.h>
@@ -132,6 +133,9 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
         p->reqs_ready = false;
     }
     int64_t generation = p->generation;
+    cs_rollout_action cmd = p->ro_cmd;
+    char actor[sizeof p->ro_actor];
+    snprintf(actor, sizeof actor, "%s", p->ro_actor);
     pthread_mutex_unlock(&d->mu);
     if (!p->reqs_ready) { /* checked at apply: this cannot fail but for memory */
         cs_error err;
@@ -162,9 +166,11 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
         }
     bool canary = n == 1 && p->spec.strategy == CS_DEPLOY_CANARY;
     rollout ro = p->ro; /* the controller's copy: the status reads p->ro under mu */
+    if (canary && cmd) cs__dep_rollout_command(d, p, &ro, cmd, actor);
     if (canary) cs__dep_rollout_step(d, p, &ro, versions[0], now_ms);
     pthread_mutex_lock(&d->mu);
     p->ro = ro;
+    if (cmd == p->ro_cmd) p->ro_cmd = 0; /* done (or moot: the rollout had ended) */
     if (canary && (p->ro.phase == RO_PROGRESSING || p->ro.phase == RO_FAILED) &&
         cs__dep_find_slot(p, p->ro.stable)) {
         /* During a rollout, and after a rollback while the target still names the failed
@@ -222,8 +228,15 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
     }
     bool switch_now = all_ready || !any_ready || p->reason[0];
     if (switch_now)
-        for (int i = 0; i < MAX_SLOTS; i++)
-            if (p->s[i].version[0]) p->s[i].weight = p->s[i].wanted > 0 ? p->s[i].wanted : 0;
+        for (int i = 0; i < MAX_SLOTS; i++) {
+            slot *s = &p->s[i];
+            if (!s->version[0]) continue;
+            s->weight = s->wanted > 0 ? s->wanted : 0;
+            if (s->weight == 100 && strcmp(s->version, p->full)) { /* what undo goes back to */
+                snprintf(p->previous, sizeof p->previous, "%s", p->full);
+                snprintf(p->full, sizeof p->full, "%s", s->version);
+            }
+        }
     int ready = 0;
     for (int i = 0; i < MAX_SLOTS; i++) ready += p->s[i].version[0] ? p->s[i].ready : 0;
     if (ready > 0) p->poked = false;
@@ -418,6 +431,16 @@ void cs_deployer_free(cs_deployer *d)
     cs_free(d);
 }
 
+/* Waits (caller holds mu) up to 50 ms for the controller to finish a pass. */
+static void wait_passed(cs_deployer *d)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_nsec += 50000000;
+    if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
+    pthread_cond_timedwait(&d->passed, &d->mu, &ts);
+}
+
 /* Stores spec (its canonical form) and hands it to the controller; spec is taken over. */
 static cs_status store_and_apply(cs_deployer *d, cs_deploy_spec *spec, const char *actor,
                                  bool *created, cs_error *err)
@@ -449,13 +472,8 @@ static cs_status store_and_apply(cs_deployer *d, cs_deploy_spec *spec, const cha
      * answer's status shows its versions loaded and a request right after finds them. */
     uint64_t until = cs_now_ns() + 10ull * 1000000000;
     while (rc == CS_OK && (p = cs_map_get(&d->deps, rec.name)) && p->passed < rec.generation &&
-           cs_now_ns() < until) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50000000;
-        if (ts.tv_nsec >= 1000000000) ts.tv_sec++, ts.tv_nsec -= 1000000000;
-        pthread_cond_timedwait(&d->passed, &d->mu, &ts);
-    }
+           cs_now_ns() < until)
+        wait_passed(d);
     pthread_mutex_unlock(&d->mu);
     cs_arena_free(&a);
     cs_deploy_spec_free(spec);
@@ -500,23 +518,98 @@ cs_status cs_deployer_apply(cs_deployer *d, const cs_deploy_spec *spec, const ch
     return rc == CS_OK ? store_and_apply(d, &own, actor, created, err) : rc;
 }
 
-cs_status cs_deployer_scale(cs_deployer *d, const char *name, int min, int max, const char *actor,
-                            cs_error *err)
+/* The deployment's spec as applied last, as canonical JSON to edit; NULL when none. */
+static json_t *current_spec(cs_deployer *d, const char *name, cs_error *err)
 {
     pthread_mutex_lock(&d->mu);
     dep *p = cs_map_get(&d->deps, name);
     json_t *doc = p ? cs_deploy_spec_json(p->has_next ? &p->next : &p->spec) : NULL;
     pthread_mutex_unlock(&d->mu);
-    if (!p) return cs_error_set(err, CS_ERR_NOT_FOUND, "no deployment '%.64s'", name);
+    if (!p) cs_error_set(err, CS_ERR_NOT_FOUND, "no deployment '%.64s'", name);
+    if (p && !doc) cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+    return doc;
+}
+
+/* Checks an edited spec (taken) and applies it: stored, audited and reconciled. */
+static cs_status reapply(cs_deployer *d, json_t *doc, const char *actor, cs_error *err)
+{
+    cs_deploy_spec spec;
+    cs_status rc = cs_deploy_spec_parse(doc, &spec, err);
+    json_decref(doc);
+    if (rc != CS_OK) return rc;
+    bool created;
+    rc = cs_deployer_apply(d, &spec, actor, &created, err);
+    cs_deploy_spec_free(&spec);
+    return rc;
+}
+
+cs_status cs_deployer_scale(cs_deployer *d, const char *name, int min, int max, const char *actor,
+                            cs_error *err)
+{
+    json_t *doc = current_spec(d, name, err);
+    if (!doc) return err->code;
     json_t *inst = json_object_get(json_object_get(doc, "spec"), "instances");
     if (min >= 0) json_object_set_new(inst, "min", json_integer(min));
     if (max >= 0) json_object_set_new(inst, "max", json_integer(max));
-    cs_deploy_spec spec;
-    cs_status rc = doc ? cs_deploy_spec_parse(doc, &spec, err)
-                       : cs_error_set(err, CS_ERR_NOMEM, "out of memory");
-    json_decref(doc);
-    bool created;
-    return rc == CS_OK ? store_and_apply(d, &spec, actor, &created, err) : rc;
+    return reapply(d, doc, actor, err);
+}
+
+cs_status cs_deployer_rollout_start(cs_deployer *d, const char *name, const char *to,
+                                    const char *actor, cs_error *err)
+{
+    char *end;
+    long long v = strtoll(to, &end, 10);
+    bool number = *to && !*end;
+    if (number ? v < 1 : !cs_dns_label(to))
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "to: '%.64s' is neither a version number nor an alias", to);
+    json_t *doc = current_spec(d, name, err);
+    if (!doc) return err->code;
+    json_t *target = number ? json_pack("{s:I, s:i}", "version", (json_int_t)v, "percent", 100)
+                            : json_pack("{s:s, s:i}", "alias", to, "percent", 100);
+    json_object_set_new(json_object_get(doc, "spec"), "traffic", json_pack("[o]", target));
+    return reapply(d, doc, actor, err);
+}
+
+cs_status cs_deployer_rollout(cs_deployer *d, const char *name, cs_rollout_action a,
+                              const char *actor, cs_error *err)
+{
+    pthread_mutex_lock(&d->mu);
+    dep *p = cs_map_get(&d->deps, name);
+    cs_status rc = CS_OK;
+    if (!p)
+        rc = cs_error_set(err, CS_ERR_NOT_FOUND, "no deployment '%.64s'", name);
+    else if (p->ro.phase != RO_PROGRESSING)
+        rc =
+            cs_error_set(err, CS_ERR_EXISTS, "deployment '%.64s' has no rollout in progress", name);
+    if (rc == CS_OK) {
+        p->ro_cmd = a;
+        snprintf(p->ro_actor, sizeof p->ro_actor, "%.63s", actor ? actor : "anonymous");
+        kick(d);
+        /* Until the controller took it, so that the answer shows the outcome. */
+        uint64_t until = cs_now_ns() + 10ull * 1000000000;
+        while ((p = cs_map_get(&d->deps, name)) && p->ro_cmd && cs_now_ns() < until) wait_passed(d);
+    }
+    pthread_mutex_unlock(&d->mu);
+    return rc;
+}
+
+cs_status cs_deployer_rollout_undo(cs_deployer *d, const char *name, const char *actor,
+                                   cs_error *err)
+{
+    char to[VERSION_SZ] = "";
+    pthread_mutex_lock(&d->mu);
+    dep *p = cs_map_get(&d->deps, name);
+    if (p)
+        snprintf(to, sizeof to, "%s",
+                 p->ro.phase == RO_PROGRESSING || p->ro.phase == RO_FAILED ? p->ro.stable
+                                                                           : p->previous);
+    pthread_mutex_unlock(&d->mu);
+    if (!p) return cs_error_set(err, CS_ERR_NOT_FOUND, "no deployment '%.64s'", name);
+    if (!to[0])
+        return cs_error_set(err, CS_ERR_EXISTS,
+                            "deployment '%.64s' has served no other version to go back to", name);
+    return cs_deployer_rollout_start(d, name, to, actor, err);
 }
 
 cs_status cs_deployer_delete(cs_deployer *d, const char *name, const char *actor, cs_error *err)

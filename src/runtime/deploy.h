@@ -67,6 +67,26 @@ cs_status cs_deployer_delete(cs_deployer *d, const char *name, const char *actor
 cs_status cs_deployer_scale(cs_deployer *d, const char *name, int min, int max, const char *actor,
                             cs_error *err);
 
+/* Rollouts, in `kubectl rollout`'s and Argo Rollouts' terms. start sets the deployment's
+ * traffic to one target, `to` (a version number or an alias), and applies it: the canary
+ * strategy then rolls out through its steps, rolling replaces the instances. promote ends
+ * a rollout in progress with the canary taking all traffic; abort rolls it back now. undo
+ * starts a rollout back to the version served before: the stable one while a rollout is in
+ * progress or failed, else the one that had all traffic before the current one. promote
+ * and abort without a rollout in progress, and undo with nothing to go back to, are
+ * CS_ERR_EXISTS (409, a conflict with the deployment's state). */
+typedef enum cs_rollout_action {
+    CS_ROLLOUT_PROMOTE = 1,
+    CS_ROLLOUT_ABORT,
+} cs_rollout_action;
+
+cs_status cs_deployer_rollout_start(cs_deployer *d, const char *name, const char *to,
+                                    const char *actor, cs_error *err);
+cs_status cs_deployer_rollout(cs_deployer *d, const char *name, cs_rollout_action a,
+                              const char *actor, cs_error *err);
+cs_status cs_deployer_rollout_undo(cs_deployer *d, const char *name, const char *actor,
+                                   cs_error *err);
+
 /* {apiVersion, kind, metadata (with generation), spec, status} of one deployment, or NULL
  * (CS_ERR_NOT_FOUND in err) when there is none. status: desiredInstances, readyInstances,
  * panic, traffic (each target with the version it resolves to), instances[] (name,

@@ -49,6 +49,7 @@ typedef struct rollout {
     double last_rate, last_p99_ms;       /* the last check's figures (NAN: no traffic) */
     uint64_t last_n;
     char reason[256];
+    bool rearmed; /* failed, and the target has moved off the canary since */
 } rollout;
 
 /* Instances by state in the metrics and status: Pending, then cs_rt_instance_state's. */
@@ -83,7 +84,11 @@ typedef struct dep {
     bool reqs_ready;
     int next_claim; /* claims are named DEPLOYMENT-vVERSION-N */
     rollout ro;
-    int pending; /* instances wanted that no device fits (as of the last pass) */
+    cs_rollout_action ro_cmd;  /* a promote or abort for the next pass (0: none) */
+    char ro_actor[64];         /* who asked for it */
+    char full[VERSION_SZ];     /* the version that last had all traffic, and the one before */
+    char previous[VERSION_SZ]; /* it (what `rollout undo` goes back to) */
+    int pending;               /* instances wanted that no device fits (as of the last pass) */
     cs__dep_series m;
 } dep;
 
@@ -130,6 +135,11 @@ void cs__dep_heal(cs_deployer *d, dep *p, slot *s, int64_t now_ms);
  * rollout *ro (the controller's copy); reconcile turns its stable, canary and weight into
  * wanted percents. */
 void cs__dep_rollout_step(cs_deployer *d, dep *p, rollout *ro, const char *target, int64_t now_ms);
+
+/* Applies a promote (the canary takes all traffic now) or an abort (rolled back now, as
+ * a failed analysis would) to a rollout in progress; nothing otherwise. */
+void cs__dep_rollout_command(cs_deployer *d, dep *p, rollout *ro, cs_rollout_action a,
+                             const char *actor);
 
 /* --- deploy_metrics.c ------------------------------------------------------------------ */
 

@@ -69,6 +69,18 @@ static void ro_check(cs_deployer *d, dep *p, rollout *ro, const slot *s, int64_t
                                 ro->failed));
 }
 
+/* Ends the rollout with the canary taking all traffic (the old stable drains). */
+static void promote(cs_deployer *d, dep *p, rollout *ro, const char *reason)
+{
+    ro->phase = RO_SUCCEEDED;
+    ro->weight = 100;
+    snprintf(ro->reason, sizeof ro->reason, "%s", reason);
+    cs__dep_event(
+        d, p, "deployment.rollout_succeeded",
+        json_pack("{s:s, s:s, s:s}", "from", ro->stable, "to", ro->canary, "reason", reason));
+    snprintf(ro->stable, sizeof ro->stable, "%s", ro->canary);
+}
+
 /* Walks the steps (a setWeight takes effect at once, a pause waits) and the analysis; ends
  * the rollout when the checks fail threshold times (rollback) or the steps run out
  * (promotion). Caller: the controller, without mu, on its own copy of the rollout. */
@@ -95,12 +107,7 @@ static void ro_progress(cs_deployer *d, dep *p, rollout *ro, int64_t now_ms)
         ro->step++;
         ro->step_at_ms = now_ms;
     }
-    ro->phase = RO_SUCCEEDED;
-    ro->weight = 100;
-    snprintf(ro->reason, sizeof ro->reason, "promoted: every step passed");
-    cs__dep_event(d, p, "deployment.rollout_succeeded",
-                  json_pack("{s:s, s:s}", "from", ro->stable, "to", ro->canary));
-    snprintf(ro->stable, sizeof ro->stable, "%s", ro->canary);
+    promote(d, p, ro, "promoted: every step passed");
 }
 
 /* Canary strategy, one traffic target resolving to `target`: starts, advances or ends a
@@ -118,9 +125,13 @@ void cs__dep_rollout_step(cs_deployer *d, dep *p, rollout *ro, const char *targe
         snprintf(ro->reason, sizeof ro->reason, "the target went back to version %s", target);
         return;
     }
-    bool start = moving ? strcmp(target, ro->canary) != 0
-                        : served && strcmp(target, served->version) &&
-                              !(ro->phase == RO_FAILED && !strcmp(target, ro->canary));
+    /* A failed canary is not tried again while the target still names it; once the target
+     * has named another version, naming it again is a new rollout. */
+    if (ro->phase == RO_FAILED && strcmp(target, ro->canary)) ro->rearmed = true;
+    bool start = moving
+                     ? strcmp(target, ro->canary) != 0
+                     : served && strcmp(target, served->version) &&
+                           !(ro->phase == RO_FAILED && !ro->rearmed && !strcmp(target, ro->canary));
     if (start) {
         char stable[VERSION_SZ];
         snprintf(stable, sizeof stable, "%s", moving ? ro->stable : served->version);
@@ -134,4 +145,22 @@ void cs__dep_rollout_step(cs_deployer *d, dep *p, rollout *ro, const char *targe
                       json_pack("{s:s, s:s}", "stable", ro->stable, "canary", ro->canary));
     }
     if (ro->phase == RO_PROGRESSING) ro_progress(d, p, ro, now_ms);
+}
+
+void cs__dep_rollout_command(cs_deployer *d, dep *p, rollout *ro, cs_rollout_action a,
+                             const char *actor)
+{
+    if (ro->phase != RO_PROGRESSING) return; /* it ended meanwhile: nothing to do */
+    char why[160];
+    if (a == CS_ROLLOUT_PROMOTE) {
+        snprintf(why, sizeof why, "promoted by %.100s before its steps ended", actor);
+        promote(d, p, ro, why);
+        return;
+    }
+    ro->phase = RO_FAILED;
+    ro->weight = 0;
+    snprintf(ro->reason, sizeof ro->reason, "aborted by %.100s", actor);
+    cs__dep_event(d, p, "deployment.rollout_aborted",
+                  json_pack("{s:s, s:s, s:s}", "stable", ro->stable, "canary", ro->canary, "reason",
+                            ro->reason));
 }

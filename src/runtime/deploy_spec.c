@@ -8,6 +8,7 @@
 #include "runtime/deploy_spec.h"
 
 #include "base/clock.h"
+#include "base/name.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -90,22 +91,12 @@ static cs_status dur_field(const json_t *o, const char *path, const char *key, i
 }
 
 /* A DNS label: 1-63 lowercase letters, digits and '-', starting and ending alphanumeric. */
-static bool dns_label(const char *s)
-{
-    size_t n = s ? strlen(s) : 0;
-    if (n < 1 || n > CS_DEPLOY_NAME_MAX || s[0] == '-' || s[n - 1] == '-') return false;
-    for (size_t i = 0; i < n; i++)
-        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
-            return false;
-    return true;
-}
-
 static cs_status name_field(const json_t *o, const char *path, const char *key, bool required,
                             char out[CS_DEPLOY_NAME_MAX + 1], cs_error *err)
 {
     json_t *v = json_object_get(o, key);
     if (!v && !required) return CS_OK;
-    if (!dns_label(json_string_value(v)))
+    if (!cs_dns_label(json_string_value(v)))
         return cs_error_set(err, CS_ERR_INVALID,
                             "%s.%s: %s 1-63 lowercase letters, digits and '-', starting and "
                             "ending with a letter or digit",

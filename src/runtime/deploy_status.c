@@ -70,13 +70,18 @@ static json_t *dep_json(const dep *p)
     }
     static const char *const phases[] = {"", "Progressing", "Succeeded", "Failed"};
     const rollout *ro = &p->ro;
+    const cs_deploy_spec *sp = &p->spec;
+    /* Progressing and waiting in a pause step: Paused, as Argo Rollouts shows it. */
+    bool paused =
+        ro->phase == RO_PROGRESSING && ro->step < sp->n_steps && sp->steps[ro->step].set_weight < 0;
     json_t *rj =
         ro->phase == RO_NONE
             ? json_null()
-            : json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:s, s:{s:I, s:o, s:o}}", "phase",
-                        phases[ro->phase], "stable", ro->stable, "canary", ro->canary, "step",
-                        ro->step, "canaryWeight", ro->weight, "failedChecks", ro->failed, "reason",
-                        ro->reason, "lastCheck", "requests", (json_int_t)ro->last_n, "successRate",
+            : json_pack("{s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:s, s:{s:I, s:o, s:o}}", "phase",
+                        paused ? "Paused" : phases[ro->phase], "stable", ro->stable, "canary",
+                        ro->canary, "step", ro->step, "steps", sp->n_steps, "canaryWeight",
+                        ro->weight, "failedChecks", ro->failed, "reason", ro->reason, "lastCheck",
+                        "requests", (json_int_t)ro->last_n, "successRate",
                         isnan(ro->last_rate) ? json_null() : json_real(ro->last_rate), "p99Ms",
                         isnan(ro->last_p99_ms) ? json_null() : json_real(ro->last_p99_ms));
     json_object_set_new(json_object_get(doc, "metadata"), "generation",

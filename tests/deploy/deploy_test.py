@@ -286,6 +286,62 @@ def canary():
           "deployment.rollout_succeeded" in actions, actions)
 
 
+def rollout_cli():
+    """`capstan rollout` on the canary deployment `can` (serving version 4 after canary())."""
+    rc, out, err = cli("rollout", "status", "can", "--watch=false")
+    check("rollout status shows the last rollout, exit 0", rc == 0 and "Succeeded" in out,
+          (rc, out, err))
+    rc, out, err = cli("rollout", "promote", "can")
+    check("promote without a rollout in progress fails naming why",
+          rc == 1 and "no rollout in progress" in err, (rc, out, err))
+    rc, out, err = cli("rollout", "start", "can")
+    check("start without --to is a usage error", rc == 2 and "--to" in err, (rc, err))
+    rc, out, err = cli("rollout", "start", "can", "--to", "9")
+    check("start to a version that does not exist is refused", rc == 1 and "9" in err, (rc, err))
+    rc, out, err = cli("rollout", "start", "can", "--to", "1")
+    check("start rolls out a version through the steps", rc == 0 and "rollout started" in out,
+          (rc, out, err))
+    ro = wait_for("paused", lambda: (lambda r: r if r and r.get("phase") == "Paused" and
+                                     r.get("canaryWeight") == 50 else None)
+                  (status("can").get("rollout")), 10)
+    check("at its pause step the rollout is Paused at 50%", bool(ro) and ro["canary"] == "1" and
+          ro["stable"] == "4", status("can").get("rollout"))
+    rc, out, err = cli("rollout", "abort", "can")
+    ro = status("can").get("rollout") or {}
+    check("abort rolls back at once, saying who", rc == 0 and ro.get("phase") == "Failed" and
+          "aborted by" in ro.get("reason", ""), (rc, out, err, ro))
+    back = wait_for("v4", lambda: [x["version"] for x in status("can")["traffic"]
+                                   if x["percent"]] == ["4"], 8)
+    check("and the stable version has all traffic again", bool(back), status("can"))
+    rc, out, err = cli("rollout", "undo", "can")
+    st, j = call("GET", "/api/v1/deployments/can")
+    check("undo after an abort points the spec back at the stable version",
+          rc == 0 and j["spec"]["traffic"] == [{"version": 4, "percent": 100}],
+          (rc, out, err, j.get("spec")))
+    cli("rollout", "start", "can", "--to", "1")
+    rc, out, err = cli("rollout", "promote", "can")
+    ro = status("can").get("rollout") or {}
+    check("promote ends a rollout with the canary taking all traffic",
+          rc == 0 and ro.get("phase") == "Succeeded" and ro.get("stable") == "1", (rc, out, ro))
+    moved = wait_for("v1", lambda: [x["version"] for x in status("can")["traffic"]
+                                    if x["percent"]] == ["1"], 8)
+    check("and version 1 then serves alone", bool(moved), status("can"))
+    rc, out, err = cli("rollout", "undo", "can")
+    ro = status("can").get("rollout") or {}
+    check("undo after a promotion rolls out the version served before",
+          rc == 0 and ro.get("canary") == "4" and ro.get("stable") == "1", (rc, out, err, ro))
+    rc, out, err = cli("rollout", "status", "can", "-o", "json")
+    check("rollout status -o json prints the rollout object",
+          rc == 0 and json.loads(out).get("canary") == "4", (rc, out, err))
+    rc, out, err = cli("rollout", "promote", "can")
+    rc2, out2, err2 = cli("rollout", "status", "can", "--timeout", "20s")
+    check("rollout status waits for the end and exits 0 on success",
+          rc == 0 and rc2 == 0 and "Succeeded" in out2, (rc, rc2, out2, err2))
+    st, j = call("GET", "/api/v1/audit?model=can&limit=100")
+    actions = [e["action"] for e in (j or {}).get("items", [])]
+    check("the abort is audited", "deployment.rollout_aborted" in actions, actions)
+
+
 def cli_idiom():
     y = ("apiVersion: capstan.dev/v1\nkind: Deployment\nmetadata: {name: cli-a}\n"
          "spec: {model: digits, instances: {min: 1}}\n---\n"
@@ -347,6 +403,7 @@ def main_phase():
     traffic_split()
     rolling_update()
     canary()
+    rollout_cli()
     cli_idiom()
 
 

@@ -8,6 +8,8 @@
  *   node: node-1          # optional: --node
  *   nodeLabels: k=v,k2=v2 # optional: --node-labels
  *   policy: best-fit      # optional: --policy
+ *   each: true            # optional: --each (each claim a pod of its own, in file order;
+ *                         # by default the file's pending claims are one pod's)
  *   error: substring      # optional: the input is invalid (exit 2, message on stderr)
  *   claims:
  *     claim-0:
@@ -15,6 +17,8 @@
  *       - {request: req-0, driver: gpu.example.com, pool: pool-a, device: dev-0}
  *       - {request: req-1, device: dev-3, consumedCapacity: {memory: 8Gi}}
  *       nodeSelector: none  # optional: status.allocation.nodeSelector (none: absent)
+ *       config:           # optional: status.allocation.devices.config, in order; only the
+ *       - {source: FromClass, requests: [req-0]}   # keys given are compared (none: absent)
  *     claim-1: {unallocatable: true, reason: substring}   # reason: optional
  *     claim-2: {error: "asks for all devices"}
  *
@@ -148,6 +152,43 @@ static bool check_node_selector(const char *file, const char *claim, const cs_yn
     return same;
 }
 
+/* Whether got (maybe NULL) is want as JSON text; want "none" means absent. */
+static bool same_json(const cs_ynode *want, const cs_ynode *got, char *why, size_t cap)
+{
+    if (want->kind == CS_YNODE_SCALAR && strcmp(want->s, "none") == 0) {
+        snprintf(why, cap, "present");
+        return got == NULL;
+    }
+    cs_sbuf a, b;
+    cs_sbuf_init(&a, 0);
+    cs_sbuf_init(&b, 0);
+    bool same = got && cs_ynode_write_json(want, &a) == CS_OK &&
+                cs_ynode_write_json(got, &b) == CS_OK && a.len == b.len &&
+                memcmp(a.data, b.data, a.len) == 0;
+    snprintf(why, cap, "%.*s", (int)b.len, b.data ? b.data : "(none)");
+    cs_sbuf_free(&a);
+    cs_sbuf_free(&b);
+    return same;
+}
+
+static bool check_config(const char *file, const char *claim, const cs_ynode *want,
+                         const cs_ynode *got)
+{
+    if (!want) return true;
+    size_t n_got = got && got->kind == CS_YNODE_SEQ ? got->n : 0;
+    if (want->n != n_got)
+        return mismatch(file, "claim %s: %zu config entries, expected %zu", claim, n_got, want->n);
+    char why[512];
+    for (size_t i = 0; i < want->n; i++)
+        for (size_t k = 0; k < want->items[i]->n; k++) {
+            const char *key = want->items[i]->keys[k];
+            if (!same_json(want->items[i]->items[k], cs_ynode_get(got->items[i], key), why,
+                           sizeof why))
+                return mismatch(file, "claim %s: config[%zu].%s is %s", claim, i, key, why);
+        }
+    return true;
+}
+
 static bool check_claim(const char *file, const char *name, const cs_ynode *want,
                         const cs_ystream *out)
 {
@@ -179,6 +220,10 @@ static bool check_claim(const char *file, const char *name, const cs_ynode *want
     if (!want_results || want_results->kind != CS_YNODE_SEQ)
         return mismatch(file, "claim %s: Expect needs results, unallocatable or error", name);
     if (!check_results(file, name, want_results, results)) return false;
+    const cs_ynode *alloc = cs_ynode_get(cs_ynode_get(doc, "status"), "allocation");
+    if (!check_config(file, name, cs_ynode_get(want, "config"),
+                      cs_ynode_get(cs_ynode_get(alloc, "devices"), "config")))
+        return false;
     return check_node_selector(
         file, name, cs_ynode_get(want, "nodeSelector"),
         cs_ynode_get(cs_ynode_get(cs_ynode_get(doc, "status"), "allocation"), "nodeSelector"));
@@ -194,11 +239,13 @@ static int run(const char *capstan, const char *input, const cs_ynode *expect, c
     close(fd);
     const char *node = cs_ynode_str(expect, "node"), *policy = cs_ynode_str(expect, "policy");
     const char *labels = cs_ynode_str(expect, "nodeLabels");
+    const char *each = cs_ynode_str(expect, "each");
     char cmd[4096], labels_arg[1024] = "";
     if (labels) snprintf(labels_arg, sizeof labels_arg, " --node-labels '%s'", labels);
-    snprintf(cmd, sizeof cmd, "'%s' dra allocate -f '%s' -o yaml%s%s%s%s%s 2>'%s'", capstan, input,
-             node ? " --node " : "", node ? node : "", policy ? " --policy " : "",
-             policy ? policy : "", labels_arg, errpath);
+    snprintf(cmd, sizeof cmd, "'%s' dra allocate -f '%s' -o yaml%s%s%s%s%s%s 2>'%s'", capstan,
+             input, node ? " --node " : "", node ? node : "", policy ? " --policy " : "",
+             policy ? policy : "", labels_arg, each && !strcmp(each, "true") ? " --each" : "",
+             errpath);
     FILE *p = popen(cmd, "r");
     size_t len;
     *out = p ? read_all(p, &len) : NULL;
