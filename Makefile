@@ -30,7 +30,7 @@ run: deps build
 	@echo "capstan serve: the digits model on http://127.0.0.1:$(PORT) (Ctrl-C stops it). Try:"
 	@echo
 	@echo "  curl -s http://127.0.0.1:$(PORT)/v2/models/digits/infer -H 'Content-Type: application/json' --data-binary @$(CURDIR)/$(BUILD)/digits.request.json"
-	@echo "  curl -s http://127.0.0.1:$(PORT)/v2/models/digits/infer -H 'Inference-Header-Content-Length: 0' -H 'Content-Type: application/octet-stream' --data-binary @$(CURDIR)/$(BUILD)/digits.image.f32"
+	@echo "  curl -s http://127.0.0.1:$(PORT)/v2/models/digits/infer -H 'Inference-Header-Content-Length: 0' -H 'Content-Type: application/octet-stream' --data-binary @$(CURDIR)/$(BUILD)/digits.image.f32 -o $(CURDIR)/$(BUILD)/digits.answer"
 	@echo
 	@exec $(BUILD)/capstan serve --port $(PORT) --threads 2 \
 		--model digits=models/digits.onnx --model-config digits=models/digits.yaml

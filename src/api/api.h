@@ -47,7 +47,9 @@ struct cs_server {
     atomic_ullong next_id;                 /* for generated request ids */
     unsigned pid;                          /* their prefix: getpid() is a syscall */
     pthread_mutex_t repo_lock;             /* serialises repository loads and unloads */
+    pthread_mutex_t repo_map_lock;         /* guards the map itself (entries join at run time) */
     cs_map repo;                           /* name -> cs_api_repo_model *, see repository.c */
+    struct cs_api_repo_poll *repo_poll;    /* --model-control-mode poll's thread, or NULL */
     cs_metric_family *requests, *duration; /* the runtime keeps per-model metrics */
     cs_dra_state *dra;                     /* devices, classes, claims (devices.c) */
     struct cs_api_serving *serving;        /* registry models being served, see serving.c */
@@ -59,6 +61,9 @@ struct cs_server {
 };
 
 typedef struct cs_api_route cs_api_route;
+struct cs_triton_config;
+
+enum { CS_API_ENC_IDENTITY, CS_API_ENC_GZIP, CS_API_ENC_DEFLATE }; /* request Content-Encoding */
 
 typedef struct cs_api_req {
     cs_server *srv;
@@ -77,6 +82,7 @@ typedef struct cs_api_req {
     uint64_t encode_start_ns, encode_end_ns;
     char model[CS_API_NAME_MAX], version[CS_API_NAME_MAX]; /* route captures, "" if none */
     char name[CS_DRA_NAME_MAX + 1];                        /* {name}: a DRA object's */
+    int encoding;   /* the body's Content-Encoding (framing.c), CS_API_ENC_* */
     bool labelled;  /* model/version name a loaded model, so they may be metric labels */
     bool suspended; /* the connection waits for an answer from a runtime worker */
     int status;
@@ -202,8 +208,12 @@ size_t cs__api_unescape(void *cls, struct MHD_Connection *conn, char *s);
 
 /* At the headers (framing.c): true when they frame one request only and ask for nothing the
  * server cannot honour; else answers 400 (501 for a transfer coding other than chunked, 415
- * for a Content-Encoding, 417 for an Expect) with `Connection: close` and returns false. */
+ * for a Content-Encoding other than gzip or deflate, 417 for an Expect) with
+ * `Connection: close` and returns false. Sets r->encoding. */
 bool cs__api_framing_or_400(cs_api_req *r, const char *version);
+/* Once the body is in (content_encoding.c): replaces a gzip or deflate body by its plain bytes,
+ * bounded by limits.max_body; answers 413 past it, 400 for corrupt data, and returns false. */
+bool cs__api_decode_body_or_4xx(cs_api_req *r);
 /* At the headers: answers an inference request 429 (and returns true) when its model's queue
  * is full already, so that its body is never read; false, with nothing done, otherwise. */
 bool cs_api_shed_early(cs_api_req *r);
@@ -245,6 +255,8 @@ void cs_v2_ready(cs_api_req *r);
 void cs_v2_server_metadata(cs_api_req *r);
 void cs_v2_model_metadata(cs_api_req *r);
 void cs_v2_model_ready(cs_api_req *r);
+void cs_v2_model_config(cs_api_req *r); /* Triton's model configuration extension */
+void cs_v2_models_list(cs_api_req *r);  /* KServe's GET /v2/models */
 void cs_v2_model_stats(cs_api_req *r);
 void cs_v2_all_stats(cs_api_req *r);
 void cs_v2_infer(cs_api_req *r);
@@ -333,12 +345,18 @@ cs_status cs_api_load(cs_server *s, const char *name, const char *version, const
 
 /* --- repository (repository.c) --------------------------------------------------------- */
 
-/* Registers the command-line models and DATA_DIR/models/NAME.onnx, then loads the
- * command-line ones. Called once by cs_server_new. */
+/* Registers the command-line models, the --model-repository folder's and
+ * DATA_DIR/models/NAME.onnx, then loads the command-line ones and the folder's (as the control
+ * mode says), and starts the poll thread in poll mode. Called once by cs_server_new. */
 cs_status cs_api_repo_init(cs_server *s, cs_error *err);
 void cs_api_repo_free(cs_server *s);
 /* Whether name is a repository entry (loaded or not). */
 bool cs_api_repo_known(cs_server *s, const char *name);
+/* Adds every repository entry's name to the JSON object set (as a key). */
+void cs_api_repo_names(cs_server *s, json_t *set);
+/* Copies the Triton configuration in force for a repository entry (its config.pbtxt, or the
+ * `config` of its last load) into out; false when it has none. */
+bool cs_api_repo_triton(cs_server *s, const char *name, struct cs_triton_config *out);
 
 /* --- v2 tensor codecs (v2_json.c, v2_binary.c) ----------------------------------------- */
 
@@ -376,8 +394,8 @@ typedef struct cs_v2_request {
     const char *id;          /* NULL when absent */
     int priority;            /* parameters.priority, 0 = default */
     uint64_t timeout_us;     /* parameters.timeout, 0 = none */
-    bool binary_output;      /* parameters.binary_data_output */
-    int n_inputs, n_outputs; /* n_outputs 0 = every output, as JSON unless binary_output */
+    int binary_output;       /* parameters.binary_data_output; -1 absent until bound (below) */
+    int n_inputs, n_outputs; /* n_outputs 0 = every output, in binary_output's form */
     cs_v2_input *inputs;
     cs_v2_output *outputs;
 } cs_v2_request;
@@ -394,11 +412,14 @@ cs_status cs_v2_decode_data(cs_v2_input *in, cs_arena *a, cs_error *err);
 
 /* Binary extension. Given the body and the JSON header's length, points every input with
  * binary_data_size at its bytes (in order, without copying) and checks the sizes against
- * the shapes; JSON inputs are decoded with cs_v2_decode_data. */
+ * the shapes; JSON inputs are decoded with cs_v2_decode_data. Then settles the outputs' form:
+ * what binary_data_output or an output's binary_data asked for, else binary when any input
+ * came binary (a client that sends binary reads binary) and JSON otherwise. */
 cs_status cs_v2_bind_inputs(cs_v2_request *req, const char *body, size_t len, size_t header_len,
                             cs_arena *a, cs_error *err);
 /* The whole body as the single input of m ("Inference-Header-Content-Length: 0"): the
- * shape is the model's, with its one dynamic dimension (if any) taken from the size. */
+ * shape is the model's, with its one dynamic dimension (if any) taken from the size. Every
+ * output comes back binary, as the binary extension says of raw requests. */
 cs_status cs_v2_raw_request(const cs_model_t *m, const char *body, size_t len,
                             const cs_api_limits *lim, cs_arena *a, cs_v2_request *out,
                             cs_error *err);

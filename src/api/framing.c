@@ -9,7 +9,8 @@
  * coding other than chunked) and `Connection: close`: whatever bytes follow are never read as a
  * request. Called once per request, at its headers; one pass over them (O(header bytes)), no
  * allocation. The same step refuses what the server cannot honour before a body is read: a
- * Content-Encoding (415; the body is not decoded), an Expect other than 100-continue (417),
+ * Content-Encoding other than gzip or deflate, or more than one (415, with Accept-Encoding;
+ * content_encoding.c inflates those two), an Expect other than 100-continue (417),
  * and %00 in the path (400): the unescaper below decodes every %HH but that one, so a NUL
  * never cuts a name short ("dig%00its" is not "dig").
  */
@@ -22,7 +23,8 @@
 typedef struct framing {
     int content_length, transfer_encoding, host;
     bool chunked_only; /* every Transfer-Encoding value is exactly "chunked" */
-    bool encoded;      /* a Content-Encoding other than identity: we decode none */
+    int encodings;     /* Content-Encoding headers other than identity */
+    int encoding;      /* CS_API_ENC_*; -1 for one we do not decode */
     bool expect_other; /* an Expect other than 100-continue, the only one HTTP defines */
     char bad_header[64], bad_name[64];
 } framing;
@@ -41,8 +43,14 @@ static enum MHD_Result scan(void *cls, enum MHD_ValueKind kind, const char *key,
                  key);
     if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) f->content_length++;
     if (!strcasecmp(key, MHD_HTTP_HEADER_HOST)) f->host++;
-    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_ENCODING))
-        f->encoded |= !value || strcasecmp(value, "identity");
+    if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_ENCODING) &&
+        (!value || strcasecmp(value, "identity"))) {
+        f->encodings++;
+        f->encoding = !value                                                       ? -1
+                      : !strcasecmp(value, "gzip") || !strcasecmp(value, "x-gzip") ? CS_API_ENC_GZIP
+                      : !strcasecmp(value, "deflate") ? CS_API_ENC_DEFLATE
+                                                      : -1;
+    }
     if (!strcasecmp(key, MHD_HTTP_HEADER_EXPECT))
         f->expect_other |= !value || strcasecmp(value, "100-continue");
     if (!strcasecmp(key, MHD_HTTP_HEADER_TRANSFER_ENCODING)) {
@@ -115,12 +123,14 @@ bool cs__api_framing_or_400(cs_api_req *r, const char *version)
         cs_api_error(r, MHD_HTTP_BAD_REQUEST, "the request path may not hold %%00 (a NUL byte)");
     else if (f.expect_other)
         cs_api_error(r, MHD_HTTP_EXPECTATION_FAILED, "Expect: only 100-continue is supported");
-    else if (f.encoded) {
+    else if (f.encodings > 1 || f.encoding < 0) {
         cs_api_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
-                     "Content-Encoding: only identity is supported (send the body uncompressed)");
-        cs_api_header(r, MHD_HTTP_HEADER_ACCEPT_ENCODING, "identity");
-    } else
+                     "Content-Encoding: one of gzip, deflate or identity (or none) is supported");
+        cs_api_header(r, MHD_HTTP_HEADER_ACCEPT_ENCODING, "gzip, deflate");
+    } else {
+        r->encoding = f.encoding;
         return true;
+    }
     cs_api_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
     return false;
 }

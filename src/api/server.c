@@ -45,6 +45,7 @@ void cs_server_options_defaults(cs_server_options *o)
         .http_threads = 2,
         .exit_timeout_s = 30,
         .data_dir = "capstan-data",
+        .repository_poll_s = 15,
         .limits =
             {
                 .max_body = (size_t)64 << 20,
@@ -218,6 +219,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->route = cs_api_route_find(r);
         if (r->route && !cs_api_admit(r)) return queue(r);
         if (cs_api_shed_early(r)) return queue(r);
+        if (r->encoding != CS_API_ENC_IDENTITY && r->route && r->route->streams) {
+            cs_api_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
+                         "Content-Encoding: an upload is sent uncompressed (identity)");
+            cs_api_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
+            return queue(r);
+        }
         if (cs_api_dispatch_stream(r)) {
             /* Its handler either answered at once (a bad header, an unknown model) or
              * installed a sink whose answer comes at the body's end at the earliest. */
@@ -256,7 +263,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         r->suspended = false;
         return queue(r);
     }
-    cs_api_dispatch(r);
+    if (cs__api_decode_body_or_4xx(r)) cs_api_dispatch(r);
     return settle(r);
 }
 
@@ -395,6 +402,7 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
     s->pid = (unsigned)getpid();
     if (!o->data_dir || !realpath(o->data_dir, s->data_dir_abs)) s->data_dir_abs[0] = '\0';
     pthread_mutex_init(&s->repo_lock, NULL);
+    pthread_mutex_init(&s->repo_map_lock, NULL);
     cs_map_init(&s->repo);
     if ((rc = catch_signals(s, err)) != CS_OK) goto out;
     if ((rc = register_metrics(s, err)) != CS_OK) goto out;
@@ -513,5 +521,6 @@ void cs_server_free(cs_server *s)
     }
     if (s->sig_read >= 0) close(s->sig_read);
     pthread_mutex_destroy(&s->repo_lock);
+    pthread_mutex_destroy(&s->repo_map_lock);
     cs_free(s);
 }

@@ -58,6 +58,13 @@ typedef struct cs_repo_entry {
 cs_status cs_api_model_config_load(const char *path, cs_model_config *cfg, bool *batch_given,
                                    cs_error *err);
 
+/* How models of --model-repository load (Triton's --model-control-mode). */
+typedef enum cs_repo_control {
+    CS_REPO_CONTROL_EXPLICIT, /* the repository API loads and unloads; at start, load_models */
+    CS_REPO_CONTROL_NONE,     /* every model loads at start; the API's load and unload are 400 */
+    CS_REPO_CONTROL_POLL,     /* NONE, and the folder is re-read every repository_poll_s */
+} cs_repo_control;
+
 typedef struct cs_server_options {
     const char *host;          /* "127.0.0.1" */
     int port;                  /* 8080; 0 picks a free port (see cs_server_port) */
@@ -67,6 +74,13 @@ typedef struct cs_server_options {
     const char *data_dir;      /* DATA_DIR/models/NAME.onnx are repository entries */
     const cs_repo_entry *repo; /* models named on the command line, loaded at start */
     int n_repo;
+    /* A Triton-layout folder (model_repo.h), or NULL. Only read: capstan's own files stay in
+     * data_dir (a `file:` load writes DATA_DIR/repository/NAME/VERSION/model.onnx). */
+    const char *model_repository;
+    cs_repo_control control;
+    const char *const *load_models; /* EXPLICIT: the repository's models loaded at start; "*" all */
+    int n_load_models;
+    int repository_poll_s; /* POLL: seconds between reads of the folder (15) */
     cs_api_limits limits;
     cs_dra_state_options devices; /* the slices: discovered, or a YAML file */
     /* The model registry behind /api/v1 and served under /v2/models (borrowed; NULL: no

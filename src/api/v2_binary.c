@@ -52,10 +52,20 @@ static cs_status bind_bytes(cs_v2_input *in, const char *p, size_t size, cs_aren
     return CS_OK;
 }
 
+/* The outputs' form, once the inputs are bound: an output's binary_data first, then the
+ * request's binary_data_output, then `binary` (whether the inputs came binary). */
+static void settle_outputs(cs_v2_request *req, bool binary)
+{
+    if (req->binary_output < 0) req->binary_output = binary;
+    for (int k = 0; k < req->n_outputs; k++)
+        if (req->outputs[k].binary < 0) req->outputs[k].binary = req->binary_output;
+}
+
 cs_status cs_v2_bind_inputs(cs_v2_request *req, const char *body, size_t len, size_t header_len,
                             cs_arena *a, cs_error *err)
 {
     size_t off = header_len;
+    bool any_binary = false;
     for (int i = 0; i < req->n_inputs; i++) {
         cs_v2_input *in = &req->inputs[i];
         cs_status rc;
@@ -69,6 +79,7 @@ cs_status cs_v2_bind_inputs(cs_v2_request *req, const char *body, size_t len, si
         } else {
             rc = bind_bytes(in, body + off, (size_t)in->binary_size, a, err);
             off += (size_t)in->binary_size;
+            any_binary = true;
         }
         if (rc != CS_OK) return rc;
     }
@@ -77,6 +88,7 @@ cs_status cs_v2_bind_inputs(cs_v2_request *req, const char *body, size_t len, si
                             "%zu bytes follow the last binary input (check binary_data_size and "
                             "Inference-Header-Content-Length)",
                             len - off);
+    settle_outputs(req, any_binary);
     return CS_OK;
 }
 
@@ -84,7 +96,7 @@ cs_status cs_v2_raw_request(const cs_model_t *m, const char *body, size_t len,
                             const cs_api_limits *lim, cs_arena *a, cs_v2_request *out,
                             cs_error *err)
 {
-    *out = (cs_v2_request){0};
+    *out = (cs_v2_request){.binary_output = 1};
     if (cs_model_input_count(m) != 1)
         return cs_error_set(err, CS_ERR_INVALID,
                             "a raw body (Inference-Header-Content-Length: 0) needs a model with "

@@ -532,9 +532,11 @@ static bool top_member(void *ud, scanner *s, const char *key, size_t klen, cs_v2
     if (key_is(key, klen, "parameters")) {
         json_t *p = load_params(s, v, "request");
         int64_t prio = 0, timeout = 0;
+        bool bdo = false;
         bool ok = p && int_param(s, p, "priority", "request", INT_MAX, &prio) &&
                   int_param(s, p, "timeout", "request", INT64_MAX / 1000, &timeout) &&
-                  bool_param(s, p, "binary_data_output", "request", &req->binary_output);
+                  bool_param(s, p, "binary_data_output", "request", &bdo);
+        if (json_object_get(p, "binary_data_output")) req->binary_output = bdo;
         req->priority = (int)prio;
         req->timeout_us = (uint64_t)timeout;
         json_decref(p);
@@ -557,7 +559,7 @@ static bool top_member(void *ud, scanner *s, const char *key, size_t klen, cs_v2
 cs_status cs_v2_decode_request(const char *json, size_t len, const cs_api_limits *lim, cs_arena *a,
                                cs_v2_request *out, cs_error *err)
 {
-    *out = (cs_v2_request){0};
+    *out = (cs_v2_request){.binary_output = -1};
     decoder d = {out, lim, a, 0, 0};
     scanner s = {json, json, json + len, 0, lim->max_json_depth, err};
     cs_error_clear(err);
@@ -569,9 +571,6 @@ cs_status cs_v2_decode_request(const char *json, size_t len, const cs_api_limits
     if (s.p != s.end) return cs_error_set(err, CS_ERR_PARSE, "trailing data after the JSON object");
     if (out->n_inputs == 0)
         return cs_error_set(err, CS_ERR_INVALID, "the request has no \"inputs\"");
-    /* "outputs" may come before "parameters", whose binary_data_output is their default. */
-    for (int k = 0; k < out->n_outputs; k++)
-        if (out->outputs[k].binary < 0) out->outputs[k].binary = out->binary_output;
     return CS_OK;
 }
 
@@ -909,7 +908,7 @@ cs_status cs_v2_encode_response(const cs_v2_request *req, const char *model, con
     if (rc == CS_OK) rc = cs_sbuf_puts(out, ",\"outputs\":[");
     for (int k = 0; k < n && rc == CS_OK; k++) {
         int j = req->n_outputs ? cs_v2_output_index(m, req->outputs[k].name) : k;
-        bool binary = req->n_outputs ? req->outputs[k].binary : req->binary_output;
+        bool binary = (req->n_outputs ? req->outputs[k].binary : req->binary_output) > 0;
         const cs_tensor *t = &outputs[j];
         const char *dt = cs_v2_dtype_name(t->dtype);
         if (!dt)
@@ -937,7 +936,7 @@ cs_status cs_v2_encode_response(const cs_v2_request *req, const char *model, con
     if (rc == CS_OK) rc = cs_sbuf_puts(out, "]}");
     *header_len = out->len;
     for (int k = 0; k < n && rc == CS_OK; k++) {
-        bool binary = req->n_outputs ? req->outputs[k].binary : req->binary_output;
+        bool binary = (req->n_outputs ? req->outputs[k].binary : req->binary_output) > 0;
         int j = req->n_outputs ? cs_v2_output_index(m, req->outputs[k].name) : k;
         if (binary) rc = cs_v2_put_binary_data(out, &outputs[j], err);
     }

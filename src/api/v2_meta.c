@@ -1,15 +1,17 @@
 /*
  * v2_meta.c - the v2 endpoints that describe rather than compute: liveness, readiness,
- * server and model metadata, model readiness and statistics (Triton's format), and
- * GET /metrics.
+ * server and model metadata, the model list (KServe's), model readiness, configuration and
+ * statistics (Triton's formats), and GET /metrics.
  *
  * All are cheap and answered on the HTTP thread. Readiness turns 503 as soon as a drain
  * begins so that load balancers stop sending work before in-flight requests finish.
  */
 #include "api/api.h"
 
+#include "api/triton_config.h"
 #include "base/alloc.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 void cs_v2_live(cs_api_req *r)
@@ -27,8 +29,9 @@ void cs_v2_ready(cs_api_req *r)
 void cs_v2_server_metadata(cs_api_req *r)
 {
     cs_api_json(r, MHD_HTTP_OK,
-                json_pack("{s:s, s:s, s:[s,s,s]}", "name", "capstan", "version", CS_VERSION,
-                          "extensions", "binary_tensor_data", "model_repository", "statistics"));
+                json_pack("{s:s, s:s, s:[s,s,s,s]}", "name", "capstan", "version", CS_VERSION,
+                          "extensions", "binary_tensor_data", "model_repository", "statistics",
+                          "model_configuration"));
 }
 
 /* [{"name", "datatype", "shape"}] with -1 for dynamic dimensions (and [-1] when the model
@@ -83,6 +86,49 @@ void cs_v2_model_ready(cs_api_req *r)
     cs_api_json(
         r, ready ? MHD_HTTP_OK : MHD_HTTP_SERVICE_UNAVAILABLE,
         json_pack("{s:s, s:s, s:b}", "name", r->model, "version", r->version, "ready", ready));
+}
+
+/* GET /v2/models/{m}[/versions/{v}]/config: the loaded version's configuration, as Triton
+ * writes it (triton_config.h); a repository model's version_policy is its config.pbtxt's. */
+void cs_v2_model_config(cs_api_req *r)
+{
+    if (!cs_api_model_or_404(r)) return;
+    cs_triton_config *tc = cs_arena_alloc(&r->arena, sizeof *tc, 16);
+    if (tc && !cs_api_repo_triton(r->srv, r->model, tc)) tc = NULL;
+    json_t *j =
+        cs_triton_config_json(r->model, cs_rt_model_engine(r->m), cs_rt_model_config(r->m), tc);
+    cs_api_json(r, MHD_HTTP_OK, j);
+}
+
+static void add_name(void *ud, const cs_rt_model *m)
+{
+    json_t *names = ud;
+    json_object_set_new(names, cs_rt_model_name(m), json_true());
+}
+
+static int by_string(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* GET /v2/models: {"models": [names]}, sorted, of every model this server can serve by name:
+ * the repository's entries (loaded or not) and every loaded model. */
+void cs_v2_models_list(cs_api_req *r)
+{
+    json_t *set = json_object(), *list = json_array();
+    if (set) cs_api_repo_names(r->srv, set);
+    if (set) cs_runtime_foreach(r->srv->rt, add_name, set);
+    size_t n = set ? json_object_size(set) : 0, k = 0;
+    const char **names = cs_arena_alloc(&r->arena, (n ? n : 1) * sizeof *names, 8);
+    const char *key;
+    json_t *v;
+    if (names) json_object_foreach(set, key, v) names[k++] = key;
+    if (names) qsort(names, k, sizeof *names, by_string);
+    for (size_t i = 0; list && names && i < k; i++)
+        json_array_append_new(list, json_string(names[i]));
+    json_t *j = set && names ? json_pack("{s:o}", "models", list) : (json_decref(list), NULL);
+    json_decref(set);
+    cs_api_json(r, MHD_HTTP_OK, j);
 }
 
 static json_t *duration(cs_rt_duration d)

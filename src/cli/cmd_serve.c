@@ -20,7 +20,10 @@
 #include "registry/registry.h"
 #include "runtime/runtime.h"
 
+#include <errno.h>
+#include <limits.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -31,7 +34,9 @@ static const char usage[] =
     "                     [--webhook URL --webhook-secret-file FILE] [--max-artifact-size BYTES]\n"
     "                     [--devices FILE.yaml] [--device-policy P] [--otlp-endpoint URL]\n"
     "                     [--max-session-memory SIZE] [--max-response-size SIZE]\n"
-    "                     [--require-signed --trusted-keys DIR]\n\n"
+    "                     [--require-signed --trusted-keys DIR]\n"
+    "                     [--model-repository DIR [--model-control-mode none|explicit|poll]\n"
+    "                      [--load-model NAME]... [--repository-poll-secs N]]\n\n"
     "Serves models over the Open Inference Protocol v2 (KServe, Triton) with the binary tensor\n"
     "and model repository extensions, and Prometheus metrics at /metrics. Allocates devices\n"
     "as Kubernetes DRA does through /api/v1/devices, /api/v1/deviceclasses and /api/v1/claims.\n\n"
@@ -44,6 +49,14 @@ static const char usage[] =
     "  --model-config NAME=FILE YAML serving options for NAME: instances, threads_per_instance,\n"
     "                           max_batch_size, max_queue_delay_us, preferred_batch_sizes,\n"
     "                           max_queue_size\n"
+    "  --model-repository DIR   serve a Triton-layout repository: DIR/NAME/VERSION/model.onnx,\n"
+    "                           with an optional DIR/NAME/config.pbtxt (docs/api.md) or\n"
+    "                           config.yaml; only read (capstan's files stay in --data-dir)\n"
+    "  --model-control-mode M   none (load every model at start; the default), explicit (load\n"
+    "                           --load-model ones, then through the repository API) or poll\n"
+    "                           (none, and re-read DIR: new versions load, removed ones unload)\n"
+    "  --load-model NAME        explicit mode: load NAME at start; repeatable; '*' loads all\n"
+    "  --repository-poll-secs N poll mode: seconds between reads of DIR (15)\n"
     "  --instances N            engine sessions per model given here (1)\n"
     "  --max-batch-size N       dynamic batching limit per model given here (0 = off; by\n"
     "                           default 32 when the model's first dimension is dynamic)\n"
@@ -128,6 +141,10 @@ enum {
     OPT_MIN_BODY_RATE,
     OPT_REQUIRE_SIGNED,
     OPT_TRUSTED_KEYS,
+    OPT_MODEL_REPOSITORY,
+    OPT_CONTROL_MODE,
+    OPT_LOAD_MODEL,
+    OPT_POLL_SECS,
 };
 
 /* --max-session-memory's default: far above what the shipped models need (resnet18 batching
@@ -147,6 +164,9 @@ typedef struct serve_opts {
     const char *otlp_endpoint;         /* --otlp-endpoint, or NULL */
     size_t max_session_memory;         /* --max-session-memory in bytes; 0 = no bound */
     bool require_signed;               /* --require-signed (needs --trusted-keys) */
+    const char *control;               /* --model-control-mode, or NULL */
+    cs_vec load_models;                /* const char *: --load-model */
+    int poll_secs;                     /* --repository-poll-secs; -1 = not given */
 } serve_opts;
 
 /* A byte count written as a Kubernetes quantity ("512Mi", "2G", "0"); a fraction of a byte
@@ -194,6 +214,7 @@ static int on_option(void *ctx, int opt, const char *arg)
         {OPT_MAX_CONNS, "--max-connections", 16, 1000000},
         {OPT_MAX_CONNS_PER_IP, "--max-connections-per-ip", 1, 1000000},
         {OPT_MAX_ARTIFACT, "--max-artifact-size", 1024, 1L << 40},
+        {OPT_POLL_SECS, "--repository-poll-secs", 1, 86400},
     };
     serve_opts *o = ctx;
     cs_error err;
@@ -238,6 +259,18 @@ static int on_option(void *ctx, int opt, const char *arg)
         return parse_size("--max-session-memory", arg, &o->max_session_memory);
     case OPT_MAX_RESPONSE:
         return parse_size("--max-response-size", arg, &o->srv.limits.max_response);
+    case OPT_MODEL_REPOSITORY: o->srv.model_repository = arg; break;
+    case OPT_POLL_SECS: o->poll_secs = (int)n; break;
+    case OPT_CONTROL_MODE:
+        if (strcmp(arg, "none") && strcmp(arg, "explicit") && strcmp(arg, "poll"))
+            return cs_cli_usage_error(
+                "serve", "--model-control-mode expects none, explicit or poll, got '%s'", arg);
+        o->control = arg;
+        break;
+    case OPT_LOAD_MODEL:
+        if (cs_vec_push(&o->load_models, &arg) != CS_OK)
+            return cs_cli_error("serve", "out of memory");
+        break;
     case OPT_LOG_FORMAT: {
         cs_log_format f;
         if (cs_log_parse_format(arg, &f, &err) != CS_OK)
@@ -259,6 +292,46 @@ static int on_option(void *ctx, int opt, const char *arg)
         break;
     }
     }
+    return CS_CLI_CONTINUE;
+}
+
+/* --model-repository and its flags: the control mode (none by default), --load-model only in
+ * explicit mode ('*' alone), the poll period only in poll mode; DIR must be a folder that
+ * does not hold --data-dir, so that capstan never writes into it. */
+static int repository_opts(serve_opts *o)
+{
+    cs_server_options *srv = &o->srv;
+    if (!srv->model_repository) {
+        if (o->control || o->load_models.len || o->poll_secs >= 0)
+            return cs_cli_usage_error("serve", "--model-control-mode, --load-model and "
+                                               "--repository-poll-secs need --model-repository");
+        return CS_CLI_CONTINUE;
+    }
+    srv->control = !o->control || !strcmp(o->control, "none") ? CS_REPO_CONTROL_NONE
+                   : !strcmp(o->control, "poll")              ? CS_REPO_CONTROL_POLL
+                                                              : CS_REPO_CONTROL_EXPLICIT;
+    if (o->load_models.len && srv->control != CS_REPO_CONTROL_EXPLICIT)
+        return cs_cli_usage_error("serve", "--load-model needs --model-control-mode explicit");
+    for (size_t i = 0; i < o->load_models.len && o->load_models.len > 1; i++)
+        if (!strcmp(*(const char **)cs_vec_at(&o->load_models, i), "*"))
+            return cs_cli_usage_error("serve", "--load-model '*' loads every model: give it alone");
+    if (o->poll_secs >= 0 && srv->control != CS_REPO_CONTROL_POLL)
+        return cs_cli_usage_error("serve",
+                                  "--repository-poll-secs needs --model-control-mode poll");
+    if (o->poll_secs > 0) srv->repository_poll_s = o->poll_secs;
+    srv->load_models = o->load_models.data;
+    srv->n_load_models = (int)o->load_models.len;
+    char repo[PATH_MAX], data[PATH_MAX];
+    if (!realpath(srv->model_repository, repo))
+        return cs_cli_usage_error("serve", "--model-repository %s: %s", srv->model_repository,
+                                  strerror(errno));
+    size_t n = strlen(repo);
+    if (realpath(srv->data_dir, data) && !strncmp(data, repo, n) &&
+        (data[n] == '\0' || data[n] == '/'))
+        return cs_cli_usage_error("serve",
+                                  "--data-dir %s is inside --model-repository %s: capstan's own "
+                                  "files (registry, blobs) never go into the model repository",
+                                  srv->data_dir, srv->model_repository);
     return CS_CLI_CONTINUE;
 }
 
@@ -328,12 +401,20 @@ static int serve_main(int argc, char **argv)
         {"min-body-rate", required_argument, NULL, OPT_MIN_BODY_RATE},
         {"require-signed", no_argument, NULL, OPT_REQUIRE_SIGNED},
         {"trusted-keys", required_argument, NULL, OPT_TRUSTED_KEYS},
+        {"model-repository", required_argument, NULL, OPT_MODEL_REPOSITORY},
+        {"model-control-mode", required_argument, NULL, OPT_CONTROL_MODE},
+        {"load-model", required_argument, NULL, OPT_LOAD_MODEL},
+        {"repository-poll-secs", required_argument, NULL, OPT_POLL_SECS},
         {0}};
     static const cs_cli_spec spec = {"serve", usage, "", longopts};
-    serve_opts o = {.instances = -1, .max_batch = -1, .max_session_memory = DEFAULT_SESSION_MEMORY};
+    serve_opts o = {.instances = -1,
+                    .max_batch = -1,
+                    .poll_secs = -1,
+                    .max_session_memory = DEFAULT_SESSION_MEMORY};
     cs_server_options_defaults(&o.srv);
     cs_vec_init(&o.models, sizeof(name_path));
     cs_vec_init(&o.configs, sizeof(name_path));
+    cs_vec_init(&o.load_models, sizeof(const char *));
     cs_repo_entry *entries = NULL;
     cs_model_config *cfgs = NULL;
     cs_metrics *metrics = NULL;
@@ -380,6 +461,7 @@ static int serve_main(int argc, char **argv)
         goto out;
     }
     if ((rc = build_entries(&o, entries, cfgs)) != CS_CLI_CONTINUE) goto out;
+    if ((rc = repository_opts(&o)) != CS_CLI_CONTINUE) goto out;
     o.srv.repo = entries;
     o.srv.n_repo = (int)o.models.len;
 
@@ -427,6 +509,7 @@ out:
     cs_free(cfgs);
     cs_vec_free(&o.models);
     cs_vec_free(&o.configs);
+    cs_vec_free(&o.load_models);
     return rc;
 }
 

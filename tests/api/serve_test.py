@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import urllib.parse
+import zlib
 
 import numpy as np
 
@@ -150,13 +151,52 @@ def json_and_binary_match_run(x):
         ok = np.allclose(np.frombuffer(blob, np.float32), want[0], rtol=1e-5, atol=1e-6)
     check("binary_data_output", ok, (st, b[:200]))
 
-    # A raw body: Inference-Header-Content-Length: 0.
-    st, _, b = request("POST", "/v2/models/digits/infer", x[:2].tobytes(),
+    # A raw body (Inference-Header-Content-Length: 0) is answered in binary, as the binary
+    # extension says.
+    st, h, b = request("POST", "/v2/models/digits/infer", x[:2].tobytes(),
                        {"Inference-Header-Content-Length": "0",
                         "Content-Type": "application/octet-stream"})
-    j = jbody(b) or {}
-    got = np.array(j.get("outputs", [{}])[0].get("data", []), np.float32).reshape(-1, 10)
-    check("raw binary body", st == 200 and np.allclose(got, want[:2], rtol=1e-5, atol=1e-6), b[:200])
+    ok = st == 200 and "inference-header-content-length" in h
+    if ok:
+        hj, blob = split_binary(h, b)
+        o = hj["outputs"][0]
+        got = np.frombuffer(blob, np.float32).reshape(o["shape"])
+        ok = (h.get("content-type") == "application/octet-stream" and o["shape"] == [2, 10] and
+              o["parameters"]["binary_data_size"] == len(blob) and "data" not in o and
+              np.allclose(got, want[:2], rtol=1e-5, atol=1e-6))
+    check("raw binary body answered in binary", ok, (st, h, b[:200]))
+
+    # Binary inputs and no word on the outputs: binary back. binary_data_output false, or an
+    # output's binary_data false, asks for JSON instead.
+    def binary_request(extra):
+        hdr = {"inputs": [{"name": "image", "shape": [1, 1, 8, 8], "datatype": "FP32",
+                           "parameters": {"binary_data_size": 256}}]}
+        hdr.update(extra)
+        hdr = json.dumps(hdr).encode()
+        return request("POST", "/v2/models/digits/infer", hdr + x[:1].tobytes(),
+                       {"Inference-Header-Content-Length": str(len(hdr))})
+    st, h, b = binary_request({})
+    ok = st == 200 and "inference-header-content-length" in h
+    ok = ok and np.allclose(np.frombuffer(split_binary(h, b)[1], np.float32), want[0],
+                            rtol=1e-5, atol=1e-6)
+    check("binary inputs: outputs binary by default", ok, (st, h, b[:200]))
+    st, h, b = binary_request({"outputs": [{"name": "probabilities"}]})
+    check("binary inputs: a named output without binary_data is binary",
+          st == 200 and "inference-header-content-length" in h, (st, h, b[:200]))
+    for name, extra in (("binary_data_output false",
+                         {"parameters": {"binary_data_output": False}}),
+                        ("binary_data false", {"outputs": [{"name": "probabilities",
+                                                            "parameters": {"binary_data": False}}]})):
+        st, h, b = binary_request(extra)
+        o = ((jbody(b) or {}).get("outputs") or [{}])[0]
+        ok = st == 200 and "inference-header-content-length" not in h
+        ok = ok and np.allclose(np.array(o.get("data", [0]), np.float32), want[0], rtol=1e-5,
+                                atol=1e-6)
+        check("binary inputs: %s answers JSON" % name, ok, (st, h, b[:200]))
+    # JSON inputs stay JSON unless binary is asked for.
+    st, h, b = infer_json(x[:1])
+    check("json inputs: outputs JSON by default",
+          st == 200 and "inference-header-content-length" not in h, (st, h, b[:200]))
 
     # The outputs filter naming the one output, as JSON.
     st, _, b = infer_json(x[:1], extra={"outputs": [{"name": "probabilities"}]})
@@ -462,12 +502,75 @@ def drain(x):
                                                                    atol=1e-6), (st, b[:200]))
 
 
+def content_encodings(x):
+    """gzip and deflate bodies, as Triton's clients send them; the limit holds after
+    decompression (the server runs with --max-body-size 1048576)."""
+    want = capstan_run(x[:1])[0]
+    body = json.dumps({"inputs": [{"name": "image", "shape": [1, 1, 8, 8], "datatype": "FP32",
+                                   "data": x[:1].ravel().tolist()}]}).encode()
+
+    def gzip_of(b):
+        c = zlib.compressobj(9, zlib.DEFLATED, 16 + 15)
+        return c.compress(b) + c.flush()
+
+    def raw_deflate_of(b):
+        c = zlib.compressobj(9, zlib.DEFLATED, -15)
+        return c.compress(b) + c.flush()
+
+    for name, enc, data in (("gzip", "gzip", gzip_of(body)), ("deflate", "deflate",
+                                                              zlib.compress(body)),
+                            ("raw deflate", "deflate", raw_deflate_of(body)),
+                            ("x-gzip", "x-gzip", gzip_of(body)),
+                            ("upper-case GZIP", "GZIP", gzip_of(body))):
+        st, _, b = request("POST", "/v2/models/digits/infer", data,
+                           {"Content-Encoding": enc, "Content-Type": "application/json"})
+        o = ((jbody(b) or {}).get("outputs") or [{}])[0]
+        check("Content-Encoding %s accepted" % name, st == 200 and np.allclose(
+            np.array(o.get("data", [0]), np.float32), want, rtol=1e-5, atol=1e-6), (st, b[:200]))
+    # A binary request compressed whole: Inference-Header-Content-Length counts the plain JSON.
+    hdr = json.dumps({"inputs": [{"name": "image", "shape": [1, 1, 8, 8], "datatype": "FP32",
+                                  "parameters": {"binary_data_size": 256}}]}).encode()
+    st, h, b = request("POST", "/v2/models/digits/infer", gzip_of(hdr + x[:1].tobytes()),
+                       {"Content-Encoding": "gzip",
+                        "Inference-Header-Content-Length": str(len(hdr))})
+    ok = st == 200 and "inference-header-content-length" in h
+    ok = ok and np.allclose(np.frombuffer(split_binary(h, b)[1], np.float32), want, rtol=1e-5,
+                            atol=1e-6)
+    check("gzip binary request", ok, (st, b[:200]))
+    # A zip bomb: 8 KiB on the wire, 8 MiB inflated, past the 1 MiB limit.
+    bomb = gzip_of(b"[" + b" " * (8 << 20) + b"]")
+    check("zip bomb is small on the wire", len(bomb) < 64 << 10, len(bomb))
+    expect("gzip past the limit after decompression is 413", "POST",
+           "/v2/models/digits/infer", 413, bomb, {"Content-Encoding": "gzip"},
+           contains="decompresses")
+    expect("deflate past the limit after decompression is 413", "POST",
+           "/v2/models/digits/infer", 413, zlib.compress(b" " * (2 << 20)),
+           {"Content-Encoding": "deflate"}, contains="decompresses")
+    expect("corrupt gzip is 400", "POST", "/v2/models/digits/infer", 400,
+           b"\x1f\x8b" + b"not gzip at all", {"Content-Encoding": "gzip"}, contains="gzip")
+    expect("truncated gzip is 400", "POST", "/v2/models/digits/infer", 400,
+           gzip_of(body)[:-12], {"Content-Encoding": "gzip"}, contains="truncated")
+    expect("gzip followed by other bytes is 400", "POST", "/v2/models/digits/infer", 400,
+           gzip_of(body) + b"xx", {"Content-Encoding": "gzip"})
+    st, h, _ = expect("an unsupported Content-Encoding is 415", "POST", "/v2/models/digits/infer",
+                      415, gzip_of(body), {"Content-Encoding": "br"}, contains="gzip")
+    check("415 says what is accepted", h.get("accept-encoding") == "gzip, deflate", h)
+    expect("two codings at once are 415", "POST", "/v2/models/digits/infer", 415,
+           gzip_of(body), {"Content-Encoding": "gzip, deflate"})
+    expect("identity is plain", "POST", "/v2/models/digits/infer", 200, body,
+           {"Content-Encoding": "identity"})
+    # Other routes read the plain body too.
+    expect("gzip on the repository API", "POST", "/v2/repository/index", 200,
+           gzip_of(b'{"ready": true}'), {"Content-Encoding": "gzip"}, contains="digits")
+
+
 x = digits_images()
 if PHASE == "main":
     health_and_metadata()
     json_and_binary_match_run(x)
     every_dtype()
     errors(x)
+    content_encodings(x)
     repository(x)
     concurrency(x)
     metrics_and_logs()
