@@ -234,15 +234,17 @@ static void *front_main(void *arg)
     for (;;) {
         struct epoll_event ev[64];
         int n = epoll_wait(f->epfd, ev, 64, 250);
+        /* Accepting may close the oldest waiting connections, which later events of this batch
+         * may name: so the batch's connections are inspected first and accepting comes last. */
+        bool incoming = false;
         for (int i = 0; i < n; i++) {
-            if (ev[i].data.ptr == f) {
-                accept_all(f);
-            } else if (ev[i].data.ptr == &f->wake_fd) {
-                return NULL;
-            } else {
+            if (ev[i].data.ptr == &f->wake_fd) return NULL;
+            if (ev[i].data.ptr == f)
+                incoming = true;
+            else
                 inspect(f, ev[i].data.ptr);
-            }
         }
+        if (incoming) accept_all(f);
         uint64_t now = cs_now_ns();
         for (waiting *w = f->head, *next; w; w = next) {
             next = w->next;
