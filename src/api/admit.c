@@ -83,11 +83,31 @@ bool cs_api_admit(cs_api_req *r)
     return true;
 }
 
+/* The admin token "bootstrap" with the operator's secret (a Kubernetes Secret's): stored
+ * hashed, the same on every replica and every restart; no admin.token file is written. */
+static cs_status bootstrap_from_secret(cs_server *s, cs_error *err)
+{
+    cs_registry_token_ensured how;
+    cs_status rc = cs_registry_token_ensure(s->opt.registry, "bootstrap", CS_ROLE_ADMIN,
+                                            s->opt.bootstrap_token, &how, err);
+    if (rc != CS_OK) return cs_error_prefix(err, "bootstrap token: ");
+    static const char *const said[] = {
+        [CS_TOKEN_KEPT] = "bootstrap admin token in place",
+        [CS_TOKEN_CREATED] = "bootstrap admin token created from the given secret",
+        [CS_TOKEN_ROTATED] = "bootstrap admin token rotated: the given secret replaces the old",
+        [CS_TOKEN_REVOKED] = "bootstrap admin token is revoked: give a new secret to revive it",
+    };
+    cs_log(how == CS_TOKEN_REVOKED ? CS_LOG_WARN : CS_LOG_INFO, said[how], "token", "bootstrap",
+           NULL);
+    return CS_OK;
+}
+
 cs_status cs_api_auth_bootstrap(cs_server *s, cs_error *err)
 {
     if (!s->opt.auth) return CS_OK;
     if (!s->opt.registry)
         return cs_error_set(err, CS_ERR_INVALID, "--auth tokens needs the registry's store");
+    if (s->opt.bootstrap_token) return bootstrap_from_secret(s, err);
     int64_t live;
     cs_status rc = cs_registry_token_count(s->opt.registry, &live, err);
     if (rc != CS_OK || live > 0) return rc;

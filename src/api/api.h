@@ -144,8 +144,13 @@ json_t *cs_api_json_or_400(cs_api_req *r);
 void cs_api_unlock_and_resume(cs_api_req *r);
 /* Holds the model named by the route (r->model, r->version) in r->m, or answers 404
  * (unknown name) / not_loaded (known to the repository but not loaded: 503 for inference,
- * 400 for readiness, whose 4xx means "false" in the protocol) and returns false. */
+ * 400 for readiness, whose 4xx means "false" in the protocol) and returns false. A
+ * deployment of an external runtime has no model to hold: its request is proxied
+ * (cs_api_proxy) and false returned too. */
 bool cs_api_model_or_status(cs_api_req *r, int not_loaded);
+/* The request to deployment r->model, whose runtime is an external process, proxied to one
+ * of its instances (v2_proxy.c): answered later from a proxy thread, or now with an error. */
+void cs_api_proxy(cs_api_req *r);
 /* cs_api_model_or_status with 503 for a model that is not loaded. */
 bool cs_api_model_or_404(cs_api_req *r);
 /* Called once r->m is held: r->version becomes its version and r->labelled is set (labels
@@ -189,6 +194,12 @@ typedef struct cs_api_front cs_api_front;
 cs_status cs__api_front_new(cs_server *s, const struct sockaddr_in *addr, cs_api_front **out,
                             cs_error *err);
 void cs__api_front_free(cs_api_front *f);
+/* --- cluster mode (cluster.c) ---------------------------------------------------------- */
+
+/* Starts acting on the changes other servers make to a shared registry (nothing on
+ * SQLite); stop before the deployer and the serving table are freed. */
+cs_status cs__api_cluster_start(cs_server *s, cs_error *err);
+void cs__api_cluster_stop(cs_server *s);
 
 /* --- connections (conns.c) -------------------------------------------------------------- */
 
@@ -229,8 +240,10 @@ bool cs_api_dispatch_stream(cs_api_req *r);
  * need and whose models glob admits the route's model (403 naming what is missing).
  * Sets r->principal. Returns false once it has answered. */
 bool cs_api_admit(cs_api_req *r);
-/* Creates the first admin token when authentication is on and the store has none: its
- * secret goes to DATA_DIR/admin.token (mode 0600), whose path is logged, never the secret. */
+/* With authentication on: makes the admin token "bootstrap" hold opt.bootstrap_token when
+ * given (cs_registry_token_ensure); else creates the first admin token when the store has
+ * none, its secret in DATA_DIR/admin.token (mode 0600), whose path is logged, never the
+ * secret. */
 cs_status cs_api_auth_bootstrap(cs_server *s, cs_error *err);
 
 /* /api/v1/deployments (mgmt_deployments.c); 404 without a registry. */
@@ -337,6 +350,8 @@ bool cs_api_serving_acquire_or_404(cs_api_req *r);
  * (else `latest`) now names, loading it before traffic moves and unloading the old one
  * once its queue drains; `gone` (0 for none) is a version that may no longer be served. */
 void cs_api_serving_refresh(cs_server *s, const char *model, int64_t gone);
+/* cs_api_serving_refresh for every model served now (after missed changes: cluster.c). */
+void cs_api_serving_refresh_all(cs_server *s);
 /* Loads path as (name, version) with cfg (NULL: defaults with automatic batching when
  * auto_batch and every input and output has a dynamic first dimension); logs it. Shared by
  * the repository and the registry. CS_OK when that version is loaded already. */

@@ -186,6 +186,10 @@ bool cs_api_model_or_status(cs_api_req *r, int not_loaded)
         cs_status rc =
             cs_deployer_acquire(r->srv->deployer, r->model, r->version[0] ? r->version : NULL,
                                 &r->m, &r->activate_by_ns, &err);
+        if (rc == CS_ERR_UNSUPPORTED) { /* an external runtime's deployment: proxied */
+            cs_api_proxy(r);
+            return false;
+        }
         if (rc != CS_OK) {
             cs_api_error(r,
                          rc == CS_ERR_NOT_FOUND ? MHD_HTTP_NOT_FOUND : MHD_HTTP_SERVICE_UNAVAILABLE,

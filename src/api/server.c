@@ -417,6 +417,7 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
                                  .tick_ms = o->deploy_tick_ms};
         if ((rc = cs_deployer_new(&d, &s->deployer, err)) != CS_OK) goto out;
     }
+    if ((rc = cs__api_cluster_start(s, err)) != CS_OK) goto out;
     if ((rc = cs_api_auth_bootstrap(s, err)) != CS_OK) goto out;
     if ((rc = cs__api_conns_new(&o->limits, &s->conns, err)) != CS_OK) goto out;
     if ((rc = start_daemon(s, err)) != CS_OK) goto out;
@@ -507,6 +508,7 @@ void cs_server_free(cs_server *s)
     cs__api_front_free(s->front); /* first: it hands connections to the daemon */
     if (s->mhd) MHD_stop_daemon(s->mhd);
     cs__api_conns_free(s->conns); /* after the daemon: its callbacks use the table */
+    cs__api_cluster_stop(s);      /* before what its changes refresh */
     cs_deployer_free(s->deployer);
     cs_api_repo_free(s);
     cs_dra_state_free(s->dra);

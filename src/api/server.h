@@ -90,6 +90,9 @@ typedef struct cs_server_options {
                              the registry's own limit applies as the body streams) */
     /* Bearer tokens (admit.c) for every route but health; needs the registry's store. */
     bool auth;
+    /* The admin token's secret from the operator (--auth-token-file, a Kubernetes Secret),
+     * borrowed for cs_server_new; NULL: DATA_DIR/admin.token when no token exists. */
+    const char *bootstrap_token;
     /* HTTPS: both PEM paths, or both NULL for plain HTTP. Re-read on SIGHUP (tls.c). */
     const char *tls_cert, *tls_key;
     /* Traces: the sampler and exporter (borrowed, must outlive the server; NULL: spans are

@@ -23,6 +23,7 @@
 #include "api/api.h"
 
 #include "base/alloc.h"
+#include "base/vec.h"
 #include "obs/log.h"
 
 #include <inttypes.h>
@@ -294,4 +295,24 @@ void cs_api_serving_refresh(cs_server *s, const char *model, int64_t gone)
     snprintf(g, sizeof g, "%" PRId64, gone);
     if (gone > 0 && strcmp(g, target) != 0) unload(s, model, g);
     pthread_mutex_unlock(&sv->load_lock);
+}
+
+void cs_api_serving_refresh_all(cs_server *s)
+{
+    cs_api_serving *sv = s->serving;
+    if (!sv) return;
+    cs_vec names; /* char[CS_API_NAME_MAX]: refresh runs without mu */
+    cs_vec_init(&names, CS_API_NAME_MAX);
+    pthread_mutex_lock(&sv->mu);
+    size_t it = 0;
+    const char *key;
+    void *v;
+    char name[CS_API_NAME_MAX];
+    while (cs_map_next(&sv->served, &it, &key, &v)) {
+        snprintf(name, sizeof name, "%s", key);
+        if (cs_vec_push(&names, name) != CS_OK) break;
+    }
+    pthread_mutex_unlock(&sv->mu);
+    for (size_t i = 0; i < names.len; i++) cs_api_serving_refresh(s, cs_vec_at(&names, i), 0);
+    cs_vec_free(&names);
 }

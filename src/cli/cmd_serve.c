@@ -95,6 +95,10 @@ static const char usage[] =
     "  --auth MODE              tokens (bearer tokens with roles; 'capstan token') or none;\n"
     "                           tokens by default unless --host is a loopback address. With\n"
     "                           tokens and none yet, DIR/admin.token gets an admin token\n"
+    "  --auth-token-file F      tokens, and the admin token 'bootstrap' has the secret in F\n"
+    "                           (its first line; or $CAPSTAN_BOOTSTRAP_TOKEN with tokens on):\n"
+    "                           a Kubernetes Secret shared by every replica, stored hashed;\n"
+    "                           no DIR/admin.token\n"
     "  --tls-cert FILE.pem      serve HTTPS (TLS 1.2+) with this certificate chain; with\n"
     "  --tls-key FILE.pem       its private key. SIGHUP re-reads both files\n"
     "  --require-signed         serve only registry versions signed (`capstan model push\n"
@@ -141,6 +145,7 @@ enum {
     OPT_MIN_BODY_RATE,
     OPT_REQUIRE_SIGNED,
     OPT_TRUSTED_KEYS,
+    OPT_AUTH_TOKEN_FILE,
     OPT_MODEL_REPOSITORY,
     OPT_CONTROL_MODE,
     OPT_LOAD_MODEL,
@@ -164,6 +169,7 @@ typedef struct serve_opts {
     const char *otlp_endpoint;         /* --otlp-endpoint, or NULL */
     size_t max_session_memory;         /* --max-session-memory in bytes; 0 = no bound */
     bool require_signed;               /* --require-signed (needs --trusted-keys) */
+    const char *token_file;            /* --auth-token-file, or NULL */
     const char *control;               /* --model-control-mode, or NULL */
     cs_vec load_models;                /* const char *: --load-model */
     int poll_secs;                     /* --repository-poll-secs; -1 = not given */
@@ -259,6 +265,7 @@ static int on_option(void *ctx, int opt, const char *arg)
         return parse_size("--max-session-memory", arg, &o->max_session_memory);
     case OPT_MAX_RESPONSE:
         return parse_size("--max-response-size", arg, &o->srv.limits.max_response);
+    case OPT_AUTH_TOKEN_FILE: o->token_file = arg; break;
     case OPT_MODEL_REPOSITORY: o->srv.model_repository = arg; break;
     case OPT_POLL_SECS: o->poll_secs = (int)n; break;
     case OPT_CONTROL_MODE:
@@ -366,6 +373,29 @@ static int build_entries(serve_opts *o, cs_repo_entry *entries, cs_model_config 
     return CS_CLI_CONTINUE;
 }
 
+/* The bootstrap token's secret into buf: the first line of --auth-token-file (a mounted
+ * Secret's file, which may lack the final newline), else $CAPSTAN_BOOTSTRAP_TOKEN; "" when
+ * neither is given. The registry checks its form. */
+static int read_token(const serve_opts *o, char *buf, size_t cap)
+{
+    buf[0] = '\0';
+    const char *env = getenv("CAPSTAN_BOOTSTRAP_TOKEN");
+    if (!o->token_file) {
+        snprintf(buf, cap, "%s", env ? env : "");
+    } else {
+        FILE *f = fopen(o->token_file, "re");
+        if (!f)
+            return cs_cli_usage_error("serve", "--auth-token-file %s: %s", o->token_file,
+                                      strerror(errno));
+        if (!fgets(buf, (int)cap, f)) buf[0] = '\0';
+        fclose(f);
+    }
+    buf[strcspn(buf, "\r\n")] = '\0';
+    if (o->token_file && !buf[0])
+        return cs_cli_usage_error("serve", "--auth-token-file %s is empty", o->token_file);
+    return CS_CLI_CONTINUE;
+}
+
 static int serve_main(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -386,6 +416,7 @@ static int serve_main(int argc, char **argv)
         {"max-connections-per-ip", required_argument, NULL, OPT_MAX_CONNS_PER_IP},
         {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
         {"registry", required_argument, NULL, OPT_REGISTRY},
+        {"auth-token-file", required_argument, NULL, OPT_AUTH_TOKEN_FILE},
         {"webhook", required_argument, NULL, OPT_WEBHOOK},
         {"webhook-secret-file", required_argument, NULL, OPT_WEBHOOK_SECRET},
         {"max-artifact-size", required_argument, NULL, OPT_MAX_ARTIFACT},
@@ -425,6 +456,8 @@ static int serve_main(int argc, char **argv)
     cs_otlp_options otlp_opt;
     cs_error err;
     int first;
+    char token[128];
+    token[0] = '\0';
 
     cs_log_set_format(isatty(2) ? CS_LOG_TEXT : CS_LOG_JSON); /* --log-format overrides */
     int rc = cs_cli_parse(&spec, argc, argv, on_option, &o, &first);
@@ -445,6 +478,13 @@ static int serve_main(int argc, char **argv)
         rc = cs_cli_usage_error("serve", "--require-signed and --trusted-keys go together");
         goto out;
     }
+    if ((rc = read_token(&o, token, sizeof token)) != CS_CLI_CONTINUE) goto out;
+    if (o.token_file && o.auth && !o.srv.auth) {
+        rc = cs_cli_usage_error("serve", "--auth-token-file and --auth none contradict");
+        goto out;
+    }
+    o.srv.auth = o.srv.auth || o.token_file; /* a token file asks for tokens */
+    o.srv.bootstrap_token = token[0] ? token : NULL;
     if (!o.reg.webhook_url != !o.reg.webhook_secret_file) {
         rc = cs_cli_usage_error("serve", "--webhook and --webhook-secret-file go together");
         goto out;
@@ -500,6 +540,7 @@ static int serve_main(int argc, char **argv)
     }
     rc = CS_CLI_OK;
 out:
+    explicit_bzero(token, sizeof token);
     cs_server_free(srv);
     cs_runtime_free(rt);
     cs_registry_close(reg); /* after the server: its pushes are joined by then */

@@ -13,6 +13,7 @@
 #include "base/clock.h"
 #include "base/vec.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,20 @@ char *cs_registry_audit_json(const cs_registry_audit *a)
 
 /* --- the log ----------------------------------------------------------------------------- */
 
+/* The changes other servers of a cluster act on (cs_registry_change's kinds): what they
+ * serve. Token changes need no word (every request reads its token), nor do a deployment's
+ * changes of state (each server scales its own instances). */
+static bool announced(const char *action)
+{
+    static const char *const kinds[] = {
+        "model.deleted",      "version.created",    "version.state_changed",
+        "version.deleted",    "alias.moved",        "alias.deleted",
+        "deployment.created", "deployment.updated", "deployment.deleted"};
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+        if (!strcmp(action, kinds[i])) return true;
+    return false;
+}
+
 cs_status cs__audit_append(cs__store *s, const char *actor, const char *action, const char *model,
                            int64_t version, const char *alias, const char *before,
                            const char *after, cs_error *err)
@@ -200,10 +215,15 @@ cs_status cs__audit_append(cs__store *s, const char *actor, const char *action, 
         cs__sql_text(before ? before : "null"),
         cs__sql_text(after ? after : "null"),
     };
-    return s->iface->exec(s->ctx,
-                          "INSERT INTO audit (at_ns, actor, action, model, version, alias, "
-                          "before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                          8, p, NULL, NULL, err);
+    cs_status rc = s->iface->exec(s->ctx,
+                                  "INSERT INTO audit (at_ns, actor, action, model, version, "
+                                  "alias, before, after) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                  8, p, NULL, NULL, err);
+    if (rc != CS_OK || !s->iface->notify || !announced(action)) return rc;
+    /* "ACTION NAME VERSION": the names are DNS labels, so spaces separate them safely. */
+    char payload[64 + 2 * CS_REGISTRY_NAME_MAX];
+    snprintf(payload, sizeof payload, "%s %s %" PRId64, action, model, version);
+    return s->iface->notify(s->ctx, payload, err);
 }
 
 typedef struct audit_rows {

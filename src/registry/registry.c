@@ -25,6 +25,7 @@
 
 #include <ctype.h>
 #include <inttypes.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +39,7 @@
 #define SELECTOR_TERMS    16
 #define TOKEN_MAX         512
 #define SQL_TEXT_MAX      8000
+#define GC_LOCK_KEY       0x6361707367630a /* the cluster's gc advisory lock ("capsgc") */
 
 struct cs_registry {
     cs__blobs blobs;
@@ -45,7 +47,9 @@ struct cs_registry {
     bool postgres;
     int64_t max_bytes;
     cs__webhook *webhook;
-    cs__trusted *trusted; /* NULL: every version is served (signing.c) */
+    cs__trusted *trusted;    /* NULL: every version is served (signing.c) */
+    char origin[17];         /* in this registry's notifications (cluster mode) */
+    struct cs__watch *watch; /* watch.c's, or NULL */
 
     pthread_mutex_t mu;
     pthread_cond_t freed;
@@ -211,7 +215,28 @@ static cs_status nomem(cs_error *err)
 
 static cs_status store_open(cs_registry_t *r, cs__store *s, cs_error *err)
 {
-    return r->postgres ? cs__store_pg_open(r->db, s, err) : cs__store_sqlite_open(r->db, s, err);
+    return r->postgres ? cs__store_pg_open(r->db, r->origin, s, err)
+                       : cs__store_sqlite_open(r->db, s, err);
+}
+
+cs_status cs__store_connect(cs_registry_t *r, cs__store *s, cs_error *err)
+{
+    return store_open(r, s, err);
+}
+
+bool cs__registry_shared(const cs_registry_t *r)
+{
+    return r->postgres;
+}
+
+const char *cs__registry_origin(const cs_registry_t *r)
+{
+    return r->origin;
+}
+
+struct cs__watch **cs__registry_watch_slot(cs_registry_t *r)
+{
+    return &r->watch;
 }
 
 /* Borrows an idle connection, opens a new one below the pool size, or waits for one. */
@@ -374,6 +399,12 @@ cs_status cs_registry_open(const cs_registry_options *opts, cs_registry_t **out,
     pthread_cond_init(&r->freed, NULL);
     r->max_open = opts->max_connections ? opts->max_connections : DEFAULT_POOL;
     r->max_bytes = opts->max_artifact_bytes > 0 ? opts->max_artifact_bytes : DEFAULT_MAX_BYTES;
+    unsigned char id[8];
+    if (RAND_bytes(id, sizeof id) != 1) {
+        rc = cs_error_set(err, CS_ERR_INTERNAL, "registry: no random bytes for its id");
+        goto out;
+    }
+    for (int i = 0; i < 8; i++) snprintf(r->origin + 2 * i, 3, "%02x", id[i]);
     rc = cs__blobs_init(&r->blobs, opts->data_dir, err);
     if (rc != CS_OK) goto out;
     r->postgres = url != NULL;
@@ -409,6 +440,7 @@ out:
 void cs_registry_close(cs_registry_t *r)
 {
     if (!r) return;
+    cs_registry_unwatch(r);
     cs__webhook_free(r->webhook);
     cs__trusted_free(r->trusted);
     for (int i = 0; i < r->n_idle; i++) r->idle[i].iface->close(r->idle[i].ctx);
@@ -1611,6 +1643,37 @@ static cs_status digest_row(void *user, int ncols, const cs__sql_val *c, cs_erro
     return CS_OK;
 }
 
+/* On a shared store, takes the cluster's gc lock on a pooled connection held until
+ * cluster_unlock (a server killed mid-gc loses it with its connection); nothing on SQLite,
+ * whose one process the blob lock file already orders. */
+static cs_status cluster_lock(cs_registry_t *r, cs__store *s, cs_error *err)
+{
+    cs__store c;
+    cs_status rc = acquire(r, &c, err);
+    if (rc != CS_OK || !c.iface->try_lock) {
+        if (rc == CS_OK) release(r, &c, true);
+        return rc;
+    }
+    bool got = false;
+    rc = c.iface->try_lock(c.ctx, GC_LOCK_KEY, &got, err);
+    if (rc == CS_OK && !got)
+        rc = cs_error_set(err, CS_ERR_TIMEOUT,
+                          "another capstan server of this registry is collecting garbage; "
+                          "retry when it is done");
+    if (rc == CS_OK && got)
+        *s = c;
+    else
+        release(r, &c, rc != CS_ERR_IO);
+    return rc;
+}
+
+static void cluster_unlock(cs_registry_t *r, cs__store *s)
+{
+    if (!s->iface) return;
+    s->iface->unlock(s->ctx, GC_LOCK_KEY);
+    release(r, s, true);
+}
+
 cs_status cs_registry_gc(cs_registry_t *r, bool dry_run, const char *actor, cs_registry_gc_fn each,
                          void *user, cs_registry_gc_report *report, cs_error *err)
 {
@@ -1621,7 +1684,9 @@ cs_status cs_registry_gc(cs_registry_t *r, bool dry_run, const char *actor, cs_r
     memset(report, 0, sizeof *report);
     int lock = -1;
     tx t;
+    cs__store cluster = {NULL, NULL}; /* the connection holding the cluster's gc lock */
     cs_status rc = check_actor(&actor, err);
+    if (rc == CS_OK) rc = cluster_lock(r, &cluster, err);
     if (rc == CS_OK) rc = cs__blobs_lock(&r->blobs, true, &lock, err);
     if (rc != CS_OK) goto out;
     /* Under the exclusive lock no push is between its blob and its commit, so the set of
@@ -1646,6 +1711,7 @@ cs_status cs_registry_gc(cs_registry_t *r, bool dry_run, const char *actor, cs_r
     rc = tx_end(r, &t, rc, err);
 out:
     cs__blobs_unlock(lock);
+    cluster_unlock(r, &cluster);
     cs_arena_free(&arena);
     cs_map_free(&referenced);
     return rc;

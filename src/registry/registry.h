@@ -36,7 +36,8 @@
  *   CS_ERR_IO           500  storage failed, or a stored artifact no longer matches its
  *                            recorded size or digest (it is then refused, never served)
  *   CS_ERR_SHUTDOWN     503  the registry is closing
- *   CS_ERR_TIMEOUT      503  gc found a push in progress; retry (the API adds Retry-After)
+ *   CS_ERR_TIMEOUT      503  gc found a push in progress, or another server collecting;
+ *                            retry (the API adds Retry-After)
  */
 #ifndef CS_REGISTRY_H
 #define CS_REGISTRY_H
@@ -337,9 +338,11 @@ typedef struct cs_registry_gc_report {
 typedef void (*cs_registry_gc_fn)(void *user, const char *path, int64_t size);
 
 /* Finds blobs no version references and temporary files left by interrupted pushes, and
- * removes them unless dry_run. Pushes in progress (in any process on this host) finish
- * before gc looks, and new ones wait for it: a lock file orders them. Cost: one directory
- * walk and one query over every version's digest. */
+ * removes them unless dry_run. Pushes in progress (in any process sharing the blob
+ * directory, where its file system has working locks) finish before gc looks, and new ones
+ * wait for it: a lock file orders them. On PostgreSQL one server of the cluster collects at
+ * a time (an advisory lock): another's gc fails with CS_ERR_TIMEOUT at once. Cost: one
+ * directory walk and one query over every version's digest. */
 cs_status cs_registry_gc(cs_registry_t *r, bool dry_run, const char *actor, cs_registry_gc_fn each,
                          void *user, cs_registry_gc_report *report, cs_error *err);
 
@@ -399,6 +402,23 @@ cs_status cs_registry_token_check(cs_registry_t *r, const char *secret, cs_arena
 /* Whether the token's models glob admits this model name. */
 bool cs_registry_token_allows_model(const cs_registry_token *t, const char *model);
 
+/* What cs_registry_token_ensure did. */
+typedef enum cs_registry_token_ensured {
+    CS_TOKEN_KEPT,    /* the token had this secret already */
+    CS_TOKEN_CREATED, /* there was no token of that name */
+    CS_TOKEN_ROTATED, /* it had another secret: replaced, live again */
+    CS_TOKEN_REVOKED, /* it has this secret but was revoked: it stays revoked */
+} cs_registry_token_ensured;
+
+/* Makes token `name` (models "*", no expiry) have role and the given secret, which the
+ * caller brings (a Kubernetes Secret's, in the form token_create makes: CS_ERR_INVALID
+ * otherwise); only its sha256 is stored. Idempotent: servers starting at once, or again,
+ * with the same secret leave one token; a new secret replaces the old one (audited
+ * "token.rotated"). A token revoked through the API stays revoked until the secret changes. */
+cs_status cs_registry_token_ensure(cs_registry_t *r, const char *name, cs_registry_role role,
+                                   const char *secret, cs_registry_token_ensured *how,
+                                   cs_error *err);
+
 /* How many live tokens exist (for creating the first admin token at start). */
 cs_status cs_registry_token_count(cs_registry_t *r, int64_t *n, cs_error *err);
 
@@ -433,6 +453,35 @@ cs_status cs_registry_deployment_delete(cs_registry_t *r, const char *name, cons
  * "deployment.scaled", detail a JSON text or NULL), in a transaction of its own. */
 cs_status cs_registry_deployment_event(cs_registry_t *r, const char *name, const char *action,
                                        const char *detail, cs_error *err);
+
+/* --- cluster mode (watch.c) ------------------------------------------------------------ */
+
+/* A change another server committed to a shared store (PostgreSQL), as its audit entry
+ * names it. Token changes are not reported: every request reads its token from the store. */
+typedef struct cs_registry_change {
+    /* The audit action: "model.deleted", "version.created", "version.state_changed",
+     * "version.deleted", "alias.moved", "alias.deleted", "deployment.created",
+     * "deployment.updated", "deployment.deleted"; or "resync": changes may have been missed
+     * (the watch lost its connection, or a notification), so look at everything again. */
+    const char *kind;
+    const char *name; /* the model's or the deployment's name; "" for resync */
+    int64_t version;  /* the version the change is about, 0 when none */
+} cs_registry_change;
+
+typedef void (*cs_registry_change_fn)(void *user, const cs_registry_change *c);
+
+/* Calls fn, on a thread of its own, for each change another server commits to r's store:
+ * within milliseconds through PostgreSQL's LISTEN/NOTIFY on a connection of its own, and
+ * through a poll of the store's change counter every second (one indexed read) where a
+ * notification is missed - while the connection is down (it reconnects every second) or
+ * behind a pooler that drops notifications - as a resync. Changes made through r itself
+ * are not reported: its caller acted on them already. fn may take long (a model load);
+ * later changes wait for it, in commit order. SQLite's store belongs to one process: CS_OK
+ * and no thread. One watch per registry; *r must outlive it. */
+cs_status cs_registry_watch(cs_registry_t *r, cs_registry_change_fn fn, void *user, cs_error *err);
+/* Stops the watch and joins its thread: no call of fn runs once it returns. A no-op
+ * without one. */
+void cs_registry_unwatch(cs_registry_t *r);
 
 /* --- webhooks ------------------------------------------------------------------------- */
 

@@ -72,9 +72,23 @@ cs_status cs__tx_end(cs_registry_t *r, cs__tx *t, cs_status rc, cs_error *err);
 /* Checks an actor for the audit log (NULL or "" becomes "anonymous"). */
 cs_status cs__check_actor(const char **actor, cs_error *err);
 
+/* --- registry.c: for watch.c ----------------------------------------------------------- */
+
+/* Opens a connection of r's store outside the pool (the watch's own); close it with
+ * s->iface->close. */
+cs_status cs__store_connect(cs_registry_t *r, cs__store *s, cs_error *err);
+/* Whether other servers may share r's store (PostgreSQL, whose store has listen). */
+bool cs__registry_shared(const cs_registry_t *r);
+/* The id this registry puts in its notifications (16 hex digits, random per open). */
+const char *cs__registry_origin(const cs_registry_t *r);
+/* The registry's watch slot, which watch.c fills and empties. */
+struct cs__watch **cs__registry_watch_slot(cs_registry_t *r);
+
 /* --- audit.c ------------------------------------------------------------------------ */
 
-/* Appends one entry in the caller's transaction. before/after are JSON texts or NULL. */
+/* Appends one entry in the caller's transaction. before/after are JSON texts or NULL. On a
+ * shared store a change other servers act on (cs_registry_change) is also announced to
+ * them, in the same transaction: call it as the transaction's last statement. */
 cs_status cs__audit_append(cs__store *s, const char *actor, const char *action, const char *model,
                            int64_t version, const char *alias, const char *before,
                            const char *after, cs_error *err);

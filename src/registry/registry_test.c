@@ -61,7 +61,7 @@ static void pg_reset(void)
 {
     cs__store s;
     cs_error err = {0};
-    assert_int_equal(cs__store_pg_open(pg_url(), &s, &err), CS_OK);
+    assert_int_equal(cs__store_pg_open(pg_url(), "test", &s, &err), CS_OK);
     assert_int_equal(s.iface->exec(s.ctx, "DROP SCHEMA public CASCADE", 0, NULL, NULL, NULL, &err),
                      CS_OK);
     assert_int_equal(s.iface->exec(s.ctx, "CREATE SCHEMA public", 0, NULL, NULL, NULL, &err),
@@ -1129,6 +1129,143 @@ static void test_deployments(void **state)
     assert_string_equal(d.spec, spec1);
 }
 
+/* --- the bootstrap token -------------------------------------------------------------- */
+
+static void test_token_ensure(void **state)
+{
+    fixture *f = *state;
+    cs_registry_token_ensured how;
+    const char *s1 = "cst_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+               *s2 = "cst_BBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB-_";
+    EXPECT(CS_ERR_INVALID,
+           cs_registry_token_ensure(f->r, "bootstrap", CS_ROLE_ADMIN, "short", &how, &err_));
+    assert_non_null(strstr(last_msg, "43 base64url"));
+    assert_null(strstr(last_msg, "short")); /* a secret is never echoed */
+    EXPECT(CS_ERR_INVALID, cs_registry_token_ensure(
+                               f->r, "bootstrap", CS_ROLE_ADMIN,
+                               "cst_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA!", &how, &err_));
+    CHECK(cs_registry_token_ensure(f->r, "bootstrap", CS_ROLE_ADMIN, s1, &how, &err_));
+    assert_int_equal(how, CS_TOKEN_CREATED);
+    /* Again (a restart, another replica): one token, nothing written. */
+    CHECK(cs_registry_token_ensure(f->r, "bootstrap", CS_ROLE_ADMIN, s1, &how, &err_));
+    assert_int_equal(how, CS_TOKEN_KEPT);
+    cs_registry_token t;
+    CHECK(cs_registry_token_check(f->r, s1, &f->arena, &t, &err_));
+    assert_string_equal(t.name, "bootstrap");
+    assert_int_equal(t.role, CS_ROLE_ADMIN);
+    int64_t n;
+    CHECK(cs_registry_token_count(f->r, &n, &err_));
+    assert_int_equal(n, 1);
+    /* A new secret replaces the old one. */
+    CHECK(cs_registry_token_ensure(f->r, "bootstrap", CS_ROLE_ADMIN, s2, &how, &err_));
+    assert_int_equal(how, CS_TOKEN_ROTATED);
+    EXPECT(CS_ERR_NOT_FOUND, cs_registry_token_check(f->r, s1, &f->arena, &t, &err_));
+    CHECK(cs_registry_token_check(f->r, s2, &f->arena, &t, &err_));
+    /* A revoked one stays revoked for its secret, and a new secret revives it. */
+    CHECK(cs_registry_token_revoke(f->r, "bootstrap", "admin", &err_));
+    CHECK(cs_registry_token_ensure(f->r, "bootstrap", CS_ROLE_ADMIN, s2, &how, &err_));
+    assert_int_equal(how, CS_TOKEN_REVOKED);
+    EXPECT(CS_ERR_NOT_FOUND, cs_registry_token_check(f->r, s2, &f->arena, &t, &err_));
+    CHECK(cs_registry_token_ensure(f->r, "bootstrap", CS_ROLE_ADMIN, s1, &how, &err_));
+    assert_int_equal(how, CS_TOKEN_ROTATED);
+    CHECK(cs_registry_token_check(f->r, s1, &f->arena, &t, &err_));
+    cs_registry_audit *a;
+    const char *next;
+    int k;
+    CHECK(cs_registry_audit_list(f->r, NULL, NULL, &f->arena, &a, &k, &next, &err_));
+    assert_string_equal(a[0].action, "token.rotated");
+}
+
+/* --- cluster mode ------------------------------------------------------------------------ */
+
+#define SEEN_MAX 32
+
+typedef struct seen {
+    pthread_mutex_t mu;
+    int n;
+    char kind[SEEN_MAX][32], name[SEEN_MAX][64];
+} seen;
+
+static void record(void *user, const cs_registry_change *c)
+{
+    seen *s = user;
+    pthread_mutex_lock(&s->mu);
+    if (s->n < SEEN_MAX) {
+        snprintf(s->kind[s->n], sizeof s->kind[0], "%s", c->kind);
+        snprintf(s->name[s->n], sizeof s->name[0], "%s", c->name);
+        s->n++;
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* Waits up to ms for a change of kind (and name, unless NULL) to be recorded. */
+static bool heard(seen *s, const char *kind, const char *name, int ms)
+{
+    for (int t = 0; t < ms; t += 10) {
+        pthread_mutex_lock(&s->mu);
+        bool got = false;
+        for (int i = 0; i < s->n && !got; i++)
+            got = !strcmp(s->kind[i], kind) && (!name || !strcmp(s->name[i], name));
+        pthread_mutex_unlock(&s->mu);
+        if (got) return true;
+        usleep(10000);
+    }
+    return false;
+}
+
+/* Two registries on one PostgreSQL store, as two replicas: the watching one hears of the
+ * other's changes in commit order, not of its own, and a counter bumped without a
+ * notification (one missed) is found by the poll as a resync. SQLite has nothing to watch. */
+static void test_watch(void **state)
+{
+    fixture *f = *state;
+    seen s = {.mu = PTHREAD_MUTEX_INITIALIZER};
+    cs_registry_t *other;
+    CHECK(cs_registry_open(&f->opts, &other, &err_));
+    CHECK(cs_registry_watch(other, record, &s, &err_));
+    bool created, changed;
+    cs_registry_deployment d;
+    if (!pg_url()) {
+        CHECK(cs_registry_deployment_put(f->r, "web", "{}", NULL, &f->arena, &d, &created, &changed,
+                                         &err_));
+        usleep(100000);
+        assert_int_equal(s.n, 0);
+        cs_registry_close(other);
+        return;
+    }
+    EXPECT(CS_ERR_EXISTS, cs_registry_watch(other, record, &s, &err_));
+    assert_true(heard(&s, "resync", "", 3000)); /* the first connection's */
+    CHECK(cs_registry_deployment_put(f->r, "web", "{}", NULL, &f->arena, &d, &created, &changed,
+                                     &err_));
+    create_model(f, "digits");
+    int64_t v = push_path(f, "digits", DIGITS, 0, NULL);
+    CHECK(cs_registry_alias_put(f->r, "digits", "prod", v, NULL, &f->arena, NULL, &err_));
+    assert_true(heard(&s, "deployment.created", "web", 2000));
+    assert_true(heard(&s, "version.created", "digits", 2000));
+    assert_true(heard(&s, "alias.moved", "digits", 2000));
+    pthread_mutex_lock(&s.mu);
+    int n = s.n;
+    assert_string_equal(s.kind[n - 3], "deployment.created"); /* in commit order */
+    assert_string_equal(s.kind[n - 1], "alias.moved");
+    pthread_mutex_unlock(&s.mu);
+    /* Its own change, and a state change of no one else's concern, are not reported. */
+    CHECK(cs_registry_deployment_delete(other, "web", NULL, &err_));
+    CHECK(cs_registry_deployment_event(f->r, "api", "deployment.scaled", NULL, &err_));
+    usleep(300000);
+    assert_false(heard(&s, "deployment.deleted", NULL, 0));
+    assert_false(heard(&s, "deployment.scaled", NULL, 0));
+    /* A change counted but never notified: the poll's resync, within about a second. */
+    pthread_mutex_lock(&s.mu);
+    s.n = 0;
+    pthread_mutex_unlock(&s.mu);
+    cs__store raw;
+    CHECK(cs__store_pg_open(pg_url(), "raw", &raw, &err_));
+    CHECK(raw.iface->exec(raw.ctx, "UPDATE changes SET n = n + 1", 0, NULL, NULL, NULL, &err_));
+    raw.iface->close(raw.ctx);
+    assert_true(heard(&s, "resync", "", 2500));
+    cs_registry_close(other); /* stops the watch first */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1146,6 +1283,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_webhooks, setup, teardown),
         cmocka_unit_test_setup_teardown(test_open_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(test_deployments, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_ensure, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_watch, setup, teardown),
     };
     const char *group = pg_url() ? "registry (postgres)" : "registry (sqlite)";
     return _cmocka_run_group_tests(group, tests, sizeof tests / sizeof tests[0], NULL, NULL);

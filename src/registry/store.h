@@ -56,6 +56,25 @@ typedef struct cs__store_i {
     cs_status (*lock_schema)(void *ctx, cs_error *err);
     /* Checks the database's integrity. Optional. */
     cs_status (*check)(void *ctx, cs_error *err);
+
+    /* Cluster mode: several servers on one store (PostgreSQL). All optional: SQLite's store
+     * belongs to one process. notify counts a change in the store's change counter and
+     * queues "COUNTER ORIGIN payload" (ORIGIN: the id the connection was opened with) for
+     * every listener, both in the current transaction, so listeners hear of it when (and
+     * only if) it commits. */
+    cs_status (*notify)(void *ctx, const char *payload, cs_error *err);
+    /* Makes this connection a listener and reads the change counter into *counter. */
+    cs_status (*listen)(void *ctx, int64_t *counter, cs_error *err);
+    /* Waits up to timeout_ms for the next notification: CS_OK with its text in buf (cap
+     * bytes, truncated), CS_ERR_TIMEOUT when none came (after which *counter holds the
+     * change counter, polled), CS_ERR_SHUTDOWN when wake_fd became readable, CS_ERR_IO
+     * when the connection broke. */
+    cs_status (*next_change)(void *ctx, int timeout_ms, int wake_fd, int64_t *counter, char *buf,
+                             size_t cap, cs_error *err);
+    /* A session-level advisory lock held until unlock or the connection's end (a killed
+     * server's lock goes with its connection): *got false when another session holds it. */
+    cs_status (*try_lock)(void *ctx, int64_t key, bool *got, cs_error *err);
+    void (*unlock)(void *ctx, int64_t key);
     void (*close)(void *ctx);
 } cs__store_i;
 
@@ -66,8 +85,9 @@ typedef struct cs__store {
 
 /* Opens a connection to the SQLite database at path (created when missing) in WAL mode. */
 cs_status cs__store_sqlite_open(const char *path, cs__store *out, cs_error *err);
-/* Opens a connection to PostgreSQL with a libpq connection URI. */
-cs_status cs__store_pg_open(const char *url, cs__store *out, cs_error *err);
+/* Opens a connection to PostgreSQL with a libpq connection URI; origin (up to 16
+ * characters, no spaces) names the opening server in its notifications. */
+cs_status cs__store_pg_open(const char *url, const char *origin, cs__store *out, cs_error *err);
 
 /* Parameter constructors, for readable call sites. */
 static inline cs__sql_val cs__sql_int(int64_t i)

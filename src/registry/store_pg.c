@@ -7,13 +7,22 @@
  * so that a multi-statement read sees one snapshot; writes run at READ COMMITTED, where
  * two pushes to one model serialise on the row lock that `UPDATE models SET next_version`
  * takes and then each sees the other's increment - no serialisation failures to retry.
+ *
+ * Cluster mode: every change is announced with NOTIFY on the channel capstan_changes in
+ * its own transaction and counted in the one-row table `changes`; a listener (registry
+ * watch.c) keeps a connection of its own in LISTEN and polls the counter when no
+ * notification comes for a while. Work that one server of the cluster must do at a time
+ * takes a session-level advisory lock.
  */
 #include "registry/store.h"
 
 #include "base/alloc.h"
+#include "base/clock.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <libpq-fe.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -101,13 +110,22 @@ static const char *const migrations[] = {
     "  generation BIGINT NOT NULL,\n"
     "  created_ns BIGINT NOT NULL,\n"
     "  updated_ns BIGINT NOT NULL)",
-    /* 4: signed versions (signing.c): ed25519 signature and public key, hex; '' unsigned. */
+    /* 4: cluster mode (notify below): one row counting committed changes, which listeners
+     * poll to notice notifications they missed while disconnected. */
+    "CREATE TABLE changes (\n"
+    "  id INT PRIMARY KEY,\n"
+    "  n BIGINT NOT NULL);\n"
+    "INSERT INTO changes (id, n) VALUES (1, 0)",
+    /* 5: signed versions (signing.c): ed25519 signature and public key, hex; '' unsigned. */
     "ALTER TABLE versions ADD COLUMN signature TEXT NOT NULL DEFAULT '';\n"
     "ALTER TABLE versions ADD COLUMN signer_key TEXT NOT NULL DEFAULT ''",
 };
 
+#define ORIGIN_MAX 16
+
 typedef struct pg_ctx {
     PGconn *conn;
+    char origin[ORIGIN_MAX + 1];
 } pg_ctx;
 
 /* libpq prints NOTICEs ("relation already exists, skipping") to stderr by default. */
@@ -232,6 +250,90 @@ static cs_status check(void *ctx, cs_error *err)
     return exec_sql(ctx, "SELECT 1 FROM models LIMIT 1", 0, NULL, NULL, NULL, err);
 }
 
+/* The change counter's update takes its row lock until the commit, so changes are counted
+ * in commit order and a poll that reads N has seen every change up to N. Every notifying
+ * statement is the last of its transaction (the audit entry's), so that lock is always
+ * taken last and cannot close a cycle with another. */
+static cs_status notify(void *ctx, const char *payload, cs_error *err)
+{
+    pg_ctx *c = ctx;
+    cs__sql_val p[] = {{CS__SQL_TEXT, 0, c->origin}, {CS__SQL_TEXT, 0, payload}};
+    return exec_sql(ctx,
+                    "WITH c AS (UPDATE changes SET n = n + 1 WHERE id = 1 RETURNING n) "
+                    "SELECT pg_notify('capstan_changes', c.n || ' ' || ?1 || ' ' || ?2) FROM c",
+                    2, p, NULL, NULL, err);
+}
+
+static cs_status counter_row(void *user, int ncols, const cs__sql_val *c, cs_error *err)
+{
+    *(int64_t *)user = c[0].type == CS__SQL_INT ? c[0].i : 0;
+    return CS_OK;
+}
+
+static cs_status read_counter(void *ctx, int64_t *counter, cs_error *err)
+{
+    return exec_sql(ctx, "SELECT n FROM changes WHERE id = 1", 0, NULL, counter_row, counter, err);
+}
+
+static cs_status listen_changes(void *ctx, int64_t *counter, cs_error *err)
+{
+    cs_status rc = exec_sql(ctx, "LISTEN capstan_changes", 0, NULL, NULL, NULL, err);
+    return rc == CS_OK ? read_counter(ctx, counter, err) : rc;
+}
+
+/* A notification already read from the socket, copied into buf. */
+static bool pending(pg_ctx *c, char *buf, size_t cap)
+{
+    PGnotify *n = PQnotifies(c->conn);
+    if (!n) return false;
+    snprintf(buf, cap, "%s", n->extra);
+    PQfreemem(n);
+    return true;
+}
+
+static cs_status next_change(void *ctx, int timeout_ms, int wake_fd, int64_t *counter, char *buf,
+                             size_t cap, cs_error *err)
+{
+    pg_ctx *c = ctx;
+    uint64_t until = cs_now_ns() + (uint64_t)timeout_ms * 1000000;
+    for (;;) {
+        if (!PQconsumeInput(c->conn)) return fail(c, NULL, err);
+        if (pending(c, buf, cap)) return CS_OK;
+        uint64_t now = cs_now_ns();
+        if (now >= until) break;
+        struct pollfd p[2] = {{.fd = PQsocket(c->conn), .events = POLLIN},
+                              {.fd = wake_fd, .events = POLLIN}};
+        int n = poll(p, 2, (int)((until - now + 999999) / 1000000));
+        if (n < 0 && errno != EINTR)
+            return cs_error_set(err, CS_ERR_IO, "postgres: poll: %s", strerror(errno));
+        if (n > 0 && p[1].revents) return cs_error_set(err, CS_ERR_SHUTDOWN, "stopping");
+    }
+    /* None within the wait: poll the counter (which also finds a dead connection). */
+    cs_status rc = read_counter(ctx, counter, err);
+    if (rc == CS_OK && pending(c, buf, cap)) return CS_OK;
+    return rc == CS_OK ? cs_error_set(err, CS_ERR_TIMEOUT, "no change") : rc;
+}
+
+static cs_status bool_row(void *user, int ncols, const cs__sql_val *c, cs_error *err)
+{
+    *(bool *)user = c[0].type == CS__SQL_TEXT && c[0].s[0] == 't';
+    return CS_OK;
+}
+
+static cs_status try_lock(void *ctx, int64_t key, bool *got, cs_error *err)
+{
+    *got = false;
+    return exec_sql(ctx, "SELECT pg_try_advisory_lock(?1)", 1,
+                    &(cs__sql_val){CS__SQL_INT, key, NULL}, bool_row, got, err);
+}
+
+static void unlock(void *ctx, int64_t key)
+{
+    cs_error err;
+    exec_sql(ctx, "SELECT pg_advisory_unlock(?1)", 1, &(cs__sql_val){CS__SQL_INT, key, NULL}, NULL,
+             NULL, &err);
+}
+
 static void close_ctx(void *ctx)
 {
     pg_ctx *c = ctx;
@@ -250,10 +352,15 @@ static const cs__store_i pg_iface = {
     .exec = exec_sql,
     .lock_schema = lock_schema,
     .check = check,
+    .notify = notify,
+    .listen = listen_changes,
+    .next_change = next_change,
+    .try_lock = try_lock,
+    .unlock = unlock,
     .close = close_ctx,
 };
 
-cs_status cs__store_pg_open(const char *url, cs__store *out, cs_error *err)
+cs_status cs__store_pg_open(const char *url, const char *origin, cs__store *out, cs_error *err)
 {
     cs_status rc = CS_ERR_NOMEM;
     pg_ctx *c = cs_calloc(1, sizeof *c);
@@ -271,6 +378,7 @@ cs_status cs__store_pg_open(const char *url, cs__store *out, cs_error *err)
         goto out;
     }
     PQsetNoticeProcessor(c->conn, quiet, NULL);
+    snprintf(c->origin, sizeof c->origin, "%s", origin);
     out->iface = &pg_iface;
     out->ctx = c;
     c = NULL;

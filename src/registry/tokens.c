@@ -185,6 +185,87 @@ cs_status cs_registry_token_create(cs_registry_t *r, const char *name, cs_regist
     return rc;
 }
 
+/* Whether s has the form of a secret token_create makes: "cst_" + 43 base64url characters. */
+static bool secret_form(const char *s)
+{
+    size_t n = s ? strlen(s) : 0;
+    if (n != CS_REGISTRY_TOKEN_LEN - 1 || strncmp(s, PREFIX, sizeof PREFIX - 1) != 0) return false;
+    for (size_t i = sizeof PREFIX - 1; i < n; i++)
+        if (!((s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= 'a' && s[i] <= 'z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '-' || s[i] == '_'))
+            return false;
+    return true;
+}
+
+/* One attempt: read name's row, then insert it, replace its hash, or leave it. Two servers
+ * starting at once may both find no row; the loser's insert fails with CS_ERR_EXISTS and
+ * the caller tries again, now finding the winner's. */
+static cs_status ensure_once(cs_registry_t *r, const char *name, cs_registry_role role,
+                             const char *hash, cs_arena *arena, cs_registry_token_ensured *how,
+                             cs_error *err)
+{
+    cs_vec v;
+    cs_vec_init(&v, sizeof(cs_registry_token));
+    rows rw = {arena, &v, ""};
+    cs__tx t;
+    cs_status rc = cs__tx_begin(r, &t, true, err);
+    if (rc != CS_OK) goto out;
+    cs__sql_val pn[] = {cs__sql_text(name)};
+    rc = t.s.iface->exec(t.s.ctx, "SELECT " COLUMNS " FROM tokens WHERE name = ?1", 1, pn,
+                         token_row, &rw, err);
+    const cs_registry_token *old = rc == CS_OK && v.len ? cs_vec_at(&v, 0) : NULL;
+    int64_t now = (int64_t)cs_wall_ns();
+    if (rc == CS_OK && old && CRYPTO_memcmp(rw.hash, hash, HASH_HEX) == 0) {
+        /* The same secret: kept, and kept revoked when an admin revoked it. */
+        *how = old->revoked_ns ? CS_TOKEN_REVOKED : CS_TOKEN_KEPT;
+    } else if (rc == CS_OK) {
+        cs_registry_token rec = {name, role, "*", "capstan", now, 0, 0};
+        char *after = cs_registry_token_json(&rec);
+        cs__sql_val p[] = {cs__sql_text(name), cs__sql_text(hash),
+                           cs__sql_text(cs_registry_role_name(role)), cs__sql_int(now)};
+        if (!after) rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+        if (rc == CS_OK)
+            rc = t.s.iface->exec(
+                t.s.ctx,
+                old ? "UPDATE tokens SET hash = ?2, role = ?3, models = '*', created_by = "
+                      "'capstan', created_ns = ?4, expires_ns = 0, revoked_ns = 0 WHERE name = ?1"
+                    : "INSERT INTO tokens (name, hash, role, models, created_by, created_ns, "
+                      "expires_ns, revoked_ns) VALUES (?1, ?2, ?3, '*', 'capstan', ?4, 0, 0)",
+                4, p, NULL, NULL, err);
+        if (rc == CS_OK)
+            rc = cs__audit_append(&t.s, "capstan", old ? "token.rotated" : "token.created", "", 0,
+                                  NULL, NULL, after, err);
+        cs_free(after);
+        *how = old ? CS_TOKEN_ROTATED : CS_TOKEN_CREATED;
+    }
+    rc = cs__tx_end(r, &t, rc, err);
+out:
+    cs_vec_free(&v);
+    return rc;
+}
+
+cs_status cs_registry_token_ensure(cs_registry_t *r, const char *name, cs_registry_role role,
+                                   const char *secret, cs_registry_token_ensured *how,
+                                   cs_error *err)
+{
+    cs_status rc = check_fields(name, role, "*", err);
+    if (rc != CS_OK) return rc;
+    if (!secret_form(secret))
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "token '%s': the secret must be \"cst_\" and 43 base64url characters "
+                            "(A-Z a-z 0-9 - _), as `capstan token create` makes them",
+                            name);
+    char hash[HASH_HEX + 1];
+    hash_hex(secret, hash);
+    cs_arena arena;
+    cs_arena_init(&arena, 4096);
+    rc = ensure_once(r, name, role, hash, &arena, how, err);
+    if (rc == CS_ERR_EXISTS) rc = ensure_once(r, name, role, hash, &arena, how, err);
+    cs_arena_free(&arena);
+    OPENSSL_cleanse(hash, sizeof hash);
+    return rc;
+}
+
 cs_status cs_registry_token_list(cs_registry_t *r, cs_arena *arena, cs_registry_token **items,
                                  int *n, cs_error *err)
 {

@@ -95,7 +95,9 @@ static double concurrency(const dep *p)
 {
     double conc = 0;
     for (int i = 0; i < MAX_SLOTS; i++)
-        if (p->s[i].version[0])
+        if (p->s[i].ext)
+            conc += cs__ext_concurrency(&p->s[i]);
+        else if (p->s[i].version[0])
             conc += cs_rt_model_in_flight(p->s[i].m) + cs_rt_model_queue_depth(p->s[i].m);
     return conc;
 }
@@ -222,7 +224,8 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
             s->ready += info[j].state == CS_RT_INSTANCE_READY;
         }
         cs_free(info);
-        if (s->ready == 0) waiting += cs_rt_model_queue_depth(s->m);
+        if (s->ready == 0)
+            waiting += s->ext ? cs__ext_concurrency(s) : cs_rt_model_queue_depth(s->m);
         any_ready |= s->ready > 0;
         if (s->wanted > 0 && s->ready == 0 && p->desired > 0) all_ready = false;
     }
@@ -414,6 +417,7 @@ void cs_deployer_free(cs_deployer *d)
     kick(d);
     pthread_mutex_unlock(&d->mu);
     pthread_join(d->thread, NULL);
+    cs__ext_shutdown(d, true);
     size_t it = 0;
     const char *key;
     void *v;
@@ -423,6 +427,7 @@ void cs_deployer_free(cs_deployer *d)
         dep_free(d, p);
     }
     for (size_t i = 0; i < d->deleted.len; i++) dep_free(d, *(dep **)cs_vec_at(&d->deleted, i));
+    cs__ext_shutdown(d, false);
     cs_map_free(&d->deps);
     cs_vec_free(&d->deleted);
     pthread_cond_destroy(&d->wake);
@@ -441,13 +446,48 @@ static void wait_passed(cs_deployer *d)
     pthread_cond_timedwait(&d->passed, &d->mu, &ts);
 }
 
-/* Stores spec (its canonical form) and hands it to the controller; spec is taken over. */
-static cs_status store_and_apply(cs_deployer *d, cs_deploy_spec *spec, const char *actor,
-                                 bool *created, cs_error *err)
+/* The canonical text of spec, as the registry stores it (free with free); NULL when out of
+ * memory. */
+static char *spec_text(const cs_deploy_spec *spec)
 {
     json_t *doc = cs_deploy_spec_json(spec);
     char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_SORT_KEYS) : NULL;
     json_decref(doc);
+    return text;
+}
+
+/* Hands spec (taken over) to p's controller as its next spec, or adds it as a new
+ * deployment when p is NULL. Caller holds mu. */
+static cs_status adopt(cs_deployer *d, dep *p, cs_deploy_spec *spec, int64_t generation,
+                       cs_error *err)
+{
+    if (!p) return add_dep(d, spec, generation, err);
+    if (p->has_next) cs_deploy_spec_free(&p->next);
+    p->next = *spec;
+    p->has_next = true;
+    p->generation = generation;
+    *spec = (cs_deploy_spec){0};
+    kick(d);
+    return CS_OK;
+}
+
+/* Takes deployment name out of the map for the controller to drain and free. Caller holds
+ * mu. */
+static void forget(cs_deployer *d, const char *name)
+{
+    dep *p = cs_map_get(&d->deps, name);
+    if (p && cs_vec_push(&d->deleted, &p) == CS_OK) {
+        cs_map_del(&d->deps, name);
+        for (int i = 0; i < MAX_SLOTS; i++) p->s[i].weight = 0;
+        kick(d);
+    }
+}
+
+/* Stores spec (its canonical form) and hands it to the controller; spec is taken over. */
+static cs_status store_and_apply(cs_deployer *d, cs_deploy_spec *spec, const char *actor,
+                                 bool *created, cs_error *err)
+{
+    char *text = spec_text(spec);
     if (!text) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
     cs_arena a;
     cs_arena_init(&a, 4096);
@@ -458,16 +498,7 @@ static cs_status store_and_apply(cs_deployer *d, cs_deploy_spec *spec, const cha
     free(text);
     pthread_mutex_lock(&d->mu);
     dep *p = rc == CS_OK ? cs_map_get(&d->deps, spec->name) : NULL;
-    if (rc == CS_OK && !p) {
-        rc = add_dep(d, spec, rec.generation, err);
-    } else if (rc == CS_OK && changed) {
-        if (p->has_next) cs_deploy_spec_free(&p->next);
-        p->next = *spec;
-        p->has_next = true;
-        p->generation = rec.generation;
-        *spec = (cs_deploy_spec){0};
-        kick(d);
-    }
+    if (rc == CS_OK && (!p || changed)) rc = adopt(d, p, spec, rec.generation, err);
     /* Wait (briefly) for the controller's first pass over this generation, so that the
      * answer's status shows its versions loaded and a request right after finds them. */
     uint64_t until = cs_now_ns() + 10ull * 1000000000;
@@ -496,6 +527,14 @@ cs_status cs_deployer_apply(cs_deployer *d, const cs_deploy_spec *spec, const ch
             return cs_error_set(err, CS_ERR_NOT_FOUND, "spec.traffic[%d]: %s", i, err->msg);
     }
     if (rc != CS_OK) return rc;
+    pthread_mutex_lock(&d->mu);
+    dep *live = cs_map_get(&d->deps, spec->name);
+    bool switched = live && (live->has_next ? live->next : live->spec).external != spec->external;
+    pthread_mutex_unlock(&d->mu);
+    if (switched) /* a version's slot is of one kind for its whole life */
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "spec.runtime: cannot change between builtin and a command on an "
+                            "existing deployment; delete it and apply again");
     if (spec->device_requests) {
         cs_arena ra;
         cs_arena_init(&ra, 4096);
@@ -617,14 +656,75 @@ cs_status cs_deployer_delete(cs_deployer *d, const char *name, const char *actor
     cs_status rc = cs_registry_deployment_delete(d->o.registry, name, actor, err);
     if (rc != CS_OK) return rc;
     pthread_mutex_lock(&d->mu);
-    dep *p = cs_map_get(&d->deps, name);
-    if (p && cs_vec_push(&d->deleted, &p) == CS_OK) {
-        cs_map_del(&d->deps, name);
-        for (int i = 0; i < MAX_SLOTS; i++) p->s[i].weight = 0;
-        kick(d);
-    }
+    forget(d, name);
     pthread_mutex_unlock(&d->mu);
     return CS_OK;
+}
+
+/* Makes name what rec (NULL: nothing stored) says: adopts a stored spec that differs from
+ * the one held, forgets one no longer stored. */
+static cs_status reload_one(cs_deployer *d, const char *name, const cs_registry_deployment *rec,
+                            cs_error *err)
+{
+    cs_deploy_spec spec = {0};
+    cs_status rc = CS_OK;
+    if (rec) {
+        json_t *doc = json_loads(rec->spec, 0, NULL);
+        rc = doc ? cs_deploy_spec_parse(doc, &spec, err)
+                 : cs_error_set(err, CS_ERR_IO, "deployment '%s': stored spec is not JSON", name);
+        json_decref(doc);
+    }
+    pthread_mutex_lock(&d->mu);
+    dep *p = cs_map_get(&d->deps, name);
+    if (!rec) {
+        forget(d, name);
+    } else if (rc == CS_OK) {
+        char *held = p ? spec_text(p->has_next ? &p->next : &p->spec) : NULL;
+        if (!p || !held || strcmp(held, rec->spec) != 0)
+            rc = adopt(d, p, &spec, rec->generation, err);
+        free(held);
+    }
+    pthread_mutex_unlock(&d->mu);
+    cs_deploy_spec_free(&spec);
+    return rc;
+}
+
+cs_status cs_deployer_reload(cs_deployer *d, const char *name, cs_error *err)
+{
+    cs_arena a;
+    cs_arena_init(&a, 1 << 14);
+    cs_registry_deployment *items = NULL, one;
+    int n = 0;
+    cs_status rc;
+    if (name) {
+        rc = cs_registry_deployment_get(d->o.registry, name, &a, &one, err);
+        if (rc == CS_OK || rc == CS_ERR_NOT_FOUND)
+            rc = reload_one(d, name, rc == CS_OK ? &one : NULL, err);
+        cs_arena_free(&a);
+        return rc;
+    }
+    rc = cs_registry_deployment_list(d->o.registry, &a, &items, &n, err);
+    for (int i = 0; rc == CS_OK && i < n; i++) rc = reload_one(d, items[i].name, &items[i], err);
+    /* Then those held that are no longer stored (n x held compares: deployments are few). */
+    pthread_mutex_lock(&d->mu);
+    size_t it = 0;
+    const char *key;
+    void *v;
+    cs_vec gone;
+    cs_vec_init(&gone, sizeof(const char *));
+    while (rc == CS_OK && cs_map_next(&d->deps, &it, &key, &v)) {
+        bool stored = false;
+        for (int i = 0; i < n && !stored; i++) stored = !strcmp(items[i].name, key);
+        const char *held = ((dep *)v)->spec.name; /* lives until the controller frees it */
+        if (!stored && cs_vec_push(&gone, &held) != CS_OK)
+            rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+    }
+    for (size_t i = 0; rc == CS_OK && i < gone.len; i++)
+        forget(d, *(const char **)cs_vec_at(&gone, i));
+    pthread_mutex_unlock(&d->mu);
+    cs_vec_free(&gone);
+    cs_arena_free(&a);
+    return rc;
 }
 
 bool cs_deployer_has(cs_deployer *d, const char *name)
@@ -644,6 +744,29 @@ static unsigned pick_percent(void)
     return (unsigned)(x % 100);
 }
 
+slot *cs__dep_pick_slot(dep *p, const char *version)
+{
+    if (version) return cs__dep_find_slot(p, version);
+    int total = 0, r;
+    for (int i = 0; i < MAX_SLOTS; i++) total += p->s[i].version[0] ? p->s[i].weight : 0;
+    r = total ? (int)(pick_percent() * (unsigned)total / 100) : 0;
+    for (int i = 0; i < MAX_SLOTS && total; i++)
+        if (p->s[i].version[0] && p->s[i].weight > 0 && (r -= p->s[i].weight) < 0) return &p->s[i];
+    return NULL;
+}
+
+void cs__dep_poke(cs_deployer *d, dep *p)
+{
+    if (!p->poked) p->poked_ns = cs_now_ns();
+    p->poked = true;
+    kick(d);
+}
+
+cs_backoff_policy cs__dep_backoff_policy(const cs_deploy_spec *s)
+{
+    return (cs_backoff_policy){s->backoff_initial_ms, s->backoff_max_ms, s->backoff_reset_ms};
+}
+
 cs_status cs_deployer_acquire(cs_deployer *d, const char *name, const char *version,
                               cs_rt_model **out, uint64_t *activate_by_ns, cs_error *err)
 {
@@ -651,19 +774,14 @@ cs_status cs_deployer_acquire(cs_deployer *d, const char *name, const char *vers
     *activate_by_ns = 0;
     pthread_mutex_lock(&d->mu);
     dep *p = cs_map_get(&d->deps, name);
-    slot *s = NULL;
-    if (p && version) {
-        s = cs__dep_find_slot(p, version);
-    } else if (p) {
-        int total = 0, r;
-        for (int i = 0; i < MAX_SLOTS; i++) total += p->s[i].version[0] ? p->s[i].weight : 0;
-        r = total ? (int)(pick_percent() * (unsigned)total / 100) : 0;
-        for (int i = 0; i < MAX_SLOTS && total && !s; i++)
-            if (p->s[i].version[0] && p->s[i].weight > 0 && (r -= p->s[i].weight) < 0) s = &p->s[i];
-    }
+    slot *s = p && !p->spec.external ? cs__dep_pick_slot(p, version) : NULL;
     cs_status rc = CS_OK;
     if (!p)
         ; /* not a deployment: CS_OK with *out NULL */
+    else if (p->spec.external)
+        rc = cs_error_set(err, CS_ERR_UNSUPPORTED,
+                          "deployment '%s' runs an external runtime: its requests are proxied",
+                          name);
     else if (!s && version)
         rc = cs_error_set(err, CS_ERR_NOT_FOUND, "deployment '%s' serves no version %s", name,
                           version);
@@ -679,9 +797,7 @@ cs_status cs_deployer_acquire(cs_deployer *d, const char *name, const char *vers
     else if (s->ready == 0) {
         /* The activator: the request waits in the version's queue for a cold start. */
         *activate_by_ns = cs_now_ns() + (uint64_t)CS_DEPLOY_ACTIVATION_MS * 1000000;
-        if (!p->poked) p->poked_ns = cs_now_ns();
-        p->poked = true;
-        kick(d);
+        cs__dep_poke(d, p);
     }
     pthread_mutex_unlock(&d->mu);
     return rc;

@@ -34,6 +34,7 @@
 
 #include "registry/registry.h"
 #include "runtime/deploy_spec.h"
+#include "runtime/extproc.h"
 #include "runtime/runtime.h"
 
 struct cs_metrics;
@@ -63,6 +64,11 @@ cs_status cs_deployer_apply(cs_deployer *d, const cs_deploy_spec *spec, const ch
                             bool *created, cs_error *err);
 /* Deletes it: its instances drain and its versions are unloaded. */
 cs_status cs_deployer_delete(cs_deployer *d, const char *name, const char *actor, cs_error *err);
+/* Makes deployment name (NULL: every one) what the registry's store holds now, after
+ * another server changed it (cluster mode): a stored spec that differs from the one held
+ * is reconciled to, one no longer stored is deleted here too (its instances drain). Nothing
+ * is written to the store. Cost: one store read (a list for NULL). */
+cs_status cs_deployer_reload(cs_deployer *d, const char *name, cs_error *err);
 /* Sets spec.instances.min/max (negative leaves one as it is); stored like an apply. */
 cs_status cs_deployer_scale(cs_deployer *d, const char *name, int min, int max, const char *actor,
                             cs_error *err);
@@ -103,10 +109,42 @@ bool cs_deployer_has(cs_deployer *d, const char *name);
  * when it is one of the deployment's targets. CS_OK with *out NULL when there is no
  * deployment of that name (one lookup on the request path of every model);
  * CS_ERR_NOT_FOUND when it has no such target; CS_ERR_LIMIT when no instance can start,
- * with the reason.
+ * with the reason; CS_ERR_UNSUPPORTED for a deployment of an external runtime (see below).
  * *activate_by_ns is set, when the chosen target has no Ready instance, to the deadline of
  * the wait for one (else 0). */
 cs_status cs_deployer_acquire(cs_deployer *d, const char *name, const char *version,
                               cs_rt_model **out, uint64_t *activate_by_ns, cs_error *err);
+
+/* --- external runtimes (deploy_external.c) ---------------------------------------------
+ * A deployment whose spec.runtime is a command has no cs_rt_model: cs_deployer_acquire
+ * answers CS_ERR_UNSUPPORTED for it, and its requests go to cs_deployer_proxy instead. */
+
+/* One request to proxy. Everything is borrowed until `done` has been called. */
+typedef struct cs_deploy_proxy {
+    const char *method;
+    const char *suffix; /* the path after /v2/models/{name}[/versions/{v}]: "/infer", "" */
+    const char *content_type, *header_length; /* Inference-Header-Content-Length; NULL: none */
+    const char *body;
+    size_t len;
+    /* Called exactly once, on a proxy thread, never on the caller's: CS_OK with the runtime's
+     * answer (whatever its status; resp->body is the callee's to cs_free or hand on), else
+     * with msg and resp NULL: CS_ERR_SHUTDOWN (no instance became available within
+     * CS_DEPLOY_ACTIVATION_MS, or the deployment went away: 503), CS_ERR_IO (the instance
+     * died mid-request and the retry on another one failed too: 502), CS_ERR_TIMEOUT (no answer
+     * within spec.runtime.requestTimeout: 504), CS_ERR_LIMIT (an answer too large: 502). */
+    void (*done)(void *ud, cs_status rc, const char *msg, cs_proxy_resp *resp);
+    void *ud;
+} cs_deploy_proxy;
+
+/* Queues req for deployment `name` (version NULL: by the traffic split, else that version)
+ * and returns at once; a proxy thread picks a Ready instance of the chosen version by power
+ * of two choices on outstanding requests (never one at spec.instances.containerConcurrency),
+ * waiting while none can take it (a deployment at zero is scaled up at once: the activator),
+ * forwards the request with the path rewritten to spec.runtime.modelName, and retries once
+ * on another instance when the first one gave no answer at all. CS_ERR_NOT_FOUND when there
+ * is no such deployment or target, CS_ERR_LIMIT when 10,000 requests wait already; `done` is
+ * then never called. */
+cs_status cs_deployer_proxy(cs_deployer *d, const char *name, const char *version,
+                            const cs_deploy_proxy *req, cs_error *err);
 
 #endif

@@ -17,6 +17,7 @@
 #include "devices/placement.h"
 #include "obs/metrics.h"
 #include "runtime/autoscale.h"
+#include "runtime/balance.h"
 #include "runtime/deploy.h"
 
 #include <pthread.h>
@@ -33,7 +34,9 @@ typedef struct slot {
     int ready;                      /* Ready instances, as of the last pass */
     int weight, wanted;             /* routing percent now; wanted percent, -1 = not a target */
     int restarts;                   /* failed instances replaced */
-    int64_t backoff_ms, retry_at_ms, last_failure_ms; /* restart back-off (heal) */
+    cs_backoff backoff;             /* restart back-off (heal) */
+    int64_t retry_at_ms, last_failure_ms;
+    struct ext_pool *ext; /* an external runtime's instances (deploy_external.c), else NULL */
 } slot;
 
 /* A canary rollout (strategy canary): stable keeps 100 - weight percent, canary weight. */
@@ -102,6 +105,7 @@ struct cs_deployer {
     bool stop, kicked;     /* kicked: a pass is wanted now (a poke, an apply, a delete) */
     pthread_t thread;
     cs__dep_families fam;
+    struct ext_workers *ext; /* proxy threads for external runtimes, made on first use */
 };
 
 /* --- deploy.c ------------------------------------------------------------------------- */
@@ -110,6 +114,14 @@ struct cs_deployer {
 slot *cs__dep_find_slot(dep *p, const char *version);
 /* Records a change of state in the audit log under the deployment's name; takes detail. */
 void cs__dep_event(cs_deployer *d, dep *p, const char *action, json_t *detail);
+
+/* The slot a request goes to: `version` when given, else one by the traffic split (a
+ * weighted random choice over the routing weights); NULL when none. Caller holds mu. */
+slot *cs__dep_pick_slot(dep *p, const char *version);
+/* A request met no Ready instance: scale from zero now. Caller holds mu. */
+void cs__dep_poke(cs_deployer *d, dep *p);
+/* The restart back-off policy of the spec (spec.restartBackoff). */
+cs_backoff_policy cs__dep_backoff_policy(const cs_deploy_spec *s);
 
 /* --- deploy_slots.c (the controller, without mu unless said) -------------------------- */
 
@@ -128,6 +140,29 @@ void cs__dep_scale_slot(cs_deployer *d, dep *p, slot *s, int want);
 void cs__dep_unload_slot(cs_deployer *d, dep *p, slot *s);
 /* Replaces FAILED instances, with the restart back-off. */
 void cs__dep_heal(cs_deployer *d, dep *p, slot *s, int64_t now_ms);
+
+/* --- deploy_external.c: the same steps for an external runtime's slot (s->ext) ----------- */
+
+/* Publishes the free slot s as `version` of an external runtime (with no instances yet),
+ * whose artifact is at path. */
+cs_status cs__ext_load_slot(cs_deployer *d, dep *p, slot *s, const char *version, const char *path,
+                            cs_error *err);
+/* Adds or removes instances (child processes) until there are `want`. */
+void cs__ext_scale_slot(cs_deployer *d, dep *p, slot *s, int want);
+/* Replaces failed instances after their back-off. */
+void cs__ext_heal(cs_deployer *d, dep *p, slot *s, int64_t now_ms);
+/* Stops every instance (in-flight requests finish first, up to the grace period) and frees
+ * the pool; s->ext is NULL afterwards. */
+void cs__ext_unload_slot(cs_deployer *d, dep *p, slot *s);
+/* Up to max instances as the runtime describes its own; returns how many. */
+int cs__ext_instances(const slot *s, cs_rt_instance_info *out, int max);
+/* Requests outstanding on or waiting for the slot's instances (lock-free). */
+double cs__ext_concurrency(const slot *s);
+/* Adds port, pid, devices and restarts to instance id's status object. Caller holds mu. */
+void cs__ext_instance_json(const slot *s, int id, json_t *obj);
+/* Stops the proxy threads (cs_deployer_free, after every deployment is freed); `begin` first
+ * tells the waiting requests to give up (before the deployments are freed). */
+void cs__ext_shutdown(cs_deployer *d, bool begin);
 
 /* --- deploy_rollout.c ------------------------------------------------------------------- */
 

@@ -33,6 +33,11 @@ slot *cs__dep_load_slot(cs_deployer *d, dep *p, const char *version, cs_error *e
     cfg.max_batch_size = p->spec.max_batch_size;
     cfg.max_queue_delay_us = (uint64_t)p->spec.max_queue_delay_us;
     cs_status rc = cs_registry_artifact(d->o.registry, p->spec.model, version, &a, &v, &path, err);
+    if (rc == CS_OK && p->spec.external) { /* a command serves it: nothing to load here */
+        rc = cs__ext_load_slot(d, p, free_slot, version, path, err);
+        cs_arena_free(&a);
+        return rc == CS_OK ? free_slot : NULL;
+    }
     if (rc == CS_OK) rc = cs_runtime_load(d->o.rt, p->spec.name, version, path, &cfg, err);
     if (rc == CS_ERR_EXISTS) rc = CS_OK; /* loaded before (a restart of this pass): adopt it */
     cs_arena_free(&a);
@@ -55,7 +60,9 @@ slot *cs__dep_load_slot(cs_deployer *d, dep *p, const char *version, cs_error *e
 int cs__dep_instances(const slot *s, cs_rt_instance_info **info)
 {
     *info = cs_malloc(CS_DEPLOY_MAX_INST * sizeof **info);
-    int n = *info ? cs_rt_model_instances(s->m, *info, CS_DEPLOY_MAX_INST) : 0;
+    int n = !*info   ? 0
+            : s->ext ? cs__ext_instances(s, *info, CS_DEPLOY_MAX_INST)
+                     : cs_rt_model_instances(s->m, *info, CS_DEPLOY_MAX_INST);
     return n < CS_DEPLOY_MAX_INST ? n : CS_DEPLOY_MAX_INST;
 }
 
@@ -97,6 +104,10 @@ static void set_reason(cs_deployer *d, dep *p, const slot *s, const char *what, 
  * from the allocator (CPU cores to pin its threads to), released when the instance goes. */
 void cs__dep_scale_slot(cs_deployer *d, dep *p, slot *s, int want)
 {
+    if (s->ext) {
+        cs__ext_scale_slot(d, p, s, want);
+        return;
+    }
     while (s->n_ids < want) {
         cs_error err;
         cs_rt_instance_opts io = {0};
@@ -147,6 +158,10 @@ void cs__dep_scale_slot(cs_deployer *d, dep *p, slot *s, int want)
 /* Drains and unloads a slot that gets no traffic and is no longer wanted. */
 void cs__dep_unload_slot(cs_deployer *d, dep *p, slot *s)
 {
+    if (s->ext) {
+        cs__ext_unload_slot(d, p, s);
+        return;
+    }
     cs_rt_model *m = s->m;
     char version[VERSION_SZ];
     snprintf(version, sizeof version, "%s", s->version);
@@ -163,10 +178,15 @@ void cs__dep_unload_slot(cs_deployer *d, dep *p, slot *s)
 }
 
 /* Self-healing: FAILED instances (an engine error left their session unusable) are
- * forgotten and replaced, no sooner than the back-off Kubernetes gives a crashing container:
- * 10 s, doubling to 5 min, back to 10 s after 10 min without a failure. */
+ * forgotten and replaced, no sooner than the back-off Kubernetes gives a crashing container
+ * (spec.restartBackoff: 10 s, doubling to 5 min, back to 10 s after 10 min without a
+ * failure). */
 void cs__dep_heal(cs_deployer *d, dep *p, slot *s, int64_t now_ms)
 {
+    if (s->ext) {
+        cs__ext_heal(d, p, s, now_ms);
+        return;
+    }
     cs_rt_instance_info *info;
     int n = cs__dep_instances(s, &info);
     for (int i = 0; i < n; i++) {
@@ -183,16 +203,15 @@ void cs__dep_heal(cs_deployer *d, dep *p, slot *s, int64_t now_ms)
             }
         s->restarts++;
         if (p->m.restarts) cs_metric_add(p->m.restarts, 1);
-        if (now_ms - s->last_failure_ms >= 10 * 60 * 1000) s->backoff_ms = 0;
-        s->backoff_ms = s->backoff_ms ? s->backoff_ms * 2 : 10000;
-        if (s->backoff_ms > 300000) s->backoff_ms = 300000;
-        s->retry_at_ms = now_ms + s->backoff_ms;
+        cs_backoff_policy bp = cs__dep_backoff_policy(&p->spec);
+        int64_t delay = cs_backoff_next(&s->backoff, &bp, now_ms - s->last_failure_ms);
+        s->retry_at_ms = now_ms + delay;
         s->last_failure_ms = now_ms;
         pthread_mutex_unlock(&d->mu);
         cs__dep_event(d, p, "deployment.instance_failed",
                       json_pack("{s:s, s:i, s:s, s:I}", "version", s->version, "instance",
                                 info[i].id, "reason", info[i].reason, "retry_in_ms",
-                                (json_int_t)s->backoff_ms));
+                                (json_int_t)delay));
     }
     cs_free(info);
 }

@@ -191,7 +191,12 @@ static cs_status runtime(const json_t *spec, cs_deploy_spec *s, cs_error *err)
 {
     json_t *r = json_object_get(spec, "runtime");
     if (!r || (json_is_string(r) && !strcmp(json_string_value(r), "builtin"))) return CS_OK;
-    static const char *const allowed[] = {"command", "port", "readinessPath", "env", NULL};
+    static const char *const allowed[] = {"command",          "port",
+                                          "readinessPath",    "env",
+                                          "modelName",        "startupTimeout",
+                                          "probePeriod",      "probeTimeout",
+                                          "failureThreshold", "terminationGracePeriod",
+                                          "requestTimeout",   NULL};
     const char *path = "spec.runtime";
     if (json_is_string(r))
         return cs_error_set(err, CS_ERR_INVALID,
@@ -223,7 +228,29 @@ static cs_status runtime(const json_t *spec, cs_deploy_spec *s, cs_error *err)
                                 path, sizeof s->readiness_path - 1);
         snprintf(s->readiness_path, sizeof s->readiness_path, "%s", p);
     }
-    if ((rc = string_map(r, path, "env", &s->env, err)) != CS_OK) return rc;
+    json_t *mn = json_object_get(r, "modelName");
+    const char *name = mn ? json_string_value(mn) : s->model;
+    size_t n = name ? strlen(name) : 0;
+    if (n < 1 || n >= sizeof s->model_name ||
+        strspn(name, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMN"
+                     "OPQRSTUVWXYZ0123456789._-") != n)
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "%s.modelName: must be 1-%zu letters, digits, '.', '_' or '-' (the "
+                            "model name the runtime serves)",
+                            path, sizeof s->model_name - 1);
+    snprintf(s->model_name, sizeof s->model_name, "%s", name);
+    if ((rc = dur_field(r, path, "startupTimeout", 1, 24 * HOUR_MS, &s->startup_timeout_ms, err)) !=
+            CS_OK ||
+        (rc = dur_field(r, path, "probePeriod", 1, HOUR_MS, &s->probe_period_ms, err)) != CS_OK ||
+        (rc = dur_field(r, path, "probeTimeout", 1, HOUR_MS, &s->probe_timeout_ms, err)) != CS_OK ||
+        (rc = small_int(r, path, "failureThreshold", 1, 1000, &s->failure_threshold, err)) !=
+            CS_OK ||
+        (rc = dur_field(r, path, "terminationGracePeriod", 0, HOUR_MS, &s->grace_ms, err)) !=
+            CS_OK ||
+        (rc = dur_field(r, path, "requestTimeout", 1, 24 * HOUR_MS, &s->request_timeout_ms, err)) !=
+            CS_OK ||
+        (rc = string_map(r, path, "env", &s->env, err)) != CS_OK)
+        return rc;
     s->command = json_deep_copy(cmd);
     return s->command ? CS_OK : cs_error_set(err, CS_ERR_NOMEM, "out of memory");
 }
@@ -318,6 +345,23 @@ static cs_status autoscaling(const json_t *spec, cs_deploy_spec *s, cs_error *er
     return rc;
 }
 
+static cs_status restart_backoff(const json_t *spec, cs_deploy_spec *s, cs_error *err)
+{
+    json_t *o = json_object_get(spec, "restartBackoff");
+    if (!o) return CS_OK;
+    static const char *const allowed[] = {"initial", "max", "resetAfter", NULL};
+    const char *path = "spec.restartBackoff";
+    cs_status rc = only(o, path, allowed, err);
+    if (rc == CS_OK) rc = dur_field(o, path, "initial", 0, HOUR_MS, &s->backoff_initial_ms, err);
+    if (rc == CS_OK) rc = dur_field(o, path, "max", 0, 24 * HOUR_MS, &s->backoff_max_ms, err);
+    if (rc == CS_OK)
+        rc = dur_field(o, path, "resetAfter", 1, 24 * HOUR_MS, &s->backoff_reset_ms, err);
+    if (rc == CS_OK && s->backoff_max_ms < s->backoff_initial_ms)
+        rc = cs_error_set(err, CS_ERR_INVALID, "%s.max: %lldms is below initial %lldms", path,
+                          (long long)s->backoff_max_ms, (long long)s->backoff_initial_ms);
+    return rc;
+}
+
 static cs_status steps(const json_t *o, const char *path, cs_deploy_spec *s, cs_error *err)
 {
     json_t *a = json_object_get(o, "steps");
@@ -389,6 +433,11 @@ static cs_status rollout(const json_t *spec, cs_deploy_spec *s, cs_error *err)
     if (rc != CS_OK) return rc;
     json_t *st = json_object_get(o, "strategy");
     const char *name = st ? json_string_value(st) : "rolling";
+    if (name && !strcmp(name, "canary") && s->external)
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "%s.strategy: canary needs the builtin runtime (an external "
+                            "runtime's requests are not analysed yet); use \"rolling\"",
+                            path);
     if (name && !strcmp(name, "canary"))
         s->strategy = CS_DEPLOY_CANARY;
     else if (!name || strcmp(name, "rolling"))
@@ -428,6 +477,15 @@ static void defaults(cs_deploy_spec *s)
         .p99_max_ms = 500,
         .no_traffic = CS_DEPLOY_NO_TRAFFIC_HOLD,
         .readiness_path = "/v2/health/ready",
+        .startup_timeout_ms = 300000,
+        .probe_period_ms = 10000,
+        .probe_timeout_ms = 1000,
+        .failure_threshold = 3,
+        .grace_ms = 30000,
+        .request_timeout_ms = 300000,
+        .backoff_initial_ms = 10000,
+        .backoff_max_ms = 300000,
+        .backoff_reset_ms = 600000,
     };
     static const cs_deploy_step canary[] = {{10, 0}, {-1, 60000}, {50, 0}, {-1, 60000}};
     memcpy(s->steps, canary, sizeof canary);
@@ -440,9 +498,9 @@ cs_status cs_deploy_spec_parse(const json_t *doc, cs_deploy_spec *out, cs_error 
     static const char *const top[] = {"apiVersion", "kind", "metadata", "spec", "status", NULL};
     static const char *const meta[] = {
         "name", "labels", "annotations", "uid", "generation", "creationTimestamp", NULL};
-    static const char *const spec_fields[] = {"model",       "traffic",  "runtime",
-                                              "instances",   "batching", "resources",
-                                              "autoscaling", "rollout",  NULL};
+    static const char *const spec_fields[] = {
+        "model",     "traffic",     "runtime", "instances",      "batching",
+        "resources", "autoscaling", "rollout", "restartBackoff", NULL};
     cs_status rc = only(doc, "(document)", top, err);
     const char *api = json_string_value(json_object_get(doc, "apiVersion"));
     const char *kind = json_string_value(json_object_get(doc, "kind"));
@@ -468,7 +526,8 @@ cs_status cs_deploy_spec_parse(const json_t *doc, cs_deploy_spec *out, cs_error 
              (rc = instances(spec, out, err)) != CS_OK ||
              (rc = batching(spec, out, err)) != CS_OK ||
              (rc = resources(spec, out, err)) != CS_OK ||
-             (rc = autoscaling(spec, out, err)) != CS_OK)
+             (rc = autoscaling(spec, out, err)) != CS_OK ||
+             (rc = restart_backoff(spec, out, err)) != CS_OK)
         ;
     else
         rc = rollout(spec, out, err);
@@ -520,10 +579,16 @@ json_t *cs_deploy_spec_json(const cs_deploy_spec *s)
                                   ? json_pack("{s:i}", "setWeight", s->steps[i].set_weight)
                                   : json_pack("{s:o}", "pause", dur_json(s->steps[i].pause_ms)));
     static const char *const no_traffic[] = {"hold", "fail", "pass"};
-    json_t *runtime = s->external ? json_pack("{s:O, s:i, s:s, s:O}", "command", s->command, "port",
-                                              s->port, "readinessPath", s->readiness_path, "env",
-                                              s->env ? s->env : json_object())
-                                  : json_string("builtin");
+    json_t *runtime =
+        s->external
+            ? json_pack("{s:O, s:i, s:s, s:o, s:s, s:o, s:o, s:o, s:i, s:o, s:o}", "command",
+                        s->command, "port", s->port, "readinessPath", s->readiness_path, "env",
+                        s->env ? json_incref(s->env) : json_object(), "modelName", s->model_name,
+                        "startupTimeout", dur_json(s->startup_timeout_ms), "probePeriod",
+                        dur_json(s->probe_period_ms), "probeTimeout", dur_json(s->probe_timeout_ms),
+                        "failureThreshold", s->failure_threshold, "terminationGracePeriod",
+                        dur_json(s->grace_ms), "requestTimeout", dur_json(s->request_timeout_ms))
+            : json_string("builtin");
     json_t *spec = json_pack(
         "{s:s, s:o, s:o, s:{s:i, s:i, s:f, s:i}, s:{s:i, s:I}, s:{s:o, s:f, s:f, s:o, s:f, s:f},"
         " s:{s:s, s:{s:o, s:o}, s:o, s:{s:o, s:i, s:f, s:f, s:s}}}",
@@ -540,6 +605,11 @@ json_t *cs_deploy_spec_json(const cs_deploy_spec *s)
         steps, "analysis", "interval", dur_json(s->interval_ms), "threshold", s->threshold,
         "successRateMin", s->success_rate_min, "p99MaxMs", s->p99_max_ms, "noTraffic",
         no_traffic[s->no_traffic]);
+    if (spec)
+        json_object_set_new(spec, "restartBackoff",
+                            json_pack("{s:o, s:o, s:o}", "initial", dur_json(s->backoff_initial_ms),
+                                      "max", dur_json(s->backoff_max_ms), "resetAfter",
+                                      dur_json(s->backoff_reset_ms)));
     if (spec && s->device_requests)
         json_object_set_new(spec, "resources",
                             json_pack("{s:{s:O}}", "devices", "requests", s->device_requests));

@@ -15,7 +15,11 @@
  * scaleToZeroGracePeriod 30s, maxScaleUpRate 1000, maxScaleDownRate 2; rollout rolling with
  * maxSurge 25% and maxUnavailable 25% (Kubernetes); canary analysis interval 60s, threshold 1,
  * successRateMin 99, p99MaxMs 500 (Flagger), noTraffic hold; canary steps when none are
- * given: setWeight 10, pause 60s, setWeight 50, pause 60s.
+ * given: setWeight 10, pause 60s, setWeight 50, pause 60s; restartBackoff initial 10s, max 5m,
+ * resetAfter 10m (the kubelet's). An external runtime: readinessPath /v2/health/ready,
+ * modelName the spec's model, startupTimeout 300s (Triton's chart: 10 s x 30), probePeriod 10s,
+ * probeTimeout 1s, failureThreshold 3 (Kubernetes' probes), terminationGracePeriod 30s
+ * (Kubernetes), requestTimeout 300s (Knative's timeoutSeconds).
  */
 #ifndef CS_RUNTIME_DEPLOY_SPEC_H
 #define CS_RUNTIME_DEPLOY_SPEC_H
@@ -63,11 +67,15 @@ typedef struct cs_deploy_spec {
     json_t *labels; /* metadata.labels: an object of strings (owned) */
     cs_deploy_target traffic[CS_DEPLOY_MAX_TARGETS];
     int n_traffic;
-    /* runtime: builtin, or an external process (command owned, env an object of strings). */
+    /* runtime: builtin, or an external process (command owned, env an object of strings),
+     * serving model_name over KServe v2 HTTP on port (the first instance's; see extproc.h). */
     bool external;
     json_t *command, *env;
     int port;
     char readiness_path[128];
+    char model_name[CS_DEPLOY_NAME_MAX * 2 + 3]; /* modelName; default spec.model */
+    int64_t startup_timeout_ms, probe_period_ms, probe_timeout_ms, grace_ms, request_timeout_ms;
+    int failure_threshold;
     int min, max; /* instances; max 0 = unbounded */
     double target_concurrency;
     int container_concurrency; /* 0 = unlimited; else a hard limit per instance */
@@ -84,6 +92,7 @@ typedef struct cs_deploy_spec {
     int threshold;
     double success_rate_min, p99_max_ms;
     cs_deploy_no_traffic no_traffic;
+    int64_t backoff_initial_ms, backoff_max_ms, backoff_reset_ms; /* spec.restartBackoff */
 } cs_deploy_spec;
 
 /* Decodes and validates one document ({apiVersion, kind, metadata, spec}). On failure

@@ -1,7 +1,7 @@
 /*
  * deploy_spec_test.c - Deployment documents: the issue's full example decodes with every
- * field; defaults are the anchors'; the canonical JSON parses back to itself; each kind of
- * bad document is refused with its field path.
+ * field; defaults are the anchors'; the canonical JSON parses back to itself (an external
+ * runtime's too); each kind of bad document is refused with its field path.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -118,6 +118,70 @@ static void test_defaults(void **state)
     json_decref(doc);
 }
 
+/* An external runtime with every field: decoded, and the canonical form parses back to itself;
+ * with only command and port, the anchors' defaults. */
+static void test_external_runtime(void **state)
+{
+    (void)state;
+    json_t *doc = load(
+        "{\"apiVersion\": \"capstan.dev/v1\", \"kind\": \"Deployment\", \"metadata\": "
+        "{\"name\": \"ext\"}, \"spec\": {\"model\": \"digits\", \"runtime\": {\"command\": "
+        "[\"capstan\", \"serve\", \"--port\", \"$(PORT)\"], \"port\": 9100, \"readinessPath\": "
+        "\"/ready\", \"env\": {\"A\": \"1\"}, \"modelName\": \"Digits_1.0\", "
+        "\"startupTimeout\": \"20s\", \"probePeriod\": \"500ms\", \"probeTimeout\": \"200ms\", "
+        "\"failureThreshold\": 2, \"terminationGracePeriod\": \"0s\", \"requestTimeout\": "
+        "\"5s\"}, \"restartBackoff\": {\"initial\": \"1s\", \"max\": \"4s\", \"resetAfter\": "
+        "\"1m\"}}}");
+    cs_deploy_spec s, s2;
+    cs_error err;
+    assert_int_equal(cs_deploy_spec_parse(doc, &s, &err), CS_OK);
+    assert_true(s.external);
+    assert_int_equal(json_array_size(s.command), 4);
+    assert_int_equal(s.port, 9100);
+    assert_string_equal(s.readiness_path, "/ready");
+    assert_string_equal(s.model_name, "Digits_1.0");
+    assert_int_equal(s.startup_timeout_ms, 20000);
+    assert_int_equal(s.probe_period_ms, 500);
+    assert_int_equal(s.probe_timeout_ms, 200);
+    assert_int_equal(s.failure_threshold, 2);
+    assert_int_equal(s.grace_ms, 0);
+    assert_int_equal(s.request_timeout_ms, 5000);
+    assert_int_equal(s.backoff_initial_ms, 1000);
+    assert_int_equal(s.backoff_max_ms, 4000);
+    assert_int_equal(s.backoff_reset_ms, 60000);
+    json_t *c1 = cs_deploy_spec_json(&s);
+    assert_int_equal(cs_deploy_spec_parse(c1, &s2, &err), CS_OK);
+    json_t *c2 = cs_deploy_spec_json(&s2);
+    assert_true(json_equal(c1, c2));
+    json_decref(c1);
+    json_decref(c2);
+    cs_deploy_spec_free(&s);
+    cs_deploy_spec_free(&s2);
+    json_decref(doc);
+
+    doc = load("{\"apiVersion\": \"capstan.dev/v1\", \"kind\": \"Deployment\", \"metadata\": "
+               "{\"name\": \"ext\"}, \"spec\": {\"model\": \"digits\", \"runtime\": "
+               "{\"command\": [\"srv\"], \"port\": 9100}}}");
+    assert_int_equal(cs_deploy_spec_parse(doc, &s, &err), CS_OK);
+    assert_string_equal(s.readiness_path, "/v2/health/ready");
+    assert_string_equal(s.model_name, "digits");
+    assert_int_equal(s.startup_timeout_ms, 300000);
+    assert_int_equal(s.probe_period_ms, 10000);
+    assert_int_equal(s.probe_timeout_ms, 1000);
+    assert_int_equal(s.failure_threshold, 3);
+    assert_int_equal(s.grace_ms, 30000);
+    assert_int_equal(s.request_timeout_ms, 300000);
+    assert_int_equal(s.backoff_initial_ms, 10000);
+    assert_int_equal(s.backoff_max_ms, 300000);
+    assert_int_equal(s.backoff_reset_ms, 600000);
+    c1 = cs_deploy_spec_json(&s);
+    json_t *env = json_object_get(json_object_get(json_object_get(c1, "spec"), "runtime"), "env");
+    assert_true(json_is_object(env) && json_object_size(env) == 0);
+    json_decref(c1);
+    cs_deploy_spec_free(&s);
+    json_decref(doc);
+}
+
 /* Each case: a spec fragment (inside a valid document) and what the error must say. */
 static void test_refused(void **state)
 {
@@ -149,6 +213,26 @@ static void test_refused(void **state)
         {"\"runtime\": {\"port\": 8000}", "spec.runtime.command: is required"},
         {"\"runtime\": {\"command\": [\"srv\"]}", "spec.runtime.port: is required"},
         {"\"runtime\": \"docker\"", "spec.runtime: must be \"builtin\""},
+        {"\"runtime\": {\"command\": [\"srv\", \"\"], \"port\": 1}", "spec.runtime.command: is"},
+        {"\"runtime\": {\"command\": [\"srv\"], \"port\": 70000}", "spec.runtime.port: must be"},
+        {"\"runtime\": {\"command\": [\"srv\"], \"port\": 1, \"readinessPath\": \"ready\"}",
+         "spec.runtime.readinessPath: must be a path"},
+        {"\"runtime\": {\"command\": [\"srv\"], \"port\": 1, \"env\": {\"A\": 1}}",
+         "spec.runtime.env: must be an object"},
+        {"\"runtime\": {\"command\": [\"srv\"], \"port\": 1, \"modelName\": \"a/b\"}",
+         "spec.runtime.modelName: must be"},
+        {"\"runtime\": {\"command\": [\"srv\"], \"port\": 1, \"probePeriod\": \"0s\"}",
+         "spec.runtime.probePeriod: must be a duration"},
+        {"\"runtime\": {\"command\": [\"srv\"], \"port\": 1, \"failureThreshold\": 0}",
+         "spec.runtime.failureThreshold: must be an integer from 1"},
+        {"\"runtime\": {\"command\": [\"srv\"], \"port\": 1, \"image\": \"x\"}",
+         "spec.runtime.image: unknown field"},
+        {"\"restartBackoff\": {\"initial\": \"10s\", \"max\": \"1s\"}",
+         "spec.restartBackoff.max: 1000ms is below initial 10000ms"},
+        {"\"restartBackoff\": {\"resetAfter\": \"0s\"}", "spec.restartBackoff.resetAfter"},
+        {"\"runtime\": {\"command\": [\"srv\"], \"port\": 1}, \"rollout\": {\"strategy\": "
+         "\"canary\"}",
+         "spec.rollout.strategy: canary needs the builtin runtime"},
         {"\"resources\": {\"devices\": {\"requests\": []}}", "spec.resources.devices.requests"},
         {"\"colour\": 1", "spec.colour: unknown field"},
     };
@@ -197,6 +281,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_full_example),
         cmocka_unit_test(test_defaults),
+        cmocka_unit_test(test_external_runtime),
         cmocka_unit_test(test_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

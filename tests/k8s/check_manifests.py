@@ -2,7 +2,8 @@
 (tests/k8s/test_kustomize.sh renders them into DIR/NAME.yaml): the Triton-like probes, the
 restricted securityContext, the gpu overlay's DRA claim wiring, the HPA's Pods metric being the
 gauge capstan exports (named in src/runtime/runtime.c) and the prometheus-adapter rule serving
-it, the cluster overlay's Secret-fed --registry and ReadWriteMany /data. Prints PASS/FAIL lines.
+it, the admin token's Secret in every overlay, the cluster overlay's Secret-fed --registry and
+ReadWriteMany /data. Prints PASS/FAIL lines.
 
 usage: check_manifests.py DIR RUNTIME_C
 """
@@ -45,6 +46,13 @@ for overlay in ("base", "cpu", "gpu", "cluster"):
           sc["capabilities"]["drop"] == ["ALL"] and
           sc["seccompProfile"]["type"] == psc["seccompProfile"]["type"] == "RuntimeDefault",
           (psc, sc))
+    tok = {v["name"]: v for v in p["volumes"]}.get("admin-token", {}).get("secret", {})
+    mnt = {m["name"]: m for m in c["volumeMounts"]}.get("admin-token", {})
+    check(overlay + ": the admin token from the Secret capstan-admin-token, not per pod",
+          "--auth-token-file=/etc/capstan/token" in c["args"] and
+          tok.get("secretName") == "capstan-admin-token" and
+          tok.get("items") == [{"key": "token", "path": "token"}] and
+          mnt.get("mountPath") == "/etc/capstan" and mnt.get("readOnly") is True, (tok, mnt))
     check(overlay + ": requests and limits", "requests" in c["resources"] and
           "limits" in c["resources"], c["resources"])
     labels = o[("Deployment", "capstan")]["spec"]["selector"]["matchLabels"]
