@@ -84,7 +84,8 @@ static int on_option(void *user, int opt, const char *arg)
 /* The container as deploy/kubernetes/base has it, with the cluster overlay's registry. */
 static const char container_json[] =
     "{\"name\": \"capstan\", \"image\": \"\","
-    " \"args\": [\"--port=8080\", \"--exit-timeout=30\", \"--registry=$(CAPSTAN_REGISTRY_URL)\"],"
+    " \"args\": [\"--port=8080\", \"--exit-timeout=30\", \"--registry=$(CAPSTAN_REGISTRY_URL)\","
+    "   \"--auth-token-file=/etc/capstan/token\"],"
     " \"env\": [{\"name\": \"CAPSTAN_REGISTRY_URL\","
     "   \"valueFrom\": {\"secretKeyRef\": {\"name\": \"capstan-registry\", \"key\": \"url\"}}}],"
     " \"ports\": [{\"name\": \"http\", \"containerPort\": 8080, \"protocol\": \"TCP\"}],"
@@ -100,7 +101,8 @@ static const char container_json[] =
     "   \"runAsNonRoot\": true, \"capabilities\": {\"drop\": [\"ALL\"]},"
     "   \"seccompProfile\": {\"type\": \"RuntimeDefault\"}},"
     " \"volumeMounts\": [{\"name\": \"data\", \"mountPath\": \"/data\"},"
-    "   {\"name\": \"tmp\", \"mountPath\": \"/tmp\"}]}";
+    "   {\"name\": \"tmp\", \"mountPath\": \"/tmp\"},"
+    "   {\"name\": \"admin-token\", \"mountPath\": \"/etc/capstan\", \"readOnly\": true}]}";
 
 static const char pod_json[] =
     "{\"terminationGracePeriodSeconds\": 40, \"automountServiceAccountToken\": false,"
@@ -108,7 +110,9 @@ static const char pod_json[] =
     "   \"fsGroup\": 65532, \"seccompProfile\": {\"type\": \"RuntimeDefault\"}},"
     " \"volumes\": [{\"name\": \"data\", \"persistentVolumeClaim\": {\"claimName\": "
     "\"capstan-blobs\"}},"
-    "   {\"name\": \"tmp\", \"emptyDir\": {\"sizeLimit\": \"256Mi\"}}]}";
+    "   {\"name\": \"tmp\", \"emptyDir\": {\"sizeLimit\": \"256Mi\"}},"
+    "   {\"name\": \"admin-token\", \"secret\": {\"secretName\": \"capstan-admin-token\","
+    "     \"items\": [{\"key\": \"token\", \"path\": \"token\"}], \"defaultMode\": 288}}]}";
 
 static json_t *labels(const char *name)
 {
