@@ -133,6 +133,12 @@ size_t cs_model_weight_bytes(const cs_model_t *m);
 
 typedef struct cs_session_options {
     int threads; /* worker threads for one run; 0 = one per core, 1 = the calling thread */
+    /* Bytes the session's plans may hold together (folded constants, packed weights, the
+     * activation arena and scratch; a dynamic plan's per-run buffers too); 0 = no bound. Each
+     * allocation is charged before it is made: over the bound, least recently used plans are
+     * dropped first, and a plan that alone does not fit fails with CS_ERR_TOO_LARGE naming
+     * the bytes it needs and the bound, having allocated none of them. */
+    size_t max_memory;
 } cs_session_options;
 
 /* Creates a session; opts may be NULL for the defaults. The model must outlive it. */
@@ -147,6 +153,13 @@ void cs_session_free(cs_session_t *s);
  * [N,3,224,224], got [1,3,32,32]"). */
 cs_status cs_session_run(cs_session_t *s, int n_inputs, const char *const *names,
                          const cs_tensor *inputs, int n_outputs, cs_tensor *outputs, cs_error *err);
+
+/* Builds the plan for the model's declared input shapes when every input without a default
+ * has a fully static shape, so that a plan over max_memory fails at load rather than at the
+ * first request (CS_ERR_TOO_LARGE, as cs_session_run); the first run with those shapes then
+ * reuses it. Does nothing when some dimension is dynamic; other errors are the plan's, as
+ * the first run would report them. */
+cs_status cs_session_prepare(cs_session_t *s, cs_error *err);
 
 /* Per-node timing for profilers. While set, every run calls fn(ctx, node, ns) on the
  * calling thread after each step, with the node's index in the model (cs_model_node_op,

@@ -26,7 +26,8 @@ extern "C" {
     X(CS_ERR_SHUTDOWN, "shutting down")    \
     X(CS_ERR_INTERNAL, "internal error")   \
     X(CS_ERR_TIMEOUT, "deadline exceeded") \
-    X(CS_ERR_NO_FIT, "no device fits")
+    X(CS_ERR_NO_FIT, "no device fits")     \
+    X(CS_ERR_TOO_LARGE, "too large")
 
 typedef enum cs_status {
 #define CS__STATUS_ENUM(code, msg) code,

@@ -56,6 +56,7 @@ struct cs_server {
     cs_deployer *deployer;                 /* declared deployments (with a registry) */
     struct cs_api_conns *conns;            /* open connections, see conns.c */
     struct cs_api_stream *stream;          /* GET /api/v1/stream's event thread (stream.c) */
+    struct cs_api_front *front;            /* plain HTTP: the accepting thread, see front.c */
     struct cs_tls *tls;                    /* NULL for plain HTTP */
     char data_dir_abs[4096];               /* realpath of opt.data_dir, "" if it has none */
 };
@@ -93,6 +94,7 @@ typedef struct cs_api_req {
     uint64_t activate_by_ns;   /* m is a deployment's version at zero: wait for it until then */
     struct cs_api_sink *sink;  /* set by a streaming route's handler, see below */
     bool sink_ended;           /* the sink has been told the body is complete */
+    uint64_t received;         /* body bytes read so far (limits.min_body_rate) */
     const cs_api_route *route; /* found at the headers; NULL: 404/405 */
     /* Who is asking: the token's name with authentication on, else "anonymous"; the
      * audit log records it. */
@@ -106,8 +108,9 @@ typedef struct cs_api_req {
  * every chunk on the HTTP thread, tells it when the body is complete, and closes it when
  * the request ends however it ends (a client that leaves mid-upload included). The sink
  * answers the request itself, possibly from another thread, through
- * cs_api_unlock_and_resume. Such a request is bounded by the sink's own size limit and by
- * the idle timeout, not by limits.max_body or request_timeout_s. */
+ * cs_api_unlock_and_resume. Such a request is bounded by the sink's own size limit, by the
+ * idle timeout and by limits.min_body_rate (request_timeout_s plus a second for every
+ * min_body_rate bytes delivered), not by limits.max_body. */
 typedef struct cs_api_sink {
     void (*write)(void *ctx, const char *p, size_t n); /* may block for back-pressure */
     void (*end)(void *ctx);
@@ -182,6 +185,17 @@ void cs__api_trace_start(cs_api_req *r);
  * inference, its queue, compute and encode spans, to the exporter. Nothing without one. */
 void cs__api_trace_end(cs_api_req *r, uint64_t end_ns);
 
+/* --- the front door (front.c) ---------------------------------------------------------- */
+
+struct sockaddr_in;
+typedef struct cs_api_front cs_api_front;
+
+/* Listens on addr (s->port gets the port bound) and hands every connection whose first request
+ * is well-formed to s->mhd, which must have been started with MHD_USE_NO_LISTEN_SOCKET. Free
+ * it before stopping s->mhd. */
+cs_status cs__api_front_new(cs_server *s, const struct sockaddr_in *addr, cs_api_front **out,
+                            cs_error *err);
+void cs__api_front_free(cs_api_front *f);
 /* --- cluster mode (cluster.c) ---------------------------------------------------------- */
 
 /* Starts acting on the changes other servers make to a shared registry (nothing on

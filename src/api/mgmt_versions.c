@@ -254,6 +254,8 @@ void cs_api_version_push(cs_api_req *r)
         .run_id = meta(r, "X-Capstan-Run-Id", "run_id"),
         .parent_version = meta(r, "X-Capstan-Parent-Version", "parent_version"),
         .dataset_digest = meta(r, "X-Capstan-Dataset-Digest", "dataset_digest"),
+        .signature = meta(r, "X-Capstan-Signature", "signature"),
+        .signer_key = meta(r, "X-Capstan-Signer-Key", "signer_key"),
     };
     if (!labels_or_400(r, &p->push)) return;
     /* An unknown model fails here, before a byte of the artifact is read. */

@@ -42,7 +42,8 @@ void cs_api_header(cs_api_req *r, const char *name, const char *value)
 }
 
 /* Replaces every path under `dir` that starts a word of msg (up to a space, a quote, a
- * comma or ": ") by "(data directory)". Returns whether it replaced any. */
+ * comma, a closing parenthesis or ": ") by "(data directory)". Returns whether it replaced
+ * any. */
 static bool scrub_dir(char *msg, size_t cap, const char *dir)
 {
     static const char hidden[] = "(data directory)";
@@ -55,7 +56,7 @@ static bool scrub_dir(char *msg, size_t cap, const char *dir)
             p += n;
             continue;
         }
-        char *e = p + strcspn(p, " '\",");
+        char *e = p + strcspn(p, " '\",)");
         for (char *c = p; c < e; c++)
             if (c[0] == ':' && (c[1] == ' ' || c[1] == '\0')) e = c;
         size_t tail = strlen(e) + 1, hl = sizeof hidden - 1;
@@ -129,6 +130,7 @@ int cs_api_http_status(cs_status rc)
     case CS_ERR_SHUTDOWN: return MHD_HTTP_SERVICE_UNAVAILABLE;
     case CS_ERR_TIMEOUT: return MHD_HTTP_GATEWAY_TIMEOUT;
     case CS_ERR_NO_FIT: return MHD_HTTP_UNPROCESSABLE_CONTENT; /* as a claim that cannot fit */
+    case CS_ERR_TOO_LARGE: return MHD_HTTP_CONTENT_TOO_LARGE;
     default: return MHD_HTTP_INTERNAL_SERVER_ERROR;
     }
 }

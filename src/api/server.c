@@ -50,6 +50,7 @@ void cs_server_options_defaults(cs_server_options *o)
         .limits =
             {
                 .max_body = (size_t)64 << 20,
+                .max_response = (size_t)64 << 20,
                 .max_elements = (int64_t)1 << 26,
                 .max_json_depth = 64,
                 /* libmicrohttpd clears a connection's whole pool for every request, so
@@ -57,6 +58,7 @@ void cs_server_options_defaults(cs_server_options *o)
                 .max_header = 16 << 10,
                 .conn_timeout_s = 30,
                 .request_timeout_s = 60,
+                .min_body_rate = 500,
                 .header_timeout_s = 10,
                 .max_connections = 1024,
                 .max_connections_per_ip = 64,
@@ -192,6 +194,17 @@ static bool body_too_large(cs_api_req *r, struct MHD_Connection *conn)
     return false;
 }
 
+/* Whether the body still arrives in time: a buffered one within request_timeout_s; a streamed
+ * one (a push of gigabytes) within request_timeout_s plus a second for every min_body_rate
+ * bytes it has delivered, as Apache's mod_reqtimeout extends its body timeout, so a push
+ * trickled below that rate is cut off instead of holding a connection for good. */
+static bool body_in_time(const cs_api_req *r, const cs_api_limits *lim)
+{
+    double allowed = lim->request_timeout_s;
+    if (r->sink) allowed += (double)r->received / (lim->min_body_rate ? lim->min_body_rate : 1);
+    return cs_elapsed_s(r->start_ns) <= allowed;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version, const char *upload,
                                   size_t *upload_size, void **con_cls)
@@ -230,14 +243,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
          * answered 413 at its end and the rest of it is dropped unread, not stored; the
          * request timeout bounds how long that may go on. */
         const cs_api_limits *lim = &s->opt.limits;
+        r->received += *upload_size;
         if (r->sink)
             r->sink->write(r->sink->ctx, upload, *upload_size);
         else if (!r->resp && cs_sbuf_append(&r->body, upload, *upload_size) != CS_OK)
             cs_api_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
                          "request body is larger than the %zu-byte limit", lim->max_body);
         *upload_size = 0;
-        /* A stream may take as long as its size needs; the idle timeout still applies. */
-        if (r->sink || cs_elapsed_s(r->start_ns) <= lim->request_timeout_s) return MHD_YES;
+        if (body_in_time(r, lim)) return MHD_YES;
         r->status = MHD_HTTP_REQUEST_TIMEOUT; /* for the log: the connection just closes */
         return MHD_NO;
     }
@@ -342,22 +355,28 @@ static cs_status start_daemon(cs_server *s, cs_error *err)
         return cs_error_set(err, CS_ERR_INVALID, "--host: '%s' is not an IPv4 address", o->host);
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
-    struct MHD_OptionItem tls[] = {
-        {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}, {MHD_OPTION_END, 0, NULL}};
-    if (o->tls_cert || o->tls_key) {
+    /* Plain HTTP is accepted by front.c, which checks each first request before MHD reads it;
+     * TLS leaves listening to MHD (front.c cannot read encrypted bytes). */
+    struct MHD_OptionItem tls[] = {{MHD_OPTION_SOCK_ADDR, 0, &addr},
+                                   {MHD_OPTION_END, 0, NULL},
+                                   {MHD_OPTION_END, 0, NULL},
+                                   {MHD_OPTION_END, 0, NULL}};
+    if (!o->tls_cert && !o->tls_key) {
+        flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
+        tls[0] = (struct MHD_OptionItem){MHD_OPTION_END, 0, NULL};
+    } else {
         cs_status rc = cs_tls_new(o->tls_cert, o->tls_key, &s->tls, err);
         if (rc != CS_OK) return rc;
         flags |= MHD_USE_TLS;
-        tls[0] =
-            (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)cs_tls_retrieve};
         tls[1] =
+            (struct MHD_OptionItem){MHD_OPTION_HTTPS_CERT_CALLBACK, 0, (void *)cs_tls_retrieve};
+        tls[2] =
             (struct MHD_OptionItem){MHD_OPTION_HTTPS_PRIORITIES, 0, (void *)cs_tls_priorities()};
     }
     s->mhd = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, s, MHD_OPTION_EXTERNAL_LOGGER, on_mhd_error, s,
-        MHD_OPTION_ARRAY, tls, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->http_threads, MHD_OPTION_CONNECTION_LIMIT,
-        o->limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
+        MHD_OPTION_ARRAY, tls, MHD_OPTION_THREAD_POOL_SIZE, (unsigned)o->http_threads,
+        MHD_OPTION_CONNECTION_LIMIT, o->limits.max_connections, MHD_OPTION_PER_IP_CONNECTION_LIMIT,
         o->limits.max_connections_per_ip, MHD_OPTION_NOTIFY_CONNECTION, cs__api_conns_notify, s,
         MHD_OPTION_CONNECTION_TIMEOUT, o->limits.conn_timeout_s, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
         o->limits.max_header, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
@@ -365,6 +384,7 @@ static cs_status start_daemon(cs_server *s, cs_error *err)
     if (!s->mhd)
         return cs_error_set(err, CS_ERR_IO, "cannot listen on %s:%d (is the port in use?)", o->host,
                             o->port);
+    if (!s->tls) return cs__api_front_new(s, &addr, &s->front, err);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : o->port;
     return CS_OK;
@@ -474,6 +494,8 @@ cs_status cs_server_run(cs_server *s, cs_error *err)
         rc = cs_error_set(err, CS_ERR_LIMIT, "requests still open after %u s",
                           s->opt.exit_timeout_s);
     if (rc != CS_OK) return rc; /* workers may still answer: the daemon must stay up */
+    cs__api_front_free(s->front);
+    s->front = NULL;
     cs__api_stream_stop(s->stream);
     MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
@@ -486,7 +508,8 @@ cs_status cs_server_run(cs_server *s, cs_error *err)
 void cs_server_free(cs_server *s)
 {
     if (!s) return;
-    cs__api_stream_stop(s->stream); /* first: it resumes what the daemon must not find suspended */
+    cs__api_front_free(s->front);   /* first: it hands connections to the daemon */
+    cs__api_stream_stop(s->stream); /* it resumes what the daemon must not find suspended */
     if (s->mhd) MHD_stop_daemon(s->mhd);
     cs__api_stream_free(s->stream); /* after the daemon: a stream's end uses it */
     cs__api_conns_free(s->conns);   /* after the daemon: its callbacks use the table */

@@ -33,11 +33,15 @@ typedef struct cs_api_limits {
     size_t max_header;               /* per-connection memory for the request line and headers */
     unsigned conn_timeout_s;         /* an idle connection is closed after this (30 s) */
     unsigned request_timeout_s;      /* a request body must arrive within this (60 s) */
+    unsigned min_body_rate;          /* a streamed body (a push) gets request_timeout_s plus
+                                        a second per this many bytes it delivered (500) */
     unsigned header_timeout_s;       /* a request's headers must arrive within this from the
                                         connection's start or the previous answer (10 s) */
     unsigned max_connections;        /* concurrent connections (1024); the oldest waiting for
                                         headers are closed when fewer than 1/16 are free */
     unsigned max_connections_per_ip; /* concurrent connections from one address (64) */
+    size_t max_response;             /* inference answer bytes (64 MiB; 0 = no bound); larger
+                                        is 413, refused before it is encoded */
 } cs_api_limits;
 
 /* One model the repository can load: given with --model, or found in DATA_DIR/models. */

@@ -86,18 +86,50 @@ static bool outputs_or_400(cs_api_req *r, const cs_v2_request *req, const cs_mod
     return true;
 }
 
-/* Encodes the answer; called with r->lock held. */
+/* The bytes of the outputs the answer carries (all of them unless some are asked for). */
+static size_t answer_bytes(const cs_v2_request *req, const cs_model_t *m, int n_outputs,
+                           const cs_tensor *outputs)
+{
+    size_t total = 0;
+    int n = req->n_outputs ? req->n_outputs : n_outputs;
+    for (int k = 0; k < n; k++) {
+        const cs_tensor *t =
+            &outputs[req->n_outputs ? cs_v2_output_index(m, req->outputs[k].name) : k];
+        total += cs_v2_tensor_bytes(t);
+    }
+    return total;
+}
+
+/* Encodes the answer; called with r->lock held. An answer over limits.max_response is
+ * refused (413) before any of it is written: by its outputs' bytes, and while it is encoded
+ * (JSON text is longer than the tensors) by the buffer's bound. */
 static void answer(cs_api_req *r, const cs_v2_request *req, int n_outputs, const cs_tensor *outputs)
 {
+    const cs_model_t *m = cs_rt_model_engine(r->m);
+    size_t max = r->srv->opt.limits.max_response, bytes = answer_bytes(req, m, n_outputs, outputs);
+    if (max && bytes > max) {
+        cs_api_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+                     "the answer's outputs hold %zu bytes, over the server's "
+                     "--max-response-size of %zu bytes; ask for fewer or smaller outputs",
+                     bytes, max);
+        return;
+    }
     cs_sbuf out;
-    cs_sbuf_init(&out, 0);
+    cs_sbuf_init(&out, max);
     (void)cs_sbuf_reserve(&out, 1024); /* most answers fit: one allocation instead of five */
     size_t header_len;
     cs_error err;
-    if (cs_v2_encode_response(req, r->model, r->version, cs_rt_model_engine(r->m), n_outputs,
-                              outputs, &out, &header_len, &err) != CS_OK) {
-        cs_sbuf_free(&out);
+    cs_status rc = cs_v2_encode_response(req, r->model, r->version, m, n_outputs, outputs, &out,
+                                         &header_len, &err);
+    if (rc == CS_ERR_LIMIT) /* the buffer's bound */
+        cs_api_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
+                     "the answer, encoded, is larger than the server's --max-response-size of "
+                     "%zu bytes; ask for binary outputs or fewer of them",
+                     max);
+    else if (rc)
         cs_api_error(r, cs_api_http_status(err.code), "%s", err.msg);
+    if (rc) {
+        cs_sbuf_free(&out);
         return;
     }
     size_t len = out.len;

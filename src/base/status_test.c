@@ -18,6 +18,7 @@ static void test_strerror(void **state)
     assert_string_equal(cs_strerror(CS_ERR_INTERNAL), "internal error");
     assert_string_equal(cs_strerror(CS_ERR_TIMEOUT), "deadline exceeded");
     assert_string_equal(cs_strerror(CS_ERR_NO_FIT), "no device fits");
+    assert_string_equal(cs_strerror(CS_ERR_TOO_LARGE), "too large");
     assert_string_equal(cs_strerror(CS_STATUS_COUNT), "unknown error");
     assert_string_equal(cs_strerror((cs_status)-1), "unknown error");
     for (int c = 0; c < CS_STATUS_COUNT; c++) assert_true(strlen(cs_strerror((cs_status)c)) > 0);

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_LONGOPTS 32
+#define MAX_LONGOPTS 64
 
 static void vreport(const char *cmd, const char *fmt, va_list ap, const char *suffix)
 {

@@ -12,6 +12,7 @@
 
 #include "base/sbuf.h"
 #include "cli/http_client.h"
+#include "registry/registry.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -28,6 +29,7 @@
 
 static const char usage[] =
     "usage: capstan model push NAME FILE.onnx [--label K=V]... [--alias A] [--source URI]\n"
+    "                          [--sign KEY.pem]\n"
     "       capstan model ls [NAME] [--selector S] [--prefix P] [--desc] [--limit N]\n"
     "                        [--page-token T]\n"
     "       capstan model show NAME[:VERSION|@ALIAS]\n"
@@ -39,9 +41,12 @@ static const char usage[] =
     "       capstan model audit [NAME] [--limit N] [--page-token T]\n\n"
     "Manages the model registry of a running `capstan serve`.\n\n"
     "  push     uploads FILE as NAME's next version (creating NAME when it is new), with\n"
-    "           labels, a source URI for lineage and optionally an alias pointing at it\n"
+    "           labels, a source URI for lineage and optionally an alias pointing at it;\n"
+    "           --sign signs its sha256 digest with an ed25519 private key (PEM, as\n"
+    "           `openssl genpkey -algorithm ed25519` writes), for `serve --require-signed`\n"
     "  ls       lists models, or NAME's versions (--selector k=v,k!=v,k,!k on labels)\n"
-    "  show     one model (with its aliases), or one version by number or alias\n"
+    "  show     one model (with its aliases), or one version by number or alias (its\n"
+    "           \"signer\" is the signing key's fingerprint, SHA256:<hex>, or null)\n"
     "  alias    points ALIAS at VERSION (moving what /v2/models/NAME serves for prod), or\n"
     "           removes it\n"
     "  archive  stops serving a version and hides it from `latest` (--restore undoes it)\n"
@@ -69,10 +74,11 @@ enum {
     OPT_YES,
     OPT_RESTORE,
     OPT_CACERT,
+    OPT_SIGN,
 };
 
 typedef struct model_opts {
-    const char *server, *cacert, *alias, *source, *selector, *prefix, *page_token;
+    const char *server, *cacert, *alias, *source, *selector, *prefix, *page_token, *sign;
     const char *labels[MAX_LABELS];
     int n_labels;
     long limit;
@@ -101,6 +107,7 @@ static int on_option(void *user, int opt, const char *arg)
         break;
     case OPT_ALIAS: o->alias = arg; break;
     case OPT_SOURCE: o->source = arg; break;
+    case OPT_SIGN: o->sign = arg; break;
     case OPT_SELECTOR: o->selector = arg; break;
     case OPT_PREFIX: o->prefix = arg; break;
     case OPT_DESC: o->desc = true; break;
@@ -202,12 +209,24 @@ static int push(ctx *c, int argc, char **argv)
     if (stat(file, &st) != 0) return cs_cli_error("model", "%s: cannot read it", file);
     cs_http_reply rep;
     int rc;
+    cs_error err;
+    char hdr[MAX_LABELS + 4][HEADER_LABEL_MAX];
+    const char *hdrs[MAX_LABELS + 4];
+    int n = 0;
+    if (c->o.sign) { /* the server checks the digest and the signature over it */
+        char digest[80], sig[160], key[80];
+        if (cs_registry_sign_file(c->o.sign, file, digest, sig, key, &err) != CS_OK)
+            return cs_cli_error("model", "%s", err.msg);
+        snprintf(hdr[n++], sizeof hdr[0], "X-Capstan-Digest: %s", digest);
+        snprintf(hdr[n++], sizeof hdr[0], "X-Capstan-Signature: %s", sig);
+        snprintf(hdr[n++], sizeof hdr[0], "X-Capstan-Signer-Key: %s", key);
+        for (int i = 0; i < n; i++) hdrs[i] = hdr[i];
+    }
     /* Create the model first; 409 means it exists, which is what push wants. */
     json_t *body = json_pack("{s:s}", "name", name);
     char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     json_decref(body);
     if (!text) return cs_cli_error("model", "out of memory");
-    cs_error err;
     cs_sbuf_puts(&c->path, "/api/v1/models");
     cs_status st_rc = cs_http_call(&c->http, "POST", c->path.data, text, &rep, &err);
     free(text);
@@ -220,9 +239,6 @@ static int push(ctx *c, int argc, char **argv)
     }
     cs_sbuf_free(&rep.body);
 
-    char hdr[MAX_LABELS + 1][HEADER_LABEL_MAX];
-    const char *hdrs[MAX_LABELS + 1];
-    int n = 0;
     for (int i = 0; i < c->o.n_labels; i++, n++) {
         snprintf(hdr[n], sizeof hdr[n], "X-Capstan-Label: %s", c->o.labels[i]);
         hdrs[n] = hdr[n];
@@ -485,6 +501,7 @@ static int model_main(int argc, char **argv)
         {"label", required_argument, NULL, OPT_LABEL},
         {"alias", required_argument, NULL, OPT_ALIAS},
         {"source", required_argument, NULL, OPT_SOURCE},
+        {"sign", required_argument, NULL, OPT_SIGN},
         {"selector", required_argument, NULL, OPT_SELECTOR},
         {"prefix", required_argument, NULL, OPT_PREFIX},
         {"desc", no_argument, NULL, OPT_DESC},

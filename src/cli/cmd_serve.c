@@ -13,6 +13,7 @@
 #include "api/server.h"
 #include "base/alloc.h"
 #include "base/vec.h"
+#include "devices/quantity.h"
 #include "obs/log.h"
 #include "obs/metrics.h"
 #include "obs/otlp.h"
@@ -32,6 +33,8 @@ static const char usage[] =
     "                     [--log-level LEVEL] [--log-format json|text] [--registry URL]\n"
     "                     [--webhook URL --webhook-secret-file FILE] [--max-artifact-size BYTES]\n"
     "                     [--devices FILE.yaml] [--device-policy P] [--otlp-endpoint URL]\n"
+    "                     [--max-session-memory SIZE] [--max-response-size SIZE]\n"
+    "                     [--require-signed --trusted-keys DIR]\n"
     "                     [--model-repository DIR [--model-control-mode none|explicit|poll]\n"
     "                      [--load-model NAME]... [--repository-poll-secs N]]\n\n"
     "Serves models over the Open Inference Protocol v2 (KServe, Triton) with the binary tensor\n"
@@ -63,10 +66,18 @@ static const char usage[] =
     "  --max-body-size BYTES    largest request body (67108864)\n"
     "  --header-timeout S       a request's headers must arrive within S seconds of the\n"
     "                           connection's start or the previous answer (10)\n"
-    "  --request-timeout S      a request body (not a push) must arrive within S (60)\n"
+    "  --request-timeout S      a request body must arrive within S (60); a push gets S\n"
+    "                           plus a second per --min-body-rate bytes it delivered\n"
+    "  --min-body-rate BYTES    the slowest push body allowed, in bytes a second (500)\n"
     "  --max-connections N      open connections; the oldest idle ones are closed when\n"
     "                           nearly full (1024)\n"
     "  --max-connections-per-ip N  open connections from one address (64)\n"
+    "  --max-session-memory SIZE  memory one engine session's plans may hold (4Gi; a quantity:\n"
+    "                           512Mi, 2G, 0 = no bound). Checked from the memory plan before\n"
+    "                           allocating: a model over it fails to load, a request whose\n"
+    "                           input shapes need more is refused with 413\n"
+    "  --max-response-size SIZE largest inference answer (64Mi; 0 = no bound); a larger one\n"
+    "                           is refused with 413 before it is encoded\n"
     "  --log-level LEVEL        debug, info, warn, error or off (info)\n"
     "  --log-format F           json (one object per line) or text (key=value); text when\n"
     "                           stderr is a terminal, else json\n"
@@ -90,6 +101,9 @@ static const char usage[] =
     "                           no DIR/admin.token\n"
     "  --tls-cert FILE.pem      serve HTTPS (TLS 1.2+) with this certificate chain; with\n"
     "  --tls-key FILE.pem       its private key. SIGHUP re-reads both files\n"
+    "  --require-signed         serve only registry versions signed (`capstan model push\n"
+    "                           --sign`) by a key in --trusted-keys; others fail to load\n"
+    "  --trusted-keys DIR       ed25519 public keys (*.pem) whose signatures are trusted\n"
     "  --otlp-endpoint URL      export traces over OTLP/HTTP (JSON) to URL/v1/traces, as\n"
     "                           OTEL_EXPORTER_OTLP_ENDPOINT does (which it overrides); the\n"
     "                           other OTEL_* variables are honoured too (docs/observability.md)\n"
@@ -126,12 +140,21 @@ enum {
     OPT_TLS_KEY,
     OPT_OTLP_ENDPOINT,
     OPT_LOG_FORMAT,
+    OPT_MAX_SESSION_MEMORY,
+    OPT_MAX_RESPONSE,
+    OPT_MIN_BODY_RATE,
+    OPT_REQUIRE_SIGNED,
+    OPT_TRUSTED_KEYS,
     OPT_AUTH_TOKEN_FILE,
     OPT_MODEL_REPOSITORY,
     OPT_CONTROL_MODE,
     OPT_LOAD_MODEL,
     OPT_POLL_SECS,
 };
+
+/* --max-session-memory's default: far above what the shipped models need (resnet18 batching
+ * 32 rows holds about 0.3 GiB), far below what a hostile 200-byte model asks for. */
+#define DEFAULT_SESSION_MEMORY ((size_t)4 << 30)
 
 typedef struct name_path {
     const char *name, *path; /* borrowed from argv (name is cut at '=') */
@@ -144,11 +167,26 @@ typedef struct serve_opts {
     int threads, instances, max_batch; /* instances/max_batch: -1 = not given */
     const char *auth;                  /* "tokens", "none", or NULL: by --host */
     const char *otlp_endpoint;         /* --otlp-endpoint, or NULL */
+    size_t max_session_memory;         /* --max-session-memory in bytes; 0 = no bound */
+    bool require_signed;               /* --require-signed (needs --trusted-keys) */
     const char *token_file;            /* --auth-token-file, or NULL */
     const char *control;               /* --model-control-mode, or NULL */
     cs_vec load_models;                /* const char *: --load-model */
     int poll_secs;                     /* --repository-poll-secs; -1 = not given */
 } serve_opts;
+
+/* A byte count written as a Kubernetes quantity ("512Mi", "2G", "0"); a fraction of a byte
+ * rounds up. */
+static int parse_size(const char *opt, const char *arg, size_t *out)
+{
+    cs_quantity q;
+    cs_error err;
+    if (cs_quantity_parse(arg, &q, &err) != CS_OK || q.milli < 0)
+        return cs_cli_usage_error("serve", "%s expects a size such as 512Mi or 2G, got '%s'", opt,
+                                  arg);
+    *out = (size_t)(q.milli / 1000 + (q.milli % 1000 != 0));
+    return CS_CLI_CONTINUE;
+}
 
 /* Splits NAME=VALUE in place into v. */
 static int name_value(const char *opt, char *arg, cs_vec *v)
@@ -178,6 +216,7 @@ static int on_option(void *ctx, int opt, const char *arg)
         {OPT_MAX_BODY, "--max-body-size", 1024, 1L << 32},
         {OPT_HEADER_TIMEOUT, "--header-timeout", 1, 3600},
         {OPT_REQUEST_TIMEOUT, "--request-timeout", 1, 86400},
+        {OPT_MIN_BODY_RATE, "--min-body-rate", 1, 1L << 30},
         {OPT_MAX_CONNS, "--max-connections", 16, 1000000},
         {OPT_MAX_CONNS_PER_IP, "--max-connections-per-ip", 1, 1000000},
         {OPT_MAX_ARTIFACT, "--max-artifact-size", 1024, 1L << 40},
@@ -204,6 +243,9 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_MAX_BODY: o->srv.limits.max_body = (size_t)n; break;
     case OPT_HEADER_TIMEOUT: o->srv.limits.header_timeout_s = (unsigned)n; break;
     case OPT_REQUEST_TIMEOUT: o->srv.limits.request_timeout_s = (unsigned)n; break;
+    case OPT_MIN_BODY_RATE: o->srv.limits.min_body_rate = (unsigned)n; break;
+    case OPT_REQUIRE_SIGNED: o->require_signed = true; break;
+    case OPT_TRUSTED_KEYS: o->reg.trusted_keys_dir = arg; break;
     case OPT_MAX_CONNS: o->srv.limits.max_connections = (unsigned)n; break;
     case OPT_MAX_CONNS_PER_IP: o->srv.limits.max_connections_per_ip = (unsigned)n; break;
     case OPT_REGISTRY: o->reg.store_url = arg; break;
@@ -219,6 +261,10 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_TLS_CERT: o->srv.tls_cert = arg; break;
     case OPT_TLS_KEY: o->srv.tls_key = arg; break;
     case OPT_OTLP_ENDPOINT: o->otlp_endpoint = arg; break;
+    case OPT_MAX_SESSION_MEMORY:
+        return parse_size("--max-session-memory", arg, &o->max_session_memory);
+    case OPT_MAX_RESPONSE:
+        return parse_size("--max-response-size", arg, &o->srv.limits.max_response);
     case OPT_AUTH_TOKEN_FILE: o->token_file = arg; break;
     case OPT_MODEL_REPOSITORY: o->srv.model_repository = arg; break;
     case OPT_POLL_SECS: o->poll_secs = (int)n; break;
@@ -381,13 +427,21 @@ static int serve_main(int argc, char **argv)
         {"tls-key", required_argument, NULL, OPT_TLS_KEY},
         {"otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT},
         {"log-format", required_argument, NULL, OPT_LOG_FORMAT},
+        {"max-session-memory", required_argument, NULL, OPT_MAX_SESSION_MEMORY},
+        {"max-response-size", required_argument, NULL, OPT_MAX_RESPONSE},
+        {"min-body-rate", required_argument, NULL, OPT_MIN_BODY_RATE},
+        {"require-signed", no_argument, NULL, OPT_REQUIRE_SIGNED},
+        {"trusted-keys", required_argument, NULL, OPT_TRUSTED_KEYS},
         {"model-repository", required_argument, NULL, OPT_MODEL_REPOSITORY},
         {"model-control-mode", required_argument, NULL, OPT_CONTROL_MODE},
         {"load-model", required_argument, NULL, OPT_LOAD_MODEL},
         {"repository-poll-secs", required_argument, NULL, OPT_POLL_SECS},
         {0}};
     static const cs_cli_spec spec = {"serve", usage, "", longopts};
-    serve_opts o = {.instances = -1, .max_batch = -1, .poll_secs = -1};
+    serve_opts o = {.instances = -1,
+                    .max_batch = -1,
+                    .poll_secs = -1,
+                    .max_session_memory = DEFAULT_SESSION_MEMORY};
     cs_server_options_defaults(&o.srv);
     cs_vec_init(&o.models, sizeof(name_path));
     cs_vec_init(&o.configs, sizeof(name_path));
@@ -418,6 +472,10 @@ static int serve_main(int argc, char **argv)
                             !strcmp(o.srv.host, "localhost"));
     if (!o.srv.tls_cert != !o.srv.tls_key) {
         rc = cs_cli_usage_error("serve", "--tls-cert and --tls-key go together");
+        goto out;
+    }
+    if (o.require_signed != !!o.reg.trusted_keys_dir) {
+        rc = cs_cli_usage_error("serve", "--require-signed and --trusted-keys go together");
         goto out;
     }
     if ((rc = read_token(&o, token, sizeof token)) != CS_CLI_CONTINUE) goto out;
@@ -468,7 +526,8 @@ static int serve_main(int argc, char **argv)
     }
     o.srv.registry = reg;
     o.srv.max_artifact = cs_registry_max_artifact(reg); /* 16 GiB when not given */
-    cs_rt_options ro = {.max_threads = o.threads, .metrics = metrics};
+    cs_rt_options ro = {
+        .max_threads = o.threads, .metrics = metrics, .max_session_memory = o.max_session_memory};
     if (cs_runtime_new(&ro, &rt, &err) != CS_OK ||
         cs_server_new(&o.srv, rt, metrics, &srv, &err) != CS_OK) {
         cs_cli_error("serve", "%s", err.msg);

@@ -18,6 +18,13 @@
  * infer returned CS__DEFER), the plan is dynamic: each run infers shapes again and takes
  * buffers from a per-run arena that is reset, not freed, between runs. An optional node
  * timer (cs_session_set_node_timer) sees each step's time; off, it costs a branch per step.
+ *
+ * Memory bound: with cs_session_options.max_memory set, every byte a plan holds (folded
+ * values, prepacked weights, the activation arena, scratch) and every per-run buffer of a
+ * dynamic plan is charged (charge()) before it is allocated, against the bytes the cached
+ * plans hold together: least recently used plans are dropped to make room, and what still
+ * does not fit fails with CS_ERR_TOO_LARGE. A 200-byte model whose ConstantOfShape folds to
+ * gigabytes is refused before the gigabytes exist.
  */
 #include "engine/kernel.h"
 
@@ -55,7 +62,8 @@ typedef struct plan {
     int n_steps;
     bool dynamic;
 
-    void *mem; /* static plans: the activation arena and the scratch area */
+    size_t bytes; /* charged to the session: folded values, packed weights, mem, scratch */
+    void *mem;    /* static plans: the activation arena and the scratch area */
     size_t mem_size;
     void *scratch;
     size_t scratch_size;
@@ -68,6 +76,8 @@ struct cs_session {
     cs_pool *pool;
     plan *plans[MAX_PLANS];
     int n_plans;
+    size_t max_memory; /* 0 = no bound */
+    size_t held;       /* bytes the cached plans hold (their `bytes`, summed) */
     uint64_t clock;
     cs_node_timer_fn timer; /* NULL unless a profiler asked for per-node times */
     void *timer_ctx;
@@ -122,6 +132,42 @@ static size_t scratch_of(const cs__node *n, const cs_tensor *const *in, const cs
     return n->kernel->scratch ? n->kernel->scratch(n, in, n->n_in, out, n->n_out) : 0;
 }
 
+/* --- the memory bound ------------------------------------------------------------------ */
+
+static void plan_free(plan *p);
+
+/* Drops the least recently used cached plan other than keep; false when there is none. */
+static bool evict_lru(cs_session_t *s, const plan *keep)
+{
+    int lru = -1;
+    for (int i = 0; i < s->n_plans; i++)
+        if (s->plans[i] != keep && (lru < 0 || s->plans[i]->last_used < s->plans[lru]->last_used))
+            lru = i;
+    if (lru < 0) return false;
+    s->held -= s->plans[lru]->bytes;
+    plan_free(s->plans[lru]);
+    s->plans[lru] = s->plans[--s->n_plans];
+    return true;
+}
+
+/* Before need more bytes are allocated for plan p, which holds `has` already (charged to
+ * s->held when p is cached, the caller's `keep`; NULL while p is being built): drops other
+ * plans until the session's total fits under max_memory, else fails with CS_ERR_TOO_LARGE
+ * and nothing is allocated. The caller adds need to its count once allocated. */
+static cs_status charge(cs_session_t *s, const plan *keep, size_t has, size_t need, cs_error *err)
+{
+    if (!s->max_memory) return CS_OK;
+    size_t own = has > SIZE_MAX - need ? SIZE_MAX : has + need;
+    size_t others = keep ? s->held - keep->bytes : s->held;
+    while (own <= s->max_memory && others > s->max_memory - own && evict_lru(s, keep))
+        others = keep ? s->held - keep->bytes : s->held;
+    if (own <= s->max_memory && others <= s->max_memory - own) return CS_OK;
+    return cs_error_set(err, CS_ERR_TOO_LARGE,
+                        "the plan for these input shapes needs at least %zu bytes, over the "
+                        "session memory limit of %zu bytes",
+                        own, s->max_memory);
+}
+
 /* --- the memory plan ------------------------------------------------------------------- */
 
 typedef struct buffer {
@@ -164,7 +210,8 @@ static size_t assign_offsets(buffer *b, int n)
 
 /* root[v] is the value whose buffer v lives in: itself, or for a fused activation's
  * output the Conv output it was mapped onto, whose buffer must live as long as either. */
-static cs_status plan_memory(plan *p, const cs_model_t *m, const int *root, cs_error *err)
+static cs_status plan_memory(cs_session_t *s, plan *p, const cs_model_t *m, const int *root,
+                             cs_error *err)
 {
     int *last_use = cs_arena_alloc(&p->arena, (size_t)(m->n_values + 1) * sizeof *last_use, 8);
     int n_buf = 0;
@@ -193,6 +240,15 @@ static cs_status plan_memory(plan *p, const cs_model_t *m, const int *root, cs_e
     for (int i = 0; i < n_buf; i++)
         bufs[i].size = (bufs[i].size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
     p->mem_size = assign_offsets(bufs, n_buf);
+    for (int i = 0; i < p->n_steps; i++)
+        if (p->steps[i].scratch > p->scratch_size) p->scratch_size = p->steps[i].scratch;
+    p->scratch_size = (p->scratch_size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+    cs_status rc = charge(s, NULL, p->bytes, p->mem_size + p->scratch_size, err);
+    if (rc) {
+        cs_free(bufs);
+        return rc;
+    }
+    p->bytes += p->mem_size + p->scratch_size;
     p->mem = p->mem_size ? aligned_alloc(ALIGN, p->mem_size) : NULL;
     if (p->mem_size && !p->mem) {
         cs_free(bufs);
@@ -201,11 +257,7 @@ static cs_status plan_memory(plan *p, const cs_model_t *m, const int *root, cs_e
     }
     for (int i = 0; i < n_buf; i++) bufs[i].t->data = (char *)p->mem + bufs[i].offset;
     cs_free(bufs);
-
-    for (int i = 0; i < p->n_steps; i++)
-        if (p->steps[i].scratch > p->scratch_size) p->scratch_size = p->steps[i].scratch;
     if (p->scratch_size) {
-        p->scratch_size = (p->scratch_size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
         p->scratch = aligned_alloc(ALIGN, p->scratch_size);
         if (!p->scratch)
             return cs_error_set(err, CS_ERR_NOMEM, "out of memory: scratch of %zu bytes",
@@ -230,14 +282,19 @@ static void plan_free(plan *p)
 static cs_status fold_node(cs_session_t *s, plan *p, const cs__node *n, const cs_tensor **in,
                            cs_tensor *out, cs_error *err)
 {
+    cs_status rc;
     for (int j = 0; j < n->n_out; j++) {
-        out[j].data = cs_arena_alloc(&p->arena, tensor_bytes(&out[j]), ALIGN);
+        size_t bytes = tensor_bytes(&out[j]);
+        if ((rc = charge(s, NULL, p->bytes, bytes, err))) return rc;
+        out[j].data = cs_arena_alloc(&p->arena, bytes, ALIGN);
         if (!out[j].data) return cs_error_set(err, CS_ERR_NOMEM, "out of memory while folding");
+        p->bytes += bytes;
     }
     size_t need = scratch_of(n, in, out);
+    if ((rc = charge(s, NULL, p->bytes, need, err))) return rc; /* freed again below */
     void *scratch = need ? aligned_alloc(ALIGN, (need + ALIGN - 1) & ~(size_t)(ALIGN - 1)) : NULL;
     if (need && !scratch) return cs_error_set(err, CS_ERR_NOMEM, "out of memory while folding");
-    cs_status rc = run_node(s, n, in, out, scratch, need, NULL, NULL, err);
+    rc = run_node(s, n, in, out, scratch, need, NULL, NULL, err);
     free(scratch);
     return rc;
 }
@@ -272,7 +329,7 @@ static bool fuse_activation(plan *p, const cs_model_t *m, const cs__node *n,
 
 /* Lets each step's kernel prepack its known inputs into the plan's arena. Runs before
  * plan_memory(), while only known values have data (the prepack contract). */
-static cs_status prepack_steps(plan *p, cs_error *err)
+static cs_status prepack_steps(cs_session_t *s, plan *p, cs_error *err)
 {
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
@@ -280,8 +337,11 @@ static cs_status prepack_steps(plan *p, cs_error *err)
         if (!n->kernel->prepack) continue;
         size_t need = n->kernel->prepack(n, st->in, n->n_in, st->out, n->n_out, NULL);
         if (!need) continue;
+        cs_status rc = charge(s, NULL, p->bytes, need, err);
+        if (rc) return rc;
         void *dst = cs_arena_alloc(&p->arena, need, ALIGN);
         if (!dst) return cs_error_set(err, CS_ERR_NOMEM, "out of memory prepacking %s", n->op_type);
+        p->bytes += need;
         n->kernel->prepack(n, st->in, n->n_in, st->out, n->n_out, dst);
         st->packed = dst;
     }
@@ -391,8 +451,8 @@ static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor
         st->out = out;
         st->scratch = out_shaped ? scratch_of(n, in, out) : 0;
     }
-    if (!p->dynamic && (rc = prepack_steps(p, err))) goto fail;
-    if (!p->dynamic && (rc = plan_memory(p, m, root, err))) goto fail;
+    if (!p->dynamic && (rc = prepack_steps(s, p, err))) goto fail;
+    if (!p->dynamic && (rc = plan_memory(s, p, m, root, err))) goto fail;
     *out_plan = p;
     return CS_OK;
 nomem:
@@ -407,6 +467,7 @@ fail:
 static cs_status run_dynamic(cs_session_t *s, plan *p, cs_error *err)
 {
     cs_arena_reset(&p->run_arena);
+    size_t used = 0; /* this run's buffers, charged on top of the plan's bytes */
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
         const cs__node *n = st->node;
@@ -417,11 +478,16 @@ static cs_status run_dynamic(cs_session_t *s, plan *p, cs_error *err)
                                   "time");
         if (rc) return rc;
         for (int j = 0; j < n->n_out; j++) {
-            st->out[j].data = cs_arena_alloc(&p->run_arena, tensor_bytes(&st->out[j]), ALIGN);
+            size_t bytes = tensor_bytes(&st->out[j]);
+            if ((rc = charge(s, p, p->bytes + used, bytes, err))) return rc;
+            st->out[j].data = cs_arena_alloc(&p->run_arena, bytes, ALIGN);
             if (!st->out[j].data)
                 return cs_error_set(err, CS_ERR_NOMEM, "out of memory for %s outputs", n->op_type);
+            used += bytes;
         }
         size_t need = scratch_of(n, st->in, st->out);
+        if ((rc = charge(s, p, p->bytes + used, need, err))) return rc;
+        used += need;
         void *scratch = need ? cs_arena_alloc(&p->run_arena, need, ALIGN) : NULL;
         if (need && !scratch) return cs_error_set(err, CS_ERR_NOMEM, "out of memory for scratch");
         uint64_t t0 = step_start(s);
@@ -511,6 +577,49 @@ static bool plan_matches(const plan *p, const cs_model_t *m, const uint8_t *fed,
     return true;
 }
 
+/* The cached plan for this signature, or a new one cached in the place of the least recently
+ * used when MAX_PLANS are cached. */
+static cs_status plan_for(cs_session_t *s, const uint8_t *fed, const cs_tensor *given, plan **out,
+                          cs_error *err)
+{
+    for (int i = 0; i < s->n_plans; i++)
+        if (plan_matches(s->plans[i], s->model, fed, given)) {
+            *out = s->plans[i];
+            return CS_OK;
+        }
+    plan *p = NULL;
+    cs_status rc = plan_build(s, fed, given, &p, err);
+    if (rc) return rc;
+    if (s->n_plans == MAX_PLANS) evict_lru(s, NULL);
+    s->plans[s->n_plans++] = p;
+    s->held += p->bytes;
+    *out = p;
+    return CS_OK;
+}
+
+cs_status cs_session_prepare(cs_session_t *s, cs_error *err)
+{
+    const cs_model_t *m = s->model;
+    if (m->n_inputs > 64) return CS_OK; /* rare; planned at the first run */
+    cs_tensor given[64];
+    uint8_t fed[64];
+    for (int i = 0; i < m->n_inputs; i++) {
+        const cs__value *v = &m->values[m->inputs[i]];
+        fed[i] = !v->init;
+        memset(&given[i], 0, sizeof given[i]);
+        if (v->init) continue;
+        if (v->rank < 0 || v->dtype == CS_DTYPE_UNDEFINED) return CS_OK;
+        given[i].dtype = v->dtype;
+        given[i].rank = v->rank;
+        for (int d = 0; d < v->rank; d++) {
+            if (v->dims[d] < 0) return CS_OK;
+            given[i].dims[d] = v->dims[d];
+        }
+    }
+    plan *p;
+    return plan_for(s, fed, given, &p, err);
+}
+
 cs_status cs_session_run(cs_session_t *s, int n_inputs, const char *const *names,
                          const cs_tensor *inputs, int n_outputs, cs_tensor *outputs, cs_error *err)
 {
@@ -538,23 +647,7 @@ cs_status cs_session_run(cs_session_t *s, int n_inputs, const char *const *names
     }
     cs_status rc = bind_inputs(m, n_inputs, names, inputs, given, fed, err);
     plan *p = NULL;
-    if (rc == CS_OK) {
-        for (int i = 0; i < s->n_plans && !p; i++)
-            if (plan_matches(s->plans[i], m, fed, given)) p = s->plans[i];
-        if (!p) {
-            rc = plan_build(s, fed, given, &p, err);
-            if (rc == CS_OK) {
-                if (s->n_plans == MAX_PLANS) { /* evict the least recently used */
-                    int lru = 0;
-                    for (int i = 1; i < s->n_plans; i++)
-                        if (s->plans[i]->last_used < s->plans[lru]->last_used) lru = i;
-                    plan_free(s->plans[lru]);
-                    s->plans[lru] = s->plans[--s->n_plans];
-                }
-                s->plans[s->n_plans++] = p;
-            }
-        }
-    }
+    if (rc == CS_OK) rc = plan_for(s, fed, given, &p, err);
     if (rc == CS_OK) {
         p->last_used = ++s->clock;
         for (int i = 0; i < m->n_inputs; i++)
@@ -600,6 +693,7 @@ cs_status cs_session_new(const cs_model_t *m, const cs_session_options *opts, cs
     if (!s) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
     s->model = m;
     s->threads = threads;
+    s->max_memory = opts ? opts->max_memory : 0;
     if (threads > 1) {
         /* The calling thread works too, so the pool has one thread fewer. */
         cs_status rc = cs_pool_new(threads - 1, &s->pool, err);

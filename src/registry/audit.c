@@ -127,15 +127,18 @@ json_t *cs__version_to_json(const cs_registry_version *v)
 {
     json_error_t jerr;
     json_t *schema = json_loads(v->io_schema, 0, &jerr);
+    char fp[CS_REGISTRY_FINGERPRINT_MAX] = "";
+    if (v->signer_key && *v->signer_key) cs_registry_key_fingerprint(v->signer_key, fp);
     return json_pack("{s:s, s:I, s:s, s:I, s:s, s:o*, s:o*, s:{s:s, s:s, s:s, s:s}, s:s, s:s, "
-                     "s:o*, s:o*}",
+                     "s:o*, s:o*, s:o}",
                      "model", v->model, "version", (json_int_t)v->version, "digest", v->digest,
                      "size", (json_int_t)v->size, "format", v->format, "io_schema", schema,
                      "labels", labels_object(v->n_labels, v->labels), "lineage", "source_uri",
                      v->source_uri, "run_id", v->run_id, "parent_version", v->parent_version,
                      "dataset_digest", v->dataset_digest, "state", cs_registry_state_name(v->state),
                      "created_by", v->created_by, "created_at", cs__timestamp_json(v->created_ns),
-                     "updated_at", cs__timestamp_json(v->updated_ns));
+                     "updated_at", cs__timestamp_json(v->updated_ns), "signer",
+                     fp[0] ? json_string(fp) : json_null());
 }
 
 json_t *cs__alias_to_json(const cs_registry_alias *a)

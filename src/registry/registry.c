@@ -47,6 +47,7 @@ struct cs_registry {
     bool postgres;
     int64_t max_bytes;
     cs__webhook *webhook;
+    cs__trusted *trusted;    /* NULL: every version is served (signing.c) */
     char origin[17];         /* in this registry's notifications (cluster mode) */
     struct cs__watch *watch; /* watch.c's, or NULL */
 
@@ -422,6 +423,9 @@ cs_status cs_registry_open(const cs_registry_options *opts, cs_registry_t **out,
     }
     rc = migrate(r, err);
     if (rc != CS_OK) goto out;
+    if (opts->trusted_keys_dir &&
+        (rc = cs__trusted_load(opts->trusted_keys_dir, &r->trusted, err)) != CS_OK)
+        goto out;
     if (opts->webhook_url && *opts->webhook_url) {
         rc = cs__webhook_new(opts, &r->webhook, err);
         if (rc != CS_OK) goto out;
@@ -438,6 +442,7 @@ void cs_registry_close(cs_registry_t *r)
     if (!r) return;
     cs_registry_unwatch(r);
     cs__webhook_free(r->webhook);
+    cs__trusted_free(r->trusted);
     for (int i = 0; i < r->n_idle; i++) r->idle[i].iface->close(r->idle[i].ctx);
     cs__blobs_free(&r->blobs);
     cs_free(r->db);
@@ -452,7 +457,7 @@ void cs_registry_close(cs_registry_t *r)
 #define VERSION_COLS                                                                      \
     "m.id, m.name, v.version, v.digest, v.size, v.format, v.io_schema, v.labels, "        \
     "v.source_uri, v.run_id, v.parent_version, v.dataset_digest, v.state, v.created_by, " \
-    "v.created_ns, v.updated_ns"
+    "v.created_ns, v.updated_ns, v.signature, v.signer_key"
 #define VERSION_FROM " FROM versions v JOIN models m ON m.id = v.model_id"
 #define ALIAS_COLS   "m.name, a.name, a.version, a.updated_by, a.updated_ns"
 
@@ -543,6 +548,8 @@ static cs_status version_row_cb(void *user, int ncols, const cs__sql_val *c, cs_
     v->created_by = text(r, &c[13]);
     v->created_ns = c[14].i;
     v->updated_ns = c[15].i;
+    v->signature = text(r, &c[16]);
+    v->signer_key = text(r, &c[17]);
     cs_status rc = cs__labels_parse(text(r, &c[7]), r->arena, &v->n_labels, &v->labels, err);
     return rc == CS_OK ? push_row(r, &rec, err) : rc;
 }
@@ -1079,6 +1086,9 @@ cs_status cs_registry_push_version(cs_registry_t *r, const char *model,
     if (rc == CS_OK) rc = check_text("parent_version", push->parent_version, err);
     if (rc == CS_OK) rc = check_text("dataset_digest", push->dataset_digest, err);
     if (rc == CS_OK) rc = check_actor(&actor, err);
+    if (rc == CS_OK && !push->signature != !push->signer_key)
+        rc = cs_error_set(err, CS_ERR_INVALID,
+                          "a signature and its signer key go together; one was given alone");
     if (rc == CS_OK && push->expected_digest && !cs__digest_valid(push->expected_digest))
         rc = cs_error_set(err, CS_ERR_INVALID,
                           "expected digest '%s' is not sha256:<64 lowercase "
@@ -1103,6 +1113,8 @@ cs_status cs_registry_push_version(cs_registry_t *r, const char *model,
         .dataset_digest = push->dataset_digest ? push->dataset_digest : "",
         .state = CS_REGISTRY_STATE_READY,
         .created_by = actor,
+        .signature = push->signature ? push->signature : "",
+        .signer_key = push->signer_key ? push->signer_key : "",
     };
     char digest[CS__DIGEST_LEN];
     cs_registry_push_timing timing = {0};
@@ -1118,6 +1130,9 @@ cs_status cs_registry_push_version(cs_registry_t *r, const char *model,
                           digest, push->expected_digest);
         goto out;
     }
+    if (push->signature &&
+        (rc = cs__signature_verify(digest, push->signature, push->signer_key, err)) != CS_OK)
+        goto out;
     const char *path = cs__blobs_path(&r->blobs, digest, arena);
     v.digest = cs_arena_strndup(arena, digest, strlen(digest));
     if (!path || !v.digest) {
@@ -1165,14 +1180,16 @@ cs_status cs_registry_push_version(cs_registry_t *r, const char *model,
         cs__sql_text(cs_registry_state_name(v.state)),
         cs__sql_text(actor),
         cs__sql_int(v.created_ns),
+        cs__sql_text(v.signature),
+        cs__sql_text(v.signer_key),
     };
     if (rc == CS_OK)
         rc = exec(&t,
                   "INSERT INTO versions (model_id, version, digest, size, format, io_schema, "
                   "labels, source_uri, run_id, parent_version, dataset_digest, state, "
-                  "created_by, created_ns, updated_ns) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, "
-                  "?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14)",
-                  14, p, NULL, NULL, err);
+                  "created_by, created_ns, updated_ns, signature, signer_key) VALUES (?1, ?2, "
+                  "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16)",
+                  16, p, NULL, NULL, err);
     if (rc == CS_OK) rc = put_labels(&t, model_id, v.version, push->n_labels, push->labels, err);
     const char *after = rc == CS_OK ? cs__json_text(cs__version_to_json(&v), arena) : NULL;
     if (rc == CS_OK && !after) rc = nomem(err);
@@ -1258,6 +1275,7 @@ cs_status cs_registry_artifact(cs_registry_t *r, const char *model, const char *
     if (rc != CS_OK) return rc;
     *path = cs__blobs_path(&r->blobs, version->digest, arena);
     if (!*path) return nomem(err);
+    if (r->trusted && (rc = cs__trusted_check(r->trusted, version, err)) != CS_OK) return rc;
     rc = cs__blobs_verify(*path, version->digest, version->size, err);
     if (rc != CS_OK)
         cs_error_prefix(err, "model '%s' version %" PRId64 ": ", model, version->version);

@@ -75,6 +75,11 @@ typedef struct cs_registry_options {
     int webhook_backoff_ms;   /* first retry delay, doubled each time; 0 = 500 */
     int webhook_queue;        /* events waiting at most; 0 = 1024, further ones dropped */
     int webhook_timeout_ms;   /* per request; 0 = 5000 */
+
+    /* Signed versions (signing.c): with a directory of ed25519 public keys (*.pem), the
+     * registry hands out only artifacts signed by one of them (cs_registry_artifact). NULL:
+     * any version is served. */
+    const char *trusted_keys_dir;
 } cs_registry_options;
 
 /* Opens (creating where needed) the data directory and the store, and applies pending
@@ -134,7 +139,22 @@ typedef struct cs_registry_version {
     cs_registry_state state;
     const char *created_by;
     int64_t created_ns, updated_ns;
+    /* The ed25519 signature over `digest` and the signer's raw public key, lowercase hex;
+     * both "" for an unsigned version. */
+    const char *signature, *signer_key;
 } cs_registry_version;
+
+/* "SHA256:<64 hex>" of a raw public key given in hex ("" when it is not one): how people
+ * and `capstan model show` name the signer. */
+#define CS_REGISTRY_FINGERPRINT_MAX 72
+void cs_registry_key_fingerprint(const char *key_hex, char out[CS_REGISTRY_FINGERPRINT_MAX]);
+
+/* Signs a file for a push: digest gets its "sha256:<hex>" (72 bytes), sig_hex the ed25519
+ * signature over that text with the private key in a PEM file (129 bytes: 128 hex digits),
+ * key_hex the public key (65 bytes). CS_ERR_IO when a file cannot be read, CS_ERR_INVALID
+ * when the PEM holds no ed25519 private key. Cost: one read of the file. */
+cs_status cs_registry_sign_file(const char *key_pem_path, const char *file, char *digest,
+                                char *sig_hex, char *key_hex, cs_error *err);
 
 typedef struct cs_registry_alias {
     const char *model;
@@ -230,6 +250,10 @@ typedef struct cs_registry_push {
     int n_labels;
     const cs_registry_label *labels;
     const char *source_uri, *run_id, *parent_version, *dataset_digest; /* optional */
+    /* Optional, together (see cs_registry_sign): a signature over the artifact's digest
+     * and the signer's public key, hex; a push whose signature does not verify fails
+     * (CS_ERR_INVALID) and stores nothing. */
+    const char *signature, *signer_key;
     cs_registry_push_timing *timing; /* optional: filled when the push succeeds */
 } cs_registry_push;
 
@@ -270,7 +294,9 @@ cs_status cs_registry_version_delete(cs_registry_t *r, const char *model, int64_
 /* Resolves `ref` like cs_registry_version_get and returns the artifact's path (in arena)
  * after checking its size and then its sha256 against the version's record: a mismatch
  * fails with CS_ERR_IO naming the blob and both digests, and the version must not be
- * served. Cost: one read of the whole artifact. */
+ * served. With trusted_keys_dir, a version that is unsigned, signed by another key or
+ * whose signature does not verify fails with CS_ERR_INVALID saying which. Cost: one read of
+ * the whole artifact. */
 cs_status cs_registry_artifact(cs_registry_t *r, const char *model, const char *ref,
                                cs_arena *arena, cs_registry_version *version, const char **path,
                                cs_error *err);

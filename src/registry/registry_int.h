@@ -129,4 +129,18 @@ void cs__webhook_emit(cs__webhook *w, const char *event, const char *actor, cons
 cs_status cs__webhook_flush(cs__webhook *w, int timeout_ms, cs_error *err);
 void cs__webhook_stats(cs__webhook *w, cs_registry_webhook_stats *out);
 
+/* --- signatures (signing.c) ------------------------------------------------------------- */
+
+/* CS_OK when sig_hex is key_hex's ed25519 signature over the digest text; CS_ERR_INVALID
+ * naming what is wrong otherwise. */
+cs_status cs__signature_verify(const char *digest, const char *sig_hex, const char *key_hex,
+                               cs_error *err);
+/* The public keys of a directory's *.pem files; every file must hold an ed25519 key. */
+typedef struct cs__trusted cs__trusted;
+cs_status cs__trusted_load(const char *dir, cs__trusted **out, cs_error *err);
+void cs__trusted_free(cs__trusted *t);
+/* CS_OK when v is signed by a key in t and the signature verifies; CS_ERR_INVALID naming
+ * which of the three it is not. */
+cs_status cs__trusted_check(const cs__trusted *t, const cs_registry_version *v, cs_error *err);
+
 #endif

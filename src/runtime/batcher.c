@@ -744,9 +744,13 @@ static void *worker_main(void *arg)
     cs_rt_model *m = in->model;
     cs_error err;
     cs_error_clear(&err);
-    cs_session_options opts = {.threads = in->threads};
+    cs_session_options opts = {.threads = in->threads, .max_memory = m->rt->max_session_memory};
     cs_status rc = pin(in, &err);
     if (rc == CS_OK) rc = cs_session_new(m->engine, &opts, &in->session, &err);
+    /* A static model's plan over the memory bound fails the start; its other plan errors are
+     * left to the requests, which report them as they always have. */
+    if (rc == CS_OK && cs_session_prepare(in->session, &err) == CS_ERR_TOO_LARGE)
+        rc = CS_ERR_TOO_LARGE;
     pthread_mutex_lock(&m->lock);
     if (rc)
         fail(in, rc, err.msg);

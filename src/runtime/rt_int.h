@@ -139,7 +139,8 @@ struct cs_runtime {
     pthread_mutex_t lock;
     cs_vec models; /* cs_rt_model *, in load order */
     int max_threads, threads_used;
-    uint64_t inline_max_ns; /* 0: never run on the caller (cs_rt_options.inline_max_us) */
+    size_t max_session_memory; /* each session's bound (cs_rt_options); 0 = none */
+    uint64_t inline_max_ns;    /* 0: never run on the caller (cs_rt_options.inline_max_us) */
     cs_rt_failed_fn on_failed;
     void *on_failed_ud;
     cs__rt_run_fn run; /* cs_session_run; tests may replace it before loading */

@@ -52,6 +52,7 @@ cs_status cs_runtime_new(const cs_rt_options *opts, cs_runtime **out, cs_error *
     pthread_mutex_init(&rt->lock, NULL);
     cs_vec_init(&rt->models, sizeof(cs_rt_model *));
     rt->max_threads = max_threads;
+    rt->max_session_memory = opts ? opts->max_session_memory : 0;
     rt->metrics = opts ? opts->metrics : NULL;
     rt->on_failed = opts ? opts->on_instance_failed : NULL;
     rt->on_failed_ud = opts ? opts->on_instance_failed_ud : NULL;
@@ -268,7 +269,11 @@ cs_status cs_runtime_load(cs_runtime *rt, const char *name, const char *version,
         cs__rt_stop(m, true);
         give_back_rest(m);
         cs_rt_model_release(m);
-        cs_error_prefix(err, "model '%s' version '%s' (%s): ", name, version, path);
+        /* The engine's own messages start with the file already: name it once. */
+        if (strncmp(err->msg, path, strlen(path)))
+            cs_error_prefix(err, "model '%s' version '%s' (%s): ", name, version, path);
+        else
+            cs_error_prefix(err, "model '%s' version '%s': ", name, version);
     }
     return rc;
 }

@@ -106,6 +106,11 @@ typedef struct cs_rt_options {
     struct cs_metrics *metrics; /* optional: queue/compute histograms, batch sizes, gauges */
     int inline_max_us;          /* a fast request's bound (see the top); 0 = CS_RT_INLINE_MAX_US,
                                    -1 = every request goes to a worker */
+    /* Each instance's session memory (cs_session_options.max_memory); 0 = no bound. A version
+     * whose inputs are all static is planned as its instances start, so a plan over the
+     * bound fails the load (CS_ERR_TOO_LARGE); otherwise a request whose shapes need a plan
+     * over it fails with CS_ERR_TOO_LARGE and the instance keeps serving. */
+    size_t max_session_memory;
     cs_rt_failed_fn on_instance_failed; /* optional */
     void *on_instance_failed_ud;
 } cs_rt_options;

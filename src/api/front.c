@@ -1,0 +1,323 @@
+/*
+ * front.c - the front door of a plain-HTTP server: accepts connections and checks each
+ * one's first request line and headers before libmicrohttpd reads a byte of them.
+ *
+ * libmicrohttpd 0.9.75 answers some malformed requests itself, before any callback of ours,
+ * with fixed HTML bodies (a Content-Length that is not a number, a URI or headers past its
+ * memory pool, an HTTP version it does not speak, a bad chunk size), and it cuts a header
+ * value at a NUL and joins obsolete folded lines without a trace. So the server listens
+ * here: one thread accepts, and peeks (MSG_PEEK, leaving the bytes in the socket) at every
+ * new connection's first request as it arrives. Malformed, it is answered here with our
+ * JSON `{"error": ...}` and the right status, and closed; well-formed, the socket is handed
+ * to libmicrohttpd (MHD_add_connection), which reads the same bytes. Only the first request
+ * of a connection passes here: a later one on a kept-alive connection still meets
+ * libmicrohttpd's own answers (documented in docs/api.md). With TLS the bytes are encrypted,
+ * so a TLS server keeps libmicrohttpd's own listener and answers.
+ *
+ * Bounds: a connection waits here at most limits.header_timeout_s; at most
+ * limits.max_connections wait (when full the oldest is closed for the newcomer), and at most
+ * limits.max_connections_per_ip from one address (a connection over it is closed at once, as
+ * libmicrohttpd does). A peek reads at most max_header / 2 bytes: what libmicrohttpd's pool
+ * of max_header bytes surely parses. Cost: one epoll wake-up and one peek per arriving
+ * segment of the first request, O(waiting connections) per accept; one small allocation per
+ * waiting connection.
+ */
+#define _GNU_SOURCE /* accept4 */
+#include "api/api.h"
+
+#include "base/alloc.h"
+#include "base/clock.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define MAX_HEADERS 100 /* header lines in a first request */
+
+typedef struct waiting {
+    struct waiting *prev, *next; /* oldest last */
+    int fd;
+    uint64_t since_ns;
+    struct sockaddr_in addr;
+} waiting;
+
+struct cs_api_front {
+    cs_server *srv;
+    int listen_fd, epfd, wake_fd;
+    pthread_t thread;
+    waiting *head;
+    unsigned n;
+    char *buf; /* peek buffer of cap + 1 bytes */
+    size_t cap;
+};
+
+/* An answer of ours, then close. The answer is far smaller than a socket's send buffer, so
+ * one non-blocking send delivers it; what the client sent is read off first so that the close
+ * does not reset the connection before the client reads the answer. */
+static void refuse(cs_api_front *f, waiting *w, int status, const char *reason, const char *msg)
+{
+    char out[512];
+    int n = snprintf(out, sizeof out,
+                     "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n{\"error\":\"%s\"}",
+                     status, reason, strlen(msg) + 12, msg);
+    while (recv(w->fd, f->buf, f->cap, MSG_DONTWAIT) > 0) {
+    }
+    if (n > 0 && (size_t)n < sizeof out && send(w->fd, out, (size_t)n, MSG_NOSIGNAL) < 0) {
+        /* the client left: nothing to tell it */
+    }
+    shutdown(w->fd, SHUT_WR);
+}
+
+static void forget(cs_api_front *f, waiting *w, bool close_fd)
+{
+    epoll_ctl(f->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+    if (close_fd) close(w->fd);
+    if (w->prev)
+        w->prev->next = w->next;
+    else
+        f->head = w->next;
+    if (w->next) w->next->prev = w->prev;
+    f->n--;
+    cs_free(w);
+}
+
+/* Whether [p, e) is a valid chunk-size line body: hex digits (at most 15 significant, so
+ * below 2^60) and optional ";extensions". */
+static bool chunk_size_ok(const char *p, const char *e)
+{
+    const char *d = p;
+    while (d < e && *d == '0') d++;
+    const char *h = d;
+    while (h < e && strchr("0123456789abcdefABCDEF", *h) && *h) h++;
+    return h > p && h - d <= 15 && (h == e || *h == ';' || *h == ' ' || *h == '\t');
+}
+
+/* Whether [p, e) is a decimal number below 2^64. */
+static bool byte_count(const char *p, const char *e)
+{
+    unsigned long long v = 0;
+    if (p == e) return false;
+    for (; p < e; p++) {
+        if (*p < '0' || *p > '9' || v > (~0ull - (unsigned)(*p - '0')) / 10) return false;
+        v = v * 10 + (unsigned)(*p - '0');
+    }
+    return true;
+}
+
+typedef enum verdict { V_MORE, V_PASS, V_REFUSED } verdict;
+
+#define REFUSE(st, why, msg) (refuse(f, w, st, why, msg), V_REFUSED)
+
+/* Checks the bytes peeked so far (n of them at f->buf). */
+static verdict judge(cs_api_front *f, waiting *w, size_t n, bool full)
+{
+    char *b = f->buf;
+    b[n] = '\0';
+    char *end = NULL;
+    for (size_t i = 0; i + 3 < n && !end; i++)
+        if (!memcmp(b + i, "\r\n\r\n", 4)) end = b + i;
+    char *eol = memchr(b, '\n', n);
+    if (!end) {
+        if (!full) return V_MORE;
+        if (!eol) return REFUSE(414, "URI Too Long", "the request line is too long");
+        return REFUSE(431, "Request Header Fields Too Large", "the request headers are too large");
+    }
+    /* The request line: METHOD SP target SP HTTP/1.x */
+    char *sp2 = eol > b ? memrchr(b, ' ', (size_t)(eol - b)) : NULL;
+    if (sp2 && !strncmp(sp2 + 1, "HTTP/", 5) && strncmp(sp2 + 1, "HTTP/1.1\r", 9) &&
+        strncmp(sp2 + 1, "HTTP/1.0\r", 9))
+        return REFUSE(505, "HTTP Version Not Supported",
+                      "HTTP version not supported: only HTTP/1.0 and HTTP/1.1");
+    bool chunked = false, expect = false;
+    int headers = 0;
+    for (char *line = eol + 1; line < end + 2; headers++) {
+        char *next = memchr(line, '\n', (size_t)(end + 2 - line));
+        size_t len = (size_t)(next - line); /* up to the LF, the CR included */
+        if (line[0] == ' ' || line[0] == '\t')
+            return REFUSE(400, "Bad Request",
+                          "obsolete line folding: a header line may not start with a space");
+        if (memchr(line, '\0', len))
+            return REFUSE(400, "Bad Request", "control characters are not allowed in headers");
+        char *colon = memchr(line, ':', len);
+        if (!colon) return REFUSE(400, "Bad Request", "a header line without a colon");
+        char *v = colon + 1, *ve = line + len - (len && line[len - 1] == '\r');
+        while (v < ve && (*v == ' ' || *v == '\t')) v++;
+        while (ve > v && (ve[-1] == ' ' || ve[-1] == '\t')) ve--;
+        size_t name = (size_t)(colon - line);
+        if (name == 14 && !strncasecmp(line, "Content-Length", 14) && !byte_count(v, ve))
+            return REFUSE(400, "Bad Request",
+                          "Content-Length: expected a decimal byte count below 2^64");
+        if (name == 17 && !strncasecmp(line, "Transfer-Encoding", 17))
+            chunked = ve - v == 7 && !strncasecmp(v, "chunked", 7);
+        if (name == 6 && !strncasecmp(line, "Expect", 6)) expect = true;
+        line = next + 1;
+    }
+    if (headers > MAX_HEADERS)
+        return REFUSE(431, "Request Header Fields Too Large", "too many headers");
+    if (chunked && !expect) { /* the first chunk's size line, which follows the headers */
+        char *c = end + 4, *ce = memchr(c, '\n', n - (size_t)(c - b));
+        if (!ce && !full && n - (size_t)(c - b) < 64) return V_MORE;
+        if (ce && !chunk_size_ok(c, ce - (ce > c && ce[-1] == '\r')))
+            return REFUSE(400, "Bad Request",
+                          "chunked body: a chunk size is hexadecimal digits, below 2^60");
+    }
+    return V_PASS;
+}
+
+/* Peeks at w's bytes and hands it on, answers it, or leaves it waiting. */
+static void inspect(cs_api_front *f, waiting *w)
+{
+    ssize_t n = recv(w->fd, f->buf, f->cap, MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) return;
+    if (n <= 0) { /* closed or failed before a whole request */
+        forget(f, w, true);
+        return;
+    }
+    verdict v = judge(f, w, (size_t)n, (size_t)n == f->cap);
+    if (v == V_MORE) return;
+    if (v == V_REFUSED) {
+        forget(f, w, true);
+        return;
+    }
+    int fd = w->fd;
+    struct sockaddr_in addr = w->addr;
+    forget(f, w, false);
+    /* MHD closes the socket itself when it cannot take it (its limits, memory). */
+    MHD_add_connection(f->srv->mhd, fd, (const struct sockaddr *)&addr, sizeof addr);
+}
+
+static void accept_all(cs_api_front *f)
+{
+    const cs_api_limits *lim = &f->srv->opt.limits;
+    for (;;) {
+        struct sockaddr_in addr;
+        socklen_t alen = sizeof addr;
+        int fd =
+            accept4(f->listen_fd, (struct sockaddr *)&addr, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) return; /* EAGAIN, or out of descriptors: the next wake-up retries */
+        unsigned same = 0;
+        for (waiting *w = f->head; w; w = w->next)
+            same += w->addr.sin_addr.s_addr == addr.sin_addr.s_addr;
+        waiting *w = same < lim->max_connections_per_ip ? cs_calloc(1, sizeof *w) : NULL;
+        if (!w) {
+            close(fd);
+            continue;
+        }
+        if (f->n >= lim->max_connections) { /* close the oldest waiting one for the newcomer */
+            waiting *old = f->head;
+            while (old->next) old = old->next;
+            forget(f, old, true);
+        }
+        *w = (waiting){NULL, f->head, fd, cs_now_ns(), addr};
+        if (f->head) f->head->prev = w;
+        f->head = w;
+        f->n++;
+        struct epoll_event ev = {.events = EPOLLIN | EPOLLET | EPOLLRDHUP, .data.ptr = w};
+        if (epoll_ctl(f->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+            forget(f, w, true);
+        else
+            inspect(f, w); /* what arrived with the handshake */
+    }
+}
+
+static void *front_main(void *arg)
+{
+    cs_api_front *f = arg;
+    uint64_t timeout_ns = (uint64_t)f->srv->opt.limits.header_timeout_s * 1000000000ull;
+    for (;;) {
+        struct epoll_event ev[64];
+        int n = epoll_wait(f->epfd, ev, 64, 250);
+        /* Accepting may close the oldest waiting connections, which later events of this batch
+         * may name: so the batch's connections are inspected first and accepting comes last. */
+        bool incoming = false;
+        for (int i = 0; i < n; i++) {
+            if (ev[i].data.ptr == &f->wake_fd) return NULL;
+            if (ev[i].data.ptr == f)
+                incoming = true;
+            else
+                inspect(f, ev[i].data.ptr);
+        }
+        if (incoming) accept_all(f);
+        uint64_t now = cs_now_ns();
+        for (waiting *w = f->head, *next; w; w = next) {
+            next = w->next;
+            if (now - w->since_ns > timeout_ns) forget(f, w, true);
+        }
+    }
+}
+
+cs_status cs__api_front_new(cs_server *s, const struct sockaddr_in *addr, cs_api_front **out,
+                            cs_error *err)
+{
+    cs_status rc = CS_ERR_IO;
+    cs_api_front *f = cs_calloc(1, sizeof *f);
+    if (!f) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+    f->srv = s;
+    f->listen_fd = f->epfd = f->wake_fd = -1;
+    f->cap = s->opt.limits.max_header / 2;
+    f->buf = cs_malloc(f->cap + 1);
+    int one = 1;
+    struct sockaddr_in bound;
+    socklen_t blen = sizeof bound;
+    if (!f->buf) {
+        rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    f->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (f->listen_fd < 0 ||
+        setsockopt(f->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+        bind(f->listen_fd, (const struct sockaddr *)addr, sizeof *addr) < 0 ||
+        listen(f->listen_fd, 4096) < 0 ||
+        getsockname(f->listen_fd, (struct sockaddr *)&bound, &blen) < 0) {
+        rc = cs_error_set(err, CS_ERR_IO, "cannot listen on %s:%d (is the port in use?): %s",
+                          s->opt.host, s->opt.port, strerror(errno));
+        goto out;
+    }
+    s->port = ntohs(bound.sin_port);
+    f->epfd = epoll_create1(EPOLL_CLOEXEC);
+    f->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    struct epoll_event lev = {.events = EPOLLIN, .data.ptr = f};
+    struct epoll_event wev = {.events = EPOLLIN, .data.ptr = &f->wake_fd};
+    if (f->epfd < 0 || f->wake_fd < 0 || epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->listen_fd, &lev) ||
+        epoll_ctl(f->epfd, EPOLL_CTL_ADD, f->wake_fd, &wev) ||
+        pthread_create(&f->thread, NULL, front_main, f)) {
+        rc = cs_error_set(err, CS_ERR_INTERNAL, "cannot start the accepting thread: %s",
+                          strerror(errno));
+        goto out;
+    }
+    *out = f;
+    f = NULL;
+    rc = CS_OK;
+out:
+    if (f) {
+        if (f->listen_fd >= 0) close(f->listen_fd);
+        if (f->epfd >= 0) close(f->epfd);
+        if (f->wake_fd >= 0) close(f->wake_fd);
+        cs_free(f->buf);
+        cs_free(f);
+    }
+    return rc;
+}
+
+void cs__api_front_free(cs_api_front *f)
+{
+    if (!f) return;
+    uint64_t one = 1;
+    if (write(f->wake_fd, &one, sizeof one) < 0) {
+        /* an eventfd write fails only on overflow, when a wake-up is pending anyway */
+    }
+    pthread_join(f->thread, NULL);
+    while (f->head) forget(f, f->head, true);
+    close(f->listen_fd);
+    close(f->epfd);
+    close(f->wake_fd);
+    cs_free(f->buf);
+    cs_free(f);
+}
