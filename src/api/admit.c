@@ -42,8 +42,22 @@ static void unauthorized(cs_api_req *r, const char *error, const char *why)
 bool cs_api_admit(cs_api_req *r)
 {
     cs_server *s = r->srv;
-    if (!s->opt.auth || r->route->need == CS_ROLE_NONE) return true;
+    r->role = s->opt.auth ? CS_ROLE_NONE : CS_ROLE_ADMIN;
+    if (!s->opt.auth) return true;
     const char *h = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "Authorization");
+    if (r->route->need == CS_ROLE_NONE) {
+        /* Public: a valid token still says who is asking (GET /api/v1/whoami shows it); a
+         * missing or bad one refuses nothing. */
+        cs_registry_token t;
+        cs_error err;
+        if (h && strncasecmp(h, "Bearer ", 7) == 0 &&
+            cs_registry_token_check(s->opt.registry, h + 7 + strspn(h + 7, " "), &r->arena, &t,
+                                    &err) == CS_OK) {
+            snprintf(r->principal, sizeof r->principal, "%s", t.name);
+            r->role = t.role;
+        }
+        return true;
+    }
     if (!h) {
         unauthorized(r, NULL,
                      "this server needs a bearer token: send 'Authorization: Bearer "
@@ -68,6 +82,7 @@ bool cs_api_admit(cs_api_req *r)
         return false;
     }
     snprintf(r->principal, sizeof r->principal, "%s", t.name);
+    r->role = t.role;
     cs_registry_role need = r->route->need;
     if (t.role < need) {
         cs_api_error(r, MHD_HTTP_FORBIDDEN, "token '%s' (role %s) cannot %s: %s %s needs role %s",

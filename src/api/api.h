@@ -55,6 +55,7 @@ struct cs_server {
     struct cs_api_serving *serving;        /* registry models being served, see serving.c */
     cs_deployer *deployer;                 /* declared deployments (with a registry) */
     struct cs_api_conns *conns;            /* open connections, see conns.c */
+    struct cs_api_stream *stream;          /* GET /api/v1/stream's event thread (stream.c) */
     struct cs_api_front *front;            /* plain HTTP: the accepting thread, see front.c */
     struct cs_tls *tls;                    /* NULL for plain HTTP */
     char data_dir_abs[4096];               /* realpath of opt.data_dir, "" if it has none */
@@ -98,6 +99,7 @@ typedef struct cs_api_req {
     /* Who is asking: the token's name with authentication on, else "anonymous"; the
      * audit log records it. */
     char principal[CS_REGISTRY_ACTOR_MAX + 1];
+    cs_registry_role role; /* the token's role; admin with authentication off */
 } cs_api_req;
 
 /* A route marked `streams` in routes.c takes its body incrementally, for uploads far past
@@ -260,6 +262,12 @@ void cs_api_rollout_abort(cs_api_req *r);
 void cs_api_rollout_undo(cs_api_req *r);
 
 void cs_api_tokens_list(cs_api_req *r);
+/* GET /api/v1/whoami: the caller's token name and role, for the dashboard (mgmt_tokens.c). */
+void cs_api_whoami(cs_api_req *r);
+/* GET /ui and /ui/{name}: the embedded dashboard (ui.c); GET /api/v1/stream: its live
+ * numbers as server-sent events (stream.c). */
+void cs_api_ui(cs_api_req *r);
+void cs_api_stream(cs_api_req *r);
 void cs_api_token_create(cs_api_req *r);
 void cs_api_token_revoke(cs_api_req *r);
 

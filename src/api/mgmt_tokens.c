@@ -82,3 +82,13 @@ void cs_api_token_revoke(cs_api_req *r)
     else
         cs_api_json(r, MHD_HTTP_OK, json_pack("{s:s, s:b}", "name", r->name, "revoked", 1));
 }
+
+/* Who the token is, so that the dashboard shows only what its role may do: public, so that a
+ * page can ask before it has a token (role "none" then, and for a token that is not valid).
+ * With authentication off every caller is an anonymous admin. */
+void cs_api_whoami(cs_api_req *r)
+{
+    cs_api_json(r, MHD_HTTP_OK,
+                json_pack("{s:s, s:s, s:b}", "name", r->principal[0] ? r->principal : "anonymous",
+                          "role", cs_registry_role_name(r->role), "auth", r->srv->opt.auth));
+}

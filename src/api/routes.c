@@ -81,6 +81,11 @@ static const route routes[] = {
     {"POST", "/api/v1/deployments/{name}/rollout/abort", cs_api_rollout_abort, DEPLOYER},
     {"POST", "/api/v1/deployments/{name}/rollout/undo", cs_api_rollout_undo, DEPLOYER},
     {"GET", "/api/v1/tokens", cs_api_tokens_list, ADMIN},
+    {"GET", "/api/v1/whoami", cs_api_whoami, PUBLIC}, /* role "none" without a valid token */
+    /* The dashboard: its files are public, the data it shows comes from the routes above. */
+    {"GET", "/ui", cs_api_ui, PUBLIC},
+    {"GET", "/ui/{name}", cs_api_ui, PUBLIC},
+    {"GET", "/api/v1/stream", cs_api_stream, VIEWER},
     {"POST", "/api/v1/tokens", cs_api_token_create, ADMIN},
     {"DELETE", "/api/v1/tokens/{name}", cs_api_token_revoke, ADMIN},
 };

@@ -23,6 +23,7 @@
 
 #include "base/alloc.h"
 #include "base/clock.h"
+#include "api/stream.h"
 #include "api/tls.h"
 #include "base/numfmt.h"
 #include "obs/log.h"
@@ -420,6 +421,7 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
     if ((rc = cs__api_cluster_start(s, err)) != CS_OK) goto out;
     if ((rc = cs_api_auth_bootstrap(s, err)) != CS_OK) goto out;
     if ((rc = cs__api_conns_new(&o->limits, &s->conns, err)) != CS_OK) goto out;
+    if ((rc = cs__api_stream_new(s, &s->stream, err)) != CS_OK) goto out;
     if ((rc = start_daemon(s, err)) != CS_OK) goto out;
     *out = s;
     s = NULL;
@@ -494,6 +496,7 @@ cs_status cs_server_run(cs_server *s, cs_error *err)
     if (rc != CS_OK) return rc; /* workers may still answer: the daemon must stay up */
     cs__api_front_free(s->front);
     s->front = NULL;
+    cs__api_stream_stop(s->stream);
     MHD_stop_daemon(s->mhd);
     s->mhd = NULL;
     cs__api_conns_free(s->conns);
@@ -505,10 +508,12 @@ cs_status cs_server_run(cs_server *s, cs_error *err)
 void cs_server_free(cs_server *s)
 {
     if (!s) return;
-    cs__api_front_free(s->front); /* first: it hands connections to the daemon */
+    cs__api_front_free(s->front);   /* first: it hands connections to the daemon */
+    cs__api_stream_stop(s->stream); /* it resumes what the daemon must not find suspended */
     if (s->mhd) MHD_stop_daemon(s->mhd);
-    cs__api_conns_free(s->conns); /* after the daemon: its callbacks use the table */
-    cs__api_cluster_stop(s);      /* before what its changes refresh */
+    cs__api_stream_free(s->stream); /* after the daemon: a stream's end uses it */
+    cs__api_conns_free(s->conns);   /* after the daemon: its callbacks use the table */
+    cs__api_cluster_stop(s);        /* before what its changes refresh */
     cs_deployer_free(s->deployer);
     cs_api_repo_free(s);
     cs_dra_state_free(s->dra);
