@@ -117,8 +117,8 @@ static const char *const migrations[] = {
     "  n BIGINT NOT NULL);\n"
     "INSERT INTO changes (id, n) VALUES (1, 0)",
     /* 5: signed versions (signing.c): ed25519 signature and public key, hex; '' unsigned. */
-    "ALTER TABLE versions ADD COLUMN signature TEXT NOT NULL DEFAULT '';\n"
-    "ALTER TABLE versions ADD COLUMN signer_key TEXT NOT NULL DEFAULT ''",
+    ("ALTER TABLE versions ADD COLUMN signature TEXT NOT NULL DEFAULT '';\n"
+     "ALTER TABLE versions ADD COLUMN signer_key TEXT NOT NULL DEFAULT ''"),
 };
 
 #define ORIGIN_MAX 16

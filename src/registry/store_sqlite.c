@@ -98,8 +98,8 @@ static const char *const migrations[] = {
     "  created_ns INTEGER NOT NULL,\n"
     "  updated_ns INTEGER NOT NULL)",
     /* 4: signed versions (signing.c): ed25519 signature and public key, hex; '' unsigned. */
-    "ALTER TABLE versions ADD COLUMN signature TEXT NOT NULL DEFAULT '';\n"
-    "ALTER TABLE versions ADD COLUMN signer_key TEXT NOT NULL DEFAULT ''",
+    ("ALTER TABLE versions ADD COLUMN signature TEXT NOT NULL DEFAULT '';\n"
+     "ALTER TABLE versions ADD COLUMN signer_key TEXT NOT NULL DEFAULT ''"),
 };
 
 typedef struct sqlite_ctx {
