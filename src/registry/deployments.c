@@ -38,15 +38,8 @@ static cs_status deployment_row(void *user, int ncols, const cs__sql_val *c, cs_
     return CS_OK;
 }
 
-/* Runs a SELECT of COLUMNS with where (and its one parameter, or none) in t. */
-static cs_status select_rows(cs__tx *t, const char *where, const char *param, rows *rw,
-                             cs_error *err)
-{
-    char sql[160];
-    snprintf(sql, sizeof sql, "SELECT " COLUMNS " FROM deployments %s ORDER BY name", where);
-    cs__sql_val p[] = {cs__sql_text(param)};
-    return t->s.iface->exec(t->s.ctx, sql, param ? 1 : 0, p, deployment_row, rw, err);
-}
+#define SELECT_ALL "SELECT " COLUMNS " FROM deployments ORDER BY name"
+#define SELECT_ONE "SELECT " COLUMNS " FROM deployments WHERE name = ?1"
 
 static cs_status check_name(const char *name, cs_error *err)
 {
@@ -71,7 +64,8 @@ cs_status cs_registry_deployment_put(cs_registry_t *r, const char *name, const c
     *created = *changed = false;
     rc = cs__tx_begin(r, &t, true, err);
     if (rc == CS_OK) {
-        rc = select_rows(&t, "WHERE name = ?1", name, &rw, err);
+        cs__sql_val key[] = {cs__sql_text(name)};
+        rc = t.s.iface->exec(t.s.ctx, SELECT_ONE, 1, key, deployment_row, &rw, err);
         const cs_registry_deployment *old = v.len ? cs_vec_at(&v, 0) : NULL;
         int64_t now = (int64_t)cs_wall_ns();
         if (rc == CS_OK && old && !strcmp(old->spec, spec)) {
@@ -109,12 +103,8 @@ cs_status cs_registry_deployment_get(cs_registry_t *r, const char *name, cs_aren
     cs_vec v;
     cs_vec_init(&v, sizeof(cs_registry_deployment));
     rows rw = {arena, &v};
-    cs__tx t;
-    cs_status rc = cs__tx_begin(r, &t, false, err);
-    if (rc == CS_OK) {
-        rc = select_rows(&t, "WHERE name = ?1", name, &rw, err);
-        rc = cs__tx_end(r, &t, rc, err);
-    }
+    cs__sql_val key[] = {cs__sql_text(name)};
+    cs_status rc = cs__select(r, SELECT_ONE, 1, key, deployment_row, &rw, err);
     if (rc == CS_OK && v.len == 0)
         rc = cs_error_set(err, CS_ERR_NOT_FOUND, "no deployment '%.64s'", name);
     if (rc == CS_OK) *out = *(cs_registry_deployment *)cs_vec_at(&v, 0);
@@ -128,21 +118,10 @@ cs_status cs_registry_deployment_list(cs_registry_t *r, cs_arena *arena,
     cs_vec v;
     cs_vec_init(&v, sizeof(cs_registry_deployment));
     rows rw = {arena, &v};
-    cs__tx t;
-    cs_status rc = cs__tx_begin(r, &t, false, err);
-    if (rc == CS_OK) {
-        rc = select_rows(&t, "", NULL, &rw, err);
-        rc = cs__tx_end(r, &t, rc, err);
-    }
+    cs_status rc = cs__select(r, SELECT_ALL, 0, NULL, deployment_row, &rw, err);
     *items = NULL;
     *n = 0;
-    if (rc == CS_OK && v.len) {
-        *items = cs_arena_alloc(arena, v.len * sizeof **items, 8);
-        if (!*items)
-            rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory");
-        else
-            memcpy(*items, v.data, v.len * sizeof **items), *n = (int)v.len;
-    }
+    if (rc == CS_OK) rc = cs__rows_copy(&v, arena, items, n, err);
     cs_vec_free(&v);
     return rc;
 }
@@ -160,10 +139,10 @@ cs_status cs_registry_deployment_delete(cs_registry_t *r, const char *name, cons
     cs__tx t;
     rc = cs__tx_begin(r, &t, true, err);
     if (rc == CS_OK) {
-        rc = select_rows(&t, "WHERE name = ?1", name, &rw, err);
+        cs__sql_val p[] = {cs__sql_text(name)};
+        rc = t.s.iface->exec(t.s.ctx, SELECT_ONE, 1, p, deployment_row, &rw, err);
         if (rc == CS_OK && v.len == 0)
             rc = cs_error_set(err, CS_ERR_NOT_FOUND, "no deployment '%.64s'", name);
-        cs__sql_val p[] = {cs__sql_text(name)};
         if (rc == CS_OK)
             rc = t.s.iface->exec(t.s.ctx, "DELETE FROM deployments WHERE name = ?1", 1, p, NULL,
                                  NULL, err);

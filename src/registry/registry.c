@@ -318,6 +318,28 @@ cs_status cs__tx_end(cs_registry_t *r, cs__tx *t, cs_status rc, cs_error *err)
     return tx_end(r, t, rc, err);
 }
 
+cs_status cs__select(cs_registry_t *r, const char *sql, int n, const cs__sql_val *p,
+                     cs__store_row_fn row, void *user, cs_error *err)
+{
+    tx t;
+    cs_status rc = tx_begin(r, &t, false, err);
+    if (rc != CS_OK) return rc;
+    return tx_end(r, &t, exec(&t, sql, n, p, row, user, err), err);
+}
+
+cs_status cs__rows_copy(const cs_vec *v, cs_arena *arena, void *items, int *n, cs_error *err)
+{
+    void **out = items;
+    *out = NULL;
+    *n = 0;
+    if (v->len == 0) return CS_OK;
+    *out = cs_arena_alloc(arena, v->len * v->elem_size, 8);
+    if (!*out) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+    memcpy(*out, v->data, v->len * v->elem_size);
+    *n = (int)v->len;
+    return CS_OK;
+}
+
 cs_status cs__check_actor(const char **actor, cs_error *err)
 {
     return check_actor(actor, err);

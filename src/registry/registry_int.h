@@ -8,6 +8,7 @@
 
 #include "base/arena.h"
 #include "base/map.h"
+#include "base/vec.h"
 #include "registry/registry.h"
 #include "registry/store.h"
 
@@ -69,6 +70,12 @@ typedef struct cs__tx {
 } cs__tx;
 cs_status cs__tx_begin(cs_registry_t *r, cs__tx *t, bool write, cs_error *err);
 cs_status cs__tx_end(cs_registry_t *r, cs__tx *t, cs_status rc, cs_error *err);
+/* One read-only statement in its own transaction, each row to row(user, ...). */
+cs_status cs__select(cs_registry_t *r, const char *sql, int n, const cs__sql_val *p,
+                     cs__store_row_fn row, void *user, cs_error *err);
+/* Copies the rows collected in v into one array in arena: *(T **)items and *n (NULL and 0
+ * when v is empty). */
+cs_status cs__rows_copy(const cs_vec *v, cs_arena *arena, void *items, int *n, cs_error *err);
 /* Checks an actor for the audit log (NULL or "" becomes "anonymous"). */
 cs_status cs__check_actor(const char **actor, cs_error *err);
 

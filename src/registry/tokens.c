@@ -272,22 +272,11 @@ cs_status cs_registry_token_list(cs_registry_t *r, cs_arena *arena, cs_registry_
     cs_vec v;
     cs_vec_init(&v, sizeof(cs_registry_token));
     rows rw = {arena, &v, ""};
-    cs__tx t;
-    cs_status rc = cs__tx_begin(r, &t, false, err);
-    if (rc == CS_OK) {
-        rc = t.s.iface->exec(t.s.ctx, "SELECT " COLUMNS " FROM tokens ORDER BY name", 0, NULL,
-                             token_row, &rw, err);
-        rc = cs__tx_end(r, &t, rc, err);
-    }
+    cs_status rc =
+        cs__select(r, "SELECT " COLUMNS " FROM tokens ORDER BY name", 0, NULL, token_row, &rw, err);
     *items = NULL;
     *n = 0;
-    if (rc == CS_OK && v.len) {
-        *items = cs_arena_alloc(arena, v.len * sizeof **items, 8);
-        if (!*items)
-            rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory");
-        else
-            memcpy(*items, v.data, v.len * sizeof **items), *n = (int)v.len;
-    }
+    if (rc == CS_OK) rc = cs__rows_copy(&v, arena, items, n, err);
     cs_vec_free(&v);
     return rc;
 }
@@ -338,14 +327,9 @@ cs_status cs_registry_token_check(cs_registry_t *r, const char *secret, cs_arena
     cs_vec v;
     cs_vec_init(&v, sizeof(cs_registry_token));
     rows rw = {arena, &v, ""};
-    cs__tx t;
-    cs_status rc = cs__tx_begin(r, &t, false, err);
-    if (rc == CS_OK) {
-        cs__sql_val p[] = {cs__sql_text(hash)};
-        rc = t.s.iface->exec(t.s.ctx, "SELECT " COLUMNS " FROM tokens WHERE hash = ?1", 1, p,
-                             token_row, &rw, err);
-        rc = cs__tx_end(r, &t, rc, err);
-    }
+    cs__sql_val p[] = {cs__sql_text(hash)};
+    cs_status rc =
+        cs__select(r, "SELECT " COLUMNS " FROM tokens WHERE hash = ?1", 1, p, token_row, &rw, err);
     if (rc == CS_OK && (v.len != 1 || CRYPTO_memcmp(rw.hash, hash, HASH_HEX) != 0))
         rc = cs_error_set(err, CS_ERR_NOT_FOUND, "unknown token");
     if (rc == CS_OK) {
@@ -370,12 +354,8 @@ static cs_status count_row(void *user, int ncols, const cs__sql_val *c, cs_error
 cs_status cs_registry_token_count(cs_registry_t *r, int64_t *n, cs_error *err)
 {
     *n = 0;
-    cs__tx t;
-    cs_status rc = cs__tx_begin(r, &t, false, err);
-    if (rc != CS_OK) return rc;
-    rc = t.s.iface->exec(t.s.ctx, "SELECT COUNT(*) FROM tokens WHERE revoked_ns = 0", 0, NULL,
-                         count_row, n, err);
-    return cs__tx_end(r, &t, rc, err);
+    return cs__select(r, "SELECT COUNT(*) FROM tokens WHERE revoked_ns = 0", 0, NULL, count_row, n,
+                      err);
 }
 
 bool cs_registry_token_allows_model(const cs_registry_token *t, const char *model)
