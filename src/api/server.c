@@ -411,11 +411,8 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
     if ((rc = cs_dra_state_new(&o->devices, &s->dra, err)) != CS_OK) goto out;
     if ((rc = cs_api_serving_init(s, err)) != CS_OK) goto out;
     if (o->registry) {
-        cs_deployer_options d = {.rt = rt,
-                                 .registry = o->registry,
-                                 .metrics = metrics,
-                                 .devices = s->dra,
-                                 .tick_ms = o->deploy_tick_ms};
+        cs_deployer_options d = {
+            .rt = rt, .registry = o->registry, .metrics = metrics, .devices = s->dra};
         if ((rc = cs_deployer_new(&d, &s->deployer, err)) != CS_OK) goto out;
     }
     if ((rc = cs__api_cluster_start(s, err)) != CS_OK) goto out;

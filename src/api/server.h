@@ -70,7 +70,6 @@ typedef struct cs_server_options {
     int port;                  /* 8080; 0 picks a free port (see cs_server_port) */
     int http_threads;          /* threads reading and writing sockets (2) */
     unsigned exit_timeout_s;   /* how long a drain may wait for in-flight work (30) */
-    int deploy_tick_ms;        /* the deployer's tick: 1000 (tests shorten it) */
     const char *data_dir;      /* DATA_DIR/models/NAME.onnx are repository entries */
     const cs_repo_entry *repo; /* models named on the command line, loaded at start */
     int n_repo;

@@ -240,9 +240,7 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
                 snprintf(p->full, sizeof p->full, "%s", s->version);
             }
         }
-    int ready = 0;
-    for (int i = 0; i < MAX_SLOTS; i++) ready += p->s[i].version[0] ? p->s[i].ready : 0;
-    if (ready > 0) p->poked = false;
+    if (states[1 + CS_RT_INSTANCE_READY] > 0) p->poked = false;
     cs__dep_metrics_publish(p, states, waiting);
     pthread_mutex_unlock(&d->mu);
 
