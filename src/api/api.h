@@ -215,6 +215,9 @@ void cs__api_conns_notify(void *cls, struct MHD_Connection *conn, void **socket_
                           enum MHD_ConnectionNotificationCode toe);
 /* A request's headers are in (busy) or its answer is done (waiting for the next headers). */
 void cs__api_conns_busy(cs_server *s, struct MHD_Connection *conn, bool busy);
+/* The request was answered before its body was read: when libmicrohttpd closes the
+ * connection, it closes lingering (see conns.c) so that the client reads the answer. */
+void cs__api_conns_linger(cs_server *s, struct MHD_Connection *conn);
 /* libmicrohttpd's unescaper for paths and query arguments: %HH decoded in place, except %00,
  * which stays as written (cs__api_framing_or_400 refuses it). */
 size_t cs__api_unescape(void *cls, struct MHD_Connection *conn, char *s);

@@ -166,6 +166,19 @@ static enum MHD_Result queue(cs_api_req *r)
     return MHD_queue_response(r->conn, (unsigned)r->status, r->resp);
 }
 
+/* An answer at the headers, before any of the body is read: when the request declares a
+ * body, its connection closes lingering (conns.c), so that a client still sending the body
+ * reads this answer instead of a connection reset. */
+static enum MHD_Result answer_early(cs_api_req *r)
+{
+    const char *cl =
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if ((cl && strcmp(cl, "0")) ||
+        MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+        cs__api_conns_linger(r->srv, r->conn);
+    return queue(r);
+}
+
 /* After the handler: queue the answer if there is one, else wait for it suspended. The
  * lock orders this against the worker's answer: either the worker finds `suspended` set
  * and resumes, or this finds the answer and queues it; never neither. */
@@ -216,25 +229,25 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (!r) return MHD_NO; /* out of memory: drop the connection */
         *con_cls = r;
         cs__api_conns_busy(s, conn, true);
-        if (!cs__api_framing_or_400(r, version)) return queue(r);
+        if (!cs__api_framing_or_400(r, version)) return answer_early(r);
         r->route = cs_api_route_find(r);
-        if (r->route && !cs_api_admit(r)) return queue(r);
-        if (cs_api_shed_early(r)) return queue(r);
+        if (r->route && !cs_api_admit(r)) return answer_early(r);
+        if (cs_api_shed_early(r)) return answer_early(r);
         if (r->encoding != CS_API_ENC_IDENTITY && r->route && r->route->streams) {
             cs_api_error(r, MHD_HTTP_UNSUPPORTED_MEDIA_TYPE,
                          "Content-Encoding: an upload is sent uncompressed (identity)");
             cs_api_header(r, MHD_HTTP_HEADER_CONNECTION, "close");
-            return queue(r);
+            return answer_early(r);
         }
         if (cs_api_dispatch_stream(r)) {
             /* Its handler either answered at once (a bad header, an unknown model) or
              * installed a sink whose answer comes at the body's end at the earliest. */
-            return r->sink ? MHD_YES : queue(r);
+            return r->sink ? MHD_YES : answer_early(r);
         }
         if (body_too_large(r, conn)) {
             cs_api_error(r, MHD_HTTP_CONTENT_TOO_LARGE,
                          "request body is larger than the %zu-byte limit", s->opt.limits.max_body);
-            return queue(r);
+            return answer_early(r);
         }
         return MHD_YES;
     }

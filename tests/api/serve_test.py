@@ -460,8 +460,12 @@ def queue_full(x):
         header = json.dumps({"inputs": [{"name": "image", "shape": list(big.shape),
                                           "datatype": "FP32",
                                           "parameters": {"binary_data_size": big.nbytes}}]}).encode()
-        st, h, _ = request("POST", "/v2/models/digits/infer", header + big.tobytes(),
-                           {"Inference-Header-Content-Length": str(len(header))})
+        try:  # a reset while sending the body (no lingering close) is a failure too
+            st, h, _ = request("POST", "/v2/models/digits/infer", header + big.tobytes(),
+                               {"Inference-Header-Content-Length": str(len(header))})
+        except OSError as e:
+            codes.append(repr(e))
+            return
         codes.append(st)
         if st == 429:
             retry.append(h.get("retry-after"))

@@ -232,6 +232,28 @@ def shed():
     check("full queue: 429 on the headers, before any body byte",
           st == [429] and json_error(b) is not None and b"retry-after:" in got.lower(),
           "answers %s: %r" % (st, got[:300]))
+    # Most clients send the whole body before they read: refused on its headers, such a
+    # client must still read its 429 (the server drains what it sends: a lingering close),
+    # not meet a connection reset in the middle of its upload.
+    big = b"[" * (8 << 20)
+    s = socket.create_connection(("127.0.0.1", PORT))
+    s.settimeout(10)
+    got, err = b"", None
+    try:
+        s.sendall(b"POST /v2/models/slow/infer HTTP/1.1\r\nHost: x\r\nContent-Type: "
+                  b"application/json\r\nContent-Length: %d\r\n\r\n" % len(big) + big)
+        while True:
+            b = s.recv(65536)
+            if not b:
+                break
+            got += b
+    except OSError as e:
+        err = e
+    s.close()
+    st, b = answers(got)
+    check("full queue: a client that sends all 8 MiB first still reads its 429",
+          err is None and st == [429] and json_error(b) is not None, "%r, answers %s: %r" %
+          (err, st, got[:200]))
     for s in busy:
         s.close()
 
