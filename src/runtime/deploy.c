@@ -16,6 +16,7 @@
  * then drain and unload slots that are no longer wanted and get no traffic.
  */
 #include "runtime/deploy_int.h"
+#include "runtime/rolling.h"
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -122,6 +123,67 @@ static void autoscale(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
                                 "concurrency", conc, "panic", p->kpa.panic));
 }
 
+/* A rolling update is under way when the one target's slot is there and an old slot still
+ * has instances: fills wants[] (per slot) with one step of it (rolling.c) and says true. The
+ * old slots give up instances in slot order; one whose last instance is to go gets -1
+ * instead: it keeps that instance, gets no more traffic, and its unload drains its queue
+ * (removing the last instance first would leave queued requests with none to run them). */
+static bool rolling_wants(dep *p, const char *target, int wants[MAX_SLOTS])
+{
+    slot *nu = cs__dep_find_slot(p, target);
+    cs_rolling_view v = {.desired = p->desired};
+    for (int i = 0; i < MAX_SLOTS; i++) {
+        const slot *s = &p->s[i];
+        wants[i] = s->n_ids;
+        if (!s->version[0] || s == nu) continue;
+        v.old_total += s->n_ids;
+        v.old_ready += s->ready;
+    }
+    if (!nu || v.old_total == 0) return false;
+    v.surge = cs_deploy_amount_of(p->spec.max_surge, p->desired, true);
+    v.unavailable = cs_deploy_amount_of(p->spec.max_unavailable, p->desired, false);
+    v.new_total = nu->n_ids;
+    v.new_ready = nu->ready;
+    cs_rolling_plan plan = cs_rolling_step(&v);
+    int take = v.old_total - plan.old_want;
+    for (int i = 0; i < MAX_SLOTS; i++) {
+        slot *s = &p->s[i];
+        if (s == nu) {
+            wants[i] = plan.new_want;
+        } else if (s->version[0] && take > 0) {
+            int k = take < s->n_ids ? take : s->n_ids;
+            wants[i] = k == s->n_ids ? -1 : s->n_ids - k;
+            take -= k;
+        }
+    }
+    return true;
+}
+
+/* During a rolling update requests go to every Ready instance alike, old or new, as a
+ * Kubernetes Service spreads them over the pods of both ReplicaSets: each slot's weight is
+ * its share of the Ready instances (none for a leaving slot, wants[i] < 0), the rounding
+ * remainder to the target's slot. Caller holds mu. False, changing nothing, when no Ready
+ * instance is routable. */
+static bool rolling_weights(dep *p, const char *target, const int wants[MAX_SLOTS])
+{
+    int ready = 0, given = 0;
+    slot *nu = cs__dep_find_slot(p, target), *rest = NULL;
+    for (int i = 0; i < MAX_SLOTS; i++)
+        if (p->s[i].version[0] && wants[i] >= 0 && p->s[i].ready) {
+            ready += p->s[i].ready;
+            if (!rest || &p->s[i] == nu) rest = &p->s[i];
+        }
+    if (!ready) return false;
+    for (int i = 0; i < MAX_SLOTS; i++) {
+        slot *s = &p->s[i];
+        if (!s->version[0]) continue;
+        s->weight = wants[i] < 0 ? 0 : 100 * s->ready / ready;
+        given += s->weight;
+    }
+    rest->weight += 100 - given;
+    return true;
+}
+
 /* One pass over a deployment; see the top of this file. */
 static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
 {
@@ -192,8 +254,11 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
     snprintf(p->reason, sizeof p->reason, "%s", reason);
     pthread_mutex_unlock(&d->mu);
 
-    /* 2. How many instances, shared out over the wanted slots. */
+    /* 2. How many instances, shared out over the wanted slots; a rolling update steps the
+     * new version up and the old ones down instead. */
     autoscale(d, p, now_ms, poked);
+    int wants[MAX_SLOTS];
+    bool rolling = n == 1 && !canary && rolling_wants(p, versions[0], wants);
     int pending = 0;
     for (int i = 0; i < MAX_SLOTS; i++) {
         slot *s = &p->s[i];
@@ -201,6 +266,7 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
         /* A slot on its way out keeps its instances: the unload drains them. */
         int want = s->wanted < 0 ? s->n_ids : 0;
         if (s->wanted > 0 && p->desired > 0) want = (int)ceil(p->desired * s->wanted / 100.0);
+        if (rolling) want = wants[i] < 0 ? s->n_ids : wants[i];
         cs__dep_heal(d, p, s, now_ms);
         if (now_ms >= s->retry_at_ms) cs__dep_scale_slot(d, p, s, want);
         if (s->n_ids < want) pending += want - s->n_ids; /* no device fits, or backing off */
@@ -230,16 +296,17 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
         if (s->wanted > 0 && s->ready == 0 && p->desired > 0) all_ready = false;
     }
     bool switch_now = all_ready || !any_ready || p->reason[0];
-    if (switch_now)
-        for (int i = 0; i < MAX_SLOTS; i++) {
-            slot *s = &p->s[i];
-            if (!s->version[0]) continue;
-            s->weight = s->wanted > 0 ? s->wanted : 0;
-            if (s->weight == 100 && strcmp(s->version, p->full)) { /* what undo goes back to */
-                snprintf(p->previous, sizeof p->previous, "%s", p->full);
-                snprintf(p->full, sizeof p->full, "%s", s->version);
-            }
+    bool rolled = rolling && rolling_weights(p, versions[0], wants);
+    if (!rolled && switch_now)
+        for (int i = 0; i < MAX_SLOTS; i++)
+            if (p->s[i].version[0]) p->s[i].weight = p->s[i].wanted > 0 ? p->s[i].wanted : 0;
+    for (int i = 0; i < MAX_SLOTS; i++) {
+        slot *s = &p->s[i];
+        if (s->version[0] && s->weight == 100 && strcmp(s->version, p->full)) {
+            snprintf(p->previous, sizeof p->previous, "%s", p->full); /* what undo goes to */
+            snprintf(p->full, sizeof p->full, "%s", s->version);
         }
+    }
     if (states[1 + CS_RT_INSTANCE_READY] > 0) p->poked = false;
     cs__dep_metrics_publish(p, states, waiting);
     pthread_mutex_unlock(&d->mu);

@@ -202,9 +202,31 @@ def rolling_update():
     wrk = subprocess.Popen(["wrk", "-t2", "-c8", "-d6s", "-s", lua, URL + "/v2/models/roll/infer"],
                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     time.sleep(2)
+    seen = []  # (instances that exist, Ready ones, versions with traffic) every 20 ms
+
+    def watch():
+        end = time.time() + 8
+        while time.time() < end:
+            s = status("roll")
+            inst = [i for i in s.get("instances", []) if i.get("state") != "Draining"]
+            seen.append((len(inst), sum(i.get("state") == "Ready" for i in inst),
+                         tuple(t["version"] for t in s.get("traffic", []) if t["percent"])))
+            if [v for v in seen[-1][2]] == ["2"] and {i["version"] for i in inst} == {"2"}:
+                return
+            time.sleep(0.02)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
     st, j = call("PUT", "/api/v1/models/digits/aliases/prod", {"version": 2})
     moved = wait_for("moved", lambda: [t["version"] for t in status("roll").get("traffic", [])
                                        if t["percent"]] == ["2"], 8)
+    watcher.join()
+    check("maxSurge 1: never more than 3 instances of 2 wanted", seen and
+          max(n for n, _, _ in seen) <= 3, seen)
+    check("maxUnavailable 0: never fewer than 2 Ready", seen and
+          min(r for _, r, _ in seen) >= 2, seen)
+    check("one at a time: old and new versions serve side by side on the way",
+          any(len(v) == 2 for _, _, v in seen), seen)
     out = wrk.communicate(timeout=30)[0]
     total = [l for l in out.splitlines() if "requests in" in l]
     check("under load, traffic moves to the new version", bool(moved), status("roll"))
