@@ -50,6 +50,11 @@ typedef struct cs_cel_env {
     bool (*capacity)(void *ud, const char *domain, const char *name, cs_cel_attr *out);
     void *ud;
     bool allow_multiple; /* device.allowMultipleAllocations */
+    /* The qualified name ("domain/name", or a bare name in the driver's domain) of the
+     * i-th attribute (capacity == false) or capacity, NULL past the last; borrowed for the
+     * evaluation. Needed to iterate device.attributes and device.capacity with macros,
+     * for size() and for `"domain" in device.attributes`; optional otherwise. */
+    const char *(*entry)(void *ud, bool capacity, size_t i);
 } cs_cel_env;
 
 #define CS_CEL_DEFAULT_COST_LIMIT 1000000

@@ -28,6 +28,7 @@ struct cs__cel_ctx {
     uint64_t cost, limit;
     cs_status halt; /* CS_ERR_LIMIT or CS_ERR_NOMEM once evaluation must stop */
     cs_arena arena;
+    cs__cel_val vars[CS__CEL_MAX_VARS]; /* macro and cel.bind variables, by slot */
 };
 
 const char *cs__cel_type_name(cs__cel_type t)
@@ -83,9 +84,15 @@ static cs__cel_val vint(int64_t i)
 
 /* ---- functions ---------------------------------------------------------------------- */
 
+static cs__cel_val map_keys(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *m);
+
 static cs__cel_val fn_size(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
 {
     if (a[0].type == CS__CEL_LIST) return vint((int64_t)a[0].list.n);
+    if (a[0].type == CS__CEL_MAPS || a[0].type == CS__CEL_DOMAIN) {
+        cs__cel_val keys = map_keys(c, n, &a[0]);
+        return keys.type == CS__CEL_LIST ? vint((int64_t)keys.list.n) : keys;
+    }
     if (!charge(c, a[0].s.n)) return halted();
     int64_t cps = 0; /* CEL counts code points, not bytes */
     for (size_t i = 0; i < a[0].s.n; i++) cps += ((unsigned char)a[0].s.p[i] & 0xC0) != 0x80;
@@ -255,6 +262,8 @@ enum {
     L = CS__CEL_LIST,
     Q = CS__CEL_QUANTITY,
     V = CS__CEL_SEMVER,
+    M = CS__CEL_DOMAIN, /* a map of names (device.attributes["d"]) */
+    N = CS__CEL_MAPS,   /* a map of domains (device.attributes) */
 };
 
 /* Kubernetes' quantity and semver libraries plus the standard string functions selectors
@@ -264,6 +273,10 @@ const cs__cel_fn cs__cel_fns[] = {
     {"size", false, 1, {L}, I, fn_size},
     {"size", true, 1, {S}, I, fn_size},
     {"size", true, 1, {L}, I, fn_size},
+    {"size", false, 1, {M}, I, fn_size},
+    {"size", false, 1, {N}, I, fn_size},
+    {"size", true, 1, {M}, I, fn_size},
+    {"size", true, 1, {N}, I, fn_size},
     {"startsWith", true, 2, {S, S}, B, fn_starts},
     {"endsWith", true, 2, {S, S}, B, fn_ends},
     {"contains", true, 2, {S, S}, B, fn_contains},
@@ -373,7 +386,8 @@ static cs__cel_type binary_concrete(cs__cel_op op, cs__cel_type l, cs__cel_type 
          num_r = r == CS__CEL_INT || r == CS__CEL_DOUBLE;
     switch (op) {
     case CS__OP_EQ:
-    case CS__OP_NE: return l == r && l != CS__CEL_DOMAIN ? CS__CEL_BOOL : CS__CEL_ERROR;
+    case CS__OP_NE:
+        return l == r && l != CS__CEL_DOMAIN && l != CS__CEL_MAPS ? CS__CEL_BOOL : CS__CEL_ERROR;
     case CS__OP_LT:
     case CS__OP_LE:
     case CS__OP_GT:
@@ -382,8 +396,10 @@ static cs__cel_type binary_concrete(cs__cel_op op, cs__cel_type l, cs__cel_type 
             return CS__CEL_BOOL;
         return CS__CEL_ERROR;
     case CS__OP_IN:
-        return r == CS__CEL_LIST || (r == CS__CEL_DOMAIN && l == CS__CEL_STRING) ? CS__CEL_BOOL
-                                                                                 : CS__CEL_ERROR;
+        return r == CS__CEL_LIST ||
+                       ((r == CS__CEL_DOMAIN || r == CS__CEL_MAPS) && l == CS__CEL_STRING)
+                   ? CS__CEL_BOOL
+                   : CS__CEL_ERROR;
     default: return l == CS__CEL_INT && r == CS__CEL_INT ? CS__CEL_INT : CS__CEL_ERROR;
     }
 }
@@ -391,10 +407,10 @@ static cs__cel_type binary_concrete(cs__cel_op op, cs__cel_type l, cs__cel_type 
 cs__cel_type cs__cel_binary_type(cs__cel_op op, cs__cel_type l, cs__cel_type r)
 {
     int out = -1;
-    for (int a = CS__CEL_BOOL; a <= CS__CEL_DOMAIN; a++) {
-        if (l != CS__CEL_DYN && a != (int)l) continue;
-        for (int b = CS__CEL_BOOL; b <= CS__CEL_DOMAIN; b++) {
-            if (r != CS__CEL_DYN && b != (int)r) continue;
+    for (int a = CS__CEL_BOOL; a <= CS__CEL_MAPS; a++) {
+        if ((l != CS__CEL_DYN && a != (int)l) || a == CS__CEL_DEVICE) continue;
+        for (int b = CS__CEL_BOOL; b <= CS__CEL_MAPS; b++) {
+            if ((r != CS__CEL_DYN && b != (int)r) || b == CS__CEL_DEVICE) continue;
             int t = binary_concrete(op, (cs__cel_type)a, (cs__cel_type)b);
             if (t != CS__CEL_ERROR) out = (out < 0 || out == t) ? t : CS__CEL_DYN;
         }
@@ -465,6 +481,52 @@ static bool attr_lookup(cs__cel_ctx *c, const cs__cel_val *dom, const cs__cel_va
     return get(env->ud, dom->s.p, key->s.p, out);
 }
 
+/* The domain ("a.example.com") of a qualified name, or the driver's for a bare one. */
+static void split_name(const cs__cel_ctx *c, const char *q, const char **dom, size_t *dn,
+                       const char **name)
+{
+    const char *slash = strchr(q, '/');
+    const char *drv = c->env->driver ? c->env->driver : "";
+    *dom = slash ? q : drv;
+    *dn = slash ? (size_t)(slash - q) : strlen(drv);
+    *name = slash ? slash + 1 : q;
+}
+
+/* The keys of a map as a list of strings in the call's arena: the domains of
+ * device.attributes (or capacity), each once, or the names in one domain. Kubernetes
+ * builds these maps from the device's qualified names the same way. Cost: one unit per
+ * entry and per earlier key compared, so O(entries^2) with entries <= 32 in Kubernetes. */
+static cs__cel_val map_keys(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *m)
+{
+    const cs_cel_env *env = c->env;
+    if (!env->entry) return verr(c, n, "this environment cannot list device attributes");
+    size_t count = 0;
+    while (env->entry(env->ud, m->capacity, count)) count++;
+    cs__cel_val *keys =
+        count ? cs_arena_alloc(&c->arena, count * sizeof *keys, _Alignof(cs__cel_val)) : NULL;
+    if (count && !keys) return c->halt = CS_ERR_NOMEM, halted();
+    size_t nk = 0;
+    for (size_t i = 0; i < count; i++) {
+        const char *dom, *name;
+        size_t dn;
+        split_name(c, env->entry(env->ud, m->capacity, i), &dom, &dn, &name);
+        if (!charge(c, 1 + nk)) return halted();
+        if (m->type == CS__CEL_DOMAIN) {
+            if (dn != m->s.n || memcmp(dom, m->s.p, dn)) continue;
+            keys[nk++] = (cs__cel_val){.type = CS__CEL_STRING, .s = {name, strlen(name)}};
+            continue;
+        }
+        bool seen = false;
+        for (size_t k = 0; k < nk && !seen; k++)
+            seen = keys[k].s.n == dn && !memcmp(keys[k].s.p, dom, dn);
+        if (seen) continue;
+        char *copy = cs_arena_strndup(&c->arena, dom, dn);
+        if (!copy) return c->halt = CS_ERR_NOMEM, halted();
+        keys[nk++] = (cs__cel_val){.type = CS__CEL_STRING, .s = {copy, dn}};
+    }
+    return (cs__cel_val){.type = CS__CEL_LIST, .list = {keys, nk}};
+}
+
 static cs__cel_val eval_binary(cs__cel_ctx *c, const cs__cel_node *n)
 {
     cs__cel_val l = eval(c, n->kids[0]);
@@ -491,6 +553,11 @@ static cs__cel_val eval_binary(cs__cel_ctx *c, const cs__cel_node *n)
         if (r.type == CS__CEL_DOMAIN) {
             cs_cel_attr a;
             return vbool(attr_lookup(c, &r, &l, &a));
+        }
+        if (r.type == CS__CEL_MAPS) {
+            cs__cel_val keys = map_keys(c, n, &r);
+            if (keys.type == CS__CEL_ERROR) return keys;
+            r = keys;
         }
         if (!charge(c, r.list.n)) return halted();
         for (size_t i = 0; i < r.list.n; i++)
@@ -568,6 +635,73 @@ static cs__cel_val eval_attr(cs__cel_ctx *c, const cs__cel_node *n, bool has)
     return verr(c, n, "attribute %s has an unknown type", key.s.p);
 }
 
+/* The comprehension macros, one loop for all five. all and exists follow cel-go's
+ * expansion over && and ||: an element that decides the result (false for all, true for
+ * exists) wins over an error from another element, whichever comes first; otherwise the
+ * first error is the result. exists_one, map and filter propagate the first error. */
+static cs__cel_val eval_comp(cs__cel_ctx *c, const cs__cel_node *n)
+{
+    cs__cel_val range = eval(c, n->kids[0]);
+    if (range.type == CS__CEL_ERROR) return range;
+    cs__cel_macro m = (cs__cel_macro)n->macro;
+    if (range.type == CS__CEL_MAPS || range.type == CS__CEL_DOMAIN)
+        range = map_keys(c, n, &range);
+    else if (range.type != CS__CEL_LIST)
+        return verr(c, n, "no such overload: %s.%s()", cs__cel_type_name(range.type),
+                    m == CS__M_ALL      ? "all"
+                    : m == CS__M_EXISTS ? "exists"
+                    : m == CS__M_MAP    ? "map"
+                    : m == CS__M_FILTER ? "filter"
+                                        : "exists_one");
+    if (range.type == CS__CEL_ERROR) return range;
+    const cs__cel_val *items = range.list.v;
+    size_t count = range.list.n, nout = 0, hits = 0;
+    cs__cel_val *out = NULL, first_err = {.type = CS__CEL_BOOL};
+    if ((m == CS__M_MAP || m == CS__M_FILTER) && count &&
+        !(out = cs_arena_alloc(&c->arena, count * sizeof *out, _Alignof(cs__cel_val))))
+        return c->halt = CS_ERR_NOMEM, halted();
+    const cs__cel_node *pred = m == CS__M_MAP && n->nkids == 2 ? NULL : n->kids[1];
+    bool decide = m == CS__M_EXISTS;
+    for (size_t i = 0; i < count; i++) {
+        if (!charge(c, 1)) return halted();
+        c->vars[n->slot] = items[i];
+        if (pred) {
+            cs__cel_val b = eval(c, pred);
+            if (c->halt) return halted();
+            if (b.type != CS__CEL_BOOL && b.type != CS__CEL_ERROR)
+                b = verr(c, pred, "the predicate evaluated to %s, not bool",
+                         cs__cel_type_name(b.type));
+            if (b.type == CS__CEL_ERROR) {
+                if (m != CS__M_ALL && m != CS__M_EXISTS) return b;
+                if (first_err.type != CS__CEL_ERROR) first_err = b;
+                continue;
+            }
+            if (m == CS__M_ALL || m == CS__M_EXISTS) {
+                if (b.b == decide) return vbool(decide);
+                continue;
+            }
+            if (m == CS__M_EXISTS_ONE) {
+                hits += b.b;
+                continue;
+            }
+            if (!b.b) continue;
+            if (m == CS__M_FILTER) {
+                out[nout++] = items[i];
+                continue;
+            }
+        }
+        cs__cel_val t = eval(c, n->kids[n->nkids - 1]);
+        if (t.type == CS__CEL_ERROR) return t;
+        out[nout++] = t;
+    }
+    switch (m) {
+    case CS__M_ALL:
+    case CS__M_EXISTS: return first_err.type == CS__CEL_ERROR ? first_err : vbool(!decide);
+    case CS__M_EXISTS_ONE: return vbool(hits == 1);
+    default: return (cs__cel_val){.type = CS__CEL_LIST, .list = {out, nout}};
+    }
+}
+
 static cs__cel_val eval_call(cs__cel_ctx *c, const cs__cel_node *n)
 {
     cs__cel_val a[3];
@@ -607,14 +741,29 @@ static cs__cel_val eval(cs__cel_ctx *c, const cs__cel_node *n)
         return (cs__cel_val){.type = CS__CEL_STRING, .s = {d, strlen(d)}};
     }
     case CS__N_MULTI: return vbool(c->env->allow_multiple);
-    case CS__N_DOMAIN:
+    case CS__N_MAPS: return (cs__cel_val){.type = CS__CEL_MAPS, .capacity = n->capacity};
+    case CS__N_DOMAIN: {
+        bool cap = n->capacity;
+        if (n->nkids == 2) {
+            cs__cel_val m = eval(c, n->kids[1]);
+            if (m.type == CS__CEL_ERROR) return m;
+            cap = m.capacity;
+        }
         v = eval(c, n->kids[0]);
         if (v.type == CS__CEL_ERROR) return v;
         if (v.type != CS__CEL_STRING)
             return verr(c, n, "domains are strings, not %s", cs__cel_type_name(v.type));
         v.type = CS__CEL_DOMAIN;
-        v.capacity = n->capacity;
+        v.capacity = cap;
         return v;
+    }
+    case CS__N_VAR: return c->vars[n->slot];
+    case CS__N_COMP: return eval_comp(c, n);
+    case CS__N_BIND:
+        /* The value may be an error: it surfaces only where the body uses it. */
+        c->vars[n->slot] = eval(c, n->kids[0]);
+        if (c->halt) return halted();
+        return eval(c, n->kids[1]);
     case CS__N_ATTR: return eval_attr(c, n, false);
     case CS__N_HAS:
         return n->kids[0]->kind != CS__N_ATTR ? vbool(true) : eval_attr(c, n->kids[0], true);
@@ -656,8 +805,7 @@ static cs__cel_val eval(cs__cel_ctx *c, const cs__cel_node *n)
             return verr(c, n, "the condition of ?: must be bool, not %s",
                         cs__cel_type_name(v.type));
         return eval(c, n->kids[v.b ? 1 : 2]);
-    case CS__N_DEVICE:
-    case CS__N_MAPS: break; /* resolved by the parser */
+    case CS__N_DEVICE: break; /* resolved by the parser */
     }
     return verr(c, n, "internal error: unexpected node");
 }

@@ -65,7 +65,19 @@ static bool get_capacity(void *ud, const char *domain, const char *name, cs_cel_
     return cs_quantity_parse(text, &out->q, NULL) == CS_OK;
 }
 
-static const cs_cel_env gpu = {"gpu.nvidia.com", get_attr, get_capacity, NULL};
+/* Qualified names as a ResourceSlice writes them: bare in the driver's domain. */
+static const char *get_entry(void *ud, bool capacity, size_t i)
+{
+    static char names[sizeof attrs / sizeof *attrs][96];
+    static const char *const caps[] = {"memory", "multiprocessors"};
+    if (capacity) return i < 2 ? caps[i] : NULL;
+    if (i >= sizeof attrs / sizeof *attrs) return NULL;
+    if (!strcmp(attrs[i].domain, "gpu.nvidia.com")) return attrs[i].name;
+    snprintf(names[i], sizeof names[i], "%s/%s", attrs[i].domain, attrs[i].name);
+    return names[i];
+}
+
+static const cs_cel_env gpu = {"gpu.nvidia.com", get_attr, get_capacity, NULL, false, get_entry};
 
 /* ---- the table ---------------------------------------------------------------------- */
 
@@ -137,6 +149,65 @@ static const row rows[] = {
     {"has(device.driver)", T},
     {"has(" A "[\"uuid\"])", CE, 1},
     {"has(1)", CE, 1},
+    /* macros over lists (cel-go's all, exists, exists_one, map, filter) */
+    {"[1, 2, 3].all(x, x > 0)", T},
+    {"[1, 2, 3].all(x, x > 1)", F},
+    {"[].all(x, x > 1) && ![].exists(x, x > 1)", T},
+    {"[1, 2, 3].exists(x, x == 2)", T},
+    {"[1, 2, 3].exists(x, x == 4)", F},
+    {"[1, 2, 3].exists_one(x, x > 2)", T},
+    {"[1, 2, 3].exists_one(x, x > 1)", F},
+    {"[1, 2, 3].map(x, x * 2) == [2, 4, 6]", T},
+    {"[1, 2, 3].map(x, x > 1, x * 10) == [20, 30]", T},
+    {"[1, 2, 3, 4].filter(x, x % 2 == 0) == [2, 4]", T},
+    {"[1, 2].all(x, [3, 4].all(y, y > x))", T},
+    {"[[1, 2], [3]].exists(l, l.exists(x, x == 3))", T},
+    {"[1, 2].map(x, [x, x]) == [[1, 1], [2, 2]]", T},
+    {"[\"a\", \"b\"].all(s, s.size() == 1)", T},
+    {"[1, 2].all(x, x > 0) && x > 0", CE, 25},
+    {"[1].all(1, true)", CE, 9},
+    {"[1].all(x, 1)", CE, 12},
+    {"1.all(x, true)", CE, 3},
+    {"[1].exists(x, \"a\".startsWith(x))", CE},
+    /* errors in all/exists are absorbed when another element decides, as in cel-go */
+    {"[0, 1].all(x, 1 / x > 5)", F},
+    {"[1, 0].all(x, 1 / x > 5)", F},
+    {"[1, 0].all(x, 1 / x >= 1)", RT},
+    {"[0, 1].exists(x, 1 / x == 1)", T},
+    {"[1, 0].exists(x, 1 / x == 2)", RT},
+    {"[0, 1].exists_one(x, 1 / x == 1)", RT},
+    {"[0, 1].map(x, 1 / x) == [1]", RT},
+    {"[0, 1].filter(x, 1 / x == 1) == [1]", RT},
+    {"[1, \"a\"].all(x, x == 1)", RT}, /* like A.index == "3": an error here */
+    {"[1, \"a\"].exists(x, x == 1)", T},
+    /* the attribute and capacity maps: domain -> name -> value, as Kubernetes builds them */
+    {"\"gpu.nvidia.com\" in device.attributes", T},
+    {"\"dra.example.com\" in device.attributes && \"resource.kubernetes.io\" in device.attributes",
+     T},
+    {"\"nope.example.com\" in device.attributes", F},
+    {"\"gpu.nvidia.com\" in device.capacity && !(\"dra.example.com\" in device.capacity)", T},
+    {"\"gpu.nvidia.com/memory\" in device.capacity", F}, /* keys are domains, not names */
+    {"\"memory\" in device.capacity[\"gpu.nvidia.com\"]", T},
+    {"size(device.attributes) == 3 && device.attributes.size() == 3", T},
+    {"size(" A ") == 7 && size(device.capacity[\"gpu.nvidia.com\"]) == 2", T},
+    {"size(device.attributes[\"nope.example.com\"]) == 0", T},
+    {"device.attributes.exists(d, d.endsWith(\".nvidia.com\"))", T},
+    {"device.attributes.all(d, d.contains(\".\"))", T},
+    {"device.attributes.exists_one(d, d.startsWith(\"dra.\"))", T},
+    {"device.attributes.filter(d, d.endsWith(\".com\")).size() == 2", T},
+    {A ".exists(n, n == \"uuid\")", T},
+    {A ".all(n, n != \"memory\")", T},
+    {"device.capacity[\"gpu.nvidia.com\"].all(n, device.capacity[\"gpu.nvidia.com\"][n]"
+     ".isGreaterThan(quantity(\"100\")))",
+     T},
+    {"device.attributes.exists(d, has(device.attributes[d].numa) && "
+     "device.attributes[d].numa == 1)",
+     T},
+    {"device.attributes.all(d, device.attributes[d].all(n, n.size() > 0))", T},
+    {A ".all(n, " A "[n] != 0)", RT},   /* a string attribute compared with an int */
+    {A ".exists(n, " A "[n] == 3)", T}, /* index == 3 decides; others absorbed */
+    {"device.attributes == device.capacity", CE, 8},
+    {"device.attributes", CE},
     /* quantities */
     {C ".memory.compareTo(quantity(\"40Gi\")) == 1", T},
     {C ".memory.compareTo(quantity(\"80Gi\")) == 0", T},
