@@ -208,6 +208,19 @@ static const row rows[] = {
     {A ".exists(n, " A "[n] == 3)", T}, /* index == 3 decides; others absorbed */
     {"device.attributes == device.capacity", CE, 8},
     {"device.attributes", CE},
+    /* cel.bind (ext.Bindings, as Kubernetes' DRA environment enables it) */
+    {"cel.bind(dra, device.attributes[\"dra.example.com\"], dra.numa == 1 && has(dra.goodPattern))",
+     T},
+    {"cel.bind(x, 2, x * x == 4)", T},
+    {"cel.bind(x, 2, cel.bind(y, x + 1, x * y == 6))", T},
+    {"cel.bind(x, 1, cel.bind(x, 2, x == 2)) ", T}, /* the inner name shadows */
+    {"cel.bind(m, device.capacity, m[\"gpu.nvidia.com\"].memory == quantity(\"80Gi\"))", T},
+    {"cel.bind(x, 1 / 0, true)", T}, /* an unused error value does not surface */
+    {"cel.bind(x, 1 / 0, x == 1)", RT},
+    {"cel.bind(l, [1, 2, 3], l.all(v, v > 0) && l.size() == 3)", T},
+    {"cel.bind(x, x, true)", CE, 13},
+    {"cel.bind(1, 2, true)", CE, 10},
+    {"cel.unbind(x, 1, true)", CE, 5},
     /* quantities */
     {C ".memory.compareTo(quantity(\"40Gi\")) == 1", T},
     {C ".memory.compareTo(quantity(\"80Gi\")) == 0", T},
