@@ -5,7 +5,9 @@
  * environment that exposes `device.driver`, `device.attributes["domain"].name` and
  * `device.capacity["domain"].name`. Supported: literals (int, string, bool, lists),
  * `in`, `has()`, == != < <= > >=, && || !, ?:, + - * / % on ints, string startsWith,
- * endsWith, contains, matches (POSIX ERE), size(), quantity("40Gi") with compareTo,
+ * endsWith, contains, matches (POSIX ERE), split, lowerAscii, upperAscii, size(), the
+ * all/exists/exists_one/map/filter macros over lists and the attribute and capacity maps,
+ * cel.bind, quantity("40Gi") with compareTo,
  * isGreaterThan, isLessThan, add, sub, asInteger, asApproximateFloat, and semver("1.2.3")
  * with compareTo, isGreaterThan, isLessThan, major, minor, patch. As in Kubernetes, && and
  * || absorb errors when the other side decides the result, and a runtime error (a missing

@@ -136,6 +136,72 @@ static cs__cel_val fn_matches(cs__cel_ctx *c, const cs__cel_node *n, const cs__c
     return vbool(hit);
 }
 
+/* lowerAscii / upperAscii (cel-go ext.Strings): ASCII letters only, as upstream. */
+static cs__cel_val change_case(cs__cel_ctx *c, const cs__cel_val *a, bool upper)
+{
+    if (!charge(c, a[0].s.n)) return halted();
+    char *out = cs_arena_alloc(&c->arena, a[0].s.n + 1, 1);
+    if (!out) return c->halt = CS_ERR_NOMEM, halted();
+    for (size_t i = 0; i < a[0].s.n; i++) {
+        char ch = a[0].s.p[i];
+        if (upper && ch >= 'a' && ch <= 'z') ch = (char)(ch - 32);
+        if (!upper && ch >= 'A' && ch <= 'Z') ch = (char)(ch + 32);
+        out[i] = ch;
+    }
+    out[a[0].s.n] = '\0';
+    return (cs__cel_val){.type = CS__CEL_STRING, .s = {out, a[0].s.n}};
+}
+
+static cs__cel_val fn_lower(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
+{
+    return change_case(c, a, false);
+}
+
+static cs__cel_val fn_upper(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
+{
+    return change_case(c, a, true);
+}
+
+/* s.split(sep) and s.split(sep, n), as Go's strings.SplitN that cel-go calls: n < 0 all
+ * pieces, n == 0 none, n > 0 at most n (the last holds the rest); an empty separator
+ * splits into UTF-8 sequences. Pieces point into s; the list lives in the call's arena. */
+static cs__cel_val fn_split(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
+{
+    const char *s = a[0].s.p, *sep = a[1].s.p;
+    size_t len = a[0].s.n, sn = a[1].s.n;
+    int64_t limit = n->nkids == 3 ? a[2].i : -1;
+    if (!charge(c, len + 1)) return halted();
+    size_t cap = len + 1;
+    if (limit >= 0 && (uint64_t)limit < cap) cap = (size_t)limit;
+    cs__cel_val *items =
+        cap ? cs_arena_alloc(&c->arena, cap * sizeof *items, _Alignof(cs__cel_val)) : NULL;
+    if (cap && !items) return c->halt = CS_ERR_NOMEM, halted();
+    size_t k = 0, at = 0;
+    while (k < cap) {
+        size_t end = len;
+        if (k + 1 < cap || limit < 0) {
+            if (sn == 0) {
+                if (at >= len) break;
+                end = at + 1;
+                while (end < len && ((unsigned char)s[end] & 0xC0) == 0x80) end++;
+            } else {
+                const char *hit = memmem(s + at, len - at, sep, sn);
+                if (hit) end = (size_t)(hit - s);
+            }
+        }
+        char *piece = cs_arena_strndup(&c->arena, s + at, end - at);
+        if (!piece) return c->halt = CS_ERR_NOMEM, halted();
+        items[k++] = (cs__cel_val){.type = CS__CEL_STRING, .s = {piece, end - at}};
+        if (end >= len) break;
+        at = end + sn;
+        if (sn && at == len && (k < cap || limit < 0)) { /* a trailing separator: "" last */
+            items[k++] = (cs__cel_val){.type = CS__CEL_STRING, .s = {"", 0}};
+            break;
+        }
+    }
+    return (cs__cel_val){.type = CS__CEL_LIST, .list = {items, k}};
+}
+
 static cs__cel_val fn_quantity(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
 {
     cs__cel_val v = {.type = CS__CEL_QUANTITY};
@@ -282,6 +348,10 @@ const cs__cel_fn cs__cel_fns[] = {
     {"contains", true, 2, {S, S}, B, fn_contains},
     {"matches", true, 2, {S, S}, B, fn_matches},
     {"matches", false, 2, {S, S}, B, fn_matches},
+    {"lowerAscii", true, 1, {S}, S, fn_lower},
+    {"upperAscii", true, 1, {S}, S, fn_upper},
+    {"split", true, 2, {S, S}, L, fn_split},
+    {"split", true, 3, {S, S, I}, L, fn_split},
     {"quantity", false, 1, {S}, Q, fn_quantity},
     {"isQuantity", false, 1, {S}, B, fn_is_quantity},
     {"sign", true, 1, {Q}, I, fn_sign},

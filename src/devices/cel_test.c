@@ -221,6 +221,16 @@ static const row rows[] = {
     {"cel.bind(x, x, true)", CE, 13},
     {"cel.bind(1, 2, true)", CE, 10},
     {"cel.unbind(x, 1, true)", CE, 5},
+    /* string extensions Kubernetes enables (ext.Strings) */
+    {"\"a,b,c\".split(\",\") == [\"a\", \"b\", \"c\"]", T},
+    {"\"a,b,c\".split(\",\", 2) == [\"a\", \"b,c\"]", T},
+    {"\"a,b,c\".split(\",\", 0) == [] && \"a,b\".split(\",\", -1).size() == 2", T},
+    {"\"a,\".split(\",\") == [\"a\", \"\"] && \"\".split(\",\") == [\"\"]", T},
+    {"\"h\\u00e9\".split(\"\") == [\"h\", \"\\u00e9\"] && \"\".split(\"\") == []", T},
+    {A ".productName.split(\" \").exists(w, w == \"H100\")", T},
+    {A ".productName.lowerAscii() == \"nvidia h100 80gb hbm3\"", T},
+    {A ".uuid.upperAscii() == \"GPU-5C2A9E1F\"", T},
+    {"\"a\".split(1)", CE},
     /* quantities */
     {C ".memory.compareTo(quantity(\"40Gi\")) == 1", T},
     {C ".memory.compareTo(quantity(\"80Gi\")) == 0", T},
