@@ -880,6 +880,69 @@ static cs__cel_val eval(cs__cel_ctx *c, const cs__cel_node *n)
     return verr(c, n, "internal error: unexpected node");
 }
 
+/* ---- compile-time cost estimate ------------------------------------------------------ */
+
+/* Kubernetes' bounds on what a device can hold (resource.k8s.io/v1): attributes and
+ * capacities per device, and an attribute string's length. */
+#define EST_MAP_SIZE 32
+#define EST_STR_SIZE 64
+
+/* The most elements a list- or map-valued node can have. */
+static uint64_t est_size(const cs__cel_node *n)
+{
+    switch ((cs__cel_kind)n->kind) {
+    case CS__N_LIST: return n->nkids;
+    case CS__N_MAPS:
+    case CS__N_DOMAIN: return EST_MAP_SIZE;
+    case CS__N_COMP: return est_size(n->kids[0]);
+    case CS__N_BIND: return est_size(n->kids[1]);
+    case CS__N_COND: {
+        uint64_t a = est_size(n->kids[1]), b = est_size(n->kids[2]);
+        return a > b ? a : b;
+    }
+    case CS__N_CALL: /* split: at most one piece per byte, plus one */
+        return n->nkids && n->kids[0]->kind == CS__N_LIT ? n->kids[0]->lit.s.n + 1
+                                                         : CS__CEL_MAX_LEN + 1;
+    default: return EST_MAP_SIZE; /* a variable or an index: bounded by the sizes above */
+    }
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+    return a + b < a ? UINT64_MAX : a + b;
+}
+
+static uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+    return b && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+/* The worst-case cost of n in the evaluator's units (one per node, one per iteration,
+ * string bytes read by functions), as cel-go's EstimateCost does for Kubernetes: a
+ * comprehension costs its range plus, per element, its body; string functions their
+ * operands' sizes (attribute strings count as EST_STR_SIZE). */
+uint64_t cs__cel_estimate(const cs__cel_node *n)
+{
+    uint64_t kids = 0;
+    if (n->kind == CS__N_COMP) {
+        uint64_t body = 1;
+        for (uint32_t i = 1; i < n->nkids; i++) body = sat_add(body, cs__cel_estimate(n->kids[i]));
+        return sat_add(1 + cs__cel_estimate(n->kids[0]) + EST_MAP_SIZE * EST_MAP_SIZE,
+                       sat_mul(est_size(n->kids[0]), body));
+    }
+    for (uint32_t i = 0; i < n->nkids; i++) kids = sat_add(kids, cs__cel_estimate(n->kids[i]));
+    uint64_t self = 1;
+    if (n->kind == CS__N_CALL || n->kind == CS__N_BINARY)
+        for (uint32_t i = 0; i < n->nkids; i++) {
+            const cs__cel_node *k = n->kids[i];
+            uint64_t len = k->kind == CS__N_LIT && k->type == CS__CEL_STRING ? k->lit.s.n
+                           : k->kind == CS__N_LIST                           ? k->nkids
+                                                                             : EST_STR_SIZE;
+            self = sat_add(self, n->re ? sat_mul(len, 4) : len);
+        }
+    return sat_add(self, kids);
+}
+
 cs_status cs_cel_eval(const cs_cel_program *p, const cs_cel_env *env, uint64_t cost_limit,
                       bool *result, cs_error *err)
 {

@@ -244,6 +244,10 @@ struct cs_cel_program {
  * partial AST that cs_cel_free releases. */
 cs_status cs__cel_parse(cs_cel_program *p, const char *src, size_t len, cs_error *err);
 
+/* The worst-case evaluation cost of the tree at n (saturating), for the compile-time
+ * check against CS_CEL_DEFAULT_COST_LIMIT. */
+uint64_t cs__cel_estimate(const cs__cel_node *n);
+
 /* Semantic version parsing over n bytes, optionally with Kubernetes' normalisation. */
 cs_status cs__semver_parse(const char *s, size_t n, bool normalize, cs_semver *out, cs_error *err);
 

@@ -743,6 +743,14 @@ cs_status cs__cel_parse(cs_cel_program *prog, const char *src, size_t len, cs_er
              cs__cel_type_name(root->type));
         return err->code;
     }
+    /* As Kubernetes refuses a selector whose estimated cost passes
+     * CELSelectorExpressionMaxCost ("too complex, exceeds cost limit"). */
+    uint64_t cost = cs__cel_estimate(root);
+    if (cost > CS_CEL_DEFAULT_COST_LIMIT)
+        return cs_error_set(err, CS_ERR_PARSE,
+                            "too complex, exceeds cost limit: estimated cost %llu, the limit is "
+                            "%d; iterate over fewer elements or nest fewer macros",
+                            (unsigned long long)cost, CS_CEL_DEFAULT_COST_LIMIT);
     prog->root = root;
     return CS_OK;
 }
