@@ -397,8 +397,17 @@ bool cs__cel_regex_compile(const char *pat, size_t n, regex_t *re, char *msg, si
     if (strlen(pat) != n) return snprintf(msg, cap, "regex contains a NUL byte"), false;
     unsigned long product = 1;
     int depth = 0;
+    bool after_rep = false; /* the previous token was a repetition operator */
     for (size_t i = 0; i < n; i++) {
         char ch = pat[i];
+        /* glibc expands x+ and x{n} by copying x's tree, so stacked operators (a++++...)
+         * grow it exponentially; RE2 refuses them too ("bad repetition operator"). A
+         * single '?' after one stays allowed: RE2 reads it as non-greedy. */
+        bool rep = ch == '*' || ch == '+' || ch == '?' || ch == '{';
+        if (rep && after_rep && ch != '?')
+            return snprintf(msg, cap, "regex repetition operators cannot be stacked (as in a++)"),
+                   false;
+        after_rep = rep || ch == '}';
         if (ch == '\\') {
             if (i + 1 < n && pat[i + 1] >= '1' && pat[i + 1] <= '9')
                 return snprintf(msg, cap, "regex back-references are not supported"), false;

@@ -336,6 +336,9 @@ static const row rows[] = {
     {"\"abc\".matches(\"(\")", CE, 15},
     {"\"aa\".matches(\"(a)\\\\1\")", CE, 14},
     {"\"a\".matches(\"((a{100}){100}){100}\")", CE, 13},
+    {"\"aa\".matches(\"a+++++++++++++++++++++++++++++++++++++++++\")", CE, 14}, /* fuzz OOM */
+    {"\"aa\".matches(\"a{2}+\") || \"aa\".matches(\"a**\")", CE, 14},
+    {"\"aa\".matches(\"a+?\") && \"ab\".matches(\"(a)+b?\")", T},
     {"1 == 1 &&\n  foo", CE, 0},
     {"", CE, 1},
     {"true // a comment", T},
