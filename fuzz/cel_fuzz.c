@@ -44,6 +44,15 @@ static bool capacity(void *ud, const char *domain, const char *name, cs_cel_attr
     return cs_quantity_parse("80Gi", &out->q, NULL) == CS_OK;
 }
 
+static const char *entry(void *ud, bool cap, size_t i)
+{
+    static const char *const attrs[] = {
+        "productName", "index",   "cudaComputeCapability", "driverVersion", "badVersion",
+        "mig-capable", "pattern", "other.example.com/x"};
+    if (cap) return i == 0 ? "memory" : NULL;
+    return i < sizeof attrs / sizeof *attrs ? attrs[i] : NULL;
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size > 16 * 1024) return 0;
@@ -54,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     cs_cel_program *p = NULL;
     cs_error err;
     if (cs_cel_compile(expr, &p, &err) == CS_OK) {
-        static const cs_cel_env env = {"gpu.nvidia.com", attribute, capacity, NULL};
+        static const cs_cel_env env = {"gpu.nvidia.com", attribute, capacity, NULL, false, entry};
         bool r;
         cs_cel_eval(p, &env, size && data[0] == ' ' ? 10 : 0, &r, &err);
         cs_cel_free(p);

@@ -5,7 +5,9 @@
  * environment that exposes `device.driver`, `device.attributes["domain"].name` and
  * `device.capacity["domain"].name`. Supported: literals (int, string, bool, lists),
  * `in`, `has()`, == != < <= > >=, && || !, ?:, + - * / % on ints, string startsWith,
- * endsWith, contains, matches (POSIX ERE), size(), quantity("40Gi") with compareTo,
+ * endsWith, contains, matches (POSIX ERE), split, lowerAscii, upperAscii, size(), the
+ * all/exists/exists_one/map/filter macros over lists and the attribute and capacity maps,
+ * cel.bind, quantity("40Gi") with compareTo,
  * isGreaterThan, isLessThan, add, sub, asInteger, asApproximateFloat, and semver("1.2.3")
  * with compareTo, isGreaterThan, isLessThan, major, minor, patch. As in Kubernetes, && and
  * || absorb errors when the other side decides the result, and a runtime error (a missing
@@ -50,6 +52,11 @@ typedef struct cs_cel_env {
     bool (*capacity)(void *ud, const char *domain, const char *name, cs_cel_attr *out);
     void *ud;
     bool allow_multiple; /* device.allowMultipleAllocations */
+    /* The qualified name ("domain/name", or a bare name in the driver's domain) of the
+     * i-th attribute (capacity == false) or capacity, NULL past the last; borrowed for the
+     * evaluation. Needed to iterate device.attributes and device.capacity with macros,
+     * for size() and for `"domain" in device.attributes`; optional otherwise. */
+    const char *(*entry)(void *ud, bool capacity, size_t i);
 } cs_cel_env;
 
 #define CS_CEL_DEFAULT_COST_LIMIT 1000000

@@ -28,6 +28,7 @@ struct cs__cel_ctx {
     uint64_t cost, limit;
     cs_status halt; /* CS_ERR_LIMIT or CS_ERR_NOMEM once evaluation must stop */
     cs_arena arena;
+    cs__cel_val vars[CS__CEL_MAX_VARS]; /* macro and cel.bind variables, by slot */
 };
 
 const char *cs__cel_type_name(cs__cel_type t)
@@ -83,9 +84,15 @@ static cs__cel_val vint(int64_t i)
 
 /* ---- functions ---------------------------------------------------------------------- */
 
+static cs__cel_val map_keys(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *m);
+
 static cs__cel_val fn_size(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
 {
     if (a[0].type == CS__CEL_LIST) return vint((int64_t)a[0].list.n);
+    if (a[0].type == CS__CEL_MAPS || a[0].type == CS__CEL_DOMAIN) {
+        cs__cel_val keys = map_keys(c, n, &a[0]);
+        return keys.type == CS__CEL_LIST ? vint((int64_t)keys.list.n) : keys;
+    }
     if (!charge(c, a[0].s.n)) return halted();
     int64_t cps = 0; /* CEL counts code points, not bytes */
     for (size_t i = 0; i < a[0].s.n; i++) cps += ((unsigned char)a[0].s.p[i] & 0xC0) != 0x80;
@@ -127,6 +134,72 @@ static cs__cel_val fn_matches(cs__cel_ctx *c, const cs__cel_node *n, const cs__c
     bool hit = regexec(re, a[0].s.p, 1, &m, REG_STARTEND) == 0;
     if (re == &local) regfree(&local);
     return vbool(hit);
+}
+
+/* lowerAscii / upperAscii (cel-go ext.Strings): ASCII letters only, as upstream. */
+static cs__cel_val change_case(cs__cel_ctx *c, const cs__cel_val *a, bool upper)
+{
+    if (!charge(c, a[0].s.n)) return halted();
+    char *out = cs_arena_alloc(&c->arena, a[0].s.n + 1, 1);
+    if (!out) return c->halt = CS_ERR_NOMEM, halted();
+    for (size_t i = 0; i < a[0].s.n; i++) {
+        char ch = a[0].s.p[i];
+        if (upper && ch >= 'a' && ch <= 'z') ch = (char)(ch - 32);
+        if (!upper && ch >= 'A' && ch <= 'Z') ch = (char)(ch + 32);
+        out[i] = ch;
+    }
+    out[a[0].s.n] = '\0';
+    return (cs__cel_val){.type = CS__CEL_STRING, .s = {out, a[0].s.n}};
+}
+
+static cs__cel_val fn_lower(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
+{
+    return change_case(c, a, false);
+}
+
+static cs__cel_val fn_upper(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
+{
+    return change_case(c, a, true);
+}
+
+/* s.split(sep) and s.split(sep, n), as Go's strings.SplitN that cel-go calls: n < 0 all
+ * pieces, n == 0 none, n > 0 at most n (the last holds the rest); an empty separator
+ * splits into UTF-8 sequences. Pieces point into s; the list lives in the call's arena. */
+static cs__cel_val fn_split(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
+{
+    const char *s = a[0].s.p, *sep = a[1].s.p;
+    size_t len = a[0].s.n, sn = a[1].s.n;
+    int64_t limit = n->nkids == 3 ? a[2].i : -1;
+    if (!charge(c, len + 1)) return halted();
+    size_t cap = len + 1;
+    if (limit >= 0 && (uint64_t)limit < cap) cap = (size_t)limit;
+    cs__cel_val *items =
+        cap ? cs_arena_alloc(&c->arena, cap * sizeof *items, _Alignof(cs__cel_val)) : NULL;
+    if (cap && !items) return c->halt = CS_ERR_NOMEM, halted();
+    size_t k = 0, at = 0;
+    while (k < cap) {
+        size_t end = len;
+        if (k + 1 < cap || limit < 0) {
+            if (sn == 0) {
+                if (at >= len) break;
+                end = at + 1;
+                while (end < len && ((unsigned char)s[end] & 0xC0) == 0x80) end++;
+            } else {
+                const char *hit = memmem(s + at, len - at, sep, sn);
+                if (hit) end = (size_t)(hit - s);
+            }
+        }
+        char *piece = cs_arena_strndup(&c->arena, s + at, end - at);
+        if (!piece) return c->halt = CS_ERR_NOMEM, halted();
+        items[k++] = (cs__cel_val){.type = CS__CEL_STRING, .s = {piece, end - at}};
+        if (end >= len) break;
+        at = end + sn;
+        if (sn && at == len && (k < cap || limit < 0)) { /* a trailing separator: "" last */
+            items[k++] = (cs__cel_val){.type = CS__CEL_STRING, .s = {"", 0}};
+            break;
+        }
+    }
+    return (cs__cel_val){.type = CS__CEL_LIST, .list = {items, k}};
 }
 
 static cs__cel_val fn_quantity(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
@@ -255,6 +328,8 @@ enum {
     L = CS__CEL_LIST,
     Q = CS__CEL_QUANTITY,
     V = CS__CEL_SEMVER,
+    M = CS__CEL_DOMAIN, /* a map of names (device.attributes["d"]) */
+    N = CS__CEL_MAPS,   /* a map of domains (device.attributes) */
 };
 
 /* Kubernetes' quantity and semver libraries plus the standard string functions selectors
@@ -264,11 +339,19 @@ const cs__cel_fn cs__cel_fns[] = {
     {"size", false, 1, {L}, I, fn_size},
     {"size", true, 1, {S}, I, fn_size},
     {"size", true, 1, {L}, I, fn_size},
+    {"size", false, 1, {M}, I, fn_size},
+    {"size", false, 1, {N}, I, fn_size},
+    {"size", true, 1, {M}, I, fn_size},
+    {"size", true, 1, {N}, I, fn_size},
     {"startsWith", true, 2, {S, S}, B, fn_starts},
     {"endsWith", true, 2, {S, S}, B, fn_ends},
     {"contains", true, 2, {S, S}, B, fn_contains},
     {"matches", true, 2, {S, S}, B, fn_matches},
     {"matches", false, 2, {S, S}, B, fn_matches},
+    {"lowerAscii", true, 1, {S}, S, fn_lower},
+    {"upperAscii", true, 1, {S}, S, fn_upper},
+    {"split", true, 2, {S, S}, L, fn_split},
+    {"split", true, 3, {S, S, I}, L, fn_split},
     {"quantity", false, 1, {S}, Q, fn_quantity},
     {"isQuantity", false, 1, {S}, B, fn_is_quantity},
     {"sign", true, 1, {Q}, I, fn_sign},
@@ -314,8 +397,17 @@ bool cs__cel_regex_compile(const char *pat, size_t n, regex_t *re, char *msg, si
     if (strlen(pat) != n) return snprintf(msg, cap, "regex contains a NUL byte"), false;
     unsigned long product = 1;
     int depth = 0;
+    bool after_rep = false; /* the previous token was a repetition operator */
     for (size_t i = 0; i < n; i++) {
         char ch = pat[i];
+        /* glibc expands x+ and x{n} by copying x's tree, so stacked operators (a++++...)
+         * grow it exponentially; RE2 refuses them too ("bad repetition operator"). A
+         * single '?' after one stays allowed: RE2 reads it as non-greedy. */
+        bool rep = ch == '*' || ch == '+' || ch == '?' || ch == '{';
+        if (rep && after_rep && ch != '?')
+            return snprintf(msg, cap, "regex repetition operators cannot be stacked (as in a++)"),
+                   false;
+        after_rep = rep || ch == '}';
         if (ch == '\\') {
             if (i + 1 < n && pat[i + 1] >= '1' && pat[i + 1] <= '9')
                 return snprintf(msg, cap, "regex back-references are not supported"), false;
@@ -373,7 +465,8 @@ static cs__cel_type binary_concrete(cs__cel_op op, cs__cel_type l, cs__cel_type 
          num_r = r == CS__CEL_INT || r == CS__CEL_DOUBLE;
     switch (op) {
     case CS__OP_EQ:
-    case CS__OP_NE: return l == r && l != CS__CEL_DOMAIN ? CS__CEL_BOOL : CS__CEL_ERROR;
+    case CS__OP_NE:
+        return l == r && l != CS__CEL_DOMAIN && l != CS__CEL_MAPS ? CS__CEL_BOOL : CS__CEL_ERROR;
     case CS__OP_LT:
     case CS__OP_LE:
     case CS__OP_GT:
@@ -382,8 +475,10 @@ static cs__cel_type binary_concrete(cs__cel_op op, cs__cel_type l, cs__cel_type 
             return CS__CEL_BOOL;
         return CS__CEL_ERROR;
     case CS__OP_IN:
-        return r == CS__CEL_LIST || (r == CS__CEL_DOMAIN && l == CS__CEL_STRING) ? CS__CEL_BOOL
-                                                                                 : CS__CEL_ERROR;
+        return r == CS__CEL_LIST ||
+                       ((r == CS__CEL_DOMAIN || r == CS__CEL_MAPS) && l == CS__CEL_STRING)
+                   ? CS__CEL_BOOL
+                   : CS__CEL_ERROR;
     default: return l == CS__CEL_INT && r == CS__CEL_INT ? CS__CEL_INT : CS__CEL_ERROR;
     }
 }
@@ -391,10 +486,10 @@ static cs__cel_type binary_concrete(cs__cel_op op, cs__cel_type l, cs__cel_type 
 cs__cel_type cs__cel_binary_type(cs__cel_op op, cs__cel_type l, cs__cel_type r)
 {
     int out = -1;
-    for (int a = CS__CEL_BOOL; a <= CS__CEL_DOMAIN; a++) {
-        if (l != CS__CEL_DYN && a != (int)l) continue;
-        for (int b = CS__CEL_BOOL; b <= CS__CEL_DOMAIN; b++) {
-            if (r != CS__CEL_DYN && b != (int)r) continue;
+    for (int a = CS__CEL_BOOL; a <= CS__CEL_MAPS; a++) {
+        if ((l != CS__CEL_DYN && a != (int)l) || a == CS__CEL_DEVICE) continue;
+        for (int b = CS__CEL_BOOL; b <= CS__CEL_MAPS; b++) {
+            if ((r != CS__CEL_DYN && b != (int)r) || b == CS__CEL_DEVICE) continue;
             int t = binary_concrete(op, (cs__cel_type)a, (cs__cel_type)b);
             if (t != CS__CEL_ERROR) out = (out < 0 || out == t) ? t : CS__CEL_DYN;
         }
@@ -465,6 +560,52 @@ static bool attr_lookup(cs__cel_ctx *c, const cs__cel_val *dom, const cs__cel_va
     return get(env->ud, dom->s.p, key->s.p, out);
 }
 
+/* The domain ("a.example.com") of a qualified name, or the driver's for a bare one. */
+static void split_name(const cs__cel_ctx *c, const char *q, const char **dom, size_t *dn,
+                       const char **name)
+{
+    const char *slash = strchr(q, '/');
+    const char *drv = c->env->driver ? c->env->driver : "";
+    *dom = slash ? q : drv;
+    *dn = slash ? (size_t)(slash - q) : strlen(drv);
+    *name = slash ? slash + 1 : q;
+}
+
+/* The keys of a map as a list of strings in the call's arena: the domains of
+ * device.attributes (or capacity), each once, or the names in one domain. Kubernetes
+ * builds these maps from the device's qualified names the same way. Cost: one unit per
+ * entry and per earlier key compared, so O(entries^2) with entries <= 32 in Kubernetes. */
+static cs__cel_val map_keys(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *m)
+{
+    const cs_cel_env *env = c->env;
+    if (!env->entry) return verr(c, n, "this environment cannot list device attributes");
+    size_t count = 0;
+    while (env->entry(env->ud, m->capacity, count)) count++;
+    cs__cel_val *keys =
+        count ? cs_arena_alloc(&c->arena, count * sizeof *keys, _Alignof(cs__cel_val)) : NULL;
+    if (count && !keys) return c->halt = CS_ERR_NOMEM, halted();
+    size_t nk = 0;
+    for (size_t i = 0; i < count; i++) {
+        const char *dom, *name;
+        size_t dn;
+        split_name(c, env->entry(env->ud, m->capacity, i), &dom, &dn, &name);
+        if (!charge(c, 1 + nk)) return halted();
+        if (m->type == CS__CEL_DOMAIN) {
+            if (dn != m->s.n || memcmp(dom, m->s.p, dn)) continue;
+            keys[nk++] = (cs__cel_val){.type = CS__CEL_STRING, .s = {name, strlen(name)}};
+            continue;
+        }
+        bool seen = false;
+        for (size_t k = 0; k < nk && !seen; k++)
+            seen = keys[k].s.n == dn && !memcmp(keys[k].s.p, dom, dn);
+        if (seen) continue;
+        char *copy = cs_arena_strndup(&c->arena, dom, dn);
+        if (!copy) return c->halt = CS_ERR_NOMEM, halted();
+        keys[nk++] = (cs__cel_val){.type = CS__CEL_STRING, .s = {copy, dn}};
+    }
+    return (cs__cel_val){.type = CS__CEL_LIST, .list = {keys, nk}};
+}
+
 static cs__cel_val eval_binary(cs__cel_ctx *c, const cs__cel_node *n)
 {
     cs__cel_val l = eval(c, n->kids[0]);
@@ -491,6 +632,11 @@ static cs__cel_val eval_binary(cs__cel_ctx *c, const cs__cel_node *n)
         if (r.type == CS__CEL_DOMAIN) {
             cs_cel_attr a;
             return vbool(attr_lookup(c, &r, &l, &a));
+        }
+        if (r.type == CS__CEL_MAPS) {
+            cs__cel_val keys = map_keys(c, n, &r);
+            if (keys.type == CS__CEL_ERROR) return keys;
+            r = keys;
         }
         if (!charge(c, r.list.n)) return halted();
         for (size_t i = 0; i < r.list.n; i++)
@@ -568,6 +714,73 @@ static cs__cel_val eval_attr(cs__cel_ctx *c, const cs__cel_node *n, bool has)
     return verr(c, n, "attribute %s has an unknown type", key.s.p);
 }
 
+/* The comprehension macros, one loop for all five. all and exists follow cel-go's
+ * expansion over && and ||: an element that decides the result (false for all, true for
+ * exists) wins over an error from another element, whichever comes first; otherwise the
+ * first error is the result. exists_one, map and filter propagate the first error. */
+static cs__cel_val eval_comp(cs__cel_ctx *c, const cs__cel_node *n)
+{
+    cs__cel_val range = eval(c, n->kids[0]);
+    if (range.type == CS__CEL_ERROR) return range;
+    cs__cel_macro m = (cs__cel_macro)n->macro;
+    if (range.type == CS__CEL_MAPS || range.type == CS__CEL_DOMAIN)
+        range = map_keys(c, n, &range);
+    else if (range.type != CS__CEL_LIST)
+        return verr(c, n, "no such overload: %s.%s()", cs__cel_type_name(range.type),
+                    m == CS__M_ALL      ? "all"
+                    : m == CS__M_EXISTS ? "exists"
+                    : m == CS__M_MAP    ? "map"
+                    : m == CS__M_FILTER ? "filter"
+                                        : "exists_one");
+    if (range.type == CS__CEL_ERROR) return range;
+    const cs__cel_val *items = range.list.v;
+    size_t count = range.list.n, nout = 0, hits = 0;
+    cs__cel_val *out = NULL, first_err = {.type = CS__CEL_BOOL};
+    if ((m == CS__M_MAP || m == CS__M_FILTER) && count &&
+        !(out = cs_arena_alloc(&c->arena, count * sizeof *out, _Alignof(cs__cel_val))))
+        return c->halt = CS_ERR_NOMEM, halted();
+    const cs__cel_node *pred = m == CS__M_MAP && n->nkids == 2 ? NULL : n->kids[1];
+    bool decide = m == CS__M_EXISTS;
+    for (size_t i = 0; i < count; i++) {
+        if (!charge(c, 1)) return halted();
+        c->vars[n->slot] = items[i];
+        if (pred) {
+            cs__cel_val b = eval(c, pred);
+            if (c->halt) return halted();
+            if (b.type != CS__CEL_BOOL && b.type != CS__CEL_ERROR)
+                b = verr(c, pred, "the predicate evaluated to %s, not bool",
+                         cs__cel_type_name(b.type));
+            if (b.type == CS__CEL_ERROR) {
+                if (m != CS__M_ALL && m != CS__M_EXISTS) return b;
+                if (first_err.type != CS__CEL_ERROR) first_err = b;
+                continue;
+            }
+            if (m == CS__M_ALL || m == CS__M_EXISTS) {
+                if (b.b == decide) return vbool(decide);
+                continue;
+            }
+            if (m == CS__M_EXISTS_ONE) {
+                hits += b.b;
+                continue;
+            }
+            if (!b.b) continue;
+            if (m == CS__M_FILTER) {
+                out[nout++] = items[i];
+                continue;
+            }
+        }
+        cs__cel_val t = eval(c, n->kids[n->nkids - 1]);
+        if (t.type == CS__CEL_ERROR) return t;
+        out[nout++] = t;
+    }
+    switch (m) {
+    case CS__M_ALL:
+    case CS__M_EXISTS: return first_err.type == CS__CEL_ERROR ? first_err : vbool(!decide);
+    case CS__M_EXISTS_ONE: return vbool(hits == 1);
+    default: return (cs__cel_val){.type = CS__CEL_LIST, .list = {out, nout}};
+    }
+}
+
 static cs__cel_val eval_call(cs__cel_ctx *c, const cs__cel_node *n)
 {
     cs__cel_val a[3];
@@ -607,14 +820,29 @@ static cs__cel_val eval(cs__cel_ctx *c, const cs__cel_node *n)
         return (cs__cel_val){.type = CS__CEL_STRING, .s = {d, strlen(d)}};
     }
     case CS__N_MULTI: return vbool(c->env->allow_multiple);
-    case CS__N_DOMAIN:
+    case CS__N_MAPS: return (cs__cel_val){.type = CS__CEL_MAPS, .capacity = n->capacity};
+    case CS__N_DOMAIN: {
+        bool cap = n->capacity;
+        if (n->nkids == 2) {
+            cs__cel_val m = eval(c, n->kids[1]);
+            if (m.type == CS__CEL_ERROR) return m;
+            cap = m.capacity;
+        }
         v = eval(c, n->kids[0]);
         if (v.type == CS__CEL_ERROR) return v;
         if (v.type != CS__CEL_STRING)
             return verr(c, n, "domains are strings, not %s", cs__cel_type_name(v.type));
         v.type = CS__CEL_DOMAIN;
-        v.capacity = n->capacity;
+        v.capacity = cap;
         return v;
+    }
+    case CS__N_VAR: return c->vars[n->slot];
+    case CS__N_COMP: return eval_comp(c, n);
+    case CS__N_BIND:
+        /* The value may be an error: it surfaces only where the body uses it. */
+        c->vars[n->slot] = eval(c, n->kids[0]);
+        if (c->halt) return halted();
+        return eval(c, n->kids[1]);
     case CS__N_ATTR: return eval_attr(c, n, false);
     case CS__N_HAS:
         return n->kids[0]->kind != CS__N_ATTR ? vbool(true) : eval_attr(c, n->kids[0], true);
@@ -656,10 +884,72 @@ static cs__cel_val eval(cs__cel_ctx *c, const cs__cel_node *n)
             return verr(c, n, "the condition of ?: must be bool, not %s",
                         cs__cel_type_name(v.type));
         return eval(c, n->kids[v.b ? 1 : 2]);
-    case CS__N_DEVICE:
-    case CS__N_MAPS: break; /* resolved by the parser */
+    case CS__N_DEVICE: break; /* resolved by the parser */
     }
     return verr(c, n, "internal error: unexpected node");
+}
+
+/* ---- compile-time cost estimate ------------------------------------------------------ */
+
+/* Kubernetes' bounds on what a device can hold (resource.k8s.io/v1): attributes and
+ * capacities per device, and an attribute string's length. */
+#define EST_MAP_SIZE 32
+#define EST_STR_SIZE 64
+
+/* The most elements a list- or map-valued node can have. */
+static uint64_t est_size(const cs__cel_node *n)
+{
+    switch ((cs__cel_kind)n->kind) {
+    case CS__N_LIST: return n->nkids;
+    case CS__N_MAPS:
+    case CS__N_DOMAIN: return EST_MAP_SIZE;
+    case CS__N_COMP: return est_size(n->kids[0]);
+    case CS__N_BIND: return est_size(n->kids[1]);
+    case CS__N_COND: {
+        uint64_t a = est_size(n->kids[1]), b = est_size(n->kids[2]);
+        return a > b ? a : b;
+    }
+    case CS__N_CALL: /* split: at most one piece per byte, plus one */
+        return n->nkids && n->kids[0]->kind == CS__N_LIT ? n->kids[0]->lit.s.n + 1
+                                                         : CS__CEL_MAX_LEN + 1;
+    default: return EST_MAP_SIZE; /* a variable or an index: bounded by the sizes above */
+    }
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+    return a + b < a ? UINT64_MAX : a + b;
+}
+
+static uint64_t sat_mul(uint64_t a, uint64_t b)
+{
+    return b && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+/* The worst-case cost of n in the evaluator's units (one per node, one per iteration,
+ * string bytes read by functions), as cel-go's EstimateCost does for Kubernetes: a
+ * comprehension costs its range plus, per element, its body; string functions their
+ * operands' sizes (attribute strings count as EST_STR_SIZE). */
+uint64_t cs__cel_estimate(const cs__cel_node *n)
+{
+    uint64_t kids = 0;
+    if (n->kind == CS__N_COMP) {
+        uint64_t body = 1;
+        for (uint32_t i = 1; i < n->nkids; i++) body = sat_add(body, cs__cel_estimate(n->kids[i]));
+        return sat_add(1 + cs__cel_estimate(n->kids[0]) + EST_MAP_SIZE * EST_MAP_SIZE,
+                       sat_mul(est_size(n->kids[0]), body));
+    }
+    for (uint32_t i = 0; i < n->nkids; i++) kids = sat_add(kids, cs__cel_estimate(n->kids[i]));
+    uint64_t self = 1;
+    if (n->kind == CS__N_CALL || n->kind == CS__N_BINARY)
+        for (uint32_t i = 0; i < n->nkids; i++) {
+            const cs__cel_node *k = n->kids[i];
+            uint64_t len = k->kind == CS__N_LIT && k->type == CS__CEL_STRING ? k->lit.s.n
+                           : k->kind == CS__N_LIST                           ? k->nkids
+                                                                             : EST_STR_SIZE;
+            self = sat_add(self, n->re ? sat_mul(len, 4) : len);
+        }
+    return sat_add(self, kids);
 }
 
 cs_status cs_cel_eval(const cs_cel_program *p, const cs_cel_env *env, uint64_t cost_limit,

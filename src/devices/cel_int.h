@@ -21,6 +21,7 @@
 #define CS__CEL_MAX_LEN   (10 * 1024) /* bytes of source */
 #define CS__CEL_MAX_NEST  64          /* parentheses, calls, lists, unary operators */
 #define CS__CEL_MAX_DEPTH 128         /* AST depth, which also bounds evaluation recursion */
+#define CS__CEL_MAX_VARS  32          /* macro and cel.bind variables in one program */
 
 /* ---- tokens ------------------------------------------------------------------------- */
 
@@ -82,7 +83,8 @@ void cs__cel_where(const char *src, size_t pos, char *buf, size_t cap);
 /* ---- types and values --------------------------------------------------------------- */
 
 /* Static types (known at compile time, DYN when not) and the types of run-time values.
- * DEVICE and MAPS exist only while the parser resolves `device.attributes[...]`. */
+ * DEVICE exists only while the parser resolves `device.attributes[...]`; MAPS is
+ * device.attributes or device.capacity as a whole (iterated, tested with `in`, bound). */
 typedef enum cs__cel_type {
     CS__CEL_DYN,
     CS__CEL_BOOL,
@@ -104,7 +106,7 @@ const char *cs__cel_type_name(cs__cel_type t);
 typedef struct cs__cel_val cs__cel_val;
 struct cs__cel_val {
     uint8_t type;  /* cs__cel_type */
-    bool capacity; /* DOMAIN: device.capacity rather than device.attributes */
+    bool capacity; /* MAPS, DOMAIN: device.capacity rather than device.attributes */
     union {
         bool b;
         int64_t i;
@@ -128,10 +130,10 @@ typedef enum cs__cel_kind {
     CS__N_LIT,    /* lit */
     CS__N_LIST,   /* kids: elements */
     CS__N_DEVICE, /* `device`, parse time only */
-    CS__N_MAPS,   /* device.attributes / device.capacity, parse time only */
+    CS__N_MAPS,   /* device.attributes / device.capacity */
     CS__N_DRIVER,
     CS__N_MULTI,  /* device.allowMultipleAllocations */
-    CS__N_DOMAIN, /* kids[0]: domain name */
+    CS__N_DOMAIN, /* kids[0]: domain name; kids[1], when present: the MAPS value indexed */
     CS__N_ATTR,   /* kids[0]: DOMAIN, kids[1]: name */
     CS__N_HAS,    /* kids[0]: an ATTR or DRIVER written with a field selection */
     CS__N_INDEX,  /* kids[0][kids[1]] on a list */
@@ -142,7 +144,20 @@ typedef enum cs__cel_kind {
     CS__N_AND,
     CS__N_OR,
     CS__N_COND,
+    CS__N_VAR,  /* slot: a macro's or cel.bind's variable */
+    CS__N_COMP, /* macro, slot; kids: range, then the predicate (all, exists, exists_one,
+                 * filter), the transform (map) or the filter and the transform (map/3) */
+    CS__N_BIND, /* slot; kids: init, body */
 } cs__cel_kind;
+
+/* The comprehension macros, evaluated by one loop (cel_eval.c eval_comp). */
+typedef enum cs__cel_macro {
+    CS__M_ALL,
+    CS__M_EXISTS,
+    CS__M_EXISTS_ONE,
+    CS__M_MAP,
+    CS__M_FILTER,
+} cs__cel_macro;
 
 /* Binary operators; CS__OP_EQ + k matches CS__TOK_EQ + k. */
 typedef enum cs__cel_op {
@@ -165,6 +180,8 @@ struct cs__cel_node {
     uint8_t kind;   /* cs__cel_kind */
     uint8_t type;   /* static type */
     uint8_t op;     /* BINARY */
+    uint8_t macro;  /* COMP: cs__cel_macro */
+    uint8_t slot;   /* VAR, COMP, BIND: the variable's slot */
     bool selected;  /* reached by `.name` (has() needs that), not by `[...]` */
     bool capacity;  /* MAPS, DOMAIN, ATTR */
     bool min_int;   /* LIT: 9223372036854775808, valid only under a unary minus */
@@ -220,11 +237,16 @@ struct cs_cel_program {
     const char *src; /* copy of the expression, for runtime error positions */
     cs__cel_node *root;
     cs_vec regexes; /* regex_t * (in the arena): literal patterns, regfree'd with p */
+    uint32_t nvars; /* variable slots used */
 };
 
 /* Parses and type-checks src into p (whose arena is initialised); on failure p may hold a
  * partial AST that cs_cel_free releases. */
 cs_status cs__cel_parse(cs_cel_program *p, const char *src, size_t len, cs_error *err);
+
+/* The worst-case evaluation cost of the tree at n (saturating), for the compile-time
+ * check against CS_CEL_DEFAULT_COST_LIMIT. */
+uint64_t cs__cel_estimate(const cs__cel_node *n);
 
 /* Semantic version parsing over n bytes, optionally with Kubernetes' normalisation. */
 cs_status cs__semver_parse(const char *s, size_t n, bool normalize, cs_semver *out, cs_error *err);

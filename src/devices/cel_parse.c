@@ -21,11 +21,21 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A variable in scope: a macro's iteration variable or a cel.bind name. */
+typedef struct scope_var {
+    const char *name; /* in the source */
+    size_t n;
+    uint8_t slot, type;
+    bool capacity; /* its MAPS or DOMAIN value is device.capacity's */
+} scope_var;
+
 typedef struct parser {
     cs__cel_lexer lx;
     cs__cel_token tok; /* the current, not yet consumed token */
     cs_cel_program *prog;
     int nest;
+    scope_var scope[CS__CEL_MAX_VARS]; /* innermost last */
+    int nscope;
     cs_error *err;
 } parser;
 
@@ -173,9 +183,17 @@ static cs__cel_type list_elem_type(const cs__cel_node *list)
     return (cs__cel_type)list->kids[0]->type;
 }
 
+static cs__cel_node *maps_needs_domain(parser *p, const cs__cel_node *x)
+{
+    return fail(p, x->pos, "device.%s needs a domain, e.g. device.%s[\"gpu.nvidia.com\"].name",
+                x->capacity ? "capacity" : "attributes", x->capacity ? "capacity" : "attributes");
+}
+
 static cs__cel_node *mk_binary(parser *p, cs__cel_op op, uint32_t pos, cs__cel_node *l,
                                cs__cel_node *r)
 {
+    if (l->type == CS__CEL_MAPS) return maps_needs_domain(p, l);
+    if (r->type == CS__CEL_MAPS && op != CS__OP_IN) return maps_needs_domain(p, r);
     cs__cel_type t = cs__cel_binary_type(op, l->type, r->type);
     cs__cel_type elem = op == CS__OP_IN ? list_elem_type(r) : CS__CEL_DYN;
     if (t == CS__CEL_ERROR || (elem != CS__CEL_DYN && l->type != CS__CEL_DYN && l->type != elem))
@@ -245,6 +263,7 @@ static cs__cel_node *parse_expr(parser *p)
             return fail(p, pos, "the branches of ?: have different types (%s and %s)",
                         cs__cel_type_name(a), cs__cel_type_name(b));
         c = mk(p, CS__N_COND, a == b ? a : CS__CEL_DYN, pos, 3, kids);
+        if (c) c->capacity = kids[1]->capacity && kids[2]->capacity;
     }
     p->nest--;
     return c;
@@ -333,10 +352,131 @@ static cs__cel_node *mk_call(parser *p, const char *name, size_t len, bool metho
     return n;
 }
 
-/* name "(" args ")" after a receiver or at the start of a primary; has() is a macro. */
+/* Declares variable `name` for the expressions parsed until pop_var; returns its slot or
+ * -1 with the error set. Slots are per program, so nested scopes never share one. */
+static int push_var(parser *p, const cs__cel_token *name, cs__cel_type type, bool capacity)
+{
+    if (p->prog->nvars == CS__CEL_MAX_VARS) {
+        fail(p, name->pos, "more than %d macro and cel.bind variables", CS__CEL_MAX_VARS);
+        return -1;
+    }
+    int slot = (int)p->prog->nvars++;
+    p->scope[p->nscope++] = (scope_var){name->s, name->n, (uint8_t)slot, (uint8_t)type, capacity};
+    return slot;
+}
+
+static void pop_var(parser *p)
+{
+    p->nscope--;
+}
+
+static const scope_var *find_var(const parser *p, const char *name, size_t n)
+{
+    for (int i = p->nscope - 1; i >= 0; i--)
+        if (p->scope[i].n == n && !memcmp(p->scope[i].name, name, n)) return &p->scope[i];
+    return NULL;
+}
+
+/* `(name,` opening a macro or cel.bind: the variable's token, the '(' already current. */
+static bool parse_var_name(parser *p, const char *what, cs__cel_token *name)
+{
+    if (!advance(p)) return false;
+    *name = p->tok;
+    if (name->kind != CS__TOK_IDENT) {
+        fail(p, name->pos, "the first argument of %s is a variable name", what);
+        return false;
+    }
+    return advance(p) && expect(p, CS__TOK_COMMA, "',' after the variable name");
+}
+
+static const struct {
+    const char *name;
+    cs__cel_macro macro;
+} macros[] = {{"all", CS__M_ALL},
+              {"exists", CS__M_EXISTS},
+              {"exists_one", CS__M_EXISTS_ONE},
+              {"map", CS__M_MAP},
+              {"filter", CS__M_FILTER}};
+
+static int macro_of(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof macros / sizeof *macros; i++)
+        if (strlen(macros[i].name) == len && !memcmp(macros[i].name, name, len)) return (int)i;
+    return -1;
+}
+
+/* recv.all(x, p), .exists, .exists_one, .filter and .map(x, t) / .map(x, p, t), as cel-go
+ * expands them, over a list or a map's keys (device.attributes: domains; a domain: names). */
+static cs__cel_node *parse_macro(parser *p, int which, uint32_t pos, cs__cel_node *recv)
+{
+    cs__cel_macro m = macros[which].macro;
+    const char *mname = macros[which].name;
+    cs__cel_type elem;
+    bool cap = false;
+    if (recv->type == CS__CEL_LIST) {
+        elem = list_elem_type(recv);
+        cap = recv->kind == CS__N_LIST && recv->nkids && recv->kids[0]->capacity;
+    } else if (recv->type == CS__CEL_MAPS || recv->type == CS__CEL_DOMAIN)
+        elem = CS__CEL_STRING;
+    else if (recv->type == CS__CEL_DYN)
+        elem = CS__CEL_DYN;
+    else
+        return fail(p, pos, "%s() needs a list or a map, not %s", mname,
+                    cs__cel_type_name(recv->type));
+    if (++p->nest > CS__CEL_MAX_NEST)
+        return fail(p, pos, "expression nested more than %d levels deep", CS__CEL_MAX_NEST);
+    cs__cel_token name;
+    if (!parse_var_name(p, mname, &name)) return NULL;
+    int slot = push_var(p, &name, elem, cap);
+    if (slot < 0) return NULL;
+    cs__cel_node *kids[3] = {recv, NULL, NULL};
+    uint32_t nk = 2;
+    if (!(kids[1] = parse_expr(p))) return NULL;
+    if (m == CS__M_MAP && p->tok.kind == CS__TOK_COMMA) {
+        if (!advance(p) || !(kids[2] = parse_expr(p))) return NULL;
+        nk = 3;
+    }
+    pop_var(p);
+    if (!expect(p, CS__TOK_RPAREN, "')' after the macro's arguments")) return NULL;
+    p->nest--;
+    bool pred = m != CS__M_MAP || nk == 3;
+    if (pred && !is_bool_or_dyn(kids[1]))
+        return fail(p, kids[1]->pos, "the predicate of %s() must be bool, not %s", mname,
+                    cs__cel_type_name(kids[1]->type));
+    cs__cel_type t = m == CS__M_MAP || m == CS__M_FILTER ? CS__CEL_LIST : CS__CEL_BOOL;
+    cs__cel_node *n = mk(p, CS__N_COMP, t, pos, nk, kids);
+    if (n) n->macro = (uint8_t)m, n->slot = (uint8_t)slot;
+    return n;
+}
+
+/* cel.bind(name, init, body) (cel-go's ext.Bindings): init is evaluated once, outside
+ * name's scope; body sees name. The "cel." has been read, the current token is '('. */
+static cs__cel_node *parse_bind(parser *p, uint32_t pos)
+{
+    if (++p->nest > CS__CEL_MAX_NEST)
+        return fail(p, pos, "expression nested more than %d levels deep", CS__CEL_MAX_NEST);
+    cs__cel_token name;
+    cs__cel_node *kids[2];
+    if (!parse_var_name(p, "cel.bind", &name) || !(kids[0] = parse_expr(p)) ||
+        !expect(p, CS__TOK_COMMA, "',' after cel.bind's value"))
+        return NULL;
+    int slot = push_var(p, &name, (cs__cel_type)kids[0]->type, kids[0]->capacity);
+    if (slot < 0 || !(kids[1] = parse_expr(p))) return NULL;
+    pop_var(p);
+    if (!expect(p, CS__TOK_RPAREN, "')' after cel.bind's arguments")) return NULL;
+    p->nest--;
+    cs__cel_node *n = mk(p, CS__N_BIND, kids[1]->type, pos, 2, kids);
+    if (n) n->slot = (uint8_t)slot, n->capacity = kids[1]->capacity;
+    return n;
+}
+
+/* name "(" args ")" after a receiver or at the start of a primary; has() and the
+ * comprehensions are macros. */
 static cs__cel_node *parse_call(parser *p, const char *name, size_t len, uint32_t pos,
                                 cs__cel_node *recv)
 {
+    int which = recv ? macro_of(name, len) : -1;
+    if (which >= 0) return parse_macro(p, which, pos, recv);
     cs_vec v;
     cs_vec_init(&v, sizeof(cs__cel_node *));
     cs__cel_node *n = NULL;
@@ -356,6 +496,17 @@ static cs__cel_node *parse_call(parser *p, const char *name, size_t len, uint32_
         n = mk_call(p, name, len, recv != NULL, pos, &v);
 out:
     cs_vec_free(&v);
+    return n;
+}
+
+/* device.attributes[key]: the MAPS node itself is kept only when it is computed (a
+ * variable, a ?:), since the literal one says all there is in its capacity flag. */
+static cs__cel_node *mk_domain(parser *p, cs__cel_node *maps, cs__cel_node *key, uint32_t pos)
+{
+    cs__cel_node *kids[2] = {key, maps};
+    cs__cel_node *n =
+        mk(p, CS__N_DOMAIN, CS__CEL_DOMAIN, pos, maps->kind == CS__N_MAPS ? 1 : 2, kids);
+    if (n) n->capacity = maps->capacity;
     return n;
 }
 
@@ -386,11 +537,10 @@ static cs__cel_node *mk_select(parser *p, cs__cel_node *x, const char *name, siz
                     cs__cel_type_name(x->type), (int)len, name);
     cs__cel_node *key = mk_string(p, name, len, pos);
     if (!key) return NULL;
-    cs__cel_node *kids[2] = {x, key};
-    cs__cel_node *n =
-        x->type == CS__CEL_MAPS
-            ? mk(p, CS__N_DOMAIN, CS__CEL_DOMAIN, pos, 1, &key)
-            : mk(p, CS__N_ATTR, x->capacity ? CS__CEL_QUANTITY : CS__CEL_DYN, pos, 2, kids);
+    cs__cel_node *n = x->type == CS__CEL_MAPS
+                          ? mk_domain(p, x, key, pos)
+                          : mk(p, CS__N_ATTR, x->capacity ? CS__CEL_QUANTITY : CS__CEL_DYN, pos, 2,
+                               (cs__cel_node *[]){x, key});
     if (n) n->capacity = x->capacity, n->selected = true;
     return n;
 }
@@ -409,7 +559,7 @@ static cs__cel_node *mk_index(parser *p, cs__cel_node *x, cs__cel_node *idx, uin
     cs__cel_node *kids[2] = {x, idx};
     cs__cel_node *n;
     if (x->type == CS__CEL_MAPS)
-        n = mk(p, CS__N_DOMAIN, CS__CEL_DOMAIN, pos, 1, &idx);
+        n = mk_domain(p, x, idx, pos);
     else if (x->type == CS__CEL_DOMAIN)
         n = mk(p, CS__N_ATTR, x->capacity ? CS__CEL_QUANTITY : CS__CEL_DYN, pos, 2, kids);
     else
@@ -473,13 +623,31 @@ static cs__cel_node *parse_primary(parser *p)
         return expect(p, CS__TOK_RPAREN, "')' to close '('") ? n : NULL;
     case CS__TOK_LBRACKET: return parse_list(p);
     case CS__TOK_LBRACE: return fail(p, t.pos, "map literals are not supported in selectors");
-    case CS__TOK_IDENT:
+    case CS__TOK_IDENT: {
         if (!advance(p)) return NULL;
         if (p->tok.kind == CS__TOK_LPAREN) return parse_call(p, t.s, t.n, t.pos, NULL);
+        const scope_var *var = find_var(p, t.s, t.n);
+        if (var) {
+            if (!(n = mk(p, CS__N_VAR, var->type, t.pos, 0, NULL))) return NULL;
+            n->slot = var->slot;
+            n->capacity = var->capacity;
+            return n;
+        }
+        if (t.n == 3 && !memcmp(t.s, "cel", 3) && p->tok.kind == CS__TOK_DOT) {
+            if (!advance(p)) return NULL;
+            cs__cel_token f = p->tok;
+            if (f.kind != CS__TOK_IDENT || f.n != 4 || memcmp(f.s, "bind", 4))
+                return fail(p, f.pos, "the cel namespace has only cel.bind(name, value, expr)");
+            if (!advance(p)) return NULL;
+            if (p->tok.kind != CS__TOK_LPAREN)
+                return fail(p, p->tok.pos, "expected '(' after cel.bind");
+            return parse_bind(p, t.pos);
+        }
         if (t.n == 6 && !memcmp(t.s, "device", 6))
             return mk(p, CS__N_DEVICE, CS__CEL_DEVICE, t.pos, 0, NULL);
         return fail(p, t.pos, "undeclared reference to '%.*s' (selectors see only 'device')",
                     (int)t.n, t.s);
+    }
     default: {
         char found[40];
         tok_text(p, found, sizeof found);
@@ -513,10 +681,6 @@ static cs__cel_node *parse_member(parser *p)
         return fail(p, x->pos,
                     "'device' is not a value; use device.driver, "
                     "device.attributes[\"domain\"].name or device.capacity[...]");
-    if (x && x->type == CS__CEL_MAPS)
-        return fail(p, x->pos, "device.%s needs a domain, e.g. device.%s[\"gpu.nvidia.com\"].name",
-                    x->capacity ? "capacity" : "attributes",
-                    x->capacity ? "capacity" : "attributes");
     return x;
 }
 
@@ -579,6 +743,14 @@ cs_status cs__cel_parse(cs_cel_program *prog, const char *src, size_t len, cs_er
              cs__cel_type_name(root->type));
         return err->code;
     }
+    /* As Kubernetes refuses a selector whose estimated cost passes
+     * CELSelectorExpressionMaxCost ("too complex, exceeds cost limit"). */
+    uint64_t cost = cs__cel_estimate(root);
+    if (cost > CS_CEL_DEFAULT_COST_LIMIT)
+        return cs_error_set(err, CS_ERR_PARSE,
+                            "too complex, exceeds cost limit: estimated cost %llu, the limit is "
+                            "%d; iterate over fewer elements or nest fewer macros",
+                            (unsigned long long)cost, CS_CEL_DEFAULT_COST_LIMIT);
     prog->root = root;
     return CS_OK;
 }

@@ -65,7 +65,19 @@ static bool get_capacity(void *ud, const char *domain, const char *name, cs_cel_
     return cs_quantity_parse(text, &out->q, NULL) == CS_OK;
 }
 
-static const cs_cel_env gpu = {"gpu.nvidia.com", get_attr, get_capacity, NULL};
+/* Qualified names as a ResourceSlice writes them: bare in the driver's domain. */
+static const char *get_entry(void *ud, bool capacity, size_t i)
+{
+    static char names[sizeof attrs / sizeof *attrs][96];
+    static const char *const caps[] = {"memory", "multiprocessors"};
+    if (capacity) return i < 2 ? caps[i] : NULL;
+    if (i >= sizeof attrs / sizeof *attrs) return NULL;
+    if (!strcmp(attrs[i].domain, "gpu.nvidia.com")) return attrs[i].name;
+    snprintf(names[i], sizeof names[i], "%s/%s", attrs[i].domain, attrs[i].name);
+    return names[i];
+}
+
+static const cs_cel_env gpu = {"gpu.nvidia.com", get_attr, get_capacity, NULL, false, get_entry};
 
 /* ---- the table ---------------------------------------------------------------------- */
 
@@ -137,6 +149,88 @@ static const row rows[] = {
     {"has(device.driver)", T},
     {"has(" A "[\"uuid\"])", CE, 1},
     {"has(1)", CE, 1},
+    /* macros over lists (cel-go's all, exists, exists_one, map, filter) */
+    {"[1, 2, 3].all(x, x > 0)", T},
+    {"[1, 2, 3].all(x, x > 1)", F},
+    {"[].all(x, x > 1) && ![].exists(x, x > 1)", T},
+    {"[1, 2, 3].exists(x, x == 2)", T},
+    {"[1, 2, 3].exists(x, x == 4)", F},
+    {"[1, 2, 3].exists_one(x, x > 2)", T},
+    {"[1, 2, 3].exists_one(x, x > 1)", F},
+    {"[1, 2, 3].map(x, x * 2) == [2, 4, 6]", T},
+    {"[1, 2, 3].map(x, x > 1, x * 10) == [20, 30]", T},
+    {"[1, 2, 3, 4].filter(x, x % 2 == 0) == [2, 4]", T},
+    {"[1, 2].all(x, [3, 4].all(y, y > x))", T},
+    {"[[1, 2], [3]].exists(l, l.exists(x, x == 3))", T},
+    {"[1, 2].map(x, [x, x]) == [[1, 1], [2, 2]]", T},
+    {"[\"a\", \"b\"].all(s, s.size() == 1)", T},
+    {"[1, 2].all(x, x > 0) && x > 0", CE, 25},
+    {"[1].all(1, true)", CE, 9},
+    {"[1].all(x, 1)", CE, 12},
+    {"1.all(x, true)", CE, 3},
+    {"[1].exists(x, \"a\".startsWith(x))", CE},
+    /* errors in all/exists are absorbed when another element decides, as in cel-go */
+    {"[0, 1].all(x, 1 / x > 5)", F},
+    {"[1, 0].all(x, 1 / x > 5)", F},
+    {"[1, 0].all(x, 1 / x >= 1)", RT},
+    {"[0, 1].exists(x, 1 / x == 1)", T},
+    {"[1, 0].exists(x, 1 / x == 2)", RT},
+    {"[0, 1].exists_one(x, 1 / x == 1)", RT},
+    {"[0, 1].map(x, 1 / x) == [1]", RT},
+    {"[0, 1].filter(x, 1 / x == 1) == [1]", RT},
+    {"[1, \"a\"].all(x, x == 1)", RT}, /* like A.index == "3": an error here */
+    {"[1, \"a\"].exists(x, x == 1)", T},
+    /* the attribute and capacity maps: domain -> name -> value, as Kubernetes builds them */
+    {"\"gpu.nvidia.com\" in device.attributes", T},
+    {"\"dra.example.com\" in device.attributes && \"resource.kubernetes.io\" in device.attributes",
+     T},
+    {"\"nope.example.com\" in device.attributes", F},
+    {"\"gpu.nvidia.com\" in device.capacity && !(\"dra.example.com\" in device.capacity)", T},
+    {"\"gpu.nvidia.com/memory\" in device.capacity", F}, /* keys are domains, not names */
+    {"\"memory\" in device.capacity[\"gpu.nvidia.com\"]", T},
+    {"size(device.attributes) == 3 && device.attributes.size() == 3", T},
+    {"size(" A ") == 7 && size(device.capacity[\"gpu.nvidia.com\"]) == 2", T},
+    {"size(device.attributes[\"nope.example.com\"]) == 0", T},
+    {"device.attributes.exists(d, d.endsWith(\".nvidia.com\"))", T},
+    {"device.attributes.all(d, d.contains(\".\"))", T},
+    {"device.attributes.exists_one(d, d.startsWith(\"dra.\"))", T},
+    {"device.attributes.filter(d, d.endsWith(\".com\")).size() == 2", T},
+    {A ".exists(n, n == \"uuid\")", T},
+    {A ".all(n, n != \"memory\")", T},
+    {"device.capacity[\"gpu.nvidia.com\"].all(n, device.capacity[\"gpu.nvidia.com\"][n]"
+     ".isGreaterThan(quantity(\"100\")))",
+     T},
+    {"device.attributes.exists(d, has(device.attributes[d].numa) && "
+     "device.attributes[d].numa == 1)",
+     T},
+    {"device.attributes.all(d, device.attributes[d].all(n, n.size() > 0))", T},
+    {A ".all(n, " A "[n] != 0)", RT},   /* a string attribute compared with an int */
+    {A ".exists(n, " A "[n] == 3)", T}, /* index == 3 decides; others absorbed */
+    {"device.attributes == device.capacity", CE, 8},
+    {"device.attributes", CE},
+    /* cel.bind (ext.Bindings, as Kubernetes' DRA environment enables it) */
+    {"cel.bind(dra, device.attributes[\"dra.example.com\"], dra.numa == 1 && has(dra.goodPattern))",
+     T},
+    {"cel.bind(x, 2, x * x == 4)", T},
+    {"cel.bind(x, 2, cel.bind(y, x + 1, x * y == 6))", T},
+    {"cel.bind(x, 1, cel.bind(x, 2, x == 2)) ", T}, /* the inner name shadows */
+    {"cel.bind(m, device.capacity, m[\"gpu.nvidia.com\"].memory == quantity(\"80Gi\"))", T},
+    {"cel.bind(x, 1 / 0, true)", T}, /* an unused error value does not surface */
+    {"cel.bind(x, 1 / 0, x == 1)", RT},
+    {"cel.bind(l, [1, 2, 3], l.all(v, v > 0) && l.size() == 3)", T},
+    {"cel.bind(x, x, true)", CE, 13},
+    {"cel.bind(1, 2, true)", CE, 10},
+    {"cel.unbind(x, 1, true)", CE, 5},
+    /* string extensions Kubernetes enables (ext.Strings) */
+    {"\"a,b,c\".split(\",\") == [\"a\", \"b\", \"c\"]", T},
+    {"\"a,b,c\".split(\",\", 2) == [\"a\", \"b,c\"]", T},
+    {"\"a,b,c\".split(\",\", 0) == [] && \"a,b\".split(\",\", -1).size() == 2", T},
+    {"\"a,\".split(\",\") == [\"a\", \"\"] && \"\".split(\",\") == [\"\"]", T},
+    {"\"h\\u00e9\".split(\"\") == [\"h\", \"\\u00e9\"] && \"\".split(\"\") == []", T},
+    {A ".productName.split(\" \").exists(w, w == \"H100\")", T},
+    {A ".productName.lowerAscii() == \"nvidia h100 80gb hbm3\"", T},
+    {A ".uuid.upperAscii() == \"GPU-5C2A9E1F\"", T},
+    {"\"a\".split(1)", CE},
     /* quantities */
     {C ".memory.compareTo(quantity(\"40Gi\")) == 1", T},
     {C ".memory.compareTo(quantity(\"80Gi\")) == 0", T},
@@ -242,6 +336,9 @@ static const row rows[] = {
     {"\"abc\".matches(\"(\")", CE, 15},
     {"\"aa\".matches(\"(a)\\\\1\")", CE, 14},
     {"\"a\".matches(\"((a{100}){100}){100}\")", CE, 13},
+    {"\"aa\".matches(\"a+++++++++++++++++++++++++++++++++++++++++\")", CE, 14}, /* fuzz OOM */
+    {"\"aa\".matches(\"a{2}+\") || \"aa\".matches(\"a**\")", CE, 14},
+    {"\"aa\".matches(\"a+?\") && \"ab\".matches(\"(a)+b?\")", T},
     {"1 == 1 &&\n  foo", CE, 0},
     {"", CE, 1},
     {"true // a comment", T},
@@ -376,6 +473,62 @@ static void test_cost_limit(void **state)
     free(s);
 }
 
+/* Issue #10: a 10 KB selector over 256 devices held the allocator lock for 2.7 s. Now a
+ * selector whose estimate passes the limit is refused at compile time, naming the estimate
+ * and the limit, and one that compiles is stopped at run time by the budget on every
+ * device whose attributes are larger than the estimate assumes (here a 64 KiB string). */
+static char *long_name;
+
+static bool get_long_attr(void *ud, const char *domain, const char *name, cs_cel_attr *out)
+{
+    if (strcmp(name, "productName")) return get_attr(ud, domain, name, out);
+    out->type = CS_CEL_ATTR_STRING;
+    out->s = long_name;
+    return true;
+}
+
+static void test_issue10_large_selector(void **state)
+{
+    /* Nested macros over two 1,201-element lists: 1.4e6 iterations of a regex match. */
+    char *list = repeat3("[0", ", 12", 1200, "]");
+    size_t len = strlen(list) * 2 + 128;
+    char *expr = malloc(len);
+    assert_non_null(expr);
+    snprintf(expr, len, "%s.all(a, %s.all(b, " A ".productName.matches(\"^NV\")))", list, list);
+    assert_true(strlen(expr) > 9000 && strlen(expr) <= 10240);
+    cs_error err;
+    cs_cel_program *p = NULL;
+    assert_int_equal(cs_cel_compile(expr, &p, &err), CS_ERR_PARSE);
+    assert_null(p);
+    assert_non_null(strstr(err.msg, "exceeds cost limit"));
+    assert_non_null(strstr(err.msg, "estimated cost"));
+    assert_non_null(strstr(err.msg, "the limit is 1000000"));
+    free(list);
+    free(expr);
+
+    /* 10 KB of alternatives, each reading the product name. */
+    expr = repeat3("false", " || " A ".productName.contains(\"zzzz\")", 135, "");
+    assert_true(strlen(expr) > 9000 && strlen(expr) <= 10240);
+    assert_int_equal(cs_cel_compile(expr, &p, &err), CS_OK);
+    long_name = malloc(64 * 1024 + 1);
+    assert_non_null(long_name);
+    memset(long_name, 'x', 64 * 1024);
+    long_name[64 * 1024] = '\0';
+    cs_cel_env env = gpu;
+    env.attribute = get_long_attr;
+    for (int dev = 0; dev < 256; dev++) {
+        bool r = true;
+        assert_int_equal(cs_cel_eval(p, &env, 0, &r, &err), CS_ERR_LIMIT);
+        assert_non_null(strstr(err.msg, "cost limit of 1000000"));
+    }
+    bool r = true; /* the same selector on the real device runs and answers */
+    assert_int_equal(cs_cel_eval(p, &gpu, 0, &r, &err), CS_OK);
+    assert_false(r);
+    cs_cel_free(p);
+    free(long_name);
+    free(expr);
+}
+
 /* Compile fails cleanly at every allocation the compiler makes. */
 static void test_alloc_failure(void **state)
 {
@@ -470,7 +623,7 @@ int main(void)
         cmocka_unit_test(test_table),         cmocka_unit_test(test_line_numbers),
         cmocka_unit_test(test_bounds),        cmocka_unit_test(test_cost_limit),
         cmocka_unit_test(test_alloc_failure), cmocka_unit_test(test_semver),
-        cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_threads),       cmocka_unit_test(test_issue10_large_selector),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -151,12 +151,19 @@ static bool env_cap(void *ud, const char *domain, const char *name, cs_cel_attr 
     return false;
 }
 
+static const char *env_entry(void *ud, bool capacity, size_t i)
+{
+    const cs__dra_dev *d = ((env_dev *)ud)->d;
+    if (capacity) return i < d->d->n_caps ? d->d->caps[i].name : NULL;
+    return i < d->d->n_attrs ? d->d->attrs[i].name : NULL;
+}
+
 /* All selectors true? CEL runtime errors are errors of the claim, as in Kubernetes. */
 static int selectors_match(search *s, const cs__dra_dev *d, const cs_dra_selector *sel, size_t n,
                            const char *owner)
 {
     env_dev ed = {d};
-    cs_cel_env env = {d->slice->driver, env_attr, env_cap, &ed, d->d->allow_multiple};
+    cs_cel_env env = {d->slice->driver, env_attr, env_cap, &ed, d->d->allow_multiple, env_entry};
     for (size_t i = 0; i < n; i++) {
         bool ok = false;
         cs_error err;
