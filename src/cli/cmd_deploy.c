@@ -11,6 +11,7 @@
  */
 #include "cli/cli.h"
 #include "cli/http_client.h"
+#include "cli/output.h"
 #include "devices/ytree.h"
 
 #include <stdio.h>
@@ -104,63 +105,6 @@ static const char *str(const json_t *o, const char *key)
 static json_t *at(const json_t *o, const char *a, const char *b)
 {
     return json_object_get(json_object_get(o, a), b);
-}
-
-/* --- JSON to YAML, through the YAML tree writer ------------------------------------------ */
-
-static cs_ynode *to_ynode(cs_arena *a, const json_t *j)
-{
-    char num[64];
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        cs_ynode *m = cs_ynode_new(a, CS_YNODE_MAP, json_object_size(j));
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)j, k, v)
-        {
-            cs_ynode *c = to_ynode(a, v);
-            if (!m || !c) return NULL;
-            cs_ynode_put(m, k, c);
-        }
-        return m;
-    }
-    case JSON_ARRAY: {
-        cs_ynode *s = cs_ynode_new(a, CS_YNODE_SEQ, json_array_size(j));
-        size_t i;
-        json_t *v;
-        json_array_foreach(j, i, v)
-        {
-            cs_ynode *c = to_ynode(a, v);
-            if (!s || !c) return NULL;
-            cs_ynode_append(s, c);
-        }
-        return s;
-    }
-    case JSON_STRING: return cs_ynode_scalar(a, json_string_value(j), true);
-    case JSON_INTEGER:
-        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
-        break;
-    case JSON_REAL: snprintf(num, sizeof num, "%.17g", json_real_value(j)); break;
-    case JSON_TRUE: snprintf(num, sizeof num, "true"); break;
-    case JSON_FALSE: snprintf(num, sizeof num, "false"); break;
-    default: snprintf(num, sizeof num, "null"); break;
-    }
-    /* Scalars borrow their text: this one goes into the arena. */
-    return cs_ynode_scalar(a, cs_arena_strndup(a, num, strlen(num)), false);
-}
-
-int cs__cli_print_yaml(const json_t *j)
-{
-    cs_arena a;
-    cs_arena_init(&a, 1 << 14);
-    cs_sbuf out;
-    cs_sbuf_init(&out, 0);
-    cs_ynode *root = to_ynode(&a, j);
-    int rc = root && cs_ynode_write_yaml(root, &out) == CS_OK ? CS_CLI_OK : CS_CLI_RUNTIME;
-    if (rc == CS_CLI_OK) fwrite(out.data, 1, out.len, stdout);
-    cs_sbuf_free(&out);
-    cs_arena_free(&a);
-    return rc;
 }
 
 /* --- apply ------------------------------------------------------------------------------ */
@@ -383,7 +327,7 @@ static int object_cmd(cs_http *h, const deploy_opts *o, int argc, char **argv)
     else if (o->output && !strcasecmp(o->output, "json"))
         printf("%s\n", rep.body.data);
     else if (o->output && !strcasecmp(o->output, "yaml"))
-        rc = cs__cli_print_yaml(j);
+        rc = cs_cli_print_yaml(j);
     else if (argc == 2) {
         json_t *one = json_pack("[O]", j);
         table(one, o->output != NULL);

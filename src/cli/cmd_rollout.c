@@ -10,6 +10,7 @@
 #include "base/clock.h"
 #include "cli/cli.h"
 #include "cli/http_client.h"
+#include "cli/output.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,7 +111,7 @@ static int status(cs_http *h, const rollout_opts *o, const char *name, const cha
             printf("%s\n", s ? s : "null");
             free(s);
         } else if (o->output) {
-            cs__cli_print_yaml(ro);
+            cs_cli_print_yaml(ro);
         } else {
             char line[600];
             describe(name, ro, line, sizeof line);
