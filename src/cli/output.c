@@ -92,11 +92,15 @@ int64_t cs_cli_parse_time(const char *s)
 void cs_cli_age_text(const char *rfc3339, int64_t now_s, char *buf, size_t cap)
 {
     int64_t t = cs_cli_parse_time(rfc3339);
-    if (t < 0) {
+    if (t < 0)
         snprintf(buf, cap, "-");
-        return;
-    }
-    int64_t s = now_s - t; /* kubectl's ShortHumanDuration */
+    else
+        cs_cli_duration_text(now_s - t, buf, cap);
+}
+
+void cs_cli_duration_text(int64_t s, char *buf, size_t cap)
+{
+    /* kubectl's ShortHumanDuration */
     if (s < 0) s = 0;
     if (s < 60)
         snprintf(buf, cap, "%" PRId64 "s", s);
@@ -424,10 +428,12 @@ static bool is_size_key(const char *k)
            (n > 5 && !strcmp(k + n - 5, "Bytes"));
 }
 
-/* The user's own keys (labels, annotations, metadata) are printed as k=v, never renamed. */
+/* The user's own keys (labels, annotations, metadata, alias names) are printed as k=v, never
+ * renamed. */
 static bool is_user_map(const char *k)
 {
-    return !strcmp(k, "labels") || !strcmp(k, "annotations") || !strcmp(k, "metadata");
+    return !strcmp(k, "labels") || !strcmp(k, "annotations") || !strcmp(k, "metadata") ||
+           !strcmp(k, "aliases");
 }
 
 static bool is_scalar(const json_t *v)
@@ -507,6 +513,32 @@ static void describe_value(const char *key, const json_t *v, int indent, int64_t
     }
 }
 
+/* Keys that lead a description, in this order, as kubectl's Name comes first. */
+static const char *const lead_keys[] = {"name", "model", "version", "state", "description"};
+
+static int lead_rank(const char *k)
+{
+    for (size_t i = 0; i < sizeof lead_keys / sizeof lead_keys[0]; i++)
+        if (!strcmp(k, lead_keys[i])) return (int)i;
+    return -1;
+}
+
+static void describe_key(const char *k, const json_t *v, size_t w, int indent, int64_t now)
+{
+    char name[128], s[CELL_MAX];
+    key_text(k, name, sizeof name);
+    if (is_user_map(k) && json_is_object(v) && json_object_size(v)) {
+        printf("%*s%s:\n", indent, "", name);
+        describe_value(k, v, indent + 2, now);
+    } else if (inline_text(k, v, now, s, sizeof s)) {
+        printf("%*s%s:%*s %s\n", indent, "", name, (int)(w - strlen(name)), "", s);
+    } else {
+        printf("%*s%s:\n", indent, "", name);
+        describe_value(k, v, indent + 2, now);
+    }
+}
+
+/* The lead keys, then the other one-line values, then the sections; O(keys) per pass. */
 static void describe_object(const json_t *obj, int indent, int64_t now)
 {
     const char *k;
@@ -518,19 +550,14 @@ static void describe_object(const json_t *obj, int indent, int64_t now)
         key_text(k, name, sizeof name);
         if (strlen(name) > w) w = strlen(name);
     }
-    json_object_foreach((json_t *)obj, k, v)
-    {
-        key_text(k, name, sizeof name);
-        if (is_user_map(k) && json_is_object(v) && json_object_size(v)) {
-            printf("%*s%s:\n", indent, "", name);
-            describe_value(k, v, indent + 2, now);
-        } else if (inline_text(k, v, now, s, sizeof s)) {
-            printf("%*s%s:%*s %s\n", indent, "", name, (int)(w - strlen(name)), "", s);
-        } else {
-            printf("%*s%s:\n", indent, "", name);
-            describe_value(k, v, indent + 2, now);
+    for (size_t i = 0; i < sizeof lead_keys / sizeof lead_keys[0]; i++)
+        if ((v = json_object_get(obj, lead_keys[i]))) describe_key(lead_keys[i], v, w, indent, now);
+    for (int pass = 0; pass < 2; pass++) json_object_foreach((json_t *)obj, k, v)
+        {
+            bool line = !(is_user_map(k) && json_is_object(v) && json_object_size(v)) &&
+                        inline_text(k, v, now, s, sizeof s);
+            if (lead_rank(k) < 0 && line == (pass == 0)) describe_key(k, v, w, indent, now);
         }
-    }
 }
 
 int cs_cli_describe(const char *cmd, const json_t *obj)

@@ -64,7 +64,8 @@ int cs_cli_output(const char *cmd, cs_cli_format fmt, const cs_cli_view *view, c
                   const json_t *items);
 
 /* As kubectl describe: `Key: value` lines, keys made readable ("created_at" -> "Created
- * At"), nested objects and arrays as sections indented by two spaces, times with their age
+ * At"), nested objects and arrays as sections indented by two spaces (labels, annotations,
+ * metadata and aliases as k=v lines, their keys as given), times with their age
  * ("2026-01-02T03:04:05Z (5m ago)"), keys named size or *_bytes with binary units, nulls
  * and empty strings as `-`. */
 int cs_cli_describe(const char *cmd, const json_t *obj);
@@ -81,6 +82,8 @@ int cs_cli_print_json(const json_t *j);
  * does not parse). */
 void cs_cli_size_text(uint64_t bytes, char *buf, size_t cap);
 void cs_cli_age_text(const char *rfc3339, int64_t now_s, char *buf, size_t cap);
+/* Seconds as kubectl's short durations: 45s, 5m, 3h, 12d, 2y (negative as 0s). */
+void cs_cli_duration_text(int64_t seconds, char *buf, size_t cap);
 int64_t cs_cli_parse_time(const char *rfc3339);
 
 #endif
