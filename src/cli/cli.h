@@ -70,12 +70,10 @@ int cs_cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((for
 const char *cs_cli_nearest(const char *word, const void *table, size_t n, size_t stride);
 
 /* Shared by the commands that read manifests (cmd_deploy.c): a whole file ("-" = stdin, at
- * most 16 MiB) appended to b, or CS_CLI_RUNTIME after reporting for cmd; and j printed to
- * stdout as YAML (CS_CLI_RUNTIME when out of memory). */
+ * most 16 MiB) appended to b, or CS_CLI_RUNTIME after reporting for cmd. Results are printed
+ * through output.h. */
 struct cs_sbuf;
-struct json_t;
 int cs__cli_read_file(const char *cmd, const char *path, struct cs_sbuf *b);
-int cs__cli_print_yaml(const struct json_t *j);
 
 /* Parses a decimal integer in [min, max]; returns 0 on success. */
 int cs_cli_parse_int(const char *s, long min, long max, long *out);

@@ -1,7 +1,9 @@
 /*
  * cmd_deploy.c - deployments in kubectl's idiom: `capstan apply -f FILE`, `get deployments
- * [NAME] [-o wide|json|yaml]`, `describe deployment NAME`, `delete deployment NAME` and
+ * [NAME] [-o wide|name|json|yaml]`, `describe deployment NAME`, `delete deployment NAME` and
  * `scale deployment NAME --min N --max M`, through /api/v1/deployments.
+ *
+ * get prints through output.h: a table sized to its content, -o wide|name|json|yaml.
  *
  * apply reads YAML (several documents per file, "-" for stdin) or JSON, checks every
  * document's kind before sending any, and PUTs each one: the server validates it whole, so
@@ -11,12 +13,12 @@
  */
 #include "cli/cli.h"
 #include "cli/http_client.h"
+#include "cli/output.h"
 #include "devices/ytree.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #define MAX_FILE (16 << 20)
 
@@ -24,7 +26,9 @@ enum { OPT_SERVER = 256, OPT_CACERT, OPT_MIN, OPT_MAX };
 
 typedef struct deploy_opts {
     const char *cmd; /* apply, get, describe, delete, scale */
-    const char *file, *output, *server, *cacert;
+    const char *file, *server, *cacert;
+    bool output; /* -o given */
+    cs_cli_format out;
     int min, max; /* -1 = not given */
 } deploy_opts;
 
@@ -38,10 +42,11 @@ static const char usage_apply[] =
     "  --cacert FILE        CA certificates (PEM) that verify an https server\n"
     "  -h, --help           show this help\n";
 static const char usage_get[] =
-    "usage: capstan get deployments [NAME] [-o wide|json|yaml] [--server URL]\n\n"
+    "usage: capstan get deployments [NAME] [-o wide|name|json|yaml] [--server URL]\n\n"
     "Lists deployments (or one) with their instances: READY is Ready/desired.\n\n"
     "options:\n"
-    "  -o, --output F  wide (more columns), json or yaml (the whole object with status)\n"
+    "  -o, --output F  wide (more columns), name (deployment.capstan.dev/NAME), json or yaml\n"
+    "                  (the whole object with status); any case\n"
     "  --server URL    the server (default $CAPSTAN_SERVER, else http://127.0.0.1:8080)\n"
     "  --cacert FILE   CA certificates (PEM) that verify an https server\n"
     "  -h, --help      show this help\n";
@@ -86,11 +91,7 @@ static int on_option(void *user, int opt, const char *arg)
                                       opt == OPT_MIN ? "min" : "max", arg);
         *(opt == OPT_MIN ? &o->min : &o->max) = (int)n;
         break;
-    default: /* 'o' */
-        if (strcasecmp(arg, "wide") && strcasecmp(arg, "json") && strcasecmp(arg, "yaml"))
-            return cs_cli_usage_error(o->cmd, "-o expects wide, json or yaml, got '%s'", arg);
-        o->output = arg;
-        break;
+    default: /* 'o' */ o->output = true; return cs_cli_output_parse(o->cmd, arg, &o->out);
     }
     return CS_CLI_CONTINUE;
 }
@@ -104,63 +105,6 @@ static const char *str(const json_t *o, const char *key)
 static json_t *at(const json_t *o, const char *a, const char *b)
 {
     return json_object_get(json_object_get(o, a), b);
-}
-
-/* --- JSON to YAML, through the YAML tree writer ------------------------------------------ */
-
-static cs_ynode *to_ynode(cs_arena *a, const json_t *j)
-{
-    char num[64];
-    switch (json_typeof(j)) {
-    case JSON_OBJECT: {
-        cs_ynode *m = cs_ynode_new(a, CS_YNODE_MAP, json_object_size(j));
-        const char *k;
-        json_t *v;
-        json_object_foreach((json_t *)j, k, v)
-        {
-            cs_ynode *c = to_ynode(a, v);
-            if (!m || !c) return NULL;
-            cs_ynode_put(m, k, c);
-        }
-        return m;
-    }
-    case JSON_ARRAY: {
-        cs_ynode *s = cs_ynode_new(a, CS_YNODE_SEQ, json_array_size(j));
-        size_t i;
-        json_t *v;
-        json_array_foreach(j, i, v)
-        {
-            cs_ynode *c = to_ynode(a, v);
-            if (!s || !c) return NULL;
-            cs_ynode_append(s, c);
-        }
-        return s;
-    }
-    case JSON_STRING: return cs_ynode_scalar(a, json_string_value(j), true);
-    case JSON_INTEGER:
-        snprintf(num, sizeof num, "%" JSON_INTEGER_FORMAT, json_integer_value(j));
-        break;
-    case JSON_REAL: snprintf(num, sizeof num, "%.17g", json_real_value(j)); break;
-    case JSON_TRUE: snprintf(num, sizeof num, "true"); break;
-    case JSON_FALSE: snprintf(num, sizeof num, "false"); break;
-    default: snprintf(num, sizeof num, "null"); break;
-    }
-    /* Scalars borrow their text: this one goes into the arena. */
-    return cs_ynode_scalar(a, cs_arena_strndup(a, num, strlen(num)), false);
-}
-
-int cs__cli_print_yaml(const json_t *j)
-{
-    cs_arena a;
-    cs_arena_init(&a, 1 << 14);
-    cs_sbuf out;
-    cs_sbuf_init(&out, 0);
-    cs_ynode *root = to_ynode(&a, j);
-    int rc = root && cs_ynode_write_yaml(root, &out) == CS_OK ? CS_CLI_OK : CS_CLI_RUNTIME;
-    if (rc == CS_CLI_OK) fwrite(out.data, 1, out.len, stdout);
-    cs_sbuf_free(&out);
-    cs_arena_free(&a);
-    return rc;
 }
 
 /* --- apply ------------------------------------------------------------------------------ */
@@ -253,32 +197,31 @@ static void traffic_text(const json_t *d, char *out, size_t cap)
     if (!out[0]) snprintf(out, cap, "-");
 }
 
-static void table(const json_t *items, bool wide)
+static void ready_text(const json_t *d, char *buf, size_t cap)
 {
-    printf("%-24s %-20s %-7s %-20s", "NAME", "MODEL", "READY", "TRAFFIC");
-    printf(wide ? " %-4s %-4s %-6s %s\n" : "\n", "MIN", "MAX", "PANIC", "REASON");
-    size_t i;
-    json_t *d;
-    json_array_foreach(items, i, d)
-    {
-        char ready[32], traffic[128];
-        snprintf(ready, sizeof ready, "%lld/%lld",
-                 (long long)json_integer_value(at(d, "status", "readyInstances")),
-                 (long long)json_integer_value(at(d, "status", "desiredInstances")));
-        traffic_text(d, traffic, sizeof traffic);
-        printf("%-24s %-20s %-7s %-20s", str(json_object_get(d, "metadata"), "name"),
-               str(json_object_get(d, "spec"), "model"), ready, traffic);
-        if (wide) {
-            json_t *inst = at(d, "spec", "instances");
-            printf(" %-4lld %-4lld %-6s %s",
-                   (long long)json_integer_value(json_object_get(inst, "min")),
-                   (long long)json_integer_value(json_object_get(inst, "max")),
-                   json_is_true(at(d, "status", "panic")) ? "yes" : "no",
-                   str(json_object_get(d, "status"), "reason"));
-        }
-        printf("\n");
-    }
+    snprintf(buf, cap, "%lld/%lld",
+             (long long)json_integer_value(at(d, "status", "readyInstances")),
+             (long long)json_integer_value(at(d, "status", "desiredInstances")));
 }
+
+static void panic_text(const json_t *d, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", json_is_true(at(d, "status", "panic")) ? "yes" : "no");
+}
+
+static const cs_cli_column columns[] = {
+    {"NAME", "metadata.name", CS_CLI_CELL_TEXT, false, NULL},
+    {"MODEL", "spec.model", CS_CLI_CELL_TEXT, false, NULL},
+    {"READY", NULL, CS_CLI_CELL_TEXT, false, ready_text},
+    {"TRAFFIC", NULL, CS_CLI_CELL_TEXT, false, traffic_text},
+    {"MIN", "spec.instances.min", CS_CLI_CELL_TEXT, true, NULL},
+    {"MAX", "spec.instances.max", CS_CLI_CELL_TEXT, true, NULL},
+    {"PANIC", NULL, CS_CLI_CELL_TEXT, true, panic_text},
+    {"ROLLOUT", "status.rollout.phase", CS_CLI_CELL_TEXT, true, NULL},
+    {"REASON", "status.reason", CS_CLI_CELL_TEXT, true, NULL},
+};
+static const cs_cli_view view = {"deployment.capstan.dev", "metadata.name", NULL, columns,
+                                 sizeof columns / sizeof columns[0]};
 
 static void describe(cs_http *h, const json_t *d)
 {
@@ -380,16 +323,12 @@ static int object_cmd(cs_http *h, const deploy_opts *o, int argc, char **argv)
         printf("deployment.capstan.dev/%s scaled\n", argv[1]);
     else if (!strcmp(cmd, "describe"))
         describe(h, j);
-    else if (o->output && !strcasecmp(o->output, "json"))
-        printf("%s\n", rep.body.data);
-    else if (o->output && !strcasecmp(o->output, "yaml"))
-        rc = cs__cli_print_yaml(j);
     else if (argc == 2) {
         json_t *one = json_pack("[O]", j);
-        table(one, o->output != NULL);
+        rc = cs_cli_output(cmd, o->out, &view, j, one);
         json_decref(one);
     } else
-        table(json_object_get(j, "items"), o->output != NULL);
+        rc = cs_cli_output(cmd, o->out, &view, j, json_object_get(j, "items"));
     free(text);
     json_decref(body);
     json_decref(j);

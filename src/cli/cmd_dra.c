@@ -1,6 +1,6 @@
 /*
  * cmd_dra.c - `capstan dra allocate -f FILE.yaml [--node NAME] [--policy first|best-fit]
- * [-o yaml|json]`: Kubernetes DRA allocation on a file of objects.
+ * [-o json|yaml|wide|name]`: Kubernetes DRA allocation on a file of objects.
  *
  * Reads DeviceClasses, ResourceSlices and ResourceClaims (resource.k8s.io/v1), allocates
  * the claims without status.allocation as one pod's claims (together, all or none, as
@@ -8,12 +8,14 @@
  * counting for the claims after it), and prints every claim. Invalid input exits 2 with the
  * reader's message (object, field, line); a claim that cannot be allocated is not an error:
  * it is printed with the annotation dra.capstan.io/unallocated and the reason, which also
- * goes to stderr.
+ * goes to stderr. By default the claims are a table (claim, state, devices, reason; wide
+ * adds each request's device and the node); -o yaml and -o json are the claim objects.
  */
 #include "cli/cli.h"
 
 #include "base/alloc.h"
 #include "base/sbuf.h"
+#include "cli/output.h"
 #include "devices/dra.h"
 
 #include <errno.h>
@@ -24,7 +26,8 @@
 
 static const char usage[] =
     "usage: capstan dra allocate -f FILE.yaml [--node NAME] [--policy first|best-fit]\n"
-    "                            [--node-labels K=V,...] [-o yaml|json] [--max-steps N]\n"
+    "                            [--node-labels K=V,...] [-o json|yaml|wide|name]\n"
+    "                            [--max-steps N]"
     "                            [--each]\n\n"
     "Allocates Kubernetes DRA ResourceClaims (resource.k8s.io/v1) against the DeviceClasses\n"
     "and ResourceSlices in the same files, with the semantics of Kubernetes' structured\n"
@@ -41,7 +44,9 @@ static const char usage[] =
     "                      devices selected by a nodeSelector\n"
     "      --policy P      first (Kubernetes' answer, the default) or best-fit (keep large\n"
     "                      devices and whole GPUs free)\n"
-    "  -o, --output F      yaml (default) or json (a v1 List)\n"
+    "  -o, --output F      a table by default; wide (each request's device, the node),\n"
+    "                      name (resourceclaim/NAME), yaml (the claims, a YAML stream)\n"
+    "                      or json (a v1 List); any case\n"
     "      --max-steps N   search steps per pod (default 2000000)\n"
     "      --each          each pending claim is a pod of its own, allocated in file order\n"
     "                      (each allocation counts for the claims after it)\n"
@@ -54,7 +59,7 @@ enum { OPT_NODE = 256, OPT_NODE_LABELS, OPT_POLICY, OPT_MAX_STEPS, OPT_EACH };
 typedef struct dra_opts {
     const char *files[16];
     int n_files;
-    bool json;
+    cs_cli_format out;
     cs_dra_options alloc;
 } dra_opts;
 
@@ -80,11 +85,7 @@ static int on_option(void *ctx, int opt, const char *arg)
         if (o->n_files == 16) return cs_cli_usage_error("dra", "at most 16 files");
         o->files[o->n_files++] = arg;
         return CS_CLI_CONTINUE;
-    case 'o':
-        if (strcmp(arg, "yaml") && strcmp(arg, "json"))
-            return cs_cli_usage_error("dra", "-o expects yaml or json, got '%s'", arg);
-        o->json = strcmp(arg, "json") == 0;
-        return CS_CLI_CONTINUE;
+    case 'o': return cs_cli_output_parse("dra", arg, &o->out);
     case OPT_NODE: o->alloc.node = arg; return CS_CLI_CONTINUE;
     case OPT_NODE_LABELS:
         if (!labels_ok(arg))
@@ -134,6 +135,95 @@ static char *slurp(const char *path, size_t *len)
     return cs_sbuf_take(&b);
 }
 
+static const json_t *results(const json_t *claim)
+{
+    return json_object_get(
+        json_object_get(json_object_get(json_object_get(claim, "status"), "allocation"), "devices"),
+        "results");
+}
+
+static const char *unallocated(const json_t *claim)
+{
+    return json_string_value(
+        json_object_get(json_object_get(json_object_get(claim, "metadata"), "annotations"),
+                        "dra.capstan.io/unallocated"));
+}
+
+static void state_text(const json_t *c, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", json_array_size(results(c)) ? "allocated" : "unallocated");
+}
+
+/* "pool/device,..." or with the request first in wide, "req=driver/pool/device,...". */
+static void devices_text(const json_t *c, char *buf, size_t cap, bool wide)
+{
+    size_t i, n = 0;
+    json_t *r;
+    buf[0] = '\0';
+    json_array_foreach(results(c), i, r)
+    {
+        const char *req = json_string_value(json_object_get(r, "request"));
+        const char *drv = json_string_value(json_object_get(r, "driver"));
+        const char *pool = json_string_value(json_object_get(r, "pool"));
+        const char *dev = json_string_value(json_object_get(r, "device"));
+        int w = wide ? snprintf(buf + n, cap - n, "%s%s=%s/%s/%s", n ? "," : "", req ? req : "",
+                                drv ? drv : "", pool ? pool : "", dev ? dev : "")
+                     : snprintf(buf + n, cap - n, "%s%s/%s", n ? "," : "", pool ? pool : "",
+                                dev ? dev : "");
+        if (w < 0 || (size_t)w >= cap - n) break;
+        n += (size_t)w;
+    }
+}
+
+static void devices_short(const json_t *c, char *buf, size_t cap)
+{
+    devices_text(c, buf, cap, false);
+}
+
+static void devices_wide(const json_t *c, char *buf, size_t cap)
+{
+    devices_text(c, buf, cap, true);
+}
+
+/* The node a claim is bound to: the value of its nodeSelector's metadata.name match. */
+static void node_text(const json_t *c, char *buf, size_t cap)
+{
+    const json_t *terms =
+        json_object_get(json_object_get(json_object_get(json_object_get(c, "status"), "allocation"),
+                                        "nodeSelector"),
+                        "nodeSelectorTerms");
+    const json_t *f = json_array_get(json_object_get(json_array_get(terms, 0), "matchFields"), 0);
+    const char *v = json_string_value(json_array_get(json_object_get(f, "values"), 0));
+    snprintf(buf, cap, "%s", v ? v : "");
+}
+
+static void reason_text(const json_t *c, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", unallocated(c) ? unallocated(c) : "");
+}
+
+static const cs_cli_column columns[] = {
+    {"CLAIM", "metadata.name", CS_CLI_CELL_TEXT, false, NULL},
+    {"STATE", NULL, CS_CLI_CELL_TEXT, false, state_text},
+    {"DEVICES", NULL, CS_CLI_CELL_TEXT, false, devices_short},
+    {"REQUESTS", NULL, CS_CLI_CELL_TEXT, true, devices_wide},
+    {"NODE", NULL, CS_CLI_CELL_TEXT, true, node_text},
+    {"REASON", NULL, CS_CLI_CELL_TEXT, false, reason_text},
+};
+static const cs_cli_view view = {"resourceclaim", "metadata.name", NULL, columns,
+                                 sizeof columns / sizeof columns[0]};
+
+/* The table or names from the claims' JSON List. */
+static int print_table(cs_cli_format f, const char *json, size_t len)
+{
+    json_error_t jerr;
+    json_t *list = json_loadb(json, len, 0, &jerr);
+    if (!list) return cs_cli_error("dra", "cannot read the claims back: %s", jerr.text);
+    int rc = cs_cli_output("dra", f, &view, list, json_object_get(list, "items"));
+    json_decref(list);
+    return rc;
+}
+
 static int allocate_main(dra_opts *o)
 {
     cs_dra_set set;
@@ -157,13 +247,17 @@ static int allocate_main(dra_opts *o)
     cs_sbuf_init(&out, 0);
     if (rc == CS_CLI_OK && cs_dra_allocate(&set, &o->alloc, &err) != CS_OK)
         rc = cs_cli_error("dra", "%s", err.msg);
-    if (rc == CS_CLI_OK && cs_dra_write_claims(&set, o->json, &out, &err) != CS_OK)
+    bool json = o->out != CS_CLI_OUT_YAML;
+    if (rc == CS_CLI_OK && cs_dra_write_claims(&set, json, &out, &err) != CS_OK)
         rc = cs_cli_error("dra", "%s", err.msg);
     for (size_t i = 0; rc == CS_CLI_OK && i < set.claims.len; i++) {
         const cs_dra_claim *c = *(cs_dra_claim **)cs_vec_at(&set.claims, i);
         if (c->reason) fprintf(stderr, "capstan: dra: ResourceClaim %s: %s\n", c->name, c->reason);
     }
-    if (rc == CS_CLI_OK) fwrite(out.data, 1, out.len, stdout);
+    if (rc == CS_CLI_OK && (o->out == CS_CLI_OUT_JSON || o->out == CS_CLI_OUT_YAML))
+        fwrite(out.data, 1, out.len, stdout);
+    else if (rc == CS_CLI_OK)
+        rc = print_table(o->out, out.data, out.len);
     cs_sbuf_free(&out);
     cs_dra_set_free(&set);
     return rc;

@@ -1,10 +1,12 @@
 /*
- * cmd_inspect.c - `capstan inspect MODEL.onnx [--json]`: what a model declares.
+ * cmd_inspect.c - `capstan inspect MODEL.onnx [-o json|yaml|wide|name]`: what a model
+ * declares.
  *
  * Loads the model through the public engine API (so a model the engine cannot run fails
  * here too, naming the first unsupported operator) and prints its inputs and outputs with
  * symbolic dimension names, opset imports, IR version, producer, metadata, an operator
- * histogram and the weight size - as text, or as one JSON object (jansson) for scripts.
+ * histogram and the weight size - as text, or as one JSON object (jansson) printed as JSON
+ * or YAML through output.h for scripts.
  */
 #include "cli/cli.h"
 
@@ -13,6 +15,7 @@
 #include "base/sbuf.h"
 #include "base/vec.h"
 #include "capstan/engine.h"
+#include "cli/output.h"
 
 #include <jansson.h>
 #include <stdint.h>
@@ -21,13 +24,14 @@
 #include <string.h>
 
 static const char usage[] =
-    "usage: capstan inspect MODEL.onnx [--json]\n\n"
+    "usage: capstan inspect MODEL.onnx [-o json|yaml|wide|name]\n\n"
     "Shows a model's inputs and outputs (name, type, shape; symbolic dimensions by name,\n"
     "'?' where unknown), opset imports, IR version, producer, metadata, how often each\n"
     "operator occurs and the size of its weights.\n\n"
     "options:\n"
-    "  --json      print one JSON object instead of text\n"
-    "  -h, --help  show this help\n";
+    "  -o, --output F  json or yaml (one object: sizes in bytes), name (model/PATH), or\n"
+    "                  wide (the text, the default); any case. --json is -o json\n"
+    "  -h, --help      show this help\n";
 
 typedef struct op_count {
     const char *op;
@@ -122,15 +126,12 @@ static cs_status print_text(const char *path, const cs_model_t *m, const cs_vec 
         printf("  %-24s %zu\n", c->op, c->n);
     }
     size_t w = cs_model_weight_bytes(m);
-    double amount = (double)w;
-    const char *unit = "bytes";
-    for (const char *const *u = (const char *const[]){"KiB", "MiB", "GiB", NULL};
-         *u && amount >= 1024; u++)
-        amount /= 1024, unit = *u;
+    char size[32];
+    cs_cli_size_text(w, size, sizeof size);
     if (w < 1024)
         printf("weights:    %zu bytes\n", w);
     else
-        printf("weights:    %.1f %s (%zu bytes)\n", amount, unit, w);
+        printf("weights:    %s (%zu bytes)\n", size, w);
     if (cs_model_metadata_count(m)) printf("metadata:\n");
     for (int i = 0; i < cs_model_metadata_count(m); i++) {
         const char *k, *v;
@@ -210,19 +211,24 @@ static json_t *model_json(const char *path, const cs_model_t *m, const cs_vec *o
 }
 
 typedef struct inspect_opts {
-    int json;
+    cs_cli_format out;
 } inspect_opts;
 
 static int on_option(void *ctx, int opt, const char *arg)
 {
-    ((inspect_opts *)ctx)->json = 1; /* --json is the only option */
-    return CS_CLI_CONTINUE;
+    inspect_opts *o = ctx;
+    if (opt == 'j') { /* --json, as -o json */
+        o->out = CS_CLI_OUT_JSON;
+        return CS_CLI_CONTINUE;
+    }
+    return cs_cli_output_parse("inspect", arg, &o->out);
 }
 
 static int inspect_main(int argc, char **argv)
 {
-    static const struct option longopts[] = {{"json", no_argument, NULL, 'j'}, {0}};
-    static const cs_cli_spec spec = {"inspect", usage, "", longopts};
+    static const struct option longopts[] = {
+        {"json", no_argument, NULL, 'j'}, {"output", required_argument, NULL, 'o'}, {0}};
+    static const cs_cli_spec spec = {"inspect", usage, "o:", longopts};
     inspect_opts o = {0};
     int first;
     int rc = cs_cli_parse(&spec, argc, argv, on_option, &o, &first);
@@ -245,15 +251,14 @@ static int inspect_main(int argc, char **argv)
         cs_cli_error("inspect", "out of memory");
         goto out;
     }
-    if (o.json) {
+    if (o.out == CS_CLI_OUT_NAME) {
+        printf("model/%s\n", path);
+    } else if (o.out == CS_CLI_OUT_JSON || o.out == CS_CLI_OUT_YAML) {
         json_t *j = model_json(path, m, &ops);
-        if (!j || json_dumpf(j, stdout, JSON_INDENT(2)) != 0) {
-            json_decref(j);
-            cs_cli_error("inspect", "cannot write JSON (out of memory?)");
-            goto out;
-        }
+        int wrc = j ? cs_cli_output("inspect", o.out, NULL, j, NULL)
+                    : cs_cli_error("inspect", "out of memory");
         json_decref(j);
-        printf("\n");
+        if (wrc != CS_CLI_OK) goto out;
     } else if (print_text(path, m, &ops) != CS_OK) {
         cs_cli_error("inspect", "out of memory");
         goto out;

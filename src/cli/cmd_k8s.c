@@ -28,6 +28,7 @@
  */
 #include "base/sbuf.h"
 #include "cli/cli.h"
+#include "cli/output.h"
 #include "devices/ytree.h"
 #include "runtime/deploy_spec.h"
 
@@ -266,7 +267,8 @@ static int print(const k8s_opts *o, json_t *items)
     size_t i;
     json_t *x;
     json_array_foreach(items, i, x) /* each starts with its own "---" */
-        if (cs__cli_print_yaml(x) != CS_CLI_OK) return cs_cli_error("k8s", "out of memory");
+        if (cs_cli_print_yaml_doc(x, true) != CS_CLI_OK) return cs_cli_error("k8s",
+                                                                             "out of memory");
     return CS_CLI_OK;
 }
 

@@ -3,8 +3,9 @@
  * the server's management API (/api/v1, docs/api.md), never by opening the store itself.
  *
  * Subcommands: push, ls, show, alias set|rm, archive, rm, gc, audit. The server is
- * --server URL, else $CAPSTAN_SERVER, else http://127.0.0.1:8080. Listings print a table,
- * or the server's JSON page with --json; a page that continues prints the token for
+ * --server URL, else $CAPSTAN_SERVER, else http://127.0.0.1:8080. Listings print a table
+ * sized to its content (or -o wide|name|json|yaml, output.h); show describes the model or
+ * version as kubectl describe does; a page that continues prints the token for
  * --page-token on stderr. A server error is one line with its message and HTTP status,
  * exit 1; a bad command line exits 2 (cli.h).
  */
@@ -12,6 +13,7 @@
 
 #include "base/sbuf.h"
 #include "cli/http_client.h"
+#include "cli/output.h"
 #include "registry/registry.h"
 
 #include <jansson.h>
@@ -31,14 +33,14 @@ static const char usage[] =
     "usage: capstan model push NAME FILE.onnx [--label K=V]... [--alias A] [--source URI]\n"
     "                          [--sign KEY.pem]\n"
     "       capstan model ls [NAME] [--selector S] [--prefix P] [--desc] [--limit N]\n"
-    "                        [--page-token T]\n"
-    "       capstan model show NAME[:VERSION|@ALIAS]\n"
+    "                        [--page-token T] [-o json|yaml|wide|name]\n"
+    "       capstan model show NAME[:VERSION|@ALIAS] [-o json|yaml|wide|name]\n"
     "       capstan model alias set NAME ALIAS VERSION\n"
     "       capstan model alias rm NAME ALIAS\n"
     "       capstan model archive NAME:VERSION [--restore]\n"
     "       capstan model rm NAME[:VERSION]\n"
     "       capstan model gc [--yes]\n"
-    "       capstan model audit [NAME] [--limit N] [--page-token T]\n\n"
+    "       capstan model audit [NAME] [--limit N] [--page-token T] [-o json|yaml|wide|name]\n\n"
     "Manages the model registry of a running `capstan serve`.\n\n"
     "  push     uploads FILE as NAME's next version (creating NAME when it is new), with\n"
     "           labels, a source URI for lineage and optionally an alias pointing at it;\n"
@@ -57,7 +59,10 @@ static const char usage[] =
     "  --server URL   the server (default $CAPSTAN_SERVER, else " DEFAULT_SERVER ")\n"
     "  --cacert FILE  CA certificates (PEM) that verify an https server (default\n"
     "                 $CAPSTAN_CACERT, else the system's store)\n"
-    "  --json         print the server's JSON instead of a table\n"
+    "  -o, --output F json, yaml (the server's answer; times in RFC 3339), wide (more\n"
+    "                 columns), or name (model/NAME, model/NAME:VERSION); any case. By\n"
+    "                 default listings are tables (sizes in KiB/MiB, times as ages) and\n"
+    "                 show is a description; --json is -o json\n"
     "  -h, --help     show this help\n";
 
 enum {
@@ -82,7 +87,9 @@ typedef struct model_opts {
     const char *labels[MAX_LABELS];
     int n_labels;
     long limit;
-    bool json, desc, yes, restore;
+    bool desc, yes, restore;
+    const char *output; /* -o as given: checked by the subcommand (--json is -o json) */
+    cs_cli_format out;
 } model_opts;
 
 typedef struct ctx {
@@ -97,7 +104,8 @@ static int on_option(void *user, int opt, const char *arg)
     switch (opt) {
     case OPT_SERVER: o->server = arg; break;
     case OPT_CACERT: o->cacert = arg; break;
-    case OPT_JSON: o->json = true; break;
+    case OPT_JSON: o->output = "json"; break;
+    case 'o': o->output = arg; break;
     case OPT_LABEL:
         if (o->n_labels == MAX_LABELS)
             return cs_cli_usage_error("model", "at most %d --label options", MAX_LABELS);
@@ -155,12 +163,10 @@ static int simple(ctx *c, const char *method, const char *body, const char *done
     cs_http_reply rep;
     int rc;
     json_t *j = call(c, method, body, &rep, &rc);
-    if (j) {
-        if (c->o.json && rep.body.len)
-            printf("%s\n", rep.body.data);
-        else
-            printf("%s\n", done);
-    }
+    if (j && rep.body.len && (c->o.out == CS_CLI_OUT_JSON || c->o.out == CS_CLI_OUT_YAML))
+        rc = cs_cli_output("model", c->o.out, NULL, j, NULL);
+    else if (j)
+        printf("%s\n", done);
     json_decref(j);
     cs_sbuf_free(&rep.body);
     return rc;
@@ -181,22 +187,6 @@ static const char *str(json_t *o, const char *key)
 {
     const char *s = json_string_value(json_object_get(o, key));
     return s ? s : "";
-}
-
-/* k=v,k=v from a labels object, into buf. */
-static const char *labels_text(json_t *labels, char *buf, size_t cap)
-{
-    size_t n = 0;
-    const char *k;
-    json_t *v;
-    buf[0] = '\0';
-    json_object_foreach(labels, k, v)
-    {
-        int w = snprintf(buf + n, cap - n, "%s%s=%s", n ? "," : "", k, json_string_value(v));
-        if (w < 0 || (size_t)w >= cap - n) break;
-        n += (size_t)w;
-    }
-    return buf[0] ? buf : "-";
 }
 
 /* --- subcommands ------------------------------------------------------------------------ */
@@ -263,14 +253,19 @@ static int push(ctx *c, int argc, char **argv)
     json_error_t jerr;
     json_t *v = json_loadb(rep.body.data, rep.body.len, 0, &jerr);
     json_int_t version = json_integer_value(json_object_get(v, "version"));
-    if (c->o.json)
-        printf("%s\n", rep.body.data);
-    else
-        printf("%s: version %lld (%s, %lld bytes)\n", name, (long long)version, str(v, "digest"),
-               (long long)json_integer_value(json_object_get(v, "size")));
+    if (c->o.out == CS_CLI_OUT_JSON || c->o.out == CS_CLI_OUT_YAML)
+        rc = cs_cli_output("model", c->o.out, NULL, v, NULL);
+    else if (c->o.out == CS_CLI_OUT_NAME)
+        printf("model/%s:%lld\n", name, (long long)version);
+    else {
+        char size[32];
+        cs_cli_size_text((uint64_t)json_integer_value(json_object_get(v, "size")), size,
+                         sizeof size);
+        printf("%s: version %lld (%s, %s)\n", name, (long long)version, str(v, "digest"), size);
+    }
     json_decref(v);
     cs_sbuf_free(&rep.body);
-    if (!c->o.alias) return CS_CLI_OK;
+    if (!c->o.alias || rc != CS_CLI_OK) return rc;
 
     cs_sbuf_clear(&c->path);
     if (!(cs_sbuf_puts(&c->path, "/api/v1/models") == CS_OK && path_seg(c, name) &&
@@ -279,7 +274,9 @@ static int push(ctx *c, int argc, char **argv)
     char b[64];
     snprintf(b, sizeof b, "{\"version\":%lld}", (long long)version);
     json_t *a = call(c, "PUT", b, &rep, &rc);
-    if (a && !c->o.json) printf("%s@%s -> %lld\n", name, c->o.alias, (long long)version);
+    if (a && c->o.out != CS_CLI_OUT_JSON && c->o.out != CS_CLI_OUT_YAML &&
+        c->o.out != CS_CLI_OUT_NAME)
+        printf("%s@%s -> %lld\n", name, c->o.alias, (long long)version);
     json_decref(a);
     cs_sbuf_free(&rep.body);
     return rc;
@@ -292,10 +289,67 @@ static void next_page(json_t *page)
     if (t) fprintf(stderr, "more: --page-token %s\n", t);
 }
 
-static void time_text(const char *iso, char *buf, size_t cap)
+/* A version's name for -o name: NAME:VERSION. */
+static void version_name(const json_t *v, char *buf, size_t cap)
 {
-    snprintf(buf, cap, "%.19s", iso); /* to the second: "2026-01-02T03:04:05" */
+    snprintf(buf, cap, "%s:%" JSON_INTEGER_FORMAT, str((json_t *)v, "model"),
+             json_integer_value(json_object_get(v, "version")));
 }
+
+/* The digest cut to "sha256:" and 12 hex digits, as `docker images` shortens IDs. */
+static void short_digest(const json_t *v, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%.19s", str((json_t *)v, "digest"));
+}
+
+/* An audit entry's version, "-" when it concerns no version (0). */
+static void audit_version(const json_t *v, char *buf, size_t cap)
+{
+    json_int_t n = json_integer_value(json_object_get(v, "version"));
+    if (n > 0)
+        snprintf(buf, cap, "%" JSON_INTEGER_FORMAT, n);
+    else
+        snprintf(buf, cap, "-");
+}
+
+static const cs_cli_column model_columns[] = {
+    {"NAME", "name", CS_CLI_CELL_TEXT, false, NULL},
+    {"LABELS", "labels", CS_CLI_CELL_LABELS, false, NULL},
+    {"UPDATED", "updated_at", CS_CLI_CELL_AGE, false, NULL},
+    {"AGE", "created_at", CS_CLI_CELL_AGE, false, NULL},
+    {"CREATED-BY", "created_by", CS_CLI_CELL_TEXT, true, NULL},
+    {"DESCRIPTION", "description", CS_CLI_CELL_TEXT, true, NULL},
+};
+static const cs_cli_view model_view = {"model", "name", NULL, model_columns,
+                                       sizeof model_columns / sizeof model_columns[0]};
+
+static const cs_cli_column version_columns[] = {
+    {"VERSION", "version", CS_CLI_CELL_TEXT, false, NULL},
+    {"STATE", "state", CS_CLI_CELL_TEXT, false, NULL},
+    {"SIZE", "size", CS_CLI_CELL_SIZE, false, NULL},
+    {"DIGEST", NULL, CS_CLI_CELL_TEXT, false, short_digest},
+    {"LABELS", "labels", CS_CLI_CELL_LABELS, false, NULL},
+    {"AGE", "created_at", CS_CLI_CELL_AGE, false, NULL},
+    {"FORMAT", "format", CS_CLI_CELL_TEXT, true, NULL},
+    {"CREATED-BY", "created_by", CS_CLI_CELL_TEXT, true, NULL},
+    {"SOURCE", "lineage.source_uri", CS_CLI_CELL_TEXT, true, NULL},
+    {"SIGNER", "signer", CS_CLI_CELL_TEXT, true, NULL},
+};
+static const cs_cli_view version_view = {"model", NULL, version_name, version_columns,
+                                         sizeof version_columns / sizeof version_columns[0]};
+
+static const cs_cli_column audit_columns[] = {
+    {"ID", "id", CS_CLI_CELL_TEXT, false, NULL},
+    {"AGE", "at", CS_CLI_CELL_AGE, false, NULL},
+    {"ACTOR", "actor", CS_CLI_CELL_TEXT, false, NULL},
+    {"ACTION", "action", CS_CLI_CELL_TEXT, false, NULL},
+    {"MODEL", "model", CS_CLI_CELL_TEXT, false, NULL},
+    {"VERSION", NULL, CS_CLI_CELL_TEXT, false, audit_version},
+    {"ALIAS", "alias", CS_CLI_CELL_TEXT, false, NULL},
+    {"TIME", "at", CS_CLI_CELL_TEXT, true, NULL},
+};
+static const cs_cli_view audit_view = {"audit", "id", NULL, audit_columns,
+                                       sizeof audit_columns / sizeof audit_columns[0]};
 
 static int ls(ctx *c, int argc, char **argv)
 {
@@ -314,30 +368,9 @@ static int ls(ctx *c, int argc, char **argv)
     cs_http_reply rep;
     int rc;
     json_t *page = call(c, "GET", NULL, &rep, &rc);
-    if (page && c->o.json) printf("%s\n", rep.body.data);
-    json_t *items = json_object_get(page, "items");
-    if (page && !c->o.json && !versions) printf("%-32s %-24s %s\n", "NAME", "UPDATED", "LABELS");
-    if (page && !c->o.json && versions)
-        printf("%-8s %-9s %-12s %-20s %-24s %s\n", "VERSION", "STATE", "SIZE", "DIGEST", "CREATED",
-               "LABELS");
-    size_t i;
-    json_t *it;
-    char lb[1024], tm[32];
-    json_array_foreach(items, i, it)
-    {
-        if (c->o.json) break;
-        if (versions) {
-            time_text(str(it, "created_at"), tm, sizeof tm);
-            printf("%-8lld %-9s %-12lld %-20.19s %-24s %s\n",
-                   (long long)json_integer_value(json_object_get(it, "version")), str(it, "state"),
-                   (long long)json_integer_value(json_object_get(it, "size")), str(it, "digest"),
-                   tm, labels_text(json_object_get(it, "labels"), lb, sizeof lb));
-        } else {
-            time_text(str(it, "updated_at"), tm, sizeof tm);
-            printf("%-32s %-24s %s\n", str(it, "name"), tm,
-                   labels_text(json_object_get(it, "labels"), lb, sizeof lb));
-        }
-    }
+    if (page)
+        rc = cs_cli_output("model", c->o.out, versions ? &version_view : &model_view, page,
+                           json_object_get(page, "items"));
     next_page(page);
     json_decref(page);
     cs_sbuf_free(&rep.body);
@@ -356,10 +389,17 @@ static int show(ctx *c, int argc, char **argv)
     cs_http_reply rep;
     int rc;
     json_t *j = call(c, "GET", NULL, &rep, &rc);
-    if (j) {
-        char *pretty = c->o.json ? NULL : json_dumps(j, JSON_INDENT(2) | JSON_SORT_KEYS);
-        printf("%s\n", pretty ? pretty : rep.body.data);
-        free(pretty);
+    if (j && c->o.out == CS_CLI_OUT_NAME) {
+        char name[512];
+        if (ref)
+            version_name(j, name, sizeof name);
+        else
+            snprintf(name, sizeof name, "%s", str(j, "name"));
+        printf("model/%s\n", name);
+    } else if (j && (c->o.out == CS_CLI_OUT_JSON || c->o.out == CS_CLI_OUT_YAML)) {
+        rc = cs_cli_output("model", c->o.out, NULL, j, NULL);
+    } else if (j) {
+        rc = cs_cli_describe("model", j);
     }
     json_decref(j);
     cs_sbuf_free(&rep.body);
@@ -435,8 +475,9 @@ static int gc(ctx *c, int argc, char **argv)
     cs_http_reply rep;
     int rc;
     json_t *j = call(c, "POST", NULL, &rep, &rc);
-    if (j && c->o.json) printf("%s\n", rep.body.data);
-    if (j && !c->o.json)
+    if (j && (c->o.out == CS_CLI_OUT_JSON || c->o.out == CS_CLI_OUT_YAML))
+        rc = cs_cli_output("model", c->o.out, NULL, j, NULL);
+    else if (j)
         printf("%lld blobs, %lld unreferenced (%lld bytes), %lld removed%s\n",
                (long long)json_integer_value(json_object_get(j, "blobs")),
                (long long)json_integer_value(json_object_get(j, "unreferenced")),
@@ -461,23 +502,8 @@ static int audit(ctx *c, int argc, char **argv)
     cs_http_reply rep;
     int rc;
     json_t *page = call(c, "GET", NULL, &rep, &rc);
-    if (page && c->o.json) printf("%s\n", rep.body.data);
-    if (page && !c->o.json)
-        printf("%-6s %-20s %-16s %-22s %-24s %-8s %s\n", "ID", "AT", "ACTOR", "ACTION", "MODEL",
-               "VERSION", "ALIAS");
-    size_t i;
-    json_t *it;
-    char tm[32];
-    json_array_foreach(json_object_get(page, "items"), i, it)
-    {
-        if (c->o.json) break;
-        time_text(str(it, "at"), tm, sizeof tm);
-        printf("%-6lld %-20s %-16s %-22s %-24s %-8lld %s\n",
-               (long long)json_integer_value(json_object_get(it, "id")), tm, str(it, "actor"),
-               str(it, "action"), str(it, "model"),
-               (long long)json_integer_value(json_object_get(it, "version")),
-               str(it, "alias")[0] ? str(it, "alias") : "-");
-    }
+    if (page)
+        rc = cs_cli_output("model", c->o.out, &audit_view, page, json_object_get(page, "items"));
     next_page(page);
     json_decref(page);
     cs_sbuf_free(&rep.body);
@@ -498,6 +524,7 @@ static int model_main(int argc, char **argv)
         {"server", required_argument, NULL, OPT_SERVER},
         {"cacert", required_argument, NULL, OPT_CACERT},
         {"json", no_argument, NULL, OPT_JSON},
+        {"output", required_argument, NULL, 'o'},
         {"label", required_argument, NULL, OPT_LABEL},
         {"alias", required_argument, NULL, OPT_ALIAS},
         {"source", required_argument, NULL, OPT_SOURCE},
@@ -510,7 +537,7 @@ static int model_main(int argc, char **argv)
         {"yes", no_argument, NULL, OPT_YES},
         {"restore", no_argument, NULL, OPT_RESTORE},
         {0}};
-    static const cs_cli_spec spec = {"model", usage, "", longopts};
+    static const cs_cli_spec spec = {"model", usage, "o:", longopts};
     ctx c = {0};
     int first;
     int rc = cs_cli_parse(&spec, argc, argv, on_option, &c.o, &first);
@@ -528,6 +555,8 @@ static int model_main(int argc, char **argv)
                                       near);
         return cs_cli_usage_error("model", "unknown subcommand '%s'", sub);
     }
+    if (c.o.output && cs_cli_output_parse("model", c.o.output, &c.o.out) != CS_CLI_CONTINUE)
+        return CS_CLI_USAGE;
     char server[1024];
     cs_error err;
     cs_status st = cs_http_open(&c.http, c.o.server, c.o.cacert, server, sizeof server, &err);

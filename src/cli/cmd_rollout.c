@@ -5,11 +5,13 @@
  *
  * `status` waits, as kubectl's does, until the rollout ends, printing each change of phase,
  * step or weight: exit 0 once it succeeded (or when there is none), 1 when it failed or the
- * --timeout passed. `--watch=false` prints once; `-o json|yaml` prints the rollout object.
+ * --timeout passed. `--watch=false` prints once; `-o json|yaml` prints the rollout object
+ * (output.h), `-o name` the deployment as deployment.capstan.dev/NAME.
  */
 #include "base/clock.h"
 #include "cli/cli.h"
 #include "cli/http_client.h"
+#include "cli/output.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,7 +20,8 @@
 
 static const char usage[] =
     "usage: capstan rollout start NAME --to VERSION|ALIAS\n"
-    "       capstan rollout status NAME [--watch=false] [--timeout DURATION] [-o json|yaml]\n"
+    "       capstan rollout status NAME [--watch=false] [--timeout DURATION]\n"
+    "                                  [-o json|yaml|name]\n"
     "       capstan rollout promote|abort|undo NAME\n\n"
     "Rolls a deployment out to a new version. start makes VERSION (a number) or ALIAS the\n"
     "deployment's one traffic target: a canary deployment then goes through its steps and\n"
@@ -28,7 +31,9 @@ static const char usage[] =
     "  --to REF            the version or alias to roll out (start)\n"
     "  -w, --watch[=BOOL]  status: wait until the rollout ends (default true)\n"
     "  --timeout DURATION  status: give up waiting after this long (default 10m)\n"
-    "  -o, --output F      status: json or yaml (the rollout object; implies --watch=false)\n"
+    "  -o, --output F      status: json or yaml (the rollout object), name\n"
+    "                      (deployment.capstan.dev/NAME) or wide (the status line); any\n"
+    "                      case; implies --watch=false\n"
     "  --server URL        the server (default $CAPSTAN_SERVER, else http://127.0.0.1:8080)\n"
     "  --cacert FILE       CA certificates (PEM) that verify an https server\n"
     "  -h, --help          show this help\n";
@@ -36,7 +41,9 @@ static const char usage[] =
 enum { OPT_TO = 256, OPT_TIMEOUT, OPT_SERVER, OPT_CACERT };
 
 typedef struct rollout_opts {
-    const char *to, *output, *server, *cacert;
+    const char *to, *server, *cacert;
+    bool output; /* -o given */
+    cs_cli_format out;
     bool watch;
     int64_t timeout_ns;
 } rollout_opts;
@@ -58,11 +65,7 @@ static int on_option(void *user, int opt, const char *arg)
             return cs_cli_usage_error("rollout", "--watch expects true or false, got '%s'", arg);
         o->watch = !arg || !strcasecmp(arg, "true");
         break;
-    default: /* 'o' */
-        if (strcasecmp(arg, "json") && strcasecmp(arg, "yaml"))
-            return cs_cli_usage_error("rollout", "-o expects json or yaml, got '%s'", arg);
-        o->output = arg;
-        break;
+    default: /* 'o' */ o->output = true; return cs_cli_output_parse("rollout", arg, &o->out);
     }
     return CS_CLI_CONTINUE;
 }
@@ -105,12 +108,10 @@ static int status(cs_http *h, const rollout_opts *o, const char *name, const cha
         const char *phase = str(ro, "phase");
         bool done = !json_is_object(ro) || !strcmp(phase, "Succeeded") || !strcmp(phase, "Failed");
         int rc = !strcmp(phase, "Failed") ? CS_CLI_RUNTIME : CS_CLI_OK;
-        if (o->output && !strcasecmp(o->output, "json")) {
-            char *s = json_dumps(ro, JSON_ENCODE_ANY | JSON_INDENT(2));
-            printf("%s\n", s ? s : "null");
-            free(s);
-        } else if (o->output) {
-            cs__cli_print_yaml(ro);
+        if (o->out == CS_CLI_OUT_JSON || o->out == CS_CLI_OUT_YAML) {
+            if (cs_cli_output("rollout", o->out, NULL, ro, NULL) != CS_CLI_OK) rc = CS_CLI_RUNTIME;
+        } else if (o->out == CS_CLI_OUT_NAME) {
+            printf("deployment.capstan.dev/%s\n", name);
         } else {
             char line[600];
             describe(name, ro, line, sizeof line);

@@ -1,10 +1,12 @@
 /*
- * cmd_run.c - `capstan run MODEL.onnx -i NAME=FILE.npy ... -o DIR [--threads N]`.
+ * cmd_run.c - `capstan run MODEL.onnx -i NAME=FILE.npy ... --out-dir DIR [--threads N]`.
  *
  * Reads each input from a .npy file, runs the model once in a fresh session and writes
- * every output to DIR/<name>.npy. Input checking (unknown, missing, repeated inputs, wrong
- * type or shape) is the engine's: its messages name the input and what it expected. Output
- * names are turned into safe file names here; see the usage text for the rule.
+ * every output to DIR/<name>.npy (DIR created with its parents, as mkdir -p). -o is the
+ * output format in every other command, so here it is refused with a pointer to --out-dir. Input
+ * checking (unknown, missing, repeated inputs, wrong type or shape) is the engine's: its messages
+ * name the input and what it expected. Output names are turned into safe file names here; see the
+ * usage text for the rule.
  */
 #include "cli/cli.h"
 
@@ -19,14 +21,15 @@
 #include <sys/stat.h>
 
 static const char usage[] =
-    "usage: capstan run MODEL.onnx -i NAME=FILE.npy [-i ...] -o DIR [--threads N]\n\n"
+    "usage: capstan run MODEL.onnx -i NAME=FILE.npy [-i ...] --out-dir DIR [--threads N]\n\n"
     "Runs the model once on inputs read from NumPy .npy files and writes each output to\n"
-    "DIR/OUTPUT.npy (format 1.0, C order, little-endian). DIR is created if missing.\n\n"
+    "DIR/OUTPUT.npy (format 1.0, C order, little-endian). DIR is created with its parents\n"
+    "if missing.\n\n"
     "options:\n"
     "  -i, --input NAME=FILE  the model input NAME, from FILE (.npy 1.0/2.0/3.0, C order,\n"
     "                         little-endian; f2 f4 f8 i1 i2 i4 i8 u1 u2 u4 u8 b1); once per\n"
     "                         input\n"
-    "  -o, --output DIR       where the outputs go\n"
+    "  --out-dir DIR          where the outputs go\n"
     "  -t, --threads N        worker threads (0 = one per core, the default; 1 = no pool)\n"
     "  -h, --help             show this help\n\n"
     "Output file names: every character other than A-Z a-z 0-9 '.' '-' '_' becomes '_'\n"
@@ -58,13 +61,43 @@ static int on_option(void *ctx, int opt, const char *arg)
         if (cs_vec_push(&o->inputs, &in) != CS_OK) return cs_cli_error("run", "out of memory");
         return CS_CLI_CONTINUE;
     }
-    case 'o': o->out_dir = arg; return CS_CLI_CONTINUE;
+    case 'd': o->out_dir = arg; return CS_CLI_CONTINUE;
+    case 'o':
+        return cs_cli_usage_error("run", "-o/--output is no longer the output directory: use "
+                                         "--out-dir DIR");
     default: /* 't' */
         if (cs_cli_parse_int(arg, 0, 256, &n) != 0)
             return cs_cli_usage_error("run", "--threads expects 0..256, got '%s'", arg);
         o->threads = (int)n;
         return CS_CLI_CONTINUE;
     }
+}
+
+/* mkdir -p: each missing component of dir, in order; an existing directory is fine, an
+ * existing file is ENOTDIR. 0, or -1 with errno set. */
+static int mkdir_parents(const char *dir)
+{
+    char path[4096];
+    size_t n = strlen(dir);
+    if (n == 0 || n >= sizeof path) {
+        errno = n ? ENAMETOOLONG : ENOENT;
+        return -1;
+    }
+    memcpy(path, dir, n + 1);
+    for (size_t i = 1; i <= n; i++) {
+        if (path[i] != '/' && path[i] != '\0') continue;
+        char c = path[i];
+        path[i] = '\0';
+        struct stat st;
+        if (mkdir(path, 0777) != 0 && errno != EEXIST) return -1;
+        if (stat(path, &st) != 0) return -1;
+        if (!S_ISDIR(st.st_mode)) {
+            errno = ENOTDIR;
+            return -1;
+        }
+        path[i] = c;
+    }
+    return 0;
 }
 
 /* Writes the safe file name for output j into buf (see the usage text). */
@@ -116,6 +149,7 @@ static int write_outputs(const cs_model_t *m, const cs_tensor *outs, const char 
 static int run_main(int argc, char **argv)
 {
     static const struct option longopts[] = {{"input", required_argument, NULL, 'i'},
+                                             {"out-dir", required_argument, NULL, 'd'},
                                              {"output", required_argument, NULL, 'o'},
                                              {"threads", required_argument, NULL, 't'},
                                              {0}};
@@ -142,7 +176,7 @@ static int run_main(int argc, char **argv)
         goto out;
     }
     if (!o.out_dir) {
-        cs_cli_usage_error("run", "missing -o DIR");
+        cs_cli_usage_error("run", "missing --out-dir DIR");
         goto out;
     }
 
@@ -174,8 +208,8 @@ static int run_main(int argc, char **argv)
         cs_cli_error("run", "%s", err.msg);
         goto out;
     }
-    if (mkdir(o.out_dir, 0777) != 0 && errno != EEXIST) {
-        cs_cli_error("run", "cannot create %s: %s", o.out_dir, strerror(errno));
+    if (mkdir_parents(o.out_dir) != 0) {
+        cs_cli_error("run", "--out-dir: cannot create %s: %s", o.out_dir, strerror(errno));
         goto out;
     }
     rc = write_outputs(m, outs, o.out_dir);

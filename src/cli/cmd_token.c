@@ -8,16 +8,19 @@
  * ~/.config/capstan/token (http_client.h).
  */
 #include "cli/cli.h"
+#include "base/clock.h"
 #include "cli/http_client.h"
+#include "cli/output.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static const char usage[] =
     "usage: capstan token create NAME --role ROLE [--models GLOB] [--ttl DURATION]\n"
-    "       capstan token ls [-o table|json]\n"
+    "       capstan token ls [-o json|yaml|wide|name]\n"
     "       capstan token revoke NAME\n\n"
     "Manages the bearer tokens of a running `capstan serve --auth tokens` (admin only).\n"
     "Roles: viewer (health, metadata, statistics, listings), invoker (+ inference),\n"
@@ -26,7 +29,7 @@ static const char usage[] =
     "  --role ROLE      viewer, invoker, deployer or admin (create)\n"
     "  --models GLOB    the models the token may address (\"*\", the default; e.g. team-*)\n"
     "  --ttl DURATION   expiry, e.g. 30d, 12h, 90m (default: never)\n"
-    "  -o, --output F   table (default) or json (ls)\n"
+    "  -o, --output F   ls: a table by default; wide, name (token/NAME), json or yaml\n"
     "  --server URL     the server (default $CAPSTAN_SERVER, else http://127.0.0.1:8080)\n"
     "  --cacert FILE    CA certificates (PEM) that verify an https server\n"
     "  -h, --help       show this help\n";
@@ -34,7 +37,8 @@ static const char usage[] =
 enum { OPT_ROLE = 256, OPT_MODELS, OPT_TTL, OPT_SERVER, OPT_CACERT };
 
 typedef struct token_opts {
-    const char *role, *models, *ttl, *server, *cacert, *output;
+    const char *role, *models, *ttl, *server, *cacert;
+    cs_cli_format out;
 } token_opts;
 
 static int on_option(void *user, int opt, const char *arg)
@@ -43,14 +47,19 @@ static int on_option(void *user, int opt, const char *arg)
     switch (opt) {
     case OPT_ROLE: o->role = arg; break;
     case OPT_MODELS: o->models = arg; break;
-    case OPT_TTL: o->ttl = arg; break;
+    case OPT_TTL: {
+        int64_t ns;
+        if (cs_duration_parse(arg, &ns) != 0 || ns <= 0)
+            return cs_cli_usage_error("token",
+                                      "--ttl expects a positive duration such as 30d, 12h or 90m "
+                                      "(units ns, us, ms, s, m, h, d), got '%s'",
+                                      arg);
+        o->ttl = arg;
+        break;
+    }
     case OPT_SERVER: o->server = arg; break;
     case OPT_CACERT: o->cacert = arg; break;
-    default: /* 'o' */
-        if (strcasecmp(arg, "json") && strcasecmp(arg, "table"))
-            return cs_cli_usage_error("token", "-o expects table or json, got '%s'", arg);
-        o->output = arg;
-        break;
+    default: /* 'o' */ return cs_cli_output_parse("token", arg, &o->out);
     }
     return CS_CLI_CONTINUE;
 }
@@ -60,6 +69,39 @@ static const char *str(json_t *o, const char *key)
     const char *s = json_string_value(json_object_get(o, key));
     return s ? s : "-";
 }
+
+/* When a token expires, from now: "29d", "expired", "never". */
+static void expires_text(const json_t *t, char *buf, size_t cap)
+{
+    const char *at = json_string_value(json_object_get(t, "expires_at"));
+    int64_t when = cs_cli_parse_time(at), now = (int64_t)time(NULL);
+    if (!at)
+        snprintf(buf, cap, "never");
+    else if (when >= 0 && when <= now)
+        snprintf(buf, cap, "expired");
+    else if (when >= 0)
+        cs_cli_duration_text(when - now, buf, cap);
+    else
+        snprintf(buf, cap, "%s", at);
+}
+
+static void state_text(const json_t *t, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "%s", json_is_string(json_object_get(t, "revoked_at")) ? "revoked" : "live");
+}
+
+static const cs_cli_column columns[] = {
+    {"NAME", "name", CS_CLI_CELL_TEXT, false, NULL},
+    {"ROLE", "role", CS_CLI_CELL_TEXT, false, NULL},
+    {"MODELS", "models", CS_CLI_CELL_TEXT, false, NULL},
+    {"EXPIRES", NULL, CS_CLI_CELL_TEXT, false, expires_text},
+    {"STATE", NULL, CS_CLI_CELL_TEXT, false, state_text},
+    {"AGE", "created_at", CS_CLI_CELL_AGE, false, NULL},
+    {"EXPIRES-AT", "expires_at", CS_CLI_CELL_TEXT, true, NULL},
+    {"CREATED-BY", "created_by", CS_CLI_CELL_TEXT, true, NULL},
+};
+static const cs_cli_view view = {"token", "name", NULL, columns,
+                                 sizeof columns / sizeof columns[0]};
 
 static int run(cs_http *h, const token_opts *o, const char *sub, int argc, char **argv)
 {
@@ -87,19 +129,7 @@ static int run(cs_http *h, const token_opts *o, const char *sub, int argc, char 
     } else if (!strcmp(sub, "ls")) {
         if (argc != 0) return cs_cli_usage_error("token", "ls takes no arguments");
         j = cs_http_json(h, "GET", "/api/v1/tokens", NULL, &rep, &err);
-        if (j && o->output && !strcasecmp(o->output, "json")) {
-            printf("%s\n", rep.body.data);
-        } else if (j) {
-            printf("%-24s %-9s %-16s %-31s %s\n", "NAME", "ROLE", "MODELS", "EXPIRES", "STATE");
-            size_t i;
-            json_t *it;
-            json_array_foreach(json_object_get(j, "items"), i, it)
-            {
-                bool revoked = json_is_string(json_object_get(it, "revoked_at"));
-                printf("%-24s %-9s %-16s %-31s %s\n", str(it, "name"), str(it, "role"),
-                       str(it, "models"), str(it, "expires_at"), revoked ? "revoked" : "live");
-            }
-        }
+        if (j) rc = cs_cli_output("token", o->out, &view, j, json_object_get(j, "items"));
     } else if (!strcmp(sub, "revoke")) {
         if (argc != 1) return cs_cli_usage_error("token", "revoke expects one NAME");
         snprintf(path, sizeof path, "/api/v1/tokens/%.200s", argv[0]);

@@ -66,7 +66,7 @@ def capstan_run(x):
     os.makedirs(d, exist_ok=True)
     np.save(os.path.join(d, "image.npy"), x)
     subprocess.run([CAPSTAN, "run", os.path.join(ROOT, "models/digits.onnx"), "-i",
-                    "image=" + os.path.join(d, "image.npy"), "-o", d], check=True,
+                    "image=" + os.path.join(d, "image.npy"), "--out-dir", d], check=True,
                    capture_output=True)
     return np.load(os.path.join(d, "probabilities.npy"))
 

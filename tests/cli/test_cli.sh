@@ -93,24 +93,26 @@ one_error inspect "bad flag"
 has err "'--nope'" "bad flag named"
 expect 2 "bad short flag" "$CAPSTAN" run -z m.onnx
 has err "'-z'" "bad short flag named"
-expect 2 "flag without value" "$CAPSTAN" run m.onnx -o
+expect 2 "flag without value" "$CAPSTAN" run m.onnx --out-dir
 one_error run "flag without value"
+expect 2 "run -o is no longer the output directory" "$CAPSTAN" run m.onnx -o res
+has err "--out-dir DIR" "run -o points at --out-dir"
 expect 2 "inspect without model" "$CAPSTAN" inspect
 one_error inspect "inspect without model"
 expect 2 "inspect two models" "$CAPSTAN" inspect a.onnx b.onnx
-expect 2 "run without -o" "$CAPSTAN" run m.onnx -i x=x.npy
-has err "missing -o DIR" "run without -o message"
-expect 2 "run -i without =" "$CAPSTAN" run m.onnx -i x.npy -o o
+expect 2 "run without --out-dir" "$CAPSTAN" run m.onnx -i x=x.npy
+has err "missing --out-dir DIR" "run without --out-dir message"
+expect 2 "run -i without =" "$CAPSTAN" run m.onnx -i x.npy --out-dir o
 has err "NAME=FILE" "run -i without = message"
-expect 2 "run bad threads" "$CAPSTAN" run m.onnx -o o --threads lots
+expect 2 "run bad threads" "$CAPSTAN" run m.onnx --out-dir o --threads lots
 has err "--threads" "run bad threads message"
-expect 2 "run too many threads" "$CAPSTAN" run m.onnx -o o --threads 100000
+expect 2 "run too many threads" "$CAPSTAN" run m.onnx --out-dir o --threads 100000
 
 # --- runtime errors --------------------------------------------------------------------
 expect 1 "inspect missing model" "$CAPSTAN" inspect missing.onnx
 one_error inspect "inspect missing model"
 has err "missing.onnx" "missing model named"
-expect 1 "run missing model" "$CAPSTAN" run missing.onnx -o o
+expect 1 "run missing model" "$CAPSTAN" run missing.onnx --out-dir o
 one_error run "run missing model"
 echo "not a model" >junk.onnx
 expect 1 "inspect junk" "$CAPSTAN" inspect junk.onnx
@@ -160,7 +162,7 @@ assert j["weight_bytes"] == 24 and j["nodes"] == 0 and j["operators"] == {}
 assert j["metadata"] == {"author": "cli test"} and isinstance(j["ir_version"], int)
 PYEOF
 
-expect 0 "run passthrough" "$CAPSTAN" run pass.onnx -i in/x:0=x.npy -o res --threads 1
+expect 0 "run passthrough" "$CAPSTAN" run pass.onnx -i in/x:0=x.npy --out-dir res --threads 1
 has out "res/in_x_0.npy" "run names sanitised output"
 if "$PY" -c '
 import numpy as np
@@ -168,33 +170,35 @@ x, y, w = np.load("x.npy"), np.load("res/in_x_0.npy"), np.load("res/w.npy")
 assert y.dtype == np.float32 and (x == y).all()
 assert (w == np.arange(6, dtype=np.float32).reshape(2, 3)).all()
 '; then pass; else fail "run passthrough results"; fi
-expect 0 "run .npy version 2.0" "$CAPSTAN" run pass.onnx -i in/x:0=x_v2.npy -o res
+expect 0 "run --out-dir makes parents" "$CAPSTAN" run pass.onnx -i in/x:0=x.npy --out-dir deep/a/b
+if [ -f deep/a/b/in_x_0.npy ] && [ -f deep/a/b/w.npy ]; then pass; else fail "run --out-dir parents"; fi
+expect 0 "run .npy version 2.0" "$CAPSTAN" run pass.onnx -i in/x:0=x_v2.npy --out-dir res
 
-expect 1 "run wrong input name" "$CAPSTAN" run pass.onnx -i nope=x.npy -o res
+expect 1 "run wrong input name" "$CAPSTAN" run pass.onnx -i nope=x.npy --out-dir res
 one_error run "run wrong input name"
 has err "'nope'" "wrong input name is named"
-expect 1 "run missing input" "$CAPSTAN" run pass.onnx -o res
+expect 1 "run missing input" "$CAPSTAN" run pass.onnx --out-dir res
 has err "in/x:0" "missing input is named"
-expect 1 "run input twice" "$CAPSTAN" run pass.onnx -i in/x:0=x.npy -i in/x:0=x.npy -o res
+expect 1 "run input twice" "$CAPSTAN" run pass.onnx -i in/x:0=x.npy -i in/x:0=x.npy --out-dir res
 has err "in/x:0" "repeated input is named"
-expect 1 "run wrong type" "$CAPSTAN" run pass.onnx -i in/x:0=x_i64.npy -o res
+expect 1 "run wrong type" "$CAPSTAN" run pass.onnx -i in/x:0=x_i64.npy --out-dir res
 has err "in/x:0" "wrong type names the input"
 has err "int64" "wrong type says what it got"
-expect 1 "run wrong shape" "$CAPSTAN" run pass.onnx -i in/x:0=x_shape.npy -o res
+expect 1 "run wrong shape" "$CAPSTAN" run pass.onnx -i in/x:0=x_shape.npy --out-dir res
 has err "in/x:0" "wrong shape names the input"
-expect 1 "run wrong rank" "$CAPSTAN" run pass.onnx -i in/x:0=x_rank3.npy -o res
+expect 1 "run wrong rank" "$CAPSTAN" run pass.onnx -i in/x:0=x_rank3.npy --out-dir res
 has err "in/x:0" "wrong rank names the input"
 for bad in fortran:Fortran be:big-endian c64:"'<c8'" trunc:truncated; do
     f=${bad%%:*} msg=${bad#*:}
-    expect 1 "run .npy $f" "$CAPSTAN" run pass.onnx -i in/x:0=x_$f.npy -o res
+    expect 1 "run .npy $f" "$CAPSTAN" run pass.onnx -i in/x:0=x_$f.npy --out-dir res
     one_error run "run .npy $f"
     has err "$msg" "run .npy $f message"
     has err "x_$f.npy" "run .npy $f names the file"
 done
-expect 1 "run missing .npy" "$CAPSTAN" run pass.onnx -i in/x:0=none.npy -o res
+expect 1 "run missing .npy" "$CAPSTAN" run pass.onnx -i in/x:0=none.npy --out-dir res
 has err "none.npy" "missing .npy named"
 touch blocker
-expect 1 "run unwritable output dir" "$CAPSTAN" run pass.onnx -i in/x:0=x.npy -o blocker/sub
+expect 1 "run unwritable output dir" "$CAPSTAN" run pass.onnx -i in/x:0=x.npy --out-dir blocker/sub
 one_error run "run unwritable output dir"
 
 # --- ONNX node tests: inspect, run, compare with the expected outputs ------------------
@@ -248,7 +252,7 @@ for t in test_abs test_add test_gemm_default_matrix_bias test_relu test_matmul_2
     args=$(prepare "$d") || { fail "$t: preparing inputs"; continue; }
     rm -rf res
     # shellcheck disable=SC2086 # args is a list of -i options
-    expect 0 "$t: run" "$CAPSTAN" run "$d/model.onnx" $args -o res
+    expect 0 "$t: run" "$CAPSTAN" run "$d/model.onnx" $args --out-dir res
     if compare "$d" 2>err; then pass; else fail "$t: outputs differ from output_*.pb"; fi
 done
 

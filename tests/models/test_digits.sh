@@ -42,7 +42,7 @@ np.save(os.path.join(tmp, "torch_probabilities.npy"), probs)
 PY
 
 rc=0
-"$capstan" run "$model" -i "image=$tmp/image.npy" -o "$tmp/out" >"$tmp/run.log" 2>&1 || rc=$?
+"$capstan" run "$model" -i "image=$tmp/image.npy" --out-dir "$tmp/out" >"$tmp/run.log" 2>&1 || rc=$?
 if [[ $rc -ne 0 ]]; then
     echo "FAIL digits: capstan run exited $rc: $(tail -n 1 "$tmp/run.log" | cut -c1-200)"
     echo "models-digits: 0 passed, 1 failed"

@@ -6,7 +6,7 @@
 # Exports the models of tools/export_models.py (all of them, or the MODELs named) into
 # BUILD_DIR/models-cache, re-exporting a model only when its cache entry is missing or
 # older than tools/export_models.py. Then for each model and batch size (b1, b8) it runs
-#   capstan run MODEL.onnx -i NAME=input_NAME.npy ... -o DIR
+#   capstan run MODEL.onnx -i NAME=input_NAME.npy ... --out-dir DIR
 # and compares every DIR/OUTPUT.npy with expected_OUTPUT.npy using
 # np.allclose(got, want, rtol=1e-4, atol=1e-5), printing one line per case with the
 # maximum absolute and relative errors and tol_used, the largest |got-want| /
@@ -83,7 +83,7 @@ for m in "${models[@]}"; do
         mkdir -p "$out"
         start=$(date +%s.%N)
         rc=0
-        timeout "$case_timeout" "$capstan" run "$cache/$m/model.onnx" "${args[@]}" -o "$out" \
+        timeout "$case_timeout" "$capstan" run "$cache/$m/model.onnx" "${args[@]}" --out-dir "$out" \
             >"$out.log" 2>&1 || rc=$?
         if [[ $rc -ne 0 ]]; then
             msg=$(tail -n 1 "$out.log" | cut -c1-200)

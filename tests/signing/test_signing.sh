@@ -50,9 +50,11 @@ if start plain --auth none; then
     check "a push signed with --sign is stored as version 2 ($out)" contains "$out" "version 2"
     out=$(model push digits "$MODEL" --sign "$TMP/other.pem" 2>&1)
     check "a push signed by another key is stored as version 3" contains "$out" "version 3"
-    out=$(model show digits:2 2>&1)
+    out=$(model show digits:2 -o json 2>&1)
     check "model show names the signer's fingerprint" contains "$out" "\"signer\": \"$GOOD_FP\""
-    out=$(model show digits:1 2>&1)
+    out=$(model show digits:2 2>&1)
+    check "model show describes the signer" contains "$out" "Signer:     $GOOD_FP"
+    out=$(model show digits:1 -o json 2>&1)
     check "model show: an unsigned version's signer is null" contains "$out" '"signer": null'
     out=$(model push digits "$MODEL" --sign "$TMP/trusted/good.pem" 2>&1)
     check "--sign with a public key is refused, naming what it wants" \
