@@ -1,10 +1,17 @@
 /*
- * cli.c - the helpers in cli.h: option parsing with built-in --help, and error lines.
+ * cli.c - the helpers in cli.h: option parsing with built-in --help, error lines, and the
+ * values of flags that mean sizes (Kubernetes quantities, src/devices/quantity.c) and times
+ * (durations, src/base/clock.h).
  */
 #include "cli/cli.h"
 
+#include "base/clock.h"
+#include "devices/quantity.h"
+
 #include <assert.h>
 #include <errno.h>
+#include <limits.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -83,6 +90,71 @@ int cs_cli_parse_int(const char *s, long min, long max, long *out)
     if (errno || end == s || *end || v < min || v > max) return -1;
     *out = v;
     return 0;
+}
+
+/* Bytes as the shortest exact quantity: "1Ki", "4Gi", "500". */
+static void qty_text(uint64_t b, char *buf, size_t cap)
+{
+    static const char *const units[] = {"", "Ki", "Mi", "Gi", "Ti", "Pi"};
+    size_t u = 0;
+    while (b && b % 1024 == 0 && u + 1 < sizeof units / sizeof units[0]) b /= 1024, u++;
+    snprintf(buf, cap, "%llu%s", (unsigned long long)b, units[u]);
+}
+
+int cs_cli_parse_size(const char *cmd, const char *flag, const char *arg, uint64_t min,
+                      uint64_t max, uint64_t *out)
+{
+    cs_quantity q;
+    cs_error err;
+    uint64_t v = 0;
+    bool ok = cs_quantity_parse(arg, &q, &err) == CS_OK && q.milli >= 0;
+    if (ok) v = (uint64_t)(q.milli / 1000 + (q.milli % 1000 != 0));
+    if (ok && v >= min && v <= max) {
+        *out = v;
+        return CS_CLI_CONTINUE;
+    }
+    char lo[32], hi[32];
+    qty_text(min, lo, sizeof lo);
+    qty_text(max, hi, sizeof hi);
+    return cs_cli_usage_error(cmd,
+                              "%s expects a size in bytes from %s to %s, as a number or a "
+                              "Kubernetes quantity (512Ki, 64Mi, 2Gi, 1G), got '%s'",
+                              flag, lo, hi, arg);
+}
+
+/* Seconds in the largest exact unit: "24h", "90s", "0s". */
+static void secs_text(int64_t s, char *buf, size_t cap)
+{
+    if (s && s % 86400 == 0)
+        snprintf(buf, cap, "%lldd", (long long)(s / 86400));
+    else if (s && s % 3600 == 0)
+        snprintf(buf, cap, "%lldh", (long long)(s / 3600));
+    else if (s && s % 60 == 0)
+        snprintf(buf, cap, "%lldm", (long long)(s / 60));
+    else
+        snprintf(buf, cap, "%llds", (long long)s);
+}
+
+int cs_cli_parse_seconds(const char *cmd, const char *flag, const char *arg, int64_t min_s,
+                         int64_t max_s, int64_t *out_s)
+{
+    long n;
+    int64_t ns, s = -1;
+    if (cs_cli_parse_int(arg, 0, LONG_MAX, &n) == 0)
+        s = n;
+    else if (cs_duration_parse(arg, &ns) == 0)
+        s = ns / 1000000000 + (ns % 1000000000 != 0);
+    if (s >= min_s && s <= max_s) {
+        *out_s = s;
+        return CS_CLI_CONTINUE;
+    }
+    char lo[32], hi[32];
+    secs_text(min_s, lo, sizeof lo);
+    secs_text(max_s, hi, sizeof hi);
+    return cs_cli_usage_error(cmd,
+                              "%s expects a duration from %s to %s, such as 30s, 5m, 1h30m or 2d "
+                              "(units ns, us, ms, s, m, h, d; a bare number is seconds), got '%s'",
+                              flag, lo, hi, arg);
 }
 
 int cs_cli_parse(const cs_cli_spec *spec, int argc, char **argv, cs_cli_opt_fn fn, void *ctx,

@@ -12,6 +12,7 @@
 
 #include <getopt.h>
 #include <stddef.h>
+#include <stdint.h>
 
 enum {
     CS_CLI_OK = 0,
@@ -77,5 +78,20 @@ int cs__cli_read_file(const char *cmd, const char *path, struct cs_sbuf *b);
 
 /* Parses a decimal integer in [min, max]; returns 0 on success. */
 int cs_cli_parse_int(const char *s, long min, long max, long *out);
+
+/* A flag that means a size: a Kubernetes quantity of bytes ("64Mi", "512Ki", "2G", "1e6",
+ * "1048576"; a fraction of a byte rounds up) in [min, max]. Returns CS_CLI_CONTINUE with
+ * *out set, or CS_CLI_USAGE after a line naming cmd, the flag, the accepted forms and the
+ * range. */
+int cs_cli_parse_size(const char *cmd, const char *flag, const char *arg, uint64_t min,
+                      uint64_t max, uint64_t *out);
+
+/* A flag that means a time: a Go/Kubernetes duration ("30s", "1h30m", "500ms", "2d"; units
+ * ns us ms s m h d), or a bare number of seconds ("30", as these flags took before), in
+ * [min_s, max_s] seconds; sub-second values round up to whole seconds. Returns
+ * CS_CLI_CONTINUE with *out_s set, or CS_CLI_USAGE after a line naming cmd, the flag, the
+ * accepted forms and the range. */
+int cs_cli_parse_seconds(const char *cmd, const char *flag, const char *arg, int64_t min_s,
+                         int64_t max_s, int64_t *out_s);
 
 #endif

@@ -29,9 +29,10 @@
 
 static const char usage[] =
     "usage: capstan serve [--host ADDR] [--port N] [--data-dir DIR] [--model NAME=PATH.onnx]...\n"
-    "                     [--model-config NAME=FILE.yaml]... [--threads N] [--exit-timeout S]\n"
+    "                     [--model-config NAME=FILE.yaml]... [--threads N] [--exit-timeout "
+    "DURATION]\n"
     "                     [--log-level LEVEL] [--log-format json|text] [--registry URL]\n"
-    "                     [--webhook URL --webhook-secret-file FILE] [--max-artifact-size BYTES]\n"
+    "                     [--webhook URL --webhook-secret-file FILE] [--max-artifact-size SIZE]\n"
     "                     [--devices FILE.yaml] [--device-policy P] [--otlp-endpoint URL]\n"
     "                     [--max-session-memory SIZE] [--max-response-size SIZE]\n"
     "                     [--require-signed --trusted-keys DIR]\n"
@@ -62,13 +63,13 @@ static const char usage[] =
     "                           default 32 when the model's first dimension is dynamic)\n"
     "  --threads N              engine threads in total (0 = one per core, the default)\n"
     "  --http-threads N         threads serving connections (2)\n"
-    "  --exit-timeout S         how long SIGTERM waits for in-flight requests (30)\n"
-    "  --max-body-size BYTES    largest request body (67108864)\n"
-    "  --header-timeout S       a request's headers must arrive within S seconds of the\n"
-    "                           connection's start or the previous answer (10)\n"
-    "  --request-timeout S      a request body must arrive within S (60); a push gets S\n"
-    "                           plus a second per --min-body-rate bytes it delivered\n"
-    "  --min-body-rate BYTES    the slowest push body allowed, in bytes a second (500)\n"
+    "  --exit-timeout DURATION  how long SIGTERM waits for in-flight requests (30s)\n"
+    "  --max-body-size SIZE     largest request body (64Mi)\n"
+    "  --header-timeout DURATION a request's headers must arrive within this long of the\n"
+    "                           connection's start or the previous answer (10s)\n"
+    "  --request-timeout DURATION a request body must arrive within this long (60s); a push\n"
+    "                           gets it plus a second per --min-body-rate bytes delivered\n"
+    "  --min-body-rate SIZE     the slowest push body allowed, in bytes a second (500)\n"
     "  --max-connections N      open connections; the oldest idle ones are closed when\n"
     "                           nearly full (1024)\n"
     "  --max-connections-per-ip N  open connections from one address (64)\n"
@@ -88,7 +89,7 @@ static const char usage[] =
     "  --webhook URL            POST registry events (pushes, alias moves, ...) to URL\n"
     "  --webhook-secret-file F  HMAC-SHA256 key for the X-Capstan-Signature header (its first\n"
     "                           line); required with --webhook\n"
-    "  --max-artifact-size B    largest version push (17179869184)\n"
+    "  --max-artifact-size SIZE largest version push (16Gi)\n"
     "  --devices FILE.yaml      ResourceSlices (and DeviceClasses, ResourceClaims) to allocate\n"
     "                           from instead of this machine's devices (tests, what-if plans)\n"
     "  --device-policy P        first (Kubernetes' answer, the default) or best-fit\n"
@@ -108,6 +109,8 @@ static const char usage[] =
     "                           OTEL_EXPORTER_OTLP_ENDPOINT does (which it overrides); the\n"
     "                           other OTEL_* variables are honoured too (docs/observability.md)\n"
     "  -h, --help               show this help\n\n"
+    "SIZE is a byte count or a Kubernetes quantity (512Ki, 64Mi, 2Gi, 1G); DURATION is a\n"
+    "Kubernetes/Go duration (500ms, 30s, 5m, 1h30m, 2d) or a number of seconds.\n"
     "Logs go to stderr; a request's line carries its trace_id and span_id. SIGTERM or SIGINT: "
     "readiness turns 503, new inference is\n"
     "refused, in-flight requests finish, exit 0 (1 when --exit-timeout ran out).\n";
@@ -175,19 +178,6 @@ typedef struct serve_opts {
     int poll_secs;                     /* --repository-poll-secs; -1 = not given */
 } serve_opts;
 
-/* A byte count written as a Kubernetes quantity ("512Mi", "2G", "0"); a fraction of a byte
- * rounds up. */
-static int parse_size(const char *opt, const char *arg, size_t *out)
-{
-    cs_quantity q;
-    cs_error err;
-    if (cs_quantity_parse(arg, &q, &err) != CS_OK || q.milli < 0)
-        return cs_cli_usage_error("serve", "%s expects a size such as 512Mi or 2G, got '%s'", opt,
-                                  arg);
-    *out = (size_t)(q.milli / 1000 + (q.milli % 1000 != 0));
-    return CS_CLI_CONTINUE;
-}
-
 /* Splits NAME=VALUE in place into v. */
 static int name_value(const char *opt, char *arg, cs_vec *v)
 {
@@ -212,19 +202,15 @@ static int on_option(void *ctx, int opt, const char *arg)
         {OPT_MAX_BATCH, "--max-batch-size", 0, 4096},
         {OPT_THREADS, "--threads", 0, 1024},
         {OPT_HTTP_THREADS, "--http-threads", 1, 64},
-        {OPT_EXIT_TIMEOUT, "--exit-timeout", 0, 3600},
-        {OPT_MAX_BODY, "--max-body-size", 1024, 1L << 32},
-        {OPT_HEADER_TIMEOUT, "--header-timeout", 1, 3600},
-        {OPT_REQUEST_TIMEOUT, "--request-timeout", 1, 86400},
-        {OPT_MIN_BODY_RATE, "--min-body-rate", 1, 1L << 30},
         {OPT_MAX_CONNS, "--max-connections", 16, 1000000},
         {OPT_MAX_CONNS_PER_IP, "--max-connections-per-ip", 1, 1000000},
-        {OPT_MAX_ARTIFACT, "--max-artifact-size", 1024, 1L << 40},
         {OPT_POLL_SECS, "--repository-poll-secs", 1, 86400},
     };
     serve_opts *o = ctx;
     cs_error err;
     long n = 0;
+    int64_t secs;
+    uint64_t bytes;
     for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++)
         if (ints[i].opt == opt && cs_cli_parse_int(arg, ints[i].min, ints[i].max, &n) != 0)
             return cs_cli_usage_error("serve", "%s expects %ld..%ld, got '%s'", ints[i].name,
@@ -239,11 +225,35 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_MAX_BATCH: o->max_batch = (int)n; break;
     case OPT_THREADS: o->threads = (int)n; break;
     case OPT_HTTP_THREADS: o->srv.http_threads = (int)n; break;
-    case OPT_EXIT_TIMEOUT: o->srv.exit_timeout_s = (unsigned)n; break;
-    case OPT_MAX_BODY: o->srv.limits.max_body = (size_t)n; break;
-    case OPT_HEADER_TIMEOUT: o->srv.limits.header_timeout_s = (unsigned)n; break;
-    case OPT_REQUEST_TIMEOUT: o->srv.limits.request_timeout_s = (unsigned)n; break;
-    case OPT_MIN_BODY_RATE: o->srv.limits.min_body_rate = (unsigned)n; break;
+    case OPT_EXIT_TIMEOUT:
+        if (cs_cli_parse_seconds("serve", "--exit-timeout", arg, 0, 3600, &secs) != CS_CLI_CONTINUE)
+            return CS_CLI_USAGE;
+        o->srv.exit_timeout_s = (unsigned)secs;
+        break;
+    case OPT_MAX_BODY:
+        if (cs_cli_parse_size("serve", "--max-body-size", arg, 1024, (uint64_t)1 << 32, &bytes) !=
+            CS_CLI_CONTINUE)
+            return CS_CLI_USAGE;
+        o->srv.limits.max_body = (size_t)bytes;
+        break;
+    case OPT_HEADER_TIMEOUT:
+        if (cs_cli_parse_seconds("serve", "--header-timeout", arg, 1, 3600, &secs) !=
+            CS_CLI_CONTINUE)
+            return CS_CLI_USAGE;
+        o->srv.limits.header_timeout_s = (unsigned)secs;
+        break;
+    case OPT_REQUEST_TIMEOUT:
+        if (cs_cli_parse_seconds("serve", "--request-timeout", arg, 1, 86400, &secs) !=
+            CS_CLI_CONTINUE)
+            return CS_CLI_USAGE;
+        o->srv.limits.request_timeout_s = (unsigned)secs;
+        break;
+    case OPT_MIN_BODY_RATE:
+        if (cs_cli_parse_size("serve", "--min-body-rate", arg, 1, (uint64_t)1 << 30, &bytes) !=
+            CS_CLI_CONTINUE)
+            return CS_CLI_USAGE;
+        o->srv.limits.min_body_rate = (unsigned)bytes;
+        break;
     case OPT_REQUIRE_SIGNED: o->require_signed = true; break;
     case OPT_TRUSTED_KEYS: o->reg.trusted_keys_dir = arg; break;
     case OPT_MAX_CONNS: o->srv.limits.max_connections = (unsigned)n; break;
@@ -251,7 +261,12 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_REGISTRY: o->reg.store_url = arg; break;
     case OPT_WEBHOOK: o->reg.webhook_url = arg; break;
     case OPT_WEBHOOK_SECRET: o->reg.webhook_secret_file = arg; break;
-    case OPT_MAX_ARTIFACT: o->reg.max_artifact_bytes = n; break;
+    case OPT_MAX_ARTIFACT:
+        if (cs_cli_parse_size("serve", "--max-artifact-size", arg, 1024, (uint64_t)1 << 40,
+                              &bytes) != CS_CLI_CONTINUE)
+            return CS_CLI_USAGE;
+        o->reg.max_artifact_bytes = (int64_t)bytes;
+        break;
     case OPT_DEVICES: o->srv.devices.devices_file = arg; break;
     case OPT_AUTH:
         if (strcmp(arg, "tokens") && strcmp(arg, "none"))
@@ -262,9 +277,14 @@ static int on_option(void *ctx, int opt, const char *arg)
     case OPT_TLS_KEY: o->srv.tls_key = arg; break;
     case OPT_OTLP_ENDPOINT: o->otlp_endpoint = arg; break;
     case OPT_MAX_SESSION_MEMORY:
-        return parse_size("--max-session-memory", arg, &o->max_session_memory);
     case OPT_MAX_RESPONSE:
-        return parse_size("--max-response-size", arg, &o->srv.limits.max_response);
+        if (cs_cli_parse_size(
+                "serve", opt == OPT_MAX_RESPONSE ? "--max-response-size" : "--max-session-memory",
+                arg, 0, (uint64_t)1 << 50, &bytes) != CS_CLI_CONTINUE)
+            return CS_CLI_USAGE;
+        *(opt == OPT_MAX_RESPONSE ? &o->srv.limits.max_response : &o->max_session_memory) =
+            (size_t)bytes;
+        break;
     case OPT_AUTH_TOKEN_FILE: o->token_file = arg; break;
     case OPT_MODEL_REPOSITORY: o->srv.model_repository = arg; break;
     case OPT_POLL_SECS: o->poll_secs = (int)n; break;

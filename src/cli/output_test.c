@@ -1,7 +1,8 @@
 /*
  * output_test.c - the CLI's output module: -o parsing, binary sizes, ages, RFC 3339
  * parsing, tables sized to their content, -o name, YAML that reads back as the same JSON
- * (checked by libyaml's own parser), and the describe layout.
+ * (checked by libyaml's own parser), the describe layout, and the size and duration flags
+ * of cli.c.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -276,12 +277,46 @@ static void test_describe(void **state)
     json_decref(j);
 }
 
+static void test_flag_sizes_and_durations(void **state)
+{
+    uint64_t b;
+    assert_int_equal(cs_cli_parse_size("t", "--x", "64Mi", 0, UINT64_MAX, &b), CS_CLI_CONTINUE);
+    assert_int_equal(b, (uint64_t)64 << 20);
+    assert_int_equal(cs_cli_parse_size("t", "--x", "1G", 0, UINT64_MAX, &b), CS_CLI_CONTINUE);
+    assert_int_equal(b, 1000000000);
+    assert_int_equal(cs_cli_parse_size("t", "--x", "1048576", 0, UINT64_MAX, &b), CS_CLI_CONTINUE);
+    assert_int_equal(b, 1048576);
+    assert_int_equal(cs_cli_parse_size("t", "--x", "1.5", 0, UINT64_MAX, &b), CS_CLI_CONTINUE);
+    assert_int_equal(b, 2); /* a fraction of a byte rounds up */
+    assert_int_equal(cs_cli_parse_size("t", "--x", "1Ki", 2048, 4096, &b), CS_CLI_USAGE);
+    assert_int_equal(cs_cli_parse_size("t", "--x", "-1", 0, 10, &b), CS_CLI_USAGE);
+    assert_int_equal(cs_cli_parse_size("t", "--x", "lots", 0, 10, &b), CS_CLI_USAGE);
+    int64_t s;
+    assert_int_equal(cs_cli_parse_seconds("t", "--y", "30s", 0, 3600, &s), CS_CLI_CONTINUE);
+    assert_int_equal(s, 30);
+    assert_int_equal(cs_cli_parse_seconds("t", "--y", "30", 0, 3600, &s), CS_CLI_CONTINUE);
+    assert_int_equal(s, 30);
+    assert_int_equal(cs_cli_parse_seconds("t", "--y", "1h30m", 0, 86400, &s), CS_CLI_CONTINUE);
+    assert_int_equal(s, 5400);
+    assert_int_equal(cs_cli_parse_seconds("t", "--y", "2d", 0, 86400 * 3, &s), CS_CLI_CONTINUE);
+    assert_int_equal(s, 172800);
+    assert_int_equal(cs_cli_parse_seconds("t", "--y", "500ms", 1, 10, &s), CS_CLI_CONTINUE);
+    assert_int_equal(s, 1); /* rounds up to whole seconds */
+    assert_int_equal(cs_cli_parse_seconds("t", "--y", "2h", 0, 3600, &s), CS_CLI_USAGE);
+    assert_int_equal(cs_cli_parse_seconds("t", "--y", "-1s", 0, 3600, &s), CS_CLI_USAGE);
+    assert_int_equal(cs_cli_parse_seconds("t", "--y", "soon", 0, 3600, &s), CS_CLI_USAGE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_formats),   cmocka_unit_test(test_sizes),
-        cmocka_unit_test(test_times_and_ages),  cmocka_unit_test(test_table_fits_content),
-        cmocka_unit_test(test_yaml_reads_back), cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_parse_formats),
+        cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_times_and_ages),
+        cmocka_unit_test(test_table_fits_content),
+        cmocka_unit_test(test_yaml_reads_back),
+        cmocka_unit_test(test_describe),
+        cmocka_unit_test(test_flag_sizes_and_durations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -470,7 +470,7 @@ def cli_commands(seven_path):
     p = cli(["ls", "--limit", "1"])
     check("cli ls continues", "--page-token" in p.stderr, p.stderr)
     p = cli(["show", "cli-m"])
-    check("cli show model", '"prod": 1' in p.stdout, p.stdout)
+    check("cli show model (described: aliases as k=v)", "\n  prod=1\n" in p.stdout, p.stdout)
     p = cli(["show", "cli-m:2", "--json"])
     check("cli show version", (jbody(p.stdout) or {}).get("version") == 2, p.stdout)
     p = cli(["show", "cli-m@prod", "--json"])
