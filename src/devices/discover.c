@@ -1,6 +1,6 @@
 /*
- * discover.c - runs the discovery drivers and writes their ResourceSlices as YAML, JSON
- * (a v1 List) or a table.
+ * discover.c - runs the discovery drivers and writes their ResourceSlices as YAML or JSON
+ * (a v1 List); the CLI's devices table is built from the JSON (src/cli/cmd_devices.c).
  *
  * The YAML is what `capstan --devices FILE.yaml` and `capstan dra allocate -f` read back,
  * and what a Kubernetes cluster accepts: resource.k8s.io/v1 ResourceSlice objects named
@@ -226,36 +226,5 @@ cs_status cs_discovery_write_json(const cs_discovery *d, cs_sbuf *out, cs_error 
     cs_status rc = cs_sbuf_puts(out, text);
     if (rc == CS_OK) rc = cs_sbuf_puts(out, "\n");
     free(text);
-    return rc;
-}
-
-cs_status cs_discovery_write_table(const cs_discovery *d, cs_sbuf *out)
-{
-    cs_status rc = cs_sbuf_printf(out, "%-16s %-20s %-24s %s\n", "DRIVER", "POOL", "DEVICE",
-                                  "CAPACITY / ATTRIBUTES");
-    for (int i = 0; i < d->n_slices && rc == CS_OK; i++) {
-        const cs_disc_slice *s = &d->slices[i];
-        for (int k = 0; k < s->n_devices && rc == CS_OK; k++) {
-            const cs_disc_device *dev = &s->devices[k];
-            rc = cs_sbuf_printf(out, "%-16s %-20s %-24s", s->driver, s->pool, dev->name);
-            for (int c = 0; c < dev->n_caps && rc == CS_OK; c++) {
-                char q[64];
-                cs_quantity_format(dev->caps[c].value, q, sizeof q);
-                rc = cs_sbuf_printf(out, " %s=%s", dev->caps[c].name, q);
-            }
-            for (int a = 0; a < dev->n_attrs && rc == CS_OK; a++) {
-                const cs_cel_attr *v = &dev->attrs[a].value;
-                if (v->type == CS_CEL_ATTR_INT)
-                    rc = cs_sbuf_printf(out, " %s=%lld", dev->attrs[a].name, (long long)v->i);
-                else if (v->type == CS_CEL_ATTR_BOOL)
-                    rc = cs_sbuf_printf(out, " %s=%s", dev->attrs[a].name, v->b ? "true" : "false");
-                else
-                    rc = cs_sbuf_printf(out, " %s=\"%s\"", dev->attrs[a].name, v->s);
-            }
-            if (rc == CS_OK) rc = cs_sbuf_puts(out, "\n");
-        }
-    }
-    for (int i = 0; i < d->n_notes && rc == CS_OK; i++)
-        rc = cs_sbuf_printf(out, "# %s\n", d->notes[i]);
     return rc;
 }

@@ -93,7 +93,5 @@ cs_status cs__discover_nvml(cs_discovery *d, const char *node, cs_error *err);
 /* ResourceSlice documents (resource.k8s.io/v1) as YAML, or as a JSON v1 List. */
 cs_status cs_discovery_write_yaml(const cs_discovery *d, cs_sbuf *out);
 cs_status cs_discovery_write_json(const cs_discovery *d, cs_sbuf *out, cs_error *err);
-/* One line per device: driver, pool, device, attributes, capacity. */
-cs_status cs_discovery_write_table(const cs_discovery *d, cs_sbuf *out);
 
 #endif
