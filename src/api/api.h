@@ -196,6 +196,18 @@ typedef struct cs_api_front cs_api_front;
 cs_status cs__api_front_new(cs_server *s, const struct sockaddr_in *addr, cs_api_front **out,
                             cs_error *err);
 void cs__api_front_free(cs_api_front *f);
+
+/* The front door's check of a first request's head, a pure function (fuzz/front_fuzz.c):
+ * b holds the n bytes received so far and has room for one more (a NUL is written at b[n]);
+ * full says no more will fit. MORE: the head is not complete yet; PASS: libmicrohttpd may
+ * read it; REFUSE: *out holds the status, its reason phrase and a message (JSON-safe: no quote
+ * or backslash) to answer with before closing. */
+typedef enum cs__head_verdict { CS__HEAD_MORE, CS__HEAD_PASS, CS__HEAD_REFUSE } cs__head_verdict;
+typedef struct cs__head_refusal {
+    int status;
+    const char *reason, *msg;
+} cs__head_refusal;
+cs__head_verdict cs__api_head_judge(char *b, size_t n, bool full, cs__head_refusal *out);
 /* --- cluster mode (cluster.c) ---------------------------------------------------------- */
 
 /* Starts acting on the changes other servers make to a shared registry (nothing on

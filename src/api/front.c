@@ -111,21 +111,18 @@ static bool byte_count(const char *p, const char *e)
     return true;
 }
 
-typedef enum verdict { V_MORE, V_PASS, V_REFUSED } verdict;
+#define REFUSE(st, why, text) \
+    (out->status = (st), out->reason = (why), out->msg = (text), CS__HEAD_REFUSE)
 
-#define REFUSE(st, why, msg) (refuse(f, w, st, why, msg), V_REFUSED)
-
-/* Checks the bytes peeked so far (n of them at f->buf). */
-static verdict judge(cs_api_front *f, waiting *w, size_t n, bool full)
+cs__head_verdict cs__api_head_judge(char *b, size_t n, bool full, cs__head_refusal *out)
 {
-    char *b = f->buf;
     b[n] = '\0';
     char *end = NULL;
     for (size_t i = 0; i + 3 < n && !end; i++)
         if (!memcmp(b + i, "\r\n\r\n", 4)) end = b + i;
     char *eol = memchr(b, '\n', n);
     if (!end) {
-        if (!full) return V_MORE;
+        if (!full) return CS__HEAD_MORE;
         if (!eol) return REFUSE(414, "URI Too Long", "the request line is too long");
         return REFUSE(431, "Request Header Fields Too Large", "the request headers are too large");
     }
@@ -163,13 +160,14 @@ static verdict judge(cs_api_front *f, waiting *w, size_t n, bool full)
         return REFUSE(431, "Request Header Fields Too Large", "too many headers");
     if (chunked && !expect) { /* the first chunk's size line, which follows the headers */
         char *c = end + 4, *ce = memchr(c, '\n', n - (size_t)(c - b));
-        if (!ce && !full && n - (size_t)(c - b) < 64) return V_MORE;
+        if (!ce && !full && n - (size_t)(c - b) < 64) return CS__HEAD_MORE;
         if (ce && !chunk_size_ok(c, ce - (ce > c && ce[-1] == '\r')))
             return REFUSE(400, "Bad Request",
                           "chunked body: a chunk size is hexadecimal digits, below 2^60");
     }
-    return V_PASS;
+    return CS__HEAD_PASS;
 }
+#undef REFUSE
 
 /* Peeks at w's bytes and hands it on, answers it, or leaves it waiting. */
 static void inspect(cs_api_front *f, waiting *w)
@@ -180,9 +178,11 @@ static void inspect(cs_api_front *f, waiting *w)
         forget(f, w, true);
         return;
     }
-    verdict v = judge(f, w, (size_t)n, (size_t)n == f->cap);
-    if (v == V_MORE) return;
-    if (v == V_REFUSED) {
+    cs__head_refusal why;
+    cs__head_verdict v = cs__api_head_judge(f->buf, (size_t)n, (size_t)n == f->cap, &why);
+    if (v == CS__HEAD_MORE) return;
+    if (v == CS__HEAD_REFUSE) {
+        refuse(f, w, why.status, why.reason, why.msg);
         forget(f, w, true);
         return;
     }
