@@ -123,11 +123,13 @@ static void linger_begin(cs_api_conns *t, int fd)
     t->n_lingering++;
 }
 
-/* Lock held: reads off and drops what a lingering socket has; ends it at its end. */
+/* Lock held: reads off and drops what a lingering socket has, at most 256 KiB a wake-up
+ * (the socket is level-triggered, so the rest comes at the next one; a fast sender cannot
+ * keep the table's lock, which every connection's start and end takes); ends it at its end. */
 static void linger_drain(cs_api_conns *t, lingering *l, uint64_t now)
 {
     char sink[16384];
-    for (;;) {
+    for (int reads = 0; reads < 16; reads++) {
         ssize_t n = recv(l->fd, sink, sizeof sink, MSG_DONTWAIT);
         if (n > 0) {
             l->last_ns = now;
