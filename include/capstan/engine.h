@@ -48,12 +48,32 @@ const char *cs_dtype_name(cs_dtype t);
 /* Bytes per element; 0 for UNDEFINED and STRING. */
 size_t cs_dtype_size(cs_dtype t);
 
-/* A dense, row-major tensor. `data` is borrowed: whoever filled the struct owns it. */
+/* Where memory lives, as DLPack's DLDevice says it: a kind and an index among devices of
+ * that kind. The zero value is host memory. */
+typedef enum cs_device_kind {
+    CS_DEVICE_CPU = 0,
+    CS_DEVICE_CUDA = 1,
+} cs_device_kind;
+
+typedef struct cs_device {
+    cs_device_kind kind;
+    int id; /* 0 for the CPU */
+} cs_device;
+
+/* Parses "cpu", "cuda" (= "cuda:0") or "cuda:N"; NULL and "" mean the CPU. Fails naming
+ * the text and the forms allowed. */
+cs_status cs_device_parse(const char *text, cs_device *out, cs_error *err);
+/* Writes "cpu" or "cuda:N" into buf (cap bytes) and returns buf. */
+const char *cs_device_format(cs_device d, char *buf, size_t cap);
+
+/* A dense, row-major tensor. `data` is borrowed: whoever filled the struct owns it. It lies
+ * in `device`'s memory: a zero-initialised tensor is on the host. */
 typedef struct cs_tensor {
     cs_dtype dtype;
     int rank;
     int64_t dims[CS_MAX_RANK];
     void *data;
+    cs_device device;
 } cs_tensor;
 
 /* Number of elements (1 for a scalar). */
@@ -131,6 +151,22 @@ const char *cs_model_node_name(const cs_model_t *m, int i);
 /* Bytes of initializer data the model holds. */
 size_t cs_model_weight_bytes(const cs_model_t *m);
 
+/* The arithmetic a session's kernels may use. FP32 computes every operator in the model's
+ * own element types; the others let a backend that has them (the CPU has none) compute
+ * float32 operators in reduced precision, as TensorRT's and ONNX Runtime's precision flags
+ * do. */
+typedef enum cs_precision {
+    CS_PRECISION_FP32 = 0,
+    CS_PRECISION_TF32 = 1,
+    CS_PRECISION_FP16 = 2,
+    CS_PRECISION_BF16 = 3,
+} cs_precision;
+
+/* Parses "fp32", "tf32", "fp16" or "bf16"; fails naming the text and the names allowed. */
+cs_status cs_precision_parse(const char *text, cs_precision *out, cs_error *err);
+/* "fp32", "tf32", "fp16" or "bf16". */
+const char *cs_precision_name(cs_precision p);
+
 typedef struct cs_session_options {
     int threads; /* worker threads for one run; 0 = one per core, 1 = the calling thread */
     /* Bytes the session's plans may hold together (folded constants, packed weights, the
@@ -139,6 +175,11 @@ typedef struct cs_session_options {
      * dropped first, and a plan that alone does not fit fails with CS_ERR_TOO_LARGE naming
      * the bytes it needs and the bound, having allocated none of them. */
     size_t max_memory;
+    /* Where the session runs: "cpu" (NULL and "" too) or, in builds with that backend,
+     * "cuda:N". Inputs must lie in that device's memory (cs_tensor.device), and the
+     * outputs a run computes do. */
+    const char *device;
+    cs_precision precision; /* the arithmetic the backend may use; 0 = the model's own */
 } cs_session_options;
 
 /* Creates a session; opts may be NULL for the defaults. The model must outlive it. */

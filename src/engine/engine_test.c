@@ -396,6 +396,55 @@ static void test_parallel_sessions(void **state)
     }
 }
 
+/* Devices and precisions: names parse as PyTorch spells them; a session on a device or a
+ * precision this build lacks is refused naming it; the CPU's outputs say they are host
+ * memory, and an input that claims another device's memory is refused, never read. */
+static void test_devices(void **state)
+{
+    digits *d = *state;
+    cs_device dev;
+    cs_precision prec;
+    cs_error err;
+    char buf[32];
+    assert_int_equal(cs_device_parse("cuda:3", &dev, &err), CS_OK);
+    assert_int_equal(dev.kind, CS_DEVICE_CUDA);
+    assert_string_equal(cs_device_format(dev, buf, sizeof buf), "cuda:3");
+    assert_int_equal(cs_device_parse("cuda", &dev, &err), CS_OK);
+    assert_string_equal(cs_device_format(dev, buf, sizeof buf), "cuda:0");
+    assert_int_equal(cs_device_parse(NULL, &dev, &err), CS_OK);
+    assert_string_equal(cs_device_format(dev, buf, sizeof buf), "cpu");
+    const char *bad[] = {"gpu", "cuda:", "cuda:-1", "cuda:1x", "cpu:0x", "cudax"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(cs_device_parse(bad[i], &dev, &err), CS_ERR_INVALID);
+        assert_non_null(strstr(err.msg, "not one of cpu, cuda, cuda:N"));
+    }
+    assert_int_equal(cs_precision_parse("bf16", &prec, &err), CS_OK);
+    assert_string_equal(cs_precision_name(prec), "bf16");
+    assert_int_equal(cs_precision_parse("int4", &prec, &err), CS_ERR_INVALID);
+    assert_string_equal(err.msg, "precision 'int4' is not one of fp32, tf32, fp16, bf16");
+
+    cs_session_t *s = NULL;
+    cs_session_options opts = {.threads = 1, .device = "cuda:0"};
+    assert_int_equal(cs_session_new(d->m, &opts, &s, &err), CS_ERR_UNSUPPORTED);
+    assert_string_equal(err.msg,
+                        "device cuda:0: this build has no backend for it (it runs on: cpu)");
+    opts = (cs_session_options){.threads = 1, .device = "tpu"};
+    assert_int_equal(cs_session_new(d->m, &opts, &s, &err), CS_ERR_INVALID);
+    opts = (cs_session_options){.threads = 1, .device = "cpu", .precision = CS_PRECISION_FP16};
+    assert_int_equal(cs_session_new(d->m, &opts, &s, &err), CS_ERR_UNSUPPORTED);
+    assert_string_equal(err.msg, "precision fp16 is not supported on cpu, which computes in: fp32");
+    assert_null(s);
+
+    float x[64] = {0};
+    cs_tensor in = {CS_DTYPE_FLOAT32, 4, {1, 1, 8, 8}, x}, out;
+    const char *names[] = {"image"};
+    assert_int_equal(cs_session_run(d->s, 1, names, &in, 1, &out, &err), CS_OK);
+    assert_int_equal(out.device.kind, CS_DEVICE_CPU);
+    in.device = (cs_device){CS_DEVICE_CUDA, 1};
+    assert_int_equal(cs_session_run(d->s, 1, names, &in, 1, &out, &err), CS_ERR_INVALID);
+    assert_string_equal(err.msg, "input 'image' lies in cuda:1 memory; this session runs on cpu");
+}
+
 /* Shapes in messages: symbolic dimensions by name or "?", cut short but terminated. */
 static void test_shape_format(void **state)
 {
@@ -423,6 +472,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_parallel_sessions, digits_setup, digits_teardown),
         cmocka_unit_test_setup_teardown(test_run_allocates_nothing, digits_setup, digits_teardown),
         cmocka_unit_test_setup_teardown(test_node_timer, digits_setup, digits_teardown),
+        cmocka_unit_test_setup_teardown(test_devices, digits_setup, digits_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

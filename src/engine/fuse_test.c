@@ -75,8 +75,8 @@ static void add_node(graph *g, int i, const char *op, int n_in, const int *in, i
                     .n_attr = n_attr,
                     .attr = attr,
                     .opset = opset};
-    n->kernel = cs__kernel_find(op, "", opset);
-    assert_non_null(n->kernel);
+    n->schema = cs__op_find(op, "", opset);
+    assert_non_null(n->schema);
     g->values[out].producer = i;
     g->m.n_nodes = i + 1;
 }

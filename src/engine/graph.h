@@ -42,7 +42,7 @@ typedef struct cs__attr {
     const cs_tensor *t;   /* TENSOR */
 } cs__attr;
 
-struct cs__kernel;
+struct cs__op;
 
 typedef struct cs__node {
     const char *name;
@@ -53,8 +53,8 @@ typedef struct cs__node {
     int *out; /* value ids; an unnamed output gets an anonymous value of its own */
     int n_attr;
     cs__attr *attr;
-    int64_t opset; /* the model's opset for this node's domain */
-    const struct cs__kernel *kernel;
+    int64_t opset;               /* the model's opset for this node's domain */
+    const struct cs__op *schema; /* bound at load: shape and type inference */
 } cs__node;
 
 typedef struct cs__value {

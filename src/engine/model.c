@@ -1,11 +1,13 @@
 /*
  * model.c - loading models (from a mapped file or a buffer) and the read-only model API.
  *
- * Loading parses the ONNX bytes (onnx.c) and binds every node to a kernel from the
- * operator table, so an unsupported operator is reported at load time, never while
- * serving. The model keeps the file mapped for its lifetime: weights are read in place.
+ * Loading parses the ONNX bytes (onnx.c) and binds every node to its operator schema
+ * (op.h). The CPU backend must have a kernel for it too, as it is every other backend's
+ * fallback and folds constants for them, so an unsupported operator is reported at load
+ * time, never while serving. The model keeps the file mapped for its lifetime: weights are read in
+ * place.
  */
-#include "engine/kernel.h"
+#include "engine/backend.h"
 #include "engine/onnx.h"
 
 #include "base/alloc.h"
@@ -18,13 +20,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Binds nodes to kernels; the first operator without one fails the load. */
-static cs_status bind_kernels(cs_model_t *m, cs_error *err)
+/* Binds nodes to schemas; the first operator without one, or without a CPU kernel, fails
+ * the load. */
+static cs_status bind_schemas(cs_model_t *m, cs_error *err)
 {
     for (int i = 0; i < m->n_nodes; i++) {
         cs__node *n = &m->nodes[i];
-        n->kernel = cs__kernel_find(n->op_type, n->domain, n->opset);
-        if (n->kernel) continue;
+        n->schema = cs__op_find(n->op_type, n->domain, n->opset);
+        if (n->schema && cs__cpu_kernel_find(n->op_type, n->domain, n->opset)) continue;
         if (n->domain[0] && strcmp(n->domain, "ai.onnx"))
             return cs_error_set(err, CS_ERR_UNSUPPORTED, "unsupported operator %s.%s (opset %lld)",
                                 n->domain, n->op_type, (long long)n->opset);
@@ -38,7 +41,7 @@ static cs_status load(cs_model_t *m, const uint8_t *buf, size_t len, const char 
                       cs_error *err)
 {
     cs_status rc = cs__onnx_parse_model(m, buf, len, base_dir, err);
-    if (rc == CS_OK) rc = bind_kernels(m, err);
+    if (rc == CS_OK) rc = bind_schemas(m, err);
     return rc;
 }
 

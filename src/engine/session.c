@@ -26,7 +26,7 @@
  * does not fit fails with CS_ERR_TOO_LARGE. A 200-byte model whose ConstantOfShape folds to
  * gigabytes is refused before the gigabytes exist.
  */
-#include "engine/kernel.h"
+#include "engine/backend.h"
 
 #include "base/alloc.h"
 #include "base/clock.h"
@@ -42,6 +42,7 @@
 
 typedef struct step {
     const cs__node *node;
+    const cs__kernel *k;  /* the backend's kernel for it, chosen once its input types are known */
     const cs_tensor **in; /* n_in pointers into the plan's value table (NULL = absent) */
     cs_tensor *out;       /* n_out tensors: the canonical storage of the output values */
     size_t scratch;       /* static plans: bytes of scratch this step needs */
@@ -67,11 +68,13 @@ typedef struct plan {
     size_t mem_size;
     void *scratch;
     size_t scratch_size;
-    cs_arena run_arena; /* dynamic plans: per-run buffers */
+    cs_arena run_arena;    /* dynamic plans: per-run buffers */
+    const cs__backend *be; /* the session's: where mem and scratch were allocated */
 } plan;
 
 struct cs_session {
     const cs_model_t *model;
+    const cs__backend *be;
     int threads;
     cs_pool *pool;
     plan *plans[MAX_PLANS];
@@ -81,6 +84,7 @@ struct cs_session {
     uint64_t clock;
     cs_node_timer_fn timer; /* NULL unless a profiler asked for per-node times */
     void *timer_ctx;
+    bool reference; /* plans without fusion or prepacking (cs__session_set_reference) */
 };
 
 /* --- helpers --------------------------------------------------------------------------- */
@@ -91,28 +95,21 @@ static size_t tensor_bytes(const cs_tensor *t)
     return b ? b : 1;
 }
 
-/* Checks the input type a kernel entry accepts, then calls its infer. */
+/* The schema's output types and shapes, into out[] zeroed first. */
 static cs_status infer_node(const cs__node *n, const cs_tensor *const *in, cs_tensor *out,
                             cs_error *err)
 {
-    const cs__kernel *k = n->kernel;
-    if (k->types && k->type_input < n->n_in && in[k->type_input]) {
-        cs_dtype t = in[k->type_input]->dtype;
-        if (t >= 32 || !(k->types & (1u << t)))
-            return cs__node_error(err, n, CS_ERR_UNSUPPORTED,
-                                  "element type %s is not supported (opset %lld)", cs_dtype_name(t),
-                                  (long long)n->opset);
-    }
     for (int j = 0; j < n->n_out; j++) memset(&out[j], 0, sizeof out[j]);
-    return k->infer(n, in, n->n_in, out, n->n_out, err);
+    return n->schema->infer(n, in, n->n_in, out, n->n_out, err);
 }
 
-static cs_status run_node(cs_session_t *s, const cs__node *n, const cs_tensor *const *in,
-                          cs_tensor *out, void *scratch, size_t scratch_size, const cs__act *act,
-                          const void *packed, cs_error *err)
+static cs_status run_node(cs_session_t *s, const cs__kernel *k, const cs__node *n,
+                          const cs_tensor *const *in, cs_tensor *out, void *scratch,
+                          size_t scratch_size, const cs__act *act, const void *packed,
+                          cs_error *err)
 {
     cs__kctx ctx = {n, scratch, scratch_size, s->pool, s->threads, err, act, packed};
-    return n->kernel->run(&ctx, in, n->n_in, out, n->n_out);
+    return k->run(&ctx, in, n->n_in, out, n->n_out);
 }
 
 /* Time a step for the session's node timer; without one, step_start returns 0 and
@@ -127,9 +124,10 @@ static void step_done(const cs_session_t *s, const cs__node *n, uint64_t t0)
     if (s->timer) s->timer(s->timer_ctx, (int)(n - s->model->nodes), cs_now_ns() - t0);
 }
 
-static size_t scratch_of(const cs__node *n, const cs_tensor *const *in, const cs_tensor *out)
+static size_t scratch_of(const cs__kernel *k, const cs__node *n, const cs_tensor *const *in,
+                         const cs_tensor *out)
 {
-    return n->kernel->scratch ? n->kernel->scratch(n, in, n->n_in, out, n->n_out) : 0;
+    return k->scratch ? k->scratch(n, in, n->n_in, out, n->n_out) : 0;
 }
 
 /* --- the memory bound ------------------------------------------------------------------ */
@@ -249,16 +247,20 @@ static cs_status plan_memory(cs_session_t *s, plan *p, const cs_model_t *m, cons
         return rc;
     }
     p->bytes += p->mem_size + p->scratch_size;
-    p->mem = p->mem_size ? aligned_alloc(ALIGN, p->mem_size) : NULL;
+    p->be = s->be;
+    p->mem = p->mem_size ? s->be->alloc(s->be, p->mem_size) : NULL;
     if (p->mem_size && !p->mem) {
         cs_free(bufs);
         return cs_error_set(err, CS_ERR_NOMEM, "out of memory: the plan needs %zu bytes",
                             p->mem_size);
     }
-    for (int i = 0; i < n_buf; i++) bufs[i].t->data = (char *)p->mem + bufs[i].offset;
+    for (int i = 0; i < n_buf; i++) {
+        bufs[i].t->data = (char *)p->mem + bufs[i].offset;
+        bufs[i].t->device = s->be->device;
+    }
     cs_free(bufs);
     if (p->scratch_size) {
-        p->scratch = aligned_alloc(ALIGN, p->scratch_size);
+        p->scratch = s->be->alloc(s->be, p->scratch_size);
         if (!p->scratch)
             return cs_error_set(err, CS_ERR_NOMEM, "out of memory: scratch of %zu bytes",
                                 p->scratch_size);
@@ -271,16 +273,17 @@ static cs_status plan_memory(cs_session_t *s, plan *p, const cs_model_t *m, cons
 static void plan_free(plan *p)
 {
     if (!p) return;
-    free(p->mem);
-    free(p->scratch);
+    if (p->mem) p->be->release(p->be, p->mem);
+    if (p->scratch) p->be->release(p->be, p->scratch);
     cs_arena_free(&p->run_arena);
     cs_arena_free(&p->arena);
     cs_free(p);
 }
 
-/* Runs a node whose inputs are all known, at plan time, into plan-owned memory. */
-static cs_status fold_node(cs_session_t *s, plan *p, const cs__node *n, const cs_tensor **in,
-                           cs_tensor *out, cs_error *err)
+/* Runs a node whose inputs are all known, at plan time, with its CPU kernel k into
+ * plan-owned host memory. */
+static cs_status fold_node(cs_session_t *s, plan *p, const cs__kernel *k, const cs__node *n,
+                           const cs_tensor **in, cs_tensor *out, cs_error *err)
 {
     cs_status rc;
     for (int j = 0; j < n->n_out; j++) {
@@ -290,11 +293,11 @@ static cs_status fold_node(cs_session_t *s, plan *p, const cs__node *n, const cs
         if (!out[j].data) return cs_error_set(err, CS_ERR_NOMEM, "out of memory while folding");
         p->bytes += bytes;
     }
-    size_t need = scratch_of(n, in, out);
+    size_t need = scratch_of(k, n, in, out);
     if ((rc = charge(s, NULL, p->bytes, need, err))) return rc; /* freed again below */
     void *scratch = need ? aligned_alloc(ALIGN, (need + ALIGN - 1) & ~(size_t)(ALIGN - 1)) : NULL;
     if (need && !scratch) return cs_error_set(err, CS_ERR_NOMEM, "out of memory while folding");
-    rc = run_node(s, n, in, out, scratch, need, NULL, NULL, err);
+    rc = run_node(s, k, n, in, out, scratch, need, NULL, NULL, err);
     free(scratch);
     return rc;
 }
@@ -310,13 +313,14 @@ static bool fuse_activation(plan *p, const cs_model_t *m, const cs__node *n,
                             const cs_tensor *const *in, const int *uses, const int *made_by,
                             const bool *known)
 {
-    bool relu = !strcmp(n->kernel->op, "Relu");
-    if ((!relu && strcmp(n->kernel->op, "Clip")) || n->n_in < 1 || n->in[0] < 0) return false;
+    bool relu = !strcmp(n->op_type, "Relu");
+    if (n->domain[0] || (!relu && strcmp(n->op_type, "Clip")) || n->n_in < 1 || n->in[0] < 0)
+        return false;
     int v = n->in[0];
     if (made_by[v] < 0 || uses[v] != 1 || m->values[v].is_output) return false;
     step *st = &p->steps[made_by[v]];
     cs_dtype t = p->vals[v]->dtype;
-    if (!(st->node->kernel->flags & CS__K_FUSE_ACT) || st->act.kind != CS__ACT_NONE ||
+    if (!(st->k->flags & CS__K_FUSE_ACT) || st->act.kind != CS__ACT_NONE ||
         (t != CS_DTYPE_FLOAT32 && t != CS_DTYPE_FLOAT64))
         return false;
     cs__act act = {CS__ACT_CLAMP, 0.0, INFINITY};
@@ -334,15 +338,15 @@ static cs_status prepack_steps(cs_session_t *s, plan *p, cs_error *err)
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
         const cs__node *n = st->node;
-        if (!n->kernel->prepack) continue;
-        size_t need = n->kernel->prepack(n, st->in, n->n_in, st->out, n->n_out, NULL);
+        if (!st->k->prepack) continue;
+        size_t need = st->k->prepack(n, st->in, n->n_in, st->out, n->n_out, NULL);
         if (!need) continue;
         cs_status rc = charge(s, NULL, p->bytes, need, err);
         if (rc) return rc;
         void *dst = cs_arena_alloc(&p->arena, need, ALIGN);
         if (!dst) return cs_error_set(err, CS_ERR_NOMEM, "out of memory prepacking %s", n->op_type);
         p->bytes += need;
-        n->kernel->prepack(n, st->in, n->n_in, st->out, n->n_out, dst);
+        st->k->prepack(n, st->in, n->n_in, st->out, n->n_out, dst);
         st->packed = dst;
     }
     return CS_OK;
@@ -416,11 +420,17 @@ static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor
             int v = n->in[k];
             if (v < 0) continue;
             in[k] = p->vals[v];
-            all_known &= known[v] || (n->kernel->flags & CS__K_SHAPE_ONLY && shaped[v]);
+            all_known &= known[v] || (n->schema->flags & CS__OP_SHAPE_ONLY && shaped[v]);
             all_shaped &= shaped[v];
         }
         bool out_shaped = false;
+        const cs__kernel *k = NULL; /* folded nodes run on the CPU, the rest on the session's */
         if (all_shaped) {
+            const cs__backend *be = all_known ? &cs__cpu_backend : s->be;
+            if (!(k = be->supports(be, n, in, err))) {
+                rc = CS_ERR_UNSUPPORTED;
+                goto fail;
+            }
             rc = infer_node(n, in, out, err);
             if (rc == CS__DEFER) {
                 p->dynamic = true;
@@ -429,14 +439,15 @@ static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor
             } else {
                 out_shaped = true;
                 if (all_known) {
-                    if ((rc = fold_node(s, p, n, in, out, err))) goto fail;
+                    if ((rc = fold_node(s, p, k, n, in, out, err))) goto fail;
                 }
             }
         } else {
             p->dynamic = true;
         }
         bool folded = all_known && out_shaped;
-        bool fused = !folded && out_shaped && fuse_activation(p, m, n, in, uses, made_by, known);
+        bool fused = !folded && out_shaped && !s->reference &&
+                     fuse_activation(p, m, n, in, uses, made_by, known);
         for (int j = 0; j < n->n_out; j++) {
             p->vals[n->out[j]] = fused ? p->vals[n->in[0]] : &out[j];
             root[n->out[j]] = fused ? root[n->in[0]] : n->out[j];
@@ -447,11 +458,19 @@ static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor
         if (folded || fused) continue;
         step *st = &p->steps[p->n_steps++];
         st->node = n;
+        st->k = all_known ? NULL : k; /* a kernel chosen to fold is the CPU's, not ours */
         st->in = in;
         st->out = out;
-        st->scratch = out_shaped ? scratch_of(n, in, out) : 0;
+        st->scratch = out_shaped && st->k ? scratch_of(st->k, n, in, out) : 0;
     }
-    if (!p->dynamic && (rc = prepack_steps(s, p, err))) goto fail;
+    if (p->dynamic && s->be->device.kind != CS_DEVICE_CPU) {
+        rc = cs_error_set(err, CS_ERR_UNSUPPORTED,
+                          "output shapes that depend on input values run on the cpu only, "
+                          "not on %s",
+                          s->be->name);
+        goto fail;
+    }
+    if (!p->dynamic && !s->reference && (rc = prepack_steps(s, p, err))) goto fail;
     if (!p->dynamic && (rc = plan_memory(s, p, m, root, err))) goto fail;
     *out_plan = p;
     return CS_OK;
@@ -471,6 +490,7 @@ static cs_status run_dynamic(cs_session_t *s, plan *p, cs_error *err)
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
         const cs__node *n = st->node;
+        if (!st->k && !(st->k = s->be->supports(s->be, n, st->in, err))) return CS_ERR_UNSUPPORTED;
         cs_status rc = infer_node(n, st->in, st->out, err);
         if (rc == CS__DEFER)
             return cs__node_error(err, n, CS_ERR_INTERNAL,
@@ -485,13 +505,14 @@ static cs_status run_dynamic(cs_session_t *s, plan *p, cs_error *err)
                 return cs_error_set(err, CS_ERR_NOMEM, "out of memory for %s outputs", n->op_type);
             used += bytes;
         }
-        size_t need = scratch_of(n, st->in, st->out);
+        size_t need = scratch_of(st->k, n, st->in, st->out);
         if ((rc = charge(s, p, p->bytes + used, need, err))) return rc;
         used += need;
         void *scratch = need ? cs_arena_alloc(&p->run_arena, need, ALIGN) : NULL;
         if (need && !scratch) return cs_error_set(err, CS_ERR_NOMEM, "out of memory for scratch");
         uint64_t t0 = step_start(s);
-        if ((rc = run_node(s, n, st->in, st->out, scratch, need, &st->act, NULL, err))) return rc;
+        if ((rc = run_node(s, st->k, n, st->in, st->out, scratch, need, &st->act, NULL, err)))
+            return rc;
         step_done(s, n, t0);
     }
     return CS_OK;
@@ -502,8 +523,8 @@ static cs_status run_static(cs_session_t *s, plan *p, cs_error *err)
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
         uint64_t t0 = step_start(s);
-        cs_status rc = run_node(s, st->node, st->in, st->out, p->scratch, p->scratch_size, &st->act,
-                                st->packed, err);
+        cs_status rc = run_node(s, st->k, st->node, st->in, st->out, p->scratch, p->scratch_size,
+                                &st->act, st->packed, err);
         if (rc) return rc;
         step_done(s, st->node, t0);
     }
@@ -512,9 +533,10 @@ static cs_status run_static(cs_session_t *s, plan *p, cs_error *err)
 
 /* Validates the caller's inputs against the model's declarations and orders them by model
  * input index into given[]/fed[]. */
-static cs_status bind_inputs(const cs_model_t *m, int n, const char *const *names,
+static cs_status bind_inputs(const cs_session_t *s, int n, const char *const *names,
                              const cs_tensor *inputs, cs_tensor *given, uint8_t *fed, cs_error *err)
 {
+    const cs_model_t *m = s->model;
     memset(fed, 0, (size_t)m->n_inputs);
     for (int k = 0; k < n; k++) {
         int i = 0;
@@ -553,6 +575,13 @@ static cs_status bind_inputs(const cs_model_t *m, int n, const char *const *name
         }
         if (!t->data && cs_tensor_numel(t) > 0)
             return cs_error_set(err, CS_ERR_INVALID, "input '%s' has no data", v->name);
+        if (t->device.kind != s->be->device.kind || t->device.id != s->be->device.id) {
+            char in_dev[32], be_dev[32];
+            return cs_error_set(err, CS_ERR_INVALID,
+                                "input '%s' lies in %s memory; this session runs on %s", v->name,
+                                cs_device_format(t->device, in_dev, sizeof in_dev),
+                                cs_device_format(s->be->device, be_dev, sizeof be_dev));
+        }
         given[i] = *t;
         fed[i] = 1;
     }
@@ -645,7 +674,7 @@ cs_status cs_session_run(cs_session_t *s, int n_inputs, const char *const *names
             return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
         }
     }
-    cs_status rc = bind_inputs(m, n_inputs, names, inputs, given, fed, err);
+    cs_status rc = bind_inputs(s, n_inputs, names, inputs, given, fed, err);
     plan *p = NULL;
     if (rc == CS_OK) rc = plan_for(s, fed, given, &p, err);
     if (rc == CS_OK) {
@@ -653,6 +682,7 @@ cs_status cs_session_run(cs_session_t *s, int n_inputs, const char *const *names
         for (int i = 0; i < m->n_inputs; i++)
             if (fed[i]) p->inputs[i].data = given[i].data;
         rc = p->dynamic ? run_dynamic(s, p, err) : run_static(s, p, err);
+        if (rc == CS_OK) rc = s->be->sync(s->be, err);
     }
     if (rc == CS_OK)
         for (int j = 0; j < m->n_outputs; j++) outputs[j] = *p->vals[m->outputs[j]];
@@ -667,6 +697,11 @@ int cs__session_steps(const cs_session_t *s)
     for (int i = 0; i < s->n_plans; i++)
         if (!last || s->plans[i]->last_used > last->last_used) last = s->plans[i];
     return last ? last->n_steps : -1;
+}
+
+void cs__session_set_reference(cs_session_t *s)
+{
+    s->reference = true;
 }
 
 void cs_session_set_node_timer(cs_session_t *s, cs_node_timer_fn fn, void *ctx)
@@ -689,14 +724,20 @@ cs_status cs_session_new(const cs_model_t *m, const cs_session_options *opts, cs
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)(n > 256 ? 256 : n) : 1;
     }
+    cs_device device;
+    const cs__backend *be;
+    cs_status rc = cs_device_parse(opts ? opts->device : NULL, &device, err);
+    if (rc || (rc = cs__backend_for(device, opts ? opts->precision : CS_PRECISION_FP32, &be, err)))
+        return rc;
     cs_session_t *s = cs_calloc(1, sizeof *s);
     if (!s) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
     s->model = m;
+    s->be = be;
     s->threads = threads;
     s->max_memory = opts ? opts->max_memory : 0;
     if (threads > 1) {
         /* The calling thread works too, so the pool has one thread fewer. */
-        cs_status rc = cs_pool_new(threads - 1, &s->pool, err);
+        rc = cs_pool_new(threads - 1, &s->pool, err);
         if (rc) {
             cs_free(s);
             return rc;

@@ -628,8 +628,14 @@ static cs_status convt_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, 
     return conv_run_common(ctx, in, n_in, out, true);
 }
 
+const cs__op cs__ops_conv[] = {
+    {"Conv", "", 1, conv_infer},
+    {"ConvTranspose", "", 1, convt_infer},
+    {0},
+};
+
 const cs__kernel cs__kernels_conv[] = {
-    {"Conv", "", 1, T_CONV, 0, conv_infer, conv_run, conv_scratch, CS__K_FUSE_ACT, conv_prepack},
-    {"ConvTranspose", "", 1, T_CONV, 0, convt_infer, convt_run, convt_scratch},
+    {"Conv", "", 1, T_CONV, 0, conv_run, conv_scratch, CS__K_FUSE_ACT, conv_prepack},
+    {"ConvTranspose", "", 1, T_CONV, 0, convt_run, convt_scratch},
     {0},
 };

@@ -10,7 +10,7 @@
  * multiples of 1/4, so every path sums them exactly; the random Winograd shapes use
  * arbitrary values, where its transforms round differently from the direct sum.
  */
-#include "engine/kernel.h"
+#include "engine/backend.h"
 #include "engine/ktest.h"
 
 #include "base/pool.h"
@@ -82,12 +82,14 @@ static void check(cs_pool *pool, cs_dtype t, const conv_case *k)
     b.data = ktest_filled(t, m, 3, inexact ? 0 : 8);
     const cs_tensor *in[3] = {&x, &w, k->bias ? &b : NULL};
     int n_in = k->bias ? 3 : 2;
-    const cs__kernel *kern = cs__kernel_find("Conv", "", 17);
+    const cs__op *op = cs__op_find("Conv", "", 17);
+    const cs__kernel *kern = cs__cpu_kernel_find("Conv", "", 17);
+    assert_non_null(op);
     assert_non_null(kern);
     node.n_in = n_in;
     node.n_out = 1;
     cs_error err = {0};
-    assert_int_equal(kern->infer(&node, in, n_in, &y, 1, &err), CS_OK);
+    assert_int_equal(op->infer(&node, in, n_in, &y, 1, &err), CS_OK);
     int64_t oh_n = y.dims[2], ow_n = y.dims[3], ny = cs__numel(&y);
     /* Resolved pads: SAME_UPPER puts the odd one at the end. */
     int64_t pads[2] = {k->pads[0], k->pads[1]};

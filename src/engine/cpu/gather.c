@@ -724,15 +724,28 @@ static cs_status pad_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs
     return CS_OK;
 }
 
+const cs__op cs__ops_gather[] = {
+    {"Gather", NULL, 1, gather_infer},
+    {"GatherElements", NULL, 11, gather_elements_infer},
+    {"GatherND", NULL, 11, gather_nd_infer},
+    {"Scatter", NULL, 9, scatter_elements_infer},
+    {"ScatterElements", NULL, 11, scatter_elements_infer},
+    {"ScatterND", NULL, 11, scatter_nd_infer},
+    {"OneHot", NULL, 9, onehot_infer},
+    {"NonZero", NULL, 9, nonzero_infer},
+    {"Pad", NULL, 2, pad_infer},
+    {0},
+};
+
 const cs__kernel cs__kernels_gather[] = {
-    {"Gather", NULL, 1, CS__T_ALL, 0, gather_infer, gather_run, NULL},
-    {"GatherElements", NULL, 11, CS__T_ALL, 0, gather_elements_infer, gather_elements_run, NULL},
-    {"GatherND", NULL, 11, CS__T_ALL, 0, gather_nd_infer, gather_nd_run, NULL},
-    {"Scatter", NULL, 9, CS__T_ALL, 0, scatter_elements_infer, scatter_elements_run, NULL},
-    {"ScatterElements", NULL, 11, CS__T_ALL, 0, scatter_elements_infer, scatter_elements_run, NULL},
-    {"ScatterND", NULL, 11, CS__T_ALL, 0, scatter_nd_infer, scatter_nd_run, NULL},
-    {"OneHot", NULL, 9, CS__T_ALL, 2, onehot_infer, onehot_run, NULL},
-    {"NonZero", NULL, 9, CS__T_ALL, 0, nonzero_infer, nonzero_run, NULL},
-    {"Pad", NULL, 2, CS__T_ALL, 0, pad_infer, pad_run, NULL},
+    {"Gather", NULL, 1, CS__T_ALL, 0, gather_run, NULL},
+    {"GatherElements", NULL, 11, CS__T_ALL, 0, gather_elements_run, NULL},
+    {"GatherND", NULL, 11, CS__T_ALL, 0, gather_nd_run, NULL},
+    {"Scatter", NULL, 9, CS__T_ALL, 0, scatter_elements_run, NULL},
+    {"ScatterElements", NULL, 11, CS__T_ALL, 0, scatter_elements_run, NULL},
+    {"ScatterND", NULL, 11, CS__T_ALL, 0, scatter_nd_run, NULL},
+    {"OneHot", NULL, 9, CS__T_ALL, 2, onehot_run, NULL},
+    {"NonZero", NULL, 9, CS__T_ALL, 0, nonzero_run, NULL},
+    {"Pad", NULL, 2, CS__T_ALL, 0, pad_run, NULL},
     {0},
 };

@@ -402,8 +402,14 @@ static cs_status gemm_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
     return CS_OK;
 }
 
+const cs__op cs__ops_gemm[] = {
+    {"MatMul", "", 1, matmul_infer},
+    {"Gemm", "", 1, gemm_infer},
+    {0},
+};
+
 const cs__kernel cs__kernels_gemm[] = {
-    {"MatMul", "", 1, T_GEMM, 0, matmul_infer, matmul_run, matmul_scratch},
-    {"Gemm", "", 1, T_GEMM, 0, gemm_infer, gemm_run, gemm_scratch},
+    {"MatMul", "", 1, T_GEMM, 0, matmul_run, matmul_scratch},
+    {"Gemm", "", 1, T_GEMM, 0, gemm_run, gemm_scratch},
     {0},
 };

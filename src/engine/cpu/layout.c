@@ -640,15 +640,28 @@ static cs_status spacetodepth_run(cs__kctx *ctx, const cs_tensor *const *in, int
 }
 
 /* One entry per operator: each kernel reads n->opset where versions differ. */
+const cs__op cs__ops_layout[] = {
+    {"Transpose", NULL, 1, transpose_infer},
+    {"Slice", NULL, 1, slice_infer},
+    {"Split", NULL, 1, split_infer},
+    {"Expand", NULL, 8, expand_infer},
+    {"Tile", NULL, 1, tile_infer},
+    {"Concat", NULL, 1, concat_infer},
+    {"Trilu", NULL, 14, trilu_infer},
+    {"DepthToSpace", NULL, 1, depthtospace_infer},
+    {"SpaceToDepth", NULL, 1, spacetodepth_infer},
+    {0},
+};
+
 const cs__kernel cs__kernels_layout[] = {
-    {"Transpose", NULL, 1, CS__T_ALL, 0, transpose_infer, transpose_run, NULL},
-    {"Slice", NULL, 1, CS__T_ALL, 0, slice_infer, slice_run, NULL},
-    {"Split", NULL, 1, CS__T_ALL, 0, split_infer, split_run, NULL},
-    {"Expand", NULL, 8, CS__T_ALL, 0, expand_infer, expand_run, NULL},
-    {"Tile", NULL, 1, CS__T_ALL, 0, tile_infer, tile_run, NULL},
-    {"Concat", NULL, 1, CS__T_ALL, 0, concat_infer, concat_run, NULL},
-    {"Trilu", NULL, 14, CS__T_ALL, 0, trilu_infer, trilu_run, NULL},
-    {"DepthToSpace", NULL, 1, CS__T_ALL, 0, depthtospace_infer, depthtospace_run, NULL},
-    {"SpaceToDepth", NULL, 1, CS__T_ALL, 0, spacetodepth_infer, spacetodepth_run, NULL},
+    {"Transpose", NULL, 1, CS__T_ALL, 0, transpose_run, NULL},
+    {"Slice", NULL, 1, CS__T_ALL, 0, slice_run, NULL},
+    {"Split", NULL, 1, CS__T_ALL, 0, split_run, NULL},
+    {"Expand", NULL, 8, CS__T_ALL, 0, expand_run, NULL},
+    {"Tile", NULL, 1, CS__T_ALL, 0, tile_run, NULL},
+    {"Concat", NULL, 1, CS__T_ALL, 0, concat_run, NULL},
+    {"Trilu", NULL, 14, CS__T_ALL, 0, trilu_run, NULL},
+    {"DepthToSpace", NULL, 1, CS__T_ALL, 0, depthtospace_run, NULL},
+    {"SpaceToDepth", NULL, 1, CS__T_ALL, 0, spacetodepth_run, NULL},
     {0},
 };

@@ -759,14 +759,26 @@ static cs_status mvn_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs
     return CS_OK;
 }
 
+const cs__op cs__ops_norm[] = {
+    {"Softmax", NULL, 1, softmax_infer},
+    {"LogSoftmax", NULL, 1, softmax_infer},
+    {"Hardmax", NULL, 1, softmax_infer},
+    {"BatchNormalization", NULL, 1, bn_infer},
+    {"InstanceNormalization", NULL, 1, in_infer},
+    {"LayerNormalization", NULL, 17, ln_infer},
+    {"LRN", NULL, 1, lrn_infer},
+    {"MeanVarianceNormalization", NULL, 9, mvn_infer},
+    {0},
+};
+
 const cs__kernel cs__kernels_norm[] = {
-    {"Softmax", NULL, 1, CS__T_FLOAT, 0, softmax_infer, softmax_run, NULL},
-    {"LogSoftmax", NULL, 1, CS__T_FLOAT, 0, softmax_infer, softmax_run, NULL},
-    {"Hardmax", NULL, 1, CS__T_FLOAT, 0, softmax_infer, softmax_run, NULL},
-    {"BatchNormalization", NULL, 1, CS__T_FLOAT, 0, bn_infer, bn_run, NULL},
-    {"InstanceNormalization", NULL, 1, CS__T_FLOAT, 0, in_infer, in_run, NULL},
-    {"LayerNormalization", NULL, 17, CS__T_FLOAT, 0, ln_infer, ln_run, NULL},
-    {"LRN", NULL, 1, CS__T_FLOAT, 0, lrn_infer, lrn_run, NULL},
-    {"MeanVarianceNormalization", NULL, 9, CS__T_FLOAT, 0, mvn_infer, mvn_run, mvn_scratch},
+    {"Softmax", NULL, 1, CS__T_FLOAT, 0, softmax_run, NULL},
+    {"LogSoftmax", NULL, 1, CS__T_FLOAT, 0, softmax_run, NULL},
+    {"Hardmax", NULL, 1, CS__T_FLOAT, 0, softmax_run, NULL},
+    {"BatchNormalization", NULL, 1, CS__T_FLOAT, 0, bn_run, NULL},
+    {"InstanceNormalization", NULL, 1, CS__T_FLOAT, 0, in_run, NULL},
+    {"LayerNormalization", NULL, 17, CS__T_FLOAT, 0, ln_run, NULL},
+    {"LRN", NULL, 1, CS__T_FLOAT, 0, lrn_run, NULL},
+    {"MeanVarianceNormalization", NULL, 9, CS__T_FLOAT, 0, mvn_run, mvn_scratch},
     {0},
 };

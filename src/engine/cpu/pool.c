@@ -265,12 +265,22 @@ static cs_status pool_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
     return CS_OK;
 }
 
+const cs__op cs__ops_pool[] = {
+    {"AveragePool", "", 1, pool_infer},
+    {"MaxPool", "", 1, pool_infer},
+    {"LpPool", "", 1, pool_infer},
+    {"GlobalAveragePool", "", 1, pool_infer},
+    {"GlobalMaxPool", "", 1, pool_infer},
+    {"GlobalLpPool", "", 1, pool_infer},
+    {0},
+};
+
 const cs__kernel cs__kernels_pool[] = {
-    {"AveragePool", "", 1, T_POOL, 0, pool_infer, pool_run, NULL},
-    {"MaxPool", "", 1, T_MAXPOOL, 0, pool_infer, pool_run, NULL},
-    {"LpPool", "", 1, T_POOL, 0, pool_infer, pool_run, NULL},
-    {"GlobalAveragePool", "", 1, T_POOL, 0, pool_infer, pool_run, NULL},
-    {"GlobalMaxPool", "", 1, T_POOL, 0, pool_infer, pool_run, NULL},
-    {"GlobalLpPool", "", 1, T_POOL, 0, pool_infer, pool_run, NULL},
+    {"AveragePool", "", 1, T_POOL, 0, pool_run, NULL},
+    {"MaxPool", "", 1, T_MAXPOOL, 0, pool_run, NULL},
+    {"LpPool", "", 1, T_POOL, 0, pool_run, NULL},
+    {"GlobalAveragePool", "", 1, T_POOL, 0, pool_run, NULL},
+    {"GlobalMaxPool", "", 1, T_POOL, 0, pool_run, NULL},
+    {"GlobalLpPool", "", 1, T_POOL, 0, pool_run, NULL},
     {0},
 };

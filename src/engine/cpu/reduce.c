@@ -716,25 +716,47 @@ static cs_status topk_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
  * also 8-bit ones (opset 12); CumSum the same without 8-bit; the rest every number. */
 #define T_REDUCE (CS__T_FLOAT | CS__T(INT32) | CS__T(INT64) | CS__T(UINT32) | CS__T(UINT64))
 #define T_MINMAX (T_REDUCE | CS__T(INT8) | CS__T(UINT8))
-#define REDUCE_ENTRY(op, name, types)                         \
-    {                                                         \
-        op, NULL, 1, types, 0, name##_infer, name##_run, NULL \
+#define REDUCE_OP_ENTRY(op, name) \
+    {                             \
+        op, NULL, 1, name##_infer \
+    }
+#define REDUCE_KERNEL_ENTRY(op, name, types)    \
+    {                                           \
+        op, NULL, 1, types, 0, name##_run, NULL \
     }
 
+const cs__op cs__ops_reduce[] = {
+    REDUCE_OP_ENTRY("ReduceSum", sum),
+    REDUCE_OP_ENTRY("ReduceMean", mean),
+    REDUCE_OP_ENTRY("ReduceProd", prod),
+    REDUCE_OP_ENTRY("ReduceMax", max),
+    REDUCE_OP_ENTRY("ReduceMin", min),
+    REDUCE_OP_ENTRY("ReduceL1", l1),
+    REDUCE_OP_ENTRY("ReduceL2", l2),
+    REDUCE_OP_ENTRY("ReduceSumSquare", sumsq),
+    REDUCE_OP_ENTRY("ReduceLogSum", logsum),
+    REDUCE_OP_ENTRY("ReduceLogSumExp", lse),
+    {"ArgMax", NULL, 1, arg_infer},
+    {"ArgMin", NULL, 1, arg_infer},
+    {"CumSum", NULL, 11, cumsum_infer},
+    {"TopK", NULL, 1, topk_infer},
+    {0},
+};
+
 const cs__kernel cs__kernels_reduce[] = {
-    REDUCE_ENTRY("ReduceSum", sum, T_REDUCE),
-    REDUCE_ENTRY("ReduceMean", mean, T_REDUCE),
-    REDUCE_ENTRY("ReduceProd", prod, T_REDUCE),
-    REDUCE_ENTRY("ReduceMax", max, T_MINMAX),
-    REDUCE_ENTRY("ReduceMin", min, T_MINMAX),
-    REDUCE_ENTRY("ReduceL1", l1, T_REDUCE),
-    REDUCE_ENTRY("ReduceL2", l2, T_REDUCE),
-    REDUCE_ENTRY("ReduceSumSquare", sumsq, T_REDUCE),
-    REDUCE_ENTRY("ReduceLogSum", logsum, T_REDUCE),
-    REDUCE_ENTRY("ReduceLogSumExp", lse, T_REDUCE),
-    {"ArgMax", NULL, 1, CS__T_NUMERIC, 0, arg_infer, arg_run, NULL},
-    {"ArgMin", NULL, 1, CS__T_NUMERIC, 0, arg_infer, arg_run, NULL},
-    {"CumSum", NULL, 11, T_REDUCE, 0, cumsum_infer, cumsum_run, NULL},
-    {"TopK", NULL, 1, CS__T_NUMERIC, 0, topk_infer, topk_run, NULL},
+    REDUCE_KERNEL_ENTRY("ReduceSum", sum, T_REDUCE),
+    REDUCE_KERNEL_ENTRY("ReduceMean", mean, T_REDUCE),
+    REDUCE_KERNEL_ENTRY("ReduceProd", prod, T_REDUCE),
+    REDUCE_KERNEL_ENTRY("ReduceMax", max, T_MINMAX),
+    REDUCE_KERNEL_ENTRY("ReduceMin", min, T_MINMAX),
+    REDUCE_KERNEL_ENTRY("ReduceL1", l1, T_REDUCE),
+    REDUCE_KERNEL_ENTRY("ReduceL2", l2, T_REDUCE),
+    REDUCE_KERNEL_ENTRY("ReduceSumSquare", sumsq, T_REDUCE),
+    REDUCE_KERNEL_ENTRY("ReduceLogSum", logsum, T_REDUCE),
+    REDUCE_KERNEL_ENTRY("ReduceLogSumExp", lse, T_REDUCE),
+    {"ArgMax", NULL, 1, CS__T_NUMERIC, 0, arg_run, NULL},
+    {"ArgMin", NULL, 1, CS__T_NUMERIC, 0, arg_run, NULL},
+    {"CumSum", NULL, 11, T_REDUCE, 0, cumsum_run, NULL},
+    {"TopK", NULL, 1, CS__T_NUMERIC, 0, topk_run, NULL},
     {0},
 };

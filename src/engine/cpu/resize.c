@@ -361,8 +361,14 @@ static cs_status resize_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in,
     return CS_OK;
 }
 
+const cs__op cs__ops_resize[] = {
+    {"Upsample", NULL, 7, resize_infer},
+    {"Resize", NULL, 10, resize_infer},
+    {0},
+};
+
 const cs__kernel cs__kernels_resize[] = {
-    {"Upsample", NULL, 7, CS__T_ALL, 0, resize_infer, resize_run, resize_scratch},
-    {"Resize", NULL, 10, CS__T_ALL, 0, resize_infer, resize_run, resize_scratch},
+    {"Upsample", NULL, 7, CS__T_ALL, 0, resize_run, resize_scratch},
+    {"Resize", NULL, 10, CS__T_ALL, 0, resize_run, resize_scratch},
     {0},
 };

@@ -521,18 +521,34 @@ static cs_status eyelike_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in
 }
 
 /* One entry per operator: each kernel reads n->opset where versions differ. */
+const cs__op cs__ops_shape[] = {
+    {"Reshape", NULL, 1, reshape_infer},
+    {"Flatten", NULL, 1, flatten_infer},
+    {"Squeeze", NULL, 1, squeeze_infer},
+    {"Unsqueeze", NULL, 1, unsqueeze_infer},
+    {"Identity", NULL, 1, identity_infer},
+    {"Shape", NULL, 1, shape_infer, CS__OP_SHAPE_ONLY},
+    {"Size", NULL, 1, size_infer, CS__OP_SHAPE_ONLY},
+    {"Dropout", NULL, 1, dropout_infer},
+    {"Constant", NULL, 1, constant_infer},
+    {"ConstantOfShape", NULL, 9, constantofshape_infer},
+    {"Range", NULL, 11, range_infer},
+    {"EyeLike", NULL, 9, eyelike_infer},
+    {0},
+};
+
 const cs__kernel cs__kernels_shape[] = {
-    {"Reshape", NULL, 1, CS__T_ALL, 0, reshape_infer, run_move, NULL},
-    {"Flatten", NULL, 1, CS__T_ALL, 0, flatten_infer, run_move, NULL},
-    {"Squeeze", NULL, 1, CS__T_ALL, 0, squeeze_infer, run_move, NULL},
-    {"Unsqueeze", NULL, 1, CS__T_ALL, 0, unsqueeze_infer, run_move, NULL},
-    {"Identity", NULL, 1, CS__T_ALL, 0, identity_infer, run_move, NULL},
-    {"Shape", NULL, 1, 0, 0, shape_infer, shape_run, NULL, CS__K_SHAPE_ONLY},
-    {"Size", NULL, 1, 0, 0, size_infer, size_run, NULL, CS__K_SHAPE_ONLY},
-    {"Dropout", NULL, 1, CS__T_FLOAT, 0, dropout_infer, dropout_run, NULL},
-    {"Constant", NULL, 1, 0, 0, constant_infer, constant_run, NULL},
-    {"ConstantOfShape", NULL, 9, CS__T(INT64), 0, constantofshape_infer, constantofshape_run, NULL},
-    {"Range", NULL, 11, CS__T_FLOAT | CS__T_SINT, 0, range_infer, range_run, NULL},
-    {"EyeLike", NULL, 9, CS__T_ALL, 0, eyelike_infer, eyelike_run, NULL},
+    {"Reshape", NULL, 1, CS__T_ALL, 0, run_move, NULL},
+    {"Flatten", NULL, 1, CS__T_ALL, 0, run_move, NULL},
+    {"Squeeze", NULL, 1, CS__T_ALL, 0, run_move, NULL},
+    {"Unsqueeze", NULL, 1, CS__T_ALL, 0, run_move, NULL},
+    {"Identity", NULL, 1, CS__T_ALL, 0, run_move, NULL},
+    {"Shape", NULL, 1, 0, 0, shape_run, NULL},
+    {"Size", NULL, 1, 0, 0, size_run, NULL},
+    {"Dropout", NULL, 1, CS__T_FLOAT, 0, dropout_run, NULL},
+    {"Constant", NULL, 1, 0, 0, constant_run, NULL},
+    {"ConstantOfShape", NULL, 9, CS__T(INT64), 0, constantofshape_run, NULL},
+    {"Range", NULL, 11, CS__T_FLOAT | CS__T_SINT, 0, range_run, NULL},
+    {"EyeLike", NULL, 9, CS__T_ALL, 0, eyelike_run, NULL},
     {0},
 };

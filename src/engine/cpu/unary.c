@@ -945,13 +945,21 @@ static cs_status cast_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
 
 /* --- the table --------------------------------------------------------------------------- */
 
-#define ENTRY(Op, name, since, types) {#Op, NULL, since, types, 0, infer_##name, run_##name, NULL},
+#define OP_ENTRY(Op, name, since, types)     {#Op, NULL, since, infer_##name},
+#define KERNEL_ENTRY(Op, name, since, types) {#Op, NULL, since, types, 0, run_##name, NULL},
 
 /* clang-format off */
+const cs__op cs__ops_unary[] = {
+    UNARY_KERNELS(OP_ENTRY)
+    {"Cast", NULL, 1, cast_infer},
+    {"CastLike", NULL, 15, cast_infer},
+    {0},
+};
+
 const cs__kernel cs__kernels_unary[] = {
-    UNARY_KERNELS(ENTRY)
-    {"Cast", NULL, 1, CS__T_ALL, 0, cast_infer, cast_run, NULL},
-    {"CastLike", NULL, 15, CS__T_ALL, 0, cast_infer, cast_run, NULL},
+    UNARY_KERNELS(KERNEL_ENTRY)
+    {"Cast", NULL, 1, CS__T_ALL, 0, cast_run, NULL},
+    {"CastLike", NULL, 15, CS__T_ALL, 0, cast_run, NULL},
     {0},
 };
 /* clang-format on */
