@@ -80,15 +80,6 @@ typedef struct cs__kernel {
  * following activation into it. */
 #define CS__K_FUSE_ACT 1u
 
-/* dtype masks for kernel tables */
-#define CS__T(x)      (1u << CS_DTYPE_##x)
-#define CS__T_FLOAT   (CS__T(FLOAT32) | CS__T(FLOAT64) | CS__T(FLOAT16) | CS__T(BFLOAT16))
-#define CS__T_SINT    (CS__T(INT8) | CS__T(INT16) | CS__T(INT32) | CS__T(INT64))
-#define CS__T_UINT    (CS__T(UINT8) | CS__T(UINT16) | CS__T(UINT32) | CS__T(UINT64))
-#define CS__T_INT     (CS__T_SINT | CS__T_UINT)
-#define CS__T_NUMERIC (CS__T_FLOAT | CS__T_INT)
-#define CS__T_ALL     (CS__T_NUMERIC | CS__T(BOOL))
-
 /* Steps in the session's most recently used plan, -1 before its first run: a fused
  * activation has none, which lets tests see that the planner fused. */
 int cs__session_steps(const cs_session_t *s);

@@ -40,6 +40,15 @@ typedef struct cs__op {
  * planner folds such a node as soon as its input shapes are known. */
 #define CS__OP_SHAPE_ONLY 1u
 
+/* Sets of element types as (1u << dtype) bits, for schemas and kernel tables. */
+#define CS__T(x)      (1u << CS_DTYPE_##x)
+#define CS__T_FLOAT   (CS__T(FLOAT32) | CS__T(FLOAT64) | CS__T(FLOAT16) | CS__T(BFLOAT16))
+#define CS__T_SINT    (CS__T(INT8) | CS__T(INT16) | CS__T(INT32) | CS__T(INT64))
+#define CS__T_UINT    (CS__T(UINT8) | CS__T(UINT16) | CS__T(UINT32) | CS__T(UINT64))
+#define CS__T_INT     (CS__T_SINT | CS__T_UINT)
+#define CS__T_NUMERIC (CS__T_FLOAT | CS__T_INT)
+#define CS__T_ALL     (CS__T_NUMERIC | CS__T(BOOL))
+
 /* Finds the schema for (op, domain, opset), or NULL when none serves it. */
 const cs__op *cs__op_find(const char *op, const char *domain, int64_t opset);
 
