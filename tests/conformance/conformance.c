@@ -10,11 +10,18 @@
  * are only reported. Prints one line per test and `conformance: P passed, F failed,
  * U unsupported`.
  *
+ * The cross-backend check (as ggml's test-backend-ops): with --against-reference, each
+ * test's inputs run on the session given by --device and --threads and on a one-thread CPU
+ * session of the reference kernels' paths (no fused activations, no prepacked weights), and
+ * every output of the first must match the second's within --rtol/--atol. Outputs a device
+ * computes are copied to the host through its backend first. A baseline test must pass.
+ *
  * usage: cs-conformance --suite NAME --data DIR [--filter SUBSTR] [--baseline FILE]
- *                       [--write-baseline] [--timeout SECONDS] [-v]
+ *                       [--write-baseline] [--timeout SECONDS] [--device DEV]
+ *                       [--threads N] [--against-reference] [--rtol R] [--atol A] [-v]
  */
 #include "capstan/engine.h"
-#include "engine/kernel.h"
+#include "engine/backend.h"
 #include "engine/onnx.h"
 
 #include "base/alloc.h"
@@ -43,7 +50,11 @@
 
 enum verdict { PASS, FAIL, UNSUPPORTED };
 
-static const double RTOL = 1e-3, ATOL = 1e-7;
+/* Set once in main(), before any test forks. */
+static double rel_tol = 1e-3, abs_tol = 1e-7;
+static const char *device = "cpu";
+static int threads = 1;
+static bool against_reference = false;
 
 static char *read_file(const char *path, size_t *len)
 {
@@ -116,7 +127,7 @@ static bool values_equal(const cs_tensor *got, cs_tensor *want, char *why, size_
         double g = cs_tensor_get_f64(got, i), w = cs_tensor_get_f64(want, i);
         if (isnan(w) && isnan(g)) continue;
         if (g == w) continue;
-        if (!(fabs(g - w) <= ATOL + RTOL * fabs(w))) {
+        if (!(fabs(g - w) <= abs_tol + rel_tol * fabs(w))) {
             snprintf(why, cap, "output '%s'[%lld]: expected %.9g, got %.9g", name, (long long)i, w,
                      g);
             return false;
@@ -125,13 +136,27 @@ static bool values_equal(const cs_tensor *got, cs_tensor *want, char *why, size_
     return true;
 }
 
+/* A host copy of t, in the arena, when it lies in a device's memory; t itself otherwise. */
+static cs_status to_host(cs_tensor *t, cs_arena *a, cs_error *err)
+{
+    if (t->device.kind == CS_DEVICE_CPU) return CS_OK;
+    const cs__backend *be;
+    cs_status rc = cs__backend_for(t->device, CS_PRECISION_FP32, &be, err);
+    size_t bytes = (size_t)cs_tensor_numel(t) * cs_dtype_size(t->dtype);
+    void *host = rc ? NULL : cs_arena_alloc(a, bytes ? bytes : 1, 64);
+    if (!rc && !host) rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory");
+    if (!rc) rc = be->copy_out(be, host, t->data, bytes, err);
+    if (!rc) t->data = host, t->device = (cs_device){CS_DEVICE_CPU, 0};
+    return rc;
+}
+
 /* Runs one test folder; returns the verdict and fills why. Runs in the child process. */
 static enum verdict run_test(const char *dir, char *why, size_t cap)
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/model.onnx", dir);
     cs_model_t *m = NULL;
-    cs_session_t *s = NULL;
+    cs_session_t *s = NULL, *ref = NULL;
     cs_error err = {0};
     cs_status rc = cs_model_load_file(path, &m, &err);
     if (rc) {
@@ -141,19 +166,22 @@ static enum verdict run_test(const char *dir, char *why, size_t cap)
     enum verdict v = PASS;
     cs_arena a;
     cs_arena_init(&a, 1 << 20);
-    cs_session_options opts = {.threads = 1};
-    if ((rc = cs_session_new(m, &opts, &s, &err))) {
+    cs_session_options opts = {.threads = threads, .device = device};
+    cs_session_options ref_opts = {.threads = 1};
+    if ((rc = cs_session_new(m, &opts, &s, &err)) ||
+        (against_reference && (rc = cs_session_new(m, &ref_opts, &ref, &err)))) {
         snprintf(why, cap, "%s", err.msg);
         v = FAIL;
         goto out;
     }
+    if (ref) cs__session_set_reference(ref);
     for (int set = 0;; set++) {
         char sdir[4200];
         snprintf(sdir, sizeof sdir, "%s/test_data_set_%d", dir, set);
         struct stat st;
         if (stat(sdir, &st) != 0) break;
         cs_arena_reset(&a);
-        cs_tensor ins[MAX_IO], want[MAX_IO], got[MAX_IO];
+        cs_tensor ins[MAX_IO], want[MAX_IO], got[MAX_IO], ref_out[MAX_IO];
         const char *in_names[MAX_IO], *want_names[MAX_IO];
         int n_in = 0, n_want = 0;
         for (; n_in < MAX_IO; n_in++) {
@@ -209,12 +237,28 @@ static enum verdict run_test(const char *dir, char *why, size_t cap)
             v = FAIL;
             goto out;
         }
+        if (ref && (rc = cs_session_run(ref, n_in, in_names, ins, n_out, ref_out, &err))) {
+            snprintf(why, cap, "reference: %s", err.msg);
+            v = rc == CS_ERR_UNSUPPORTED ? UNSUPPORTED : FAIL;
+            goto out;
+        }
         if ((rc = cs_session_run(s, n_in, in_names, ins, n_out, got, &err))) {
             snprintf(why, cap, "%s", err.msg);
             v = rc == CS_ERR_UNSUPPORTED ? UNSUPPORTED : FAIL;
             goto out;
         }
-        for (int k = 0; k < n_want; k++) {
+        for (int j = 0; j < n_out; j++) {
+            if ((rc = to_host(&got[j], &a, &err))) {
+                snprintf(why, cap, "output '%s': %s", cs_model_output(m, j).name, err.msg);
+                v = FAIL;
+                goto out;
+            }
+            if (ref && !values_equal(&got[j], &ref_out[j], why, cap, cs_model_output(m, j).name)) {
+                v = FAIL;
+                goto out;
+            }
+        }
+        for (int k = 0; k < n_want && !ref; k++) {
             int j = k;
             for (int o = 0; o < n_out; o++)
                 if (!strcmp(cs_model_output(m, o).name, want_names[k])) j = o;
@@ -227,6 +271,7 @@ static enum verdict run_test(const char *dir, char *why, size_t cap)
 out:
     cs_arena_free(&a);
     cs_session_free(s);
+    cs_session_free(ref);
     cs_model_free(m);
     return v;
 }
@@ -338,10 +383,19 @@ int main(int argc, char **argv)
     bool write_baseline = false, verbose = false;
     int timeout_s = 120;
     static const struct option opts[] = {
-        {"suite", required_argument, 0, 's'},    {"data", required_argument, 0, 'd'},
-        {"filter", required_argument, 0, 'f'},   {"baseline", required_argument, 0, 'b'},
-        {"write-baseline", no_argument, 0, 'w'}, {"timeout", required_argument, 0, 't'},
-        {"verbose", no_argument, 0, 'v'},        {0, 0, 0, 0},
+        {"suite", required_argument, 0, 's'},
+        {"data", required_argument, 0, 'd'},
+        {"filter", required_argument, 0, 'f'},
+        {"baseline", required_argument, 0, 'b'},
+        {"write-baseline", no_argument, 0, 'w'},
+        {"timeout", required_argument, 0, 't'},
+        {"verbose", no_argument, 0, 'v'},
+        {"device", required_argument, 0, 'D'},
+        {"threads", required_argument, 0, 'T'},
+        {"against-reference", no_argument, 0, 'R'},
+        {"rtol", required_argument, 0, 'r'},
+        {"atol", required_argument, 0, 'a'},
+        {0, 0, 0, 0},
     };
     int c;
     while ((c = getopt_long(argc, argv, "s:d:f:b:wt:v", opts, NULL)) != -1) {
@@ -353,9 +407,15 @@ int main(int argc, char **argv)
         case 'w': write_baseline = true; break;
         case 't': timeout_s = atoi(optarg); break;
         case 'v': verbose = true; break;
+        case 'D': device = optarg; break;
+        case 'T': threads = atoi(optarg); break;
+        case 'R': against_reference = true; break;
+        case 'r': rel_tol = atof(optarg); break;
+        case 'a': abs_tol = atof(optarg); break;
         default:
             fprintf(stderr, "usage: cs-conformance --suite NAME --data DIR [--filter SUBSTR] "
-                            "[--baseline FILE] [--write-baseline] [--timeout S] [-v]\n");
+                            "[--baseline FILE] [--write-baseline] [--timeout S] [--device DEV] "
+                            "[--threads N] [--against-reference] [--rtol R] [--atol A] [-v]\n");
             return 2;
         }
     }
