@@ -29,7 +29,7 @@
 static const char usage[] =
     "usage: capstan bench MODEL.onnx [--batch B] [--shape NAME=D0,D1,...] [--dim NAME=V]\n"
     "                     [--threads N] [--iters K] [--warmup W] [--fill NAME=int:LO:HI]\n"
-    "                     [--profile] [--json]\n\n"
+    "                     [--device DEV] [--precision P] [--profile] [--json]\n\n"
     "Runs the model on random inputs of each input's declared type and reports the load\n"
     "time (model and session), the first run's time (it plans), the p50/p90/min/mean\n"
     "latency of K runs after W warm-up runs, the throughput (batch x runs per second) and\n"
@@ -41,6 +41,10 @@ static const char usage[] =
     "  -t, --threads N         worker threads (0 = one per core, the default; 1 = no pool)\n"
     "  --iters K               timed runs (default 50)\n"
     "  --warmup W              untimed runs before them (default 5)\n"
+    "  --device DEV            where the session runs: cpu (the default) or cuda:N in\n"
+    "                          builds with that backend\n"
+    "  --precision P           fp32 (the model's own types, the default), tf32, fp16 or\n"
+    "                          bf16 on backends that offer them\n"
     "  --fill NAME=KIND:LO:HI  input NAME uniform in [LO, HI]; KIND is int or float\n"
     "                          (default: floats in [0, 1), integers in [0, 100), ones for\n"
     "                          integer inputs whose name contains 'mask')\n"
@@ -71,6 +75,8 @@ typedef struct fill_arg {
 
 typedef struct bench_opts {
     long batch, threads, iters, warmup;
+    const char *device; /* as given; checked by cs_device_parse */
+    cs_precision precision;
     bool profile, json;
     shape_arg shapes[MAX_ARGS];
     dim_arg dims[MAX_ARGS];
@@ -78,7 +84,17 @@ typedef struct bench_opts {
     int n_shapes, n_dims, n_fills;
 } bench_opts;
 
-enum { OPT_SHAPE = 256, OPT_DIM, OPT_ITERS, OPT_WARMUP, OPT_FILL, OPT_PROFILE, OPT_JSON };
+enum {
+    OPT_SHAPE = 256,
+    OPT_DIM,
+    OPT_ITERS,
+    OPT_WARMUP,
+    OPT_FILL,
+    OPT_PROFILE,
+    OPT_JSON,
+    OPT_DEVICE,
+    OPT_PRECISION
+};
 
 /* Splits "NAME=REST" in place; returns REST, or NULL when NAME or REST is empty. */
 static char *split_eq(char *arg)
@@ -174,6 +190,20 @@ static int on_option(void *ctx, int opt, const char *arg)
         return CS_CLI_CONTINUE;
     }
     case OPT_FILL: return parse_fill(o, (char *)arg);
+    case OPT_DEVICE: {
+        cs_device d;
+        cs_error err;
+        if (cs_device_parse(arg, &d, &err) != CS_OK)
+            return cs_cli_usage_error("bench", "--device: %s", err.msg);
+        o->device = arg;
+        return CS_CLI_CONTINUE;
+    }
+    case OPT_PRECISION: {
+        cs_error err;
+        if (cs_precision_parse(arg, &o->precision, &err) != CS_OK)
+            return cs_cli_usage_error("bench", "--precision: %s", err.msg);
+        return CS_CLI_CONTINUE;
+    }
     case OPT_PROFILE: o->profile = true; return CS_CLI_CONTINUE;
     default: /* OPT_JSON */ o->json = true; return CS_CLI_CONTINUE;
     }
@@ -469,6 +499,8 @@ static int bench_main(int argc, char **argv)
                                              {"iters", required_argument, NULL, OPT_ITERS},
                                              {"warmup", required_argument, NULL, OPT_WARMUP},
                                              {"fill", required_argument, NULL, OPT_FILL},
+                                             {"device", required_argument, NULL, OPT_DEVICE},
+                                             {"precision", required_argument, NULL, OPT_PRECISION},
                                              {"profile", no_argument, NULL, OPT_PROFILE},
                                              {"json", no_argument, NULL, OPT_JSON},
                                              {0}};
@@ -499,7 +531,8 @@ static int bench_main(int argc, char **argv)
     rc = CS_CLI_RUNTIME;
     const char *path = argv[first];
     uint64_t t0 = cs_now_ns();
-    cs_session_options so = {.threads = (int)o.threads};
+    cs_session_options so = {
+        .threads = (int)o.threads, .device = o.device, .precision = o.precision};
     if (cs_model_load_file(path, &m, &err) != CS_OK || cs_session_new(m, &so, &s, &err) != CS_OK) {
         cs_cli_error("bench", "%s", err.msg);
         goto out;

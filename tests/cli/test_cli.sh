@@ -324,6 +324,18 @@ one_error bench "bench no model"
 expect 2 "bench two models" "$CAPSTAN" bench "$DIGITS" "$DIGITS"
 expect 1 "bench missing file" "$CAPSTAN" bench nope.onnx
 one_error bench "bench missing file"
+# Devices and precisions: a bad name is a usage error naming the forms allowed; one this
+# build has no backend for fails at run time naming what it runs on.
+expect 2 "bench --device gpu" "$CAPSTAN" bench "$DIGITS" --device gpu
+has err "not one of cpu, cuda, cuda:N" "bench: --device names the forms allowed"
+expect 2 "bench --precision int4" "$CAPSTAN" bench "$DIGITS" --precision int4
+has err "not one of fp32, tf32, fp16, bf16" "bench: --precision names the values allowed"
+expect 1 "bench --device cuda:0" "$CAPSTAN" bench "$DIGITS" --device cuda:0 --iters 2
+has err "no backend for it (it runs on: cpu)" "bench: a device without a backend is refused"
+one_error bench "bench --device cuda:0"
+expect 1 "bench --precision fp16" "$CAPSTAN" bench "$DIGITS" --precision fp16 --iters 2
+has err "precision fp16 is not supported on cpu" "bench: the cpu computes in fp32 only"
+expect 0 "bench --device cpu" "$CAPSTAN" bench "$DIGITS" --device cpu --precision fp32 --iters 2
 
 echo "cli: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
