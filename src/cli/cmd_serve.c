@@ -1,7 +1,8 @@
 /*
  * cmd_serve.c - `capstan serve`: the KServe v2 / Open Inference Protocol server.
  *
- * Parses the options into server options and one repository entry per --model, builds
+ * Parses the options into server options and one repository entry per --model (or bare
+ * MODEL.onnx argument, named after its file), builds
  * the metrics registry, the runtime and the server (src/api/server.h), and serves until
  * SIGTERM or SIGINT. Each model's serving options start from the defaults, then
  * --instances/--max-batch-size, then its --model-config YAML file. The model registry
@@ -12,6 +13,7 @@
 
 #include "api/server.h"
 #include "base/alloc.h"
+#include "base/name.h"
 #include "base/vec.h"
 #include "devices/quantity.h"
 #include "obs/log.h"
@@ -20,6 +22,7 @@
 #include "registry/registry.h"
 #include "runtime/runtime.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -28,7 +31,8 @@
 #include <unistd.h>
 
 static const char usage[] =
-    "usage: capstan serve [--host ADDR] [--port N] [--data-dir DIR] [--model NAME=PATH.onnx]...\n"
+    "usage: capstan serve [MODEL.onnx]... [--host ADDR] [--port N] [--data-dir DIR]\n"
+    "                     [--model NAME=PATH.onnx]...\n"
     "                     [--model-config NAME=FILE.yaml]... [--threads N] [--exit-timeout "
     "DURATION]\n"
     "                     [--log-level LEVEL] [--log-format json|text] [--registry URL]\n"
@@ -46,6 +50,7 @@ static const char usage[] =
     "  --port N                 TCP port (8080; 0 picks a free one)\n"
     "  --data-dir DIR           DIR/models/NAME.onnx (+ NAME.yaml) can be loaded through the\n"
     "                           repository API (./capstan-data)\n"
+    "  MODEL.onnx               serve the file under its name (models/digits.onnx: digits)\n"
     "  --model NAME=PATH.onnx   serve PATH as NAME, version 1, loaded at start; repeatable\n"
     "  --model-config NAME=FILE YAML serving options for NAME: instances, threads_per_instance,\n"
     "                           max_batch_size, max_queue_delay_us, preferred_batch_sizes,\n"
@@ -160,8 +165,14 @@ enum {
 #define DEFAULT_SESSION_MEMORY ((size_t)4 << 30)
 
 typedef struct name_path {
-    const char *name, *path; /* borrowed from argv (name is cut at '=') */
+    const char *name, *path;   /* borrowed from argv (name is cut at '='); name NULL: own */
+    char own[CS_NAME_MAX + 1]; /* a bare MODEL.onnx argument's name, from its file name */
 } name_path;
+
+static const char *np_name(const name_path *np)
+{
+    return np->name ? np->name : np->own;
+}
 
 typedef struct serve_opts {
     cs_server_options srv;
@@ -185,7 +196,7 @@ static int name_value(const char *opt, char *arg, cs_vec *v)
     if (!eq || eq == arg || !eq[1])
         return cs_cli_usage_error("serve", "%s expects NAME=FILE, got '%s'", opt, arg);
     *eq = '\0'; /* argv strings are ours to edit */
-    name_path np = {arg, eq + 1};
+    name_path np = {arg, eq + 1, ""};
     if (cs_vec_push(v, &np) != CS_OK) return cs_cli_error("serve", "out of memory");
     return CS_CLI_CONTINUE;
 }
@@ -362,6 +373,37 @@ static int repository_opts(serve_opts *o)
     return CS_CLI_CONTINUE;
 }
 
+/* A bare `serve MODEL.onnx` argument, served as llama-server -m serves its file: under the
+ * file's name without .onnx, made a DNS label (lowercase; other characters become '-'). */
+static int bare_model(serve_opts *o, const char *path)
+{
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    size_t len = strlen(base);
+    if (len > 5 && !strcmp(base + len - 5, ".onnx")) len -= 5;
+    name_path np = {NULL, path, ""};
+    size_t n = 0;
+    for (size_t i = 0; i < len && n < CS_NAME_MAX; i++) {
+        char c = (char)tolower((unsigned char)base[i]);
+        np.own[n++] = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ? c : '-';
+    }
+    while (n && np.own[n - 1] == '-') n--;
+    np.own[n] = '\0';
+    size_t lead = strspn(np.own, "-");
+    memmove(np.own, np.own + lead, n - lead + 1);
+    if (!cs_dns_label(np.own))
+        return cs_cli_usage_error("serve", "cannot name a model after '%s'; use --model NAME=%s",
+                                  path, path);
+    for (size_t i = 0; i < o->models.len; i++)
+        if (!strcmp(np_name(cs_vec_at(&o->models, i)), np.own))
+            return cs_cli_usage_error("serve",
+                                      "%s would be served as '%s', which is taken; use "
+                                      "--model NAME=%s",
+                                      path, np.own, path);
+    if (cs_vec_push(&o->models, &np) != CS_OK) return cs_cli_error("serve", "out of memory");
+    return CS_CLI_CONTINUE;
+}
+
 /* One repository entry per --model, each with its config: defaults, flags, YAML file. */
 static int build_entries(serve_opts *o, cs_repo_entry *entries, cs_model_config *cfgs)
 {
@@ -369,7 +411,7 @@ static int build_entries(serve_opts *o, cs_repo_entry *entries, cs_model_config 
         const name_path *c = cs_vec_at(&o->configs, k);
         bool found = false;
         for (size_t i = 0; i < o->models.len && !found; i++)
-            found = !strcmp(((const name_path *)cs_vec_at(&o->models, i))->name, c->name);
+            found = !strcmp(np_name(cs_vec_at(&o->models, i)), c->name);
         if (!found)
             return cs_cli_usage_error("serve", "--model-config %s: no --model %s=PATH", c->name,
                                       c->name);
@@ -384,11 +426,11 @@ static int build_entries(serve_opts *o, cs_repo_entry *entries, cs_model_config 
         for (size_t k = 0; k < o->configs.len; k++) {
             const name_path *c = cs_vec_at(&o->configs, k);
             cs_error err;
-            if (!strcmp(c->name, m->name) &&
+            if (!strcmp(c->name, np_name(m)) &&
                 cs_api_model_config_load(c->path, cfg, &batch_given, &err) != CS_OK)
                 return cs_cli_error("serve", "%s", err.msg);
         }
-        entries[i] = (cs_repo_entry){m->name, m->path, cfg, !batch_given};
+        entries[i] = (cs_repo_entry){np_name(m), m->path, cfg, !batch_given};
     }
     return CS_CLI_CONTINUE;
 }
@@ -482,10 +524,8 @@ static int serve_main(int argc, char **argv)
     cs_log_set_format(isatty(2) ? CS_LOG_TEXT : CS_LOG_JSON); /* --log-format overrides */
     int rc = cs_cli_parse(&spec, argc, argv, on_option, &o, &first);
     if (rc != CS_CLI_CONTINUE) goto out;
-    if (first != argc) {
-        rc = cs_cli_usage_error("serve", "unexpected argument '%s'", argv[first]);
-        goto out;
-    }
+    for (int k = first; k < argc; k++)
+        if ((rc = bare_model(&o, argv[k])) != CS_CLI_CONTINUE) goto out;
     /* Secure by default: anything but loopback needs tokens unless --auth none says so. */
     o.srv.auth = o.auth ? !strcmp(o.auth, "tokens")
                         : !(strncmp(o.srv.host, "127.", 4) == 0 || !strcmp(o.srv.host, "::1") ||

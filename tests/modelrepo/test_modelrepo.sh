@@ -79,4 +79,20 @@ if [ $? -ne 0 ] && grep -q "name two models" <<<"$out"; then pass "--model and a
     fail "--model and a repository folder of one name: $out"
 fi
 
+# `serve MODEL.onnx`: a bare path is served under its file name (as llama-server -m), made
+# a DNS label; a name that cannot be made one, or one taken, is a usage error.
+cp "$ROOT/models/digits.onnx" "$TMP/My_Digits.v2.onnx"
+rm -rf "$TMP/data"
+if start bare "$TMP/My_Digits.v2.onnx"; then
+    code=$(curl -s -o /dev/null -w '%{http_code}' "$URL/v2/models/my-digits-v2/ready")
+    if [ "$code" = 200 ]; then pass "serve FILE.onnx: served as my-digits-v2"; else
+        fail "serve FILE.onnx: /v2/models/my-digits-v2/ready answered $code"
+    fi
+    stop bare
+fi
+cp "$ROOT/models/digits.onnx" "$TMP/___.onnx"
+usage "a bare path without a usable name" "use --model NAME=" "$TMP/___.onnx"
+usage "a bare path whose name is taken" "which is taken" --model "digits=$ROOT/models/digits.onnx" \
+    "$ROOT/models/digits.onnx"
+
 summary
