@@ -187,14 +187,14 @@ void cs__api_trace_end(cs_api_req *r, uint64_t end_ns);
 
 /* --- the front door (front.c) ---------------------------------------------------------- */
 
-struct sockaddr_in;
+struct sockaddr;
 typedef struct cs_api_front cs_api_front;
 
-/* Listens on addr (s->port gets the port bound) and hands every connection whose first request
- * is well-formed to s->mhd, which must have been started with MHD_USE_NO_LISTEN_SOCKET. Free
- * it before stopping s->mhd. */
-cs_status cs__api_front_new(cs_server *s, const struct sockaddr_in *addr, cs_api_front **out,
-                            cs_error *err);
+/* Listens on addr, IPv4 or IPv6 (s->port gets the port bound) and hands every connection whose
+ * first request is well-formed to s->mhd, which must have been started with
+ * MHD_USE_NO_LISTEN_SOCKET. Free it before stopping s->mhd. */
+cs_status cs__api_front_new(cs_server *s, const struct sockaddr *addr, socklen_t addr_len,
+                            cs_api_front **out, cs_error *err);
 void cs__api_front_free(cs_api_front *f);
 
 /* The front door's check of a first request's head, a pure function (fuzz/front_fuzz.c):

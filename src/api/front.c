@@ -44,7 +44,8 @@ typedef struct waiting {
     struct waiting *prev, *next; /* oldest last */
     int fd;
     uint64_t since_ns;
-    struct sockaddr_in addr;
+    struct sockaddr_storage addr; /* the peer: IPv4, or IPv6 (IPv4-mapped on a dual stack) */
+    socklen_t addr_len;
 } waiting;
 
 struct cs_api_front {
@@ -187,24 +188,36 @@ static void inspect(cs_api_front *f, waiting *w)
         return;
     }
     int fd = w->fd;
-    struct sockaddr_in addr = w->addr;
+    struct sockaddr_storage addr = w->addr;
+    socklen_t addr_len = w->addr_len;
     forget(f, w, false);
     /* MHD closes the socket itself when it cannot take it (its limits, memory). */
-    MHD_add_connection(f->srv->mhd, fd, (const struct sockaddr *)&addr, sizeof addr);
+    MHD_add_connection(f->srv->mhd, fd, (const struct sockaddr *)&addr, addr_len);
+}
+
+/* Whether two peers have one IP address (ports aside), as libmicrohttpd's per-IP limit
+ * counts them. */
+static bool same_ip(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+    if (a->ss_family != b->ss_family) return false;
+    if (a->ss_family == AF_INET)
+        return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+               ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+    return !memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+                   &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr));
 }
 
 static void accept_all(cs_api_front *f)
 {
     const cs_api_limits *lim = &f->srv->opt.limits;
     for (;;) {
-        struct sockaddr_in addr;
+        struct sockaddr_storage addr;
         socklen_t alen = sizeof addr;
         int fd =
             accept4(f->listen_fd, (struct sockaddr *)&addr, &alen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) return; /* EAGAIN, or out of descriptors: the next wake-up retries */
         unsigned same = 0;
-        for (waiting *w = f->head; w; w = w->next)
-            same += w->addr.sin_addr.s_addr == addr.sin_addr.s_addr;
+        for (waiting *w = f->head; w; w = w->next) same += same_ip(&w->addr, &addr);
         waiting *w = same < lim->max_connections_per_ip ? cs_calloc(1, sizeof *w) : NULL;
         if (!w) {
             close(fd);
@@ -215,7 +228,7 @@ static void accept_all(cs_api_front *f)
             while (old->next) old = old->next;
             forget(f, old, true);
         }
-        *w = (waiting){NULL, f->head, fd, cs_now_ns(), addr};
+        *w = (waiting){NULL, f->head, fd, cs_now_ns(), addr, alen};
         if (f->head) f->head->prev = w;
         f->head = w;
         f->n++;
@@ -253,8 +266,8 @@ static void *front_main(void *arg)
     }
 }
 
-cs_status cs__api_front_new(cs_server *s, const struct sockaddr_in *addr, cs_api_front **out,
-                            cs_error *err)
+cs_status cs__api_front_new(cs_server *s, const struct sockaddr *addr, socklen_t addr_len,
+                            cs_api_front **out, cs_error *err)
 {
     cs_status rc = CS_ERR_IO;
     cs_api_front *f = cs_calloc(1, sizeof *f);
@@ -263,24 +276,27 @@ cs_status cs__api_front_new(cs_server *s, const struct sockaddr_in *addr, cs_api
     f->listen_fd = f->epfd = f->wake_fd = -1;
     f->cap = s->opt.limits.max_header / 2;
     f->buf = cs_malloc(f->cap + 1);
-    int one = 1;
-    struct sockaddr_in bound;
+    int one = 1, zero = 0;
+    struct sockaddr_storage bound;
     socklen_t blen = sizeof bound;
     if (!f->buf) {
         rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory");
         goto out;
     }
-    f->listen_fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    /* An IPv6 address listens dual-stack where the system allows it: "::" takes IPv4 too. */
+    f->listen_fd = socket(addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (f->listen_fd >= 0 && addr->sa_family == AF_INET6)
+        setsockopt(f->listen_fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero);
     if (f->listen_fd < 0 ||
         setsockopt(f->listen_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-        bind(f->listen_fd, (const struct sockaddr *)addr, sizeof *addr) < 0 ||
-        listen(f->listen_fd, 4096) < 0 ||
+        bind(f->listen_fd, addr, addr_len) < 0 || listen(f->listen_fd, 4096) < 0 ||
         getsockname(f->listen_fd, (struct sockaddr *)&bound, &blen) < 0) {
         rc = cs_error_set(err, CS_ERR_IO, "cannot listen on %s:%d (is the port in use?): %s",
                           s->opt.host, s->opt.port, strerror(errno));
         goto out;
     }
-    s->port = ntohs(bound.sin_port);
+    s->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
     f->epfd = epoll_create1(EPOLL_CLOEXEC);
     f->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     struct epoll_event lev = {.events = EPOLLIN, .data.ptr = f};

@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <netdb.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -360,14 +361,44 @@ static cs_status register_metrics(cs_server *s, cs_error *err)
     return CS_OK;
 }
 
+/* The address to listen on: an IPv4 or IPv6 literal ("0.0.0.0", "::", "::1") or a host
+ * name. A name's IPv4 address is preferred ("localhost" is 127.0.0.1, where clients and
+ * the docs look first), else its first address as getaddrinfo orders them. */
+static cs_status listen_addr(const cs_server_options *o, struct sockaddr_storage *addr,
+                             socklen_t *len, cs_error *err)
+{
+    struct addrinfo hints = {.ai_flags = AI_PASSIVE | AI_NUMERICSERV, .ai_socktype = SOCK_STREAM};
+    struct addrinfo *res = NULL;
+    char port[16];
+    snprintf(port, sizeof port, "%d", o->port);
+    int gai = getaddrinfo(o->host, port, &hints, &res);
+    if (gai != 0 || !res)
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "--host: '%s' is not an IPv4 or IPv6 address or a known host name (%s)",
+                            o->host, gai ? gai_strerror(gai) : "no address");
+    const struct addrinfo *pick = res;
+    for (const struct addrinfo *r = res; r; r = r->ai_next)
+        if (r->ai_family == AF_INET) {
+            pick = r;
+            break;
+        }
+    memcpy(addr, pick->ai_addr, pick->ai_addrlen);
+    *len = pick->ai_addrlen;
+    freeaddrinfo(res);
+    return CS_OK;
+}
+
 static cs_status start_daemon(cs_server *s, cs_error *err)
 {
     const cs_server_options *o = &s->opt;
-    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons((uint16_t)o->port)};
-    if (inet_pton(AF_INET, o->host, &addr.sin_addr) != 1)
-        return cs_error_set(err, CS_ERR_INVALID, "--host: '%s' is not an IPv4 address", o->host);
+    struct sockaddr_storage addr;
+    socklen_t addr_len = 0;
+    cs_status lrc = listen_addr(o, &addr, &addr_len, err);
+    if (lrc != CS_OK) return lrc;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
                      MHD_USE_ERROR_LOG;
+    /* An IPv6 address is dual-stack where the system allows it, as front.c listens. */
+    if (addr.ss_family == AF_INET6) flags |= MHD_USE_DUAL_STACK;
     /* Plain HTTP is accepted by front.c, which checks each first request before MHD reads it;
      * TLS leaves listening to MHD (front.c cannot read encrypted bytes). */
     struct MHD_OptionItem tls[] = {{MHD_OPTION_SOCK_ADDR, 0, &addr},
@@ -397,7 +428,8 @@ static cs_status start_daemon(cs_server *s, cs_error *err)
     if (!s->mhd)
         return cs_error_set(err, CS_ERR_IO, "cannot listen on %s:%d (is the port in use?)", o->host,
                             o->port);
-    if (!s->tls) return cs__api_front_new(s, &addr, &s->front, err);
+    if (!s->tls)
+        return cs__api_front_new(s, (const struct sockaddr *)&addr, addr_len, &s->front, err);
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(s->mhd, MHD_DAEMON_INFO_BIND_PORT);
     s->port = info ? info->port : o->port;
     return CS_OK;

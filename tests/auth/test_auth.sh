@@ -50,4 +50,39 @@ for _ in $(seq 100); do curl -s -o /dev/null "http://127.0.0.1:$PORT/v2/health/l
 code=$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v2")
 if [ "$code" = 200 ]; then pass "--auth none opts out explicitly"; else fail "--auth none answered $code"; fi
 kill -TERM $pid; wait $pid
+
+# --host takes IPv6 addresses and host names: "::" listens dual-stack (IPv6 and IPv4 both
+# answer) and is not loopback (tokens on); "::1" is loopback (no tokens), IPv6 only;
+# "localhost" is 127.0.0.1. An address that is none of these is refused naming it.
+code_at() { curl -s -g -o /dev/null -w '%{http_code}' "$1"; }
+serve_on() { # host, data dir name
+    PORT=$(free_port)
+    "$CAPSTAN" serve --host "$1" --port "$PORT" --data-dir "$TMP/$2" 2>"$TMP/$2.log" &
+    pid=$!
+    for _ in $(seq 100); do
+        [ "$(code_at "http://127.0.0.1:$PORT/v2/health/live")" = 200 ] && break
+        [ "$(code_at "http://[::1]:$PORT/v2/health/live")" = 200 ] && break
+        sleep 0.05
+    done
+}
+serve_on :: d6
+v6=$(code_at "http://[::1]:$PORT/v2") v4=$(code_at "http://127.0.0.1:$PORT/v2")
+if [ "$v6" = 401 ] && [ "$v4" = 401 ]; then pass "--host :: is dual-stack and turns tokens on"; else
+    fail "--host ::: IPv6 answered $v6, IPv4 $v4 (want 401 both)"; fi
+kill -TERM $pid; wait $pid
+serve_on ::1 d7
+v6=$(code_at "http://[::1]:$PORT/v2") v4=$(code_at "http://127.0.0.1:$PORT/v2")
+if [ "$v6" = 200 ] && [ "$v4" = 000 ]; then pass "--host ::1 is IPv6 loopback, without tokens"; else
+    fail "--host ::1: IPv6 answered $v6, IPv4 $v4 (want 200 and no answer)"; fi
+kill -TERM $pid; wait $pid
+serve_on localhost d8
+v4=$(code_at "http://127.0.0.1:$PORT/v2")
+if [ "$v4" = 200 ]; then pass "--host localhost listens on 127.0.0.1, without tokens"; else
+    fail "--host localhost: 127.0.0.1 answered $v4"; fi
+kill -TERM $pid; wait $pid
+out=$("$CAPSTAN" serve --host 300.1.2.3.invalid --auth none --port 0 --data-dir "$TMP/d9" 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && grep -q "'300.1.2.3.invalid' is not an IPv4 or IPv6 address" <<<"$out"; then
+    pass "a --host that is no address is refused naming it"
+else fail "bad --host: exit $rc: $out"; fi
 summary
