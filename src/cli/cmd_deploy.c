@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define MAX_FILE (16 << 20)
 
@@ -260,11 +261,17 @@ static void describe(cs_http *h, const json_t *d)
         printf("  -> version %-9s %3lld%% now, %lld%% wanted\n", str(t, "version"),
                (long long)json_integer_value(json_object_get(t, "percent")),
                (long long)json_integer_value(json_object_get(t, "wantedPercent")));
-    printf("Instances:\n  %-32s %-8s %-9s %-25s %s\n", "NAME", "VERSION", "STATE", "SINCE",
-           "REASON");
+    /* Times as ages, as kubectl describe shows them: how long each instance has been in its
+     * state, how long ago each event happened. */
+    int64_t now = (int64_t)time(NULL);
+    char age[16];
+    printf("Instances:\n  %-32s %-8s %-9s %-6s %s\n", "NAME", "VERSION", "STATE", "AGE", "REASON");
     json_array_foreach(json_object_get(st, "instances"), i, t)
-        printf("  %-32s %-8s %-9s %-25s %s\n", str(t, "name"), str(t, "version"), str(t, "state"),
-               str(t, "since"), str(t, "reason"));
+    {
+        cs_cli_age_text(str(t, "since"), now, age, sizeof age);
+        printf("  %-32s %-8s %-9s %-6s %s\n", str(t, "name"), str(t, "version"), str(t, "state"),
+               age, str(t, "reason"));
+    }
     /* Recent events: the deployment's audit entries. */
     char path[160];
     snprintf(path, sizeof path, "/api/v1/audit?model=%s&limit=10",
@@ -272,13 +279,14 @@ static void describe(cs_http *h, const json_t *d)
     cs_http_reply rep = {0};
     cs_error err;
     json_t *ev = cs_http_json(h, "GET", path, NULL, &rep, &err);
-    printf("Events:\n");
+    printf("Events:\n  %-6s %-20s %-10s %s\n", "AGE", "ACTION", "ACTOR", "DETAIL");
     json_array_foreach(json_object_get(ev, "items"), i, t)
     {
         const char *action = str(t, "action");
         if (strncmp(action, "deployment.", 11)) continue;
         char *detail = json_dumps(json_object_get(t, "after"), JSON_COMPACT);
-        printf("  %-30s %-20s %-10s %.120s\n", str(t, "at"), action, str(t, "actor"),
+        cs_cli_age_text(str(t, "at"), now, age, sizeof age);
+        printf("  %-6s %-20s %-10s %.120s\n", age, action, str(t, "actor"),
                strcmp(action, "deployment.scaled") || !detail ? "" : detail);
         free(detail);
     }

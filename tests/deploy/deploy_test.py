@@ -4,6 +4,7 @@ Usage: deploy_test.py PHASE URL CAPSTAN ROOT TMP, PHASE one of main, restart, pe
 Prints one PASS/FAIL line per check.
 """
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -389,6 +390,16 @@ def cli_idiom():
     rc, out, err = cli("describe", "deployment", "cli-a")
     check("describe shows instances and events", rc == 0 and "Instances:" in out and
           "deployment.created" in out, (rc, out, err))
+    # Times are ages, as kubectl describe shows them: an instance row ends its columns with
+    # something like "12s", never an RFC 3339 stamp.
+    rows = out.split("Instances:")[-1].split("Events:")
+    inst = [ln.split() for ln in rows[0].splitlines()[2:] if ln.strip()]
+    events = [ln.split() for ln in rows[-1].splitlines()[2:] if ln.strip()]
+    ages_ok = bool(inst) and bool(events) and all(
+        re.fullmatch(r"\d+[smhdy]", r[3]) for r in inst) and all(
+        re.fullmatch(r"\d+[smhdy]", r[0]) for r in events)
+    check("describe shows instance and event times as ages", ages_ok and "T" not in
+          "".join(r[3] for r in inst), (inst, events))
     rc, out, err = cli("scale", "deployment", "cli-a", "--min", "2", "--max", "2")
     ok = rc == 0 and wait_for("two", lambda: status("cli-a").get("readyInstances") == 2, 10)
     check("scale sets the bounds and the instances follow", bool(ok), (rc, out, err,
