@@ -1,7 +1,7 @@
 /*
  * norm.c - CPU kernels for normalisations: Softmax, LogSoftmax, Hardmax,
  * BatchNormalization, InstanceNormalization, LayerNormalization, LRN and
- * MeanVarianceNormalization.
+ * MeanVarianceNormalization; their schemas (shape and type inference) are in ops/norm.c.
  *
  * They all take statistics over part of a tensor and rescale it. Statistics accumulate
  * in double and variances take two passes (mean, then squared deviations), so float32
@@ -11,6 +11,7 @@
  * through small per-type helpers (row sums, affine rows) picked once per node.
  */
 #include "engine/kernel.h"
+#include "engine/ops/norm.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -41,13 +42,6 @@
 static int64_t min_chunk(int64_t work_per_item)
 {
     return work_per_item >= GRAIN ? 1 : GRAIN / (work_per_item > 0 ? work_per_item : 1);
-}
-
-static int64_t prod(const int64_t *dims, int from, int to)
-{
-    int64_t p = 1;
-    for (int d = from; d < to; d++) p *= dims[d];
-    return p;
 }
 
 static cs_status unsupported_type(cs_error *err, const cs__node *n, cs_dtype t)
@@ -134,11 +128,8 @@ static const row_ops *rows_for(cs_dtype t)
 
 /* --- Softmax, LogSoftmax, Hardmax ------------------------------------------------------- */
 
-enum { SOFTMAX, LOGSOFTMAX, HARDMAX };
-
 typedef struct smplan {
-    int64_t outer, len, inner;
-    int mode;
+    cs__softmax_geom g;
     const void *x;
     void *y;
 } smplan;
@@ -150,8 +141,8 @@ typedef struct smplan {
     static void softmax_##tag(void *arg, int64_t begin, int64_t end)                              \
     {                                                                                             \
         const smplan *p = arg;                                                                    \
-        const int64_t n = p->len;                                                                 \
-        if (p->inner == 1) {                                                                      \
+        const int64_t n = p->g.len;                                                               \
+        if (p->g.inner == 1) {                                                                    \
             for (int64_t o = begin; o < end; o++) {                                               \
                 const T *x = (const T *)p->x + o * n;                                             \
                 T *y = (T *)p->y + o * n;                                                         \
@@ -162,12 +153,12 @@ typedef struct smplan {
                         m = LD(x[i]);                                                             \
                         am = i;                                                                   \
                     }                                                                             \
-                if (p->mode == HARDMAX) {                                                         \
+                if (p->g.mode == CS__HARDMAX) {                                                   \
                     for (int64_t i = 0; i < n; i++) y[i] = ST(T, i == am);                        \
                     continue;                                                                     \
                 }                                                                                 \
                 double s = 0;                                                                     \
-                if (p->mode == SOFTMAX && INPLACE) {                                              \
+                if (p->g.mode == CS__SOFTMAX && INPLACE) {                                        \
                     for (int64_t i = 0; i < n; i++) {                                             \
                         const CT e = exp(LD(x[i]) - m);                                           \
                         y[i] = ST(T, e);                                                          \
@@ -178,7 +169,7 @@ typedef struct smplan {
                     continue;                                                                     \
                 }                                                                                 \
                 for (int64_t i = 0; i < n; i++) s += exp(LD(x[i]) - m);                           \
-                if (p->mode == SOFTMAX) {                                                         \
+                if (p->g.mode == CS__SOFTMAX) {                                                   \
                     const CT inv = (CT)(1 / s);                                                   \
                     for (int64_t i = 0; i < n; i++) y[i] = ST(T, exp(LD(x[i]) - m) * inv);        \
                 } else {                                                                          \
@@ -188,7 +179,7 @@ typedef struct smplan {
             }                                                                                     \
             return;                                                                               \
         }                                                                                         \
-        const int64_t in = p->inner, nb = (in + BLOCK - 1) / BLOCK;                               \
+        const int64_t in = p->g.inner, nb = (in + BLOCK - 1) / BLOCK;                             \
         for (int64_t item = begin; item < end; item++) {                                          \
             const int64_t o = item / nb, j0 = item % nb * BLOCK;                                  \
             const int64_t w = in - j0 < BLOCK ? in - j0 : BLOCK;                                  \
@@ -208,7 +199,7 @@ typedef struct smplan {
                         m[j] = LD(x[l * in + j]);                                                 \
                         am[j] = l;                                                                \
                     }                                                                             \
-            if (p->mode == HARDMAX) {                                                             \
+            if (p->g.mode == CS__HARDMAX) {                                                       \
                 for (int64_t l = 0; l < n; l++)                                                   \
                     for (int64_t j = 0; j < w; j++) y[l * in + j] = ST(T, am[j] == l);            \
                 continue;                                                                         \
@@ -216,10 +207,10 @@ typedef struct smplan {
             for (int64_t l = 0; l < n; l++)                                                       \
                 for (int64_t j = 0; j < w; j++) {                                                 \
                     const CT e = exp(LD(x[l * in + j]) - m[j]);                                   \
-                    if (p->mode == SOFTMAX && INPLACE) y[l * in + j] = ST(T, e);                  \
+                    if (p->g.mode == CS__SOFTMAX && INPLACE) y[l * in + j] = ST(T, e);            \
                     s[j] += e;                                                                    \
                 }                                                                                 \
-            if (p->mode == SOFTMAX) {                                                             \
+            if (p->g.mode == CS__SOFTMAX) {                                                       \
                 for (int64_t j = 0; j < w; j++) c[j] = (CT)(1 / s[j]);                            \
                 for (int64_t l = 0; l < n; l++)                                                   \
                     for (int64_t j = 0; j < w; j++) {                                             \
@@ -240,109 +231,29 @@ FOR_FLOATS(DEFINE_SOFTMAX)
 static const cs__range_fn softmax_fns[N_DTYPES] = {FOR_FLOATS(FN_ENTRY)};
 #undef FN_ENTRY
 
-/* Before opset 13 the input is seen as 2-D, [prod(dims[:axis]), prod(dims[axis:])], with
- * axis defaulting to 1; from 13 the operator works along the one axis, default -1. */
-static cs_status softmax_plan(const cs__node *n, const cs_tensor *x, smplan *p, cs_error *err)
-{
-    int axis;
-    const bool coerce = n->opset < 13;
-    if (x->rank < 1) return cs__node_error(err, n, CS_ERR_INVALID, "input must have rank >= 1");
-    /* Before opset 13 the axis splits the input into 2-D; either way its range is
-     * [-r, r-1] and a negative axis counts from the back. */
-    cs_status rc =
-        cs__axis(n, cs__attr_int(n, "axis", coerce ? 1 : -1), x->rank, false, &axis, err);
-    if (rc != CS_OK) return rc;
-    p->outer = prod(x->dims, 0, axis);
-    if (coerce) {
-        p->len = prod(x->dims, axis, x->rank);
-        p->inner = 1;
-    } else {
-        p->len = x->dims[axis];
-        p->inner = prod(x->dims, axis + 1, x->rank);
-    }
-    if (!strcmp(n->op_type, "Softmax"))
-        p->mode = SOFTMAX;
-    else if (!strcmp(n->op_type, "LogSoftmax"))
-        p->mode = LOGSOFTMAX;
-    else
-        p->mode = HARDMAX;
-    return CS_OK;
-}
-
-static cs_status softmax_infer(const cs__node *n, const cs_tensor *const *in, int n_in,
-                               cs_tensor *out, int n_out, cs_error *err)
-{
-    smplan p;
-    cs_status rc = softmax_plan(n, in[0], &p, err);
-    if (rc != CS_OK) return rc;
-    cs__same_shape(out, in[0]);
-    return CS_OK;
-}
-
 static cs_status softmax_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
                              int n_out)
 {
     smplan p = {.x = in[0]->data, .y = out->data};
-    cs_status rc = softmax_plan(ctx->node, in[0], &p, ctx->err);
+    cs_status rc = cs__softmax_geom_get(ctx->node, in[0], &p.g, ctx->err);
     if (rc != CS_OK) return rc;
     const cs__range_fn fn = softmax_fns[in[0]->dtype];
     if (!fn) return unsupported_type(ctx->err, ctx->node, in[0]->dtype);
-    if (p.len == 0) return CS_OK;
-    if (p.inner == 1) {
-        cs__parallel_for(ctx, p.outer, min_chunk(p.len * 8), fn, &p);
+    if (p.g.len == 0) return CS_OK;
+    if (p.g.inner == 1) {
+        cs__parallel_for(ctx, p.g.outer, min_chunk(p.g.len * 8), fn, &p);
     } else {
-        const int64_t nb = (p.inner + BLOCK - 1) / BLOCK;
-        cs__parallel_for(ctx, p.outer * nb, min_chunk(p.len * BLOCK * 8), fn, &p);
+        const int64_t nb = (p.g.inner + BLOCK - 1) / BLOCK;
+        cs__parallel_for(ctx, p.g.outer * nb, min_chunk(p.g.len * BLOCK * 8), fn, &p);
     }
     return CS_OK;
 }
 
 /* --- BatchNormalization ----------------------------------------------------------------- */
 
-/* Per-channel parameters have C elements; before opset 9, spatial=0 gave them one per
- * element of a sample, C x D1 x ... */
-static cs_status bn_check(const cs__node *n, const cs_tensor *const *in, int n_in, cs_error *err)
-{
-    static const char *const names[] = {"X", "scale", "B", "input_mean", "input_var"};
-    if (n_in < 5) return cs__node_error(err, n, CS_ERR_INVALID, "expected 5 inputs, got %d", n_in);
-    const cs_tensor *x = in[0];
-    if (x->rank < 2)
-        return cs__node_error(err, n, CS_ERR_INVALID, "X must have rank >= 2 (N x C x ...), got %d",
-                              x->rank);
-    const int64_t c = x->dims[1], per_sample = prod(x->dims, 1, x->rank);
-    for (int i = 1; i < 5; i++) {
-        if (!in[i]) return cs__node_error(err, n, CS_ERR_INVALID, "input %s is required", names[i]);
-        if (!rows_for(in[i]->dtype))
-            return cs__node_error(err, n, CS_ERR_INVALID, "%s must be a float tensor, got %s",
-                                  names[i], cs_dtype_name(in[i]->dtype));
-        const int64_t k = cs__numel(in[i]);
-        if (k != c && (k != per_sample || n->opset >= 9 || cs__attr_int(n, "spatial", 1)))
-            return cs__node_error(err, n, CS_ERR_INVALID,
-                                  "%s has %lld elements, expected one per channel (%lld)", names[i],
-                                  (long long)k, (long long)c);
-    }
-    return CS_OK;
-}
-
 static bool bn_training(const cs__node *n)
 {
     return n->opset >= 14 && cs__attr_int(n, "training_mode", 0) != 0;
-}
-
-static cs_status bn_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
-                          int n_out, cs_error *err)
-{
-    cs_status rc = bn_check(n, in, n_in, err);
-    if (rc != CS_OK) return rc;
-    if (n_out > 1 && n->opset < 14)
-        return cs__node_error(err, n, CS_ERR_UNSUPPORTED,
-                              "training outputs before opset 14 are not supported");
-    if (n_out > 3)
-        return cs__node_error(err, n, CS_ERR_INVALID, "expected at most 3 outputs, got %d", n_out);
-    cs__same_shape(&out[0], in[0]);
-    /* Outside training the running statistics pass through unchanged. */
-    for (int j = 1; j < n_out; j++) cs__same_shape(&out[j], in[2 + j]);
-    return CS_OK;
 }
 
 typedef struct bnplan {
@@ -425,7 +336,7 @@ static cs_status bn_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_
     if (!p.ops) return unsupported_type(ctx->err, n, in[0]->dtype);
     p.batch = in[0]->dims[0];
     p.c = in[0]->dims[1];
-    p.s = prod(in[0]->dims, 2, in[0]->rank);
+    p.s = cs__dims_prod(in[0]->dims, 2, in[0]->rank);
     p.eps = cs__attr_float(n, "epsilon", 1e-5f);
     p.momentum = cs__attr_float(n, "momentum", 0.9f);
     p.per_element = p.s > 1 && cs__numel(in[1]) != p.c;
@@ -441,23 +352,6 @@ static cs_status bn_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_
 }
 
 /* --- InstanceNormalization and LayerNormalization --------------------------------------- */
-
-static cs_status in_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
-                          int n_out, cs_error *err)
-{
-    if (n_in < 3 || !in[1] || !in[2])
-        return cs__node_error(err, n, CS_ERR_INVALID, "expected inputs input, scale and B");
-    if (in[0]->rank < 2)
-        return cs__node_error(err, n, CS_ERR_INVALID, "input must have rank >= 2, got %d",
-                              in[0]->rank);
-    for (int i = 1; i < 3; i++)
-        if (cs__numel(in[i]) != in[0]->dims[1] || in[i]->dtype != in[0]->dtype)
-            return cs__node_error(
-                err, n, CS_ERR_INVALID, "%s must be %s with one element per channel (%lld)",
-                i == 1 ? "scale" : "B", cs_dtype_name(in[0]->dtype), (long long)in[0]->dims[1]);
-    cs__same_shape(out, in[0]);
-    return CS_OK;
-}
 
 /* Rows of `len` elements normalised to mean 0 and variance 1; InstanceNorm scales each row
  * by its channel's scale and B, LayerNorm each column by W and B. */
@@ -496,53 +390,10 @@ static cs_status in_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_
 {
     normplan p = {.ops = rows_for(in[0]->dtype), .x = in[0], .w = in[1], .b = in[2], .y = out};
     if (!p.ops) return unsupported_type(ctx->err, ctx->node, in[0]->dtype);
-    p.len = prod(in[0]->dims, 2, in[0]->rank);
+    p.len = cs__dims_prod(in[0]->dims, 2, in[0]->rank);
     p.channels = in[0]->dims[1];
     p.eps = cs__attr_float(ctx->node, "epsilon", 1e-5f);
     cs__parallel_for(ctx, p.channels * in[0]->dims[0], min_chunk(p.len * 3), norm_rows, &p);
-    return CS_OK;
-}
-
-/* W and B must cover the normalised shape dims[axis:] exactly (leading 1s allowed). */
-static cs_status ln_check_param(const cs__node *n, const char *name, const cs_tensor *t,
-                                const cs_tensor *x, int axis, cs_error *err)
-{
-    bool ok = t->dtype == x->dtype && t->rank <= x->rank;
-    for (int d = 0; ok && d < t->rank; d++) {
-        const int xd = x->rank - t->rank + d;
-        ok = xd >= axis ? t->dims[d] == x->dims[xd] : t->dims[d] == 1;
-    }
-    ok = ok && cs__numel(t) == prod(x->dims, axis, x->rank);
-    if (!ok)
-        return cs__node_error(err, n, CS_ERR_INVALID,
-                              "%s must be %s with the normalised shape (dims %d.. of X)", name,
-                              cs_dtype_name(x->dtype), axis);
-    return CS_OK;
-}
-
-static cs_status ln_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
-                          int n_out, cs_error *err)
-{
-    int axis;
-    cs_status rc = cs__axis(n, cs__attr_int(n, "axis", -1), in[0]->rank, false, &axis, err);
-    if (rc != CS_OK) return rc;
-    if (n_in < 2 || !in[1]) return cs__node_error(err, n, CS_ERR_INVALID, "Scale is required");
-    rc = ln_check_param(n, "Scale", in[1], in[0], axis, err);
-    if (rc == CS_OK && n_in > 2 && in[2]) rc = ln_check_param(n, "B", in[2], in[0], axis, err);
-    if (rc != CS_OK) return rc;
-    const int64_t stash = cs__attr_int(n, "stash_type", 1);
-    if (stash != CS_DTYPE_FLOAT32 && stash != CS_DTYPE_BFLOAT16 && stash != CS_DTYPE_FLOAT64 &&
-        stash != CS_DTYPE_FLOAT16)
-        return cs__node_error(err, n, CS_ERR_INVALID, "stash_type %lld is not a float type",
-                              (long long)stash);
-    if (n_out > 3)
-        return cs__node_error(err, n, CS_ERR_INVALID, "expected at most 3 outputs, got %d", n_out);
-    cs__same_shape(&out[0], in[0]);
-    for (int j = 1; j < n_out; j++) {
-        cs__same_shape(&out[j], in[0]);
-        out[j].dtype = (cs_dtype)stash;
-        for (int d = axis; d < in[0]->rank; d++) out[j].dims[d] = 1;
-    }
     return CS_OK;
 }
 
@@ -560,9 +411,9 @@ static cs_status ln_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_
     p.b = n_in > 2 ? in[2] : NULL;
     p.mean = n_out > 1 ? &out[1] : NULL;
     p.inv_std = n_out > 2 ? &out[2] : NULL;
-    p.len = prod(in[0]->dims, axis, in[0]->rank);
+    p.len = cs__dims_prod(in[0]->dims, axis, in[0]->rank);
     p.eps = cs__attr_float(n, "epsilon", 1e-5f);
-    cs__parallel_for(ctx, prod(in[0]->dims, 0, axis), min_chunk(p.len * 3), norm_rows, &p);
+    cs__parallel_for(ctx, cs__dims_prod(in[0]->dims, 0, axis), min_chunk(p.len * 3), norm_rows, &p);
     return CS_OK;
 }
 
@@ -611,21 +462,6 @@ FOR_FLOATS(DEFINE_LRN)
 static const cs__range_fn lrn_fns[N_DTYPES] = {FOR_FLOATS(FN_ENTRY)};
 #undef FN_ENTRY
 
-static cs_status lrn_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
-                           int n_out, cs_error *err)
-{
-    if (in[0]->rank < 2)
-        return cs__node_error(err, n, CS_ERR_INVALID, "X must have rank >= 2 (N x C x ...), got %d",
-                              in[0]->rank);
-    const int64_t size = cs__attr_int(n, "size", 0);
-    if (size < 1)
-        return cs__node_error(err, n, CS_ERR_INVALID,
-                              "attribute size must be a positive integer, got %lld",
-                              (long long)size);
-    cs__same_shape(out, in[0]);
-    return CS_OK;
-}
-
 static cs_status lrn_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
                          int n_out)
 {
@@ -636,7 +472,7 @@ static cs_status lrn_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs
     lrnplan p = {.x = in[0]->data, .y = out->data};
     p.batch = in[0]->dims[0];
     p.c = in[0]->dims[1];
-    p.s = prod(in[0]->dims, 2, in[0]->rank);
+    p.s = cs__dims_prod(in[0]->dims, 2, in[0]->rank);
     p.before = (size - 1) / 2;
     p.after = size / 2; /* ceil((size - 1) / 2) */
     p.alpha = cs__attr_float(n, "alpha", 1e-4f) / (double)size;
@@ -653,48 +489,12 @@ static cs_status lrn_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs
  * threaded: one odometer walks the whole tensor, tracking each element's statistics slot
  * (the offset among kept axes), three times: sums, squared deviations, output. Scratch
  * holds two doubles per slot. */
-static cs_status mvn_axes(const cs__node *n, const cs_tensor *x, bool *mask, int64_t *slots,
-                          cs_error *err)
-{
-    static const int64_t def[] = {0, 2, 3};
-    const int64_t *axes = def;
-    int na = cs__attr_ints(n, "axes", &axes);
-    if (na < 0) {
-        axes = def;
-        na = 3;
-    }
-    memset(mask, 0, CS_MAX_RANK * sizeof *mask);
-    for (int i = 0; i < na; i++) {
-        int a;
-        cs_status rc = cs__axis(n, axes[i], x->rank, false, &a, err);
-        if (rc != CS_OK) return rc;
-        if (mask[a])
-            return cs__node_error(err, n, CS_ERR_INVALID, "axis %d is listed twice in axes", a);
-        mask[a] = true;
-    }
-    *slots = 1;
-    for (int d = 0; d < x->rank; d++)
-        if (!mask[d]) *slots *= x->dims[d];
-    return CS_OK;
-}
-
-static cs_status mvn_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
-                           int n_out, cs_error *err)
-{
-    bool mask[CS_MAX_RANK];
-    int64_t slots;
-    cs_status rc = mvn_axes(n, in[0], mask, &slots, err);
-    if (rc != CS_OK) return rc;
-    cs__same_shape(out, in[0]);
-    return CS_OK;
-}
-
 static size_t mvn_scratch(const cs__node *n, const cs_tensor *const *in, int n_in,
                           const cs_tensor *out, int n_out)
 {
     bool mask[CS_MAX_RANK];
     int64_t slots;
-    if (mvn_axes(n, in[0], mask, &slots, NULL) != CS_OK) return 0;
+    if (cs__mvn_axes(n, in[0], mask, &slots, NULL) != CS_OK) return 0;
     return (size_t)slots * 2 * sizeof(double);
 }
 
@@ -741,7 +541,7 @@ static cs_status mvn_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs
 {
     bool mask[CS_MAX_RANK];
     int64_t slots;
-    cs_status rc = mvn_axes(ctx->node, in[0], mask, &slots, ctx->err);
+    cs_status rc = cs__mvn_axes(ctx->node, in[0], mask, &slots, ctx->err);
     if (rc != CS_OK) return rc;
     const mvn_fn fn = mvn_fns[in[0]->dtype];
     if (!fn) return unsupported_type(ctx->err, ctx->node, in[0]->dtype);
@@ -758,18 +558,6 @@ static cs_status mvn_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs
     fn(in[0], out, mask, mean, dev, MVN_OUT);
     return CS_OK;
 }
-
-const cs__op cs__ops_norm[] = {
-    {"Softmax", NULL, 1, softmax_infer},
-    {"LogSoftmax", NULL, 1, softmax_infer},
-    {"Hardmax", NULL, 1, softmax_infer},
-    {"BatchNormalization", NULL, 1, bn_infer},
-    {"InstanceNormalization", NULL, 1, in_infer},
-    {"LayerNormalization", NULL, 17, ln_infer},
-    {"LRN", NULL, 1, lrn_infer},
-    {"MeanVarianceNormalization", NULL, 9, mvn_infer},
-    {0},
-};
 
 const cs__kernel cs__kernels_norm[] = {
     {"Softmax", NULL, 1, CS__T_FLOAT, 0, softmax_run, NULL},

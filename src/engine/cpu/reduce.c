@@ -1,6 +1,6 @@
 /*
  * reduce.c - CPU kernels for reductions along axes: the Reduce* family, ArgMax/ArgMin,
- * CumSum and TopK.
+ * CumSum and TopK; their schemas (shape and type inference) are in ops/reduce.c.
  *
  * All Reduce* operators share one engine. The input's dims are split into runs of kept
  * and reduced axes (size-1 dims dropped, adjacent runs of the same kind merged), which
@@ -12,12 +12,14 @@
  *    independent lanes, which also vectorise.
  * Further runs on either side are walked with an odometer over strides, so any set of
  * axes works without a transpose or scratch memory. An operator is four small macros
- * (init, map, combine, finish) stamped into one function per element type; float32
- * accumulates in float32, half types in float, integers exactly in 64 bits.
+ * (init, map, combine, finish) stamped into one function per element type (REDUCE_LOOPS,
+ * a row for each operator of CS__REDUCE_OPS in ops/reduce.h); float32 accumulates in
+ * float32, half types in float, integers exactly in 64 bits.
  *
  * ArgMax/ArgMin, CumSum and TopK work along one axis as outer x length x inner.
  */
 #include "engine/kernel.h"
+#include "engine/ops/reduce.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -264,90 +266,30 @@ static void plan_build(rplan *p, const cs_tensor *x, const bool *mask, void *y)
                      SHIFT)                                                                      \
     DEFINE_REDUCE(name##_##tag, T, SEL(ACC, FACC), LD, ST, INIT(LO, HI), MAP, COMB, FIN, SHIFT)
 
-/* name, accumulator, init, map, combine, finish, shift */
-#define REDUCE_OPS(X)                                       \
-    X(sum, SEL_ACC, INIT_0, M_ID, C_ADD, F_ID, SH_NONE)     \
-    X(mean, SEL_ACC, INIT_0, M_ID, C_ADD, F_MEAN, SH_NONE)  \
-    X(prod, SEL_ACC, INIT_1, M_ID, C_MUL, F_ID, SH_NONE)    \
-    X(max, SEL_ACC, INIT_LO, M_ID, C_MAX, F_ID, SH_NONE)    \
-    X(min, SEL_ACC, INIT_HI, M_ID, C_MIN, F_ID, SH_NONE)    \
-    X(l1, SEL_ACC, INIT_0, M_ABS, C_ADD, F_ID, SH_NONE)     \
-    X(l2, SEL_ACC, INIT_0, M_SQ, C_ADD, F_SQRT, SH_NONE)    \
-    X(sumsq, SEL_ACC, INIT_0, M_SQ, C_ADD, F_ID, SH_NONE)   \
-    X(logsum, SEL_ACC, INIT_0, M_ID, C_ADD, F_LOG, SH_NONE) \
-    X(lse, SEL_FACC, INIT_0, M_EXP, C_ADD, F_LSE, SH_FINITE)
-
-#define STAMP_OP(name, SEL, INIT, MAP, COMB, FIN, SHIFT)            \
-    FOR_TYPES(STAMP_REDUCE, name, SEL, INIT, MAP, COMB, FIN, SHIFT) \
-    static const range_fn name##_fns[N_DTYPES] = {FOR_TYPES(FN_ENTRY, name)};
-REDUCE_OPS(STAMP_OP)
-
 typedef struct reduce_op {
-    int axes_input_since; /* opset from which axes is input 1 rather than an attribute */
-    const range_fn *pre;  /* a first pass into the output (ReduceLogSumExp's max), or NULL */
+    const range_fn *pre; /* a first pass into the output (ReduceLogSumExp's max), or NULL */
     const range_fn *fns;
 } reduce_op;
 
-/* Reads the axes into a mask over the input's dims; *noop is set when empty axes mean
- * "no reduction". Returns CS__DEFER when the axes input is not known yet. */
-static cs_status reduce_axes(const cs__node *n, const reduce_op *op, const cs_tensor *const *in,
-                             int n_in, bool *mask, bool *noop, cs_error *err)
-{
-    const int rank = in[0]->rank;
-    const bool from_input = n->opset >= op->axes_input_since;
-    const cs_tensor *at = from_input && n_in > 1 ? in[1] : NULL;
-    const int64_t *attr = NULL;
-    int64_t na = 0;
-    if (at) {
-        if (at->rank != 1)
-            return cs__node_error(err, n, CS_ERR_INVALID, "axes must be a 1-D tensor, got rank %d",
-                                  at->rank);
-        if (at->dtype != CS_DTYPE_INT64)
-            return cs__node_error(err, n, CS_ERR_INVALID, "axes must be int64, got %s",
-                                  cs_dtype_name(at->dtype));
-        na = cs__numel(at);
-        if (na && !at->data) return CS__DEFER;
-    } else if (!from_input) {
-        na = cs__attr_ints(n, "axes", &attr);
-        if (na < 0) na = 0;
-    }
-    memset(mask, 0, CS_MAX_RANK * sizeof *mask);
-    *noop = false;
-    if (na == 0) {
-        if (from_input && cs__attr_int(n, "noop_with_empty_axes", 0))
-            *noop = true;
-        else
-            for (int d = 0; d < rank; d++) mask[d] = true;
-        return CS_OK;
-    }
-    for (int64_t i = 0; i < na; i++) {
-        int a;
-        cs_status rc = cs__axis(n, at ? cs_tensor_get_i64(at, i) : attr[i], rank, false, &a, err);
-        if (rc != CS_OK) return rc;
-        if (mask[a])
-            return cs__node_error(err, n, CS_ERR_INVALID, "axis %d is listed twice in axes", a);
-        mask[a] = true;
-    }
-    return CS_OK;
-}
+/* C name (one row for each of CS__REDUCE_OPS), accumulator, init, map, combine, finish,
+ * shift, first pass (an earlier row's functions, or NULL) */
+#define REDUCE_LOOPS(X)                                           \
+    X(sum, SEL_ACC, INIT_0, M_ID, C_ADD, F_ID, SH_NONE, NULL)     \
+    X(mean, SEL_ACC, INIT_0, M_ID, C_ADD, F_MEAN, SH_NONE, NULL)  \
+    X(prod, SEL_ACC, INIT_1, M_ID, C_MUL, F_ID, SH_NONE, NULL)    \
+    X(max, SEL_ACC, INIT_LO, M_ID, C_MAX, F_ID, SH_NONE, NULL)    \
+    X(min, SEL_ACC, INIT_HI, M_ID, C_MIN, F_ID, SH_NONE, NULL)    \
+    X(l1, SEL_ACC, INIT_0, M_ABS, C_ADD, F_ID, SH_NONE, NULL)     \
+    X(l2, SEL_ACC, INIT_0, M_SQ, C_ADD, F_SQRT, SH_NONE, NULL)    \
+    X(sumsq, SEL_ACC, INIT_0, M_SQ, C_ADD, F_ID, SH_NONE, NULL)   \
+    X(logsum, SEL_ACC, INIT_0, M_ID, C_ADD, F_LOG, SH_NONE, NULL) \
+    X(lse, SEL_FACC, INIT_0, M_EXP, C_ADD, F_LSE, SH_FINITE, max_fns)
 
-static cs_status reduce_infer(const reduce_op *op, const cs__node *n, const cs_tensor *const *in,
-                              int n_in, cs_tensor *out, cs_error *err)
-{
-    bool mask[CS_MAX_RANK], noop;
-    cs_status rc = reduce_axes(n, op, in, n_in, mask, &noop, err);
-    if (rc != CS_OK) return rc;
-    const bool keep = cs__attr_int(n, "keepdims", 1) != 0;
-    out->dtype = in[0]->dtype;
-    out->rank = 0;
-    for (int d = 0; d < in[0]->rank; d++) {
-        if (!mask[d] || noop)
-            out->dims[out->rank++] = in[0]->dims[d];
-        else if (keep)
-            out->dims[out->rank++] = 1;
-    }
-    return CS_OK;
-}
+#define STAMP_OP(name, SEL, INIT, MAP, COMB, FIN, SHIFT, PRE)                 \
+    FOR_TYPES(STAMP_REDUCE, name, SEL, INIT, MAP, COMB, FIN, SHIFT)           \
+    static const range_fn name##_fns[N_DTYPES] = {FOR_TYPES(FN_ENTRY, name)}; \
+    static const reduce_op name##_op = {PRE, name##_fns};
+REDUCE_LOOPS(STAMP_OP)
 
 static void run_pass(cs__kctx *ctx, rplan *p, range_fn fn)
 {
@@ -359,11 +301,11 @@ static void run_pass(cs__kctx *ctx, rplan *p, range_fn fn)
     }
 }
 
-static cs_status reduce_run(const reduce_op *op, cs__kctx *ctx, const cs_tensor *const *in,
-                            int n_in, cs_tensor *out)
+static cs_status reduce_run(const reduce_op *op, int axes_input_since, cs__kctx *ctx,
+                            const cs_tensor *const *in, int n_in, cs_tensor *out)
 {
     bool mask[CS_MAX_RANK], noop;
-    cs_status rc = reduce_axes(ctx->node, op, in, n_in, mask, &noop, ctx->err);
+    cs_status rc = cs__reduce_axes(ctx->node, axes_input_since, in, n_in, mask, &noop, ctx->err);
     if (rc == CS__DEFER)
         return cs__node_error(ctx->err, ctx->node, CS_ERR_INTERNAL, "axes unknown at run time");
     if (rc != CS_OK) return rc;
@@ -383,29 +325,13 @@ static cs_status reduce_run(const reduce_op *op, cs__kctx *ctx, const cs_tensor 
     return CS_OK;
 }
 
-/* ReduceSum took axes as an input from opset 13, the others from 18. */
-#define REDUCE_KERNEL(name, since, pre)                                                    \
-    static const reduce_op name##_op = {since, pre, name##_fns};                           \
-    static cs_status name##_infer(const cs__node *n, const cs_tensor *const *in, int n_in, \
-                                  cs_tensor *out, int n_out, cs_error *err)                \
-    {                                                                                      \
-        return reduce_infer(&name##_op, n, in, n_in, out, err);                            \
-    }                                                                                      \
-    static cs_status name##_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in,       \
-                                cs_tensor *out, int n_out)                                 \
-    {                                                                                      \
-        return reduce_run(&name##_op, ctx, in, n_in, out);                                 \
+#define REDUCE_KERNEL(Op, name, axes_input_since, types)                             \
+    static cs_status name##_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, \
+                                cs_tensor *out, int n_out)                           \
+    {                                                                                \
+        return reduce_run(&name##_op, axes_input_since, ctx, in, n_in, out);         \
     }
-REDUCE_KERNEL(sum, 13, NULL)
-REDUCE_KERNEL(mean, 18, NULL)
-REDUCE_KERNEL(prod, 18, NULL)
-REDUCE_KERNEL(max, 18, NULL)
-REDUCE_KERNEL(min, 18, NULL)
-REDUCE_KERNEL(l1, 18, NULL)
-REDUCE_KERNEL(l2, 18, NULL)
-REDUCE_KERNEL(sumsq, 18, NULL)
-REDUCE_KERNEL(logsum, 18, NULL)
-REDUCE_KERNEL(lse, 18, max_fns)
+CS__REDUCE_OPS(REDUCE_KERNEL)
 
 /* --- ArgMax / ArgMin ------------------------------------------------------------------- */
 
@@ -453,27 +379,6 @@ typedef struct argplan {
     }
 FOR_TYPES(DEFINE_ARG, )
 static const range_fn arg_fns[N_DTYPES] = {FOR_TYPES(FN_ENTRY, arg)};
-
-static cs_status arg_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
-                           int n_out, cs_error *err)
-{
-    int axis;
-    cs_status rc = cs__axis(n, cs__attr_int(n, "axis", 0), in[0]->rank, false, &axis, err);
-    if (rc != CS_OK) return rc;
-    if (in[0]->dims[axis] == 0)
-        return cs__node_error(err, n, CS_ERR_INVALID, "cannot take the index over empty axis %d",
-                              axis);
-    const bool keep = cs__attr_int(n, "keepdims", 1) != 0;
-    out->dtype = CS_DTYPE_INT64;
-    out->rank = 0;
-    for (int d = 0; d < in[0]->rank; d++) {
-        if (d != axis)
-            out->dims[out->rank++] = in[0]->dims[d];
-        else if (keep)
-            out->dims[out->rank++] = 1;
-    }
-    return CS_OK;
-}
 
 static cs_status arg_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
                          int n_out)
@@ -539,37 +444,12 @@ typedef struct cumplan {
 FOR_TYPES(DEFINE_CUMSUM, )
 static const range_fn cumsum_fns[N_DTYPES] = {FOR_TYPES(FN_ENTRY, cumsum)};
 
-/* The axis input: a scalar or one-element int32/int64 tensor. */
-static cs_status cumsum_axis(const cs__node *n, const cs_tensor *const *in, int n_in, int *axis,
-                             cs_error *err)
-{
-    const cs_tensor *a = n_in > 1 ? in[1] : NULL;
-    if (!a) return cs__node_error(err, n, CS_ERR_INVALID, "the axis input is required");
-    if (a->rank > 1 || cs__numel(a) != 1 ||
-        (a->dtype != CS_DTYPE_INT32 && a->dtype != CS_DTYPE_INT64))
-        return cs__node_error(err, n, CS_ERR_INVALID,
-                              "axis must be one int32 or int64 value, got %s of rank %d",
-                              cs_dtype_name(a->dtype), a->rank);
-    if (!a->data) return CS__DEFER;
-    return cs__axis(n, cs_tensor_get_i64(a, 0), in[0]->rank, false, axis, err);
-}
-
-static cs_status cumsum_infer(const cs__node *n, const cs_tensor *const *in, int n_in,
-                              cs_tensor *out, int n_out, cs_error *err)
-{
-    int axis;
-    cs_status rc = cumsum_axis(n, in, n_in, &axis, err);
-    if (rc != CS_OK && rc != CS__DEFER) return rc; /* the shape never depends on the axis */
-    cs__same_shape(out, in[0]);
-    return CS_OK;
-}
-
 static cs_status cumsum_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
                             int n_out)
 {
     const cs__node *n = ctx->node;
     int axis;
-    cs_status rc = cumsum_axis(n, in, n_in, &axis, ctx->err);
+    cs_status rc = cs__cumsum_axis(n, in, n_in, &axis, ctx->err);
     if (rc != CS_OK) return rc;
     const range_fn fn = cumsum_fns[in[0]->dtype];
     if (!fn)
@@ -655,51 +535,12 @@ typedef struct topkplan {
 FOR_TYPES(DEFINE_TOPK, )
 static const range_fn topk_fns[N_DTYPES] = {FOR_TYPES(FN_ENTRY, topk)};
 
-/* K is an attribute before opset 10, then a one-element int64 input. */
-static cs_status topk_params(const cs__node *n, const cs_tensor *const *in, int n_in, int *axis,
-                             int64_t *k, cs_error *err)
-{
-    cs_status rc = cs__axis(n, cs__attr_int(n, "axis", -1), in[0]->rank, false, axis, err);
-    if (rc != CS_OK) return rc;
-    if (n->opset < 10) {
-        *k = cs__attr_int(n, "k", -1);
-    } else {
-        const cs_tensor *kt = n_in > 1 ? in[1] : NULL;
-        if (!kt || kt->rank > 1 || cs__numel(kt) != 1 || kt->dtype != CS_DTYPE_INT64)
-            return cs__node_error(err, n, CS_ERR_INVALID,
-                                  "K must be a 1-D int64 tensor with one element");
-        if (!kt->data) return CS__DEFER;
-        *k = cs_tensor_get_i64(kt, 0);
-    }
-    if (*k < 0 || *k > in[0]->dims[*axis])
-        return cs__node_error(err, n, CS_ERR_INVALID,
-                              "K=%lld is out of range [0, %lld] for axis %d", (long long)*k,
-                              (long long)in[0]->dims[*axis], *axis);
-    return CS_OK;
-}
-
-static cs_status topk_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
-                            int n_out, cs_error *err)
-{
-    int axis = 0;
-    int64_t k = 0;
-    cs_status rc = topk_params(n, in, n_in, &axis, &k, err);
-    if (rc != CS_OK) return rc;
-    if (n_out != 2)
-        return cs__node_error(err, n, CS_ERR_INVALID, "expected 2 outputs, got %d", n_out);
-    cs__same_shape(&out[0], in[0]);
-    out[0].dims[axis] = k;
-    cs__same_shape(&out[1], &out[0]);
-    out[1].dtype = CS_DTYPE_INT64;
-    return CS_OK;
-}
-
 static cs_status topk_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
                           int n_out)
 {
     int axis;
     topkplan p = {.x = in[0]->data, .values = out[0].data, .indices = out[1].data};
-    cs_status rc = topk_params(ctx->node, in, n_in, &axis, &p.k, ctx->err);
+    cs_status rc = cs__topk_params(ctx->node, in, n_in, &axis, &p.k, ctx->err);
     if (rc != CS_OK) return rc;
     const range_fn fn = topk_fns[in[0]->dtype];
     if (!fn)
@@ -712,51 +553,16 @@ static cs_status topk_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
     return CS_OK;
 }
 
-/* The types the specs list: Reduce* take floats and 32/64-bit integers, ReduceMax/Min
- * also 8-bit ones (opset 12); CumSum the same without 8-bit; the rest every number. */
-#define T_REDUCE (CS__T_FLOAT | CS__T(INT32) | CS__T(INT64) | CS__T(UINT32) | CS__T(UINT64))
-#define T_MINMAX (T_REDUCE | CS__T(INT8) | CS__T(UINT8))
-#define REDUCE_OP_ENTRY(op, name) \
-    {                             \
-        op, NULL, 1, name##_infer \
-    }
-#define REDUCE_KERNEL_ENTRY(op, name, types)    \
-    {                                           \
-        op, NULL, 1, types, 0, name##_run, NULL \
-    }
+#define REDUCE_KERNEL_ENTRY(Op, name, axes_input_since, types) \
+    {#Op, NULL, 1, types, 0, name##_run, NULL},
 
-const cs__op cs__ops_reduce[] = {
-    REDUCE_OP_ENTRY("ReduceSum", sum),
-    REDUCE_OP_ENTRY("ReduceMean", mean),
-    REDUCE_OP_ENTRY("ReduceProd", prod),
-    REDUCE_OP_ENTRY("ReduceMax", max),
-    REDUCE_OP_ENTRY("ReduceMin", min),
-    REDUCE_OP_ENTRY("ReduceL1", l1),
-    REDUCE_OP_ENTRY("ReduceL2", l2),
-    REDUCE_OP_ENTRY("ReduceSumSquare", sumsq),
-    REDUCE_OP_ENTRY("ReduceLogSum", logsum),
-    REDUCE_OP_ENTRY("ReduceLogSumExp", lse),
-    {"ArgMax", NULL, 1, arg_infer},
-    {"ArgMin", NULL, 1, arg_infer},
-    {"CumSum", NULL, 11, cumsum_infer},
-    {"TopK", NULL, 1, topk_infer},
-    {0},
-};
-
+/* clang-format off */
 const cs__kernel cs__kernels_reduce[] = {
-    REDUCE_KERNEL_ENTRY("ReduceSum", sum, T_REDUCE),
-    REDUCE_KERNEL_ENTRY("ReduceMean", mean, T_REDUCE),
-    REDUCE_KERNEL_ENTRY("ReduceProd", prod, T_REDUCE),
-    REDUCE_KERNEL_ENTRY("ReduceMax", max, T_MINMAX),
-    REDUCE_KERNEL_ENTRY("ReduceMin", min, T_MINMAX),
-    REDUCE_KERNEL_ENTRY("ReduceL1", l1, T_REDUCE),
-    REDUCE_KERNEL_ENTRY("ReduceL2", l2, T_REDUCE),
-    REDUCE_KERNEL_ENTRY("ReduceSumSquare", sumsq, T_REDUCE),
-    REDUCE_KERNEL_ENTRY("ReduceLogSum", logsum, T_REDUCE),
-    REDUCE_KERNEL_ENTRY("ReduceLogSumExp", lse, T_REDUCE),
+    CS__REDUCE_OPS(REDUCE_KERNEL_ENTRY)
     {"ArgMax", NULL, 1, CS__T_NUMERIC, 0, arg_run, NULL},
     {"ArgMin", NULL, 1, CS__T_NUMERIC, 0, arg_run, NULL},
-    {"CumSum", NULL, 11, T_REDUCE, 0, cumsum_run, NULL},
+    {"CumSum", NULL, 11, CS__T_REDUCE, 0, cumsum_run, NULL},
     {"TopK", NULL, 1, CS__T_NUMERIC, 0, topk_run, NULL},
     {0},
 };
+/* clang-format on */

@@ -1,13 +1,15 @@
 /*
- * unary.c - CPU kernels for the elementwise unary operator family, Cast and CastLike.
+ * unary.c - CPU kernels for the elementwise unary operator family, Cast and CastLike; their
+ * schemas (shape and type inference) are in ops/unary.c.
  *
  * One table-driven core. Every operator is a `uop` row: a float32 loop and a float64 loop
  * stamped from one scalar expression each, an optional int64 loop for the operators ONNX
  * defines on integers, attribute defaults, and a parallel grain. float16 and bfloat16 run
  * the float32 loop on stack chunks converted through float; integer and bool tensors run
  * the int64 loop on chunks widened to int64 (or, for the few operators ONNX allows on
- * integers without an exact integer form, the float64 loop). One infer (same shape, same
- * type or bool) and one dispatcher serve every operator.
+ * integers without an exact integer form, the float64 loop). One dispatcher serves every
+ * operator in CS__UNARY_OPS (ops/unary.h). cs__act_apply, the activation fused into a
+ * producer, runs Clip's loops.
  *
  * Cast converts between every pair of numeric and bool types through a float64 or int64
  * pivot, with direct loops for the common float pairs. Conversions follow numpy and ONNX
@@ -17,10 +19,9 @@
  * for the narrower types. String tensors are not supported.
  */
 #include "engine/kernel.h"
+#include "engine/ops/unary.h"
 
-#include <float.h>
 #include <string.h>
-#include <strings.h>
 
 #if defined(__GNUC__) && !defined(__clang__)
 /* The float32 loops below are written branch-free so that the compiler turns them into
@@ -491,6 +492,7 @@ static void store_f32(cs_dtype t, const float *d, uint16_t *y, int64_t n)
 
 #define FLOAT_OP(name, g, ...) \
     static const uop op_##name = {.f32 = f32_##name, .f64 = f64_##name, .grain = g, __VA_ARGS__}
+/* Predicates write bool: CS__UNARY_OPS gives their outputs that type. */
 #define PRED_OP(name, g, ...) \
     static const uop op_##name = {.p32 = p32_##name, .p64 = p64_##name, .grain = g, __VA_ARGS__}
 
@@ -535,46 +537,7 @@ FLOAT_OP(tan, GRAIN_MATH, .kind = K_PLAIN);
 FLOAT_OP(tanh, GRAIN_MATH, .kind = K_PLAIN);
 FLOAT_OP(thresholdedrelu, GRAIN_CHEAP, .alpha = 1.0f);
 
-/* --- shared infer and run ---------------------------------------------------------------- */
-
-static cs_status check_input(const cs__node *n, uint32_t types, const cs_tensor *const *in,
-                             int n_in, cs_error *err)
-{
-    if (n_in < 1 || !in[0]) return cs__node_error(err, n, CS_ERR_INVALID, "missing input");
-    cs_dtype t = in[0]->dtype;
-    if ((unsigned)t >= 32 || !(types & (1u << t)))
-        return cs__node_error(err, n, CS_ERR_UNSUPPORTED, "element type %s is not supported",
-                              cs_dtype_name(t));
-    return CS_OK;
-}
-
-static cs_status unary_infer(const uop *op, uint32_t types, const cs__node *n,
-                             const cs_tensor *const *in, int n_in, cs_tensor *out, int n_out,
-                             cs_error *err)
-{
-    cs_status st = check_input(n, types, in, n_in, err);
-    if (st) return st;
-    if (n_out < 1) return cs__node_error(err, n, CS_ERR_INVALID, "missing output");
-    cs__same_shape(&out[0], in[0]);
-    if (op->p32) out[0].dtype = CS_DTYPE_BOOL;
-    return CS_OK;
-}
-
-/* A Clip bound from an optional input (opset 11 on): absent leaves the default. */
-static cs_status clip_bound(const cs__node *n, const cs_tensor *b, const char *what, bool isint,
-                            double *f, int64_t *i, cs_error *err)
-{
-    if (!b) return CS_OK;
-    if (cs__numel(b) != 1)
-        return cs__node_error(err, n, CS_ERR_INVALID, "%s must be a scalar, got %lld elements",
-                              what, (long long)cs__numel(b));
-    if (!b->data) return cs__node_error(err, n, CS_ERR_INVALID, "%s has no data", what);
-    if (isint)
-        *i = cs_tensor_get_i64(b, 0);
-    else
-        *f = cs_tensor_get_f64(b, 0);
-    return CS_OK;
-}
+/* --- run -------------------------------------------------------------------------------- */
 
 static cs_status unary_params(const uop *op, const cs__node *n, const cs_tensor *const *in,
                               int n_in, uparam *p, cs_error *err)
@@ -604,26 +567,14 @@ static cs_status unary_params(const uop *op, const cs__node *n, const cs_tensor 
         }
         if (is_float(t)) return cs__clip_bounds(n, in, n_in, &p->lo, &p->hi, err);
         if (n->opset >= 11) {
-            cs_status st = clip_bound(n, n_in > 1 ? in[1] : NULL, "min", true, NULL, &p->ilo, err);
-            if (!st) st = clip_bound(n, n_in > 2 ? in[2] : NULL, "max", true, NULL, &p->ihi, err);
+            cs_status st =
+                cs__clip_bound(n, n_in > 1 ? in[1] : NULL, "min", true, NULL, &p->ilo, err);
+            if (!st)
+                st = cs__clip_bound(n, n_in > 2 ? in[2] : NULL, "max", true, NULL, &p->ihi, err);
             if (st) return st;
         }
     }
     return CS_OK;
-}
-
-cs_status cs__clip_bounds(const cs__node *n, const cs_tensor *const *in, int n_in, double *lo,
-                          double *hi, cs_error *err)
-{
-    *lo = -INFINITY;
-    *hi = INFINITY;
-    if (n->opset < 11) {
-        *lo = cs__attr_float(n, "min", -FLT_MAX);
-        *hi = cs__attr_float(n, "max", FLT_MAX);
-        return CS_OK;
-    }
-    cs_status st = clip_bound(n, n_in > 1 ? in[1] : NULL, "min", false, lo, NULL, err);
-    return st ? st : clip_bound(n, n_in > 2 ? in[2] : NULL, "max", false, hi, NULL, err);
 }
 
 void cs__act_apply(const cs__act *a, cs_dtype t, void *y, int64_t n)
@@ -706,7 +657,7 @@ static cs_status unary_run(const uop *op, uint32_t types, cs__kctx *ctx, const c
                            int n_in, cs_tensor *out, int n_out)
 {
     const cs__node *n = ctx->node;
-    cs_status st = check_input(n, types, in, n_in, ctx->err);
+    cs_status st = cs__unary_check_input(n, types, in, n_in, ctx->err);
     if (st) return st;
     ujob j = {.op = op, .t = in[0]->dtype, .x = in[0]->data, .y = out[0].data};
     st = unary_params(op, n, in, n_in, &j.p, ctx->err);
@@ -715,137 +666,15 @@ static cs_status unary_run(const uop *op, uint32_t types, cs__kctx *ctx, const c
     return CS_OK;
 }
 
-#define STAMP_KERNEL(name, types)                                                          \
-    static cs_status infer_##name(const cs__node *n, const cs_tensor *const *in, int n_in, \
-                                  cs_tensor *out, int n_out, cs_error *err)                \
-    {                                                                                      \
-        return unary_infer(&op_##name, types, n, in, n_in, out, n_out, err);               \
-    }                                                                                      \
-    static cs_status run_##name(cs__kctx *ctx, const cs_tensor *const *in, int n_in,       \
-                                cs_tensor *out, int n_out)                                 \
-    {                                                                                      \
-        return unary_run(&op_##name, types, ctx, in, n_in, out, n_out);                    \
+#define STAMP_KERNEL(Op, name, since, types, otype)                                  \
+    static cs_status run_##name(cs__kctx *ctx, const cs_tensor *const *in, int n_in, \
+                                cs_tensor *out, int n_out)                           \
+    {                                                                                \
+        return unary_run(&op_##name, types, ctx, in, n_in, out, n_out);              \
     }
-
-/* ONNX name, C name, first opset served, accepted input types */
-#define UNARY_KERNELS(X)                        \
-    X(Abs, abs, 1, CS__T_NUMERIC)               \
-    X(Acos, acos, 7, CS__T_FLOAT)               \
-    X(Acosh, acosh, 9, CS__T_FLOAT)             \
-    X(Asin, asin, 7, CS__T_FLOAT)               \
-    X(Asinh, asinh, 9, CS__T_FLOAT)             \
-    X(Atan, atan, 7, CS__T_FLOAT)               \
-    X(Atanh, atanh, 9, CS__T_FLOAT)             \
-    X(Ceil, ceil, 1, CS__T_FLOAT)               \
-    X(Celu, celu, 12, CS__T_FLOAT)              \
-    X(Clip, clip, 1, CS__T_NUMERIC)             \
-    X(Cos, cos, 7, CS__T_FLOAT)                 \
-    X(Cosh, cosh, 9, CS__T_FLOAT)               \
-    X(Elu, elu, 1, CS__T_FLOAT)                 \
-    X(Erf, erf, 9, CS__T_NUMERIC)               \
-    X(Exp, exp, 1, CS__T_FLOAT)                 \
-    X(Floor, floor, 1, CS__T_FLOAT)             \
-    X(HardSigmoid, hardsigmoid, 1, CS__T_FLOAT) \
-    X(HardSwish, hardswish, 14, CS__T_FLOAT)    \
-    X(IsInf, isinf, 10, CS__T_FLOAT)            \
-    X(IsNaN, isnan, 9, CS__T_FLOAT)             \
-    X(LeakyRelu, leakyrelu, 1, CS__T_FLOAT)     \
-    X(Log, log, 1, CS__T_FLOAT)                 \
-    X(Neg, neg, 1, CS__T_FLOAT | CS__T_SINT)    \
-    X(Not, not, 1, CS__T(BOOL))                 \
-    X(Reciprocal, reciprocal, 1, CS__T_FLOAT)   \
-    X(Relu, relu, 1, CS__T_FLOAT | CS__T_SINT)  \
-    X(Round, round, 11, CS__T_FLOAT)            \
-    X(Selu, selu, 1, CS__T_FLOAT)               \
-    X(Shrink, shrink, 9, CS__T_NUMERIC)         \
-    X(Sigmoid, sigmoid, 1, CS__T_FLOAT)         \
-    X(Sign, sign, 9, CS__T_NUMERIC)             \
-    X(Sin, sin, 7, CS__T_FLOAT)                 \
-    X(Sinh, sinh, 9, CS__T_FLOAT)               \
-    X(Softplus, softplus, 1, CS__T_FLOAT)       \
-    X(Softsign, softsign, 1, CS__T_FLOAT)       \
-    X(Sqrt, sqrt, 1, CS__T_FLOAT)               \
-    X(Tan, tan, 7, CS__T_FLOAT)                 \
-    X(Tanh, tanh, 1, CS__T_FLOAT)               \
-    X(ThresholdedRelu, thresholdedrelu, 10, CS__T_FLOAT)
-
-#define STAMP_KERNEL_X(Op, name, since, types) STAMP_KERNEL(name, types)
-UNARY_KERNELS(STAMP_KERNEL_X)
+CS__UNARY_OPS(STAMP_KERNEL)
 
 /* --- Cast and CastLike ------------------------------------------------------------------- */
-
-static cs_dtype dtype_from_name(const char *s)
-{
-    static const struct {
-        const char *name;
-        cs_dtype t;
-    } names[] = {
-        {"FLOAT", CS_DTYPE_FLOAT32},   {"FLOAT32", CS_DTYPE_FLOAT32},
-        {"DOUBLE", CS_DTYPE_FLOAT64},  {"FLOAT64", CS_DTYPE_FLOAT64},
-        {"FLOAT16", CS_DTYPE_FLOAT16}, {"BFLOAT16", CS_DTYPE_BFLOAT16},
-        {"INT8", CS_DTYPE_INT8},       {"INT16", CS_DTYPE_INT16},
-        {"INT32", CS_DTYPE_INT32},     {"INT64", CS_DTYPE_INT64},
-        {"UINT8", CS_DTYPE_UINT8},     {"UINT16", CS_DTYPE_UINT16},
-        {"UINT32", CS_DTYPE_UINT32},   {"UINT64", CS_DTYPE_UINT64},
-        {"BOOL", CS_DTYPE_BOOL},       {"STRING", CS_DTYPE_STRING},
-    };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-        if (!strcasecmp(s, names[i].name)) return names[i].t;
-    return CS_DTYPE_UNDEFINED;
-}
-
-static cs_status check_cast_type(const cs__node *n, const char *what, int64_t t, cs_error *err)
-{
-    if (t == CS_DTYPE_STRING)
-        return cs__node_error(err, n, CS_ERR_UNSUPPORTED,
-                              "casting %s string tensors is not supported", what);
-    if (t < 0 || t > CS_DTYPE_BFLOAT16 || cs_dtype_size((cs_dtype)t) == 0)
-        return cs__node_error(err, n, CS_ERR_UNSUPPORTED, "casting %s type %lld is not supported",
-                              what, (long long)t);
-    return CS_OK;
-}
-
-/* The target type: Cast's `to` (an int from opset 6, a type name before), CastLike's
- * second input's type. */
-static cs_status cast_target(const cs__node *n, const cs_tensor *const *in, int n_in, cs_dtype *to,
-                             cs_error *err)
-{
-    if (n_in < 1 || !in[0]) return cs__node_error(err, n, CS_ERR_INVALID, "missing input");
-    cs_status st = check_cast_type(n, "from", in[0]->dtype, err);
-    if (st) return st;
-    int64_t t;
-    if (!strcmp(n->op_type, "CastLike")) {
-        if (n_in < 2 || !in[1])
-            return cs__node_error(err, n, CS_ERR_INVALID, "missing input 'target_type'");
-        t = in[1]->dtype;
-    } else {
-        const cs__attr *a = cs__attr_find(n, "to");
-        if (!a) return cs__node_error(err, n, CS_ERR_INVALID, "missing attribute 'to'");
-        if (a->type == CS__ATTR_STRING) {
-            t = dtype_from_name(a->s);
-            if (t == CS_DTYPE_UNDEFINED)
-                return cs__node_error(err, n, CS_ERR_INVALID, "unknown type name '%s'", a->s);
-        } else {
-            t = cs__attr_int(n, "to", CS_DTYPE_UNDEFINED);
-        }
-    }
-    st = check_cast_type(n, "to", t, err);
-    if (st) return st;
-    *to = (cs_dtype)t;
-    return CS_OK;
-}
-
-static cs_status cast_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
-                            int n_out, cs_error *err)
-{
-    cs_dtype to = CS_DTYPE_UNDEFINED;
-    cs_status st = cast_target(n, in, n_in, &to, err);
-    if (st) return st;
-    if (n_out < 1) return cs__node_error(err, n, CS_ERR_INVALID, "missing output");
-    cs__same_shape(&out[0], in[0]);
-    out[0].dtype = to;
-    return CS_OK;
-}
 
 typedef struct cjob {
     cs_dtype from, to;
@@ -932,7 +761,7 @@ static cs_status cast_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
                           int n_out)
 {
     cjob j = {.x = in[0] ? in[0]->data : NULL, .y = out[0].data};
-    cs_status st = cast_target(ctx->node, in, n_in, &j.to, ctx->err);
+    cs_status st = cs__cast_target(ctx->node, in, n_in, &j.to, ctx->err);
     if (st) return st;
     j.from = in[0]->dtype;
     if (out[0].dtype != j.to)
@@ -945,19 +774,11 @@ static cs_status cast_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
 
 /* --- the table --------------------------------------------------------------------------- */
 
-#define OP_ENTRY(Op, name, since, types)     {#Op, NULL, since, infer_##name},
-#define KERNEL_ENTRY(Op, name, since, types) {#Op, NULL, since, types, 0, run_##name, NULL},
+#define KERNEL_ENTRY(Op, name, since, types, otype) {#Op, NULL, since, types, 0, run_##name, NULL},
 
 /* clang-format off */
-const cs__op cs__ops_unary[] = {
-    UNARY_KERNELS(OP_ENTRY)
-    {"Cast", NULL, 1, cast_infer},
-    {"CastLike", NULL, 15, cast_infer},
-    {0},
-};
-
 const cs__kernel cs__kernels_unary[] = {
-    UNARY_KERNELS(KERNEL_ENTRY)
+    CS__UNARY_OPS(KERNEL_ENTRY)
     {"Cast", NULL, 1, CS__T_ALL, 0, cast_run, NULL},
     {"CastLike", NULL, 15, CS__T_ALL, 0, cast_run, NULL},
     {0},
