@@ -96,6 +96,15 @@ function confirmAction(text) {
   });
 }
 
+// A change the user confirms first, the one path every mutating button takes: asks
+// `question`, then awaits call(); a toast says `done` or the API's error text, and after()
+// runs either way so the page shows what is now true. Cancelling changes and redraws nothing.
+async function confirmed(question, call, done, after) {
+  if (!await confirmAction(question)) return;
+  try { await call(); toast(done); } catch (e) { toast(e.message); }
+  after();
+}
+
 function table(head, rows, empty) {
   if (!rows.length) return h('p', {class: 'muted'}, empty || 'None.');
   return h('div', {class: 'scroll'}, h('table', {},
@@ -345,11 +354,10 @@ async function modelView(main, name) {
         const sel = h('select', {id: 'move-' + a, 'aria-label': `new version for alias ${a}`},
           ready.map((x) => h('option', {value: x.version, selected: x.version === v}, 'v' + x.version)));
         return [h('code', {}, a), 'v' + v, deployer ? h('div', {class: 'row'}, sel, h('button', {type: 'button', class: 'move',
-          onclick: async () => {
+          onclick: () => {
             const to = Number(sel.value);
-            if (to === v || !await confirmAction(`Move alias ${a} of ${name} from v${v} to v${to}? Traffic to ${name}:${a} moves at once.`)) return;
-            try { await api('PUT', `/api/v1/models/${enc(name)}/aliases/${enc(a)}`, {version: to}); toast(`${a} now points to v${to}`); } catch (e) { toast(e.message); }
-            draw();
+            if (to !== v) confirmed(`Move alias ${a} of ${name} from v${v} to v${to}? Traffic to ${name}:${a} moves at once.`,
+              () => api('PUT', `/api/v1/models/${enc(name)}/aliases/${enc(a)}`, {version: to}), `${a} now points to v${to}`, draw);
           }}, 'Move')) : null];
       });
       const head = ['Version', 'State', 'Digest', 'Size', 'IO schema', 'Lineage', 'Labels', 'Created'];
@@ -364,11 +372,8 @@ async function modelView(main, name) {
           Object.entries(v.labels || {}).map(([k, x]) => h('div', {}, h('code', {}, `${k}=${x}`))),
           `${v.created_at || ''} ${v.created_by ? 'by ' + v.created_by : ''}`];
         if (deployer) row.push(v.state === 'ready' ? h('button', {type: 'button', class: 'danger archive', 'aria-label': `archive v${v.version}`,
-          onclick: async () => {
-            if (!await confirmAction(`Archive version ${v.version} of ${name}? It will no longer be served or be latest.`)) return;
-            try { await api('PATCH', `/api/v1/models/${enc(name)}/versions/${v.version}`, {state: 'archived'}); toast(`v${v.version} archived`); } catch (e) { toast(e.message); }
-            draw();
-          }}, 'Archive') : '');
+          onclick: () => confirmed(`Archive version ${v.version} of ${name}? It will no longer be served or be latest.`,
+            () => api('PATCH', `/api/v1/models/${enc(name)}/versions/${v.version}`, {state: 'archived'}), `v${v.version} archived`, draw)}, 'Archive') : '');
         return row;
       });
       body.replaceChildren(
