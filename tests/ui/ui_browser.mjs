@@ -97,8 +97,9 @@ check('overview: no problems after the push', admin.problems.length === 0, admin
 await visit(admin, 'deployment', '#/deployment/g1', (pg) => pg.waitForFunction(
   () => document.querySelector('main').textContent.includes('gpu-0'), null, T));
 check('deployment: instances with their device and state', await page.locator('main .chip.Ready').count() >= 1);
-check('deployment: no buttons (promote/abort are not on this page yet)',
-  await page.locator('main button').count() === 0);
+check('deployment: without a rollout in progress only Undo is offered',
+  await page.locator('main button.promote, main button.abort').count() === 0 &&
+  await page.locator('main button.undo').count() === 1);
 await visit(admin, 'devices', '#/devices', (pg) => pg.waitForFunction(
   () => document.querySelectorAll('.bar span').length >= 2 && document.querySelector('main').textContent.includes('cannot be placed'), null, T));
 const segs = await page.evaluate(() => [...document.querySelectorAll('section[aria-label="GPU gpu-0"] .bar span')]
