@@ -96,6 +96,15 @@ function confirmAction(text) {
   });
 }
 
+// A change the user confirms first, the one path every mutating button takes: asks
+// `question`, then awaits call(); a toast says `done` or the API's error text, and after()
+// runs either way so the page shows what is now true. Cancelling changes and redraws nothing.
+async function confirmed(question, call, done, after) {
+  if (!await confirmAction(question)) return;
+  try { await call(); toast(done); } catch (e) { toast(e.message); }
+  after();
+}
+
 function table(head, rows, empty) {
   if (!rows.length) return h('p', {class: 'muted'}, empty || 'None.');
   return h('div', {class: 'scroll'}, h('table', {},
@@ -345,11 +354,10 @@ async function modelView(main, name) {
         const sel = h('select', {id: 'move-' + a, 'aria-label': `new version for alias ${a}`},
           ready.map((x) => h('option', {value: x.version, selected: x.version === v}, 'v' + x.version)));
         return [h('code', {}, a), 'v' + v, deployer ? h('div', {class: 'row'}, sel, h('button', {type: 'button', class: 'move',
-          onclick: async () => {
+          onclick: () => {
             const to = Number(sel.value);
-            if (to === v || !await confirmAction(`Move alias ${a} of ${name} from v${v} to v${to}? Traffic to ${name}:${a} moves at once.`)) return;
-            try { await api('PUT', `/api/v1/models/${enc(name)}/aliases/${enc(a)}`, {version: to}); toast(`${a} now points to v${to}`); } catch (e) { toast(e.message); }
-            draw();
+            if (to !== v) confirmed(`Move alias ${a} of ${name} from v${v} to v${to}? Traffic to ${name}:${a} moves at once.`,
+              () => api('PUT', `/api/v1/models/${enc(name)}/aliases/${enc(a)}`, {version: to}), `${a} now points to v${to}`, draw);
           }}, 'Move')) : null];
       });
       const head = ['Version', 'State', 'Digest', 'Size', 'IO schema', 'Lineage', 'Labels', 'Created'];
@@ -364,11 +372,8 @@ async function modelView(main, name) {
           Object.entries(v.labels || {}).map(([k, x]) => h('div', {}, h('code', {}, `${k}=${x}`))),
           `${v.created_at || ''} ${v.created_by ? 'by ' + v.created_by : ''}`];
         if (deployer) row.push(v.state === 'ready' ? h('button', {type: 'button', class: 'danger archive', 'aria-label': `archive v${v.version}`,
-          onclick: async () => {
-            if (!await confirmAction(`Archive version ${v.version} of ${name}? It will no longer be served or be latest.`)) return;
-            try { await api('PATCH', `/api/v1/models/${enc(name)}/versions/${v.version}`, {state: 'archived'}); toast(`v${v.version} archived`); } catch (e) { toast(e.message); }
-            draw();
-          }}, 'Archive') : '');
+          onclick: () => confirmed(`Archive version ${v.version} of ${name}? It will no longer be served or be latest.`,
+            () => api('PATCH', `/api/v1/models/${enc(name)}/versions/${v.version}`, {state: 'archived'}), `v${v.version} archived`, draw)}, 'Archive') : '');
         return row;
       });
       body.replaceChildren(
@@ -385,24 +390,62 @@ async function modelView(main, name) {
   draw();
 }
 
+// The rollout buttons a token may use (routes.c: POST .../rollout/promote|abort|undo need
+// `deployer`): Promote and Abort while a rollout is in progress, Undo at any time (the API
+// answers 409 with the reason when there is nothing to go back to). rollout() gives the
+// newest status.rollout when a button is pressed; after() redraws the page.
+function rolloutButtons(name, rollout, after) {
+  if (!can('deployer')) return [];
+  const act = (what, question, done) => () => confirmed(question(rollout()),
+    () => api('POST', `/api/v1/deployments/${enc(name)}/rollout/${what}`), done, after);
+  const ro = rollout();
+  const live = ro && (ro.phase === 'Progressing' || ro.phase === 'Paused');
+  return [
+    live ? h('button', {type: 'button', class: 'primary promote', title: 'the canary takes all traffic now',
+      onclick: act('promote', (r) => `Promote v${r.canary} of ${name}? It takes all traffic at once and the rollout ends.`,
+        `${name}: canary promoted`)}, 'Promote') : null,
+    live ? h('button', {type: 'button', class: 'danger abort', title: 'roll the canary back now',
+      onclick: act('abort', (r) => `Abort the rollout of v${r.canary} of ${name}? v${r.stable} takes all traffic back at once.`,
+        `${name}: rollout aborted`)}, 'Abort') : null,
+    h('button', {type: 'button', class: 'undo', title: 'roll out the version served before',
+      onclick: act('undo', (r) => `Undo the last rollout of ${name}? A rollout back to ${r && r.phase !== 'Succeeded' ?
+        'v' + r.stable : 'the version served before'} starts now.`, `${name}: rolling back`)}, 'Undo'),
+  ].filter(Boolean);
+}
+
 async function deploymentView(main, name) {
   const body = h('div', {}, h('p', {class: 'muted'}, 'Loading…'));
   const hist = {t: [], desired: [], ready: []};
   const chart = plotCard('Desired and ready instances', 'instances', () => ({t: hist.t, series: [
     {label: 'desired', values: hist.desired, color: COLORS[1]}, {label: 'ready', values: hist.ready, color: COLORS[2]}]}));
+  // The buttons live outside what is redrawn every second, so that a focused one stays
+  // focused; they are rebuilt only when the set on offer changes.
+  const actions = h('div', {class: 'row', role: 'group', 'aria-label': 'Rollout actions'});
+  const rolloutBox = h('div', {});
+  const instances = h('div', {});
+  const parts = h('div', {hidden: true}, h('h2', {}, 'Rollout'), actions, rolloutBox, h('h2', {}, 'Instances'), instances);
   const events = h('div', {});
-  main.replaceChildren(h('h1', {}, 'Deployment ', h('code', {}, name)), body, h('h2', {}, 'Desired vs ready'),
-    h('div', {class: 'plots'}, chart), h('h2', {}, 'Recent events'), events,
-    h('p', {class: 'muted'}, 'This page shows a rollout\'s progress; promote or abort it with capstan rollout promote|abort NAME (no buttons here yet).'));
-  let claims = {};
-  every(1000, async () => {
+  main.replaceChildren(h('h1', {}, 'Deployment ', h('code', {}, name)), body, parts, h('h2', {}, 'Desired vs ready'),
+    h('div', {class: 'plots'}, chart), h('h2', {}, 'Recent events'), events);
+  let claims = {}, ro = null, offered = null;
+  const drawActions = () => {
+    const buttons = rolloutButtons(name, () => ro, refresh);
+    const key = buttons.map((b) => b.textContent).join();
+    if (key === offered) return;
+    offered = key;
+    const focused = actions.contains(document.activeElement);
+    actions.replaceChildren(...buttons);
+    actions.hidden = !buttons.length;
+    if (focused && buttons.length) buttons[0].focus();
+  };
+  const draw = async () => {
     try {
       const d = await get('/api/v1/deployments/' + enc(name));
       const st = d.status || {};
       hist.t.push(Date.now() / 1000); hist.desired.push(st.desiredInstances ?? 0); hist.ready.push(st.readyInstances ?? 0);
       if (hist.t.length > HISTORY) for (const k of ['t', 'desired', 'ready']) hist[k].shift();
       chart.redraw();
-      const ro = st.rollout;
+      ro = st.rollout;
       const spec = d.spec || {};
       body.replaceChildren(
         h('div', {class: 'cards'},
@@ -410,19 +453,22 @@ async function deploymentView(main, name) {
           h('div', {class: 'card'}, h('div', {class: 'big'}, h('a', {href: '#/model/' + enc(spec.model)}, spec.model)), h('div', {class: 'label'}, 'model')),
           h('div', {class: 'card'}, h('div', {class: 'big'}, st.panic ? 'panic' : 'stable'), h('div', {class: 'label'}, 'autoscaler mode'))),
         st.reason ? h('p', {class: 'error'}, st.reason) : '',
-        h('h2', {}, 'Traffic'), splitBar(st.traffic || []),
-        h('h2', {}, 'Rollout'), ro ? table(['Phase', 'Stable', 'Canary', 'Step', 'Canary weight', 'Failed checks', 'Last check', 'Reason'],
-          [[chip(ro.phase), 'v' + ro.stable, 'v' + ro.canary, ro.step, ro.canaryWeight + '%', ro.failedChecks,
-            ro.lastCheck ? `${ro.lastCheck.requests} requests, ${fmt(ro.lastCheck.successRate)}% ok, p99 ${fmt(ro.lastCheck.p99Ms, 2)} ms` : '', ro.reason || '']])
-          : h('p', {class: 'muted'}, 'No rollout in progress.'),
-        h('h2', {}, 'Instances'), table(['Instance', 'Version', 'State', 'Since', 'Devices', 'CPUs', 'Restarts', 'Reason'],
-          (st.instances || []).map((i) => [i.name, 'v' + i.version, chip(i.state), i.since, i.claim ? claimDevices(claims[i.claim], i.claim) : h('span', {class: 'muted'}, 'none'),
-            (i.cpus || []).join(', '), i.restarts, i.reason || '']), 'No instance.'));
+        h('h2', {}, 'Traffic'), splitBar(st.traffic || []));
+      drawActions();
+      rolloutBox.replaceChildren(ro ? table(['Phase', 'Stable', 'Canary', 'Step', 'Canary weight', 'Failed checks', 'Last check', 'Reason'],
+        [[chip(ro.phase), 'v' + ro.stable, 'v' + ro.canary, ro.step, ro.canaryWeight + '%', ro.failedChecks,
+          ro.lastCheck ? `${ro.lastCheck.requests} requests, ${fmt(ro.lastCheck.successRate)}% ok, p99 ${fmt(ro.lastCheck.p99Ms, 2)} ms` : '', ro.reason || '']])
+        : h('p', {class: 'muted'}, 'No rollout in progress.'));
+      instances.replaceChildren(table(['Instance', 'Version', 'State', 'Since', 'Devices', 'CPUs', 'Restarts', 'Reason'],
+        (st.instances || []).map((i) => [i.name, 'v' + i.version, chip(i.state), i.since, i.claim ? claimDevices(claims[i.claim], i.claim) : h('span', {class: 'muted'}, 'none'),
+          (i.cpus || []).join(', '), i.restarts, i.reason || '']), 'No instance.'));
+      parts.hidden = false;
     } catch (e) {
       body.replaceChildren(h('p', {class: 'error'}, e.message));
+      parts.hidden = true;
     }
-  });
-  every(3000, async () => {
+  };
+  const drawEvents = async () => {
     try {
       const [cl, audit] = await Promise.all([get('/api/v1/claims'), get('/api/v1/audit?limit=100')]);
       claims = Object.fromEntries(cl.items.map((c) => [c.metadata.name, c]));
@@ -431,7 +477,10 @@ async function deploymentView(main, name) {
       events.replaceChildren(table(['When', 'Who', 'Event', 'Detail'], mine.slice(0, 20).map((a) =>
         [a.at, a.actor, h('code', {}, a.action), h('code', {}, eventDetail(a))]), 'No events yet.'));
     } catch (e) { events.replaceChildren(h('p', {class: 'error'}, e.message)); }
-  });
+  };
+  const refresh = () => { draw(); drawEvents(); };
+  every(1000, draw);
+  every(3000, drawEvents);
 }
 
 // An audit entry's change in one short line: a scale's from -> to, else its JSON, cut.

@@ -1,7 +1,9 @@
 """ui_setup.py - what the browser test finds on the server: the digits and spare models (two
 versions each, pushed by test_ui.sh) with `prod` on v1, deployments g1 (8 Gi) and g2 (6 Gi) sharing the simulated 16 Gi GPU, g3
-(4 Gi) Pending for want of memory, a viewer token, and a digit to draw: a sklearn 8x8 digit
-(pixels 0..16), inked at 16 where it is >= 8, that the model classifies as its label.
+(4 Gi) Pending for want of memory, c1 (no device) serving digits v1 with a canary strategy
+whose pause holds a rollout at 60% until a button ends it, a viewer token, and a digit to
+draw: a sklearn 8x8 digit (pixels 0..16), inked at 16 where it is >= 8, that the model
+classifies as its label.
 
 Usage: ui_setup.py URL ADMIN_TOKEN ROOT OUT.json. Prints FAIL lines; writes {viewer, label,
 pixels} to OUT.json.
@@ -48,6 +50,19 @@ for name, gib in (("g1", 8), ("g2", 6), ("g3", 4)):
         if s.get("readyInstances") == 1 or "cannot be placed" in s.get("reason", ""):
             break
         time.sleep(0.1)
+must("deployment c1", *call("PUT", "/api/v1/deployments/c1", {
+    "apiVersion": "capstan.dev/v1", "kind": "Deployment", "metadata": {"name": "c1"},
+    "spec": {"model": "digits", "traffic": [{"version": 1, "percent": 100}],
+             "instances": {"min": 1},
+             "rollout": {"strategy": "canary", "steps": [{"setWeight": 60}, {"pause": "1h"}]}}}))
+for _ in range(100):
+    st, j = call("GET", "/api/v1/deployments/c1")
+    if j.get("status", {}).get("readyInstances") == 1:
+        break
+    time.sleep(0.1)
+else:
+    print("FAIL setup: deployment c1 is not ready: %s" % j.get("status"))
+    sys.exit(1)
 st, j = call("POST", "/api/v1/tokens", {"name": "viewer", "role": "viewer"})
 must("viewer token", st, j)
 viewer = j["token"]
