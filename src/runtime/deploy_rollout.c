@@ -128,9 +128,12 @@ void cs__dep_rollout_step(cs_deployer *d, dep *p, rollout *ro, const char *targe
     /* A failed canary is not tried again while the target still names it; once the target
      * has named another version, naming it again is a new rollout. */
     if (ro->phase == RO_FAILED && strcmp(target, ro->canary)) ro->rearmed = true;
+    /* A rollout that just succeeded has made the target stable, though until the weights
+     * follow the old version may still serve the most: that is no reason to start again. */
+    bool succeeded = ro->phase == RO_SUCCEEDED && !strcmp(target, ro->stable);
     bool start = moving
                      ? strcmp(target, ro->canary) != 0
-                     : served && strcmp(target, served->version) &&
+                     : served && strcmp(target, served->version) && !succeeded &&
                            !(ro->phase == RO_FAILED && !ro->rearmed && !strcmp(target, ro->canary));
     if (start) {
         char stable[VERSION_SZ];

@@ -363,6 +363,25 @@ def rollout_cli():
     st, j = call("GET", "/api/v1/audit?model=can&limit=100")
     actions = [e["action"] for e in (j or {}).get("items", [])]
     check("the abort is audited", "deployment.rollout_aborted" in actions, actions)
+    # Promoted while the canary has less traffic than the stable version (10%): the rollout
+    # ends there, and is not started again because the old version still serves the most.
+    st, j = apply("can10", {"model": "cm", "instances": {"min": 1},
+                            "rollout": {"strategy": "canary",
+                                        "steps": [{"setWeight": 10}, {"pause": "60s"}]}})
+    wait_for("can10", lambda: status("can10").get("readyInstances") == 1, 10)
+    cli("rollout", "start", "can10", "--to", "1")
+    wait_for("paused at 10", lambda: (status("can10").get("rollout") or {}).get("phase") ==
+             "Paused", 10)
+    rc, out, err = cli("rollout", "promote", "can10")
+    moved = wait_for("v1", lambda: [x["version"] for x in status("can10")["traffic"]
+                                    if x["percent"]] == ["1"], 8)
+    ro = status("can10").get("rollout") or {}
+    st, j = call("GET", "/api/v1/audit?model=can10&limit=100")
+    starts = [e for e in (j or {}).get("items", []) if e["action"] == "deployment.rollout_started"]
+    check("promote at 10% ends the rollout for good: Succeeded, one start, v1 serves alone",
+          rc == 0 and ro.get("phase") == "Succeeded" and ro.get("stable") == "1" and
+          len(starts) == 1 and bool(moved), (rc, out, err, ro, len(starts)))
+    call("DELETE", "/api/v1/deployments/can10")
 
 
 def cli_idiom():
