@@ -9,13 +9,14 @@
  * free first. Under the version's lock it walks the queue from its head once: expired
  * requests are unlinked (answered later, never run), the first live request seeds the batch
  * and later ones join when their dtypes and non-batch dimensions match the seed's and their
- * rows still fit. The walk is O(queue length) under the lock; queues are bounded by
- * max_queue_size. A partial batch waits (a timed condition wait, the lock released) until
- * the seed has been queued max_queue_delay_us, unless it is full or a preferred size can be
- * formed exactly. The engine run, the copies and every `done` callback happen with no lock
- * held. Inputs are concatenated into per-instance buffers sized at load for max_batch_size
- * rows when the shapes allow it, else grown once and kept; outputs are split into views of
- * each request's rows, so the steady state allocates nothing.
+ * rows still fit, up to max_batch_requests requests (an instance's containerConcurrency: as
+ * a worker runs one batch at a time, that bounds the requests it has in flight). The walk is
+ * O(queue length) under the lock; queues are bounded by max_queue_size. A partial batch waits (a
+ * timed condition wait, the lock released) until the seed has been queued max_queue_delay_us,
+ * unless it is full or a preferred size can be formed exactly. The engine run, the copies and every
+ * `done` callback happen with no lock held. Inputs are concatenated into per-instance buffers sized
+ * at load for max_batch_size rows when the shapes allow it, else grown once and kept; outputs are
+ * split into views of each request's rows, so the steady state allocates nothing.
  *
  * Instances come and go while the version serves. Each worker pins itself to its CPUs,
  * creates its session (whose pool threads inherit the pinning: pthread_create copies the
@@ -343,6 +344,7 @@ static int take_batch(cs_rt_model *m, cs__rt_req **batch, int64_t *rows, cs__rt_
 {
     uint64_t now = cs_now_ns();
     int64_t max = batching(m) ? m->cfg.max_batch_size : 1;
+    int max_n = m->cfg.max_batch_requests > 0 ? m->cfg.max_batch_requests : INT_MAX;
     int n = 0;
     *rows = 0;
     *wait_ns = 0;
@@ -354,12 +356,12 @@ static int take_batch(cs_rt_model *m, cs__rt_req **batch, int64_t *rows, cs__rt_
             *(m->dropping ? dropped : expired) = r;
             continue;
         }
-        if (*rows == max) break;
+        if (*rows == max || n == max_n) break; /* full in rows or in requests */
         if (n > 0 && (*rows + r->rows > max || !compatible(m, batch[0], r))) continue;
         batch[n++] = r;
         *rows += r->rows;
     }
-    if (n > 0 && batching(m) && *rows < max && !m->stopping) {
+    if (n > 0 && batching(m) && *rows < max && n < max_n && !m->stopping) {
         int kept = trim_to_preferred(m, batch, n, rows);
         uint64_t ready = batch[0]->enqueued_ns + m->cfg.max_queue_delay_us * 1000;
         if (kept)

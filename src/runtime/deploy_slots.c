@@ -31,6 +31,7 @@ slot *cs__dep_load_slot(cs_deployer *d, dep *p, const char *version, cs_error *e
     cs_model_config_defaults(&cfg);
     cfg.instances = 0;
     cfg.max_batch_size = p->spec.max_batch_size;
+    cfg.max_batch_requests = p->spec.container_concurrency; /* 0: no limit */
     cfg.max_queue_delay_us = (uint64_t)p->spec.max_queue_delay_us;
     cs_status rc = cs_registry_artifact(d->o.registry, p->spec.model, version, &a, &v, &path, err);
     if (rc == CS_OK && p->spec.external) { /* a command serves it: nothing to load here */

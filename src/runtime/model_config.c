@@ -66,6 +66,10 @@ cs_status cs__rt_config_normalize(const cs_model_config *cfg, cs_model_config *o
     if (out->max_batch_size < 0 || out->max_batch_size > MAX_BATCH)
         return cs_error_set(err, CS_ERR_INVALID, "max_batch_size must be between 0 and %d, not %d",
                             MAX_BATCH, out->max_batch_size);
+    if (out->max_batch_requests < 0 || out->max_batch_requests > MAX_BATCH)
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "max_batch_requests must be between 0 and %d, not %d", MAX_BATCH,
+                            out->max_batch_requests);
     if (out->max_queue_size < 0 || out->max_queue_size > MAX_QUEUE)
         return cs_error_set(err, CS_ERR_INVALID, "max_queue_size must be between 1 and %d, not %d",
                             MAX_QUEUE, out->max_queue_size);

@@ -80,6 +80,8 @@ typedef struct cs_model_config {
     int instances;               /* started at load, each a session and a worker; default 1 */
     int threads_per_instance;    /* engine threads per session; default 1 */
     int max_batch_size;          /* 0 = no batching (inputs are run as given) */
+    int max_batch_requests;      /* requests one batch may hold, so one instance has at most
+                                  * that many in flight (containerConcurrency); 0 = no limit */
     uint64_t max_queue_delay_us; /* how long a partial batch may wait for more requests */
     int preferred_batch_sizes[CS_RT_MAX_PREFERRED];
     int n_preferred;

@@ -531,6 +531,38 @@ static void test_preferred_sizes_and_flush(void **state)
     cs_runtime_free(rt);
 }
 
+/* max_batch_requests (containerConcurrency) caps the requests in one batch, and a batch at
+ * the cap runs at once: it does not wait out the queue delay for rows it may not take. */
+static void test_batch_request_cap(void **state)
+{
+    cs_runtime *rt = new_runtime(2);
+    cs_model_config cfg;
+    cs_model_config_defaults(&cfg);
+    cfg.max_batch_size = 8;
+    cfg.max_batch_requests = 3;
+    cfg.max_queue_delay_us = 10 * 1000 * 1000;
+    cs_rt_model *m = load(rt, "digits", DIGITS, &cfg);
+    static job jobs[7];
+    uint64_t start = cs_now_ns();
+    for (int k = 0; k < 7; k++) digits_job(&jobs[k], k + 1);
+    for (int k = 0; k < 6; k++) submit_ok(m, &jobs[k], 0, 0);
+    wait_jobs(jobs, 6);
+    assert_true(cs_now_ns() - start < 5ull * 1000000000u); /* full batches waited no delay */
+    submit_ok(m, &jobs[6], 0, 0);
+    cs_error err;
+    assert_int_equal(cs_runtime_unload(rt, "digits", NULL, &err), CS_OK);
+    cs_rt_batch_stats bs[9];
+    cs_rt_model_batch_stats(m, bs, 9);
+    uint64_t rows = 0;
+    for (int b = 1; b <= 8; b++) rows += (uint64_t)b * bs[b].compute_infer.count;
+    assert_int_equal(rows, 7);
+    for (int b = 4; b <= 8; b++) assert_int_equal(bs[b].compute_infer.count, 0);
+    assert_int_equal(bs[3].compute_infer.count, 2);
+    for (int k = 0; k < 7; k++) assert_int_equal(jobs[k].rc, CS_OK);
+    cs_rt_model_release(m);
+    cs_runtime_free(rt);
+}
+
 /* Recorded series as a scraper reads them. */
 static void test_metrics(void **state)
 {
@@ -1312,6 +1344,7 @@ int main(void)
         cmocka_unit_test(test_incompatible_shapes_never_share),
         cmocka_unit_test(test_batching_needs_dynamic_first_dim),
         cmocka_unit_test(test_preferred_sizes_and_flush),
+        cmocka_unit_test(test_batch_request_cap),
         cmocka_unit_test(test_metrics),
         cmocka_unit_test(test_queue_full),
         cmocka_unit_test(test_deadline_exceeded_never_runs),
