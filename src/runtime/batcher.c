@@ -23,9 +23,12 @@
  * creator's affinity), serves while READY, and on leaving (removed, failed, stopped) frees its
  * session and returns its threads to the budget. A request slot table grows by one batch of
  * slots for each instance beyond the most the version has held, so removing and adding
- * instances again allocates no slots. While no instance is READY and requests queue, a
- * detached reaper thread answers those whose deadline passes (nothing else would look at the
- * queue); it exits when an instance is READY, the queue is empty or the version stops.
+ * instances again allocates no slots. A batch whose session broke under it (the engine's
+ * CS_ERR_INTERNAL, which fails the instance) is not answered: each of its requests goes back
+ * into the queue once, for another instance or the replacement (requeue_or_free). While no instance
+ * is READY and requests queue, a detached reaper thread answers those whose deadline passes
+ * (nothing else would look at the queue); it exits when an instance is READY, the queue is empty or
+ * the version stops.
  */
 #define _GNU_SOURCE /* pthread_setaffinity_np, cpu_set_t */
 #include "runtime/rt_int.h"
@@ -244,6 +247,7 @@ cs_status cs_rt_model_submit(cs_rt_model *m, const cs_infer_request *req, cs_err
     r->prio = req->priority ? req->priority : INT_MAX;
     r->enqueued_ns = now;
     r->deadline_ns = req->deadline_ns;
+    r->retried = r->requeue = false;
 
     cs__rt_instance *own = NULL;
     pthread_mutex_lock(&m->lock);
@@ -524,6 +528,9 @@ static cs_status serve_batch(cs__rt_instance *in, int n, int64_t rows, uint64_t 
     int64_t row = 0;
     for (int k = 0; k < n; k++) {
         cs__rt_req *r = in->batch[k];
+        /* The session broke, not the request: it runs once more elsewhere (requeue_or_free). */
+        r->requeue = rc != CS_OK && *poisoned && !r->retried;
+        if (r->requeue) continue;
         if (m->metrics.queue)
             cs_metric_observe(m->metrics.queue, (double)(t[0] - r->enqueued_ns) / 1e9);
         if (m->metrics.compute) cs_metric_observe(m->metrics.compute, (double)*compute / 1e9);
@@ -544,6 +551,28 @@ static cs_status serve_batch(cs__rt_instance *in, int n, int64_t rows, uint64_t 
             cs_metric_observe(m->metrics.request, (double)(cs_now_ns() - r->enqueued_ns) / 1e9);
     }
     return rc;
+}
+
+/* After a batch: a request whose instance broke under it (serve_batch set requeue) goes back
+ * into the queue once, at its priority, keeping its arrival time and deadline, for another
+ * instance or the replacement to run (inference is idempotent, as Knative's activator
+ * retries); every other request's slot is freed. Version's lock held. */
+static void requeue_or_free(cs_rt_model *m, cs__rt_req **batch, int n)
+{
+    bool again = false;
+    for (int k = 0; k < n; k++) {
+        cs__rt_req *r = batch[k];
+        if (!r->requeue) {
+            free_slot(m, r);
+            continue;
+        }
+        r->requeue = false;
+        r->retried = again = true;
+        enqueue(m, r);
+    }
+    if (!again) return;
+    pthread_cond_signal(&m->work);
+    ensure_reaper(m); /* should no instance be Ready, deadlines are still kept */
 }
 
 static void release_list(cs_rt_model *m, cs__rt_req *list)
@@ -652,7 +681,7 @@ static void run_inline(cs__rt_instance *in, cs__rt_req *r)
     cs_error err;
     cs_status rc = serve_batch(in, 1, r->rows, &compute, &poisoned, &err);
     pthread_mutex_lock(&m->lock);
-    free_slot(m, r);
+    requeue_or_free(m, in->batch, 1);
     m->last_compute_ns = compute;
     batch_done(in, rc, poisoned, &err);
     atomic_fetch_sub(&m->in_flight, 1);
@@ -791,7 +820,7 @@ static void *worker_main(void *arg)
         rc = serve_batch(in, n, rows, &compute, &poisoned, &err);
 
         pthread_mutex_lock(&m->lock);
-        for (int k = 0; k < n; k++) free_slot(m, in->batch[k]);
+        requeue_or_free(m, in->batch, n);
         m->last_compute_ns = compute;
         batch_done(in, rc, poisoned, &err);
         atomic_fetch_sub(&m->in_flight, n);

@@ -43,6 +43,8 @@ typedef struct cs__rt_req {
     int prio;                /* effective priority: 0 is mapped to INT_MAX (the lowest) */
     int64_t rows;            /* the batch dimension (1 when the version does not batch) */
     uint64_t enqueued_ns, deadline_ns;
+    bool retried; /* it ran once on an instance that broke: the next failure is answered */
+    bool requeue; /* set by serve_batch: back into the queue rather than answered */
 } cs__rt_req;
 
 /* One engine session and the worker thread that drives it, with the buffers a batch is
