@@ -8,18 +8,22 @@ JOBS       ?= $(shell nproc)
 PORT       ?= 8080
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build run test unit-asan tsan fuzz-smoke fmt fmt-check bench image clean
+.PHONY: all deps deps-test build run test unit-asan tsan fuzz-smoke fmt fmt-check bench image clean
 
 all: build
 
+# What building and serving need; the suites' tools and data come with deps-test.
 deps:
-	@scripts/install-deps
+	@scripts/install-deps build
+
+deps-test:
+	@scripts/install-deps test
 
 $(BUILD)/Makefile: CMakeLists.txt
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo $(CMAKE_FLAGS) >/dev/null
 
 build: $(BUILD)/Makefile
-	@cmake --build $(BUILD) -j $(JOBS)
+	@cmake --build $(BUILD) -j $(JOBS) -- --no-print-directory
 
 # Serves the shipped digits model on 127.0.0.1:$(PORT), after printing two requests to paste:
 # the sample image as a v2 JSON request and as a raw float32 body, both written to $(BUILD).
@@ -36,7 +40,7 @@ run: deps build
 		--model digits=models/digits.onnx --model-config digits=models/digits.yaml
 
 # Every suite, then again under ASan+UBSan and TSan, a short run of every fuzz target, then format.
-test: deps build
+test: deps-test build
 	@cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory unit-asan
 	@$(MAKE) --no-print-directory tsan
@@ -46,7 +50,7 @@ test: deps build
 
 unit-asan:
 	@cmake -S . -B $(ASAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DCS_SANITIZE=ON >/dev/null
-	@cmake --build $(ASAN_BUILD) -j $(JOBS)
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) -- --no-print-directory
 	@cd $(ASAN_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
 		ctest --output-on-failure -j $(JOBS) -L 'unit|conformance|cli|obs|devices|dra|registry|api'
 
@@ -54,7 +58,7 @@ unit-asan:
 # fails them.
 tsan:
 	@cmake -S . -B $(TSAN_BUILD) -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang -DCS_TSAN=ON >/dev/null
-	@cmake --build $(TSAN_BUILD) -j $(JOBS)
+	@cmake --build $(TSAN_BUILD) -j $(JOBS) -- --no-print-directory
 	@cd $(TSAN_BUILD) && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
 		ctest --output-on-failure -L 'unit|api|dra|registry'
 
@@ -70,11 +74,11 @@ fmt:
 fmt-check:
 	@clang-format --dry-run --Werror $(FMT_FILES) && echo "format: $(words $(FMT_FILES)) files clean"
 
-bench: deps build
+bench: deps-test build
 	@bench/run
 
 # The container image (deploy/Containerfile) as an OCI archive, $(BUILD)/capstan-image.tar.
-image: deps build
+image: deps-test build
 	@BUILD=$(BUILD) scripts/build-image
 
 clean:
