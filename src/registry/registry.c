@@ -1189,8 +1189,10 @@ cs_status cs_registry_push_version(cs_registry_t *r, const char *model,
     if (rc == CS_OK) rc = resolve_parent(&t, model, push->parent_version, arena, &parent, err);
     rc = tx_end(r, &t, rc, err);
     if (rc != CS_OK) return rc;
-    char parent_text[24] = "";
-    if (parent > 0) snprintf(parent_text, sizeof parent_text, "%" PRId64, parent);
+    char parent_buf[24] = "";
+    if (parent > 0) snprintf(parent_buf, sizeof parent_buf, "%" PRId64, parent);
+    const char *parent_text = cs_arena_strndup(arena, parent_buf, strlen(parent_buf));
+    if (!parent_text) return nomem(err);
 
     cs_registry_version v = {
         .model = m.m.name,
