@@ -387,9 +387,10 @@ static cs_status version_row(void *user, int ncols, const cs__sql_val *c, cs_err
     return CS_OK;
 }
 
-/* Applies the store's pending migrations, each in its own write transaction under the
- * store's schema lock, so that two servers starting at once migrate once. */
-static cs_status migrate(cs_registry_t *r, cs_error *err)
+/* Applies the store's pending migrations up to schema version `upto` (negative: all), each
+ * in its own write transaction under the store's schema lock, so that two servers starting
+ * at once migrate once. */
+static cs_status migrate(cs_registry_t *r, int upto, cs_error *err)
 {
     tx t;
     cs_status rc = tx_begin(r, &t, true, err);
@@ -410,7 +411,8 @@ static cs_status migrate(cs_registry_t *r, cs_error *err)
                           "%s store schema is version %" PRId64
                           ", newer than this capstan knows (%d): upgrade capstan",
                           s->name, have, s->n_migrations);
-    for (int64_t v = have; rc == CS_OK && v < s->n_migrations; v++) {
+    int64_t last = upto >= 0 && upto < s->n_migrations ? upto : s->n_migrations;
+    for (int64_t v = have; rc == CS_OK && v < last; v++) {
         /* Statements are separated by ";\n"; each migration is one transaction. */
         char sql[SQL_TEXT_MAX];
         const char *p = s->migrations[v];
@@ -436,6 +438,12 @@ static cs_status migrate(cs_registry_t *r, cs_error *err)
 }
 
 cs_status cs_registry_open(const cs_registry_options *opts, cs_registry_t **out, cs_error *err)
+{
+    return cs__registry_open_schema(opts, -1, out, err);
+}
+
+cs_status cs__registry_open_schema(const cs_registry_options *opts, int schema, cs_registry_t **out,
+                                   cs_error *err)
 {
     cs_status rc = CS_ERR_INVALID;
     cs_registry_t *r = NULL;
@@ -477,7 +485,7 @@ cs_status cs_registry_open(const cs_registry_options *opts, cs_registry_t **out,
         rc = cs_error_set(err, CS_ERR_NOMEM, "registry: out of memory");
         goto out;
     }
-    rc = migrate(r, err);
+    rc = migrate(r, schema, err);
     if (rc != CS_OK) goto out;
     if (opts->trusted_keys_dir &&
         (rc = cs__trusted_load(opts->trusted_keys_dir, &r->trusted, err)) != CS_OK)
