@@ -524,7 +524,9 @@ static const cs_cli_column version_columns[] = {
     {"FORMAT", "format", CS_CLI_CELL_TEXT, true, NULL},
     {"CREATED-BY", "created_by", CS_CLI_CELL_TEXT, true, NULL},
     {"SOURCE", "lineage.source_uri", CS_CLI_CELL_TEXT, true, NULL},
+    {"PARENT", "lineage.parent_version", CS_CLI_CELL_TEXT, true, NULL},
     {"SIGNER", "signer", CS_CLI_CELL_TEXT, true, NULL},
+    {"DESCRIPTION", "description", CS_CLI_CELL_TEXT, true, NULL},
 };
 static const cs_cli_view version_view = {"model", NULL, version_name, version_columns,
                                          sizeof version_columns / sizeof version_columns[0]};
