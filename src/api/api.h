@@ -126,6 +126,13 @@ bool cs_api_hide_paths(const cs_server *s, char *msg, size_t cap);
 /* Answers with body (taken: allocated with cs_malloc, freed by MHD once sent). A second
  * answer to the same request is a broken contract. */
 void cs_api_reply(cs_api_req *r, int status, const char *content_type, char *body, size_t len);
+/* Answers with a body of `size` bytes that read(cls, ...) produces as the client takes it
+ * (libmicrohttpd's content reader: it may end the stream with an error, which closes the
+ * connection before the body is complete); done(cls) runs once the response is freed, or
+ * at once when it cannot be made (a 500 is then the answer and false returned). */
+bool cs_api_reply_stream(cs_api_req *r, int status, const char *content_type, uint64_t size,
+                         MHD_ContentReaderCallback read, void *cls,
+                         MHD_ContentReaderFreeCallback done);
 /* Adds a header to the answer given already. */
 void cs_api_header(cs_api_req *r, const char *name, const char *value);
 /* Answers {"error": "<message>"}; 429 and 503 also get Retry-After. */
@@ -323,6 +330,8 @@ void cs_api_version_push(cs_api_req *r); /* streams: see cs_api_sink */
 void cs_api_version_get(cs_api_req *r);
 void cs_api_version_patch(cs_api_req *r);
 void cs_api_version_delete(cs_api_req *r);
+/* GET .../versions/{v}/artifact: the version's ONNX file, streamed (mgmt_artifact.c). */
+void cs_api_version_artifact(cs_api_req *r);
 void cs_api_aliases_list(cs_api_req *r);
 void cs_api_alias_put(cs_api_req *r);
 void cs_api_alias_delete(cs_api_req *r);

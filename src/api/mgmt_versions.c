@@ -15,6 +15,7 @@
  *
  * Metadata travels in headers or, equally, in query parameters (docs/api.md):
  *   X-Capstan-Label: k=v (repeatable)     ?label=k=v (repeatable)
+ *   X-Capstan-Description                 ?description=
  *   X-Capstan-Source, -Run-Id, -Parent-Version, -Dataset-Digest    ?source= ?run_id= ...
  *   X-Capstan-Digest: sha256:<hex>        ?digest=   (the push is refused on a mismatch)
  */
@@ -250,6 +251,7 @@ void cs_api_version_push(cs_api_req *r)
         .user = p,
         .fd = -1,
         .expected_digest = meta(r, "X-Capstan-Digest", "digest"),
+        .description = meta(r, "X-Capstan-Description", "description"),
         .source_uri = meta(r, "X-Capstan-Source", "source"),
         .run_id = meta(r, "X-Capstan-Run-Id", "run_id"),
         .parent_version = meta(r, "X-Capstan-Parent-Version", "parent_version"),

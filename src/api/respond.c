@@ -16,6 +16,17 @@
 #include <stdio.h>
 #include <string.h>
 
+/* The headers every answer carries: its type, the request id and the trace context. */
+static void common_headers(cs_api_req *r, const char *content_type)
+{
+    if (content_type) MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(r->resp, "X-Request-Id", r->id);
+    char tp[CS_TRACEPARENT_LEN + 1];
+    cs_trace_format(&r->trace, tp);
+    MHD_add_response_header(r->resp, "traceparent", tp);
+    if (r->trace_state[0]) MHD_add_response_header(r->resp, "tracestate", r->trace_state);
+}
+
 void cs_api_reply(cs_api_req *r, int status, const char *content_type, char *body, size_t len)
 {
     assert(!r->resp && "a request is answered once");
@@ -28,12 +39,23 @@ void cs_api_reply(cs_api_req *r, int status, const char *content_type, char *bod
         r->resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
         return;
     }
-    if (content_type) MHD_add_response_header(r->resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    MHD_add_response_header(r->resp, "X-Request-Id", r->id);
-    char tp[CS_TRACEPARENT_LEN + 1];
-    cs_trace_format(&r->trace, tp);
-    MHD_add_response_header(r->resp, "traceparent", tp);
-    if (r->trace_state[0]) MHD_add_response_header(r->resp, "tracestate", r->trace_state);
+    common_headers(r, content_type);
+}
+
+bool cs_api_reply_stream(cs_api_req *r, int status, const char *content_type, uint64_t size,
+                         MHD_ContentReaderCallback read, void *cls,
+                         MHD_ContentReaderFreeCallback done)
+{
+    assert(!r->resp && "a request is answered once");
+    r->resp = MHD_create_response_from_callback(size, 64 << 10, read, cls, done);
+    if (!r->resp) {
+        done(cls);
+        cs_api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory starting the response");
+        return false;
+    }
+    r->status = status;
+    common_headers(r, content_type);
+    return true;
 }
 
 void cs_api_header(cs_api_req *r, const char *name, const char *value)

@@ -62,6 +62,7 @@ static const route routes[] = {
     {"GET", "/api/v1/models/{m}/versions", cs_api_versions_list, VIEWER},
     {"POST", "/api/v1/models/{m}/versions", cs_api_version_push, DEPLOYER, true},
     {"GET", "/api/v1/models/{m}/versions/{v}", cs_api_version_get, VIEWER},
+    {"GET", "/api/v1/models/{m}/versions/{v}/artifact", cs_api_version_artifact, VIEWER},
     {"PATCH", "/api/v1/models/{m}/versions/{v}", cs_api_version_patch, DEPLOYER},
     {"DELETE", "/api/v1/models/{m}/versions/{v}", cs_api_version_delete, DEPLOYER},
     {"GET", "/api/v1/models/{m}/aliases", cs_api_aliases_list, VIEWER},

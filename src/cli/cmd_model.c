@@ -2,10 +2,12 @@
  * cmd_model.c - `capstan model ...`: the model registry from the command line, spoken over
  * the server's management API (/api/v1, docs/api.md), never by opening the store itself.
  *
- * Subcommands: push, ls, show, alias set|rm, archive, rm, gc, audit. The server is
+ * Subcommands: push, pull, ls, show, alias set|rm, archive, rm, gc, audit. The server is
  * --server URL, else $CAPSTAN_SERVER, else http://127.0.0.1:8080. Listings print a table
  * sized to its content (or -o wide|name|json|yaml, output.h); show describes the model or
- * version as kubectl describe does; a page that continues prints the token for
+ * version as kubectl describe does; pull downloads a version's artifact into a temporary
+ * file beside FILE, checks its sha256 against the registry's record and only then renames
+ * it into place; a page that continues prints the token for
  * --page-token on stderr. A server error is one line with its message and HTTP status,
  * exit 1; a bad command line exits 2 (cli.h).
  */
@@ -16,7 +18,9 @@
 #include "cli/output.h"
 #include "registry/registry.h"
 
+#include <errno.h>
 #include <jansson.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,8 +34,10 @@
 #define HEADER_LABEL_MAX 512
 
 static const char usage[] =
-    "usage: capstan model push NAME FILE.onnx [--label K=V]... [--alias A] [--source URI]\n"
-    "                          [--sign KEY.pem]\n"
+    "usage: capstan model push NAME FILE.onnx [--label K=V]... [--alias A] [--sign KEY.pem]\n"
+    "                          [--description TEXT] [--source-uri URI] [--run-id ID]\n"
+    "                          [--parent VERSION]\n"
+    "       capstan model pull NAME[:VERSION|@ALIAS] -o FILE [--force]\n"
     "       capstan model ls [NAME] [--selector S] [--prefix P] [--desc] [--limit N]\n"
     "                        [--page-token T] [-o json|yaml|wide|name]\n"
     "       capstan model show NAME[:VERSION|@ALIAS] [-o json|yaml|wide|name]\n"
@@ -43,9 +49,16 @@ static const char usage[] =
     "       capstan model audit [NAME] [--limit N] [--page-token T] [-o json|yaml|wide|name]\n\n"
     "Manages the model registry of a running `capstan serve`.\n\n"
     "  push     uploads FILE as NAME's next version (creating NAME when it is new), with\n"
-    "           labels, a source URI for lineage and optionally an alias pointing at it;\n"
-    "           --sign signs its sha256 digest with an ed25519 private key (PEM, as\n"
-    "           `openssl genpkey -algorithm ed25519` writes), for `serve --require-signed`\n"
+    "           labels, a description, lineage (--source-uri, or --source, where it came\n"
+    "           from, up to 2048 bytes; --run-id, the training run, up to 256; --parent, the\n"
+    "           version of NAME it derives from: a number, an alias or latest, which must\n"
+    "           exist) and optionally an alias pointing at it; --description takes up to\n"
+    "           4096 bytes of UTF-8; --sign signs its sha256 digest with an ed25519 private\n"
+    "           key (PEM, as `openssl genpkey -algorithm ed25519` writes), for\n"
+    "           `serve --require-signed`\n"
+    "  pull     downloads a version's artifact (default latest) to FILE (-o here is the\n"
+    "           file), checking its sha256 against the registry's digest before FILE\n"
+    "           appears; an existing FILE is kept unless --force\n"
     "  ls       lists models, or NAME's versions (--selector k=v,k!=v,k,!k on labels)\n"
     "  show     one model (with its aliases), or one version by number or alias (its\n"
     "           \"signer\" is the signing key's fingerprint, SHA256:<hex>, or null)\n"
@@ -80,15 +93,20 @@ enum {
     OPT_RESTORE,
     OPT_CACERT,
     OPT_SIGN,
+    OPT_DESCRIPTION,
+    OPT_RUN_ID,
+    OPT_PARENT,
+    OPT_FORCE,
 };
 
 typedef struct model_opts {
     const char *server, *cacert, *alias, *source, *selector, *prefix, *page_token, *sign;
+    const char *description, *run_id, *parent;
     const char *labels[MAX_LABELS];
     int n_labels;
     long limit;
-    bool desc, yes, restore;
-    const char *output; /* -o as given: checked by the subcommand (--json is -o json) */
+    bool desc, yes, restore, force, json;
+    const char *output; /* -o as given: a format (--json is -o json), or pull's FILE */
     cs_cli_format out;
 } model_opts;
 
@@ -104,7 +122,7 @@ static int on_option(void *user, int opt, const char *arg)
     switch (opt) {
     case OPT_SERVER: o->server = arg; break;
     case OPT_CACERT: o->cacert = arg; break;
-    case OPT_JSON: o->output = "json"; break;
+    case OPT_JSON: o->json = true; break;
     case 'o': o->output = arg; break;
     case OPT_LABEL:
         if (o->n_labels == MAX_LABELS)
@@ -116,6 +134,10 @@ static int on_option(void *user, int opt, const char *arg)
     case OPT_ALIAS: o->alias = arg; break;
     case OPT_SOURCE: o->source = arg; break;
     case OPT_SIGN: o->sign = arg; break;
+    case OPT_DESCRIPTION: o->description = arg; break;
+    case OPT_RUN_ID: o->run_id = arg; break;
+    case OPT_PARENT: o->parent = arg; break;
+    case OPT_FORCE: o->force = true; break;
     case OPT_SELECTOR: o->selector = arg; break;
     case OPT_PREFIX: o->prefix = arg; break;
     case OPT_DESC: o->desc = true; break;
@@ -194,6 +216,24 @@ static const char *str(json_t *o, const char *key)
 static int push(ctx *c, int argc, char **argv)
 {
     if (argc != 2) return cs_cli_usage_error("model", "push expects NAME FILE.onnx");
+    /* Free text travels in headers, as labels do; it may be longer than a label's
+     * buffer, so these are built apart. Their limits are checked here before anything is
+     * sent (the server checks them again for every client, naming the field). */
+    const struct {
+        const char *flag, *name, *value;
+        size_t max;
+    } meta[] = {{"--description", "X-Capstan-Description", c->o.description, CS_REGISTRY_TEXT_MAX},
+                {"--source-uri", "X-Capstan-Source", c->o.source, CS_REGISTRY_URI_MAX},
+                {"--run-id", "X-Capstan-Run-Id", c->o.run_id, CS_REGISTRY_RUN_ID_MAX},
+                {"--parent", "X-Capstan-Parent-Version", c->o.parent, CS_REGISTRY_NAME_MAX}};
+    char *text_hdr[4] = {NULL};
+    for (size_t i = 0; i < 4; i++) {
+        if (meta[i].value && strpbrk(meta[i].value, "\r\n"))
+            return cs_cli_usage_error("model", "%s must be one line", meta[i].flag);
+        if (meta[i].value && strlen(meta[i].value) > meta[i].max)
+            return cs_cli_usage_error("model", "%s is %zu bytes: at most %zu are allowed",
+                                      meta[i].flag, strlen(meta[i].value), meta[i].max);
+    }
     const char *name = argv[0], *file = argv[1];
     struct stat st;
     if (stat(file, &st) != 0) return cs_cli_error("model", "%s: cannot read it", file);
@@ -201,7 +241,7 @@ static int push(ctx *c, int argc, char **argv)
     int rc;
     cs_error err;
     char hdr[MAX_LABELS + 4][HEADER_LABEL_MAX];
-    const char *hdrs[MAX_LABELS + 4];
+    const char *hdrs[MAX_LABELS + 8];
     int n = 0;
     if (c->o.sign) { /* the server checks the digest and the signature over it */
         char digest[80], sig[160], key[80];
@@ -233,18 +273,24 @@ static int push(ctx *c, int argc, char **argv)
         snprintf(hdr[n], sizeof hdr[n], "X-Capstan-Label: %s", c->o.labels[i]);
         hdrs[n] = hdr[n];
     }
-    if (c->o.source) {
-        snprintf(hdr[n], sizeof hdr[n], "X-Capstan-Source: %s", c->o.source);
-        hdrs[n] = hdr[n];
-        n++;
-    }
     cs_sbuf_clear(&c->path);
     if (!(cs_sbuf_puts(&c->path, "/api/v1/models") == CS_OK && path_seg(c, name) &&
           cs_sbuf_puts(&c->path, "/versions") == CS_OK))
         return cs_cli_error("model", "out of memory");
+    for (size_t i = 0; i < 4; i++) {
+        if (!meta[i].value) continue;
+        size_t len = strlen(meta[i].name) + strlen(meta[i].value) + 3;
+        if (!(text_hdr[i] = malloc(len))) {
+            while (i > 0) free(text_hdr[--i]);
+            return cs_cli_error("model", "out of memory");
+        }
+        snprintf(text_hdr[i], len, "%s: %s", meta[i].name, meta[i].value);
+        hdrs[n++] = text_hdr[i];
+    }
     c->http.progress = isatty(STDERR_FILENO) && st.st_size >= PROGRESS_MIN;
-    if (cs_http_upload(&c->http, c->path.data, file, hdrs, n, &rep, &err) != CS_OK)
-        return cs_cli_error("model", "%s", err.msg);
+    st_rc = cs_http_upload(&c->http, c->path.data, file, hdrs, n, &rep, &err);
+    for (size_t i = 0; i < 4; i++) free(text_hdr[i]);
+    if (st_rc != CS_OK) return cs_cli_error("model", "%s", err.msg);
     if (rep.status != 201) {
         rc = cs_cli_error("model", "push %s: %s", file, cs_http_error_text(&rep, msg, sizeof msg));
         cs_sbuf_free(&rep.body);
@@ -279,6 +325,151 @@ static int push(ctx *c, int argc, char **argv)
         printf("%s@%s -> %lld\n", name, c->o.alias, (long long)version);
     json_decref(a);
     cs_sbuf_free(&rep.body);
+    return rc;
+}
+
+/* A download on its way to a temporary file, hashed as it is written. */
+typedef struct pull_file {
+    int fd;
+    EVP_MD_CTX *md;
+    long long bytes;
+    int write_errno; /* 0, or why a write failed */
+} pull_file;
+
+static bool pull_sink(void *user, const char *p, size_t n)
+{
+    pull_file *f = user;
+    if (EVP_DigestUpdate(f->md, p, n) != 1) {
+        f->write_errno = ENOMEM;
+        return false;
+    }
+    for (size_t done = 0; done < n;) {
+        ssize_t w = write(f->fd, p + done, n - done);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) {
+            f->write_errno = w < 0 ? errno : EIO;
+            return false;
+        }
+        done += (size_t)w;
+    }
+    f->bytes += (long long)n;
+    return true;
+}
+
+/* Fetches the version's record (its number and digest) and then its artifact by number,
+ * so an alias that moves between the two calls cannot mix versions; writes a temporary file
+ * beside FILE and renames it into place only once its sha256 is the record's. Without
+ * --force an existing FILE is kept, checked up front and again at the end (link(2) fails
+ * when FILE appeared meanwhile). Any failure removes the temporary file. */
+static int pull(ctx *c, int argc, char **argv)
+{
+    if (argc != 1) return cs_cli_usage_error("model", "pull expects NAME[:VERSION|@ALIAS] -o FILE");
+    const char *file = c->o.output, *ref;
+    if (!file || !*file)
+        return cs_cli_usage_error("model", "pull needs -o FILE: where to write the artifact");
+    split_ref(argv[0], &ref);
+    if (ref && !*ref) return cs_cli_usage_error("model", "pull: empty version or alias");
+    if (!c->o.force && access(file, F_OK) == 0)
+        return cs_cli_error("model", "%s exists: --force replaces it", file);
+    if (!(cs_sbuf_puts(&c->path, "/api/v1/models") == CS_OK && path_seg(c, argv[0]) &&
+          cs_sbuf_puts(&c->path, "/versions") == CS_OK && path_seg(c, ref ? ref : "latest")))
+        return cs_cli_error("model", "out of memory");
+    cs_http_reply rep;
+    int rc;
+    json_t *v = call(c, "GET", NULL, &rep, &rc);
+    cs_sbuf_free(&rep.body);
+    if (!v) return rc;
+    json_int_t number = json_integer_value(json_object_get(v, "version"));
+    char want[80];
+    snprintf(want, sizeof want, "%s", str(v, "digest"));
+    json_decref(v);
+    if (number <= 0 || strncmp(want, "sha256:", 7) != 0 || strlen(want) != 71)
+        return cs_cli_error("model", "the server's record of %s has no version number or digest",
+                            argv[0]);
+
+    cs_sbuf_clear(&c->path);
+    char num[32];
+    snprintf(num, sizeof num, "%lld", (long long)number);
+    if (!(cs_sbuf_puts(&c->path, "/api/v1/models") == CS_OK && path_seg(c, argv[0]) &&
+          cs_sbuf_puts(&c->path, "/versions") == CS_OK && path_seg(c, num) &&
+          cs_sbuf_puts(&c->path, "/artifact") == CS_OK))
+        return cs_cli_error("model", "out of memory");
+    cs_sbuf tmp;
+    cs_sbuf_init(&tmp, 8192);
+    if (cs_sbuf_printf(&tmp, "%s.pull-XXXXXX", file) != CS_OK) {
+        cs_sbuf_free(&tmp);
+        return cs_cli_error("model", "%s: the name is too long", file);
+    }
+    pull_file f = {.fd = mkstemp(tmp.data), .md = EVP_MD_CTX_new()};
+    cs_error err;
+    char msg[1024];
+    bool placed = false, made = f.fd >= 0; /* the temporary file is ours to remove */
+    rc = CS_CLI_RUNTIME;
+    if (f.fd < 0) {
+        rc = cs_cli_error("model", "%s: cannot create a file beside it: %s", file, strerror(errno));
+        goto out;
+    }
+    mode_t mask = umask(0);
+    umask(mask);
+    if (!f.md || EVP_DigestInit_ex(f.md, EVP_sha256(), NULL) != 1 ||
+        fchmod(f.fd, 0666 & ~mask) != 0) {
+        rc = cs_cli_error("model", "cannot start the download: %s",
+                          strerror(errno ? errno : ENOMEM));
+        goto out;
+    }
+    const char *accept[] = {"Accept: application/octet-stream"};
+    cs_status st = cs_http_download(&c->http, c->path.data, accept, 1, pull_sink, &f, &rep, &err);
+    if (st != CS_OK || rep.status != 200) {
+        if (f.write_errno)
+            rc = cs_cli_error("model", "pull %s: writing %s: %s; %s was not written", argv[0],
+                              tmp.data, strerror(f.write_errno), file);
+        else if (st != CS_OK)
+            rc = cs_cli_error("model", "pull %s: %s; %s was not written", argv[0], err.msg, file);
+        else
+            rc = cs_cli_error("model", "pull %s: %s", argv[0],
+                              cs_http_error_text(&rep, msg, sizeof msg));
+        cs_sbuf_free(&rep.body);
+        goto out;
+    }
+    cs_sbuf_free(&rep.body);
+    unsigned char h[32];
+    unsigned hn = 0;
+    char got[80] = "sha256:";
+    if (EVP_DigestFinal_ex(f.md, h, &hn) != 1) hn = 0;
+    for (unsigned i = 0; i < hn && i < 32; i++) snprintf(got + 7 + 2 * i, 3, "%02x", h[i]);
+    if (strcmp(got, want) != 0) {
+        rc = cs_cli_error("model",
+                          "pull %s:%lld: the download hashes to %s, the registry records %s; "
+                          "%s was not written",
+                          argv[0], (long long)number, got, want, file);
+        goto out;
+    }
+    if (fsync(f.fd) != 0 || close(f.fd) != 0) {
+        f.fd = -1;
+        rc = cs_cli_error("model", "%s: %s", tmp.data, strerror(errno));
+        goto out;
+    }
+    f.fd = -1;
+    if (c->o.force) {
+        placed = rename(tmp.data, file) == 0;
+    } else {
+        placed = link(tmp.data, file) == 0;
+        if (placed) unlink(tmp.data);
+    }
+    if (!placed) {
+        rc = errno == EEXIST ? cs_cli_error("model", "%s exists: --force replaces it", file)
+                             : cs_cli_error("model", "%s: %s", file, strerror(errno));
+        goto out;
+    }
+    char size[32];
+    cs_cli_size_text((uint64_t)f.bytes, size, sizeof size);
+    printf("%s:%lld -> %s (%s, %s)\n", argv[0], (long long)number, file, want, size);
+    rc = CS_CLI_OK;
+out:
+    if (f.fd >= 0) close(f.fd);
+    if (made && !placed) unlink(tmp.data);
+    EVP_MD_CTX_free(f.md);
+    cs_sbuf_free(&tmp);
     return rc;
 }
 
@@ -333,7 +524,9 @@ static const cs_cli_column version_columns[] = {
     {"FORMAT", "format", CS_CLI_CELL_TEXT, true, NULL},
     {"CREATED-BY", "created_by", CS_CLI_CELL_TEXT, true, NULL},
     {"SOURCE", "lineage.source_uri", CS_CLI_CELL_TEXT, true, NULL},
+    {"PARENT", "lineage.parent_version", CS_CLI_CELL_TEXT, true, NULL},
     {"SIGNER", "signer", CS_CLI_CELL_TEXT, true, NULL},
+    {"DESCRIPTION", "description", CS_CLI_CELL_TEXT, true, NULL},
 };
 static const cs_cli_view version_view = {"model", NULL, version_name, version_columns,
                                          sizeof version_columns / sizeof version_columns[0]};
@@ -514,8 +707,8 @@ static const struct {
     const char *name;
     int (*fn)(ctx *c, int argc, char **argv);
 } subcommands[] = {
-    {"push", push},       {"ls", ls}, {"show", show}, {"alias", alias},
-    {"archive", archive}, {"rm", rm}, {"gc", gc},     {"audit", audit},
+    {"push", push},       {"pull", pull}, {"ls", ls}, {"show", show},   {"alias", alias},
+    {"archive", archive}, {"rm", rm},     {"gc", gc}, {"audit", audit},
 };
 
 static int model_main(int argc, char **argv)
@@ -528,6 +721,11 @@ static int model_main(int argc, char **argv)
         {"label", required_argument, NULL, OPT_LABEL},
         {"alias", required_argument, NULL, OPT_ALIAS},
         {"source", required_argument, NULL, OPT_SOURCE},
+        {"source-uri", required_argument, NULL, OPT_SOURCE},
+        {"description", required_argument, NULL, OPT_DESCRIPTION},
+        {"run-id", required_argument, NULL, OPT_RUN_ID},
+        {"parent", required_argument, NULL, OPT_PARENT},
+        {"force", no_argument, NULL, OPT_FORCE},
         {"sign", required_argument, NULL, OPT_SIGN},
         {"selector", required_argument, NULL, OPT_SELECTOR},
         {"prefix", required_argument, NULL, OPT_PREFIX},
@@ -543,7 +741,7 @@ static int model_main(int argc, char **argv)
     int rc = cs_cli_parse(&spec, argc, argv, on_option, &c.o, &first);
     if (rc != CS_CLI_CONTINUE) return rc;
     if (first == argc)
-        return cs_cli_usage_error("model", "expected a subcommand: push, ls, show, alias, "
+        return cs_cli_usage_error("model", "expected a subcommand: push, pull, ls, show, alias, "
                                            "archive, rm, gc or audit");
     const char *sub = argv[first];
     size_t k = 0;
@@ -555,7 +753,10 @@ static int model_main(int argc, char **argv)
                                       near);
         return cs_cli_usage_error("model", "unknown subcommand '%s'", sub);
     }
-    if (c.o.output && cs_cli_output_parse("model", c.o.output, &c.o.out) != CS_CLI_CONTINUE)
+    /* pull's -o is the file it writes (as curl's and docker save's are); elsewhere a format. */
+    const char *format = subcommands[k].fn == pull ? NULL : c.o.output;
+    if (!format && c.o.json) format = "json";
+    if (format && cs_cli_output_parse("model", format, &c.o.out) != CS_CLI_CONTINUE)
         return CS_CLI_USAGE;
     char server[1024];
     cs_error err;

@@ -82,9 +82,12 @@ static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_of
     return 0;
 }
 
-/* Runs the prepared handle and fills out; resets the handle for the next call. */
-static cs_status perform(cs_http *h, const char *method, const char *path, struct curl_slist *hdrs,
-                         cs_http_reply *out, cs_error *err)
+/* Runs the prepared handle and fills out, the body through write(data) (NULL: into
+ * out->body); resets the handle for the next call. A transfer that broke off after the
+ * answer began (a download cut short) is named as such, not as an unreachable server. */
+static cs_status perform_to(cs_http *h, const char *method, const char *path,
+                            struct curl_slist *hdrs, curl_write_callback write, void *data,
+                            cs_http_reply *out, cs_error *err)
 {
     CURL *c = h->curl;
     cs_sbuf url;
@@ -97,8 +100,8 @@ static cs_status perform(cs_http *h, const char *method, const char *path, struc
     curl_easy_setopt(c, CURLOPT_URL, url.data);
     curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &out->body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write ? write : on_data);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, write ? data : &out->body);
     curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 10L);
     if (h->cacert) curl_easy_setopt(c, CURLOPT_CAINFO, h->cacert);
     if (h->token[0]) {
@@ -108,8 +111,15 @@ static cs_status perform(cs_http *h, const char *method, const char *path, struc
     char cerr[CURL_ERROR_SIZE] = "";
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, cerr);
     CURLcode cc = curl_easy_perform(c);
+    long began = 0; /* the status line arrived: the server was reached */
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &began);
     if (cc == CURLE_OK) {
         curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &out->status);
+    } else if (began &&
+               (cc == CURLE_PARTIAL_FILE || cc == CURLE_RECV_ERROR || cc == CURLE_WRITE_ERROR)) {
+        out->status = began;
+        rc = cs_error_set(err, CS_ERR_IO, "%s: the answer broke off: %s", url.data,
+                          cerr[0] ? cerr : curl_easy_strerror(cc));
     } else if (cc == CURLE_PEER_FAILED_VERIFICATION || cc == CURLE_SSL_CACERT_BADFILE) {
         rc = cs_error_set(err, CS_ERR_IO,
                           "%s: %s (give the CA that signed the server's certificate with "
@@ -123,6 +133,42 @@ static cs_status perform(cs_http *h, const char *method, const char *path, struc
     }
     curl_easy_reset(c);
     cs_sbuf_free(&url);
+    return rc;
+}
+
+static cs_status perform(cs_http *h, const char *method, const char *path, struct curl_slist *hdrs,
+                         cs_http_reply *out, cs_error *err)
+{
+    return perform_to(h, method, path, hdrs, NULL, NULL, out, err);
+}
+
+typedef struct download {
+    CURL *curl;
+    cs_http_sink sink;
+    void *user;
+    cs_sbuf *body;
+} download;
+
+/* A 2xx answer's bytes go to the sink, any other answer's (an error) to the body. */
+static size_t on_download(char *p, size_t size, size_t n, void *user)
+{
+    download *d = user;
+    long status = 0;
+    curl_easy_getinfo(d->curl, CURLINFO_RESPONSE_CODE, &status);
+    if (status >= 200 && status < 300) return d->sink(d->user, p, size * n) ? size * n : 0;
+    return cs_sbuf_append(d->body, p, size * n) == CS_OK ? size * n : 0;
+}
+
+cs_status cs_http_download(cs_http *h, const char *path, const char *const *headers, int n,
+                           cs_http_sink sink, void *user, cs_http_reply *out, cs_error *err)
+{
+    *out = (cs_http_reply){0};
+    cs_sbuf_init(&out->body, CS_HTTP_REPLY_MAX);
+    struct curl_slist *hdrs = NULL;
+    for (int i = 0; i < n; i++) hdrs = curl_slist_append(hdrs, headers[i]);
+    download d = {h->curl, sink, user, &out->body};
+    cs_status rc = perform_to(h, "GET", path, hdrs, on_download, &d, out, err);
+    curl_slist_free_all(hdrs);
     return rc;
 }
 

@@ -1,6 +1,6 @@
 /*
- * http_client.h - the CLI's HTTP client (libcurl): JSON calls and streamed file uploads to
- * a capstan server, with server errors turned into one-line messages.
+ * http_client.h - the CLI's HTTP client (libcurl): JSON calls, streamed file uploads and
+ * downloads to and from a capstan server, with server errors turned into one-line messages.
  */
 #ifndef CS_CLI_HTTP_CLIENT_H
 #define CS_CLI_HTTP_CLIENT_H
@@ -47,6 +47,16 @@ cs_status cs_http_call(cs_http *h, const char *method, const char *path, const c
  * whole), with extra headers ("Name: value", n of them). */
 cs_status cs_http_upload(cs_http *h, const char *path, const char *file, const char *const *headers,
                          int n, cs_http_reply *out, cs_error *err);
+
+/* Takes n bytes of a download; false aborts it (the sink keeps its own reason). */
+typedef bool (*cs_http_sink)(void *user, const char *p, size_t n);
+
+/* GETs path (with extra headers, "Name: value"), handing a 2xx answer's body to sink as it
+ * arrives, never holding it whole; any other answer's body lands in out->body for
+ * cs_http_error_text. CS_ERR_IO when the server cannot be reached, or when the answer
+ * breaks off or the sink refuses a chunk ("the answer broke off" in the message). */
+cs_status cs_http_download(cs_http *h, const char *path, const char *const *headers, int n,
+                           cs_http_sink sink, void *user, cs_http_reply *out, cs_error *err);
 
 /* The server a command talks to: server (a --server flag) or $CAPSTAN_SERVER or
  * http://127.0.0.1:8080, trailing slashes cut, into buf; opens h on it with cacert (a

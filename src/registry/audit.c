@@ -130,7 +130,7 @@ json_t *cs__version_to_json(const cs_registry_version *v)
     char fp[CS_REGISTRY_FINGERPRINT_MAX] = "";
     if (v->signer_key && *v->signer_key) cs_registry_key_fingerprint(v->signer_key, fp);
     return json_pack("{s:s, s:I, s:s, s:I, s:s, s:o*, s:o*, s:{s:s, s:s, s:s, s:s}, s:s, s:s, "
-                     "s:o*, s:o*, s:o}",
+                     "s:o*, s:o*, s:o, s:s}",
                      "model", v->model, "version", (json_int_t)v->version, "digest", v->digest,
                      "size", (json_int_t)v->size, "format", v->format, "io_schema", schema,
                      "labels", labels_object(v->n_labels, v->labels), "lineage", "source_uri",
@@ -138,7 +138,8 @@ json_t *cs__version_to_json(const cs_registry_version *v)
                      "dataset_digest", v->dataset_digest, "state", cs_registry_state_name(v->state),
                      "created_by", v->created_by, "created_at", cs__timestamp_json(v->created_ns),
                      "updated_at", cs__timestamp_json(v->updated_ns), "signer",
-                     fp[0] ? json_string(fp) : json_null());
+                     fp[0] ? json_string(fp) : json_null(), "description",
+                     v->description ? v->description : "");
 }
 
 json_t *cs__alias_to_json(const cs_registry_alias *a)

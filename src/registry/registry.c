@@ -24,6 +24,8 @@
 #include "capstan/engine.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -31,6 +33,8 @@
 #include <stdlib.h>
 #include <stddef.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #define POOL_MAX          16
 #define DEFAULT_POOL      4
@@ -174,21 +178,51 @@ static cs_status check_labels(int n, const cs_registry_label *labels, cs_error *
     return CS_OK;
 }
 
-/* Free text (descriptions, lineage): bounded, no control characters but tab. */
-static cs_status check_text(const char *what, const char *s, cs_error *err)
+/* The length of the UTF-8 sequence at s (at most n bytes), 0 when it is not one: no
+ * overlong forms, surrogates or code points past U+10FFFF (what jansson, which renders
+ * every record, accepts). */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len = c < 0x80                 ? 1
+                 : c >= 0xc2 && c <= 0xdf ? 2
+                 : c >= 0xe0 && c <= 0xef ? 3
+                 : c >= 0xf0 && c <= 0xf4 ? 4
+                                          : 0;
+    if (len == 0 || len > n) return 0;
+    for (size_t i = 1; i < len; i++)
+        if ((s[i] & 0xc0) != 0x80) return 0;
+    if (len == 3 && ((c == 0xe0 && s[1] < 0xa0) || (c == 0xed && s[1] > 0x9f))) return 0;
+    if (len == 4 && ((c == 0xf0 && s[1] < 0x90) || (c == 0xf4 && s[1] > 0x8f))) return 0;
+    return len;
+}
+
+/* Free text (descriptions, lineage): at most max bytes of UTF-8, no control characters
+ * but tab. NULL is "not given". */
+static cs_status check_text_max(const char *what, const char *s, size_t max, cs_error *err)
 {
     if (!s) return CS_OK;
     size_t n = strlen(s);
-    if (n > CS_REGISTRY_TEXT_MAX)
-        return cs_error_set(err, CS_ERR_LIMIT, "%s is %zu bytes: at most %d are allowed", what, n,
-                            CS_REGISTRY_TEXT_MAX);
-    for (size_t i = 0; i < n; i++)
+    if (n > max)
+        return cs_error_set(err, CS_ERR_LIMIT, "%s is %zu bytes: at most %zu are allowed", what, n,
+                            max);
+    for (size_t i = 0; i < n;) {
+        size_t k = utf8_len((const unsigned char *)s + i, n - i);
+        if (k == 0)
+            return cs_error_set(err, CS_ERR_INVALID, "%s is not valid UTF-8 at byte %zu", what, i);
         if ((unsigned char)s[i] < 0x20 && s[i] != '\t')
             return cs_error_set(err, CS_ERR_INVALID,
                                 "%s contains a control character at byte "
                                 "%zu",
                                 what, i);
+        i += k;
+    }
     return CS_OK;
+}
+
+static cs_status check_text(const char *what, const char *s, cs_error *err)
+{
+    return check_text_max(what, s, CS_REGISTRY_TEXT_MAX, err);
 }
 
 /* "Who" made a change: printable ASCII, bounded; NULL is "anonymous". */
@@ -353,9 +387,10 @@ static cs_status version_row(void *user, int ncols, const cs__sql_val *c, cs_err
     return CS_OK;
 }
 
-/* Applies the store's pending migrations, each in its own write transaction under the
- * store's schema lock, so that two servers starting at once migrate once. */
-static cs_status migrate(cs_registry_t *r, cs_error *err)
+/* Applies the store's pending migrations up to schema version `upto` (negative: all), each
+ * in its own write transaction under the store's schema lock, so that two servers starting
+ * at once migrate once. */
+static cs_status migrate(cs_registry_t *r, int upto, cs_error *err)
 {
     tx t;
     cs_status rc = tx_begin(r, &t, true, err);
@@ -376,7 +411,8 @@ static cs_status migrate(cs_registry_t *r, cs_error *err)
                           "%s store schema is version %" PRId64
                           ", newer than this capstan knows (%d): upgrade capstan",
                           s->name, have, s->n_migrations);
-    for (int64_t v = have; rc == CS_OK && v < s->n_migrations; v++) {
+    int64_t last = upto >= 0 && upto < s->n_migrations ? upto : s->n_migrations;
+    for (int64_t v = have; rc == CS_OK && v < last; v++) {
         /* Statements are separated by ";\n"; each migration is one transaction. */
         char sql[SQL_TEXT_MAX];
         const char *p = s->migrations[v];
@@ -402,6 +438,12 @@ static cs_status migrate(cs_registry_t *r, cs_error *err)
 }
 
 cs_status cs_registry_open(const cs_registry_options *opts, cs_registry_t **out, cs_error *err)
+{
+    return cs__registry_open_schema(opts, -1, out, err);
+}
+
+cs_status cs__registry_open_schema(const cs_registry_options *opts, int schema, cs_registry_t **out,
+                                   cs_error *err)
 {
     cs_status rc = CS_ERR_INVALID;
     cs_registry_t *r = NULL;
@@ -443,7 +485,7 @@ cs_status cs_registry_open(const cs_registry_options *opts, cs_registry_t **out,
         rc = cs_error_set(err, CS_ERR_NOMEM, "registry: out of memory");
         goto out;
     }
-    rc = migrate(r, err);
+    rc = migrate(r, schema, err);
     if (rc != CS_OK) goto out;
     if (opts->trusted_keys_dir &&
         (rc = cs__trusted_load(opts->trusted_keys_dir, &r->trusted, err)) != CS_OK)
@@ -479,7 +521,7 @@ void cs_registry_close(cs_registry_t *r)
 #define VERSION_COLS                                                                      \
     "m.id, m.name, v.version, v.digest, v.size, v.format, v.io_schema, v.labels, "        \
     "v.source_uri, v.run_id, v.parent_version, v.dataset_digest, v.state, v.created_by, " \
-    "v.created_ns, v.updated_ns, v.signature, v.signer_key"
+    "v.created_ns, v.updated_ns, v.signature, v.signer_key, v.description"
 #define VERSION_FROM " FROM versions v JOIN models m ON m.id = v.model_id"
 #define ALIAS_COLS   "m.name, a.name, a.version, a.updated_by, a.updated_ns"
 
@@ -572,6 +614,7 @@ static cs_status version_row_cb(void *user, int ncols, const cs__sql_val *c, cs_
     v->updated_ns = c[15].i;
     v->signature = text(r, &c[16]);
     v->signer_key = text(r, &c[17]);
+    v->description = text(r, &c[18]);
     cs_status rc = cs__labels_parse(text(r, &c[7]), r->arena, &v->n_labels, &v->labels, err);
     return rc == CS_OK ? push_row(r, &rec, err) : rc;
 }
@@ -1093,6 +1136,31 @@ static cs_status read_schema(const char *path, cs_arena *arena, const char **sch
     return *schema ? CS_OK : nomem(err);
 }
 
+static cs_status resolve(tx *t, const char *model, const char *ref, cs_arena *arena,
+                         version_rec *out, cs_error *err);
+
+/* A push's parent_version (a number, an alias or "latest" of the same model; NULL or ""
+ * for none) as the number it names now, in *number (0 for none). A parent that does not
+ * exist is the request's fault, not a missing resource: CS_ERR_INVALID naming the field. */
+static cs_status resolve_parent(tx *t, const char *model, const char *ref, cs_arena *arena,
+                                int64_t *number, cs_error *err)
+{
+    *number = 0;
+    if (!ref || !*ref) return CS_OK;
+    version_rec v;
+    cs_status rc = resolve(t, model, ref, arena, &v, err);
+    if (rc == CS_OK) {
+        *number = v.v.version;
+        return CS_OK;
+    }
+    if (rc == CS_ERR_NOT_FOUND || rc == CS_ERR_INVALID) {
+        err->code = rc = CS_ERR_INVALID;
+        cs_error_prefix(err, "parent_version '%s' must name an existing version of '%s': ", ref,
+                        model);
+    }
+    return rc;
+}
+
 cs_status cs_registry_push_version(cs_registry_t *r, const char *model,
                                    const cs_registry_push *push, const char *actor, cs_arena *arena,
                                    cs_registry_version *out, cs_error *err)
@@ -1103,9 +1171,11 @@ cs_status cs_registry_push_version(cs_registry_t *r, const char *model,
     if (rc == CS_OK && (!push || (!push->read && push->fd < 0)))
         rc = cs_error_set(err, CS_ERR_INVALID, "push needs a read callback or a file descriptor");
     if (rc == CS_OK) rc = check_labels(push->n_labels, push->labels, err);
-    if (rc == CS_OK) rc = check_text("source_uri", push->source_uri, err);
-    if (rc == CS_OK) rc = check_text("run_id", push->run_id, err);
-    if (rc == CS_OK) rc = check_text("parent_version", push->parent_version, err);
+    if (rc == CS_OK) rc = check_text("description", push->description, err);
+    if (rc == CS_OK) rc = check_text_max("source_uri", push->source_uri, CS_REGISTRY_URI_MAX, err);
+    if (rc == CS_OK) rc = check_text_max("run_id", push->run_id, CS_REGISTRY_RUN_ID_MAX, err);
+    if (rc == CS_OK)
+        rc = check_text_max("parent_version", push->parent_version, CS_REGISTRY_NAME_MAX, err);
     if (rc == CS_OK) rc = check_text("dataset_digest", push->dataset_digest, err);
     if (rc == CS_OK) rc = check_actor(&actor, err);
     if (rc == CS_OK && !push->signature != !push->signer_key)
@@ -1118,20 +1188,28 @@ cs_status cs_registry_push_version(cs_registry_t *r, const char *model,
                           push->expected_digest);
     if (rc != CS_OK) return rc;
 
-    /* Fail fast on an unknown model before streaming gigabytes; checked again below. */
+    /* Fail fast on an unknown model or parent before streaming gigabytes; both are checked
+     * again in the version's transaction. */
     model_rec m = {0};
+    int64_t parent = 0;
     rc = tx_begin(r, &t, false, err);
     if (rc == CS_OK) rc = find_model(&t, model, arena, &m, err);
+    if (rc == CS_OK) rc = resolve_parent(&t, model, push->parent_version, arena, &parent, err);
     rc = tx_end(r, &t, rc, err);
     if (rc != CS_OK) return rc;
+    char parent_buf[24] = "";
+    if (parent > 0) snprintf(parent_buf, sizeof parent_buf, "%" PRId64, parent);
+    const char *parent_text = cs_arena_strndup(arena, parent_buf, strlen(parent_buf));
+    if (!parent_text) return nomem(err);
 
     cs_registry_version v = {
         .model = m.m.name,
         .format = "onnx",
         .n_labels = push->n_labels,
+        .description = push->description ? push->description : "",
         .source_uri = push->source_uri ? push->source_uri : "",
         .run_id = push->run_id ? push->run_id : "",
-        .parent_version = push->parent_version ? push->parent_version : "",
+        .parent_version = parent_text,
         .dataset_digest = push->dataset_digest ? push->dataset_digest : "",
         .state = CS_REGISTRY_STATE_READY,
         .created_by = actor,
@@ -1178,6 +1256,14 @@ cs_status cs_registry_push_version(cs_registry_t *r, const char *model,
     rc = exec(&t, "SELECT id FROM models WHERE name = ?1", 1, pm, version_row, &model_id, err);
     if (rc == CS_OK && model_id == 0)
         rc = cs_error_set(err, CS_ERR_NOT_FOUND, "model '%s' was deleted during the push", model);
+    if (rc == CS_OK && parent > 0) {
+        version_rec pv;
+        rc = find_version(&t, model, parent, arena, &pv, err);
+        if (rc == CS_ERR_NOT_FOUND)
+            rc = cs_error_set(err, CS_ERR_INVALID,
+                              "parent_version %" PRId64 " of '%s' was deleted during the push",
+                              parent, model);
+    }
     /* Allocating the number and inserting the row in one transaction is what gives
      * concurrent pushes distinct versions: the UPDATE locks the model's row. */
     cs__sql_val pa[] = {cs__sql_int(model_id)};
@@ -1204,14 +1290,16 @@ cs_status cs_registry_push_version(cs_registry_t *r, const char *model,
         cs__sql_int(v.created_ns),
         cs__sql_text(v.signature),
         cs__sql_text(v.signer_key),
+        cs__sql_text(v.description),
     };
     if (rc == CS_OK)
         rc = exec(&t,
                   "INSERT INTO versions (model_id, version, digest, size, format, io_schema, "
                   "labels, source_uri, run_id, parent_version, dataset_digest, state, "
-                  "created_by, created_ns, updated_ns, signature, signer_key) VALUES (?1, ?2, "
-                  "?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, ?16)",
-                  16, p, NULL, NULL, err);
+                  "created_by, created_ns, updated_ns, signature, signer_key, description) "
+                  "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?14, ?15, "
+                  "?16, ?17)",
+                  17, p, NULL, NULL, err);
     if (rc == CS_OK) rc = put_labels(&t, model_id, v.version, push->n_labels, push->labels, err);
     const char *after = rc == CS_OK ? cs__json_text(cs__version_to_json(&v), arena) : NULL;
     if (rc == CS_OK && !after) rc = nomem(err);
@@ -1302,6 +1390,36 @@ cs_status cs_registry_artifact(cs_registry_t *r, const char *model, const char *
     if (rc != CS_OK)
         cs_error_prefix(err, "model '%s' version %" PRId64 ": ", model, version->version);
     return rc;
+}
+
+cs_status cs_registry_artifact_open(cs_registry_t *r, const char *model, const char *ref,
+                                    cs_arena *arena, cs_registry_version *version, int *fd,
+                                    cs_error *err)
+{
+    *fd = -1;
+    cs_status rc = cs_registry_version_get(r, model, ref, arena, version, err);
+    if (rc != CS_OK) return rc;
+    if (r->trusted && (rc = cs__trusted_check(r->trusted, version, err)) != CS_OK) return rc;
+    const char *path = cs__blobs_path(&r->blobs, version->digest, arena);
+    if (!path) return nomem(err);
+    int f = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (f < 0 || fstat(f, &st) != 0) {
+        rc = cs_error_set(err, CS_ERR_IO,
+                          "model '%s' version %" PRId64 ": its artifact %s cannot be read: %s",
+                          model, version->version, path, strerror(errno));
+    } else if ((int64_t)st.st_size != version->size) {
+        rc = cs_error_set(err, CS_ERR_IO,
+                          "model '%s' version %" PRId64 ": its artifact %s is %lld bytes, the "
+                          "version records %" PRId64 ": it is refused",
+                          model, version->version, path, (long long)st.st_size, version->size);
+    }
+    if (rc != CS_OK) {
+        if (f >= 0) close(f);
+        return rc;
+    }
+    *fd = f;
+    return CS_OK;
 }
 
 cs_status cs_registry_version_list(cs_registry_t *r, const char *model,

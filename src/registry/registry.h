@@ -10,7 +10,8 @@
  * integer, monotonic per model and never reused (not even after a delete), and immutable
  * once created except for its labels and state: it records the artifact's sha256 digest
  * and size, its format ("onnx"), the IO schema read from the artifact through the engine,
- * lineage strings and who created it. An alias (prod, canary, ...) points at one version
+ * a description, lineage (source URI, run id, parent version, dataset digest) and who
+ * created it. An alias (prod, canary, ...) points at one version
  * and moves atomically; `latest` is implicit (the highest ready version). Every change
  * appends an audit entry - who, what, when, the object before and after as JSON - in the
  * same transaction as the change itself.
@@ -56,7 +57,9 @@ typedef struct cs_registry cs_registry_t;
 #define CS_REGISTRY_NAME_MAX        63   /* model and alias names: DNS labels */
 #define CS_REGISTRY_LABELS_MAX      64   /* labels per model or version */
 #define CS_REGISTRY_LABEL_VALUE_MAX 63   /* Kubernetes' label value rule */
-#define CS_REGISTRY_TEXT_MAX        4096 /* description, lineage strings */
+#define CS_REGISTRY_TEXT_MAX        4096 /* descriptions, dataset digests (bytes of UTF-8) */
+#define CS_REGISTRY_URI_MAX         2048 /* a version's source URI */
+#define CS_REGISTRY_RUN_ID_MAX      256  /* a version's training run id */
 #define CS_REGISTRY_ACTOR_MAX       128  /* "who": a user or token name */
 #define CS_REGISTRY_PAGE_MAX        1000 /* items per list page */
 
@@ -134,7 +137,10 @@ typedef struct cs_registry_version {
     const char *io_schema;
     int n_labels;
     const cs_registry_label *labels; /* sorted by key */
-    /* Lineage: free-form, "" when unset. */
+    const char *description;         /* free text (MLflow's version description); "" */
+    /* Lineage, "" when unset: where the artifact came from, the training run, the version
+     * of the same model it was derived from (a number, checked to exist when pushed) and
+     * the training data's digest. */
     const char *source_uri, *run_id, *parent_version, *dataset_digest;
     cs_registry_state state;
     const char *created_by;
@@ -249,7 +255,14 @@ typedef struct cs_registry_push {
     const char *expected_digest; /* optional "sha256:<hex>": refuse (400) on mismatch */
     int n_labels;
     const cs_registry_label *labels;
-    const char *source_uri, *run_id, *parent_version, *dataset_digest; /* optional */
+    /* Optional text, each bounded (CS_ERR_LIMIT naming the field and its limit), UTF-8
+     * without control characters but tab: description and dataset_digest up to
+     * CS_REGISTRY_TEXT_MAX bytes, source_uri CS_REGISTRY_URI_MAX, run_id
+     * CS_REGISTRY_RUN_ID_MAX. parent_version names an existing version of the same model
+     * by number, alias or "latest" (CS_ERR_INVALID naming it otherwise); the version
+     * records the number it resolved to. */
+    const char *description;
+    const char *source_uri, *run_id, *parent_version, *dataset_digest;
     /* Optional, together (see cs_registry_sign): a signature over the artifact's digest
      * and the signer's public key, hex; a push whose signature does not verify fails
      * (CS_ERR_INVALID) and stores nothing. */
@@ -300,6 +313,15 @@ cs_status cs_registry_version_delete(cs_registry_t *r, const char *model, int64_
 cs_status cs_registry_artifact(cs_registry_t *r, const char *model, const char *ref,
                                cs_arena *arena, cs_registry_version *version, const char **path,
                                cs_error *err);
+
+/* For a download: resolves `ref` like cs_registry_version_get, applies the signing policy
+ * of cs_registry_artifact and opens the artifact read-only into *fd (the caller closes it),
+ * checking only its size (CS_ERR_IO on a mismatch or a missing blob). The caller must hash
+ * what it reads and compare with version->digest before it hands out the last byte: that
+ * keeps one pass over the data where cs_registry_artifact takes two. Cost: one open. */
+cs_status cs_registry_artifact_open(cs_registry_t *r, const char *model, const char *ref,
+                                    cs_arena *arena, cs_registry_version *version, int *fd,
+                                    cs_error *err);
 
 /* --- aliases ------------------------------------------------------------------------ */
 

@@ -79,6 +79,13 @@ cs_status cs__rows_copy(const cs_vec *v, cs_arena *arena, void *items, int *n, c
 /* Checks an actor for the audit log (NULL or "" becomes "anonymous"). */
 cs_status cs__check_actor(const char **actor, cs_error *err);
 
+/* --- registry.c: for the migration tests ---------------------------------------------- */
+
+/* cs_registry_open, migrating the store only up to schema version `schema` (negative: all):
+ * a database as an older capstan left it, for tests that upgrade one. */
+cs_status cs__registry_open_schema(const cs_registry_options *opts, int schema, cs_registry_t **out,
+                                   cs_error *err);
+
 /* --- registry.c: for watch.c ----------------------------------------------------------- */
 
 /* Opens a connection of r's store outside the pool (the watch's own); close it with

@@ -100,6 +100,8 @@ static const char *const migrations[] = {
     /* 4: signed versions (signing.c): ed25519 signature and public key, hex; '' unsigned. */
     ("ALTER TABLE versions ADD COLUMN signature TEXT NOT NULL DEFAULT '';\n"
      "ALTER TABLE versions ADD COLUMN signer_key TEXT NOT NULL DEFAULT ''"),
+    /* 5: a version's description (MLflow's); '' for the versions pushed before it. */
+    "ALTER TABLE versions ADD COLUMN description TEXT NOT NULL DEFAULT ''",
 };
 
 typedef struct sqlite_ctx {

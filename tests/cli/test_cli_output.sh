@@ -114,7 +114,7 @@ assert all(re.fullmatch(r'sha256:[0-9a-f]{12}', x[3]) for x in r), r
 assert r[0][4] == 'team=vision' and r[1][4] == '-', r
 assert all(re.fullmatch(r'\d+[smhd]', x[5]) for x in r), r"
 run "model ls digits -o wide" 0 "$CAPSTAN" model ls digits -o Wide
-py "versions -o wide" "assert lines[0].split()[6:] == ['FORMAT', 'CREATED-BY', 'SOURCE', 'SIGNER'], lines[0]"
+py "versions -o wide" "assert lines[0].split()[6:] == ['FORMAT', 'CREATED-BY', 'SOURCE', 'PARENT', 'SIGNER', 'DESCRIPTION'], lines[0]"
 run "model ls digits -o name" 0 "$CAPSTAN" model ls digits -o name
 py "versions -o name" "assert lines == ['model/digits:1', 'model/digits:2'], lines"
 run "model ls digits -o json" 0 "$CAPSTAN" model ls digits -o json
