@@ -8,8 +8,8 @@ in order, and checks its exit status. Rewritten on the way, and only this:
     with a trailing &) becomes `serve_at ARGS`: the previous server stops and this one starts
     in the background on the test's port;
   - port 8080 becomes the test's port ($PORT).
-Commands matching SKIP are not run; each is listed with its reason on stderr, so what the
-test leaves out is visible.
+Commands matching SKIP are not run, nor the blocks after a `<!-- docs-test: skip: REASON -->`
+line; each is listed with its reason on stderr, so what the test leaves out is visible.
 
 usage: doc_blocks.py FILE.md > steps.sh
 """
@@ -20,20 +20,32 @@ import sys
 # (pattern, reason): commands the test cannot run as written.
 SKIP = [
     (r"^make (run|test)\b", "the README's own entry points: CI runs make test, make run serves forever"),
-    (r"<[a-z]+>", "a placeholder for the reader's own value"),
+    (r"^make image\b", "tests/image builds the image"),
+    (r"<[a-z]+>|\.\.\.|\bREGISTRY\b", "a placeholder for the reader's own value"),
     (r"\b(f|fleet)\.yaml\b", "the reader's own file"),
+    (r"^(CAPSTAN_TOKEN=\S+ )?kubectl (?!kustomize)", "needs a Kubernetes cluster (kubectl kustomize, offline, runs)"),
 ]
 
 
 def commands(text):
     """Yields (line number, command) for each command of each ```sh block."""
     lines = text.split("\n")
-    i = 0
+    i, skip = 0, None
     while i < len(lines):
+        marker = re.match(r"\s*<!-- docs-test: skip: (.*) -->", lines[i])
+        if marker:
+            skip = marker.group(1)
         if lines[i].strip() != "```sh":
             i += 1
             continue
         i += 1
+        if skip:
+            print("docs: skipped the block at line %d: %s" % (i, skip), file=sys.stderr)
+            while i < len(lines) and lines[i].strip() != "```":
+                i += 1
+            skip = None
+            i += 1
+            continue
         while i < len(lines) and lines[i].strip() != "```":
             start, cmd = i + 1, lines[i]
             while cmd.endswith("\\") and i + 1 < len(lines):
