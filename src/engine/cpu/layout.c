@@ -6,9 +6,11 @@
  * per destination axis, a step in the source), so each operator is only the few lines that
  * build its view. Copies work on element size (1, 2, 4 or 8 bytes), never on the type, so
  * one path serves every dtype. Arguments that moved from attributes to inputs across
- * opsets (Slice's starts/ends/axes, Split's split) are read through cs__ints_get (shape.h).
+ * opsets (Slice's starts/ends/axes, Split's split) are read through cs__ints_get
+ * (ops/shape.h).
  */
-#include "engine/cpu/shape.h"
+#include "engine/kernel.h"
+#include "engine/ops/shape.h"
 
 #include <limits.h>
 #include <string.h>
