@@ -11,7 +11,8 @@
  * Types: float16/32/64 for all, int8/uint8 too for MaxPool (opset 12); the reduction in
  * double is exact for max and at least as precise as float for the sums.
  */
-#include "engine/cpu/window.h"
+#include "engine/kernel.h"
+#include "engine/ops/window.h"
 
 #include <math.h>
 #include <string.h>
