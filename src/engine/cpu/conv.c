@@ -1,5 +1,7 @@
 /*
- * conv.c - CPU kernels for convolutions: Conv and ConvTranspose, 1-D to 6-D, grouped.
+ * conv.c - CPU kernels for convolutions: Conv and ConvTranspose, 1-D to 6-D, grouped; their
+ * schemas (shape and type inference) are in ops/conv.c, whose geometry (ops/conv.h) the
+ * kernels walk.
  *
  * Conv lowers each (image, group) pair to one GEMM: im2col unrolls the input windows into
  * a column matrix [Cg*kernel, out_positions] in scratch memory, and the group's weights
@@ -25,10 +27,9 @@
  * copies at plan time.
  */
 #include "engine/cpu/blas.h"
-#include "engine/cpu/window.h"
 #include "engine/cpu/winograd.h"
+#include "engine/ops/conv.h"
 
-#include <limits.h>
 #include <string.h>
 
 #define T_CONV (CS__T(FLOAT16) | CS__T(FLOAT32) | CS__T(FLOAT64))
@@ -171,14 +172,11 @@ typedef enum conv_algo {
     CONV_WINOGRAD,  /* 2-D, ungrouped, 3x3, stride 1, float32: cs__winograd() */
 } conv_algo;
 
-/* A convolution's shape. For Conv the window's in side is X and out side Y; for
- * ConvTranspose, its adjoint, in is Y and out is X. */
-typedef struct conv_shape {
-    bool transpose;
-    cs__window w;
-    int64_t N, C, M, group, Cg, Mg; /* C: X's channels, M: Y's channels */
+/* A convolution's geometry (ops/conv.h) and the algorithm the CPU runs it with. */
+typedef struct conv_plan {
+    cs__conv_shape c;
     conv_algo algo;
-} conv_shape;
+} conv_plan;
 
 /* 2-D depthwise convolutions (group == C > 1) in float32, or float16 widened to it, take
  * the direct kernel; it is written for float only, so float64 ones stay on im2col. So do
@@ -192,7 +190,7 @@ typedef struct conv_shape {
 #define WINO_MIN_OUT     4
 #define WINO_MIN_OUTPUTS 196
 
-static conv_algo conv_pick(const conv_shape *c, cs_dtype t)
+static conv_algo conv_pick(const cs__conv_shape *c, cs_dtype t)
 {
     const cs__window *w = &c->w;
     if (!c->transpose && c->group > 1 && c->Cg == 1 && w->nd == 2 && t != CS_DTYPE_FLOAT64)
@@ -208,132 +206,18 @@ static conv_algo conv_pick(const conv_shape *c, cs_dtype t)
     return CONV_POINTWISE;
 }
 
-/* ConvTranspose's output extent: the full scatter s*(in-1) + output_padding + kernel extent,
- * less the pads; or output_shape, with pads derived from it (SAME_UPPER puts the odd one
- * at the end, other modes at the start); or in*s under SAME. A negative total padding
- * leaves the extra positions at the end, where they receive only the bias. */
-static cs_status transpose_extent(const cs__node *n, const int64_t *xdims, cs__window *w,
-                                  cs__pad_mode mode, cs_error *err)
+static cs_status conv_plan_init(const cs__node *n, const cs_tensor *const *in, int n_in,
+                                bool transpose, conv_plan *p, cs_error *err)
 {
-    int nd = w->nd;
-    int64_t opad[CS__MAX_SPATIAL], oshape[CS__MAX_SPATIAL];
-    cs_status rc = cs__ints_attr(n, "output_padding", nd, 0, 0, opad, err);
-    if (rc != CS_OK) return rc;
-    const int64_t *os;
-    int n_os = cs__attr_ints(n, "output_shape", &os);
-    if (n_os >= 0 && n_os != nd && n_os != nd + 2)
-        return cs__node_error(err, n, CS_ERR_INVALID, "output_shape has %d values, expected %d",
-                              n_os, nd);
-    for (int j = 0; j < nd && n_os >= 0; j++) oshape[j] = os[n_os - nd + j];
-    w->in_size = w->out_size = 1;
-    for (int j = 0; j < nd; j++) {
-        int64_t full = w->s[j] * (xdims[j] - 1) + opad[j] + (w->k[j] - 1) * w->d[j] + 1, out;
-        if (n_os >= 0 || mode == CS__PAD_SAME_UPPER || mode == CS__PAD_SAME_LOWER) {
-            out = n_os >= 0 ? oshape[j] : xdims[j] * w->s[j];
-            int64_t total = full - out;
-            w->pb[j] = total <= 0 ? 0 : mode == CS__PAD_SAME_UPPER ? total / 2 : total - total / 2;
-        } else {
-            if (mode == CS__PAD_VALID) w->pb[j] = w->pe[j] = 0;
-            out = full - w->pb[j] - w->pe[j];
-        }
-        if (out < 1)
-            return cs__node_error(err, n, CS_ERR_INVALID,
-                                  "output extent %lld on spatial axis %d is not positive",
-                                  (long long)out, j);
-        w->pe[j] = full - out - w->pb[j];
-        w->in[j] = out;
-        w->out[j] = xdims[j];
-        w->in_size *= out;
-        w->out_size *= xdims[j];
-    }
-    return CS_OK;
-}
-
-/* Validates X [N,C,...], W ([M,C/g,k...] or transposed [C,M/g,k...]) and B [M], and sets
- * the geometry; fills y's shape when given. */
-static cs_status conv_shape_init(const cs__node *n, const cs_tensor *const *in, int n_in,
-                                 bool transpose, conv_shape *c, cs_tensor *y, cs_error *err)
-{
-    const cs_tensor *x = in[0], *wt = in[1], *b = n_in > 2 ? in[2] : NULL;
-    if (x->rank < 3)
-        return cs__node_error(err, n, CS_ERR_INVALID,
-                              "X must be [N,C,spatial...] with rank >= 3, got rank %d", x->rank);
-    if (wt->rank != x->rank)
-        return cs__node_error(err, n, CS_ERR_INVALID, "W has rank %d but X has rank %d", wt->rank,
-                              x->rank);
-    if (wt->dtype != x->dtype || (b && b->dtype != x->dtype))
-        return cs__node_error(err, n, CS_ERR_INVALID, "X, W and B must share one type");
-    int nd = x->rank - 2;
-    const int64_t *ks;
-    int n_ks = cs__attr_ints(n, "kernel_shape", &ks);
-    if (n_ks >= 0) {
-        if (n_ks != nd)
-            return cs__node_error(err, n, CS_ERR_INVALID, "kernel_shape has %d values, expected %d",
-                                  n_ks, nd);
-        for (int j = 0; j < nd; j++)
-            if (ks[j] != wt->dims[2 + j])
-                return cs__node_error(err, n, CS_ERR_INVALID,
-                                      "kernel_shape[%d] is %lld but W's dimension is %lld", j,
-                                      (long long)ks[j], (long long)wt->dims[2 + j]);
-    }
-    c->transpose = transpose;
-    c->N = x->dims[0];
-    c->C = x->dims[1];
-    c->group = cs__attr_int(n, "group", 1);
-    if (c->group < 1 || c->C % c->group)
-        return cs__node_error(err, n, CS_ERR_INVALID, "group %lld does not divide %lld channels",
-                              (long long)c->group, (long long)c->C);
-    c->Cg = c->C / c->group;
-    if (transpose) {
-        if (wt->dims[0] != c->C)
-            return cs__node_error(err, n, CS_ERR_INVALID,
-                                  "W has %lld input channels, X has %lld (W is [C, M/group, k...])",
-                                  (long long)wt->dims[0], (long long)c->C);
-        c->Mg = wt->dims[1];
-        c->M = c->Mg * c->group;
-    } else {
-        if (wt->dims[1] * c->group != c->C)
-            return cs__node_error(err, n, CS_ERR_INVALID,
-                                  "X has %lld channels but W expects %lld per group x %lld groups",
-                                  (long long)c->C, (long long)wt->dims[1], (long long)c->group);
-        c->M = wt->dims[0];
-        if (c->M % c->group)
-            return cs__node_error(err, n, CS_ERR_INVALID,
-                                  "group %lld does not divide %lld output channels",
-                                  (long long)c->group, (long long)c->M);
-        c->Mg = c->M / c->group;
-    }
-    if (b && (b->rank != 1 || b->dims[0] != c->M))
-        return cs__node_error(err, n, CS_ERR_INVALID,
-                              "B must hold one bias per output channel, [%lld]; got %s%lld values",
-                              (long long)c->M, b->rank == 1 ? "" : "a non-1-D tensor of ",
-                              (long long)cs__numel(b));
-    cs__pad_mode mode = CS__PAD_NOTSET;
-    cs_status rc = cs__pad_mode_get(n, &mode, err);
-    if (rc == CS_OK) rc = cs__window_init(n, nd, x->dims + 2, wt->dims + 2, &c->w, err);
-    if (rc != CS_OK) return rc;
-    rc = transpose ? transpose_extent(n, x->dims + 2, &c->w, mode, err)
-                   : cs__window_forward(n, &c->w, mode, false, err);
-    if (rc != CS_OK) return rc;
-    int64_t rows = (transpose ? c->Mg : c->Cg) * c->w.k_size;
-    int64_t gm = transpose ? rows : c->Mg, gk = transpose ? c->Cg : rows;
-    if (gm > INT_MAX || gk > INT_MAX || c->w.out_size > INT_MAX)
-        return cs__node_error(err, n, CS_ERR_LIMIT, "convolution too large for BLAS");
-    c->algo = conv_pick(c, x->dtype);
-    if (y) {
-        y->dtype = x->dtype;
-        y->rank = x->rank;
-        y->dims[0] = c->N;
-        y->dims[1] = c->M;
-        for (int j = 0; j < nd; j++) y->dims[2 + j] = transpose ? c->w.in[j] : c->w.out[j];
-    }
-    return CS_OK;
+    cs_status rc = cs__conv_shape_init(n, in, n_in, transpose, &p->c, NULL, err);
+    if (rc == CS_OK) p->algo = conv_pick(&p->c, in[0]->dtype);
+    return rc;
 }
 
 /* --- direct depthwise -------------------------------------------------------------------- */
 
 typedef struct dw_args {
-    const conv_shape *c;
+    const cs__conv_shape *c;
     const float *x, *w, *b;
     float *y;
     const cs__act *act;
@@ -407,7 +291,7 @@ static void kernel_rows(float *restrict y, const float *restrict x, const float 
 static void dw_planes(void *p, int64_t begin, int64_t end)
 {
     const dw_args *a = p;
-    const conv_shape *c = a->c;
+    const cs__conv_shape *c = a->c;
     const cs__window *w = &c->w;
     int64_t in_h = w->in[0], in_w = w->in[1], out_w = w->out[1], k_h = w->k[0], k_w = w->k[1];
     /* The interior: from the first column the leftmost tap reaches inside the row to the
@@ -437,8 +321,8 @@ static void dw_planes(void *p, int64_t begin, int64_t end)
 
 /* All N*M planes across the pool, in chunks of at least ~16K multiply-adds so that the
  * small late layers (7x7 planes) do not pay a thread wake-up for a few hundred. */
-static void depthwise(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x, const cs_tensor *wt,
-                      const cs_tensor *b, cs_tensor *y, const cs__act *act)
+static void depthwise(cs__kctx *ctx, const cs__conv_shape *c, const cs_tensor *x,
+                      const cs_tensor *wt, const cs_tensor *b, cs_tensor *y, const cs__act *act)
 {
     dw_args a = {c, x->data, wt->data, b ? b->data : NULL, y->data, act};
     int64_t work = c->w.out_size * c->w.k_size;
@@ -448,16 +332,17 @@ static void depthwise(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x, co
 /* --- kernels ----------------------------------------------------------------------------- */
 
 /* Elements of the algorithm's own scratch: im2col's column matrix or Winograd's buffers. */
-static size_t col_elems(const conv_shape *c)
+static size_t col_elems(const conv_plan *p)
 {
-    if (c->algo == CONV_WINOGRAD) return cs__winograd_scratch(&c->w, c->N, c->C, c->M);
-    if (c->algo != CONV_IM2COL) return 0;
+    const cs__conv_shape *c = &p->c;
+    if (p->algo == CONV_WINOGRAD) return cs__winograd_scratch(&c->w, c->N, c->C, c->M);
+    if (p->algo != CONV_IM2COL) return 0;
     return (size_t)((c->transpose ? c->Mg : c->Cg) * c->w.k_size * c->w.out_size);
 }
 
 /* Bytes of scratch: the algorithm's, then float32 copies of X, W, B and Y for float16.
  * The algorithm's comes first so that it keeps the scratch's 64-byte alignment. */
-static size_t conv_scratch_bytes(const conv_shape *c, const cs_tensor *const *in, int n_in,
+static size_t conv_scratch_bytes(const conv_plan *c, const cs_tensor *const *in, int n_in,
                                  const cs_tensor *y)
 {
     cs_dtype t = in[0]->dtype;
@@ -492,10 +377,10 @@ static cs_tensor wide_copy(const cs_tensor *t, float **cursor, bool fill)
 
 /* The convolution proper on float32 or float64 tensors, with the fused activation act;
  * col is the column matrix. */
-static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
-                         const cs_tensor *wt, const cs_tensor *b, cs_tensor *y, void *col,
-                         const cs__act *act)
+static void conv_compute(cs__kctx *ctx, const conv_plan *p, const cs_tensor *x, const cs_tensor *wt,
+                         const cs_tensor *b, cs_tensor *y, void *col, const cs__act *act)
 {
+    const cs__conv_shape *c = &p->c;
     cs_dtype t = x->dtype;
     size_t es = cs_dtype_size(t);
     const cs__window *w = &c->w;
@@ -505,11 +390,11 @@ static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
     int64_t ys = c->Mg * (c->transpose ? w->in_size : w->out_size);
     int64_t rows = (c->transpose ? c->Mg : c->Cg) * w->k_size;
     if (ys == 0) return;
-    if (c->algo == CONV_DEPTHWISE) {
+    if (p->algo == CONV_DEPTHWISE) {
         depthwise(ctx, c, x, wt, b, y, act);
         return;
     }
-    if (c->algo == CONV_WINOGRAD) {
+    if (p->algo == CONV_WINOGRAD) {
         /* Prepacked weights are float32 ones (conv_prepack), so a widened float16 run has none. */
         const float *u = x->dtype == CS_DTYPE_FLOAT32 ? ctx->packed : NULL;
         cs__winograd(ctx, w, c->N, c->C, c->M, x->data, wt->data, u, b ? b->data : NULL, y->data,
@@ -522,7 +407,7 @@ static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
         const char *wg = (const char *)wt->data + (size_t)(g * ws) * es;
         char *yg = (char *)y->data + (size_t)(i * ys) * es;
         if (c->transpose) {
-            if (c->algo == CONV_POINTWISE) {
+            if (p->algo == CONV_POINTWISE) {
                 blas(ctx, t, true, c->Mg, w->out_size, c->Cg, wg, xg, yg);
             } else {
                 blas(ctx, t, true, rows, w->out_size, c->Cg, wg, xg, col);
@@ -532,7 +417,7 @@ static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
             }
         } else {
             const void *cols = xg;
-            if (c->algo == CONV_IM2COL) {
+            if (p->algo == CONV_IM2COL) {
                 /* Gather only reads the image; the walker's pointer is shared with scatter. */
                 walk_args a = {w, t, (void *)xg, col, false};
                 cs__parallel_for(ctx, c->Cg, 1, walk_channels, &a);
@@ -548,8 +433,8 @@ static void conv_compute(cs__kctx *ctx, const conv_shape *c, const cs_tensor *x,
 static cs_status conv_run_common(cs__kctx *ctx, const cs_tensor *const *in, int n_in,
                                  cs_tensor *out, bool transpose)
 {
-    conv_shape c = {0};
-    cs_status rc = conv_shape_init(ctx->node, in, n_in, transpose, &c, NULL, ctx->err);
+    conv_plan c = {0};
+    cs_status rc = conv_plan_init(ctx->node, in, n_in, transpose, &c, ctx->err);
     if (rc != CS_OK) return rc;
     if (ctx->scratch_size < conv_scratch_bytes(&c, in, n_in, &out[0]))
         return cs__node_error(ctx->err, ctx->node, CS_ERR_INTERNAL, "scratch memory too small");
@@ -568,25 +453,11 @@ static cs_status conv_run_common(cs__kctx *ctx, const cs_tensor *const *in, int 
     return CS_OK;
 }
 
-static cs_status conv_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
-                            int n_out, cs_error *err)
-{
-    conv_shape c = {0};
-    return conv_shape_init(n, in, n_in, false, &c, &out[0], err);
-}
-
-static cs_status convt_infer(const cs__node *n, const cs_tensor *const *in, int n_in,
-                             cs_tensor *out, int n_out, cs_error *err)
-{
-    conv_shape c = {0};
-    return conv_shape_init(n, in, n_in, true, &c, &out[0], err);
-}
-
 static size_t scratch_common(const cs__node *n, const cs_tensor *const *in, int n_in,
                              const cs_tensor *out, bool transpose)
 {
-    conv_shape c = {0};
-    if (conv_shape_init(n, in, n_in, transpose, &c, NULL, NULL) != CS_OK) return 0;
+    conv_plan c = {0};
+    if (conv_plan_init(n, in, n_in, transpose, &c, NULL) != CS_OK) return 0;
     return conv_scratch_bytes(&c, in, n_in, &out[0]);
 }
 
@@ -608,12 +479,12 @@ static size_t convt_scratch(const cs__node *n, const cs_tensor *const *in, int n
 static size_t conv_prepack(const cs__node *n, const cs_tensor *const *in, int n_in,
                            const cs_tensor *out, int n_out, void *dst)
 {
-    conv_shape c = {0};
+    conv_plan p = {0};
     if (in[0]->dtype != CS_DTYPE_FLOAT32 || !in[1]->data ||
-        conv_shape_init(n, in, n_in, false, &c, NULL, NULL) != CS_OK || c.algo != CONV_WINOGRAD)
+        conv_plan_init(n, in, n_in, false, &p, NULL) != CS_OK || p.algo != CONV_WINOGRAD)
         return 0;
-    if (dst) cs__winograd_weights(c.C, c.M, in[1]->data, dst);
-    return cs__winograd_weights_floats(c.C, c.M) * sizeof(float);
+    if (dst) cs__winograd_weights(p.c.C, p.c.M, in[1]->data, dst);
+    return cs__winograd_weights_floats(p.c.C, p.c.M) * sizeof(float);
 }
 
 static cs_status conv_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
@@ -627,12 +498,6 @@ static cs_status convt_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, 
 {
     return conv_run_common(ctx, in, n_in, out, true);
 }
-
-const cs__op cs__ops_conv[] = {
-    {"Conv", "", 1, conv_infer},
-    {"ConvTranspose", "", 1, convt_infer},
-    {0},
-};
 
 const cs__kernel cs__kernels_conv[] = {
     {"Conv", "", 1, T_CONV, 0, conv_run, conv_scratch, CS__K_FUSE_ACT, conv_prepack},

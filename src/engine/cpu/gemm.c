@@ -1,5 +1,7 @@
 /*
- * gemm.c - CPU kernels for matrix products: MatMul (numpy semantics) and Gemm.
+ * gemm.c - CPU kernels for matrix products: MatMul (numpy semantics) and Gemm; their
+ * schemas (shape and type inference) are in ops/gemm.c, whose geometry (ops/gemm.h) the
+ * kernels use.
  *
  * float32 and float64 go to OpenBLAS through cs__gemm (blas.h), split across the
  * session's threads; float16 and bfloat16 are widened to float32 in scratch memory,
@@ -12,8 +14,8 @@
  * into M and the whole product is one GEMM call.
  */
 #include "engine/cpu/blas.h"
+#include "engine/ops/gemm.h"
 
-#include <limits.h>
 #include <string.h>
 
 #define T_GEMM (CS__T_FLOAT | CS__T(INT32) | CS__T(INT64) | CS__T(UINT32) | CS__T(UINT64))
@@ -108,96 +110,7 @@ static void product(cs__kctx *ctx, cs_dtype t, bool ta, bool tb, int64_t M, int6
     }
 }
 
-static cs_status check_blas_dims(const cs__node *n, int64_t M, int64_t N, int64_t K, cs_error *err)
-{
-    if (M > INT_MAX || N > INT_MAX || K > INT_MAX)
-        return cs__node_error(err, n, CS_ERR_LIMIT,
-                              "matrix dimensions M=%lld N=%lld K=%lld exceed the BLAS limit %d",
-                              (long long)M, (long long)N, (long long)K, INT_MAX);
-    return CS_OK;
-}
-
-static cs_status same_types(const cs__node *n, const cs_tensor *a, const cs_tensor *b,
-                            const char *name, cs_error *err)
-{
-    if (b->dtype != a->dtype)
-        return cs__node_error(err, n, CS_ERR_INVALID, "%s is %s but A is %s", name,
-                              cs_dtype_name(b->dtype), cs_dtype_name(a->dtype));
-    return CS_OK;
-}
-
 /* --- MatMul ---------------------------------------------------------------------------- */
-
-/* A batched product's geometry: batch dims of the output and where each batch's A and B
- * matrices start (in matrices, 0 stride where broadcast). */
-typedef struct mm_shape {
-    int64_t M, N, K, batch;
-    int brank;
-    int64_t bdims[CS_MAX_RANK];
-    int64_t astride[CS_MAX_RANK], bstride[CS_MAX_RANK];
-    int64_t a_batches; /* matrices A holds */
-    bool b_single;     /* B holds one matrix */
-} mm_shape;
-
-/* Numpy matmul: 1-D operands are promoted to matrices ([K] -> [1,K] for A, [K,1] for B)
- * and the promoted dimension is dropped from the result. */
-static cs_status mm_shape_init(const cs__node *n, const cs_tensor *a, const cs_tensor *b,
-                               mm_shape *s, cs_tensor *out, cs_error *err)
-{
-    if (a->rank < 1 || b->rank < 1)
-        return cs__node_error(err, n, CS_ERR_INVALID, "inputs must have rank >= 1, got %d and %d",
-                              a->rank, b->rank);
-    int ar = a->rank < 2 ? 0 : a->rank - 2, br = b->rank < 2 ? 0 : b->rank - 2;
-    s->M = a->rank < 2 ? 1 : a->dims[a->rank - 2];
-    s->K = a->dims[a->rank - 1];
-    int64_t kb = b->rank < 2 ? b->dims[0] : b->dims[b->rank - 2];
-    s->N = b->rank < 2 ? 1 : b->dims[b->rank - 1];
-    if (kb != s->K)
-        return cs__node_error(err, n, CS_ERR_INVALID,
-                              "inner dimensions differ: A has K=%lld, B has K=%lld",
-                              (long long)s->K, (long long)kb);
-    s->brank = ar > br ? ar : br;
-    s->batch = 1;
-    s->a_batches = 1;
-    s->b_single = true;
-    int64_t as = 1, bs = 1;
-    for (int d = s->brank - 1; d >= 0; d--) {
-        int ai = d - (s->brank - ar), bi = d - (s->brank - br);
-        int64_t ad = ai >= 0 ? a->dims[ai] : 1, bd = bi >= 0 ? b->dims[bi] : 1;
-        if (ad != bd && ad != 1 && bd != 1)
-            return cs__node_error(err, n, CS_ERR_INVALID,
-                                  "batch dimensions cannot be broadcast: %lld and %lld",
-                                  (long long)ad, (long long)bd);
-        s->bdims[d] = ad == 1 ? bd : ad;
-        s->astride[d] = ad == 1 ? 0 : as;
-        s->bstride[d] = bd == 1 ? 0 : bs;
-        as *= ad;
-        bs *= bd;
-        s->batch *= s->bdims[d];
-    }
-    s->a_batches = as;
-    s->b_single = bs == 1;
-    cs_status rc = check_blas_dims(n, s->M, s->N, s->K, err);
-    if (rc != CS_OK) return rc;
-    if (out) {
-        int r = 0;
-        for (int d = 0; d < s->brank; d++) out->dims[r++] = s->bdims[d];
-        if (a->rank >= 2) out->dims[r++] = s->M;
-        if (b->rank >= 2) out->dims[r++] = s->N;
-        out->rank = r;
-        out->dtype = a->dtype;
-    }
-    return CS_OK;
-}
-
-static cs_status matmul_infer(const cs__node *n, const cs_tensor *const *in, int n_in,
-                              cs_tensor *out, int n_out, cs_error *err)
-{
-    cs_status rc = same_types(n, in[0], in[1], "B", err);
-    if (rc != CS_OK) return rc;
-    mm_shape s = {0};
-    return mm_shape_init(n, in[0], in[1], &s, &out[0], err);
-}
 
 static size_t matmul_scratch(const cs__node *n, const cs_tensor *const *in, int n_in,
                              const cs_tensor *out, int n_out)
@@ -206,8 +119,8 @@ static size_t matmul_scratch(const cs__node *n, const cs_tensor *const *in, int 
     return sizeof(float) * (size_t)(cs__numel(in[0]) + cs__numel(in[1]) + cs__numel(&out[0]));
 }
 
-static void matmul_compute(cs__kctx *ctx, const mm_shape *s, const cs_tensor *a, const cs_tensor *b,
-                           cs_tensor *y)
+static void matmul_compute(cs__kctx *ctx, const cs__mm_shape *s, const cs_tensor *a,
+                           const cs_tensor *b, cs_tensor *y)
 {
     size_t es = cs_dtype_size(y->dtype);
     int64_t mk = s->M * s->K, kn = s->K * s->N, mn = s->M * s->N;
@@ -237,8 +150,8 @@ static void matmul_compute(cs__kctx *ctx, const mm_shape *s, const cs_tensor *a,
 static cs_status matmul_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
                             int n_out)
 {
-    mm_shape s = {0};
-    cs_status rc = mm_shape_init(ctx->node, in[0], in[1], &s, NULL, ctx->err);
+    cs__mm_shape s = {0};
+    cs_status rc = cs__mm_shape_init(ctx->node, in[0], in[1], &s, NULL, ctx->err);
     if (rc != CS_OK) return rc;
     if (!is_half(out[0].dtype)) {
         matmul_compute(ctx, &s, in[0], in[1], &out[0]);
@@ -258,62 +171,6 @@ static cs_status matmul_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in,
 
 /* --- Gemm ------------------------------------------------------------------------------ */
 
-/* Gemm's C broadcasts unidirectionally to [M,N]: its (up to) two dims, right-aligned, must
- * each be 1 or match. The strides it yields read C at (m, n) as c[m*rs + n*cs]. */
-typedef struct gemm_shape {
-    bool ta, tb;
-    int64_t M, N, K;
-    int64_t c_rs, c_cs;
-} gemm_shape;
-
-static cs_status gemm_shape_init(const cs__node *n, const cs_tensor *const *in, int n_in,
-                                 gemm_shape *s, cs_error *err)
-{
-    const cs_tensor *a = in[0], *b = in[1], *c = n_in > 2 ? in[2] : NULL;
-    if (a->rank != 2 || b->rank != 2)
-        return cs__node_error(err, n, CS_ERR_INVALID, "A and B must be 2-D, got ranks %d and %d",
-                              a->rank, b->rank);
-    s->ta = cs__attr_int(n, "transA", 0) != 0;
-    s->tb = cs__attr_int(n, "transB", 0) != 0;
-    s->M = a->dims[s->ta ? 1 : 0];
-    s->K = a->dims[s->ta ? 0 : 1];
-    int64_t kb = b->dims[s->tb ? 1 : 0];
-    s->N = b->dims[s->tb ? 0 : 1];
-    if (kb != s->K)
-        return cs__node_error(err, n, CS_ERR_INVALID,
-                              "inner dimensions differ: op(A) is [%lld,%lld], op(B) is [%lld,%lld]",
-                              (long long)s->M, (long long)s->K, (long long)kb, (long long)s->N);
-    s->c_rs = s->c_cs = 0;
-    if (c) {
-        if (c->rank > 2)
-            return cs__node_error(err, n, CS_ERR_INVALID, "C must have rank <= 2, got %d", c->rank);
-        int64_t cm = c->rank == 2 ? c->dims[0] : 1, cn = c->rank >= 1 ? c->dims[c->rank - 1] : 1;
-        if ((cm != 1 && cm != s->M) || (cn != 1 && cn != s->N))
-            return cs__node_error(err, n, CS_ERR_INVALID,
-                                  "C of shape [%lld,%lld] cannot be broadcast to [%lld,%lld]",
-                                  (long long)cm, (long long)cn, (long long)s->M, (long long)s->N);
-        s->c_rs = cm == 1 ? 0 : cn;
-        s->c_cs = cn == 1 ? 0 : 1;
-    }
-    return check_blas_dims(n, s->M, s->N, s->K, err);
-}
-
-static cs_status gemm_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
-                            int n_out, cs_error *err)
-{
-    cs_status rc = same_types(n, in[0], in[1], "B", err);
-    if (rc == CS_OK && n_in > 2 && in[2]) rc = same_types(n, in[0], in[2], "C", err);
-    if (rc != CS_OK) return rc;
-    gemm_shape s = {0};
-    rc = gemm_shape_init(n, in, n_in, &s, err);
-    if (rc != CS_OK) return rc;
-    out[0].dtype = in[0]->dtype;
-    out[0].rank = 2;
-    out[0].dims[0] = s.M;
-    out[0].dims[1] = s.N;
-    return CS_OK;
-}
-
 static size_t gemm_scratch(const cs__node *n, const cs_tensor *const *in, int n_in,
                            const cs_tensor *out, int n_out)
 {
@@ -324,18 +181,18 @@ static size_t gemm_scratch(const cs__node *n, const cs_tensor *const *in, int n_
 }
 
 /* Y = beta * broadcast(C), the starting point BLAS accumulates onto. */
-#define FILL_C(T)                                                                  \
-    static void fill_c_##T(const gemm_shape *s, const T *c, T beta, T *restrict y) \
-    {                                                                              \
-        for (int64_t m = 0; m < s->M; m++)                                         \
-            for (int64_t n = 0; n < s->N; n++)                                     \
-                y[m * s->N + n] = beta * c[m * s->c_rs + n * s->c_cs];             \
+#define FILL_C(T)                                                                      \
+    static void fill_c_##T(const cs__gemm_shape *s, const T *c, T beta, T *restrict y) \
+    {                                                                                  \
+        for (int64_t m = 0; m < s->M; m++)                                             \
+            for (int64_t n = 0; n < s->N; n++)                                         \
+                y[m * s->N + n] = beta * c[m * s->c_rs + n * s->c_cs];                 \
     }
 FILL_C(float)
 FILL_C(double)
 
 /* Integer Gemm: exact integer arithmetic when alpha and beta are 1, else through double. */
-static void int_epilogue(const gemm_shape *s, const cs_tensor *c, double alpha, double beta,
+static void int_epilogue(const cs__gemm_shape *s, const cs_tensor *c, double alpha, double beta,
                          cs_tensor *y)
 {
     for (int64_t m = 0; m < s->M; m++) {
@@ -351,8 +208,9 @@ static void int_epilogue(const gemm_shape *s, const cs_tensor *c, double alpha, 
     }
 }
 
-static void gemm_compute(cs__kctx *ctx, const gemm_shape *s, const cs_tensor *a, const cs_tensor *b,
-                         const cs_tensor *c, double alpha, double beta, cs_tensor *y)
+static void gemm_compute(cs__kctx *ctx, const cs__gemm_shape *s, const cs_tensor *a,
+                         const cs_tensor *b, const cs_tensor *c, double alpha, double beta,
+                         cs_tensor *y)
 {
     if (c && beta == 0) c = NULL; /* numpy would still propagate NaN/inf from C; BLAS won't */
     switch (y->dtype) {
@@ -376,8 +234,8 @@ static void gemm_compute(cs__kctx *ctx, const gemm_shape *s, const cs_tensor *a,
 static cs_status gemm_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
                           int n_out)
 {
-    gemm_shape s = {0};
-    cs_status rc = gemm_shape_init(ctx->node, in, n_in, &s, ctx->err);
+    cs__gemm_shape s = {0};
+    cs_status rc = cs__gemm_shape_init(ctx->node, in, n_in, &s, ctx->err);
     if (rc != CS_OK) return rc;
     const cs_tensor *c = n_in > 2 ? in[2] : NULL;
     double alpha = cs__attr_float(ctx->node, "alpha", 1.0f);
@@ -401,12 +259,6 @@ static cs_status gemm_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
     narrow(&out[0], y.data);
     return CS_OK;
 }
-
-const cs__op cs__ops_gemm[] = {
-    {"MatMul", "", 1, matmul_infer},
-    {"Gemm", "", 1, gemm_infer},
-    {0},
-};
 
 const cs__kernel cs__kernels_gemm[] = {
     {"MatMul", "", 1, T_GEMM, 0, matmul_run, matmul_scratch},

@@ -1,31 +1,30 @@
 /*
  * pool.c - CPU kernels for pooling: AveragePool, MaxPool (with Indices), LpPool and their
- * Global variants, 1-D to 6-D.
+ * Global variants, 1-D to 6-D; their schemas (shape and type inference) are in ops/pool.c.
  *
- * Every pool walks the same geometry as Conv (window.h, plus ceil_mode): for each output position
- * it clips the window to the taps that land inside the input, one box per position, and reduces
- * them in double. Padding never contributes a value; AveragePool's count_include_pad only changes
- * the divisor, which then counts the taps inside the padded input. Planes (n, c) are independent
- * and run in parallel. Global pools are the window that covers the whole plane.
+ * Every pool walks the same geometry as Conv (ops/window.h, plus ceil_mode: cs__pool_window
+ * in ops/pool.h): for each output position it clips the window to the taps that land inside
+ * the input, one box per position, and reduces them in double. Padding never contributes a
+ * value; AveragePool's count_include_pad only changes the divisor, which then counts the
+ * taps inside the padded input. Planes (n, c) are independent and run in parallel. Global
+ * pools are the window that covers the whole plane.
  *
  * Types: float16/32/64 for all, int8/uint8 too for MaxPool (opset 12); the reduction in
  * double is exact for max and at least as precise as float for the sums.
  */
-#include "engine/cpu/window.h"
+#include "engine/kernel.h"
+#include "engine/ops/pool.h"
 
 #include <math.h>
-#include <string.h>
 
 #define T_POOL    (CS__T(FLOAT16) | CS__T(FLOAT32) | CS__T(FLOAT64))
 #define T_MAXPOOL (T_POOL | CS__T(INT8) | CS__T(UINT8))
 
 /* --- reduction --------------------------------------------------------------------------- */
 
-typedef enum pool_kind { POOL_MAX, POOL_AVG, POOL_LP } pool_kind;
-
 typedef struct pool_args {
     cs__window w;
-    pool_kind kind;
+    cs__pool_kind kind;
     bool count_pad; /* AveragePool: divide by the taps inside the padded input */
     bool col_major; /* MaxPool storage_order 1: Indices count the spatial dims column-major */
     double p;       /* LpPool's exponent */
@@ -92,7 +91,7 @@ static int64_t col_major(const cs__window *w, int64_t off)
                 int64_t first[CS__MAX_SPATIAL], count[CS__MAX_SPATIAL], tc[CS__MAX_SPATIAL] = {0}, \
                                                                         padded;                    \
                 int64_t inside = clip_box(w, oc, first, count, &padded), arg = -1;                 \
-                double acc = a->kind == POOL_MAX ? -INFINITY : 0;                                  \
+                double acc = a->kind == CS__POOL_MAX ? -INFINITY : 0;                              \
                 for (int64_t t = 0; inside && t < inside; t += count[last]) {                      \
                     int64_t at = 0;                                                                \
                     for (int j = 0; j < last; j++)                                                 \
@@ -101,7 +100,7 @@ static int64_t col_major(const cs__window *w, int64_t off)
                     for (int j = last - 1; j >= 0 && ++tc[j] == count[j]; j--) tc[j] = 0;          \
                     const T *xr = x + at;                                                          \
                     switch (a->kind) {                                                             \
-                    case POOL_MAX:                                                                 \
+                    case CS__POOL_MAX:                                                             \
                         for (int64_t i = 0; i < count[last]; i++) {                                \
                             double v = LOAD(xr[i * dl]);                                           \
                             if (v > acc || arg < 0) {                                              \
@@ -110,19 +109,19 @@ static int64_t col_major(const cs__window *w, int64_t off)
                             }                                                                      \
                         }                                                                          \
                         break;                                                                     \
-                    case POOL_AVG:                                                                 \
+                    case CS__POOL_AVG:                                                             \
                         for (int64_t i = 0; i < count[last]; i++) acc += LOAD(xr[i * dl]);         \
                         break;                                                                     \
-                    case POOL_LP:                                                                  \
+                    case CS__POOL_LP:                                                              \
                         for (int64_t i = 0; i < count[last]; i++)                                  \
                             acc += pow(fabs(LOAD(xr[i * dl])), a->p);                              \
                         break;                                                                     \
                     }                                                                              \
                 }                                                                                  \
-                if (a->kind == POOL_AVG) {                                                         \
+                if (a->kind == CS__POOL_AVG) {                                                     \
                     int64_t div = a->count_pad ? padded : inside;                                  \
                     acc = div ? acc / (double)div : 0;                                             \
-                } else if (a->kind == POOL_LP) {                                                   \
+                } else if (a->kind == CS__POOL_LP) {                                               \
                     acc = pow(acc, 1 / a->p);                                                      \
                 }                                                                                  \
                 y[o] = STORE(acc);                                                                 \
@@ -158,92 +157,12 @@ static void run_planes(void *p, int64_t begin, int64_t end)
 
 /* --- operators --------------------------------------------------------------------------- */
 
-typedef struct pool_op {
-    const char *name;
-    pool_kind kind;
-    bool global;
-} pool_op;
-
-static const pool_op pool_ops[] = {
-    {"MaxPool", POOL_MAX, false},
-    {"AveragePool", POOL_AVG, false},
-    {"LpPool", POOL_LP, false},
-    {"GlobalMaxPool", POOL_MAX, true},
-    {"GlobalAveragePool", POOL_AVG, true},
-    {"GlobalLpPool", POOL_LP, true},
-};
-
-/* The table below routes only these operators here. */
-static const pool_op *op_of(const cs__node *n)
-{
-    for (size_t i = 0; i < sizeof pool_ops / sizeof pool_ops[0]; i++)
-        if (!strcmp(n->op_type, pool_ops[i].name)) return &pool_ops[i];
-    return &pool_ops[0];
-}
-
-/* The geometry of X [N, C, spatial...] under the node's attributes. */
-static cs_status pool_window(const cs__node *n, const cs_tensor *x, cs__window *w, cs_error *err)
-{
-    if (x->rank < 3)
-        return cs__node_error(err, n, CS_ERR_INVALID,
-                              "X must be [N,C,spatial...] with rank >= 3, got rank %d", x->rank);
-    int nd = x->rank - 2;
-    const pool_op *op = op_of(n);
-    if (op->global) {
-        /* The window is the whole plane: no strides, pads or dilations apply. */
-        *w = (cs__window){.nd = nd, .in_size = 1, .out_size = 1, .k_size = 1};
-        for (int j = 0; j < nd; j++) {
-            w->in[j] = w->k[j] = x->dims[2 + j];
-            w->out[j] = w->s[j] = w->d[j] = 1;
-            w->in_size *= w->in[j];
-            w->k_size *= w->k[j];
-        }
-        return CS_OK;
-    }
-    const int64_t *ks;
-    int n_ks = cs__attr_ints(n, "kernel_shape", &ks);
-    if (n_ks != nd)
-        return cs__node_error(err, n, CS_ERR_INVALID,
-                              "kernel_shape must have %d values for a rank-%d input, got %d", nd,
-                              x->rank, n_ks < 0 ? 0 : n_ks);
-    cs__pad_mode mode = CS__PAD_NOTSET;
-    cs_status rc = cs__pad_mode_get(n, &mode, err);
-    if (rc == CS_OK) rc = cs__window_init(n, nd, x->dims + 2, ks, w, err);
-    if (rc != CS_OK) return rc;
-    return cs__window_forward(n, w, mode, cs__attr_int(n, "ceil_mode", 0) != 0, err);
-}
-
-static cs_status pool_infer(const cs__node *n, const cs_tensor *const *in, int n_in, cs_tensor *out,
-                            int n_out, cs_error *err)
-{
-    cs__window w = {0};
-    cs_status rc = pool_window(n, in[0], &w, err);
-    if (rc != CS_OK) return rc;
-    if (n_out > 1 && op_of(n)->kind != POOL_MAX)
-        return cs__node_error(err, n, CS_ERR_INVALID, "has %d outputs, expected 1", n_out);
-    double p = cs__attr_float(n, "p", 2.0f);
-    if (op_of(n)->kind == POOL_LP && !(p > 0))
-        return cs__node_error(err, n, CS_ERR_INVALID, "p is %g, must be positive", p);
-    int64_t order = cs__attr_int(n, "storage_order", 0);
-    if (order != 0 && order != 1)
-        return cs__node_error(err, n, CS_ERR_INVALID, "storage_order is %lld, must be 0 or 1",
-                              (long long)order);
-    for (int i = 0; i < n_out; i++) {
-        out[i].dtype = i ? CS_DTYPE_INT64 : in[0]->dtype;
-        out[i].rank = in[0]->rank;
-        out[i].dims[0] = in[0]->dims[0];
-        out[i].dims[1] = in[0]->dims[1];
-        for (int j = 0; j < w.nd; j++) out[i].dims[2 + j] = w.out[j];
-    }
-    return CS_OK;
-}
-
 static cs_status pool_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
                           int n_out)
 {
     const cs__node *n = ctx->node;
-    pool_args a = {.kind = op_of(n)->kind, .x = in[0]->data, .y = out[0].data};
-    cs_status rc = pool_window(n, in[0], &a.w, ctx->err);
+    pool_args a = {.kind = cs__pool_op_of(n)->kind, .x = in[0]->data, .y = out[0].data};
+    cs_status rc = cs__pool_window(n, in[0], &a.w, ctx->err);
     if (rc != CS_OK) return rc;
     a.count_pad = cs__attr_int(n, "count_include_pad", 0) != 0;
     a.col_major = cs__attr_int(n, "storage_order", 0) == 1;
@@ -264,16 +183,6 @@ static cs_status pool_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
                      &a);
     return CS_OK;
 }
-
-const cs__op cs__ops_pool[] = {
-    {"AveragePool", "", 1, pool_infer},
-    {"MaxPool", "", 1, pool_infer},
-    {"LpPool", "", 1, pool_infer},
-    {"GlobalAveragePool", "", 1, pool_infer},
-    {"GlobalMaxPool", "", 1, pool_infer},
-    {"GlobalLpPool", "", 1, pool_infer},
-    {0},
-};
 
 const cs__kernel cs__kernels_pool[] = {
     {"AveragePool", "", 1, T_POOL, 0, pool_run, NULL},

@@ -7,7 +7,8 @@
 #ifndef CS_ENGINE_CPU_WINOGRAD_H
 #define CS_ENGINE_CPU_WINOGRAD_H
 
-#include "engine/cpu/window.h"
+#include "engine/kernel.h"
+#include "engine/ops/window.h"
 
 /* Floats of scratch cs__winograd() needs for N images of C channels into M channels over
  * window w (3x3, stride 1, dilation 1): the transformed weights and one block of tiles. */

@@ -1,14 +1,16 @@
 /*
- * window.h - sliding-window geometry shared by convolutions and pools (internal).
+ * window.h - sliding-window geometry shared by convolutions and pools, their schemas and
+ * their kernels alike (internal).
  *
  * One set of shape rules serves Conv, ConvTranspose and every pool: kernel, strides,
  * dilations and pads from the node's attributes, auto_pad, and the output extent with or
- * without ceil_mode.
+ * without ceil_mode. It is backend-independent: infer sizes the outputs with it, and the
+ * kernels (cpu/conv.c, cpu/pool.c, cpu/winograd.c) walk the same geometry.
  */
-#ifndef CS_ENGINE_CPU_WINDOW_H
-#define CS_ENGINE_CPU_WINDOW_H
+#ifndef CS_ENGINE_OPS_WINDOW_H
+#define CS_ENGINE_OPS_WINDOW_H
 
-#include "engine/kernel.h"
+#include "engine/op.h"
 
 #define CS__MAX_SPATIAL (CS_MAX_RANK - 2)
 

@@ -1,7 +1,7 @@
 /*
  * window.c - sliding-window geometry shared by convolutions and pools; see window.h.
  */
-#include "engine/cpu/window.h"
+#include "engine/ops/window.h"
 
 #include <string.h>
 
