@@ -77,6 +77,13 @@ static inline int64_t cs__numel(const cs_tensor *t)
 {
     return cs_tensor_numel(t);
 }
+/* The product of dims[from..to). */
+static inline int64_t cs__dims_prod(const int64_t *dims, int from, int to)
+{
+    int64_t p = 1;
+    for (int i = from; i < to; i++) p *= dims[i];
+    return p;
+}
 /* Row-major strides in elements. */
 void cs__strides(const cs_tensor *t, int64_t *strides);
 /* Copies dtype and shape of src into dst (not data). */

@@ -9,14 +9,6 @@
 
 #include "engine/op.h"
 
-/* The product of dims[from..to). */
-static inline int64_t cs__dims_prod(const int64_t *dims, int from, int to)
-{
-    int64_t p = 1;
-    for (int i = from; i < to; i++) p *= dims[i];
-    return p;
-}
-
 /* GatherElements and ScatterElements: int indices of data's rank, no larger than data
  * outside the axis, which it sets. */
 cs_status cs__elements_check(const cs__node *n, const cs_tensor *data, const cs_tensor *idx,

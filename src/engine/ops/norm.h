@@ -8,14 +8,6 @@
 
 #include "engine/op.h"
 
-/* The product of dims[from..to). */
-static inline int64_t cs__dims_prod(const int64_t *dims, int from, int to)
-{
-    int64_t p = 1;
-    for (int d = from; d < to; d++) p *= dims[d];
-    return p;
-}
-
 enum { CS__SOFTMAX, CS__LOGSOFTMAX, CS__HARDMAX };
 
 /* Softmax, LogSoftmax and Hardmax work along rows of `len` elements, `inner` apart, in
