@@ -1299,7 +1299,8 @@ static void on_failed(void *ud, const char *model, const char *version, int id, 
     }
 }
 
-static void test_failed_instance_is_reported(void **state)
+/* A runtime of two threads on faulty_run whose failures on_failed records and replaces. */
+static cs_runtime *faulty_runtime(void)
 {
     cs_runtime *rt = NULL;
     cs_error err;
@@ -1308,6 +1309,12 @@ static void test_failed_instance_is_reported(void **state)
     rt->run = faulty_run;
     rt->on_failed_ud = rt;
     memset(&g_failed, 0, sizeof g_failed);
+    return rt;
+}
+
+static void test_failed_instance_is_reported(void **state)
+{
+    cs_runtime *rt = faulty_runtime();
     cs_rt_model *m = load_instances(rt, 2);
     static job bad, jobs[LOAD_N];
     feeder c = {m, jobs, LOAD_N};
@@ -1348,13 +1355,7 @@ static void test_failed_instance_is_reported(void **state)
  * engine's error: two instances fail, not one per replacement. */
 static void test_retry_once(void **state)
 {
-    cs_runtime *rt = NULL;
-    cs_error err;
-    cs_rt_options opts = {.max_threads = 2, .inline_max_us = -1, .on_instance_failed = on_failed};
-    assert_int_equal(cs_runtime_new(&opts, &rt, &err), CS_OK);
-    rt->run = faulty_run;
-    rt->on_failed_ud = rt;
-    memset(&g_failed, 0, sizeof g_failed);
+    cs_runtime *rt = faulty_runtime();
     cs_rt_model *m = load_instances(rt, 2);
     static job bad, after;
     digits_job(&bad, 1);
