@@ -366,7 +366,8 @@ async function modelView(main, name) {
         const lin = v.lineage || {};
         const row = ['v' + v.version, chip(v.state), h('code', {title: v.digest}, (v.digest || '').replace('sha256:', '').slice(0, 12)),
           bytes(v.size), ioSchema(v),
-          [lin.source_uri ? h('div', {}, lin.source_uri) : null, lin.run_id ? h('div', {}, 'run ' + lin.run_id) : null,
+          [v.description ? h('div', {class: 'desc'}, v.description) : null,
+            lin.source_uri ? h('div', {}, lin.source_uri) : null, lin.run_id ? h('div', {}, 'run ' + lin.run_id) : null,
             lin.parent_version ? h('div', {}, 'from ' + lin.parent_version) : null,
             lin.dataset_digest ? h('div', {class: 'mono'}, 'data ' + lin.dataset_digest.slice(0, 19)) : null],
           Object.entries(v.labels || {}).map(([k, x]) => h('div', {}, h('code', {}, `${k}=${x}`))),

@@ -73,8 +73,11 @@ if start main --auth tokens --threads 8 --devices "$TMP/devices.yaml"; then
     ADMIN=$(cat "$TMP/data/admin.token")
     export CAPSTAN_SERVER=$URL CAPSTAN_TOKEN=$ADMIN
     for m in digits digits spare spare; do
-        "$CAPSTAN" model push $m "$ROOT/models/digits.onnx" >/dev/null 2>"$TMP/push.err" ||
-            fail "push $m: $(cat "$TMP/push.err")"
+        lineage=() # digits v2 comes with a description and lineage for the Model page
+        [ "$m" = digits ] && "$CAPSTAN" model ls digits -o name 2>/dev/null | grep -q . &&
+            lineage=(--description "retrained on more digits" --run-id r7 --parent 1)
+        "$CAPSTAN" model push $m "$ROOT/models/digits.onnx" "${lineage[@]}" >/dev/null \
+            2>"$TMP/push.err" || fail "push $m: $(cat "$TMP/push.err")"
     done
     if "$PY" "$HERE/ui_setup.py" "$URL" "$ADMIN" "$ROOT" "$TMP/setup.json" | tee -a "$RESULTS" |
         grep FAIL; then

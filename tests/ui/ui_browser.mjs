@@ -271,6 +271,11 @@ check('try: no problems', admin.problems.length === 0, admin.problems.splice(0))
 await visit(admin, 'model', '#/model/digits', (pg) => pg.waitForSelector('button.archive', T));
 check('model: versions with digest and IO schema', (await page.textContent('main')).includes('image: float32[batch,1,8,8]'));
 check('model: the audit trail', (await page.textContent('main')).includes('alias.moved'));
+{
+  const text = await page.textContent('main');
+  check('model: a version shows its description and lineage (run, parent)',
+    text.includes('retrained on more digits') && text.includes('run r7') && text.includes('from 1'));
+}
 await visit(admin, 'model spare', '#/model/spare', (pg) => pg.waitForSelector('#move-prod', T), 'model-spare');
 await page.selectOption('#move-prod', '2');
 await page.click('button.move');
