@@ -5,10 +5,11 @@
  * The upstream rows come from k8s.io/apiserver/pkg/cel/library quantity_test.go
  * (TestQuantity) and semver_test.go (TestSemver), each named as upstream and with its
  * expectation: a value, a runtime error (the upstream pattern, matched as a substring)
- * or a compile error. A capstan selector must be bool, so a value expectation runs as
- * `(expr) == (value)`. Upstream's mul, div and divInt rows are not here: capstan's CEL
- * does not have those functions (tests/dra/README.md). The rows after them follow
- * resource.Quantity's semantics (ParseQuantity, Cmp, Add, AsInt64) for large values.
+ * or a compile error (capstan names a list's type "list", cel-go "list(int)"). A capstan
+ * selector must be bool, so a value expectation runs as `(expr) == (value)`. Upstream's
+ * mul, div and divInt rows are not here: capstan's CEL does not have those functions
+ * (tests/dra/README.md). The rows after them follow resource.Quantity's semantics
+ * (ParseQuantity, Cmp, Add, AsInt64) for large values.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -47,7 +48,7 @@ static const qrow rows[] = {
     {"TestQuantity/isQuantity_invalidSuffix", "isQuantity(\"20Mo\")", VALUE, "false"},
     {"TestQuantity/isQuantity_passingRegex", "isQuantity(\"10Mm\")", VALUE, "false"},
     {"TestQuantity/isQuantity_noOverload", "isQuantity([1, 2, 3])", COMPILE,
-     "no matching overload for isQuantity"},
+     "found no matching overload for 'isQuantity' applied to '(list)'"},
     {"TestQuantity/equality_reflexivity", "quantity(\"200M\") == quantity(\"200M\")", VALUE,
      "true"},
     {"TestQuantity/equality_symmetry",
@@ -120,7 +121,7 @@ static const qrow rows[] = {
     {"TestSemver/isSemver_major_minor_only_normalize_true", "isSemver(\"1.1\", true)", VALUE,
      "true"},
     {"TestSemver/isSemver_noOverload", "isSemver([1, 2, 3])", COMPILE,
-     "no matching overload for isSemver"},
+     "found no matching overload for 'isSemver' applied to '(list)'"},
     {"TestSemver/equality_normalize", "semver(\"v01.01\", true) == semver(\"1.1.0\")", VALUE,
      "true"},
     {"TestSemver/equality_reflexivity", "semver(\"1.2.3\") == semver(\"1.2.3\")", VALUE, "true"},
