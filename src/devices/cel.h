@@ -7,8 +7,9 @@
  * `in`, `has()`, == != < <= > >=, && || !, ?:, + - * / % on ints, string startsWith,
  * endsWith, contains, matches (POSIX ERE), split, lowerAscii, upperAscii, size(), the
  * all/exists/exists_one/map/filter macros over lists and the attribute and capacity maps,
- * cel.bind, quantity("40Gi") with compareTo,
- * isGreaterThan, isLessThan, add, sub, asInteger, asApproximateFloat, and semver("1.2.3")
+ * cel.bind, quantity("40Gi") and isQuantity with compareTo, isGreaterThan, isLessThan, add,
+ * sub, sign, isInteger, asInteger, asApproximateFloat (exact decimals at nano precision,
+ * up to 38 significant digits, as Kubernetes' arbitrary-precision quantities), and semver("1.2.3")
  * with compareTo, isGreaterThan, isLessThan, major, minor, patch. As in Kubernetes, && and
  * || absorb errors when the other side decides the result, and a runtime error (a missing
  * attribute, a type mismatch) means the device does not match. A cost limit bounds every

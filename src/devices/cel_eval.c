@@ -206,15 +206,15 @@ static cs__cel_val fn_quantity(cs__cel_ctx *c, const cs__cel_node *n, const cs__
 {
     cs__cel_val v = {.type = CS__CEL_QUANTITY};
     cs_error e;
-    if (strlen(a[0].s.p) != a[0].s.n || cs_quantity_parse(a[0].s.p, &v.q, &e) != CS_OK)
-        return verr(c, n, "quantity: %s", strlen(a[0].s.p) != a[0].s.n ? "NUL byte" : e.msg);
+    if (cs__cel_qty_parse(a[0].s.p, a[0].s.n, &v.q, &e) != CS_OK)
+        return verr(c, n, "quantity: %s", e.msg);
     return v;
 }
 
 static cs__cel_val fn_is_quantity(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
 {
-    cs_quantity q;
-    return vbool(strlen(a[0].s.p) == a[0].s.n && cs_quantity_parse(a[0].s.p, &q, NULL) == CS_OK);
+    cs__cel_qty q;
+    return vbool(cs__cel_qty_parse(a[0].s.p, a[0].s.n, &q, NULL) == CS_OK);
 }
 
 static cs__cel_val fn_semver(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
@@ -235,7 +235,7 @@ static cs__cel_val fn_is_semver(cs__cel_ctx *c, const cs__cel_node *n, const cs_
 /* compareTo, isGreaterThan, isLessThan share one comparison of two quantities or versions. */
 static int cmp_ordered(const cs__cel_val *a)
 {
-    return a[0].type == CS__CEL_QUANTITY ? cs_quantity_cmp(a[0].q, a[1].q)
+    return a[0].type == CS__CEL_QUANTITY ? cs__cel_qty_cmp(&a[0].q, &a[1].q)
                                          : cs_semver_cmp(&a[0].sv, &a[1].sv);
 }
 
@@ -256,43 +256,49 @@ static cs__cel_val fn_less(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_
 
 static cs__cel_val fn_sign(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
 {
-    return vint((a[0].q.milli > 0) - (a[0].q.milli < 0));
+    return vint(cs__cel_qty_sign(&a[0].q));
 }
 
+/* isInteger and asInteger are Kubernetes' AsInt64: whole and within int64. */
 static cs__cel_val fn_is_integer(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
 {
-    return vbool(a[0].q.milli % 1000 == 0);
+    int64_t i;
+    return vbool(cs__cel_qty_int64(&a[0].q, &i));
 }
 
 static cs__cel_val fn_as_integer(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
 {
-    if (a[0].q.milli % 1000 != 0) {
-        char text[48];
-        cs_quantity_format(a[0].q, text, sizeof text);
-        return verr(c, n, "asInteger: %s is not a whole number", text);
+    int64_t i;
+    if (!cs__cel_qty_int64(&a[0].q, &i)) {
+        char text[100];
+        cs__cel_qty_text(&a[0].q, text, sizeof text);
+        return verr(c, n,
+                    "asInteger: cannot convert value to integer: %s is not a whole number in "
+                    "the int64 range",
+                    text);
     }
-    return vint(a[0].q.milli / 1000);
+    return vint(i);
 }
 
 static cs__cel_val fn_as_float(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
 {
-    return (cs__cel_val){.type = CS__CEL_DOUBLE, .d = (double)a[0].q.milli / 1000.0};
+    return (cs__cel_val){.type = CS__CEL_DOUBLE, .d = cs__cel_qty_double(&a[0].q)};
 }
 
-/* add and sub: the other operand is a quantity or an int (whole units). The result keeps
- * the receiver's format unless the receiver is zero, as Kubernetes' Quantity.Add does. */
+/* add and sub: the other operand is a quantity or an int (whole units), exactly, as
+ * Kubernetes' Quantity.Add and Sub; a result beyond 38 significant digits is an error. */
 static cs__cel_val qty_add(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a, bool sub)
 {
-    cs_quantity y = {0, CS_QTY_DECIMAL_SI};
-    if (a[1].type == CS__CEL_QUANTITY)
-        y = a[1].q;
-    else if (__builtin_mul_overflow(a[1].i, 1000, &y.milli))
-        return verr(c, n, "quantity overflow");
-    cs__cel_val v = {.type = CS__CEL_QUANTITY, .q = a[0].q};
-    if (v.q.milli == 0) v.q.format = y.format;
-    bool over = sub ? __builtin_sub_overflow(a[0].q.milli, y.milli, &v.q.milli)
-                    : __builtin_add_overflow(a[0].q.milli, y.milli, &v.q.milli);
-    return over ? verr(c, n, "quantity overflow") : v;
+    cs__cel_qty y = a[1].type == CS__CEL_QUANTITY ? a[1].q : cs__cel_qty_of_int(a[1].i);
+    cs__cel_val v = {.type = CS__CEL_QUANTITY};
+    if (!cs__cel_qty_add(&a[0].q, &y, sub, &v.q)) {
+        char l[100], r[100];
+        cs__cel_qty_text(&a[0].q, l, sizeof l);
+        cs__cel_qty_text(&y, r, sizeof r);
+        return verr(c, n, "%s: %s %c %s needs more than 38 significant digits", sub ? "sub" : "add",
+                    l, sub ? '-' : '+', r);
+    }
+    return v;
 }
 
 static cs__cel_val fn_add(cs__cel_ctx *c, const cs__cel_node *n, const cs__cel_val *a)
@@ -516,7 +522,7 @@ static int equal(cs__cel_ctx *c, const cs__cel_val *a, const cs__cel_val *b)
     case CS__CEL_STRING:
         if (!charge(c, a->s.n < b->s.n ? a->s.n : b->s.n)) return 0;
         return a->s.n == b->s.n && !memcmp(a->s.p, b->s.p, a->s.n);
-    case CS__CEL_QUANTITY: return cs_quantity_cmp(a->q, b->q) == 0;
+    case CS__CEL_QUANTITY: return cs__cel_qty_cmp(&a->q, &b->q) == 0;
     case CS__CEL_SEMVER: return cs_semver_cmp(&a->sv, &b->sv) == 0;
     case CS__CEL_LIST:
         if (a->list.n != b->list.n) return 0;
@@ -709,7 +715,7 @@ static cs__cel_val eval_attr(cs__cel_ctx *c, const cs__cel_node *n, bool has)
             return verr(c, n, "attribute %s: %s", key.s.p, e.msg);
         return v;
     }
-    case CS_CEL_ATTR_QUANTITY: v.type = CS__CEL_QUANTITY, v.q = a.q; return v;
+    case CS_CEL_ATTR_QUANTITY: v.type = CS__CEL_QUANTITY, v.q = cs__cel_qty_from(a.q); return v;
     }
     return verr(c, n, "attribute %s has an unknown type", key.s.p);
 }

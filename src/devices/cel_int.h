@@ -103,6 +103,31 @@ typedef enum cs__cel_type {
 
 const char *cs__cel_type_name(cs__cel_type t);
 
+/* A quantity inside CEL (cel_quantity.c): sign * mant * 10^exp, exactly, with at most 38
+ * significant digits and nano precision (exp >= -9); normalised, so equal values have
+ * equal fields. Wider than cs_quantity, as Kubernetes' arbitrary-precision quantities. */
+__extension__ typedef unsigned __int128 cs__u128;
+typedef struct cs__cel_qty {
+    cs__u128 mant; /* no trailing decimal zeros; 0 for zero */
+    int32_t exp;
+    bool neg; /* false for zero */
+} cs__cel_qty;
+
+/* Parses Kubernetes quantity text s (n bytes, s[n] == '\0') with Kubernetes' errors. */
+cs_status cs__cel_qty_parse(const char *s, size_t n, cs__cel_qty *out, cs_error *err);
+cs__cel_qty cs__cel_qty_from(cs_quantity q); /* a device capacity's value */
+cs__cel_qty cs__cel_qty_of_int(int64_t i);   /* whole units, as resource.NewQuantity */
+int cs__cel_qty_cmp(const cs__cel_qty *a, const cs__cel_qty *b); /* -1, 0, 1 */
+int cs__cel_qty_sign(const cs__cel_qty *q);
+/* a + b (a - b when sub) into out; false when the exact result needs more than 38
+ * significant digits. */
+bool cs__cel_qty_add(const cs__cel_qty *a, const cs__cel_qty *b, bool sub, cs__cel_qty *out);
+/* The value as an int64 when it is whole and in range (Kubernetes' AsInt64). */
+bool cs__cel_qty_int64(const cs__cel_qty *q, int64_t *out);
+double cs__cel_qty_double(const cs__cel_qty *q);
+/* Plain decimal text ("1.5", "-2000", "1e1000") for messages; cap >= 100 holds any. */
+void cs__cel_qty_text(const cs__cel_qty *q, char *buf, size_t cap);
+
 typedef struct cs__cel_val cs__cel_val;
 struct cs__cel_val {
     uint8_t type;  /* cs__cel_type */
@@ -119,7 +144,7 @@ struct cs__cel_val {
             const cs__cel_val *v;
             size_t n;
         } list;
-        cs_quantity q;
+        cs__cel_qty q;
         cs_semver sv;
     };
 };

@@ -326,9 +326,9 @@ static cs__cel_node *mk_call(parser *p, const char *name, size_t len, bool metho
         for (size_t i = method ? 1 : 0; i < v->len; i++)
             snprintf(sig + strlen(sig), sizeof sig - strlen(sig), "%s%s",
                      i > (method ? 1u : 0u) ? ", " : "", cs__cel_type_name(types[i]));
-        return fail(p, pos, "no matching overload for %s%s%.*s(%s)",
-                    method ? cs__cel_type_name(types[0]) : "", method ? "." : "", (int)len, name,
-                    sig);
+        /* cel-go's wording, which Kubernetes' tests match */
+        return fail(p, pos, "found no matching overload for '%.*s' applied to '%s%s(%s)'", (int)len,
+                    name, method ? cs__cel_type_name(types[0]) : "", method ? "." : "", sig);
     }
     cs__cel_node *n = mk_from_vec(p, CS__N_CALL, (cs__cel_type)ret, pos, v);
     if (!n) return NULL;

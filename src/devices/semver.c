@@ -64,6 +64,13 @@ cs_status cs__semver_parse(const char *s, size_t n, bool normalize, cs_semver *o
     /* The core ends at the first '-' or '+'. */
     const char *core_end = p;
     while (core_end < end && *core_end != '-' && *core_end != '+') core_end++;
+    size_t dots = 0;
+    for (const char *q = p; q < end; q++) dots += *q == '.';
+    if (dots < 2 && !normalize) /* blang/semver's words, which Kubernetes' tests match */
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "'%.*s' is not a semantic version: No Major.Minor.Patch elements "
+                            "found (e.g. \"1.2.3\")",
+                            (int)(n > 64 ? 64 : n), s);
     int64_t part[3] = {0, 0, 0};
     int nparts = 0;
     for (const char *q = p; nparts < 3;) {
