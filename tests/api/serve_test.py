@@ -23,15 +23,13 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import capstan_http  # noqa: E402
-from capstan_http import jbody  # noqa: E402
+from capstan_http import Checks, jbody  # noqa: E402
 
 PHASE, BASE, TMP, CAPSTAN, ROOT = sys.argv[1:6]
 HOST, PORT = urllib.parse.urlsplit(BASE).hostname, urllib.parse.urlsplit(BASE).port
 
 
-def check(name, ok, why=""):
-    print(("PASS %s" % name) if ok else ("FAIL %s: %s" % (name, why)), flush=True)
-    return ok
+check = Checks()
 
 
 def request(method, path, body=None, headers=None, timeout=30):

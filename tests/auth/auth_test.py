@@ -12,7 +12,7 @@ import time
 from urllib.parse import urlparse
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from capstan_http import jbody, request  # noqa: E402
+from capstan_http import Checks, jbody, request  # noqa: E402
 
 URL, TMP, CAPSTAN, ROOT = sys.argv[1:5]
 HOST, PORT = urlparse(URL).hostname, urlparse(URL).port
@@ -21,8 +21,7 @@ SAMPLE = json.load(open(os.path.join(ROOT, "models/digits.sample.json")))["reque
 DIGITS = open(os.path.join(ROOT, "models/digits.onnx"), "rb").read()
 
 
-def check(name, ok, detail=""):
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": %s" % (detail,)), flush=True)
+check = Checks()
 
 
 def call(method, path, token=None, body=None, headers=None):

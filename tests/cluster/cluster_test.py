@@ -14,7 +14,6 @@ and `cluster: N passed, M failed`; exits 1 on a failure. Standard library plus n
 import base64
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,20 +26,14 @@ from onnx import numpy_helper
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import capstan_http  # noqa: E402
-from capstan_http import jbody  # noqa: E402
+from capstan_http import free_port, jbody  # noqa: E402
 
 CAPSTAN, ROOT, TMP, PG = sys.argv[1:5]
 DATA = os.path.join(TMP, "data")
 TOKEN_FILE = os.path.join(TMP, "token")
-RESULTS = {"pass": 0, "fail": 0}
 WITHIN = 1.0  # seconds: the issue's bound for a change to reach every replica
 GC_LOCK_KEY = 0x6361707367630a  # src/registry/registry.c
-
-
-def check(name, ok, why=""):
-    RESULTS["pass" if ok else "fail"] += 1
-    print(("PASS %s" % name) if ok else ("FAIL %s: %s" % (name, why)), flush=True)
-    return ok
+check = capstan_http.Checks()
 
 
 def new_secret():
@@ -50,36 +43,17 @@ def new_secret():
 SECRET = new_secret()
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Replica:
-    """One `capstan serve` of the cluster; kill() is SIGKILL, stop() SIGTERM."""
+class Replica(capstan_http.Serve):
+    """One `capstan serve` of the cluster, started unwaited (wait_live() waits 15 s)."""
 
     def __init__(self, name):
         self.name = name
-        self.port = free_port()
-        self.log = open(os.path.join(TMP, name + ".log"), "ab")
-        args = [CAPSTAN, "serve", "--port", str(self.port), "--data-dir", DATA, "--threads",
-                "16", "--registry", PG, "--auth-token-file", TOKEN_FILE]  # implies tokens
-        self.proc = subprocess.Popen(args, stderr=self.log)
+        args = ["--data-dir", DATA, "--threads", "16", "--registry", PG, "--auth-token-file",
+                TOKEN_FILE]  # implies tokens
+        super().__init__(CAPSTAN, args, os.path.join(TMP, name + ".log"))
 
     def wait_live(self):
-        for _ in range(300):
-            try:
-                if self.request("GET", "/v2/health/live")[0] == 200:
-                    return True
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        return False
+        return super().wait_live(300)
 
     def request(self, method, path, body=None, headers=None, timeout=30, token=None):
         h = {"Authorization": "Bearer " + (token or SECRET)}
@@ -92,14 +66,6 @@ class Replica:
         if st != 200:
             return st, None
         return st, j.get("model_version")
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
 
 
 SAMPLE = json.load(open(os.path.join(ROOT, "models/digits.sample.json")))["request"]
@@ -434,12 +400,11 @@ def main():
         log = open(os.path.join(TMP, n + ".log"), errors="replace").read()
         check("%s.log has no sanitizer report" % n,
               "Sanitizer" not in log and "runtime error:" not in log, log[-500:])
-    if RESULTS["fail"]:
+    if check.failed:
         for n in ("A", "B", "C"):
             print("--- %s.log" % n)
             os.system("tail -n 15 %s" % os.path.join(TMP, n + ".log"))
-    print("cluster: %d passed, %d failed" % (RESULTS["pass"], RESULTS["fail"]))
-    sys.exit(1 if RESULTS["fail"] else 0)
+    sys.exit(check.summary("cluster"))
 
 
 main()

@@ -12,7 +12,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, sys.argv[4] + "/tests/lib")
-from capstan_http import jbody, request  # noqa: E402
+from capstan_http import Api, Checks, deployment, poll, request  # noqa: E402
 
 PHASE, URL, CAPSTAN, ROOT, TMP = sys.argv[1:6]
 u = urllib.parse.urlparse(URL)
@@ -22,39 +22,14 @@ SLOW_REQ = {"inputs": [{"name": "x", "shape": [32, 256], "datatype": "FP32",
                         "data": [0.5] * (32 * 256)}]}
 
 
-def check(name, ok, detail=""):
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + str(detail)[:400]))
-    sys.stdout.flush()
-    return ok
-
-
-def call(method, path, body=None, timeout=30):
-    st, _, b = request(HOST, PORT, method, path, body, timeout=timeout)
-    return st, jbody(b) if b else None
-
-
-def doc(name, spec):
-    return {"apiVersion": "capstan.dev/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": spec}
-
-
-def apply(name, spec):
-    return call("PUT", "/api/v1/deployments/" + name, doc(name, spec))
-
-
-def status(name):
-    st, j = call("GET", "/api/v1/deployments/" + name)
-    return (j or {}).get("status", {}) if st == 200 else {}
+check = Checks(limit=400)
+API = Api(HOST, PORT)
+call, apply, status, doc = API.call, API.apply, API.status, deployment
 
 
 def wait_for(what, pred, secs):
-    """Polls pred every 100 ms for secs seconds; returns the last value it gave."""
-    end = time.time() + secs
-    v = pred()
-    while not v and time.time() < end:
-        time.sleep(0.1)
-        v = pred()
-    return v
+    """poll() every 100 ms, with a name (what) for the reader of the call."""
+    return poll(pred, secs)
 
 
 def infer(name, body=SAMPLE, version=None):

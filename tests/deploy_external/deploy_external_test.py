@@ -13,7 +13,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, sys.argv[3] + "/tests/lib")
-from capstan_http import jbody, request  # noqa: E402
+from capstan_http import Api, Checks, poll  # noqa: E402
 
 URL, CAPSTAN, ROOT, TMP, SERVER_PID, FIRST_PORT = sys.argv[1:7]
 SERVER_PID, FIRST_PORT = int(SERVER_PID), int(FIRST_PORT)
@@ -22,38 +22,9 @@ HOST, PORT = u.hostname, u.port
 SAMPLE = json.load(open(ROOT + "/models/digits.sample.json"))["request"]
 
 
-def check(name, ok, detail=""):
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + str(detail)[:600]))
-    sys.stdout.flush()
-    return ok
-
-
-def call(method, path, body=None, timeout=30, port=PORT):
-    st, _, b = request(HOST, port, method, path, body, timeout=timeout)
-    return st, jbody(b) if b else None
-
-
-def doc(name, spec):
-    return {"apiVersion": "capstan.dev/v1", "kind": "Deployment", "metadata": {"name": name},
-            "spec": spec}
-
-
-def apply(name, spec):
-    return call("PUT", "/api/v1/deployments/" + name, doc(name, spec))
-
-
-def status(name):
-    st, j = call("GET", "/api/v1/deployments/" + name)
-    return (j or {}).get("status", {}) if st == 200 else {}
-
-
-def wait_for(pred, secs):
-    end = time.time() + secs
-    v = pred()
-    while not v and time.time() < end:
-        time.sleep(0.1)
-        v = pred()
-    return v
+check = Checks(limit=600)
+API = Api(HOST, PORT)
+call, apply, status = API.call, API.apply, API.status
 
 
 def children():
@@ -112,7 +83,7 @@ def bad_input():
 def two_instances():
     st, j = apply("ext", SPEC)
     check("apply of an external runtime creates it", st == 201, (st, j))
-    inst = wait_for(lambda: ready_instances("ext", 2), 30)
+    inst = poll(lambda: ready_instances("ext", 2), 30)
     if not check("both instances become Ready", bool(inst), status("ext")):
         return None
     ports = sorted(i["port"] for i in inst)
@@ -175,11 +146,11 @@ def kill_one(inst):
     time.sleep(0.5)
     os.kill(victim["pid"], 9)
     t_kill = time.time()
-    failed = wait_for(lambda: [i for i in status("ext").get("instances", [])
+    failed = poll(lambda: [i for i in status("ext").get("instances", [])
                                if i["name"] == victim["name"] and i["state"] == "Failed"], 5)
     check("the killed instance shows Failed with the signal as its reason",
           bool(failed) and "signal 9" in failed[0]["reason"], status("ext"))
-    back = wait_for(lambda: [i for i in (ready_instances("ext", 2) or [])
+    back = poll(lambda: [i for i in (ready_instances("ext", 2) or [])
                              if i["name"] == victim["name"] and i["pid"] != victim["pid"]], 15)
     t_back = time.time() - t_kill
     time.sleep(0.5)
@@ -206,10 +177,10 @@ def zero_and_back(inst):
     rc = subprocess.run([CAPSTAN, "scale", "deployment", "ext", "--min", "0"],
                         capture_output=True, text=True, timeout=30)
     check("capstan scale --min 0", rc.returncode == 0, rc.stderr)
-    zero = wait_for(lambda: (lambda s: s if s.get("desiredInstances") == 0 and
+    zero = poll(lambda: (lambda s: s if s.get("desiredInstances") == 0 and
                              not s.get("instances") else None)(status("ext")), 30)
     check("with no traffic it scales to zero", bool(zero), status("ext"))
-    gone = wait_for(lambda: not any(p in children() for p in pids), 5)
+    gone = poll(lambda: not any(p in children() for p in pids), 5)
     check("its processes are gone", gone and not children(), children())
     t0 = time.time()
     st, j = call("POST", "/v2/models/ext/infer", SAMPLE, timeout=60)
@@ -221,7 +192,7 @@ def zero_and_back(inst):
 def delete():
     st, _ = call("DELETE", "/api/v1/deployments/ext")
     check("delete", st in (200, 204), st)
-    left = wait_for(lambda: not children(), 15)
+    left = poll(lambda: not children(), 15)
     check("deleting the deployment leaves no child process", left, children())
 
 
@@ -230,7 +201,7 @@ def bad_command():
                 instances={"min": 1, "max": 1})
     st, j = apply("broken", spec)
     check("a deployment whose command does not exist is accepted", st == 201, (st, j))
-    failed = wait_for(lambda: [i for i in status("broken").get("instances", [])
+    failed = poll(lambda: [i for i in status("broken").get("instances", [])
                                if i["state"] == "Failed"], 10)
     check("its instance is Failed with the reason and the back-off",
           bool(failed) and "No such file" in failed[0]["reason"] and "restarting in" in

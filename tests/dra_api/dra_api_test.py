@@ -8,17 +8,19 @@ Prints one `PASS name` or `FAIL name: why` line per check. Standard library only
 """
 import http.client
 import json
+import os
 import sys
 import threading
 import urllib.parse
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from capstan_http import Checks  # noqa: E402
 
 PHASE, BASE = sys.argv[1:3]
 HOST, PORT = urllib.parse.urlsplit(BASE).hostname, urllib.parse.urlsplit(BASE).port
 
 
-def check(name, ok, why=""):
-    print(("PASS %s" % name) if ok else ("FAIL %s: %s" % (name, why)), flush=True)
-    return ok
+check = Checks()
 
 
 def request(method, path, body=None, ctype="application/json"):

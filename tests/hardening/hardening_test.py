@@ -7,17 +7,20 @@ server closes the connection or a short timeout passes, and the number of HTTP a
 is counted, so a smuggled second request that gets answered shows up as two.
 """
 import json
+import os
 import re
 import resource
 import socket
 import sys
 import time
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from capstan_http import Checks  # noqa: E402
+
 PHASE, PORT = sys.argv[1], int(sys.argv[2])
 
 
-def check(name, ok, detail=""):
-    print("%s %s%s" % ("PASS" if ok else "FAIL", name, "" if ok else ": " + detail))
+check = Checks()
 
 
 def exchange(data, wait=2.0):

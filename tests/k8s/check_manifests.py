@@ -7,16 +7,19 @@ ReadWriteMany /data. Prints PASS/FAIL lines.
 
 usage: check_manifests.py DIR RUNTIME_C
 """
+import os
 import re
 import sys
 
 import yaml
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from capstan_http import Checks  # noqa: E402
+
 root, runtime_c = sys.argv[1], sys.argv[2]
 
 
-def check(name, ok, detail=""):
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + str(detail)))
+check = Checks()
 
 
 def objs(name):

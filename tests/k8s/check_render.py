@@ -10,15 +10,18 @@ Prints PASS/FAIL lines.
 usage: check_render.py DIR
 """
 import json
+import os
 import sys
 
 import yaml
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
+from capstan_http import Checks  # noqa: E402
+
 root = sys.argv[1]
 
 
-def check(name, ok, detail=""):
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + str(detail)[:600]))
+check = Checks(limit=600)
 
 
 def load(name):

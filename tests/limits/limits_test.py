@@ -10,14 +10,13 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "lib"))
-from capstan_http import jbody, request  # noqa: E402
+from capstan_http import Checks, jbody, request  # noqa: E402
 
 PHASE, PORT, PID = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 MIB = 1 << 20
 
 
-def check(name, ok, detail=""):
-    print("%s %s%s" % ("PASS" if ok else "FAIL", name, "" if ok else ": " + detail))
+check = Checks()
 
 
 def call(method, path, body=None):

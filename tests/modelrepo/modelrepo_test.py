@@ -18,16 +18,14 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
 import capstan_http  # noqa: E402
-from capstan_http import jbody  # noqa: E402
+from capstan_http import Checks, jbody  # noqa: E402
 
 PHASE, BASE, TMP, CAPSTAN, ROOT = sys.argv[1:6]
 REPO = os.path.join(TMP, "repo")
 DIGITS = os.path.join(ROOT, "models", "digits.onnx")
 
 
-def check(name, ok, why=""):
-    print(("PASS %s" % name) if ok else ("FAIL %s: %s" % (name, why)), flush=True)
-    return ok
+check = Checks()
 
 
 def request(method, path, body=None, headers=None):

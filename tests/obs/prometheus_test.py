@@ -22,7 +22,7 @@ import urllib.parse
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from capstan_http import request  # noqa: E402
+from capstan_http import Checks, request  # noqa: E402
 
 CAP, PROM = urllib.parse.urlparse(sys.argv[1]), sys.argv[2]
 DASHBOARD, RULES = sys.argv[3], sys.argv[4]
@@ -30,8 +30,7 @@ BODY = {"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 1, 8, 8],
                     "data": [0.5] * 64}]}
 
 
-def check(name, ok, why=""):
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + str(why)[:600]))
+check = Checks(limit=600)
 
 
 def prom(path, **params):

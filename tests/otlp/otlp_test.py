@@ -25,7 +25,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from capstan_http import request  # noqa: E402
+from capstan_http import Checks, request  # noqa: E402
 
 SCENARIO, URL, OUT = sys.argv[1], urllib.parse.urlparse(sys.argv[2]), sys.argv[3]
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -35,8 +35,7 @@ BODY = {"inputs": [{"name": "image", "datatype": "FP32", "shape": [1, 1, 8, 8],
                     "data": [0.5] * 64}]}
 
 
-def check(name, ok, why=""):
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + str(why)[:600]))
+check = Checks(limit=600)
 
 
 def call(method, path, body=None, headers=None):

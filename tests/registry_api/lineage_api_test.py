@@ -19,12 +19,9 @@ import http.client
 import http.server
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
 
 import onnx
 
@@ -34,51 +31,25 @@ from capstan_http import jbody  # noqa: E402
 
 CAPSTAN, ROOT, TMP = sys.argv[1:4]
 PG = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else None
-RESULTS = {"pass": 0, "fail": 0}
 DIGITS = open(os.path.join(ROOT, "models/digits.onnx"), "rb").read()
 SHA = "sha256:" + hashlib.sha256(DIGITS).hexdigest()
 
 
-def check(name, ok, why=""):
-    RESULTS["pass" if ok else "fail"] += 1
-    print(("PASS %s" % name) if ok else ("FAIL %s: %s" % (name, why)), flush=True)
-    return ok
+check = capstan_http.Checks()
 
 
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
+class Server(capstan_http.Serve):
+    """A `capstan serve` on data (or PG), live when the constructor returns."""
 
-
-class Server:
     def __init__(self, data, extra=()):
-        self.port = free_port()
         self.data = data
-        self.log = open(os.path.join(TMP, "server.log"), "ab")
-        args = [CAPSTAN, "serve", "--port", str(self.port), "--data-dir", data]
-        if PG:
-            args += ["--registry", PG]
-        self.proc = subprocess.Popen(args + list(extra), stderr=self.log)
-        for _ in range(200):
-            try:
-                if self.request("GET", "/v2/health/live")[0] == 200:
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError("the server did not start; see server.log")
+        args = ["--data-dir", data] + (["--registry", PG] if PG else [])
+        super().__init__(CAPSTAN, args + list(extra), os.path.join(TMP, "server.log"))
+        if not self.wait_live():
+            raise RuntimeError("the server did not start; see server.log")
 
     def request(self, method, path, body=None, headers=None):
         return capstan_http.request("127.0.0.1", self.port, method, path, body, headers, 60)
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
 
 
 SRV = None
@@ -365,10 +336,9 @@ def main():
         if SRV.proc.poll() is None:
             SRV.proc.kill()
             SRV.proc.wait()
-    if RESULTS["fail"]:
+    if check.failed:
         os.system("tail -n 30 %s" % os.path.join(TMP, "server.log"))
-    print("lineage_api: %d passed, %d failed" % (RESULTS["pass"], RESULTS["fail"]))
-    sys.exit(1 if RESULTS["fail"] else 0)
+    sys.exit(check.summary("lineage_api"))
 
 
 main()

@@ -16,7 +16,6 @@ import http.client
 import http.server
 import json
 import os
-import signal
 import socket
 import sqlite3
 import subprocess
@@ -36,53 +35,21 @@ from capstan_http import jbody  # noqa: E402
 CAPSTAN, ROOT, TMP = sys.argv[1:4]
 PG = sys.argv[4] if len(sys.argv) > 4 and sys.argv[4] else None
 DATA = os.path.join(TMP, "data")
-RESULTS = {"pass": 0, "fail": 0}
 MAX_ARTIFACT = 64 << 20
+check = capstan_http.Checks()
 
 
-def check(name, ok, why=""):
-    RESULTS["pass" if ok else "fail"] += 1
-    print(("PASS %s" % name) if ok else ("FAIL %s: %s" % (name, why)), flush=True)
-    return ok
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-class Server:
-    """A `capstan serve` on a free port; kill() is SIGKILL, stop() SIGTERM."""
+class Server(capstan_http.Serve):
+    """A `capstan serve` on DATA (or PG), live when the constructor returns."""
 
     def __init__(self, extra=()):
-        self.port = free_port()
-        self.log = open(os.path.join(TMP, "server.log"), "ab")
-        args = [CAPSTAN, "serve", "--port", str(self.port), "--data-dir", DATA, "--threads",
-                "64", "--max-body-size", str(1 << 20), "--max-artifact-size", str(MAX_ARTIFACT)]
+        args = ["--data-dir", DATA, "--threads", "64", "--max-body-size", str(1 << 20),
+                "--max-artifact-size", str(MAX_ARTIFACT)]
         if PG:
             args += ["--registry", PG]
-        self.proc = subprocess.Popen(args + list(extra), stderr=self.log)
-        for _ in range(200):
-            try:
-                if request("GET", "/v2/health/live", port=self.port)[0] == 200:
-                    return
-            except OSError:
-                pass
-            if self.proc.poll() is not None:
-                break
-            time.sleep(0.05)
-        raise RuntimeError("the server did not start; see server.log")
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self):
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout=60)
+        super().__init__(CAPSTAN, args + list(extra), os.path.join(TMP, "server.log"))
+        if not self.wait_live():
+            raise RuntimeError("the server did not start; see server.log")
 
 
 SRV = None
@@ -624,10 +591,9 @@ def main():
         if SRV.proc.poll() is None:
             SRV.kill()
     hook.shutdown()
-    if RESULTS["fail"]:
+    if check.failed:
         os.system("tail -n 30 %s" % os.path.join(TMP, "server.log"))
-    print("registry_api: %d passed, %d failed" % (RESULTS["pass"], RESULTS["fail"]))
-    sys.exit(1 if RESULTS["fail"] else 0)
+    sys.exit(check.summary("registry_api"))
 
 
 main()

@@ -9,15 +9,14 @@ import time
 import urllib.parse
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "lib"))
-from capstan_http import jbody, request  # noqa: E402
+from capstan_http import Checks, jbody, request  # noqa: E402
 
 URL = urllib.parse.urlparse(sys.argv[1])
 DURATIONS = ("success", "fail", "queue", "compute_input", "compute_infer", "compute_output",
              "cache_hit", "cache_miss")
 
 
-def check(name, ok, why=""):
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + str(why)[:600]))
+check = Checks(limit=600)
 
 
 def call(method, path, body=None):

@@ -13,7 +13,7 @@ import time
 import urllib.parse
 
 sys.path.insert(0, sys.argv[3] + "/tests/lib")
-from capstan_http import jbody, request  # noqa: E402
+from capstan_http import Checks, jbody, request  # noqa: E402
 
 URL, ADMIN, ROOT = sys.argv[1:4]
 u = urllib.parse.urlparse(URL)
@@ -21,10 +21,7 @@ HOST, PORT = u.hostname, u.port
 SAMPLE = json.load(open(ROOT + "/models/digits.sample.json"))["request"]
 
 
-def check(name, ok, detail=""):
-    print(("PASS " if ok else "FAIL ") + name + ("" if ok else ": " + str(detail)[:400]))
-    sys.stdout.flush()
-    return ok
+check = Checks(limit=400)
 
 
 def call(method, path, body=None, headers=None, token=None):
