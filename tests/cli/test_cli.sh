@@ -71,10 +71,6 @@ has out "git rev:" "version git rev"
 has out "build:" "version build"
 has out "compiler:" "version compiler"
 expect 0 "--version" "$CAPSTAN" --version
-# A light first run: `version` starts no thread at all (the pthread OpenBLAS would start
-# one per core as it loads; the build links the serial one).
-expect 0 "version under strace" strace -f -qq -e trace=clone,clone3 -o trace "$CAPSTAN" version
-if grep -q clone trace; then fail "version starts threads: $(head -2 trace)"; else pass; fi
 expect 2 "version extra arg" "$CAPSTAN" version extra
 
 expect 2 "unknown command" "$CAPSTAN" bogus
