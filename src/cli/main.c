@@ -8,6 +8,7 @@
 #include "cli/cli.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static int help_main(int argc, char **argv);
@@ -79,6 +80,9 @@ static int help_main(int argc, char **argv)
 
 int main(int argc, char **argv)
 {
+    /* Before any thread exists (setenv is not thread-safe): OpenBLAS, loaded at the first
+     * session, starts no threads of its own; the engine splits products itself. */
+    setenv("OPENBLAS_NUM_THREADS", "1", 0);
     if (argc < 2) {
         print_overview(stderr);
         return CS_CLI_USAGE;

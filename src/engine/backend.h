@@ -38,6 +38,9 @@ struct cs__backend {
     cs_status (*copy_out)(const cs__backend *be, void *host, const void *src, size_t bytes,
                           cs_error *err);
     cs_status (*sync)(const cs__backend *be, cs_error *err);
+    /* Loads what the backend needs (its libraries), once; cs__backend_for calls it, so a
+     * session on a backend that cannot run fails at creation naming why. */
+    cs_status (*init)(const cs__backend *be, cs_error *err);
 };
 
 /* The CPU backend: host memory, the kernels under cpu/. Always present; it folds constants

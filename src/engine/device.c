@@ -83,8 +83,9 @@ cs_status cs__backend_for(cs_device device, cs_precision precision, const cs__ba
                                 "precision %s is not supported on %s, which computes in: %s",
                                 cs_precision_name(precision), name, allowed);
         }
-        *out = be;
-        return CS_OK;
+        cs_status rc = be->init(be, err);
+        if (rc == CS_OK) *out = be;
+        return rc;
     }
     return cs_error_set(err, CS_ERR_UNSUPPORTED,
                         "device %s: this build has no backend for it (it runs on: cpu)", name);

@@ -71,6 +71,16 @@ has out "git rev:" "version git rev"
 has out "build:" "version build"
 has out "compiler:" "version compiler"
 expect 0 "--version" "$CAPSTAN" --version
+# A light first run: `version` starts no thread at all (OpenBLAS, which would start one per
+# core as it loads, is loaded at the first session). In the ASan build LeakSanitizer would
+# start one at exit, and it cannot run under ptrace: it is off for this run.
+expect 0 "version under strace" env ASAN_OPTIONS=detect_leaks=0 \
+    strace -f -qq -e trace=clone,clone3 -o trace "$CAPSTAN" version
+if grep -q clone trace; then fail "version starts threads: $(head -2 trace)"; else pass; fi
+# Nor does serving add OpenBLAS's: a bench on two threads runs with one pool thread.
+expect 0 "bench under strace" env ASAN_OPTIONS=detect_leaks=0 \
+    strace -f -qq -e trace=clone,clone3 -o trace "$CAPSTAN" bench "$ROOT/models/digits.onnx" --threads 2 --iters 2
+if [ "$(grep -c clone trace)" -le 1 ]; then pass; else fail "bench starts $(grep -c clone trace) threads"; fi
 expect 2 "version extra arg" "$CAPSTAN" version extra
 
 expect 2 "unknown command" "$CAPSTAN" bogus

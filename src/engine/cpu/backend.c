@@ -7,6 +7,7 @@
  * thread and the session's pool, so copies are memcpy and sync has nothing to wait for.
  */
 #include "engine/backend.h"
+#include "engine/cpu/blas.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -91,6 +92,12 @@ static cs_status cpu_sync(const cs__backend *be, cs_error *err)
     return CS_OK;
 }
 
+static cs_status cpu_init(const cs__backend *be, cs_error *err)
+{
+    (void)be;
+    return cs__blas_ready(err);
+}
+
 const cs__backend cs__cpu_backend = {
     .name = "cpu",
     .device = {CS_DEVICE_CPU, 0},
@@ -101,4 +108,5 @@ const cs__backend cs__cpu_backend = {
     .copy_in = cpu_copy,
     .copy_out = cpu_copy,
     .sync = cpu_sync,
+    .init = cpu_init,
 };

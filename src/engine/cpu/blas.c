@@ -12,15 +12,59 @@
 #include "engine/cpu/blas.h"
 
 #include <cblas.h>
+#include <dlfcn.h>
 #include <pthread.h>
+#include <stdio.h>
 
 #define MIN_BLOCK_MACS (1 << 18)
 
-static pthread_once_t blas_once = PTHREAD_ONCE_INIT;
+/* OpenBLAS is loaded at the first session, not linked: linked, its constructor would start a
+ * thread per core in every process that links the engine, `capstan version` included, and
+ * the engine never uses them. The caller's OPENBLAS_NUM_THREADS=1 (capstan sets it before
+ * any thread exists) keeps OpenBLAS from starting any; openblas_set_num_threads(1) makes
+ * every call single-threaded either way. */
+static struct {
+    pthread_once_t once;
+    void *lib;
+    char why[256];
+    void (*sgemm)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, int, int, int,
+                  float, const float *, int, const float *, int, float, float *, int);
+    void (*dgemm)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, enum CBLAS_TRANSPOSE, int, int, int,
+                  double, const double *, int, const double *, int, double, double *, int);
+    void (*sgemv)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, int, int, float, const float *, int,
+                  const float *, int, float, float *, int);
+    void (*dgemv)(enum CBLAS_ORDER, enum CBLAS_TRANSPOSE, int, int, double, const double *, int,
+                  const double *, int, double, double *, int);
+} blas = {.once = PTHREAD_ONCE_INIT};
 
-static void blas_single_threaded(void)
+#define OPENBLAS "libopenblas.so.0"
+
+static void blas_load(void)
 {
-    openblas_set_num_threads(1);
+    void *lib = dlopen(OPENBLAS, RTLD_NOW | RTLD_LOCAL);
+    if (!lib) {
+        snprintf(blas.why, sizeof blas.why, "cannot load %s: %s", OPENBLAS, dlerror());
+        return;
+    }
+    void (*set_threads)(int) = (void (*)(int))dlsym(lib, "openblas_set_num_threads");
+    *(void **)&blas.sgemm = dlsym(lib, "cblas_sgemm");
+    *(void **)&blas.dgemm = dlsym(lib, "cblas_dgemm");
+    *(void **)&blas.sgemv = dlsym(lib, "cblas_sgemv");
+    *(void **)&blas.dgemv = dlsym(lib, "cblas_dgemv");
+    if (!set_threads || !blas.sgemm || !blas.dgemm || !blas.sgemv || !blas.dgemv) {
+        snprintf(blas.why, sizeof blas.why, "%s lacks the CBLAS functions the engine calls",
+                 OPENBLAS);
+        dlclose(lib);
+        return;
+    }
+    set_threads(1);
+    blas.lib = lib;
+}
+
+cs_status cs__blas_ready(cs_error *err)
+{
+    pthread_once(&blas.once, blas_load);
+    return blas.lib ? CS_OK : cs_error_set(err, CS_ERR_UNSUPPORTED, "%s", blas.why);
 }
 
 typedef struct gemm_job {
@@ -57,28 +101,28 @@ static void gemm_block(void *p, int64_t begin, int64_t end)
         int rows = j->tb ? (int)N : (int)j->K, cols = j->tb ? (int)j->K : (int)N;
         int inc_a = j->ta ? (int)j->lda : 1;
         if (j->t == CS_DTYPE_FLOAT64)
-            cblas_dgemv(CblasRowMajor, t, rows, cols, j->alpha, (const double *)b, (int)j->ldb,
-                        (const double *)a, inc_a, j->beta, (double *)y, 1);
+            blas.dgemv(CblasRowMajor, t, rows, cols, j->alpha, (const double *)b, (int)j->ldb,
+                       (const double *)a, inc_a, j->beta, (double *)y, 1);
         else
-            cblas_sgemv(CblasRowMajor, t, rows, cols, (float)j->alpha, (const float *)b,
-                        (int)j->ldb, (const float *)a, inc_a, (float)j->beta, (float *)y, 1);
+            blas.sgemv(CblasRowMajor, t, rows, cols, (float)j->alpha, (const float *)b, (int)j->ldb,
+                       (const float *)a, inc_a, (float)j->beta, (float *)y, 1);
         return;
     }
     if (j->t == CS_DTYPE_FLOAT64)
-        cblas_dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)j->K, j->alpha, (const double *)a,
-                    (int)j->lda, (const double *)b, (int)j->ldb, j->beta, (double *)y, (int)j->ldy);
+        blas.dgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)j->K, j->alpha, (const double *)a,
+                   (int)j->lda, (const double *)b, (int)j->ldb, j->beta, (double *)y, (int)j->ldy);
     else
-        cblas_sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)j->K, (float)j->alpha,
-                    (const float *)a, (int)j->lda, (const float *)b, (int)j->ldb, (float)j->beta,
-                    (float *)y, (int)j->ldy);
+        blas.sgemm(CblasRowMajor, ta, tb, (int)M, (int)N, (int)j->K, (float)j->alpha,
+                   (const float *)a, (int)j->lda, (const float *)b, (int)j->ldb, (float)j->beta,
+                   (float *)y, (int)j->ldy);
 }
 
 void cs__gemm(cs__kctx *ctx, cs_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
               double alpha, const void *a, int64_t lda, const void *b, int64_t ldb, double beta,
               void *y, int64_t ldy)
 {
-    pthread_once(&blas_once, blas_single_threaded);
     if (M == 0 || N == 0) return;
+    pthread_once(&blas.once, blas_load); /* kernels run outside sessions in unit tests */
     gemm_job j = {t, ta, tb, M >= N, M, N, K, lda, ldb, ldy, alpha, beta, a, b, y};
     /* Each block gets at least MIN_BLOCK_MACS multiply-adds: waking a pool thread costs
      * microseconds (tens on a virtual machine), about what a core does with that much

@@ -11,6 +11,10 @@
 
 #include "engine/kernel.h"
 
+/* Loads OpenBLAS once (see blas.c); fails naming the library and why. Every session checks
+ * it when it is created, so that cs__gemm can assume it. */
+cs_status cs__blas_ready(cs_error *err);
+
 /* Y[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * Y, row-major, float32 or float64.
  * M, N, K, and the leading dimensions must fit in an int (callers check). */
 void cs__gemm(cs__kctx *ctx, cs_dtype t, bool ta, bool tb, int64_t M, int64_t N, int64_t K,
