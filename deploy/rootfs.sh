@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # rootfs.sh - lays out capstan's runtime image tree: the capstan binary (debug info stripped),
 # curl for the image's HEALTHCHECK, the shared libraries both load (their `ldd` closure, copied
-# under their sonames), the digits model, /etc/passwd and /etc/group naming the non-root user
+# under their sonames) and OpenBLAS, which the engine loads itself; the digits model, /etc/passwd and /etc/group naming the non-root user
 # capstan (uid 65532), and /data and /tmp owned by it. Used by deploy/Containerfile's build
 # stage and by `make image` on a machine that reaches no container registry; both then copy
 # the tree into an image FROM scratch.
@@ -23,8 +23,11 @@ cp /usr/bin/curl "$dest/usr/bin/curl"
 cp "$models/digits.onnx" "$models/digits.yaml" "$dest/models/"
 
 # Every library either binary loads, at the path the dynamic loader looks it up under
-# (symlinks resolved, so the file lands under the soname ldd printed).
-for lib in $(ldd "$capstan" /usr/bin/curl | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $2 ~ /^\(/ {print $1}' | sort -u); do
+# (symlinks resolved, so the file lands under the soname ldd printed), and OpenBLAS, which the
+# engine loads at its first session (dlopen), with what it loads.
+openblas=$(/sbin/ldconfig -p | awk '$1 == "libopenblas.so.0" {print $NF; exit}')
+[ -n "$openblas" ] || { echo "rootfs.sh: libopenblas.so.0 is not installed" >&2; exit 1; }
+for lib in "$openblas" $(ldd "$capstan" /usr/bin/curl "$openblas" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $2 ~ /^\(/ {print $1}' | sort -u); do
     mkdir -p "$dest$(dirname "$lib")"
     cp -L "$lib" "$dest$lib"
 done
