@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # rootfs.sh - lays out capstan's runtime image tree: the capstan binary (debug info stripped),
 # curl for the image's HEALTHCHECK, the shared libraries both load (their `ldd` closure, copied
-# under their sonames) and OpenBLAS, which the engine loads itself; the digits model, /etc/passwd and /etc/group naming the non-root user
-# capstan (uid 65532), and /data and /tmp owned by it. Used by deploy/Containerfile's build
+# under their sonames) and OpenBLAS, which the engine loads itself; the digits model,
+# /etc/passwd and /etc/group naming the non-root user capstan (uid 65532), and /data and /tmp
+# owned by it. Used by deploy/Containerfile's build
 # stage and by `make image` on a machine that reaches no container registry; both then copy
 # the tree into an image FROM scratch.
 #
