@@ -26,7 +26,7 @@ cp "$models/digits.onnx" "$models/digits.yaml" "$dest/models/"
 # Every library either binary loads, at the path the dynamic loader looks it up under
 # (symlinks resolved, so the file lands under the soname ldd printed), and OpenBLAS, which the
 # engine loads at its first session (dlopen), with what it loads.
-openblas=$(/sbin/ldconfig -p | awk '$1 == "libopenblas.so.0" {print $NF; exit}')
+openblas=$(/sbin/ldconfig -p | awk '$1 == "libopenblas.so.0" && !f {print $NF; f = 1}') # no early exit: pipefail
 [ -n "$openblas" ] || { echo "rootfs.sh: libopenblas.so.0 is not installed" >&2; exit 1; }
 for lib in "$openblas" $(ldd "$capstan" /usr/bin/curl "$openblas" | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// && $2 ~ /^\(/ {print $1}' | sort -u); do
     mkdir -p "$dest$(dirname "$lib")"
