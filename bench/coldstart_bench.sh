@@ -12,21 +12,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 k=${2:-5}
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-py=/usr/bin/python3
+# shellcheck source=lib.sh
+source bench/lib.sh
 $py tools/export_models.py "$build/models-cache" --only resnet18 >/dev/null
-port=$($py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+port=$(free_port)
 export CAPSTAN_SERVER=http://127.0.0.1:$port
-"$build/capstan" serve --threads 2 --port "$port" --data-dir "$tmp/data" --log-level error \
-  >"$tmp/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do curl -sf "$CAPSTAN_SERVER/v2/health/live" >/dev/null && break; sleep 0.1; done
+serve "$port" --threads 2 --data-dir "$tmp/data"
 "$build/capstan" model push digits models/digits.onnx >/dev/null
 "$build/capstan" model push resnet18 "$build/models-cache/resnet18/model.onnx" >/dev/null
 $py - "$tmp" <<'PY'

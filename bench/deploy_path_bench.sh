@@ -9,20 +9,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 secs=${2:-5}
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-py=/usr/bin/python3
-port=$($py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+# shellcheck source=lib.sh
+source bench/lib.sh
+port=$(free_port)
 export CAPSTAN_SERVER=http://127.0.0.1:$port
-"$build/capstan" serve --threads 2 --port "$port" --data-dir "$tmp/data" --log-level error \
-  --model digits=models/digits.onnx --model-config digits=models/digits.yaml >"$tmp/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do curl -sf "$CAPSTAN_SERVER/v2/health/ready" >/dev/null && break; sleep 0.1; done
+serve "$port" --threads 2 --data-dir "$tmp/data" \
+  --model digits=models/digits.onnx --model-config digits=models/digits.yaml
 "$build/capstan" model push digits-reg models/digits.onnx >/dev/null
 cat >"$tmp/dep.yaml" <<YAML
 apiVersion: capstan.dev/v1

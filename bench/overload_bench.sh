@@ -12,14 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 secs=${2:-10}
-tmp=$(mktemp -d)
-pid=
-cleanup() {
-  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-py=/usr/bin/python3
+# shellcheck source=lib.sh
+source bench/lib.sh
 /usr/bin/python3 tools/export_models.py "$build/models-cache" --only resnet18 >/dev/null
 cat >"$tmp/resnet18.yaml" <<YAML
 instances: 1
@@ -28,12 +22,10 @@ max_batch_size: 4
 max_queue_delay_us: 2000
 max_queue_size: 4
 YAML
-port=$($py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-taskset -c 0 "$build/capstan" serve --threads 1 --port "$port" --log-level error \
+port=$(free_port)
+SERVE_PREFIX="taskset -c 0" serve "$port" --threads 1 \
   --model resnet18="$build/models-cache/resnet18/model.onnx" \
-  --model-config resnet18="$tmp/resnet18.yaml" >"$tmp/serve.log" 2>&1 &
-pid=$!
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/health/ready" >/dev/null && break; sleep 0.1; done
+  --model-config resnet18="$tmp/resnet18.yaml"
 $py -c 'import numpy as np; np.random.default_rng(0).random((1,3,224,224), dtype=np.float32).tofile("'"$tmp"'/img.bin")'
 # Counts answers by status in wrk's response() hook and prints them at the end.
 cat >"$tmp/bin.lua" <<LUA

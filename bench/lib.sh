@@ -1,0 +1,24 @@
+# lib.sh - what the server benchmarks share (sourced, not run): a scratch folder and a server
+# pid removed and stopped on exit, python, a free port, and starting `capstan serve` in the
+# background until it is ready. The caller has cd'd to the checkout and set `build`.
+tmp=$(mktemp -d)
+pid=
+cleanup() {
+  [ -n "$pid" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+py=/usr/bin/python3
+free_port() { $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+# serve PORT ARGS...: `capstan serve --port PORT ARGS` (the command may be prefixed, e.g. by
+# taskset, through $SERVE_PREFIX), its output in $tmp/serve.log, waited for until it is ready.
+serve() {
+  local port=$1
+  shift
+  ${SERVE_PREFIX:-} "$build/capstan" serve --port "$port" --log-level error "$@" >"$tmp/serve.log" 2>&1 &
+  pid=$!
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/health/ready" >/dev/null && return 0; sleep 0.1; done
+  echo "capstan serve on port $port did not start: $(tail -3 "$tmp/serve.log")" >&2
+  return 1
+}
