@@ -18,6 +18,7 @@
  * 2^63-1 are capped there, as Kubernetes does. No allocation; O(length) parsing.
  */
 #include "devices/cel_int.h"
+#include "devices/quantity.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -126,19 +127,7 @@ cs_status cs__cel_qty_parse(const char *s, size_t len, cs__cel_qty *out, cs_erro
         if (n == 0 && s[k] == '0') continue;
         dig[n++] = (unsigned char)(s[k] - '0');
     }
-    for (int k = 0; k < pow1024 && n > 0; k++) {
-        unsigned carry = 0;
-        for (int j = n - 1; j >= 0; j--) {
-            unsigned v = dig[j] * 1024u + carry;
-            dig[j] = (unsigned char)(v % 10);
-            carry = v / 10;
-        }
-        int extra = 0;
-        for (unsigned c = carry; c; c /= 10) extra++;
-        memmove(dig + extra, dig, (size_t)n);
-        for (int j = extra - 1; j >= 0; j--, carry /= 10) dig[j] = (unsigned char)(carry % 10);
-        n += extra;
-    }
+    n = cs__digits_times_1024(dig, n, pow1024);
     if (n == 0) return *out = (cs__cel_qty){0, 0, false}, CS_OK;
 
     /* Round up (away from zero) to nano precision, as ParseQuantity's RoundUp does. */

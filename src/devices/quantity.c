@@ -59,6 +59,24 @@ static bool parse_suffix(const char *s, int *exp10, int *pow1024, cs_qty_format 
     return true;
 }
 
+int cs__digits_times_1024(unsigned char *dig, int n, int times)
+{
+    for (int k = 0; k < times && n > 0; k++) {
+        unsigned carry = 0;
+        for (int i = n - 1; i >= 0; i--) {
+            unsigned v = dig[i] * 1024u + carry;
+            dig[i] = (unsigned char)(v % 10);
+            carry = v / 10;
+        }
+        int extra = 0;
+        for (unsigned c = carry; c; c /= 10) extra++;
+        memmove(dig + extra, dig, (size_t)n);
+        for (int i = extra - 1; i >= 0; i--, carry /= 10) dig[i] = (unsigned char)(carry % 10);
+        n += extra;
+    }
+    return n;
+}
+
 cs_status cs_quantity_parse(const char *s, cs_quantity *out, cs_error *err)
 {
     size_t len = strlen(s);
@@ -98,19 +116,7 @@ cs_status cs_quantity_parse(const char *s, cs_quantity *out, cs_error *err)
                             s, p);
     exp10 += e_suffix + 3; /* milli-units */
 
-    for (int k = 0; k < pow1024 && n > 0; k++) {
-        unsigned carry = 0;
-        for (int i = n - 1; i >= 0; i--) {
-            unsigned v = dig[i] * 1024u + carry;
-            dig[i] = (unsigned char)(v % 10);
-            carry = v / 10;
-        }
-        int extra = 0;
-        for (unsigned c = carry; c; c /= 10) extra++;
-        memmove(dig + extra, dig, (size_t)n);
-        for (int i = extra - 1; i >= 0; i--, carry /= 10) dig[i] = (unsigned char)(carry % 10);
-        n += extra;
-    }
+    n = cs__digits_times_1024(dig, n, pow1024);
 
     /* Integer part: the first n + exp10 digits (all of them and exp10 zeros when exp10 >= 0);
      * any non-zero digit after it rounds the magnitude up. */

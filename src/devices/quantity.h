@@ -34,4 +34,9 @@ int cs_quantity_format(cs_quantity q, char *buf, size_t cap);
 /* -1, 0 or 1. */
 int cs_quantity_cmp(cs_quantity a, cs_quantity b);
 
+/* Multiplies the n decimal digits dig[] (most significant first, one per byte) by 1024^times
+ * in place, for binary suffixes; returns the new count (at most 4 more digits per factor: the
+ * buffer must have room). Shared with CEL's exact quantities (cel_quantity.c). */
+int cs__digits_times_1024(unsigned char *dig, int n, int times);
+
 #endif
