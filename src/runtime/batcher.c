@@ -201,7 +201,7 @@ static void free_slot(cs_rt_model *m, cs__rt_req *r)
  * that is a full queue too. */
 static cs_status admit(const cs_rt_model *m, bool need_slot, cs_error *err)
 {
-    if (m->closing || atomic_load(&m->rt->draining))
+    if (atomic_load(&m->closing) || atomic_load(&m->rt->draining))
         return cs_error_set(err, CS_ERR_SHUTDOWN, "model '%s' version '%s' is shutting down",
                             m->name, m->version);
     if (atomic_load(&m->depth) >= m->cfg.max_queue_size || (need_slot && !m->free_slots))
@@ -276,7 +276,7 @@ int cs_rt_model_queue_depth(const cs_rt_model *m)
 
 bool cs_rt_model_has_room(const cs_rt_model *m)
 {
-    return !m->closing && atomic_load(&m->depth) < m->cfg.max_queue_size;
+    return !atomic_load(&m->closing) && atomic_load(&m->depth) < m->cfg.max_queue_size;
 }
 
 const struct cs_metric *cs_rt_model_latency(const cs_rt_model *m)
@@ -977,7 +977,7 @@ cs_status cs__rt_instance_start(cs_rt_model *m, int threads, const int *cpus, in
     cs_status rc = instance_new(m, threads, cpus, n_cpus, &in, err);
     if (rc == CS_OK) rc = slots_new(m, cap, &slots, err);
     pthread_mutex_lock(&m->lock);
-    if (rc == CS_OK && m->closing)
+    if (rc == CS_OK && atomic_load(&m->closing))
         rc = cs_error_set(err, CS_ERR_SHUTDOWN, "the version is being unloaded");
     else if (rc == CS_OK && m->n_inst == CS__RT_MAX_INSTANCES)
         rc = cs_error_set(err, CS_ERR_LIMIT,
@@ -1084,7 +1084,8 @@ cs_status cs__rt_batcher_start(cs_rt_model *m, cs_error *err)
 void cs__rt_stop(cs_rt_model *m, bool drop)
 {
     pthread_mutex_lock(&m->lock);
-    m->closing = m->stopping = true;
+    atomic_store(&m->closing, true);
+    m->stopping = true;
     m->dropping = drop;
     pthread_cond_broadcast(&m->work);
     for (;;) { /* join every instance no remove owns; a running batch finishes first */

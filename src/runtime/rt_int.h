@@ -115,7 +115,7 @@ struct cs_rt_model {
     cs__rt_slots *slots;         /* the blocks behind free_slots */
     int slot_insts;              /* instances the blocks provide for */
     atomic_int depth, in_flight; /* written under lock, read anywhere */
-    bool closing;                /* submit refuses (unload, runtime free) */
+    atomic_bool closing;         /* submit refuses (unload, runtime free); set under lock */
     bool stopping;               /* workers exit once the queue is empty */
     bool dropping;               /* workers answer queued requests with CS_ERR_SHUTDOWN */
     cs_rt_stats stats;

@@ -322,7 +322,7 @@ cs_status cs_rt_model_add_instance(cs_rt_model *m, const cs_rt_instance_opts *o,
     cs_runtime *rt = NULL;
     if (rc == CS_OK) {
         pthread_mutex_lock(&m->lock);
-        rt = m->closing ? NULL : m->rt;
+        rt = atomic_load(&m->closing) ? NULL : m->rt;
         if (rt) m->adding++;
         pthread_mutex_unlock(&m->lock);
         if (!rt) rc = cs_error_set(err, CS_ERR_SHUTDOWN, "the version is being unloaded");

@@ -175,7 +175,7 @@ def alias_moves_under_load(reps):
             with lock:
                 log.append((r.name, t0, time.monotonic(), st, v))
 
-    threads = [threading.Thread(target=client, args=(r,)) for r in reps for _ in range(2)]
+    threads = [threading.Thread(target=client, args=(r,), daemon=True) for r in reps for _ in range(2)]
     for t in threads:
         t.start()
     time.sleep(0.3)

@@ -121,7 +121,7 @@ def scale_up_under_load():
             if st != 200:
                 errors.append((st, j))
 
-    threads = [threading.Thread(target=client) for _ in range(6)]
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(6)]
     for t in threads:
         t.start()
     end = time.time() + 10
@@ -242,7 +242,7 @@ def canary():
                                               "datatype": "FP32", "data": x}]})
             answers.append((st, (j or {}).get("model_version"), (j or {}).get("error", "")))
 
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(2)]
+    threads = [threading.Thread(target=client, args=(k,), daemon=True) for k in range(2)]
     for t in threads:
         t.start()
     try:

@@ -140,7 +140,7 @@ def kill_one(inst):
                 st = repr(e)
             results.append((st, time.time() - t0))
 
-    ts = [threading.Thread(target=client) for _ in range(3)]
+    ts = [threading.Thread(target=client, daemon=True) for _ in range(3)]
     for t in ts:
         t.start()
     time.sleep(0.5)

@@ -283,19 +283,23 @@ def hot_swap():
             with lock:
                 log.append((t0, time.monotonic(), st, v, cls))
 
-    threads = [threading.Thread(target=client) for _ in range(4)]
+    # Daemon threads, stopped however the moves end: a server that dies must fail the
+    # test, not leave four clients looping until ctest's timeout.
+    threads = [threading.Thread(target=client, daemon=True) for _ in range(4)]
     for t in threads:
         t.start()
-    time.sleep(0.5)
     moves = []
-    for target in (2, 1, 2):
-        t0 = time.monotonic()
-        st, _, b = request("PUT", "/api/v1/models/digits/aliases/prod", {"version": target})
-        moves.append((t0, time.monotonic(), target, st))
-        time.sleep(0.7)
-    stop.set()
-    for t in threads:
-        t.join()
+    try:
+        time.sleep(0.5)
+        for target in (2, 1, 2):
+            t0 = time.monotonic()
+            st, _, b = request("PUT", "/api/v1/models/digits/aliases/prod", {"version": target})
+            moves.append((t0, time.monotonic(), target, st))
+            time.sleep(0.7)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
     failed = [e for e in log if e[2] != 200]
     check("alias moves answered 200", all(m[3] == 200 for m in moves), moves)
     check("no failed request during moves (%d requests)" % len(log), not failed and len(log) > 50,

@@ -145,7 +145,7 @@ s = open_stream(VIEWER)
 head, rest = read_head(s)
 check("the stream is text/event-stream, chunked, no-cache", head.startswith("HTTP/1.1 200") and
       "Content-Type: text/event-stream" in head and "Cache-Control: no-cache" in head, head)
-loader = threading.Thread(target=load)
+loader = threading.Thread(target=load, daemon=True)
 loader.start()
 evs = events(s, rest, 4, 8)
 stop.set()
