@@ -176,8 +176,9 @@ typedef struct cs_session_options {
      * the bytes it needs and the bound, having allocated none of them. */
     size_t max_memory;
     /* Where the session runs: "cpu" (NULL and "" too) or, in builds with that backend,
-     * "cuda:N". Inputs must lie in that device's memory (cs_tensor.device), and the
-     * outputs a run computes do. */
+     * "cuda:N". Nodes the device has no kernel for run on the CPU, their values copied
+     * across; inputs are given and outputs returned in host memory (cs_tensor.device zero),
+     * whatever the device. */
     const char *device;
     cs_precision precision; /* the arithmetic the backend may use; 0 = the model's own */
 } cs_session_options;

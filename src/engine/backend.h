@@ -55,4 +55,9 @@ const cs__kernel *cs__cpu_kernel_find(const char *op, const char *domain, int64_
 cs_status cs__backend_for(cs_device device, cs_precision precision, const cs__backend **out,
                           cs_error *err);
 
+/* A session on be itself, as cs_session_new gives one for a device (tests bring backends
+ * of their own: tests/conformance/xor_backend.c). */
+cs_status cs__session_new_on(const cs_model_t *m, const cs_session_options *opts,
+                             const cs__backend *be, cs_session_t **out, cs_error *err);
+
 #endif

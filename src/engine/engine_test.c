@@ -442,7 +442,8 @@ static void test_devices(void **state)
     assert_int_equal(out.device.kind, CS_DEVICE_CPU);
     in.device = (cs_device){CS_DEVICE_CUDA, 1};
     assert_int_equal(cs_session_run(d->s, 1, names, &in, 1, &out, &err), CS_ERR_INVALID);
-    assert_string_equal(err.msg, "input 'image' lies in cuda:1 memory; this session runs on cpu");
+    assert_string_equal(err.msg, "input 'image' lies in cuda:1 memory; a session (this one runs "
+                                 "on cpu) takes its inputs in host memory");
 }
 
 /* Shapes in messages: symbolic dimensions by name or "?", cut short but terminated. */

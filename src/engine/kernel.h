@@ -50,6 +50,7 @@ typedef struct cs__kctx {
     cs_error *err;
     const cs__act *act; /* only for CS__K_FUSE_ACT kernels: NULL or the activation to apply */
     const void *packed; /* what the kernel's prepack() wrote for this step, or NULL */
+    const struct cs__backend *be; /* the backend the step runs on (its stream, its handles) */
 } cs__kctx;
 
 typedef cs_status (*cs__run_fn)(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
@@ -74,6 +75,9 @@ typedef struct cs__kernel {
     cs__scratch_fn scratch; /* optional */
     unsigned flags;         /* CS__K_* */
     cs__prepack_fn prepack; /* optional */
+    /* Device kernels: the inputs (bit k for in[k]) they read in host memory - shapes, axes,
+     * indices known at plan time - which the planner leaves there instead of uploading. */
+    uint32_t host_inputs;
 } cs__kernel;
 
 /* run() applies ctx->act to its output (float32 and float64), so the planner may fuse a

@@ -19,6 +19,13 @@
  * buffers from a per-run arena that is reset, not freed, between runs. An optional node
  * timer (cs_session_set_node_timer) sees each step's time; off, it costs a branch per step.
  *
+ * A session on a device backend: each node runs on it, or on the CPU when the backend has
+ * no kernel for it (folded nodes always run on the CPU). Inputs come and outputs go in host
+ * memory. place_values() leaves every step's inputs on its own side of the host/device
+ * boundary: known values are uploaded once, other values cross by transfers (copies, each
+ * a buffer of the memory plan) before their first reader on the other side, and outputs
+ * cross after the last step. A plan whose shapes depend on values runs on the CPU.
+ *
  * Memory bound: with cs_session_options.max_memory set, every byte a plan holds (folded
  * values, prepacked weights, the activation arena, scratch) and every per-run buffer of a
  * dynamic plan is charged (charge()) before it is allocated, against the bytes the cached
@@ -40,14 +47,26 @@
 #define MAX_PLANS 8
 #define ALIGN     64
 
+/* A copy of a value across the host/device boundary, run before the step that reads it
+ * there (or after the last step, for a graph output left in device memory). */
+typedef struct transfer {
+    const cs_tensor *from; /* where the value was made, or a fed input's slot */
+    cs_tensor *to;         /* its copy on the other side, a buffer of the memory plan */
+    int value;             /* the value whose buffer it copies: it lives as long as its uses */
+} transfer;
+
 typedef struct step {
     const cs__node *node;
-    const cs__kernel *k;  /* the backend's kernel for it, chosen once its input types are known */
-    const cs_tensor **in; /* n_in pointers into the plan's value table (NULL = absent) */
-    cs_tensor *out;       /* n_out tensors: the canonical storage of the output values */
-    size_t scratch;       /* static plans: bytes of scratch this step needs */
-    cs__act act;          /* activation fused into this step, CS__ACT_NONE when none */
-    const void *packed;   /* static plans: the kernel's prepack() output, or NULL */
+    const cs__kernel *k;   /* the backend's kernel for it, chosen once its input types are known */
+    const cs__backend *be; /* where it runs: the session's, or the CPU's for a node it lacks */
+    const cs_tensor **in;  /* n_in pointers into the plan's value table (NULL = absent) */
+    cs_tensor *out;        /* n_out tensors: the canonical storage of the output values */
+    size_t scratch;        /* static plans: bytes of scratch this step needs */
+    cs__act act;           /* activation fused into this step, CS__ACT_NONE when none */
+    const void *packed;    /* static plans: the kernel's prepack() output, or NULL */
+    size_t packed_size;
+    transfer *copies; /* run before the step: its inputs brought to its side */
+    int n_copies;
 } step;
 
 typedef struct plan {
@@ -70,6 +89,15 @@ typedef struct plan {
     size_t scratch_size;
     cs_arena run_arena;    /* dynamic plans: per-run buffers */
     const cs__backend *be; /* the session's: where mem and scratch were allocated */
+    /* A session on a device backend: the host side of the plan (CPU steps' buffers and
+     * scratch, host copies of values), constants and packed weights uploaded once, and the
+     * copies of graph outputs into host memory after the last step. */
+    void *host_mem, *host_scratch;
+    size_t host_scratch_size;
+    void **uploads;
+    int n_uploads;
+    transfer *tail;
+    int n_tail;
 } plan;
 
 struct cs_session {
@@ -103,13 +131,18 @@ static cs_status infer_node(const cs__node *n, const cs_tensor *const *in, cs_te
     return n->schema->infer(n, in, n->n_in, out, n->n_out, err);
 }
 
-static cs_status run_node(cs_session_t *s, const cs__kernel *k, const cs__node *n,
-                          const cs_tensor *const *in, cs_tensor *out, void *scratch,
-                          size_t scratch_size, const cs__act *act, const void *packed,
-                          cs_error *err)
+static cs_status run_node(cs_session_t *s, const cs__backend *be, const cs__kernel *k,
+                          const cs__node *n, const cs_tensor *const *in, cs_tensor *out,
+                          void *scratch, size_t scratch_size, const cs__act *act,
+                          const void *packed, cs_error *err)
 {
-    cs__kctx ctx = {n, scratch, scratch_size, s->pool, s->threads, err, act, packed};
-    return k->run(&ctx, in, n->n_in, out, n->n_out);
+    cs__kctx ctx = {n, scratch, scratch_size, s->pool, s->threads, err, act, packed, be};
+    cs_status rc = k->run(&ctx, in, n->n_in, out, n->n_out);
+    /* An activation fused for one backend's kernel, run by another's that takes none (a
+     * dynamic plan moved to the CPU): applied here, with the unfused loops. */
+    if (rc == CS_OK && act && act->kind != CS__ACT_NONE && !(k->flags & CS__K_FUSE_ACT))
+        cs__act_apply(act, out[0].dtype, out[0].data, cs_tensor_numel(&out[0]));
+    return rc;
 }
 
 /* Time a step for the session's node timer; without one, step_start returns 0 and
@@ -206,19 +239,99 @@ static size_t assign_offsets(buffer *b, int n)
     return total;
 }
 
-/* root[v] is the value whose buffer v lives in: itself, or for a fused activation's
- * output the Conv output it was mapped onto, whose buffer must live as long as either. */
-static cs_status plan_memory(cs_session_t *s, plan *p, const cs_model_t *m, const int *root,
-                             cs_error *err)
+static bool same_device(cs_device a, cs_device b)
+{
+    return a.kind == b.kind && a.id == b.id;
+}
+
+/* Buffers of one side (on the session's backend, or on the host beside it) get offsets in
+ * one allocation there; *out is NULL when they need no bytes. */
+static cs_status place_buffers(plan *p, buffer *b, int n, const cs__backend *be, void **out,
+                               cs_error *err)
+{
+    size_t size = assign_offsets(b, n);
+    *out = size ? be->alloc(be, size) : NULL;
+    if (size && !*out)
+        return cs_error_set(err, CS_ERR_NOMEM, "out of memory: the plan needs %zu bytes on %s",
+                            size, be->name);
+    for (int i = 0; i < n; i++) b[i].t->data = (char *)*out + b[i].offset;
+    p->mem_size += size;
+    return CS_OK;
+}
+
+/* The largest scratch the steps on be ask for, aligned. */
+static size_t scratch_on(const plan *p, const cs__backend *be)
+{
+    size_t most = 0;
+    for (int i = 0; i < p->n_steps; i++)
+        if (p->steps[i].be == be && p->steps[i].scratch > most) most = p->steps[i].scratch;
+    return (most + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+}
+
+/* last_use[root[v]] is the last step reading v (n_steps for graph outputs); root[v] is
+ * the value whose buffer v lives in: itself, or for a fused activation's output the Conv
+ * output it was mapped onto, whose buffer must live as long as either. Every step output
+ * and every transfer's copy is a buffer; those in the session backend's memory share one
+ * allocation there, those on the host beside a device backend another. */
+static cs_status plan_memory(cs_session_t *s, plan *p, const int *last_use, cs_error *err)
+{
+    int n_buf = p->n_tail;
+    for (int i = 0; i < p->n_steps; i++) n_buf += p->steps[i].node->n_out + p->steps[i].n_copies;
+    buffer *bufs = cs_malloc((size_t)(n_buf + 1) * sizeof *bufs);
+    if (!bufs) return cs_error_set(err, CS_ERR_NOMEM, "out of memory while planning");
+    n_buf = 0;
+    for (int i = 0; i < p->n_steps; i++) {
+        step *st = &p->steps[i];
+        for (int k = 0; k < st->node->n_out; k++) {
+            int last = last_use[st->node->out[k]] < i ? i : last_use[st->node->out[k]];
+            bufs[n_buf++] = (buffer){i, last, tensor_bytes(&st->out[k]), 0, &st->out[k]};
+        }
+        for (int c = 0; c < st->n_copies; c++) {
+            const transfer *t = &st->copies[c];
+            int last = last_use[t->value] < i ? i : last_use[t->value];
+            bufs[n_buf++] = (buffer){i, last, tensor_bytes(t->to), 0, t->to};
+        }
+    }
+    for (int c = 0; c < p->n_tail; c++)
+        bufs[n_buf++] =
+            (buffer){p->n_steps, p->n_steps, tensor_bytes(p->tail[c].to), 0, p->tail[c].to};
+    int on_be = 0; /* the session backend's buffers first, the host's after */
+    for (int i = 0; i < n_buf; i++) {
+        bufs[i].size = (bufs[i].size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+        if (same_device(bufs[i].t->device, s->be->device)) {
+            buffer tmp = bufs[on_be];
+            bufs[on_be++] = bufs[i];
+            bufs[i] = tmp;
+        }
+    }
+    size_t bytes = 0;
+    for (int i = 0; i < n_buf; i++) bytes += bufs[i].size;
+    p->scratch_size = scratch_on(p, s->be);
+    p->host_scratch_size = s->be == &cs__cpu_backend ? 0 : scratch_on(p, &cs__cpu_backend);
+    /* Charged at the sum of the buffers (a bound on what the offsets need), then trued. */
+    cs_status rc = charge(s, NULL, p->bytes, bytes + p->scratch_size + p->host_scratch_size, err);
+    p->be = s->be;
+    if (rc == CS_OK) rc = place_buffers(p, bufs, on_be, s->be, &p->mem, err);
+    if (rc == CS_OK)
+        rc = place_buffers(p, bufs + on_be, n_buf - on_be, &cs__cpu_backend, &p->host_mem, err);
+    cs_free(bufs);
+    if (rc) return rc;
+    p->bytes += p->mem_size + p->scratch_size + p->host_scratch_size;
+    if (p->scratch_size && !(p->scratch = s->be->alloc(s->be, p->scratch_size)))
+        return cs_error_set(err, CS_ERR_NOMEM, "out of memory: scratch of %zu bytes",
+                            p->scratch_size);
+    if (p->host_scratch_size &&
+        !(p->host_scratch = cs__cpu_backend.alloc(&cs__cpu_backend, p->host_scratch_size)))
+        return cs_error_set(err, CS_ERR_NOMEM, "out of memory: scratch of %zu bytes",
+                            p->host_scratch_size);
+    return CS_OK;
+}
+
+/* Where the bytes of each value's last reader are: last_use[v] for v a buffer root. */
+static int *last_uses(plan *p, const cs_model_t *m, const int *root)
 {
     int *last_use = cs_arena_alloc(&p->arena, (size_t)(m->n_values + 1) * sizeof *last_use, 8);
-    int n_buf = 0;
-    for (int i = 0; i < p->n_steps; i++) n_buf += p->steps[i].node->n_out;
-    buffer *bufs = cs_malloc((size_t)(n_buf + 1) * sizeof *bufs);
-    if (!last_use || !bufs) {
-        cs_free(bufs);
-        return cs_error_set(err, CS_ERR_NOMEM, "out of memory while planning");
-    }
+    if (!last_use) return NULL;
     for (int v = 0; v < m->n_values; v++) last_use[v] = -1;
     for (int i = 0; i < p->n_steps; i++) {
         const cs__node *n = p->steps[i].node;
@@ -226,44 +339,115 @@ static cs_status plan_memory(cs_session_t *s, plan *p, const cs_model_t *m, cons
             if (n->in[k] >= 0) last_use[root[n->in[k]]] = i;
     }
     for (int j = 0; j < m->n_outputs; j++) last_use[root[m->outputs[j]]] = p->n_steps;
-    n_buf = 0;
+    return last_use;
+}
+
+/* --- values across the host/device boundary -------------------------------------------- */
+
+static bool on_host(const cs_tensor *t)
+{
+    return t->device.kind == CS_DEVICE_CPU;
+}
+
+/* Puts bytes of host memory into be's memory for as long as the plan lives: a known
+ * value's copy (c) or a step's packed weights. */
+static cs_status upload(cs_session_t *s, plan *p, const cs__backend *be, const void *host,
+                        size_t bytes, void **out, cs_error *err)
+{
+    cs_status rc = charge(s, NULL, p->bytes, bytes, err);
+    if (rc) return rc;
+    void *d = be->alloc(be, bytes ? bytes : 1);
+    if (!d)
+        return cs_error_set(err, CS_ERR_NOMEM, "out of memory: %zu bytes on %s", bytes, be->name);
+    p->uploads[p->n_uploads++] = d;
+    p->bytes += bytes;
+    *out = d;
+    return bytes ? be->copy_in(be, d, host, bytes, err) : CS_OK;
+}
+
+static size_t data_bytes(const cs_tensor *t)
+{
+    return (size_t)cs_tensor_numel(t) * cs_dtype_size(t->dtype);
+}
+
+/* A session on a device backend: leaves each step's inputs where its backend reads them
+ * (a device kernel's host_inputs on the host, the rest in device memory, a CPU step's on
+ * the host). A value made on the other side gets one copy there, by a transfer before its
+ * first reader there; a known value is uploaded once, now; graph outputs in device memory
+ * are copied into host memory after the last step. Runs after prepacking (which reads
+ * known inputs on the host) and before the memory plan (which places the copies). */
+static cs_status place_values(cs_session_t *s, plan *p, const cs_model_t *m, const int *root,
+                              const bool *known, cs_error *err)
+{
+    const cs__backend *dev = s->be;
+    cs_tensor **other = cs_arena_zalloc(&p->arena, ((size_t)m->n_values + 1) * sizeof *other, 8);
+    p->uploads = cs_arena_zalloc(
+        &p->arena, ((size_t)m->n_values + (size_t)p->n_steps + 1) * sizeof *p->uploads, 8);
+    p->tail = cs_arena_zalloc(&p->arena, ((size_t)m->n_outputs + 1) * sizeof *p->tail, 8);
+    if (!other || !p->uploads || !p->tail) goto nomem;
+    cs_status rc;
     for (int i = 0; i < p->n_steps; i++) {
-        const cs__node *n = p->steps[i].node;
-        for (int k = 0; k < n->n_out; k++) {
-            int last = last_use[n->out[k]] < i ? i : last_use[n->out[k]];
-            bufs[n_buf++] =
-                (buffer){i, last, tensor_bytes(&p->steps[i].out[k]), 0, &p->steps[i].out[k]};
+        step *st = &p->steps[i];
+        const cs__node *n = st->node;
+        bool on_dev = st->be == dev;
+        st->copies = cs_arena_zalloc(&p->arena, ((size_t)n->n_in + 1) * sizeof *st->copies, 8);
+        if (!st->copies) goto nomem;
+        for (int k = 0; k < n->n_in; k++) {
+            if (n->in[k] < 0 || !st->in[k]) continue;
+            bool want_host = !on_dev || (k < 32 && (st->k->host_inputs >> k & 1u));
+            if (on_host(st->in[k]) == want_host) continue;
+            int r = root[n->in[k]];
+            if (!other[r]) {
+                cs_tensor *c = cs_arena_alloc(&p->arena, sizeof *c, 8);
+                if (!c) goto nomem;
+                *c = *st->in[k];
+                c->data = NULL;
+                c->device = want_host ? (cs_device){CS_DEVICE_CPU, 0} : dev->device;
+                if (known[r] && !want_host) {
+                    if ((rc = upload(s, p, dev, st->in[k]->data, data_bytes(c), &c->data, err)))
+                        return rc;
+                } else {
+                    st->copies[st->n_copies++] = (transfer){st->in[k], c, r};
+                }
+                other[r] = c;
+            }
+            st->in[k] = other[r];
+        }
+        if (on_dev && st->packed) {
+            void *d = NULL;
+            if ((rc = upload(s, p, dev, st->packed, st->packed_size, &d, err))) return rc;
+            st->packed = d;
         }
     }
-    for (int i = 0; i < n_buf; i++)
-        bufs[i].size = (bufs[i].size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-    p->mem_size = assign_offsets(bufs, n_buf);
-    for (int i = 0; i < p->n_steps; i++)
-        if (p->steps[i].scratch > p->scratch_size) p->scratch_size = p->steps[i].scratch;
-    p->scratch_size = (p->scratch_size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-    cs_status rc = charge(s, NULL, p->bytes, p->mem_size + p->scratch_size, err);
-    if (rc) {
-        cs_free(bufs);
-        return rc;
+    for (int j = 0; j < m->n_outputs; j++) {
+        int v = m->outputs[j], r = root[v];
+        if (on_host(p->vals[v])) continue;
+        if (!other[r]) {
+            cs_tensor *c = cs_arena_alloc(&p->arena, sizeof *c, 8);
+            if (!c) goto nomem;
+            *c = *p->vals[v];
+            c->data = NULL;
+            c->device = (cs_device){CS_DEVICE_CPU, 0};
+            p->tail[p->n_tail++] = (transfer){p->vals[v], c, r};
+            other[r] = c;
+        }
+        p->vals[v] = other[r];
     }
-    p->bytes += p->mem_size + p->scratch_size;
-    p->be = s->be;
-    p->mem = p->mem_size ? s->be->alloc(s->be, p->mem_size) : NULL;
-    if (p->mem_size && !p->mem) {
-        cs_free(bufs);
-        return cs_error_set(err, CS_ERR_NOMEM, "out of memory: the plan needs %zu bytes",
-                            p->mem_size);
-    }
-    for (int i = 0; i < n_buf; i++) {
-        bufs[i].t->data = (char *)p->mem + bufs[i].offset;
-        bufs[i].t->device = s->be->device;
-    }
-    cs_free(bufs);
-    if (p->scratch_size) {
-        p->scratch = s->be->alloc(s->be, p->scratch_size);
-        if (!p->scratch)
-            return cs_error_set(err, CS_ERR_NOMEM, "out of memory: scratch of %zu bytes",
-                                p->scratch_size);
+    return CS_OK;
+nomem:
+    return cs_error_set(err, CS_ERR_NOMEM, "out of memory while planning");
+}
+
+/* Runs transfers between host memory and be's. */
+static cs_status run_copies(const cs__backend *be, const transfer *c, int n, cs_error *err)
+{
+    for (int i = 0; i < n; i++) {
+        size_t bytes = data_bytes(c[i].to);
+        if (!bytes) continue;
+        cs_status rc = on_host(c[i].to)
+                           ? be->copy_out(be, c[i].to->data, c[i].from->data, bytes, err)
+                           : be->copy_in(be, c[i].to->data, c[i].from->data, bytes, err);
+        if (rc) return rc;
     }
     return CS_OK;
 }
@@ -275,6 +459,9 @@ static void plan_free(plan *p)
     if (!p) return;
     if (p->mem) p->be->release(p->be, p->mem);
     if (p->scratch) p->be->release(p->be, p->scratch);
+    for (int i = 0; i < p->n_uploads; i++) p->be->release(p->be, p->uploads[i]);
+    if (p->host_mem) cs__cpu_backend.release(&cs__cpu_backend, p->host_mem);
+    if (p->host_scratch) cs__cpu_backend.release(&cs__cpu_backend, p->host_scratch);
     cs_arena_free(&p->run_arena);
     cs_arena_free(&p->arena);
     cs_free(p);
@@ -297,7 +484,7 @@ static cs_status fold_node(cs_session_t *s, plan *p, const cs__kernel *k, const 
     if ((rc = charge(s, NULL, p->bytes, need, err))) return rc; /* freed again below */
     void *scratch = need ? aligned_alloc(ALIGN, (need + ALIGN - 1) & ~(size_t)(ALIGN - 1)) : NULL;
     if (need && !scratch) return cs_error_set(err, CS_ERR_NOMEM, "out of memory while folding");
-    rc = run_node(s, k, n, in, out, scratch, need, NULL, NULL, err);
+    rc = run_node(s, &cs__cpu_backend, k, n, in, out, scratch, need, NULL, NULL, err);
     free(scratch);
     return rc;
 }
@@ -348,6 +535,7 @@ static cs_status prepack_steps(cs_session_t *s, plan *p, cs_error *err)
         p->bytes += need;
         st->k->prepack(n, st->in, n->n_in, st->out, n->n_out, dst);
         st->packed = dst;
+        st->packed_size = need;
     }
     return CS_OK;
 }
@@ -424,10 +612,16 @@ static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor
             all_shaped &= shaped[v];
         }
         bool out_shaped = false;
-        const cs__kernel *k = NULL; /* folded nodes run on the CPU, the rest on the session's */
+        /* Folded nodes run on the CPU, the rest on the session's backend, or on the CPU
+         * when it has no kernel for them (their values cross over: place_values). */
+        const cs__kernel *k = NULL;
+        const cs__backend *be = all_known ? &cs__cpu_backend : s->be;
         if (all_shaped) {
-            const cs__backend *be = all_known ? &cs__cpu_backend : s->be;
-            if (!(k = be->supports(be, n, in, err))) {
+            if (!(k = be->supports(be, n, in, err)) && be != &cs__cpu_backend) {
+                be = &cs__cpu_backend;
+                k = be->supports(be, n, in, err);
+            }
+            if (!k) {
                 rc = CS_ERR_UNSUPPORTED;
                 goto fail;
             }
@@ -459,19 +653,29 @@ static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor
         step *st = &p->steps[p->n_steps++];
         st->node = n;
         st->k = all_known ? NULL : k; /* a kernel chosen to fold is the CPU's, not ours */
+        st->be = be;
         st->in = in;
         st->out = out;
+        for (int j = 0; j < n->n_out; j++) out[j].device = be->device;
         st->scratch = out_shaped && st->k ? scratch_of(st->k, n, in, out) : 0;
     }
-    if (p->dynamic && s->be->device.kind != CS_DEVICE_CPU) {
-        rc = cs_error_set(err, CS_ERR_UNSUPPORTED,
-                          "output shapes that depend on input values run on the cpu only, "
-                          "not on %s",
-                          s->be->name);
-        goto fail;
+    if (p->dynamic && s->be != &cs__cpu_backend) {
+        /* Shapes that depend on values are known only as the run goes: such a plan runs on
+         * the CPU, every step, its kernels chosen at run time. */
+        for (int i = 0; i < p->n_steps; i++) {
+            step *st = &p->steps[i];
+            st->be = &cs__cpu_backend;
+            st->k = NULL;
+            for (int j = 0; j < st->node->n_out; j++) st->out[j].device = st->be->device;
+        }
     }
     if (!p->dynamic && !s->reference && (rc = prepack_steps(s, p, err))) goto fail;
-    if (!p->dynamic && (rc = plan_memory(s, p, m, root, err))) goto fail;
+    if (!p->dynamic) {
+        int *last_use = last_uses(p, m, root);
+        if (!last_use) goto nomem;
+        if (s->be != &cs__cpu_backend && (rc = place_values(s, p, m, root, known, err))) goto fail;
+        if ((rc = plan_memory(s, p, last_use, err))) goto fail;
+    }
     *out_plan = p;
     return CS_OK;
 nomem:
@@ -490,7 +694,8 @@ static cs_status run_dynamic(cs_session_t *s, plan *p, cs_error *err)
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
         const cs__node *n = st->node;
-        if (!st->k && !(st->k = s->be->supports(s->be, n, st->in, err))) return CS_ERR_UNSUPPORTED;
+        if (!st->k && !(st->k = st->be->supports(st->be, n, st->in, err)))
+            return CS_ERR_UNSUPPORTED;
         cs_status rc = infer_node(n, st->in, st->out, err);
         if (rc == CS__DEFER)
             return cs__node_error(err, n, CS_ERR_INTERNAL,
@@ -511,7 +716,8 @@ static cs_status run_dynamic(cs_session_t *s, plan *p, cs_error *err)
         void *scratch = need ? cs_arena_alloc(&p->run_arena, need, ALIGN) : NULL;
         if (need && !scratch) return cs_error_set(err, CS_ERR_NOMEM, "out of memory for scratch");
         uint64_t t0 = step_start(s);
-        if ((rc = run_node(s, st->k, n, st->in, st->out, scratch, need, &st->act, NULL, err)))
+        if ((rc = run_node(s, st->be, st->k, n, st->in, st->out, scratch, need, &st->act, NULL,
+                           err)))
             return rc;
         step_done(s, n, t0);
     }
@@ -523,12 +729,16 @@ static cs_status run_static(cs_session_t *s, plan *p, cs_error *err)
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
         uint64_t t0 = step_start(s);
-        cs_status rc = run_node(s, st->k, st->node, st->in, st->out, p->scratch, p->scratch_size,
-                                &st->act, st->packed, err);
+        cs_status rc = run_copies(s->be, st->copies, st->n_copies, err);
+        bool own = st->be == p->be;
+        if (rc == CS_OK)
+            rc = run_node(s, st->be, st->k, st->node, st->in, st->out,
+                          own ? p->scratch : p->host_scratch,
+                          own ? p->scratch_size : p->host_scratch_size, &st->act, st->packed, err);
         if (rc) return rc;
         step_done(s, st->node, t0);
     }
-    return CS_OK;
+    return run_copies(s->be, p->tail, p->n_tail, err);
 }
 
 /* Validates the caller's inputs against the model's declarations and orders them by model
@@ -575,11 +785,12 @@ static cs_status bind_inputs(const cs_session_t *s, int n, const char *const *na
         }
         if (!t->data && cs_tensor_numel(t) > 0)
             return cs_error_set(err, CS_ERR_INVALID, "input '%s' has no data", v->name);
-        if (t->device.kind != s->be->device.kind || t->device.id != s->be->device.id) {
+        if (t->device.kind != CS_DEVICE_CPU) {
             char in_dev[32], be_dev[32];
             return cs_error_set(err, CS_ERR_INVALID,
-                                "input '%s' lies in %s memory; this session runs on %s", v->name,
-                                cs_device_format(t->device, in_dev, sizeof in_dev),
+                                "input '%s' lies in %s memory; a session (this one runs on %s) "
+                                "takes its inputs in host memory",
+                                v->name, cs_device_format(t->device, in_dev, sizeof in_dev),
                                 cs_device_format(s->be->device, be_dev, sizeof be_dev));
         }
         given[i] = *t;
@@ -712,8 +923,8 @@ void cs_session_set_node_timer(cs_session_t *s, cs_node_timer_fn fn, void *ctx)
 
 /* --- lifecycle ------------------------------------------------------------------------- */
 
-cs_status cs_session_new(const cs_model_t *m, const cs_session_options *opts, cs_session_t **out,
-                         cs_error *err)
+cs_status cs__session_new_on(const cs_model_t *m, const cs_session_options *opts,
+                             const cs__backend *be, cs_session_t **out, cs_error *err)
 {
     *out = NULL;
     int threads = opts ? opts->threads : 0;
@@ -724,11 +935,6 @@ cs_status cs_session_new(const cs_model_t *m, const cs_session_options *opts, cs
         long n = sysconf(_SC_NPROCESSORS_ONLN);
         threads = n > 0 ? (int)(n > 256 ? 256 : n) : 1;
     }
-    cs_device device;
-    const cs__backend *be;
-    cs_status rc = cs_device_parse(opts ? opts->device : NULL, &device, err);
-    if (rc || (rc = cs__backend_for(device, opts ? opts->precision : CS_PRECISION_FP32, &be, err)))
-        return rc;
     cs_session_t *s = cs_calloc(1, sizeof *s);
     if (!s) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
     s->model = m;
@@ -737,7 +943,7 @@ cs_status cs_session_new(const cs_model_t *m, const cs_session_options *opts, cs
     s->max_memory = opts ? opts->max_memory : 0;
     if (threads > 1) {
         /* The calling thread works too, so the pool has one thread fewer. */
-        rc = cs_pool_new(threads - 1, &s->pool, err);
+        cs_status rc = cs_pool_new(threads - 1, &s->pool, err);
         if (rc) {
             cs_free(s);
             return rc;
@@ -745,6 +951,18 @@ cs_status cs_session_new(const cs_model_t *m, const cs_session_options *opts, cs
     }
     *out = s;
     return CS_OK;
+}
+
+cs_status cs_session_new(const cs_model_t *m, const cs_session_options *opts, cs_session_t **out,
+                         cs_error *err)
+{
+    *out = NULL;
+    cs_device device;
+    const cs__backend *be;
+    cs_status rc = cs_device_parse(opts ? opts->device : NULL, &device, err);
+    if (rc || (rc = cs__backend_for(device, opts ? opts->precision : CS_PRECISION_FP32, &be, err)))
+        return rc;
+    return cs__session_new_on(m, opts, be, out, err);
 }
 
 void cs_session_free(cs_session_t *s)
