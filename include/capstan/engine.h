@@ -13,6 +13,7 @@
 #ifndef CAPSTAN_ENGINE_H
 #define CAPSTAN_ENGINE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -211,6 +212,12 @@ cs_status cs_session_prepare(cs_session_t *s, cs_error *err);
  * reported. fn == NULL turns timing off (the default), which costs one branch per step. */
 typedef void (*cs_node_timer_fn)(void *ctx, int node, uint64_t ns);
 void cs_session_set_node_timer(cs_session_t *s, cs_node_timer_fn fn, void *ctx);
+
+/* Where the session's most recently used plan runs node i (cs_model_node_* order): its
+ * device, or the host for a node the device has no kernel for; false when the node has no
+ * step (folded at plan time, fused into its producer, or no output needed) or no plan was
+ * built yet. */
+bool cs_session_node_device(const cs_session_t *s, int node, cs_device *out);
 
 #ifdef __cplusplus
 }

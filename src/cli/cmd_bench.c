@@ -375,8 +375,16 @@ static double percentile(const double *v, long n, int pct)
 /* The profile: per operator type and per node, milliseconds per run and shares of the
  * summed step time, slowest first. */
 
-static json_t *profile_json(const cs_model_t *m, const node_row *order, int n_nodes,
-                            const op_row *ops, int n_ops, long iters, uint64_t total)
+/* Where the plan ran node i: "cuda:0", or "cpu" for a node the device lacks a kernel for. */
+static const char *node_device(const cs_session_t *s, int i, char *buf, size_t cap)
+{
+    cs_device d = {CS_DEVICE_CPU, 0};
+    cs_session_node_device(s, i, &d);
+    return cs_device_format(d, buf, cap);
+}
+
+static json_t *profile_json(const cs_session_t *s, const cs_model_t *m, const node_row *order,
+                            int n_nodes, const op_row *ops, int n_ops, long iters, uint64_t total)
 {
     json_t *by_op = json_array(), *by_node = json_array();
     for (int k = 0; k < n_ops; k++)
@@ -385,38 +393,42 @@ static json_t *profile_json(const cs_model_t *m, const node_row *order, int n_no
                                                total ? 100.0 * ops[k].ns / total : 0.0));
     for (int k = 0; k < n_nodes && order[k].ns; k++) {
         int i = order[k].node;
-        json_array_append_new(by_node,
-                              json_pack("{s:i, s:s, s:s, s:f, s:f}", "index", i, "name",
-                                        cs_model_node_name(m, i), "op", cs_model_node_op(m, i),
-                                        "ms", order[k].ns / 1e6 / iters, "pct",
-                                        total ? 100.0 * order[k].ns / total : 0.0));
+        char dev[32];
+        json_array_append_new(
+            by_node, json_pack("{s:i, s:s, s:s, s:s, s:f, s:f}", "index", i, "name",
+                               cs_model_node_name(m, i), "op", cs_model_node_op(m, i), "device",
+                               node_device(s, i, dev, sizeof dev), "ms", order[k].ns / 1e6 / iters,
+                               "pct", total ? 100.0 * order[k].ns / total : 0.0));
     }
     return json_pack("{s:f, s:o, s:o}", "steps_ms", total / 1e6 / iters, "by_op", by_op, "by_node",
                      by_node);
 }
 
-static void profile_text(const cs_model_t *m, const node_row *order, int n_nodes, const op_row *ops,
-                         int n_ops, long iters, uint64_t total)
+static void profile_text(const cs_session_t *s, const cs_model_t *m, const node_row *order,
+                         int n_nodes, const op_row *ops, int n_ops, long iters, uint64_t total)
 {
     printf("\nprofile: %.4f ms per run in steps\n\n%-24s %6s %12s %7s\n", total / 1e6 / iters,
            "operator", "nodes", "ms/run", "%");
     for (int k = 0; k < n_ops; k++)
         printf("%-24s %6d %12.6f %6.1f%%\n", ops[k].op, ops[k].nodes, ops[k].ns / 1e6 / iters,
                total ? 100.0 * ops[k].ns / total : 0.0);
-    printf("\n%-32s %-16s %12s %7s\n", "node (slowest first)", "operator", "ms/run", "%");
+    printf("\n%-32s %-16s %-8s %12s %7s\n", "node (slowest first)", "operator", "device", "ms/run",
+           "%");
     for (int k = 0; k < n_nodes && k < TOP_NODES && order[k].ns; k++) {
         int i = order[k].node;
         char idx[32];
         const char *name = cs_model_node_name(m, i);
         if (!*name) snprintf(idx, sizeof idx, "#%d", i), name = idx;
-        printf("%-32s %-16s %12.6f %6.1f%%\n", name, cs_model_node_op(m, i),
-               order[k].ns / 1e6 / iters, total ? 100.0 * order[k].ns / total : 0.0);
+        char dev[32];
+        printf("%-32s %-16s %-8s %12.6f %6.1f%%\n", name, cs_model_node_op(m, i),
+               node_device(s, i, dev, sizeof dev), order[k].ns / 1e6 / iters,
+               total ? 100.0 * order[k].ns / total : 0.0);
     }
 }
 
 /* Prints the profile (text, or into obj for --json); returns false when out of memory. */
-static bool report_profile(const bench_opts *o, const cs_model_t *m, const uint64_t *ns,
-                           json_t *obj)
+static bool report_profile(const bench_opts *o, const cs_session_t *s, const cs_model_t *m,
+                           const uint64_t *ns, json_t *obj)
 {
     int n_nodes = cs_model_node_count(m);
     node_row *order = cs_calloc((size_t)n_nodes + 1, sizeof *order);
@@ -440,17 +452,17 @@ static bool report_profile(const bench_opts *o, const cs_model_t *m, const uint6
         if (obj)
             ok = json_object_set_new(
                      obj, "profile",
-                     profile_json(m, order, n_nodes, ops, n_ops, o->iters, total)) == 0;
+                     profile_json(s, m, order, n_nodes, ops, n_ops, o->iters, total)) == 0;
         else
-            profile_text(m, order, n_nodes, ops, n_ops, o->iters, total);
+            profile_text(s, m, order, n_nodes, ops, n_ops, o->iters, total);
     }
     cs_free(order);
     cs_free(ops);
     return ok;
 }
 
-static int report(const bench_opts *o, const char *path, const cs_model_t *m, const results *r,
-                  const cs_tensor *ins, uint64_t *ns)
+static int report(const bench_opts *o, const char *path, const cs_session_t *s, const cs_model_t *m,
+                  const results *r, const cs_tensor *ins, uint64_t *ns)
 {
     long threads = o->threads;
     if (!threads) threads = sysconf(_SC_NPROCESSORS_ONLN);
@@ -463,7 +475,7 @@ static int report(const bench_opts *o, const char *path, const cs_model_t *m, co
                       r->min_ms, "mean_ms", r->mean_ms, "throughput_per_s", r->throughput_per_s,
                       "peak_rss_bytes", (json_int_t)r->peak_rss_bytes);
         char *text = NULL;
-        if (obj && (!ns || report_profile(o, m, ns, obj)))
+        if (obj && (!ns || report_profile(o, s, m, ns, obj)))
             text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(6));
         json_decref(obj);
         if (!text) return cs_cli_error("bench", "out of memory");
@@ -486,7 +498,7 @@ static int report(const bench_opts *o, const char *path, const cs_model_t *m, co
            threads, o->batch, r->load_ms, r->first_run_ms, o->iters, o->warmup, r->p50_ms,
            r->p90_ms, r->min_ms, r->mean_ms, r->throughput_per_s,
            r->peak_rss_bytes / (1024.0 * 1024.0));
-    if (ns && !report_profile(o, m, ns, NULL)) return cs_cli_error("bench", "out of memory");
+    if (ns && !report_profile(o, s, m, ns, NULL)) return cs_cli_error("bench", "out of memory");
     return CS_CLI_OK;
 }
 
@@ -579,7 +591,7 @@ static int bench_main(int argc, char **argv)
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     r.peak_rss_bytes = (long long)ru.ru_maxrss * 1024; /* Linux reports KiB */
-    rc = report(&o, path, m, &r, ins, times.ns);
+    rc = report(&o, path, s, m, &r, ins, times.ns);
 out:
     for (int i = 0; ins && i < n_in; i++) cs_free(ins[i].data);
     cs_free(ins);

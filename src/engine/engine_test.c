@@ -440,6 +440,11 @@ static void test_devices(void **state)
     const char *names[] = {"image"};
     assert_int_equal(cs_session_run(d->s, 1, names, &in, 1, &out, &err), CS_OK);
     assert_int_equal(out.device.kind, CS_DEVICE_CPU);
+    cs_device where = {CS_DEVICE_CUDA, 3};
+    assert_true(cs_session_node_device(d->s, 0, &where));
+    assert_int_equal(where.kind, CS_DEVICE_CPU);
+    assert_false(cs_session_node_device(d->s, -1, &where));
+    assert_false(cs_session_node_device(d->s, cs_model_node_count(d->m), &where));
     in.device = (cs_device){CS_DEVICE_CUDA, 1};
     assert_int_equal(cs_session_run(d->s, 1, names, &in, 1, &out, &err), CS_ERR_INVALID);
     assert_string_equal(err.msg, "input 'image' lies in cuda:1 memory; a session (this one runs "

@@ -902,12 +902,29 @@ cs_status cs_session_run(cs_session_t *s, int n_inputs, const char *const *names
     return rc;
 }
 
-int cs__session_steps(const cs_session_t *s)
+static const plan *last_plan(const cs_session_t *s)
 {
     const plan *last = NULL;
     for (int i = 0; i < s->n_plans; i++)
         if (!last || s->plans[i]->last_used > last->last_used) last = s->plans[i];
+    return last;
+}
+
+int cs__session_steps(const cs_session_t *s)
+{
+    const plan *last = last_plan(s);
     return last ? last->n_steps : -1;
+}
+
+bool cs_session_node_device(const cs_session_t *s, int node, cs_device *out)
+{
+    const plan *p = node >= 0 && node < s->model->n_nodes ? last_plan(s) : NULL;
+    for (int i = 0; p && i < p->n_steps; i++)
+        if (p->steps[i].node == &s->model->nodes[node]) {
+            *out = p->steps[i].be->device;
+            return true;
+        }
+    return false;
 }
 
 void cs__session_set_reference(cs_session_t *s)

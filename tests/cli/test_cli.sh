@@ -303,6 +303,7 @@ bench_json out 'p = j["profile"]
 ops = {r["op"]: r for r in p["by_op"]}
 assert set(ops) == {"Mul", "Flatten", "Gemm", "Relu", "Softmax"}, ops
 assert ops["Gemm"]["nodes"] == 3 and len(p["by_node"]) == 8, p
+assert all(r["device"] == "cpu" for r in p["by_node"]), p
 assert abs(sum(r["ms"] for r in p["by_op"]) - p["steps_ms"]) < 1e-6 * len(ops), p
 assert abs(sum(r["ms"] for r in p["by_node"]) - p["steps_ms"]) < 1e-6 * 8, p
 assert abs(sum(r["pct"] for r in p["by_op"]) - 100) < 0.01, p
