@@ -1,5 +1,5 @@
 /*
- * session.c - sessions: plans per input signature, the memory plan, and the executor.
+ * session.c - sessions: plans per input signature and the executor (memory: memplan.c).
  *
  * A plan is built the first time a session sees an input signature (which inputs are fed,
  * with which types and shapes) and cached. Building walks the nodes once:
@@ -10,9 +10,9 @@
  *  - a Relu or constant-bounded Clip that is the only consumer of a Conv's output fuses
  *    into the Conv's step as its epilogue (fuse_activation()) and gets no step of its own;
  *  - every other node becomes a step; in a static plan its kernel may prepack known inputs
- *    (Winograd-transformed weights) once, into the plan. Step outputs get offsets in one arena by a
- *    liveness-based first-fit plan (buffers of dead values are reused), and the largest
- *    scratch any step asks for is allocated once.
+ *    (Winograd-transformed weights) once, into the plan. Step outputs get offsets in one
+ *    arena by a liveness-based first-fit plan (buffers of dead values are reused), and the
+ *    largest scratch any step asks for is allocated once.
  * A run then only binds the caller's input pointers and calls each step's kernel: no
  * allocation, no shape work. When some output shape depends on runtime data (a kernel's
  * infer returned CS__DEFER), the plan is dynamic: each run infers shapes again and takes
@@ -21,107 +21,28 @@
  *
  * A session on a device backend: each node runs on it, or on the CPU when the backend has
  * no kernel for it (folded nodes always run on the CPU). Inputs come and outputs go in host
- * memory. place_values() leaves every step's inputs on its own side of the host/device
- * boundary: known values are uploaded once, other values cross by transfers (copies, each
- * a buffer of the memory plan) before their first reader on the other side, and outputs
- * cross after the last step. A plan whose shapes depend on values runs on the CPU.
+ * memory. cs__plan_place_values() leaves every step's inputs on its own side of the
+ * host/device boundary: known values are uploaded once, other values cross by transfers (copies,
+ * each a buffer of the memory plan) before their first reader on the other side, and outputs cross
+ * after the last step. A plan whose shapes depend on values runs on the CPU.
  *
  * Memory bound: with cs_session_options.max_memory set, every byte a plan holds (folded
  * values, prepacked weights, the activation arena, scratch) and every per-run buffer of a
- * dynamic plan is charged (charge()) before it is allocated, against the bytes the cached
- * plans hold together: least recently used plans are dropped to make room, and what still
+ * dynamic plan is charged (cs__charge()) before it is allocated, against the bytes the
+ * cached plans hold together: least recently used plans are dropped to make room, and what still
  * does not fit fails with CS_ERR_TOO_LARGE. A 200-byte model whose ConstantOfShape folds to
  * gigabytes is refused before the gigabytes exist.
  */
-#include "engine/backend.h"
+#include "engine/plan.h"
 
-#include "base/alloc.h"
 #include "base/clock.h"
-#include "base/pool.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#define MAX_PLANS 8
-#define ALIGN     64
-
-/* A copy of a value across the host/device boundary, run before the step that reads it
- * there (or after the last step, for a graph output left in device memory). */
-typedef struct transfer {
-    const cs_tensor *from; /* where the value was made, or a fed input's slot */
-    cs_tensor *to;         /* its copy on the other side, a buffer of the memory plan */
-    int value;             /* the value whose buffer it copies: it lives as long as its uses */
-} transfer;
-
-typedef struct step {
-    const cs__node *node;
-    const cs__kernel *k;   /* the backend's kernel for it, chosen once its input types are known */
-    const cs__backend *be; /* where it runs: the session's, or the CPU's for a node it lacks */
-    const cs_tensor **in;  /* n_in pointers into the plan's value table (NULL = absent) */
-    cs_tensor *out;        /* n_out tensors: the canonical storage of the output values */
-    size_t scratch;        /* static plans: bytes of scratch this step needs */
-    cs__act act;           /* activation fused into this step, CS__ACT_NONE when none */
-    const void *packed;    /* static plans: the kernel's prepack() output, or NULL */
-    size_t packed_size;
-    transfer *copies; /* run before the step: its inputs brought to its side */
-    int n_copies;
-} step;
-
-typedef struct plan {
-    /* signature */
-    uint8_t *fed;       /* per model input: 1 when the caller feeds it */
-    cs_tensor *sig;     /* per model input: dtype and shape (data unused) */
-    uint64_t last_used; /* for LRU eviction */
-
-    cs_arena arena;         /* everything below, and folded constants */
-    const cs_tensor **vals; /* per value: its tensor (input slot, initializer, folded, step out) */
-    cs_tensor *inputs;      /* per model input: the slot a run binds the caller's tensor into */
-    step *steps;
-    int n_steps;
-    bool dynamic;
-
-    size_t bytes; /* charged to the session: folded values, packed weights, mem, scratch */
-    void *mem;    /* static plans: the activation arena and the scratch area */
-    size_t mem_size;
-    void *scratch;
-    size_t scratch_size;
-    cs_arena run_arena;    /* dynamic plans: per-run buffers */
-    const cs__backend *be; /* the session's: where mem and scratch were allocated */
-    /* A session on a device backend: the host side of the plan (CPU steps' buffers and
-     * scratch, host copies of values), constants and packed weights uploaded once, and the
-     * copies of graph outputs into host memory after the last step. */
-    void *host_mem, *host_scratch;
-    size_t host_scratch_size;
-    void **uploads;
-    int n_uploads;
-    transfer *tail;
-    int n_tail;
-} plan;
-
-struct cs_session {
-    const cs_model_t *model;
-    const cs__backend *be;
-    int threads;
-    cs_pool *pool;
-    plan *plans[MAX_PLANS];
-    int n_plans;
-    size_t max_memory; /* 0 = no bound */
-    size_t held;       /* bytes the cached plans hold (their `bytes`, summed) */
-    uint64_t clock;
-    cs_node_timer_fn timer; /* NULL unless a profiler asked for per-node times */
-    void *timer_ctx;
-    bool reference; /* plans without fusion or prepacking (cs__session_set_reference) */
-};
-
 /* --- helpers --------------------------------------------------------------------------- */
-
-static size_t tensor_bytes(const cs_tensor *t)
-{
-    size_t b = (size_t)cs_tensor_numel(t) * cs_dtype_size(t->dtype);
-    return b ? b : 1;
-}
 
 /* The schema's output types and shapes, into out[] zeroed first. */
 static cs_status infer_node(const cs__node *n, const cs_tensor *const *in, cs_tensor *out,
@@ -163,309 +84,7 @@ static size_t scratch_of(const cs__kernel *k, const cs__node *n, const cs_tensor
     return k->scratch ? k->scratch(n, in, n->n_in, out, n->n_out) : 0;
 }
 
-/* --- the memory bound ------------------------------------------------------------------ */
-
-static void plan_free(plan *p);
-
-/* Drops the least recently used cached plan other than keep; false when there is none. */
-static bool evict_lru(cs_session_t *s, const plan *keep)
-{
-    int lru = -1;
-    for (int i = 0; i < s->n_plans; i++)
-        if (s->plans[i] != keep && (lru < 0 || s->plans[i]->last_used < s->plans[lru]->last_used))
-            lru = i;
-    if (lru < 0) return false;
-    s->held -= s->plans[lru]->bytes;
-    plan_free(s->plans[lru]);
-    s->plans[lru] = s->plans[--s->n_plans];
-    return true;
-}
-
-/* Before need more bytes are allocated for plan p, which holds `has` already (charged to
- * s->held when p is cached, the caller's `keep`; NULL while p is being built): drops other
- * plans until the session's total fits under max_memory, else fails with CS_ERR_TOO_LARGE
- * and nothing is allocated. The caller adds need to its count once allocated. */
-static cs_status charge(cs_session_t *s, const plan *keep, size_t has, size_t need, cs_error *err)
-{
-    if (!s->max_memory) return CS_OK;
-    size_t own = has > SIZE_MAX - need ? SIZE_MAX : has + need;
-    size_t others = keep ? s->held - keep->bytes : s->held;
-    while (own <= s->max_memory && others > s->max_memory - own && evict_lru(s, keep))
-        others = keep ? s->held - keep->bytes : s->held;
-    if (own <= s->max_memory && others <= s->max_memory - own) return CS_OK;
-    return cs_error_set(err, CS_ERR_TOO_LARGE,
-                        "the plan for these input shapes needs at least %zu bytes, over the "
-                        "session memory limit of %zu bytes",
-                        own, s->max_memory);
-}
-
-/* --- the memory plan ------------------------------------------------------------------- */
-
-typedef struct buffer {
-    int first, last; /* steps during which the buffer is live, inclusive */
-    size_t size, offset;
-    cs_tensor *t;
-} buffer;
-
-static int by_size_desc(const void *a, const void *b)
-{
-    const buffer *x = a, *y = b;
-    return x->size < y->size ? 1 : x->size > y->size ? -1 : 0;
-}
-
-/* Places buffers largest first, each at the lowest offset that does not overlap a placed
- * buffer whose lifetime intersects its own. O(buffers^2) at plan time; the result is
- * usually close to the peak of live bytes. */
-static size_t assign_offsets(buffer *b, int n)
-{
-    qsort(b, (size_t)n, sizeof *b, by_size_desc);
-    size_t total = 0;
-    for (int i = 0; i < n; i++) {
-        size_t off = 0;
-        bool moved = true;
-        while (moved) {
-            moved = false;
-            for (int j = 0; j < i; j++) {
-                if (b[j].last < b[i].first || b[i].last < b[j].first) continue;
-                if (off < b[j].offset + b[j].size && b[j].offset < off + b[i].size) {
-                    off = (b[j].offset + b[j].size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-                    moved = true;
-                }
-            }
-        }
-        b[i].offset = off;
-        if (off + b[i].size > total) total = off + b[i].size;
-    }
-    return total;
-}
-
-static bool same_device(cs_device a, cs_device b)
-{
-    return a.kind == b.kind && a.id == b.id;
-}
-
-/* Buffers of one side (on the session's backend, or on the host beside it) get offsets in
- * one allocation there; *out is NULL when they need no bytes. */
-static cs_status place_buffers(plan *p, buffer *b, int n, const cs__backend *be, void **out,
-                               cs_error *err)
-{
-    size_t size = assign_offsets(b, n);
-    *out = size ? be->alloc(be, size) : NULL;
-    if (size && !*out)
-        return cs_error_set(err, CS_ERR_NOMEM, "out of memory: the plan needs %zu bytes on %s",
-                            size, be->name);
-    for (int i = 0; i < n; i++) b[i].t->data = (char *)*out + b[i].offset;
-    p->mem_size += size;
-    return CS_OK;
-}
-
-/* The largest scratch the steps on be ask for, aligned. */
-static size_t scratch_on(const plan *p, const cs__backend *be)
-{
-    size_t most = 0;
-    for (int i = 0; i < p->n_steps; i++)
-        if (p->steps[i].be == be && p->steps[i].scratch > most) most = p->steps[i].scratch;
-    return (most + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-}
-
-/* last_use[root[v]] is the last step reading v (n_steps for graph outputs); root[v] is
- * the value whose buffer v lives in: itself, or for a fused activation's output the Conv
- * output it was mapped onto, whose buffer must live as long as either. Every step output
- * and every transfer's copy is a buffer; those in the session backend's memory share one
- * allocation there, those on the host beside a device backend another. */
-static cs_status plan_memory(cs_session_t *s, plan *p, const int *last_use, cs_error *err)
-{
-    int n_buf = p->n_tail;
-    for (int i = 0; i < p->n_steps; i++) n_buf += p->steps[i].node->n_out + p->steps[i].n_copies;
-    buffer *bufs = cs_malloc((size_t)(n_buf + 1) * sizeof *bufs);
-    if (!bufs) return cs_error_set(err, CS_ERR_NOMEM, "out of memory while planning");
-    n_buf = 0;
-    for (int i = 0; i < p->n_steps; i++) {
-        step *st = &p->steps[i];
-        for (int k = 0; k < st->node->n_out; k++) {
-            int last = last_use[st->node->out[k]] < i ? i : last_use[st->node->out[k]];
-            bufs[n_buf++] = (buffer){i, last, tensor_bytes(&st->out[k]), 0, &st->out[k]};
-        }
-        for (int c = 0; c < st->n_copies; c++) {
-            const transfer *t = &st->copies[c];
-            int last = last_use[t->value] < i ? i : last_use[t->value];
-            bufs[n_buf++] = (buffer){i, last, tensor_bytes(t->to), 0, t->to};
-        }
-    }
-    for (int c = 0; c < p->n_tail; c++)
-        bufs[n_buf++] =
-            (buffer){p->n_steps, p->n_steps, tensor_bytes(p->tail[c].to), 0, p->tail[c].to};
-    int on_be = 0; /* the session backend's buffers first, the host's after */
-    for (int i = 0; i < n_buf; i++) {
-        bufs[i].size = (bufs[i].size + ALIGN - 1) & ~(size_t)(ALIGN - 1);
-        if (same_device(bufs[i].t->device, s->be->device)) {
-            buffer tmp = bufs[on_be];
-            bufs[on_be++] = bufs[i];
-            bufs[i] = tmp;
-        }
-    }
-    size_t bytes = 0;
-    for (int i = 0; i < n_buf; i++) bytes += bufs[i].size;
-    p->scratch_size = scratch_on(p, s->be);
-    p->host_scratch_size = s->be == &cs__cpu_backend ? 0 : scratch_on(p, &cs__cpu_backend);
-    /* Charged at the sum of the buffers (a bound on what the offsets need), then trued. */
-    cs_status rc = charge(s, NULL, p->bytes, bytes + p->scratch_size + p->host_scratch_size, err);
-    p->be = s->be;
-    if (rc == CS_OK) rc = place_buffers(p, bufs, on_be, s->be, &p->mem, err);
-    if (rc == CS_OK)
-        rc = place_buffers(p, bufs + on_be, n_buf - on_be, &cs__cpu_backend, &p->host_mem, err);
-    cs_free(bufs);
-    if (rc) return rc;
-    p->bytes += p->mem_size + p->scratch_size + p->host_scratch_size;
-    if (p->scratch_size && !(p->scratch = s->be->alloc(s->be, p->scratch_size)))
-        return cs_error_set(err, CS_ERR_NOMEM, "out of memory: scratch of %zu bytes",
-                            p->scratch_size);
-    if (p->host_scratch_size &&
-        !(p->host_scratch = cs__cpu_backend.alloc(&cs__cpu_backend, p->host_scratch_size)))
-        return cs_error_set(err, CS_ERR_NOMEM, "out of memory: scratch of %zu bytes",
-                            p->host_scratch_size);
-    return CS_OK;
-}
-
-/* Where the bytes of each value's last reader are: last_use[v] for v a buffer root. */
-static int *last_uses(plan *p, const cs_model_t *m, const int *root)
-{
-    int *last_use = cs_arena_alloc(&p->arena, (size_t)(m->n_values + 1) * sizeof *last_use, 8);
-    if (!last_use) return NULL;
-    for (int v = 0; v < m->n_values; v++) last_use[v] = -1;
-    for (int i = 0; i < p->n_steps; i++) {
-        const cs__node *n = p->steps[i].node;
-        for (int k = 0; k < n->n_in; k++)
-            if (n->in[k] >= 0) last_use[root[n->in[k]]] = i;
-    }
-    for (int j = 0; j < m->n_outputs; j++) last_use[root[m->outputs[j]]] = p->n_steps;
-    return last_use;
-}
-
-/* --- values across the host/device boundary -------------------------------------------- */
-
-static bool on_host(const cs_tensor *t)
-{
-    return t->device.kind == CS_DEVICE_CPU;
-}
-
-/* Puts bytes of host memory into be's memory for as long as the plan lives: a known
- * value's copy (c) or a step's packed weights. */
-static cs_status upload(cs_session_t *s, plan *p, const cs__backend *be, const void *host,
-                        size_t bytes, void **out, cs_error *err)
-{
-    cs_status rc = charge(s, NULL, p->bytes, bytes, err);
-    if (rc) return rc;
-    void *d = be->alloc(be, bytes ? bytes : 1);
-    if (!d)
-        return cs_error_set(err, CS_ERR_NOMEM, "out of memory: %zu bytes on %s", bytes, be->name);
-    p->uploads[p->n_uploads++] = d;
-    p->bytes += bytes;
-    *out = d;
-    return bytes ? be->copy_in(be, d, host, bytes, err) : CS_OK;
-}
-
-static size_t data_bytes(const cs_tensor *t)
-{
-    return (size_t)cs_tensor_numel(t) * cs_dtype_size(t->dtype);
-}
-
-/* A session on a device backend: leaves each step's inputs where its backend reads them
- * (a device kernel's host_inputs on the host, the rest in device memory, a CPU step's on
- * the host). A value made on the other side gets one copy there, by a transfer before its
- * first reader there; a known value is uploaded once, now; graph outputs in device memory
- * are copied into host memory after the last step. Runs after prepacking (which reads
- * known inputs on the host) and before the memory plan (which places the copies). */
-static cs_status place_values(cs_session_t *s, plan *p, const cs_model_t *m, const int *root,
-                              const bool *known, cs_error *err)
-{
-    const cs__backend *dev = s->be;
-    cs_tensor **other = cs_arena_zalloc(&p->arena, ((size_t)m->n_values + 1) * sizeof *other, 8);
-    p->uploads = cs_arena_zalloc(
-        &p->arena, ((size_t)m->n_values + (size_t)p->n_steps + 1) * sizeof *p->uploads, 8);
-    p->tail = cs_arena_zalloc(&p->arena, ((size_t)m->n_outputs + 1) * sizeof *p->tail, 8);
-    if (!other || !p->uploads || !p->tail) goto nomem;
-    cs_status rc;
-    for (int i = 0; i < p->n_steps; i++) {
-        step *st = &p->steps[i];
-        const cs__node *n = st->node;
-        bool on_dev = st->be == dev;
-        st->copies = cs_arena_zalloc(&p->arena, ((size_t)n->n_in + 1) * sizeof *st->copies, 8);
-        if (!st->copies) goto nomem;
-        for (int k = 0; k < n->n_in; k++) {
-            if (n->in[k] < 0 || !st->in[k]) continue;
-            bool want_host = !on_dev || (k < 32 && (st->k->host_inputs >> k & 1u));
-            if (on_host(st->in[k]) == want_host) continue;
-            int r = root[n->in[k]];
-            if (!other[r]) {
-                cs_tensor *c = cs_arena_alloc(&p->arena, sizeof *c, 8);
-                if (!c) goto nomem;
-                *c = *st->in[k];
-                c->data = NULL;
-                c->device = want_host ? (cs_device){CS_DEVICE_CPU, 0} : dev->device;
-                if (known[r] && !want_host) {
-                    if ((rc = upload(s, p, dev, st->in[k]->data, data_bytes(c), &c->data, err)))
-                        return rc;
-                } else {
-                    st->copies[st->n_copies++] = (transfer){st->in[k], c, r};
-                }
-                other[r] = c;
-            }
-            st->in[k] = other[r];
-        }
-        if (on_dev && st->packed) {
-            void *d = NULL;
-            if ((rc = upload(s, p, dev, st->packed, st->packed_size, &d, err))) return rc;
-            st->packed = d;
-        }
-    }
-    for (int j = 0; j < m->n_outputs; j++) {
-        int v = m->outputs[j], r = root[v];
-        if (on_host(p->vals[v])) continue;
-        if (!other[r]) {
-            cs_tensor *c = cs_arena_alloc(&p->arena, sizeof *c, 8);
-            if (!c) goto nomem;
-            *c = *p->vals[v];
-            c->data = NULL;
-            c->device = (cs_device){CS_DEVICE_CPU, 0};
-            p->tail[p->n_tail++] = (transfer){p->vals[v], c, r};
-            other[r] = c;
-        }
-        p->vals[v] = other[r];
-    }
-    return CS_OK;
-nomem:
-    return cs_error_set(err, CS_ERR_NOMEM, "out of memory while planning");
-}
-
-/* Runs transfers between host memory and be's. */
-static cs_status run_copies(const cs__backend *be, const transfer *c, int n, cs_error *err)
-{
-    for (int i = 0; i < n; i++) {
-        size_t bytes = data_bytes(c[i].to);
-        if (!bytes) continue;
-        cs_status rc = on_host(c[i].to)
-                           ? be->copy_out(be, c[i].to->data, c[i].from->data, bytes, err)
-                           : be->copy_in(be, c[i].to->data, c[i].from->data, bytes, err);
-        if (rc) return rc;
-    }
-    return CS_OK;
-}
-
 /* --- building a plan ------------------------------------------------------------------- */
-
-static void plan_free(plan *p)
-{
-    if (!p) return;
-    if (p->mem) p->be->release(p->be, p->mem);
-    if (p->scratch) p->be->release(p->be, p->scratch);
-    for (int i = 0; i < p->n_uploads; i++) p->be->release(p->be, p->uploads[i]);
-    if (p->host_mem) cs__cpu_backend.release(&cs__cpu_backend, p->host_mem);
-    if (p->host_scratch) cs__cpu_backend.release(&cs__cpu_backend, p->host_scratch);
-    cs_arena_free(&p->run_arena);
-    cs_arena_free(&p->arena);
-    cs_free(p);
-}
 
 /* Runs a node whose inputs are all known, at plan time, with its CPU kernel k into
  * plan-owned host memory. */
@@ -474,14 +93,14 @@ static cs_status fold_node(cs_session_t *s, plan *p, const cs__kernel *k, const 
 {
     cs_status rc;
     for (int j = 0; j < n->n_out; j++) {
-        size_t bytes = tensor_bytes(&out[j]);
-        if ((rc = charge(s, NULL, p->bytes, bytes, err))) return rc;
+        size_t bytes = cs__tensor_bytes(&out[j]);
+        if ((rc = cs__charge(s, NULL, p->bytes, bytes, err))) return rc;
         out[j].data = cs_arena_alloc(&p->arena, bytes, ALIGN);
         if (!out[j].data) return cs_error_set(err, CS_ERR_NOMEM, "out of memory while folding");
         p->bytes += bytes;
     }
     size_t need = scratch_of(k, n, in, out);
-    if ((rc = charge(s, NULL, p->bytes, need, err))) return rc; /* freed again below */
+    if ((rc = cs__charge(s, NULL, p->bytes, need, err))) return rc; /* freed again below */
     void *scratch = need ? aligned_alloc(ALIGN, (need + ALIGN - 1) & ~(size_t)(ALIGN - 1)) : NULL;
     if (need && !scratch) return cs_error_set(err, CS_ERR_NOMEM, "out of memory while folding");
     rc = run_node(s, &cs__cpu_backend, k, n, in, out, scratch, need, NULL, NULL, err);
@@ -519,7 +138,7 @@ static bool fuse_activation(plan *p, const cs_model_t *m, const cs__node *n,
 }
 
 /* Lets each step's kernel prepack its known inputs into the plan's arena. Runs before
- * plan_memory(), while only known values have data (the prepack contract). */
+ * cs__plan_memory(), while only known values have data (the prepack contract). */
 static cs_status prepack_steps(cs_session_t *s, plan *p, cs_error *err)
 {
     for (int i = 0; i < p->n_steps; i++) {
@@ -528,7 +147,7 @@ static cs_status prepack_steps(cs_session_t *s, plan *p, cs_error *err)
         if (!st->k->prepack) continue;
         size_t need = st->k->prepack(n, st->in, n->n_in, st->out, n->n_out, NULL);
         if (!need) continue;
-        cs_status rc = charge(s, NULL, p->bytes, need, err);
+        cs_status rc = cs__charge(s, NULL, p->bytes, need, err);
         if (rc) return rc;
         void *dst = cs_arena_alloc(&p->arena, need, ALIGN);
         if (!dst) return cs_error_set(err, CS_ERR_NOMEM, "out of memory prepacking %s", n->op_type);
@@ -671,17 +290,18 @@ static cs_status plan_build(cs_session_t *s, const uint8_t *fed, const cs_tensor
     }
     if (!p->dynamic && !s->reference && (rc = prepack_steps(s, p, err))) goto fail;
     if (!p->dynamic) {
-        int *last_use = last_uses(p, m, root);
+        int *last_use = cs__plan_last_uses(p, m, root);
         if (!last_use) goto nomem;
-        if (s->be != &cs__cpu_backend && (rc = place_values(s, p, m, root, known, err))) goto fail;
-        if ((rc = plan_memory(s, p, last_use, err))) goto fail;
+        if (s->be != &cs__cpu_backend && (rc = cs__plan_place_values(s, p, m, root, known, err)))
+            goto fail;
+        if ((rc = cs__plan_memory(s, p, last_use, err))) goto fail;
     }
     *out_plan = p;
     return CS_OK;
 nomem:
     rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory while planning");
 fail:
-    plan_free(p);
+    cs__plan_free(p);
     return rc;
 }
 
@@ -703,15 +323,15 @@ static cs_status run_dynamic(cs_session_t *s, plan *p, cs_error *err)
                                   "time");
         if (rc) return rc;
         for (int j = 0; j < n->n_out; j++) {
-            size_t bytes = tensor_bytes(&st->out[j]);
-            if ((rc = charge(s, p, p->bytes + used, bytes, err))) return rc;
+            size_t bytes = cs__tensor_bytes(&st->out[j]);
+            if ((rc = cs__charge(s, p, p->bytes + used, bytes, err))) return rc;
             st->out[j].data = cs_arena_alloc(&p->run_arena, bytes, ALIGN);
             if (!st->out[j].data)
                 return cs_error_set(err, CS_ERR_NOMEM, "out of memory for %s outputs", n->op_type);
             used += bytes;
         }
         size_t need = scratch_of(st->k, n, st->in, st->out);
-        if ((rc = charge(s, p, p->bytes + used, need, err))) return rc;
+        if ((rc = cs__charge(s, p, p->bytes + used, need, err))) return rc;
         used += need;
         void *scratch = need ? cs_arena_alloc(&p->run_arena, need, ALIGN) : NULL;
         if (need && !scratch) return cs_error_set(err, CS_ERR_NOMEM, "out of memory for scratch");
@@ -729,7 +349,7 @@ static cs_status run_static(cs_session_t *s, plan *p, cs_error *err)
     for (int i = 0; i < p->n_steps; i++) {
         step *st = &p->steps[i];
         uint64_t t0 = step_start(s);
-        cs_status rc = run_copies(s->be, st->copies, st->n_copies, err);
+        cs_status rc = cs__run_copies(s->be, st->copies, st->n_copies, err);
         bool own = st->be == p->be;
         if (rc == CS_OK)
             rc = run_node(s, st->be, st->k, st->node, st->in, st->out,
@@ -738,7 +358,7 @@ static cs_status run_static(cs_session_t *s, plan *p, cs_error *err)
         if (rc) return rc;
         step_done(s, st->node, t0);
     }
-    return run_copies(s->be, p->tail, p->n_tail, err);
+    return cs__run_copies(s->be, p->tail, p->n_tail, err);
 }
 
 /* Validates the caller's inputs against the model's declarations and orders them by model
@@ -830,7 +450,7 @@ static cs_status plan_for(cs_session_t *s, const uint8_t *fed, const cs_tensor *
     plan *p = NULL;
     cs_status rc = plan_build(s, fed, given, &p, err);
     if (rc) return rc;
-    if (s->n_plans == MAX_PLANS) evict_lru(s, NULL);
+    if (s->n_plans == MAX_PLANS) cs__plan_evict_lru(s, NULL);
     s->plans[s->n_plans++] = p;
     s->held += p->bytes;
     *out = p;
@@ -985,7 +605,7 @@ cs_status cs_session_new(const cs_model_t *m, const cs_session_options *opts, cs
 void cs_session_free(cs_session_t *s)
 {
     if (!s) return;
-    for (int i = 0; i < s->n_plans; i++) plan_free(s->plans[i]);
+    for (int i = 0; i < s->n_plans; i++) cs__plan_free(s->plans[i]);
     cs_pool_free(s->pool);
     cs_free(s);
 }
