@@ -404,25 +404,43 @@ static json_t *profile_json(const cs_session_t *s, const cs_model_t *m, const no
                      by_node);
 }
 
+/* A node's name for the table, "#INDEX" when it has none. */
+static const char *node_label(const cs_model_t *m, int i, char *buf, size_t cap)
+{
+    const char *name = cs_model_node_name(m, i);
+    if (*name) return name;
+    snprintf(buf, cap, "#%d", i);
+    return buf;
+}
+
+/* Columns as wide as their widest entry, as kubectl's tables are. */
 static void profile_text(const cs_session_t *s, const cs_model_t *m, const node_row *order,
                          int n_nodes, const op_row *ops, int n_ops, long iters, uint64_t total)
 {
-    printf("\nprofile: %.4f ms per run in steps\n\n%-24s %6s %12s %7s\n", total / 1e6 / iters,
+    int op_w = (int)strlen("operator"), name_w = (int)strlen("node (slowest first)");
+    int dev_w = (int)strlen("device"), shown = 0;
+    char buf[32];
+    for (int k = 0; k < n_ops; k++)
+        if ((int)strlen(ops[k].op) > op_w) op_w = (int)strlen(ops[k].op);
+    while (shown < n_nodes && shown < TOP_NODES && order[shown].ns) {
+        int i = order[shown++].node;
+        int w = (int)strlen(node_label(m, i, buf, sizeof buf));
+        if (w > name_w) name_w = w;
+        if ((w = (int)strlen(node_device(s, i, buf, sizeof buf))) > dev_w) dev_w = w;
+    }
+    printf("\nprofile: %.4f ms per run in steps\n\n%-*s %6s %12s %7s\n", total / 1e6 / iters, op_w,
            "operator", "nodes", "ms/run", "%");
     for (int k = 0; k < n_ops; k++)
-        printf("%-24s %6d %12.6f %6.1f%%\n", ops[k].op, ops[k].nodes, ops[k].ns / 1e6 / iters,
+        printf("%-*s %6d %12.6f %6.1f%%\n", op_w, ops[k].op, ops[k].nodes, ops[k].ns / 1e6 / iters,
                total ? 100.0 * ops[k].ns / total : 0.0);
-    printf("\n%-32s %-16s %-8s %12s %7s\n", "node (slowest first)", "operator", "device", "ms/run",
-           "%");
-    for (int k = 0; k < n_nodes && k < TOP_NODES && order[k].ns; k++) {
+    printf("\n%-*s %-*s %-*s %12s %7s\n", name_w, "node (slowest first)", op_w, "operator", dev_w,
+           "device", "ms/run", "%");
+    for (int k = 0; k < shown; k++) {
         int i = order[k].node;
-        char idx[32];
-        const char *name = cs_model_node_name(m, i);
-        if (!*name) snprintf(idx, sizeof idx, "#%d", i), name = idx;
         char dev[32];
-        printf("%-32s %-16s %-8s %12.6f %6.1f%%\n", name, cs_model_node_op(m, i),
-               node_device(s, i, dev, sizeof dev), order[k].ns / 1e6 / iters,
-               total ? 100.0 * order[k].ns / total : 0.0);
+        printf("%-*s %-*s %-*s %12.6f %6.1f%%\n", name_w, node_label(m, i, buf, sizeof buf), op_w,
+               cs_model_node_op(m, i), dev_w, node_device(s, i, dev, sizeof dev),
+               order[k].ns / 1e6 / iters, total ? 100.0 * order[k].ns / total : 0.0);
     }
 }
 

@@ -311,6 +311,15 @@ assert 0.5 * j["min_ms"] <= p["steps_ms"] <= j["mean_ms"], (p["steps_ms"], j["mi
     "bench --profile rows sum to the run"
 expect 0 "bench --profile text" "$CAPSTAN" bench "$DIGITS" --profile --iters 3
 has out "/body/body.1/Gemm" "bench --profile lists nodes"
+# Columns sized to their content: each node row's device starts where the header's does.
+if "$PY" - out <<'PYEOF'; then pass; else fail "bench --profile: node table columns misaligned"; fi
+import sys
+lines = open(sys.argv[1]).read().split("\n")
+h = next(i for i, l in enumerate(lines) if l.startswith("node (slowest first)"))
+col = lines[h].index("device")
+rows = [l for l in lines[h + 1:] if l.strip()]
+assert len(rows) == 8 and all(r[col:col + 4] == "cpu " and r[col - 1] == " " for r in rows), rows
+PYEOF
 CONV=$NODE/../pytorch-converted/test_Conv2d/model.onnx
 expect 0 "bench conv --profile" "$CAPSTAN" bench "$CONV" --json --profile --iters 10
 bench_json out 'assert [r["op"] for r in j["profile"]["by_op"]] == ["Conv"], j' "bench conv"
