@@ -64,6 +64,9 @@ typedef struct cs_device {
 /* Parses "cpu", "cuda" (= "cuda:0") or "cuda:N"; NULL and "" mean the CPU. Fails naming
  * the text and the forms allowed. */
 cs_status cs_device_parse(const char *text, cs_device *out, cs_error *err);
+/* CS_OK when sessions can run on d here (its backend is built in, its driver loads, the
+ * device exists); otherwise the reason, as cs_session_new would give it. */
+cs_status cs_device_check(cs_device d, cs_error *err);
 /* Writes "cpu" or "cuda:N" into buf (cap bytes) and returns buf. */
 const char *cs_device_format(cs_device d, char *buf, size_t cap);
 

@@ -7,6 +7,8 @@
  *     max_queue_delay_us: 500
  *     preferred_batch_sizes: [8, 16]
  *     max_queue_size: 1024
+ *     device: cuda:0                # where sessions run: cpu (the default), cuda, cuda:N
+ *     precision: fp16               # fp32 (the default), tf32, fp16, bf16
  *
  * Only the keys present change the config passed in, so defaults and command-line flags
  * apply first and the file refines them. Unknown keys and out-of-range values are errors
@@ -33,8 +35,12 @@ static const field fields[] = {
     {"max_queue_delay_us", 0, 10 * 1000 * 1000},
     {"preferred_batch_sizes", 1, 4096},
     {"max_queue_size", 0, 1 << 24},
+    {"device", 0, 0}, /* the two strings */
+    {"precision", 0, 0},
 };
-#define N_FIELDS (sizeof fields / sizeof fields[0])
+#define KEY_DEVICE    6
+#define KEY_PRECISION 7
+#define N_FIELDS      (sizeof fields / sizeof fields[0])
 
 static cs_status bad(cs_error *err, const char *path, const yaml_event_t *ev, const char *fmt,
                      const char *what)
@@ -75,6 +81,22 @@ static void set(cs_model_config *cfg, int k, long v, bool *batch_given)
     case 3: cfg->max_queue_delay_us = (uint64_t)v; break;
     default: cfg->max_queue_size = (int)v; break;
     }
+}
+
+/* device or precision: checked as the engine parses them, the message its own. */
+static cs_status text(const char *path, const yaml_event_t *ev, int key, cs_model_config *cfg,
+                      cs_error *err)
+{
+    const char *s = (const char *)ev->data.scalar.value;
+    cs_device d;
+    cs_error why;
+    cs_status rc = key == KEY_DEVICE ? cs_device_parse(s, &d, &why)
+                                     : cs_precision_parse(s, &cfg->precision, &why);
+    if (rc == CS_OK && key == KEY_DEVICE && strlen(s) >= sizeof cfg->device)
+        rc = cs_error_set(&why, CS_ERR_INVALID, "device '%.32s' is too long", s);
+    if (rc) return bad(err, path, ev, "%s", why.msg);
+    if (key == KEY_DEVICE) snprintf(cfg->device, sizeof cfg->device, "%s", s);
+    return CS_OK;
 }
 
 /* Reads the next event; false (with err set) on a YAML syntax error. */
@@ -118,7 +140,8 @@ cs_status cs_api_model_config_load(const char *path, cs_model_config *cfg, bool 
             if (key < 0) {
                 rc = bad(err, path, &ev,
                          "unknown key '%.60s' (instances, threads_per_instance, max_batch_size, "
-                         "max_queue_delay_us, preferred_batch_sizes, max_queue_size)",
+                         "max_queue_delay_us, preferred_batch_sizes, max_queue_size, device, "
+                         "precision)",
                          (const char *)ev.data.scalar.value);
                 goto out;
             }
@@ -128,6 +151,9 @@ cs_status cs_api_model_config_load(const char *path, cs_model_config *cfg, bool 
             in_seq = 1;
         } else if (state == 2 && in_seq && t == YAML_SEQUENCE_END_EVENT) {
             in_seq = 0;
+            state = 1;
+        } else if (state == 2 && t == YAML_SCALAR_EVENT && key >= KEY_DEVICE) {
+            if ((rc = text(path, &ev, key, cfg, err)) != CS_OK) goto out;
             state = 1;
         } else if (state == 2 && t == YAML_SCALAR_EVENT && (key != 4 || in_seq)) {
             long v;

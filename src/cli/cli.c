@@ -101,6 +101,24 @@ static void qty_text(uint64_t b, char *buf, size_t cap)
     snprintf(buf, cap, "%llu%s", (unsigned long long)b, units[u]);
 }
 
+int cs_cli_parse_device(const char *cmd, const char *arg, const char **out)
+{
+    cs_device d;
+    cs_error err;
+    if (cs_device_parse(arg, &d, &err) != CS_OK)
+        return cs_cli_usage_error(cmd, "--device: %s", err.msg);
+    *out = arg;
+    return CS_CLI_CONTINUE;
+}
+
+int cs_cli_parse_precision(const char *cmd, const char *arg, cs_precision *out)
+{
+    cs_error err;
+    if (cs_precision_parse(arg, out, &err) != CS_OK)
+        return cs_cli_usage_error(cmd, "--precision: %s", err.msg);
+    return CS_CLI_CONTINUE;
+}
+
 int cs_cli_parse_size(const char *cmd, const char *flag, const char *arg, uint64_t min,
                       uint64_t max, uint64_t *out)
 {

@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "capstan/engine.h"
+
 enum {
     CS_CLI_OK = 0,
     CS_CLI_RUNTIME = 1,
@@ -75,6 +77,11 @@ const char *cs_cli_nearest(const char *word, const void *table, size_t n, size_t
  * through output.h. */
 struct cs_sbuf;
 int cs__cli_read_file(const char *cmd, const char *path, struct cs_sbuf *b);
+
+/* --device DEV and --precision P, as cs_device_parse and cs_precision_parse take them:
+ * CS_CLI_CONTINUE with *out set, or CS_CLI_USAGE after a line naming cmd and the flag. */
+int cs_cli_parse_device(const char *cmd, const char *arg, const char **out);
+int cs_cli_parse_precision(const char *cmd, const char *arg, cs_precision *out);
 
 /* Parses a decimal integer in [min, max]; returns 0 on success. */
 int cs_cli_parse_int(const char *s, long min, long max, long *out);

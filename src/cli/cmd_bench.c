@@ -190,20 +190,8 @@ static int on_option(void *ctx, int opt, const char *arg)
         return CS_CLI_CONTINUE;
     }
     case OPT_FILL: return parse_fill(o, (char *)arg);
-    case OPT_DEVICE: {
-        cs_device d;
-        cs_error err;
-        if (cs_device_parse(arg, &d, &err) != CS_OK)
-            return cs_cli_usage_error("bench", "--device: %s", err.msg);
-        o->device = arg;
-        return CS_CLI_CONTINUE;
-    }
-    case OPT_PRECISION: {
-        cs_error err;
-        if (cs_precision_parse(arg, &o->precision, &err) != CS_OK)
-            return cs_cli_usage_error("bench", "--precision: %s", err.msg);
-        return CS_CLI_CONTINUE;
-    }
+    case OPT_DEVICE: return cs_cli_parse_device("bench", arg, &o->device);
+    case OPT_PRECISION: return cs_cli_parse_precision("bench", arg, &o->precision);
     case OPT_PROFILE: o->profile = true; return CS_CLI_CONTINUE;
     default: /* OPT_JSON */ o->json = true; return CS_CLI_CONTINUE;
     }

@@ -21,7 +21,8 @@
 #include <sys/stat.h>
 
 static const char usage[] =
-    "usage: capstan run MODEL.onnx -i NAME=FILE.npy [-i ...] --out-dir DIR [--threads N]\n\n"
+    "usage: capstan run MODEL.onnx -i NAME=FILE.npy [-i ...] --out-dir DIR [--threads N]\n"
+    "                   [--device DEV] [--precision P]\n\n"
     "Runs the model once on inputs read from NumPy .npy files and writes each output to\n"
     "DIR/OUTPUT.npy (format 1.0, C order, little-endian). DIR is created with its parents\n"
     "if missing.\n\n"
@@ -31,6 +32,10 @@ static const char usage[] =
     "                         input\n"
     "  --out-dir DIR          where the outputs go\n"
     "  -t, --threads N        worker threads (0 = one per core, the default; 1 = no pool)\n"
+    "  --device DEV           where the session runs: cpu (the default) or cuda:N in\n"
+    "                         builds with that backend\n"
+    "  --precision P          fp32 (the default), tf32, fp16 or bf16 on backends that\n"
+    "                         offer them\n"
     "  -h, --help             show this help\n\n"
     "Output file names: every character other than A-Z a-z 0-9 '.' '-' '_' becomes '_'\n"
     "(so 'block/conv:0' is written to block_conv_0.npy), a leading '.' becomes '_', and an\n"
@@ -45,6 +50,8 @@ typedef struct run_opts {
     cs_vec inputs; /* run_input */
     const char *out_dir;
     int threads;
+    const char *device;
+    cs_precision precision;
 } run_opts;
 
 static int on_option(void *ctx, int opt, const char *arg)
@@ -62,6 +69,8 @@ static int on_option(void *ctx, int opt, const char *arg)
         return CS_CLI_CONTINUE;
     }
     case 'd': o->out_dir = arg; return CS_CLI_CONTINUE;
+    case 'D': return cs_cli_parse_device("run", arg, &o->device);
+    case 'P': return cs_cli_parse_precision("run", arg, &o->precision);
     case 'o':
         return cs_cli_usage_error("run", "-o/--output is no longer the output directory: use "
                                          "--out-dir DIR");
@@ -152,6 +161,8 @@ static int run_main(int argc, char **argv)
                                              {"out-dir", required_argument, NULL, 'd'},
                                              {"output", required_argument, NULL, 'o'},
                                              {"threads", required_argument, NULL, 't'},
+                                             {"device", required_argument, NULL, 'D'},
+                                             {"precision", required_argument, NULL, 'P'},
                                              {0}};
     static const cs_cli_spec spec = {"run", usage, "i:o:t:", longopts};
     run_opts o = {.threads = 0};
@@ -202,7 +213,7 @@ static int run_main(int argc, char **argv)
             goto out;
         }
     }
-    cs_session_options so = {.threads = o.threads};
+    cs_session_options so = {.threads = o.threads, .device = o.device, .precision = o.precision};
     if (cs_session_new(m, &so, &s, &err) != CS_OK ||
         cs_session_run(s, (int)n_in, names, ins, n_out, outs, &err) != CS_OK) {
         cs_cli_error("run", "%s", err.msg);

@@ -90,3 +90,9 @@ cs_status cs__backend_for(cs_device device, cs_precision precision, const cs__ba
     return cs_error_set(err, CS_ERR_UNSUPPORTED,
                         "device %s: this build has no backend for it (it runs on: cpu)", name);
 }
+
+cs_status cs_device_check(cs_device d, cs_error *err)
+{
+    const cs__backend *be;
+    return cs__backend_for(d, CS_PRECISION_FP32, &be, err);
+}

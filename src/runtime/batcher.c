@@ -775,7 +775,10 @@ static void *worker_main(void *arg)
     cs_rt_model *m = in->model;
     cs_error err;
     cs_error_clear(&err);
-    cs_session_options opts = {.threads = in->threads, .max_memory = m->rt->max_session_memory};
+    cs_session_options opts = {.threads = in->threads,
+                               .max_memory = in->max_memory,
+                               .device = in->device,
+                               .precision = m->cfg.precision};
     cs_status rc = pin(in, &err);
     if (rc == CS_OK) rc = cs_session_new(m->engine, &opts, &in->session, &err);
     /* A static model's plan over the memory bound fails the start; its other plan errors are
@@ -895,7 +898,7 @@ static void instance_free(const cs_rt_model *m, cs__rt_instance *in)
 /* An instance's buffers, its session not yet made. Concatenation buffers are sized for
  * max_batch_size rows up front when an input's shape is static apart from the batch
  * dimension; others grow on first use and are kept. */
-static cs_status instance_new(cs_rt_model *m, int threads, const int *cpus, int n_cpus,
+static cs_status instance_new(cs_rt_model *m, int threads, const cs_rt_instance_opts *o,
                               cs__rt_instance **out, cs_error *err)
 {
     int cap = batching(m) ? m->cfg.max_batch_size : 1;
@@ -903,8 +906,13 @@ static cs_status instance_new(cs_rt_model *m, int threads, const int *cpus, int 
     if (!in) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
     in->model = m;
     in->threads = threads;
-    in->n_cpus = n_cpus;
-    if (n_cpus) memcpy(in->cpus, cpus, (size_t)n_cpus * sizeof *cpus);
+    in->n_cpus = o->n_cpus;
+    if (o->n_cpus) memcpy(in->cpus, o->cpus, (size_t)o->n_cpus * sizeof *o->cpus);
+    snprintf(in->device, sizeof in->device, "%s",
+             o->device && *o->device ? o->device
+             : m->cfg.device[0]      ? m->cfg.device
+                                     : "cpu");
+    in->max_memory = o->max_memory ? o->max_memory : m->rt->max_session_memory;
     in->batch = cs_calloc((size_t)cap, sizeof *in->batch);
     in->buf = cs_calloc((size_t)m->n_in, sizeof *in->buf);
     in->buf_cap = cs_calloc((size_t)m->n_in, sizeof *in->buf_cap);
@@ -968,13 +976,13 @@ static void reap(cs_rt_model *m, cs__rt_instance *in, bool in_table)
     instance_free(m, in);
 }
 
-cs_status cs__rt_instance_start(cs_rt_model *m, int threads, const int *cpus, int n_cpus, int *id,
+cs_status cs__rt_instance_start(cs_rt_model *m, int threads, const cs_rt_instance_opts *o, int *id,
                                 cs_error *err)
 {
     size_t cap = batching(m) ? (size_t)m->cfg.max_batch_size : 1;
     cs__rt_instance *in = NULL;
     cs__rt_slots *slots = NULL;
-    cs_status rc = instance_new(m, threads, cpus, n_cpus, &in, err);
+    cs_status rc = instance_new(m, threads, o, &in, err);
     if (rc == CS_OK) rc = slots_new(m, cap, &slots, err);
     pthread_mutex_lock(&m->lock);
     if (rc == CS_OK && atomic_load(&m->closing))
@@ -1056,6 +1064,7 @@ int cs_rt_model_instances(const cs_rt_model *m, cs_rt_instance_info *out, int ma
         o->executions = in->executions;
         o->n_cpus = in->n_cpus;
         memcpy(o->cpus, in->cpus, (size_t)in->n_cpus * sizeof in->cpus[0]);
+        memcpy(o->device, in->device, sizeof o->device);
         snprintf(o->reason, sizeof o->reason, "%s",
                  in->state == CS_RT_INSTANCE_FAILED ? in->reason : "");
     }
@@ -1076,7 +1085,8 @@ cs_status cs__rt_batcher_start(cs_rt_model *m, cs_error *err)
     pthread_mutex_unlock(&m->lock);
     for (int i = 0; rc == CS_OK && i < m->cfg.instances; i++) {
         int id = 0;
-        rc = cs__rt_instance_start(m, m->cfg.threads_per_instance, NULL, 0, &id, err);
+        rc = cs__rt_instance_start(m, m->cfg.threads_per_instance, &(cs_rt_instance_opts){0}, &id,
+                                   err);
     }
     return rc;
 }

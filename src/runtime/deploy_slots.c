@@ -100,6 +100,24 @@ static void set_reason(cs_deployer *d, dep *p, const slot *s, const char *what, 
     pthread_mutex_unlock(&d->mu);
 }
 
+/* An instance allocated a GPU runs its session there, bounded by the GPU memory its claim
+ * holds, where this machine can run sessions on it; a GPU that is only in an inventory
+ * (--devices, no driver) leaves it on the CPU, which its status shows. */
+static void gpu_device(const dep *p, const cs_placement *pl, cs_rt_instance_opts *io, char *buf,
+                       size_t cap)
+{
+    if (pl->gpu < 0) return;
+    cs_error why;
+    if (cs_device_check((cs_device){CS_DEVICE_CUDA, pl->gpu}, &why) != CS_OK) {
+        cs_log(CS_LOG_INFO, "instance runs on the cpu", "deployment", p->spec.name, "reason",
+               why.msg, NULL);
+        return;
+    }
+    snprintf(buf, cap, "cuda:%d", pl->gpu);
+    io->device = buf;
+    io->max_memory = pl->gpu_memory > 0 ? (size_t)pl->gpu_memory : 0;
+}
+
 /* Adds or removes instances on s until it has `want`; the first failure to add is the
  * deployment's reason. With resources.devices, each instance first gets a claim of its own
  * from the allocator (CPU cores to pin its threads to), released when the instance goes. */
@@ -113,6 +131,7 @@ void cs__dep_scale_slot(cs_deployer *d, dep *p, slot *s, int want)
         cs_error err;
         cs_rt_instance_opts io = {0};
         cs_placement pl = {0};
+        char gpu[CS_RT_DEVICE_MAX];
         int id, claim = 0;
         if (p->n_reqs && d->o.devices) {
             char name[CS_DEPLOY_NAME_MAX + 48];
@@ -124,6 +143,7 @@ void cs__dep_scale_slot(cs_deployer *d, dep *p, slot *s, int want)
             }
             io.cpus = pl.cpus;
             io.n_cpus = (int)pl.n_cpus;
+            gpu_device(p, &pl, &io, gpu, sizeof gpu);
         }
         cs_status rc = cs_rt_model_add_instance(s->m, &io, &id, &err);
         cs_placement_free(&pl);

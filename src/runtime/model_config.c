@@ -77,6 +77,13 @@ cs_status cs__rt_config_normalize(const cs_model_config *cfg, cs_model_config *o
         return cs_error_set(err, CS_ERR_INVALID,
                             "max_queue_delay_us must be at most %llu (one minute), not %llu",
                             MAX_DELAY_US, (unsigned long long)out->max_queue_delay_us);
+    cs_device dev;
+    if (!memchr(out->device, 0, sizeof out->device) || cs_device_parse(out->device, &dev, err))
+        return cs_error_set(err, CS_ERR_INVALID,
+                            "device '%.*s' is not one of cpu, cuda, cuda:N (N from 0)",
+                            (int)sizeof out->device, out->device);
+    if (!strcmp(cs_precision_name(out->precision), "unknown"))
+        return cs_error_set(err, CS_ERR_INVALID, "precision must be fp32, tf32, fp16 or bf16");
     if (out->n_preferred < 0 || out->n_preferred > CS_RT_MAX_PREFERRED)
         return cs_error_set(err, CS_ERR_INVALID, "n_preferred must be between 0 and %d, not %d",
                             CS_RT_MAX_PREFERRED, out->n_preferred);

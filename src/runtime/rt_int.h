@@ -61,9 +61,11 @@ typedef struct cs__rt_instance {
     int threads;                /* engine threads: the worker and its session's pool */
     int n_cpus;
     int cpus[CS_RT_MAX_CPUS];
-    int running;         /* requests in the batch it runs now */
-    uint64_t executions; /* successful engine runs */
-    cs_status failure;   /* FAILED: why, with reason */
+    char device[CS_RT_DEVICE_MAX]; /* where its session runs: "cpu", "cuda:0" */
+    size_t max_memory;             /* its session's bound; 0 = the runtime's */
+    int running;                   /* requests in the batch it runs now */
+    uint64_t executions;           /* successful engine runs */
+    cs_status failure;             /* FAILED: why, with reason */
     char reason[CS_ERROR_MSG_MAX];
     cs_session_t *session;
     pthread_t thread;
@@ -165,7 +167,7 @@ cs_status cs__rt_batcher_start(cs_rt_model *m, cs_error *err);
 /* Starts one instance with `threads` engine threads (reserved by the caller as above; on
  * failure they are returned) pinned to cpus[0..n_cpus) when n_cpus > 0, and waits until its
  * session is ready. *id gets its id. */
-cs_status cs__rt_instance_start(cs_rt_model *m, int threads, const int *cpus, int n_cpus, int *id,
+cs_status cs__rt_instance_start(cs_rt_model *m, int threads, const cs_rt_instance_opts *o, int *id,
                                 cs_error *err);
 /* Refuses new requests and makes the workers exit once the queue is empty (drop: answer
  * what is still queued with CS_ERR_SHUTDOWN instead of running it); joins them, and answers

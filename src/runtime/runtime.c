@@ -318,6 +318,11 @@ cs_status cs_rt_model_add_instance(cs_rt_model *m, const cs_rt_instance_opts *o,
         if (o->cpus[i] < 0 || o->cpus[i] >= CPU_SETSIZE)
             rc = cs_error_set(err, CS_ERR_INVALID, "cpus[%d]: CPU %d is outside 0..%d", i,
                               o->cpus[i], CPU_SETSIZE - 1);
+    cs_device dev;
+    if (rc == CS_OK && o->device &&
+        (strlen(o->device) >= CS_RT_DEVICE_MAX || cs_device_parse(o->device, &dev, err) != CS_OK))
+        rc = cs_error_set(err, CS_ERR_INVALID,
+                          "device '%.32s' is not one of cpu, cuda, cuda:N (N from 0)", o->device);
     /* An unload waits for adds under way (m->adding), so m->rt stays valid until the end. */
     cs_runtime *rt = NULL;
     if (rc == CS_OK) {
@@ -328,7 +333,7 @@ cs_status cs_rt_model_add_instance(cs_rt_model *m, const cs_rt_instance_opts *o,
         if (!rt) rc = cs_error_set(err, CS_ERR_SHUTDOWN, "the version is being unloaded");
     }
     if (rc == CS_OK) rc = reserve(m, rt, threads, err);
-    if (rc == CS_OK) rc = cs__rt_instance_start(m, threads, o->cpus, o->n_cpus, id_out, err);
+    if (rc == CS_OK) rc = cs__rt_instance_start(m, threads, o, id_out, err);
     if (rt) {
         pthread_mutex_lock(&m->lock);
         m->adding--;

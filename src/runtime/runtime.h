@@ -76,6 +76,8 @@ typedef struct cs_rt_model cs_rt_model;
 
 #define CS_RT_MAX_PREFERRED 8
 
+#define CS_RT_DEVICE_MAX 16 /* "cuda:NNN" and its terminator, with room */
+
 typedef struct cs_model_config {
     int instances;               /* started at load, each a session and a worker; default 1 */
     int threads_per_instance;    /* engine threads per session; default 1 */
@@ -87,6 +89,8 @@ typedef struct cs_model_config {
     int n_preferred;
     int max_queue_size; /* requests waiting; 0 = default 1024; full = CS_ERR_LIMIT */
     bool inline_only;   /* refuse external data: a content-addressed artifact (registry) */
+    char device[CS_RT_DEVICE_MAX]; /* where sessions run: "" or "cpu" (default), "cuda[:N]" */
+    cs_precision precision;        /* the arithmetic sessions may use; 0 = fp32 */
 } cs_model_config;
 
 /* Fills cfg with the defaults above. A zero in threads_per_instance or max_queue_size also
@@ -163,9 +167,11 @@ typedef enum cs_rt_instance_state {
 const char *cs_rt_instance_state_name(cs_rt_instance_state s);
 
 typedef struct cs_rt_instance_opts {
-    int threads;     /* engine threads (the worker included); 0 = cfg.threads_per_instance */
-    const int *cpus; /* CPUs the worker and its engine threads may run on; borrowed */
-    int n_cpus;      /* 0 = not pinned; at most CS_RT_MAX_CPUS */
+    int threads;        /* engine threads (the worker included); 0 = cfg.threads_per_instance */
+    const int *cpus;    /* CPUs the worker and its engine threads may run on; borrowed */
+    int n_cpus;         /* 0 = not pinned; at most CS_RT_MAX_CPUS */
+    const char *device; /* where its session runs ("cuda:1"); NULL = the version's cfg.device */
+    size_t max_memory;  /* its session's memory bound (a GPU claim's); 0 = the runtime's */
 } cs_rt_instance_opts;
 
 /* Starts one more instance (o NULL = the version's defaults) and returns once its session is
@@ -193,6 +199,7 @@ typedef struct cs_rt_instance_info {
     uint64_t executions; /* successful engine runs */
     int n_cpus;          /* 0 = not pinned */
     int cpus[CS_RT_MAX_CPUS];
+    char device[CS_RT_DEVICE_MAX]; /* where its session runs: "cpu", "cuda:0" */
     char reason[CS_ERROR_MSG_MAX]; /* FAILED: the engine's message; else "" */
 } cs_rt_instance_info;
 

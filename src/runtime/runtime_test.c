@@ -496,6 +496,44 @@ static void test_batching_needs_dynamic_first_dim(void **state)
     unlink(path);
 }
 
+/* cfg.device and cfg.precision reach each instance's session: a bad name is refused at load
+ * naming the field, a device or precision the machine cannot run fails the load with the
+ * engine's reason (the budget's threads back), and an instance added on another device
+ * shows it. */
+static void test_device_and_precision(void **state)
+{
+    cs_runtime *rt = new_runtime(2);
+    cs_model_config cfg;
+    cs_model_config_defaults(&cfg);
+    cs_error err;
+    snprintf(cfg.device, sizeof cfg.device, "gpu");
+    assert_int_equal(cs_runtime_load(rt, "digits", "1", DIGITS, &cfg, &err), CS_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "device 'gpu'"));
+    snprintf(cfg.device, sizeof cfg.device, "cpu");
+    cfg.precision = CS_PRECISION_FP16;
+    assert_int_not_equal(cs_runtime_load(rt, "digits", "1", DIGITS, &cfg, &err), CS_OK);
+    assert_non_null(strstr(err.msg, "precision fp16 is not supported on cpu"));
+    cfg.precision = CS_PRECISION_FP32;
+    if (access("/dev/nvidia0", F_OK) != 0) {
+        snprintf(cfg.device, sizeof cfg.device, "cuda:0");
+        assert_int_not_equal(cs_runtime_load(rt, "digits", "1", DIGITS, &cfg, &err), CS_OK);
+        assert_non_null(strstr(err.msg, "cuda:0"));
+    }
+    cfg.device[0] = '\0';
+    cfg.instances = 1;
+    assert_int_equal(cs_runtime_load(rt, "digits", "1", DIGITS, &cfg, &err), CS_OK); /* 2 free */
+    cs_rt_model *m = cs_runtime_acquire(rt, "digits", NULL);
+    assert_non_null(m);
+    cs_rt_instance_info info[2];
+    assert_int_equal(cs_rt_model_instances(m, info, 2), 1);
+    assert_string_equal(info[0].device, "cpu");
+    cs_rt_instance_opts bad = {.device = "tpu"};
+    assert_int_equal(cs_rt_model_add_instance(m, &bad, NULL, &err), CS_ERR_INVALID);
+    assert_non_null(strstr(err.msg, "device 'tpu'"));
+    cs_rt_model_release(m);
+    cs_runtime_free(rt);
+}
+
 /* Preferred sizes run at once; the partial batch left at unload does not wait its delay. */
 static void test_preferred_sizes_and_flush(void **state)
 {
@@ -1388,6 +1426,7 @@ int main(void)
         cmocka_unit_test(test_batching_matches_single_runs),
         cmocka_unit_test(test_incompatible_shapes_never_share),
         cmocka_unit_test(test_batching_needs_dynamic_first_dim),
+        cmocka_unit_test(test_device_and_precision),
         cmocka_unit_test(test_preferred_sizes_and_flush),
         cmocka_unit_test(test_batch_request_cap),
         cmocka_unit_test(test_metrics),

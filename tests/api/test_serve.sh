@@ -93,6 +93,38 @@ if start queue --model "digits=$ROOT/models/digits.onnx" --model-config "digits=
     stop queue
 fi
 
+# --- device and precision in a model's options: checked where they are read, and a device
+# the machine cannot run fails the start with the engine's reason ----------------------
+printf 'instances: 1\ndevice: gpu0\n' >"$TMP/baddev.yaml"
+if out=$(timeout 20 "$CAPSTAN" serve --port 0 --model "digits=$ROOT/models/digits.onnx" \
+    --model-config "digits=$TMP/baddev.yaml" 2>&1); then
+    fail "device gpu0: serve started"
+elif grep -q "baddev.yaml:2: device 'gpu0' is not one of cpu, cuda, cuda:N" <<<"$out"; then
+    pass "device gpu0: refused naming the file, line and forms"
+else
+    fail "device gpu0: $out"
+fi
+printf 'precision: fp8\n' >"$TMP/badprec.yaml"
+if out=$(timeout 20 "$CAPSTAN" serve --port 0 --model "digits=$ROOT/models/digits.onnx" \
+    --model-config "digits=$TMP/badprec.yaml" 2>&1); then
+    fail "precision fp8: serve started"
+elif grep -q "badprec.yaml:1: precision 'fp8' is not one of fp32, tf32, fp16, bf16" <<<"$out"; then
+    pass "precision fp8: refused naming the file, line and choices"
+else
+    fail "precision fp8: $out"
+fi
+if [ ! -e /dev/nvidia0 ]; then
+    printf 'device: cuda:0\n' >"$TMP/gpu.yaml"
+    if out=$(timeout 20 "$CAPSTAN" serve --port 0 --model "digits=$ROOT/models/digits.onnx" \
+        --model-config "digits=$TMP/gpu.yaml" 2>&1); then
+        fail "device cuda:0 without a GPU: serve started"
+    elif grep -q "cuda:0" <<<"$out"; then
+        pass "device cuda:0 without a GPU: the start fails naming it"
+    else
+        fail "device cuda:0 without a GPU: $out"
+    fi
+fi
+
 # --- SIGTERM while a request waits in a 3 s batching window ----------------------------
 printf 'max_batch_size: 32\nmax_queue_delay_us: 3000000\n' >"$TMP/drain.yaml"
 if start drain --model "digits=$ROOT/models/digits.onnx" --model-config "digits=$TMP/drain.yaml"; then

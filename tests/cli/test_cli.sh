@@ -172,6 +172,18 @@ assert j["weight_bytes"] == 24 and j["nodes"] == 0 and j["operators"] == {}
 assert j["metadata"] == {"author": "cli test"} and isinstance(j["ir_version"], int)
 PYEOF
 
+# --device: a bad name is a usage error; a device this machine cannot run on is a one-line
+# reason naming it (no driver, or no backend in this build), and nothing is written.
+expect 2 "run bad device" "$CAPSTAN" run pass.onnx -i in/x:0=x.npy --out-dir res --device gpu0
+has err "cpu, cuda, cuda:N" "run bad device names the forms"
+expect 2 "run bad precision" "$CAPSTAN" run pass.onnx -i in/x:0=x.npy --out-dir res --precision fp8
+has err "fp32, tf32, fp16, bf16" "run bad precision names the choices"
+if ! ls /dev/nvidia0 >/dev/null 2>&1; then
+    expect 1 "run on a missing GPU" "$CAPSTAN" run pass.onnx -i in/x:0=x.npy --out-dir nogpu --device cuda:0
+    one_error run "run on a missing GPU"
+    has err "cuda:0" "run on a missing GPU names the device"
+    [ ! -e nogpu ] && pass || fail "run on a missing GPU wrote its output folder"
+fi
 expect 0 "run passthrough" "$CAPSTAN" run pass.onnx -i in/x:0=x.npy --out-dir res --threads 1
 has out "res/in_x_0.npy" "run names sanitised output"
 if "$PY" -c '

@@ -4,6 +4,7 @@ Usage: deploy_test.py PHASE URL CAPSTAN ROOT TMP, PHASE one of main, restart, pe
 Prints one PASS/FAIL line per check.
 """
 import json
+import os
 import re
 import subprocess
 import sys
@@ -495,6 +496,11 @@ def devices_phase():
         ok = wait_for(name, lambda: status(name).get("readyInstances") == 1, 10)
         check("%s (%d Gi) gets a share of the simulated GPU" % (name, gib), bool(ok),
               (st, j, status(name)))
+    # An inventory's GPU with no driver behind it: the instance runs on the CPU and says so.
+    if not os.path.exists("/dev/nvidia0"):
+        check("an instance on a simulated GPU runs on the cpu, as its status shows",
+              [i.get("device") for i in status("g1").get("instances", [])] == ["cpu"],
+              status("g1"))
     st, j = call("GET", "/api/v1/claims")
     claims = [c["metadata"]["name"] for c in (j or {}).get("items", [])]
     check("each instance holds a ResourceClaim", "g1-v1-1" in claims and "g2-v1-1" in claims,
