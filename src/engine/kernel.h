@@ -78,6 +78,10 @@ typedef struct cs__kernel {
     /* Device kernels: the inputs (bit k for in[k]) they read in host memory - shapes, axes,
      * indices known at plan time - which the planner leaves there instead of uploading. */
     uint32_t host_inputs;
+    /* Optional, for kernels that serve only some forms of their operator (an axis, a rank,
+     * an attribute): false, with err naming what, sends the node to another backend. Asked
+     * at plan time with the inputs' types and shapes (known inputs' data too). */
+    bool (*accepts)(const cs__node *n, const cs_tensor *const *in, cs_error *err);
 } cs__kernel;
 
 /* run() applies ctx->act to its output (float32 and float64), so the planner may fuse a
