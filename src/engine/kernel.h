@@ -87,6 +87,10 @@ typedef struct cs__kernel {
 /* run() applies ctx->act to its output (float32 and float64), so the planner may fuse a
  * following activation into it. */
 #define CS__K_FUSE_ACT 1u
+/* A device kernel's prepack() output is host-side state (an algorithm chosen for the shape,
+ * library descriptors), kept in host memory; without the flag a device step's packed bytes
+ * are uploaded to the device (transformed weights). */
+#define CS__K_PACKED_HOST 2u
 
 /* Steps in the session's most recently used plan, -1 before its first run: a fused
  * activation has none, which lets tests see that the planner fused. */

@@ -256,7 +256,7 @@ cs_status cs__plan_place_values(cs_session_t *s, plan *p, const cs_model_t *m, c
             }
             st->in[k] = other[r];
         }
-        if (on_dev && st->packed) {
+        if (on_dev && st->packed && !(st->k->flags & CS__K_PACKED_HOST)) {
             void *d = NULL;
             if ((rc = upload(s, p, dev, st->packed, st->packed_size, &d, err))) return rc;
             st->packed = d;
