@@ -86,6 +86,18 @@ py "push shows the size in binary units" "assert re.search(r'version 1 \(sha256:
 run "push digits -o name" 0 "$CAPSTAN" model push digits "$DIGITS" -o name
 py "push -o name is model/NAME:VERSION" "assert out == 'model/digits:2\n', out"
 run "push the long name" 0 "$CAPSTAN" model push "$LONG" "$DIGITS"
+# What push can know before it sends anything is checked first: nothing reaches the server.
+mkdir -p "$TMP/adir"
+run "push of a directory fails" 1 "$CAPSTAN" model push refused "$TMP/adir"
+py "push of a directory says so" "assert err == 'capstan: model: $TMP/adir is a directory: push takes one .onnx file\n', err"
+run "push of a device fails" 1 "$CAPSTAN" model push refused /dev/null
+py "push of a device says so" "assert 'is not a regular file' in err, err"
+for a in Prod latest 7; do
+    run "push --alias $a is a usage error" 2 "$CAPSTAN" model push refused "$DIGITS" --alias "$a"
+    py "push --alias $a names the flag and the rule" "assert err.startswith(\"capstan: model: --alias: alias name '$a' is\"), err"
+done
+run "model ls after the refused pushes" 0 "$CAPSTAN" model ls -o name
+py "a refused push created no model" "assert 'model/refused' not in lines, lines"
 
 # --- model ls ----------------------------------------------------------------------------
 run "model ls" 0 "$CAPSTAN" model ls
