@@ -230,6 +230,11 @@ run "dra allocate -o name" 0 "$CAPSTAN" dra allocate -f "$CLAIMS" -o name
 py "dra -o name" "assert 'resourceclaim/one-h100' in lines, lines"
 run "dra allocate -o wide" 0 "$CAPSTAN" dra allocate -f "$CLAIMS" -o wide
 py "dra -o wide" "assert 'REQUESTS' in lines[0] and 'NODE' in lines[0], lines"
+run "dra allocate -o json" 0 "$CAPSTAN" dra allocate -f "$CLAIMS" -o json
+py "dra -o json: a v1 List, pretty with a 2-space indent as every -o json" "
+j = json.loads(out)
+assert j['kind'] == 'List' and [c['kind'] for c in j['items']] == ['ResourceClaim'] * 3, j
+assert lines[1] == '  \"apiVersion\": \"v1\",' and lines[4] == '    {', lines[:5]"
 run "dra allocate -o yaml" 0 "$CAPSTAN" dra allocate -f "$CLAIMS" -o Yaml
 py "dra -o yaml: the claims" "assert [d['kind'] for d in yaml.safe_load_all(out)] == ['ResourceClaim'] * 3, out"
 run "inspect -o json" 0 "$CAPSTAN" inspect "$DIGITS" -o json
