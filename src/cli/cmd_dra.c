@@ -281,6 +281,11 @@ static int dra_main(int argc, char **argv)
     int rc = cs_cli_parse(&spec, argc, argv, on_option, &o, &first);
     if (rc != CS_CLI_CONTINUE) return rc;
     if (first == argc) return cs_cli_usage_error("dra", "missing subcommand (allocate)");
+    static const char *const subs[] = {"allocate"};
+    if (strcmp(argv[first], "allocate") != 0 &&
+        cs_cli_nearest(argv[first], subs, 1, sizeof subs[0]))
+        return cs_cli_usage_error("dra", "unknown subcommand '%s' (did you mean 'allocate'?)",
+                                  argv[first]);
     if (strcmp(argv[first], "allocate") != 0)
         return cs_cli_usage_error("dra", "unknown subcommand '%s' (expected allocate)",
                                   argv[first]);
