@@ -299,9 +299,15 @@ static int object_cmd(cs_http *h, const deploy_opts *o, int argc, char **argv)
 {
     const char *cmd = o->cmd;
     bool get = !strcmp(cmd, "get");
-    if (argc < 1 || !is_deployments(argv[0], get))
+    if (argc < 1 || !is_deployments(argv[0], get)) {
+        static const char *const kinds[] = {"deployment", "deployments", "deploy"};
+        const char *near =
+            argc ? cs_cli_nearest(argv[0], kinds, get ? 3 : 1, sizeof kinds[0]) : NULL;
+        if (near)
+            return cs_cli_usage_error(cmd, "unknown kind '%s' (did you mean '%s'?)", argv[0], near);
         return cs_cli_usage_error(cmd, "expected '%s deployment%s NAME'%s", cmd, get ? "s" : "",
                                   argc ? " (deployments are the only kind here)" : "");
+    }
     if (argc > 2 || (!get && argc != 2))
         return cs_cli_usage_error(cmd, "expected one deployment NAME");
     char path[200];

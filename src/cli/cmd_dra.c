@@ -213,7 +213,8 @@ static const cs_cli_column columns[] = {
 static const cs_cli_view view = {"resourceclaim", "metadata.name", NULL, columns,
                                  sizeof columns / sizeof columns[0]};
 
-/* The table or names from the claims' JSON List. */
+/* The table, the names or the List itself (JSON, pretty as every -o json is) from the
+ * claims' JSON List. */
 static int print_table(cs_cli_format f, const char *json, size_t len)
 {
     json_error_t jerr;
@@ -254,7 +255,7 @@ static int allocate_main(dra_opts *o)
         const cs_dra_claim *c = *(cs_dra_claim **)cs_vec_at(&set.claims, i);
         if (c->reason) fprintf(stderr, "capstan: dra: ResourceClaim %s: %s\n", c->name, c->reason);
     }
-    if (rc == CS_CLI_OK && (o->out == CS_CLI_OUT_JSON || o->out == CS_CLI_OUT_YAML))
+    if (rc == CS_CLI_OK && o->out == CS_CLI_OUT_YAML)
         fwrite(out.data, 1, out.len, stdout);
     else if (rc == CS_CLI_OK)
         rc = print_table(o->out, out.data, out.len);
@@ -280,6 +281,11 @@ static int dra_main(int argc, char **argv)
     int rc = cs_cli_parse(&spec, argc, argv, on_option, &o, &first);
     if (rc != CS_CLI_CONTINUE) return rc;
     if (first == argc) return cs_cli_usage_error("dra", "missing subcommand (allocate)");
+    static const char *const subs[] = {"allocate"};
+    if (strcmp(argv[first], "allocate") != 0 &&
+        cs_cli_nearest(argv[first], subs, 1, sizeof subs[0]))
+        return cs_cli_usage_error("dra", "unknown subcommand '%s' (did you mean 'allocate'?)",
+                                  argv[first]);
     if (strcmp(argv[first], "allocate") != 0)
         return cs_cli_usage_error("dra", "unknown subcommand '%s' (expected allocate)",
                                   argv[first]);

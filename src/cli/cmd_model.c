@@ -235,11 +235,18 @@ static int push(ctx *c, int argc, char **argv)
                                       meta[i].flag, strlen(meta[i].value), meta[i].max);
     }
     const char *name = argv[0], *file = argv[1];
+    cs_error err;
+    /* Everything that can be known here is checked before the first request: a push that
+     * fails half-way leaves a model without versions, or a version without its alias. */
+    if (c->o.alias && cs_registry_alias_check(c->o.alias, &err) != CS_OK)
+        return cs_cli_usage_error("model", "--alias: %s", err.msg);
     struct stat st;
     if (stat(file, &st) != 0) return cs_cli_error("model", "%s: cannot read it", file);
+    if (!S_ISREG(st.st_mode))
+        return cs_cli_error("model", "%s is %s: push takes one .onnx file", file,
+                            S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
     cs_http_reply rep;
     int rc;
-    cs_error err;
     char hdr[MAX_LABELS + 4][HEADER_LABEL_MAX];
     const char *hdrs[MAX_LABELS + 8];
     int n = 0;

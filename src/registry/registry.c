@@ -114,7 +114,7 @@ static bool all_digits(const char *s)
     return true;
 }
 
-static cs_status check_alias(const char *name, cs_error *err)
+cs_status cs_registry_alias_check(const char *name, cs_error *err)
 {
     cs_status rc = check_name("alias", name, err);
     if (rc != CS_OK) return rc;
@@ -1336,7 +1336,7 @@ static cs_status resolve(tx *t, const char *model, const char *ref, cs_arena *ar
     if (!ref || !*ref) return cs_error_set(err, CS_ERR_INVALID, "a version reference is empty");
     if (parse_version(ref, &number)) return find_version(t, model, number, arena, out, err);
     bool latest = strcmp(ref, "latest") == 0;
-    cs_status rc = latest ? CS_OK : check_alias(ref, err);
+    cs_status rc = latest ? CS_OK : cs_registry_alias_check(ref, err);
     if (rc != CS_OK) return rc;
     rows r;
     rows_init(&r, arena, sizeof(version_rec));
@@ -1631,7 +1631,7 @@ cs_status cs_registry_alias_put(cs_registry_t *r, const char *model, const char 
                                 cs_registry_alias *out, cs_error *err)
 {
     cs_status rc = check_name("model", model, err);
-    if (rc == CS_OK) rc = check_alias(name, err);
+    if (rc == CS_OK) rc = cs_registry_alias_check(name, err);
     if (rc == CS_OK) rc = check_actor(&actor, err);
     if (rc != CS_OK) return rc;
     tx t;
@@ -1680,7 +1680,7 @@ cs_status cs_registry_alias_delete(cs_registry_t *r, const char *model, const ch
                                    const char *actor, cs_error *err)
 {
     cs_status rc = check_name("model", model, err);
-    if (rc == CS_OK) rc = check_alias(name, err);
+    if (rc == CS_OK) rc = cs_registry_alias_check(name, err);
     if (rc == CS_OK) rc = check_actor(&actor, err);
     if (rc != CS_OK) return rc;
     cs_arena arena;

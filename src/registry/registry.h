@@ -325,6 +325,12 @@ cs_status cs_registry_artifact_open(cs_registry_t *r, const char *model, const c
 
 /* --- aliases ------------------------------------------------------------------------ */
 
+/* Whether name may name an alias: a DNS label, neither "latest" nor a number (those already
+ * name versions). CS_ERR_INVALID with a message naming the rule otherwise. For clients that
+ * check before they send anything (`capstan model push --alias`); every alias call checks
+ * it again. */
+cs_status cs_registry_alias_check(const char *name, cs_error *err);
+
 /* Points alias `name` at `version` (creating or moving it) in one transaction: readers see
  * the old target or the new one, never neither. The version must exist and be ready. */
 cs_status cs_registry_alias_put(cs_registry_t *r, const char *model, const char *name,

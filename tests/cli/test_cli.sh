@@ -94,6 +94,12 @@ expect 2 "misspelt option with a value" "$CAPSTAN" serve --hots=::1
 has err "did you mean '--host'?" "misspelt --opt=value suggests the nearest"
 expect 2 "misspelt subcommand" "$CAPSTAN" model pusj x m.onnx
 has err "did you mean 'push'?" "misspelt subcommand suggests the nearest"
+expect 2 "misspelt dra subcommand" "$CAPSTAN" dra alocate -f x.yaml
+has err "did you mean 'allocate'?" "misspelt dra subcommand suggests allocate"
+expect 2 "misspelt kind" "$CAPSTAN" get deploymnets --server http://127.0.0.1:1
+has err "did you mean 'deployments'?" "misspelt kind suggests the nearest"
+expect 2 "misspelt kind of delete" "$CAPSTAN" delete deploymnet web --server http://127.0.0.1:1
+has err "did you mean 'deployment'?" "misspelt kind of delete suggests the singular"
 expect 2 "unlike any command" "$CAPSTAN" bogus
 if grep -q "did you mean" err; then fail "no suggestion when nothing is near"; else pass; fi
 

@@ -86,6 +86,18 @@ py "push shows the size in binary units" "assert re.search(r'version 1 \(sha256:
 run "push digits -o name" 0 "$CAPSTAN" model push digits "$DIGITS" -o name
 py "push -o name is model/NAME:VERSION" "assert out == 'model/digits:2\n', out"
 run "push the long name" 0 "$CAPSTAN" model push "$LONG" "$DIGITS"
+# What push can know before it sends anything is checked first: nothing reaches the server.
+mkdir -p "$TMP/adir"
+run "push of a directory fails" 1 "$CAPSTAN" model push refused "$TMP/adir"
+py "push of a directory says so" "assert err == 'capstan: model: $TMP/adir is a directory: push takes one .onnx file\n', err"
+run "push of a device fails" 1 "$CAPSTAN" model push refused /dev/null
+py "push of a device says so" "assert 'is not a regular file' in err, err"
+for a in Prod latest 7; do
+    run "push --alias $a is a usage error" 2 "$CAPSTAN" model push refused "$DIGITS" --alias "$a"
+    py "push --alias $a names the flag and the rule" "assert err.startswith(\"capstan: model: --alias: alias name '$a' is\"), err"
+done
+run "model ls after the refused pushes" 0 "$CAPSTAN" model ls -o name
+py "a refused push created no model" "assert 'model/refused' not in lines, lines"
 
 # --- model ls ----------------------------------------------------------------------------
 run "model ls" 0 "$CAPSTAN" model ls
@@ -218,6 +230,11 @@ run "dra allocate -o name" 0 "$CAPSTAN" dra allocate -f "$CLAIMS" -o name
 py "dra -o name" "assert 'resourceclaim/one-h100' in lines, lines"
 run "dra allocate -o wide" 0 "$CAPSTAN" dra allocate -f "$CLAIMS" -o wide
 py "dra -o wide" "assert 'REQUESTS' in lines[0] and 'NODE' in lines[0], lines"
+run "dra allocate -o json" 0 "$CAPSTAN" dra allocate -f "$CLAIMS" -o json
+py "dra -o json: a v1 List, pretty with a 2-space indent as every -o json" "
+j = json.loads(out)
+assert j['kind'] == 'List' and [c['kind'] for c in j['items']] == ['ResourceClaim'] * 3, j
+assert lines[1] == '  \"apiVersion\": \"v1\",' and lines[4] == '    {', lines[:5]"
 run "dra allocate -o yaml" 0 "$CAPSTAN" dra allocate -f "$CLAIMS" -o Yaml
 py "dra -o yaml: the claims" "assert [d['kind'] for d in yaml.safe_load_all(out)] == ['ResourceClaim'] * 3, out"
 run "inspect -o json" 0 "$CAPSTAN" inspect "$DIGITS" -o json
