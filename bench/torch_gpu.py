@@ -19,7 +19,8 @@ torch.cuda.CUDAGraph on static input buffers (after warm-up runs on a side strea
 PyTorch's documentation asks) and times its replays the same way; it is skipped on the CPU.
 fp16 is `model.half()` with half inputs under torch.autocast (the encoder's additive mask is
 built in float32, which autocast casts where a matrix product needs it). PyTorch's defaults
-are left alone (TF32 for cuDNN convolutions on, for matrix products off); each line says so.
+are left alone (TF32 for cuDNN convolutions on, for matrix products off) but for
+cudnn.benchmark, which is on for a GPU (the shapes are fixed); each line says so.
 Defaults: cuda, all four models, batches 1 and 8, fp16 on a GPU and fp32 on the CPU (its
 kernels lack half precision for convolutions), both modes, 50 iterations after 10 warm-ups.
 Cost: one model in memory at a time; weights are built once per model and precision.
@@ -148,11 +149,15 @@ def main():
     if device.type == "cuda":
         torch.cuda.set_device(device)
         gpu = torch.cuda.get_device_name(device)
+        # Fixed shapes: let cuDNN pick each convolution's fastest algorithm, as a tuned
+        # PyTorch deployment would (capstan chooses its algorithms at plan time too).
+        torch.backends.cudnn.benchmark = True
     else:
         gpu = None
     common = {"engine": "torch", "torch": torch.__version__, "device": str(device), "gpu": gpu,
               "tf32_matmul": torch.backends.cuda.matmul.allow_tf32,
-              "tf32_cudnn": torch.backends.cudnn.allow_tf32, "iters": args.iters,
+              "tf32_cudnn": torch.backends.cudnn.allow_tf32,
+              "cudnn_benchmark": torch.backends.cudnn.benchmark, "iters": args.iters,
               "warmup": args.warmup}
     failed = False
     for name in models:

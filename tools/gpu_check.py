@@ -32,15 +32,24 @@ def cmd_export(cache, name):
     sys.path.insert(0, HERE)
     import torch
     import export_models
-    if "dynamo" in inspect.signature(torch.onnx.export).parameters:
-        orig = torch.onnx.export
+    orig = torch.onnx.export
+    if "dynamo" not in inspect.signature(orig).parameters:
+        export_models.export_one(name, cache)
+        return 0
 
-        def export(*a, **kw):
-            kw.setdefault("dynamo", False)
-            return orig(*a, **kw)
+    def torchscript_export(*a, **kw):
+        kw.setdefault("dynamo", False)
+        return orig(*a, **kw)
 
-        torch.onnx.export = export
-    export_models.export_one(name, cache)
+    torch.onnx.export = torchscript_export
+    try:
+        export_models.export_one(name, cache)
+    except Exception as e:
+        # A torch whose TorchScript exporter is gone: its default (dynamo) one, noted.
+        print(f"{name}: TorchScript export failed ({type(e).__name__}: {e}); retrying with "
+              "torch's default (dynamo) exporter", flush=True)
+        torch.onnx.export = orig
+        export_models.export_one(name, cache)
     return 0
 
 
