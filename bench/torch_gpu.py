@@ -66,7 +66,9 @@ def forward_fn(model, device, precision):
     def fwd(*inputs):
         with torch.no_grad():
             if use_autocast:
-                with torch.autocast(device_type="cuda", dtype=torch.float16):
+                # No cast cache: PyTorch's CUDA-graph notes ask for it off under capture.
+                with torch.autocast(device_type="cuda", dtype=torch.float16,
+                                    cache_enabled=False):
                     return model(*inputs)
             return model(*inputs)
 
