@@ -5,6 +5,7 @@
  * TensorRT's builder flags say them: fp32, tf32, fp16, bf16.
  */
 #include "engine/backend.h"
+#include "engine/cuda/cuda_be.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -59,8 +60,14 @@ const char *cs_precision_name(cs_precision p)
     return (int)p >= 0 && (int)p < N_PRECISIONS ? precision_names[p] : "unknown";
 }
 
-/* The backends this build has, the CPU first. */
-static const cs__backend *const backends[] = {&cs__cpu_backend};
+/* The backend serving a device: the CPU's, or one of the CUDA backend's per ordinal (whether
+ * that device exists, its init says). NULL for a device this build has no backend for. */
+static const cs__backend *backend_of(cs_device device)
+{
+    if (device.kind == CS_DEVICE_CPU) return device.id == 0 ? &cs__cpu_backend : NULL;
+    if (device.kind == CS_DEVICE_CUDA) return cs__cuda_backend_get(device.id);
+    return NULL;
+}
 
 cs_status cs__backend_for(cs_device device, cs_precision precision, const cs__backend **out,
                           cs_error *err)
@@ -68,27 +75,26 @@ cs_status cs__backend_for(cs_device device, cs_precision precision, const cs__ba
     char name[32];
     cs_device_format(device, name, sizeof name);
     *out = NULL;
-    for (size_t i = 0; i < sizeof backends / sizeof backends[0]; i++) {
-        const cs__backend *be = backends[i];
-        if (be->device.kind != device.kind) continue;
-        if (device.id != 0 && device.kind == CS_DEVICE_CPU) break;
-        if ((int)precision < 0 || (int)precision >= N_PRECISIONS ||
-            !(be->precisions & (1u << precision))) {
-            char allowed[64] = "";
-            for (int p = 0, len = 0; p < N_PRECISIONS; p++)
-                if (be->precisions & (1u << p))
-                    len += snprintf(allowed + len, sizeof allowed - (size_t)len, "%s%s",
-                                    len ? ", " : "", precision_names[p]);
-            return cs_error_set(err, CS_ERR_UNSUPPORTED,
-                                "precision %s is not supported on %s, which computes in: %s",
-                                cs_precision_name(precision), name, allowed);
-        }
-        cs_status rc = be->init(be, err);
-        if (rc == CS_OK) *out = be;
-        return rc;
+    const cs__backend *be = backend_of(device);
+    if (!be)
+        return cs_error_set(err, CS_ERR_UNSUPPORTED,
+                            "device %s: this build has no backend for it (it runs on: cpu, "
+                            "cuda:0..cuda:%d)",
+                            name, CS__CUDA_MAX_DEVICES - 1);
+    if ((int)precision < 0 || (int)precision >= N_PRECISIONS ||
+        !(be->precisions & (1u << precision))) {
+        char allowed[64] = "";
+        for (int p = 0, len = 0; p < N_PRECISIONS; p++)
+            if (be->precisions & (1u << p))
+                len += snprintf(allowed + len, sizeof allowed - (size_t)len, "%s%s",
+                                len ? ", " : "", precision_names[p]);
+        return cs_error_set(err, CS_ERR_UNSUPPORTED,
+                            "precision %s is not supported on %s, which computes in: %s",
+                            cs_precision_name(precision), name, allowed);
     }
-    return cs_error_set(err, CS_ERR_UNSUPPORTED,
-                        "device %s: this build has no backend for it (it runs on: cpu)", name);
+    cs_status rc = be->init(be, err);
+    if (rc == CS_OK) *out = be;
+    return rc;
 }
 
 cs_status cs_device_check(cs_device d, cs_error *err)

@@ -202,6 +202,8 @@ static cs_status upload(cs_session_t *s, plan *p, const cs__backend *be, const v
     void *d = be->alloc(be, bytes ? bytes : 1);
     if (!d)
         return cs_error_set(err, CS_ERR_NOMEM, "out of memory: %zu bytes on %s", bytes, be->name);
+    p->be = be; /* the backend plan_free releases uploads on, should planning fail before the memory
+                   plan */
     p->uploads[p->n_uploads++] = d;
     p->bytes += bytes;
     *out = d;

@@ -368,9 +368,19 @@ expect 2 "bench --device gpu" "$CAPSTAN" bench "$DIGITS" --device gpu
 has err "not one of cpu, cuda, cuda:N" "bench: --device names the forms allowed"
 expect 2 "bench --precision int4" "$CAPSTAN" bench "$DIGITS" --precision int4
 has err "not one of fp32, tf32, fp16, bf16" "bench: --precision names the values allowed"
-expect 1 "bench --device cuda:0" "$CAPSTAN" bench "$DIGITS" --device cuda:0 --iters 2
-has err "no backend for it (it runs on: cpu)" "bench: a device without a backend is refused"
+CS_LIBCUDA=$TMP/none/libcuda.so.1 expect 1 "bench --device cuda:0" "$CAPSTAN" bench "$DIGITS" \
+    --device cuda:0 --iters 2
+has err "device cuda:0 is unavailable: $TMP/none/libcuda.so.1 could not be loaded" \
+    "bench: a device without a driver is refused, naming the library"
 one_error bench "bench --device cuda:0"
+if ! /sbin/ldconfig -p 2>/dev/null | grep -q 'libcuda\.so\.1 '; then
+    expect 1 "bench --device cuda:0, no driver" "$CAPSTAN" bench "$DIGITS" --device cuda:0 --iters 2
+    has err "libcuda.so.1 could not be loaded (no NVIDIA driver on this machine)" \
+        "bench: no driver installed is said in words"
+    one_error bench "bench --device cuda:0, no driver"
+fi
+expect 1 "bench --device cuda:16" "$CAPSTAN" bench "$DIGITS" --device cuda:16 --iters 2
+has err "this build has no backend for it" "bench: an ordinal beyond the backend's is refused"
 expect 1 "bench --precision fp16" "$CAPSTAN" bench "$DIGITS" --precision fp16 --iters 2
 has err "precision fp16 is not supported on cpu" "bench: the cpu computes in fp32 only"
 expect 0 "bench --device cpu" "$CAPSTAN" bench "$DIGITS" --device cpu --precision fp32 --iters 2
