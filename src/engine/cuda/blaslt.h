@@ -130,7 +130,10 @@ typedef struct cs__cuda_gemm_args {
  * aligned to shape.align, the workspace is as large as the algorithm needs. Pure. */
 cs_status cs__cuda_gemm_args_check(const cs__cuda_gemm_args *a, cs_error *err);
 
-/* Queues the product on a->stream (cublasLtMatmul); returns before it ran. */
+/* Queues the product on a->stream (cublasLtMatmul); returns before it ran. The bias
+ * pointer is written into the plan's descriptor, so a plan serves one run at a time (its
+ * caller serialises them); the descriptor is read when the call is made, so a CUDA
+ * graph captured from it keeps that run's bias. */
 cs_status cs__cuda_gemm(const cs__cuda_gemm_args *a, cs_error *err);
 
 #endif
