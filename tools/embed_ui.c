@@ -20,6 +20,8 @@
 #include <string.h>
 #include <zlib.h>
 
+#include "embed_bytes.h"
+
 #define MAX_FILES 32
 
 typedef struct file {
@@ -121,13 +123,6 @@ static void compress_gzip(file *f)
     deflateEnd(&z);
 }
 
-static void put_bytes(FILE *out, const char *var, const unsigned char *p, size_t n)
-{
-    fprintf(out, "static const unsigned char %s[%zu] = {", var, n ? n : 1);
-    for (size_t i = 0; i < n; i++) fprintf(out, "%s%u,", i % 24 ? "" : "\n    ", p[i]);
-    fprintf(out, "%s};\n", n ? "\n" : "0");
-}
-
 static bool is_html(const file *f)
 {
     return strcmp(f->type, "text/html; charset=utf-8") == 0;
@@ -163,9 +158,9 @@ int main(int argc, char **argv)
     char var[32];
     for (int i = 0; i < n_files; i++) {
         snprintf(var, sizeof var, "file%d", i);
-        put_bytes(out, var, files[i].data, files[i].len);
+        embed_put_bytes(out, "static const", var, files[i].data, files[i].len);
         snprintf(var, sizeof var, "file%d_gz", i);
-        put_bytes(out, var, files[i].gz, files[i].gz_len);
+        embed_put_bytes(out, "static const", var, files[i].gz, files[i].gz_len);
     }
     fprintf(out, "\nconst cs_ui_asset cs_ui_assets[] = {\n");
     for (int i = 0; i < n_files; i++)
