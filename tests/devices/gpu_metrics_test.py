@@ -76,7 +76,14 @@ def with_nvml():
     try:
         nvml_checks(srv.port, env)
     finally:
-        check("it exits 0 on SIGTERM", srv.stop() == 0)
+        stopped(srv, log)
+
+
+def stopped(srv, log):
+    """Stops srv: exit 0, and no sanitizer report in its log (sanitizer builds)."""
+    check("it exits 0 on SIGTERM", srv.stop() == 0)
+    reports = [l for l in open(log, errors="replace") if "Sanitizer" in l or "runtime error:" in l]
+    check("with no sanitizer report", not reports, reports[:3])
 
 
 def nvml_checks(port, env):
@@ -188,7 +195,7 @@ def without_nvml():
         noisy = [l for l in lines if "nvml" in l.lower() or "gpu" in l.lower()]
         check("and nothing about NVML is logged per scrape", not noisy, noisy)
     finally:
-        check("it exits 0 on SIGTERM", srv.stop() == 0)
+        stopped(srv, log_path)
 
 
 try:
