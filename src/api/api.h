@@ -41,25 +41,35 @@ struct cs_server {
     cs_metrics *metrics;
     struct MHD_Daemon *mhd;
     int port;
-    int sig_read, sig_write;               /* the self-pipe that signals arrive on */
-    atomic_bool draining;                  /* readiness 503, inference refused */
-    atomic_int active;                     /* requests started and not yet completed */
-    atomic_ullong next_id;                 /* for generated request ids */
-    unsigned pid;                          /* their prefix: getpid() is a syscall */
-    pthread_mutex_t repo_lock;             /* serialises repository loads and unloads */
-    pthread_mutex_t repo_map_lock;         /* guards the map itself (entries join at run time) */
-    cs_map repo;                           /* name -> cs_api_repo_model *, see repository.c */
-    struct cs_api_repo_poll *repo_poll;    /* --model-control-mode poll's thread, or NULL */
-    cs_metric_family *requests, *duration; /* the runtime keeps per-model metrics */
-    cs_dra_state *dra;                     /* devices, classes, claims (devices.c) */
-    struct cs_api_serving *serving;        /* registry models being served, see serving.c */
-    cs_deployer *deployer;                 /* declared deployments (with a registry) */
-    struct cs_api_conns *conns;            /* open connections, see conns.c */
-    struct cs_api_stream *stream;          /* GET /api/v1/stream's event thread (stream.c) */
-    struct cs_api_front *front;            /* plain HTTP: the accepting thread, see front.c */
-    struct cs_tls *tls;                    /* NULL for plain HTTP */
-    char data_dir_abs[4096];               /* realpath of opt.data_dir, "" if it has none */
+    int sig_read, sig_write;                /* the self-pipe that signals arrive on */
+    atomic_bool draining;                   /* readiness 503, inference refused */
+    atomic_int active;                      /* requests started and not yet completed */
+    atomic_ullong next_id;                  /* for generated request ids */
+    unsigned pid;                           /* their prefix: getpid() is a syscall */
+    pthread_mutex_t repo_lock;              /* serialises repository loads and unloads */
+    pthread_mutex_t repo_map_lock;          /* guards the map itself (entries join at run time) */
+    cs_map repo;                            /* name -> cs_api_repo_model *, see repository.c */
+    struct cs_api_repo_poll *repo_poll;     /* --model-control-mode poll's thread, or NULL */
+    cs_metric_family *requests, *duration;  /* the runtime keeps per-model metrics */
+    cs_dra_state *dra;                      /* devices, classes, claims (devices.c) */
+    struct cs_api_gpu_metrics *gpu_metrics; /* NVML's GPU series (gpu_metrics.c), or NULL */
+    struct cs_api_serving *serving;         /* registry models being served, see serving.c */
+    cs_deployer *deployer;                  /* declared deployments (with a registry) */
+    struct cs_api_conns *conns;             /* open connections, see conns.c */
+    struct cs_api_stream *stream;           /* GET /api/v1/stream's event thread (stream.c) */
+    struct cs_api_front *front;             /* plain HTTP: the accepting thread, see front.c */
+    struct cs_tls *tls;                     /* NULL for plain HTTP */
+    char data_dir_abs[4096];                /* realpath of opt.data_dir, "" if it has none */
 };
+
+/* gpu_metrics.c: DCGM exporter's GPU series on /metrics, read from NVML per scrape. new
+ * gives NULL where NVML cannot be had (then there are no such series); it reads the GPU
+ * devices of dra's slices once. render appends the series, labelled with the deployments
+ * holding each GPU, to out; CS_ERR_NOMEM or out's bound are its only failures. */
+typedef struct cs_api_gpu_metrics cs_api_gpu_metrics;
+cs_api_gpu_metrics *cs__api_gpu_metrics_new(cs_dra_state *dra);
+void cs__api_gpu_metrics_free(cs_api_gpu_metrics *g);
+cs_status cs__api_gpu_metrics_render(cs_server *s, cs_sbuf *out);
 
 typedef struct cs_api_route cs_api_route;
 struct cs_triton_config;

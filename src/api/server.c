@@ -454,6 +454,7 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
     if ((rc = register_metrics(s, err)) != CS_OK) goto out;
     if ((rc = cs_api_repo_init(s, err)) != CS_OK) goto out;
     if ((rc = cs_dra_state_new(&o->devices, &s->dra, err)) != CS_OK) goto out;
+    s->gpu_metrics = cs__api_gpu_metrics_new(s->dra);
     if ((rc = cs_api_serving_init(s, err)) != CS_OK) goto out;
     if (o->registry) {
         cs_deployer_options d = {
@@ -558,6 +559,7 @@ void cs_server_free(cs_server *s)
     cs__api_cluster_stop(s);        /* before what its changes refresh */
     cs_deployer_free(s->deployer);
     cs_api_repo_free(s);
+    cs__api_gpu_metrics_free(s->gpu_metrics);
     cs_dra_state_free(s->dra);
     cs_api_serving_free(s);
     cs_tls_free(s->tls);

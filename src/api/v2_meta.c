@@ -240,5 +240,23 @@ void cs_api_metrics(cs_api_req *r)
         cs_api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "%s", err.msg);
         return;
     }
+    if (r->srv->gpu_metrics) { /* NVML's GPU series follow the registry's */
+        cs_sbuf sb;
+        cs_sbuf_init(&sb, 0);
+        cs_status rc = cs_sbuf_append(&sb, text, len);
+        cs_free(text);
+        if (rc == CS_OK) rc = cs__api_gpu_metrics_render(r->srv, &sb);
+        if (rc != CS_OK) {
+            cs_sbuf_free(&sb);
+            cs_api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory rendering metrics");
+            return;
+        }
+        len = sb.len;
+        text = cs_sbuf_take(&sb);
+        if (!text) {
+            cs_api_error(r, MHD_HTTP_INTERNAL_SERVER_ERROR, "out of memory rendering metrics");
+            return;
+        }
+    }
     cs_api_reply(r, MHD_HTTP_OK, "text/plain; version=0.0.4; charset=utf-8", text, len);
 }

@@ -101,6 +101,13 @@ json_t *cs_deployer_get(cs_deployer *d, const char *name, cs_error *err);
 /* Every deployment as cs_deployer_get gives it, by name. */
 json_t *cs_deployer_list(cs_deployer *d);
 
+/* Calls fn(deployment, claim) for each ResourceClaim an instance of a deployment holds
+ * (built-in and external runtimes alike), under the deployer's lock: fn must be quick and
+ * must not call back into the deployer. O(deployments + instances); no allocation. */
+void cs_deployer_each_claim(cs_deployer *d,
+                            void (*fn)(const char *deployment, const char *claim, void *ud),
+                            void *ud);
+
 /* Whether a deployment of this name exists (a map lookup). */
 bool cs_deployer_has(cs_deployer *d, const char *name);
 

@@ -1,7 +1,8 @@
 /*
  * deploy_status.c - the objects cs_deployer_get and cs_deployer_list return: the
  * deployment's spec as applied, with metadata.generation and a status (instances with
- * their claims and cores, the traffic split, the rollout and its last check).
+ * their claims and cores, the traffic split, the rollout and its last check), and the
+ * claims each deployment holds (for the GPU metrics' deployment label).
  */
 #include "runtime/deploy_int.h"
 
@@ -134,4 +135,28 @@ json_t *cs_deployer_list(cs_deployer *d)
     for (size_t i = 0; i < n; i++) json_array_append_new(items, all[i]);
     cs_free(all);
     return items;
+}
+
+void cs_deployer_each_claim(cs_deployer *d,
+                            void (*fn)(const char *deployment, const char *claim, void *ud),
+                            void *ud)
+{
+    pthread_mutex_lock(&d->mu);
+    size_t it = 0;
+    const char *key;
+    void *v;
+    while (cs_map_next(&d->deps, &it, &key, &v)) {
+        const dep *p = v;
+        for (int i = 0; i < MAX_SLOTS; i++) {
+            const slot *s = &p->s[i];
+            if (!s->version[0]) continue;
+            for (int k = 0; k < s->n_ids; k++) {
+                if (!s->claims[k]) continue;
+                char claim[CS_DEPLOY_NAME_MAX + 48];
+                cs__dep_claim_name(p, s, s->claims[k], claim, sizeof claim);
+                fn(p->spec.name, claim, ud);
+            }
+        }
+    }
+    pthread_mutex_unlock(&d->mu);
 }

@@ -5,8 +5,16 @@
  * answers the entry points capstan uses with two H100s: gpu 0 whole, gpu 1 with MIG
  * enabled and two MIG devices. Values mimic what NVML reports on such a machine. The test
  * loads it through LD_LIBRARY_PATH and checks the ResourceSlices capstan writes.
+ *
+ * The live figures the metrics read (utilisation, memory used, power, temperature, energy)
+ * come from the file FAKE_NVML_STATE names, read again on every call so a test can change
+ * them between scrapes: lines "FIELD GPU VALUE" with FIELD one of util (%), mem_used (MiB),
+ * power (mW), temp (C), energy (mJ), e.g. "power 0 71250". A field the file does not set
+ * has a default below; "unsupported FIELD GPU" makes that call fail with
+ * NVML_ERROR_NOT_SUPPORTED, as it does on GPUs without the sensor.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct dev {
@@ -77,12 +85,75 @@ int nvmlDeviceGetMinorNumber(void *h, unsigned int *minor)
     return 0;
 }
 
+#define NVML_ERROR_NOT_SUPPORTED 3
+
+/* The figure `field` of whole GPU h from FAKE_NVML_STATE, or def; -1 when the file says
+ * the field is unsupported on that GPU. */
+static long long figure(const void *h, const char *field, long long def)
+{
+    const dev *d = h;
+    const char *path = getenv("FAKE_NVML_STATE");
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f) return def;
+    char line[128], name[32], value[32];
+    int gpu;
+    long long v = def;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "unsupported %31s %d", name, &gpu) == 2) {
+            if (gpu == d->index && !strcmp(name, field)) v = -1;
+        } else if (sscanf(line, "%31s %d %31s", name, &gpu, value) == 3) {
+            if (gpu == d->index && !strcmp(name, field)) v = strtoll(value, NULL, 10);
+        }
+    }
+    fclose(f);
+    return v;
+}
+
 int nvmlDeviceGetMemoryInfo(void *h, nvml_memory *m)
 {
     const dev *d = h;
     m->total = d->mig >= 0 ? 10200547328ull : 85520809984ull; /* 9728Mi, 81559Mi */
-    m->used = 0;
-    m->free = m->total;
+    long long used = d->mig >= 0 ? 0 : figure(h, "mem_used", 0);
+    if (used < 0) return NVML_ERROR_NOT_SUPPORTED;
+    m->used = (unsigned long long)used << 20;
+    m->free = m->total - m->used;
+    return 0;
+}
+
+typedef struct nvml_utilization {
+    unsigned int gpu, memory;
+} nvml_utilization;
+
+int nvmlDeviceGetUtilizationRates(void *h, nvml_utilization *u)
+{
+    long long v = figure(h, "util", 0);
+    if (v < 0) return NVML_ERROR_NOT_SUPPORTED;
+    u->gpu = (unsigned)v;
+    u->memory = 0;
+    return 0;
+}
+
+int nvmlDeviceGetPowerUsage(void *h, unsigned int *mw)
+{
+    long long v = figure(h, "power", 70000);
+    if (v < 0) return NVML_ERROR_NOT_SUPPORTED;
+    *mw = (unsigned)v;
+    return 0;
+}
+
+int nvmlDeviceGetTemperature(void *h, int sensor, unsigned int *c)
+{
+    long long v = sensor == 0 ? figure(h, "temp", 30) : -1;
+    if (v < 0) return NVML_ERROR_NOT_SUPPORTED;
+    *c = (unsigned)v;
+    return 0;
+}
+
+int nvmlDeviceGetTotalEnergyConsumption(void *h, unsigned long long *mj)
+{
+    long long v = figure(h, "energy", 1000000);
+    if (v < 0) return NVML_ERROR_NOT_SUPPORTED;
+    *mj = (unsigned long long)v;
     return 0;
 }
 

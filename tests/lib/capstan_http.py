@@ -85,13 +85,14 @@ def free_port():
 
 
 class Serve:
-    """`capstan serve --port P ARGS...` with P a free port; the caller waits with wait_live()."""
+    """`capstan serve --port P ARGS...` with P a free port (in env, when given, instead of
+    this process's environment); the caller waits with wait_live()."""
 
-    def __init__(self, capstan, args, log):
+    def __init__(self, capstan, args, log, env=None):
         self.port = free_port()
         self.log = open(log, "ab")
         self.proc = subprocess.Popen([capstan, "serve", "--port", str(self.port)] + list(args),
-                                     stderr=self.log)
+                                     stderr=self.log, env=env)
 
     def wait_live(self, tries=200):
         """True once /v2/health/live answers 200; False when the server exits first or

@@ -3,8 +3,8 @@
 Usage: dcgm_stand_in.py PORT. Answers GET /metrics with the DCGM_FI_DEV_* series that the
 dashboard's GPU panels and the GPU rules read, named, typed and labelled as dcgm-exporter's
 default counters (etc/default-counters.csv) are, for two GPUs of one host. There is no GPU
-on the test machines, and capstan itself exports no GPU utilisation, memory or power
-figures: on a real cluster these series come from dcgm-exporter, scraped as its own job.
+on the test machines; on a real cluster these series come from capstan's own /metrics (read
+from NVML, see docs/observability.md) or from dcgm-exporter scraped as a job of its own.
 The values only have to be plausible: the test checks that every expression returns data.
 """
 import sys
