@@ -461,6 +461,7 @@ int cs__ext_instances(const slot *s, cs_rt_instance_info *out, int max)
         o->n_cpus = in->n_cpus;
         memcpy(o->cpus, in->cpus, (size_t)in->n_cpus * sizeof *in->cpus);
         o->reason[0] = '\0';
+        o->device[0] = '\0'; /* its own process chooses; CUDA_VISIBLE_DEVICES names the GPUs */
         if (!in->proc) {
             o->state = CS_RT_INSTANCE_FAILED;
             o->since_ns = in->since_ns;

@@ -52,12 +52,13 @@ static json_t *dep_json(const dep *p)
             for (int k = 0; k < s->n_ids; k++)
                 if (s->ids[k] == info[j].id && s->claims[k])
                     cs__dep_claim_name(p, s, s->claims[k], claim, sizeof claim);
-            json_t *inst = json_pack("{s:s, s:o, s:o, s:s, s:s, s:s, s:o, s:i, s:i, s:s}", "name",
-                                     name, "claim", claim[0] ? json_string(claim) : json_null(),
-                                     "cpus", cpus, "device", info[j].device, "version", s->version,
-                                     "state", cs_rt_instance_state_name(info[j].state), "since",
-                                     timestamp(info[j].since_ns), "restarts", s->restarts,
-                                     "running", info[j].running, "reason", info[j].reason);
+            json_t *inst =
+                json_pack("{s:s, s:o, s:o, s:o, s:s, s:s, s:o, s:i, s:i, s:s}", "name", name,
+                          "claim", claim[0] ? json_string(claim) : json_null(), "cpus", cpus,
+                          "device", info[j].device[0] ? json_string(info[j].device) : json_null(),
+                          "version", s->version, "state", cs_rt_instance_state_name(info[j].state),
+                          "since", timestamp(info[j].since_ns), "restarts", s->restarts, "running",
+                          info[j].running, "reason", info[j].reason);
             if (inst && s->ext) cs__ext_instance_json(s, info[j].id, inst);
             json_array_append_new(instances, inst);
         }
