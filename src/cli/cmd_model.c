@@ -246,7 +246,7 @@ static int push(ctx *c, int argc, char **argv)
         return cs_cli_error("model", "%s is %s: push takes one .onnx file", file,
                             S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
     cs_http_reply rep;
-    int rc;
+    int rc = CS_CLI_OK;
     char hdr[MAX_LABELS + 4][HEADER_LABEL_MAX];
     const char *hdrs[MAX_LABELS + 8];
     int n = 0;
