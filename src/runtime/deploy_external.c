@@ -214,22 +214,35 @@ out:
 }
 
 /* After a failure to start or a failed process: the next start waits out the back-off. */
-static void back_off(cs_deployer *d, ext_pool *pool, ext_inst *in, const char *why, int64_t now)
+/* Records in's failure under mu: when to retry, since when, and why. Returns the delay. */
+static int64_t note_failure(ext_pool *pool, ext_inst *in, const char *why, int64_t now)
 {
     cs_backoff_policy bp = cs__dep_backoff_policy(&pool->p->spec);
     int64_t ran = in->ready_ms ? now - in->ready_ms : 0;
-    pthread_mutex_lock(&d->mu);
     int64_t delay = cs_backoff_next(&in->bo, &bp, ran);
     in->retry_at_ms = now + delay;
     in->ready_ms = 0;
     in->since_ns = cs_wall_ns();
     snprintf(in->reason, sizeof in->reason, "%.400s; restarting in %lld ms", why, (long long)delay);
-    pthread_mutex_unlock(&d->mu);
+    return delay;
+}
+
+static void failure_event(cs_deployer *d, ext_pool *pool, ext_inst *in, const char *why,
+                          int64_t delay)
+{
     char name[CS_DEPLOY_NAME_MAX + 48];
     instance_name(pool, in, name, sizeof name);
     cs__dep_event(d, pool->p, "deployment.instance_failed",
                   json_pack("{s:s, s:s, s:s, s:I}", "version", pool->version, "instance", name,
                             "reason", why, "retry_in_ms", (json_int_t)delay));
+}
+
+static void back_off(cs_deployer *d, ext_pool *pool, ext_inst *in, const char *why, int64_t now)
+{
+    pthread_mutex_lock(&d->mu);
+    int64_t delay = note_failure(pool, in, why, now);
+    pthread_mutex_unlock(&d->mu);
+    failure_event(d, pool, in, why, delay);
 }
 
 /* Starts (or restarts) in's process, publishing it under mu. */
@@ -426,9 +439,11 @@ void cs__ext_heal(cs_deployer *d, dep *p, slot *s, int64_t now)
             in->proc = NULL; /* no new requests; the ones on it get no answer and retry */
             in->restarts++;
             if (p->m.restarts) cs_metric_add(p->m.restarts, 1);
+            /* with the reason in the same step: a status never shows it Failed without one */
+            int64_t delay = note_failure(pool, in, why, now);
             pthread_mutex_unlock(&d->mu);
             cs_extproc_stop(proc, 0); /* it failed: no grace (it exited, or does not answer) */
-            back_off(d, pool, in, why, now);
+            failure_event(d, pool, in, why, delay);
         } else if (!in->proc && now >= in->retry_at_ms) {
             run(d, pool, in);
         }
