@@ -62,6 +62,15 @@ static void assert_close(const float *got, const float *want, int n)
             fail_msg("element %d: %.9g, want %.9g", i, (double)got[i], (double)want[i]);
 }
 
+/* A one-thread CPU session and a cuda:0 session of m, to compare. */
+static void open_pair(const cs_model_t *m, cs_session_t **cpu, cs_session_t **gpu)
+{
+    cs_session_options copts = {.threads = 1}, gopts = {.threads = 1, .device = "cuda:0"};
+    cs_error err;
+    assert_int_equal(cs_session_new(m, &copts, cpu, &err), CS_OK);
+    assert_int_equal(cs_session_new(m, &gopts, gpu, &err), CS_OK);
+}
+
 /* The i-th launch's parameter k, which must be `size` bytes. */
 static const void *param(const fake_cuda_launch *l, int k, size_t size)
 {
@@ -108,10 +117,8 @@ static void test_digits(void **state)
     cs_model_t *m = NULL;
     cs_session_t *cpu = NULL, *gpu = NULL;
     cs_error err;
-    cs_session_options copts = {.threads = 1}, gopts = {.threads = 1, .device = "cuda:0"};
     assert_int_equal(cs_model_load_file(DIGITS, &m, &err), CS_OK);
-    assert_int_equal(cs_session_new(m, &copts, &cpu, &err), CS_OK);
-    assert_int_equal(cs_session_new(m, &gopts, &gpu, &err), CS_OK);
+    open_pair(m, &cpu, &gpu);
     float x[2 * 64], want[2 * 10], got[2 * 10];
     for (int i = 0; i < 2 * 64; i++) x[i] = (float)((i * 37) % 16);
     run_digits(cpu, x, want);
@@ -170,21 +177,26 @@ out:
 enum { X, W, IDX, M, R, S, T, A, U, G, C, N_VALUES };
 enum { N_MUL, N_RELU, N_SOFTMAX, N_TRANSPOSE, N_SOFTMAX1, N_MEAN, N_GATHER, N_CONCAT, N_NODES };
 
+#define MAX_VALUES 16
+#define MAX_NODES  10
+
+/* A graph in memory, as onnx.c would load it: values, nodes, initializers. */
 typedef struct graph {
     struct cs_model m;
-    cs__value values[N_VALUES];
-    cs__node nodes[N_NODES];
-    int in[N_NODES][2], out[N_NODES][1];
-    cs__attr attr[N_NODES][2];
+    cs__value values[MAX_VALUES];
+    cs__node nodes[MAX_NODES];
+    int in[MAX_NODES][5], out[MAX_NODES][1];
+    cs__attr attr[MAX_NODES][2];
     int inputs[2], outputs[3];
-    cs_tensor w;
-    float wd[4];
+    cs_tensor init[9];
+    float f[8];
+    int64_t ints[16];
 } graph;
 
-static void add_node(graph *g, int i, const char *op, int n_in, int a, int b, int out, int n_attr)
+static void add_node_at(graph *g, int i, const char *op, int64_t opset, int n_in, const int *in,
+                        int out, int n_attr)
 {
-    g->in[i][0] = a;
-    g->in[i][1] = b;
+    memcpy(g->in[i], in, (size_t)n_in * sizeof *in);
     g->out[i][0] = out;
     g->nodes[i] = (cs__node){.name = op,
                              .op_type = op,
@@ -195,10 +207,47 @@ static void add_node(graph *g, int i, const char *op, int n_in, int a, int b, in
                              .out = g->out[i],
                              .n_attr = n_attr,
                              .attr = g->attr[i],
-                             .opset = 13,
-                             .schema = cs__op_find(op, "", 13)};
+                             .opset = opset,
+                             .schema = cs__op_find(op, "", opset)};
     assert_non_null(g->nodes[i].schema);
     g->values[out].producer = i;
+    if (i >= g->m.n_nodes) g->m.n_nodes = i + 1;
+}
+
+static void add_node(graph *g, int i, const char *op, int n_in, int a, int b, int out, int n_attr)
+{
+    add_node_at(g, i, op, 13, n_in, (const int[]){a, b}, out, n_attr);
+}
+
+/* Names the values, and points the model at the graph's arrays: inputs and outputs are
+ * the first n_inputs and n_outputs of g->inputs and g->outputs. */
+static void graph_init(graph *g, int n_values, const char *const *names)
+{
+    memset(g, 0, sizeof *g);
+    for (int v = 0; v < n_values; v++)
+        g->values[v] = (cs__value){.name = names[v], .rank = -1, .producer = -1};
+    g->m.values = g->values;
+    g->m.n_values = n_values;
+    g->m.nodes = g->nodes;
+    g->m.inputs = g->inputs;
+    g->m.outputs = g->outputs;
+}
+
+static void graph_io(graph *g, int n_inputs, int n_outputs)
+{
+    g->m.n_inputs = n_inputs;
+    g->m.n_outputs = n_outputs;
+    for (int i = 0; i < n_inputs; i++) g->values[g->inputs[i]].is_input = 1;
+    for (int j = 0; j < n_outputs; j++) g->values[g->outputs[j]].is_output = 1;
+}
+
+/* An initializer of g: value v is t, with data. */
+static void set_init(graph *g, int slot, int v, cs_dtype t, int rank, const int64_t *dims,
+                     void *data)
+{
+    g->init[slot] = (cs_tensor){.dtype = t, .rank = rank, .data = data};
+    memcpy(g->init[slot].dims, dims, (size_t)rank * sizeof *dims);
+    g->values[v].init = &g->init[slot];
 }
 
 static cs__attr int_attr(const char *name, int64_t v)
@@ -213,14 +262,12 @@ static cs__attr ints_attr(const char *name, int n, const int64_t *v)
 
 static void build(graph *g)
 {
-    static const char *names[N_VALUES] = {"x", "w", "idx", "m", "r", "s", "t", "a", "u", "g", "c"};
-    static const int64_t perm[3] = {0, 2, 1}, axes[1] = {2};
-    memset(g, 0, sizeof *g);
-    for (int v = 0; v < N_VALUES; v++)
-        g->values[v] = (cs__value){.name = names[v], .rank = -1, .producer = -1};
-    for (int i = 0; i < 4; i++) g->wd[i] = 0.5f * (float)(i + 1);
-    g->w = (cs_tensor){.dtype = CS_DTYPE_FLOAT32, .rank = 1, .dims = {4}, .data = g->wd};
-    g->values[W].init = &g->w;
+    static const char *const names[N_VALUES] = {"x", "w", "idx", "m", "r", "s",
+                                                "t", "a", "u",   "g", "c"};
+    static const int64_t perm[3] = {0, 2, 1}, axes[1] = {2}, wdims[1] = {4};
+    graph_init(g, N_VALUES, names);
+    for (int i = 0; i < 4; i++) g->f[i] = 0.5f * (float)(i + 1);
+    set_init(g, 0, W, CS_DTYPE_FLOAT32, 1, wdims, g->f);
     add_node(g, N_MUL, "Mul", 2, X, W, M, 0);
     add_node(g, N_RELU, "Relu", 1, M, -1, R, 0);
     add_node(g, N_SOFTMAX, "Softmax", 1, R, -1, S, 0);
@@ -237,19 +284,10 @@ static void build(graph *g)
     add_node(g, N_CONCAT, "Concat", 2, M, X, C, 1);
     g->inputs[0] = X;
     g->inputs[1] = IDX;
-    g->values[X].is_input = g->values[IDX].is_input = 1;
     g->outputs[0] = U;
     g->outputs[1] = G;
     g->outputs[2] = C;
-    for (int j = 0; j < 3; j++) g->values[g->outputs[j]].is_output = 1;
-    g->m.values = g->values;
-    g->m.n_values = N_VALUES;
-    g->m.nodes = g->nodes;
-    g->m.n_nodes = N_NODES;
-    g->m.inputs = g->inputs;
-    g->m.n_inputs = 2;
-    g->m.outputs = g->outputs;
-    g->m.n_outputs = 3;
+    graph_io(g, 2, 3);
 }
 
 #define N_U (2 * 4)
@@ -279,9 +317,7 @@ static void test_small_graph(void **state)
     build(g);
     cs_session_t *cpu = NULL, *gpu = NULL;
     cs_error err;
-    cs_session_options copts = {.threads = 1}, gopts = {.threads = 1, .device = "cuda:0"};
-    assert_int_equal(cs_session_new(&g->m, &copts, &cpu, &err), CS_OK);
-    assert_int_equal(cs_session_new(&g->m, &gopts, &gpu, &err), CS_OK);
+    open_pair(&g->m, &cpu, &gpu);
     const int64_t idx[2] = {2, -3};
     float u[N_U], gv[N_G], c[N_C], wu[N_U], wg[N_G], wc[N_C];
     assert_int_equal(run_graph(cpu, idx, wu, wg, wc, &err), CS_OK);
@@ -349,6 +385,107 @@ static void test_small_graph(void **state)
     const int64_t bad[2] = {0, 3};
     assert_int_equal(run_graph(gpu, bad, u, gv, c, &err), CS_ERR_INVALID);
     assert_string_equal(err.msg, "Gather 'Gather': index 3 is out of range for an axis of 3");
+out:
+    cs_session_free(gpu);
+    cs_session_free(cpu);
+    free(g);
+}
+
+/* x [2,3,4] fed; the rest initializers:
+ *   l = LayerNormalization(x, scale, bias) (opset 17);
+ *   sl = Slice(l, starts [2, 0], ends [-5, 3], axes [2, 1], steps [-1, 2]) [2,2,3];
+ *   e = Expand(sl, [2,2,2,3]); rs = ReduceSum(e, axes [1]) [2,1,2,3]; y = Reshape(rs, [2,6]).
+ * Every node on cuda:0; Slice and Expand are strided copies, the ReduceSum the column
+ * kernel (inner 6), the Reshape a device copy. */
+enum { LX, LSCALE, LBIAS, LL, LST, LEN, LAX, LSP, LSL, LSH, LE, LRA, LRS, LRSH, LY, N_LVALUES };
+
+static void build_layout(graph *g)
+{
+    static const char *const names[N_LVALUES] = {"x",    "scale", "bias",  "l",      "starts",
+                                                 "ends", "axes",  "steps", "sl",     "shape",
+                                                 "e",    "raxes", "rs",    "rshape", "y"};
+    static const int64_t four[1] = {4}, two[1] = {2}, one[1] = {1};
+    static const int64_t vals[16] = {2, 0, -5, 3, 2, 1, -1, 2, 2, 2, 2, 3, 1, 2, 6, 0};
+    graph_init(g, N_LVALUES, names);
+    memcpy(g->ints, vals, sizeof vals);
+    for (int i = 0; i < 8; i++) g->f[i] = 0.25f * (float)(i + 1) - (i >= 4 ? 1.0f : 0.0f);
+    set_init(g, 0, LSCALE, CS_DTYPE_FLOAT32, 1, four, g->f);
+    set_init(g, 1, LBIAS, CS_DTYPE_FLOAT32, 1, four, g->f + 4);
+    for (int k = 0; k < 4; k++) /* starts, ends, axes, steps */
+        set_init(g, 2 + k, LST + k, CS_DTYPE_INT64, 1, two, g->ints + 2 * k);
+    add_node_at(g, 0, "LayerNormalization", 17, 3, (const int[]){LX, LSCALE, LBIAS}, LL, 0);
+    add_node_at(g, 1, "Slice", 13, 5, (const int[]){LL, LST, LEN, LAX, LSP}, LSL, 0);
+    set_init(g, 6, LSH, CS_DTYPE_INT64, 1, four, g->ints + 8);
+    set_init(g, 7, LRA, CS_DTYPE_INT64, 1, one, g->ints + 12);
+    set_init(g, 8, LRSH, CS_DTYPE_INT64, 1, two, g->ints + 13);
+    add_node_at(g, 2, "Expand", 13, 2, (const int[]){LSL, LSH}, LE, 0);
+    add_node_at(g, 3, "ReduceSum", 13, 2, (const int[]){LE, LRA}, LRS, 0);
+    add_node_at(g, 4, "Reshape", 13, 2, (const int[]){LRS, LRSH}, LY, 0);
+    g->inputs[0] = LX;
+    g->outputs[0] = LY;
+    graph_io(g, 1, 1);
+}
+
+static void run_layout(cs_session_t *s, float *y)
+{
+    float x[24];
+    for (int i = 0; i < 24; i++) x[i] = (float)((i * 5) % 13) / 4.0f - 1.5f;
+    cs_tensor in = {CS_DTYPE_FLOAT32, 3, {2, 3, 4}, x}, out;
+    const char *names[] = {"x"};
+    cs_error err;
+    assert_int_equal(cs_session_run(s, 1, names, &in, 1, &out, &err), CS_OK);
+    assert_int_equal(out.rank, 2);
+    memcpy(y, out.data, 12 * sizeof *y);
+}
+
+static void test_layout_graph(void **state)
+{
+    (void)state;
+    graph *g = calloc(1, sizeof *g);
+    build_layout(g);
+    cs_session_t *cpu = NULL, *gpu = NULL;
+    open_pair(&g->m, &cpu, &gpu);
+    float want[12], got[12];
+    run_layout(cpu, want);
+    launches_clear();
+    run_layout(gpu, got);
+    assert_close(got, want, 12);
+    for (int i = 0; i < g->m.n_nodes; i++)
+        assert_int_equal(where(gpu, i), built() ? CS_DEVICE_CUDA : CS_DEVICE_CPU);
+    if (!built()) {
+        assert_int_equal(launch_count(), 0);
+        goto out;
+    }
+    assert_int_equal(launch_count(), 4);
+    const fake_cuda_launch *l = launch_get(0);
+    assert_launch(l, "cs_layernorm_f32", CS_CUDA_ROW_BLOCK);
+    assert_int_equal(param_i64(l, 4), 6); /* rows */
+    assert_int_equal(param_i64(l, 5), 4); /* cols */
+    float eps;
+    memcpy(&eps, param(l, 6, 4), 4);
+    assert_true(eps == 1e-5f);
+    cs_cuda_strided st;
+    assert_launch(launch_get(1), "cs_strided_copy_b32", CS_CUDA_BLOCK);
+    memcpy(&st, param(launch_get(1), 3, CS_CUDA_STRIDED_SIZE), sizeof st);
+    const int64_t sdims[3] = {2, 2, 3}, sstrides[3] = {12, 8, -1};
+    assert_int_equal(st.rank, 3);
+    assert_int_equal(st.base, 2);
+    assert_memory_equal(st.dims, sdims, sizeof sdims);
+    assert_memory_equal(st.strides, sstrides, sizeof sstrides);
+    assert_launch(launch_get(2), "cs_strided_copy_b32", CS_CUDA_BLOCK);
+    memcpy(&st, param(launch_get(2), 3, CS_CUDA_STRIDED_SIZE), sizeof st);
+    const int64_t edims[4] = {2, 2, 2, 3}, estrides[4] = {0, 6, 3, 1};
+    assert_int_equal(st.rank, 4);
+    assert_int_equal(st.base, 0);
+    assert_memory_equal(st.dims, edims, sizeof edims);
+    assert_memory_equal(st.strides, estrides, sizeof estrides);
+    l = launch_get(3);
+    assert_launch(l, "cs_reduce_sum_cols_f32", CS_CUDA_BLOCK);
+    cs_cuda_reduce_args r;
+    memcpy(&r, param(l, 2, CS_CUDA_REDUCE_ARGS_SIZE), sizeof r);
+    assert_int_equal(r.outer, 2);
+    assert_int_equal(r.reduced, 2);
+    assert_int_equal(r.inner, 6);
 out:
     cs_session_free(gpu);
     cs_session_free(cpu);
@@ -442,6 +579,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_digits),
         cmocka_unit_test(test_small_graph),
+        cmocka_unit_test(test_layout_graph),
         cmocka_unit_test(test_declines),
         cmocka_unit_test(test_module_unavailable),
     };
