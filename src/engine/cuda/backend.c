@@ -3,14 +3,15 @@
  *
  * A backend's init loads the driver (driver.h), checks that the ordinal exists, retains
  * the device's primary context (the one the CUDA runtime, cuBLASLt and cuDNN use too),
- * creates one non-blocking stream and loads the project's kernels (launch.c); it runs under
- * one lock, once per device, and a failure says "device cuda:N is unavailable: <why>" (a
- * module the device cannot load is no failure: its nodes then run on the CPU). supports()
- * picks from the family tables of cuda_ops.h, or from a table a test set. Buffers are cuMemAlloc'd
- * (256-byte aligned). Copies to the device are queued on the stream and return at once (the driver
- * has read pageable host memory by then); copies to the host wait for the stream, since the caller
- * reads the bytes next. Driver calls cost a context switch check each (cuCtxSetCurrent on
- * the calling thread, a thread-local store in the driver).
+ * creates one non-blocking stream and loads the project's kernels (launch.c); it runs
+ * under one lock, once per device, and a failure says "device cuda:N is unavailable:
+ * <why>" (a module the device cannot load is no failure: its nodes then run on the CPU).
+ * supports() picks from the family tables of cuda_ops.h, or from a table a test set.
+ * Buffers are cuMemAlloc'd (256-byte aligned). Copies to the device are queued on the
+ * stream and return at once (the driver has read pageable host memory by then); copies to
+ * the host wait for the stream, since the caller reads the bytes next. Driver calls cost
+ * a context switch check each (cuCtxSetCurrent on the calling thread, a thread-local store
+ * in the driver).
  */
 #include "engine/cuda/cuda_ops.h"
 
