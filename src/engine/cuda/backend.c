@@ -2,15 +2,18 @@
  * backend.c - the CUDA backend: device memory, copies on the device's stream, its kernels.
  *
  * A backend's init loads the driver (driver.h), checks that the ordinal exists, retains
- * the device's primary context (the one the CUDA runtime, cuBLASLt and cuDNN use too) and
- * creates one non-blocking stream; it runs under one lock, once per device, and a failure
- * says "device cuda:N is unavailable: <why>". Buffers are cuMemAlloc'd (256-byte aligned).
- * Copies to the device are queued on the stream and return at once (the driver has read
- * pageable host memory by then); copies to the host wait for the stream, since the caller
- * reads the bytes next. Driver calls cost a context switch check each (cuCtxSetCurrent on
- * the calling thread, a thread-local store in the driver).
+ * the device's primary context (the one the CUDA runtime, cuBLASLt and cuDNN use too),
+ * creates one non-blocking stream and loads the project's kernels (launch.c); it runs
+ * under one lock, once per device, and a failure says "device cuda:N is unavailable:
+ * <why>" (a module the device cannot load is no failure: its nodes then run on the CPU).
+ * supports() picks from the family tables of cuda_ops.h, or from a table a test set.
+ * Buffers are cuMemAlloc'd (256-byte aligned). Copies to the device are queued on the
+ * stream and return at once (the driver has read pageable host memory by then); copies to
+ * the host wait for the stream, since the caller reads the bytes next. Driver calls cost
+ * a context switch check each (cuCtxSetCurrent on the calling thread, a thread-local store
+ * in the driver).
  */
-#include "engine/cuda/cuda_be.h"
+#include "engine/cuda/cuda_ops.h"
 
 #include <pthread.h>
 #include <stdint.h>
@@ -49,17 +52,36 @@ cs_status cs__cuda_enter(const cs__cuda_be *b, cs_error *err)
     return r == CS__CU_SUCCESS ? CS_OK : fail(b, r, "cuCtxSetCurrent", err);
 }
 
-static const cs__kernel *cuda_supports(const cs__backend *be, const cs__node *n,
-                                       const cs_tensor *const *in, cs_error *err)
+/* The entry of table serving n's (op, domain, opset), or NULL. */
+static const cs__kernel *find(const cs__kernel *table, const cs__node *n)
 {
     const cs__kernel *best = NULL;
-    for (const cs__kernel *k = kernels; k && k->op; k++)
+    for (const cs__kernel *k = table; k && k->op; k++)
         if (cs__op_entry_serves(k->op, k->domain, k->since, n->op_type, n->domain, n->opset,
                                 best ? best->since : -1))
             best = k;
+    return best;
+}
+
+/* The test table when one is set, else the family tables (cuda_ops.h) when the device has
+ * the module; then the kernel's types and its accepts() hook decide. */
+static const cs__kernel *cuda_supports(const cs__backend *be, const cs__node *n,
+                                       const cs_tensor *const *in, cs_error *err)
+{
+    static const cs__kernel *const families[] = {cs__cuda_eltwise_kernels, cs__cuda_rows_kernels,
+                                                 cs__cuda_move_kernels};
+    const cs__cuda_be *b = of(be);
+    const cs__kernel *best = find(kernels, n);
+    for (size_t i = 0; !kernels && b->module && !best && i < sizeof families / sizeof *families;
+         i++)
+        best = find(families[i], n);
     if (!best) {
-        cs__node_error(err, n, CS_ERR_UNSUPPORTED, "no CUDA kernel for it (opset %lld)",
-                       (long long)n->opset);
+        if (!kernels && !b->module)
+            cs__node_error(err, n, CS_ERR_UNSUPPORTED, "no CUDA kernels on %s: %s", be->name,
+                           b->no_kernels);
+        else
+            cs__node_error(err, n, CS_ERR_UNSUPPORTED, "no CUDA kernel for it (opset %lld)",
+                           (long long)n->opset);
         return NULL;
     }
     if (best->types && best->type_input < n->n_in && in[best->type_input]) {
@@ -70,7 +92,7 @@ static const cs__kernel *cuda_supports(const cs__backend *be, const cs__node *n,
             return NULL;
         }
     }
-    return best;
+    return best->accepts && !best->accepts(n, in, err) ? NULL : best;
 }
 
 static void *cuda_alloc(const cs__backend *be, size_t bytes)
@@ -155,6 +177,7 @@ static cs_status open_device(cs__cuda_be *b, cs_error *err)
     if (rc == CS_OK && (r = b->cu->StreamCreate(&b->stream, CS__CU_STREAM_NON_BLOCKING)))
         rc = fail(b, r, "cuStreamCreate", err);
     if (rc == CS_OK && (rc = describe(b, err))) b->cu->StreamDestroy(b->stream);
+    if (rc == CS_OK) cs__cuda_module_load(b);
     if (rc) b->cu->DevicePrimaryCtxRelease(b->dev);
     return rc;
 }

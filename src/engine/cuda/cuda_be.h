@@ -11,10 +11,20 @@
 
 #include "engine/backend.h"
 #include "engine/cuda/driver.h"
+#include "engine/cuda/kernels.h"
 
 #include <stdbool.h>
 
 #define CS__CUDA_MAX_DEVICES 16
+
+/* The project's kernels by index, in kernels.h's CS_CUDA_KERNELS order: CS__CUK_add_f32 is
+ * the index of "cs_add_f32" in a device's function table. */
+enum {
+#define CS__CUK_ENUM(suffix) CS__CUK_##suffix,
+    CS_CUDA_KERNELS(CS__CUK_ENUM)
+#undef CS__CUK_ENUM
+        CS__CUK_COUNT
+};
 
 typedef struct cs__cuda_be {
     cs__backend base; /* first: a cs__backend * of this backend is a cs__cuda_be * */
@@ -27,6 +37,11 @@ typedef struct cs__cuda_be {
     size_t total_mem, free_mem; /* device memory in bytes, as init found it */
     int cc_major, cc_minor, sm_count;
     char device_name[96];
+    /* The embedded fatbin, loaded into ctx once by init, and every kernel of it looked up;
+     * NULL when it could not be (no_kernels says why), and then no node runs here. */
+    cs__cu_module module;
+    cs__cu_function fn[CS__CUK_COUNT];
+    char no_kernels[192];
 } cs__cuda_be;
 
 static inline const cs__cuda_be *cs__cuda_be_of(const cs__backend *be)
@@ -42,9 +57,10 @@ const cs__backend *cs__cuda_backend_get(int id);
  * call of the backend and its kernels needs; an error names the device. */
 cs_status cs__cuda_enter(const cs__cuda_be *b, cs_error *err);
 
-/* The {0}-terminated kernel table supports() picks from, by the lookup rule of the CPU's
- * (cs__op_entry_serves); NULL, the default, is none. Set it before sessions are created:
- * the planner reads it unlocked. */
+/* A {0}-terminated kernel table that supports() picks from instead of the backend's own
+ * (cuda_ops.h), by the lookup rule of the CPU's (cs__op_entry_serves); NULL, the default,
+ * means the backend's own. Tests set it before sessions are created: the planner reads it
+ * unlocked. */
 void cs__cuda_kernels_set(const cs__kernel *table);
 
 #endif
