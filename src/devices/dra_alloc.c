@@ -209,6 +209,8 @@ static int suitable(search *s, const alt *a, size_t dev, bool all_mode)
         } else if (!cs__dra_consumed(cap, &q->value, &use) ||
                    cs_quantity_cmp(use, cap->value) > 0) {
             return NONE;
+        } else if (all_mode && d->consumed[cap - d->d->caps] + use.milli > cap->value.milli) {
+            return NONE; /* All leaves out a shared device that earlier claims filled */
         }
     }
     return FOUND;
