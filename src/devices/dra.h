@@ -88,6 +88,10 @@ typedef struct cs_dra_device {
     const char *node_name;
     bool all_nodes;
     const cs_ynode *node_sel; /* a core/v1 NodeSelector as written */
+    /* bindingConditions and bindingFailureConditions as written (NULL when absent): copied
+     * into each allocation result as Kubernetes' allocator does; capstan does not wait for
+     * them before binding. */
+    const cs_ynode *binding_conditions, *binding_failure_conditions;
 } cs_dra_device;
 
 typedef struct cs_dra_slice {

@@ -186,7 +186,7 @@ static int suitable(search *s, const alt *a, size_t dev, bool all_mode)
 {
     const cs__dra_dev *d = &s->inv->devs[dev];
     const cs__dra_pool *p = &s->inv->pools[d->pool];
-    if (p->incomplete || p->invalid) return NONE;
+    if (d->foreign || p->incomplete || p->invalid) return NONE;
     if (!all_mode && !a->r->admin_access && d->used) return NONE;
     char owner[300];
     snprintf(owner, sizeof owner, "class %s", a->r->cls->name);
@@ -209,6 +209,8 @@ static int suitable(search *s, const alt *a, size_t dev, bool all_mode)
         } else if (!cs__dra_consumed(cap, &q->value, &use) ||
                    cs_quantity_cmp(use, cap->value) > 0) {
             return NONE;
+        } else if (all_mode && d->consumed[cap - d->d->caps] + use.milli > cap->value.milli) {
+            return NONE; /* All leaves out a shared device that earlier claims filled */
         }
     }
     return FOUND;
@@ -631,7 +633,7 @@ static int mark_busy(search *s, bool *pool_busy, cs_map *root_busy)
 {
     for (size_t i = 0; i < s->inv->n_devs; i++) {
         const cs__dra_dev *d = &s->inv->devs[i];
-        if (!d->used && !d->shares) continue;
+        if (d->foreign || (!d->used && !d->shares)) continue;
         pool_busy[d->pool] = true;
         const char *root = pcie_root(d->d);
         char key[512];

@@ -45,6 +45,7 @@ typedef struct cs__dra_dev {
     const cs_dra_device *d;
     const cs_dra_slice *slice; /* driver and pool names */
     size_t pool;
+    bool foreign;             /* another node's: counts for the pool, never allocated here */
     bool used;                /* allocated exclusively (not counting admin access) */
     size_t shares;            /* allocations of an allowMultipleAllocations device */
     int64_t *consumed;        /* milli-units per d->caps entry, for shared devices */

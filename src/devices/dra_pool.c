@@ -3,14 +3,16 @@
  * their devices are already in use, and how much of each shared counter and shared
  * capacity is consumed.
  *
- * Pools follow Kubernetes' GatherPools: slices are grouped by (driver, pool); only the
- * newest generation counts; a pool whose newest generation has fewer slices than
- * resourceSliceCount is incomplete (never used, an error for allocationMode All); a pool
- * with duplicate device names, more slices than it announces, or devices consuming
- * counters it does not define is invalid. Devices that list coreCPUs also track which of
- * those CPUs an allocation holds (read back from claims' status.devices), and hand the
- * lowest free ones to each new allocation. Everything is allocated in the caller's arena;
- * building is O(slices + devices) with hash lookups.
+ * Pools follow Kubernetes' GatherPools: slices are grouped by (driver, pool); a pool counts
+ * when one of its slices serves the node, and then the newest generation among those
+ * slices; a pool whose generation has another number of slices than resourceSliceCount is
+ * incomplete (never used, an error for allocationMode All); a pool with duplicate device
+ * names or devices consuming counters it does not define is invalid. The devices of the
+ * pool's slices for other nodes are kept as foreign: never allocated here, but their
+ * allocations consume the pool's shared counters and they count in the pool's checks. Devices that
+ * list coreCPUs also track which of those CPUs an allocation holds (read back from claims'
+ * status.devices), and hand the lowest free ones to each new allocation. Everything is allocated in
+ * the caller's arena; building is O(slices + devices) with hash lookups.
  */
 #include "devices/dra_int.h"
 
@@ -41,6 +43,7 @@ int cs__dra_find_counter(const cs_dra_counter_set *s, const char *name)
 
 /* Newest generation per pool and the pools in order of first appearance. */
 typedef struct pool_acc {
+    bool relevant; /* some slice serves the node */
     int64_t generation;
     size_t n_slices, n_devices, n_sets;
     int64_t announced;
@@ -102,25 +105,26 @@ cs_status cs__dra_inventory(const cs_dra_set *set, const cs_dra_options *opt, cs
         if (!pi) {
             pi = ++inv->n_pools;
             first[pi - 1] = s;
-            acc[pi - 1].generation = s->generation;
             if (cs_map_put(&pools, k, (void *)(uintptr_t)pi) != CS_OK) rc = nomem(err);
         }
         pool_of[i] = pi - 1;
-        if (s->generation > acc[pi - 1].generation) acc[pi - 1].generation = s->generation;
+        pool_acc *p = &acc[pi - 1];
+        if (cs__dra_slice_eligible(s, opt) && (!p->relevant || s->generation > p->generation)) {
+            p->relevant = true;
+            p->generation = s->generation;
+        }
     }
     cs_map_free(&pools);
     /* Pass 2: count what the newest generation holds. */
     for (size_t i = 0; rc == CS_OK && i < n_slices; i++) {
         const cs_dra_slice *s = slices[i];
         pool_acc *p = &acc[pool_of[i]];
-        if (s->generation != p->generation) continue;
+        if (!p->relevant || s->generation != p->generation) continue;
         p->n_slices++;
         p->announced = s->slice_count;
         p->n_sets += s->n_shared;
-        if (cs__dra_slice_eligible(s, opt)) {
-            p->n_devices += s->n_devices;
-            inv->n_devs += s->n_devices;
-        }
+        p->n_devices += s->n_devices;
+        inv->n_devs += s->n_devices;
     }
     if (rc == CS_OK) {
         inv->pools = cs_arena_zalloc(a, (inv->n_pools + 1) * sizeof *inv->pools, 16);
@@ -133,16 +137,15 @@ cs_status cs__dra_inventory(const cs_dra_set *set, const cs_dra_options *opt, cs
         cs__dra_pool *p = &inv->pools[pi];
         p->driver = first[pi]->driver;
         p->name = first[pi]->pool;
-        p->incomplete = (int64_t)acc[pi].n_slices < acc[pi].announced;
-        if ((int64_t)acc[pi].n_slices > acc[pi].announced)
-            p->invalid = "more slices than resourceSliceCount";
+        p->incomplete = acc[pi].relevant && (int64_t)acc[pi].n_slices != acc[pi].announced;
         p->sets = cs_arena_zalloc(a, (acc[pi].n_sets + 1) * sizeof *p->sets, 16);
         p->used = cs_arena_zalloc(a, (acc[pi].n_sets + 1) * sizeof *p->used, 16);
         if (!p->sets || !p->used) return nomem(err);
         size_t pool_first = next;
         for (size_t i = 0; i < n_slices; i++) {
             const cs_dra_slice *s = slices[i];
-            if (pool_of[i] != pi || s->generation != acc[pi].generation) continue;
+            if (pool_of[i] != pi || !acc[pi].relevant || s->generation != acc[pi].generation)
+                continue;
             for (size_t j = 0; j < s->n_shared; j++) {
                 p->used[p->n_sets] =
                     cs_arena_zalloc(a, (s->shared[j].n_counters + 1) * sizeof(int64_t), 16);
@@ -151,10 +154,10 @@ cs_status cs__dra_inventory(const cs_dra_set *set, const cs_dra_options *opt, cs
                     p->invalid = "duplicate counter set";
                 p->sets[p->n_sets++] = &s->shared[j];
             }
-            if (!cs__dra_slice_eligible(s, opt)) continue;
+            bool here = cs__dra_slice_eligible(s, opt);
             for (size_t j = 0; j < s->n_devices; j++) {
-                if (!cs__dra_device_eligible(s, &s->devices[j], opt)) continue;
                 cs__dra_dev *d = &inv->devs[next++];
+                d->foreign = !here || !cs__dra_device_eligible(s, &s->devices[j], opt);
                 d->d = &s->devices[j];
                 d->slice = s;
                 d->pool = pi;
@@ -175,7 +178,6 @@ cs_status cs__dra_inventory(const cs_dra_set *set, const cs_dra_options *opt, cs
                 return nomem(err);
         }
     }
-    inv->n_devs = next; /* per-device node selection may have left devices out */
     for (size_t i = 0; rc == CS_OK && i < set->claims.len; i++) {
         const cs_dra_claim *c = *(cs_dra_claim **)cs_vec_at(&set->claims, i);
         if (c->state == CS_DRA_ALLOCATED) cs__dra_commit(inv, c);

@@ -530,6 +530,8 @@ static cs_status decode_device(cs__dra_ctx *c, const cs_ynode *v, cs_dra_device 
     if (rc == CS_OK) rc = get_str(c, v, "nodeName", false, &d->node_name);
     if (rc == CS_OK) rc = get_bool(c, v, "allNodes", &d->all_nodes);
     if (rc == CS_OK) rc = decode_node_selector(c, v, &d->node_sel);
+    if (rc == CS_OK) rc = get_seq(c, v, "bindingConditions", &d->binding_conditions);
+    if (rc == CS_OK) rc = get_seq(c, v, "bindingFailureConditions", &d->binding_failure_conditions);
     return rc;
 }
 

@@ -70,6 +70,10 @@ static cs_ynode *result_node(wctx *w, const cs_dra_result *r)
     if (r->admin_access) put(m, "adminAccess", cs_ynode_scalar(&w->a, "true", false));
     if (r->req && r->req->tolerations_node) put(m, "tolerations", r->req->tolerations_node);
     if (r->share_id) put(m, "shareID", str(w, r->share_id));
+    if (r->dev && r->dev->binding_conditions)
+        put(m, "bindingConditions", (cs_ynode *)r->dev->binding_conditions);
+    if (r->dev && r->dev->binding_failure_conditions)
+        put(m, "bindingFailureConditions", (cs_ynode *)r->dev->binding_failure_conditions);
     if (r->n_consumed) {
         cs_ynode *cc = node(w, CS_YNODE_MAP, r->n_consumed);
         for (size_t i = 0; i < r->n_consumed; i++)

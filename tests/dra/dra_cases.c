@@ -16,6 +16,8 @@
  *       results:          # in order; only the fields given are compared
  *       - {request: req-0, driver: gpu.example.com, pool: pool-a, device: dev-0}
  *       - {request: req-1, device: dev-3, consumedCapacity: {memory: 8Gi}}
+ *       - {request: req-2, tolerations: [{key: k, operator: Exists}]}  # lists as JSON text
+ *       - {request: req-3, bindingConditions: none}   # none: the field is absent
  *       nodeSelector: none  # optional: status.allocation.nodeSelector (none: absent)
  *       config:           # optional: status.allocation.devices.config, in order; only the
  *       - {source: FromClass, requests: [req-0]}   # keys given are compared (none: absent)
@@ -81,6 +83,25 @@ static bool same_qty(const char *a, const char *b)
            cs_quantity_parse(b, &y, &err) == CS_OK && cs_quantity_cmp(x, y) == 0;
 }
 
+/* Whether got (maybe NULL) is want as JSON text; want "none" means absent. */
+static bool same_json(const cs_ynode *want, const cs_ynode *got, char *why, size_t cap)
+{
+    if (want->kind == CS_YNODE_SCALAR && strcmp(want->s, "none") == 0) {
+        snprintf(why, cap, "present");
+        return got == NULL;
+    }
+    cs_sbuf a, b;
+    cs_sbuf_init(&a, 0);
+    cs_sbuf_init(&b, 0);
+    bool same = got && cs_ynode_write_json(want, &a) == CS_OK &&
+                cs_ynode_write_json(got, &b) == CS_OK && a.len == b.len &&
+                memcmp(a.data, b.data, a.len) == 0;
+    snprintf(why, cap, "%.*s", (int)b.len, b.data ? b.data : "(none)");
+    cs_sbuf_free(&a);
+    cs_sbuf_free(&b);
+    return same;
+}
+
 static bool check_results(const char *file, const char *claim, const cs_ynode *want,
                           const cs_ynode *got)
 {
@@ -111,8 +132,15 @@ static bool check_results(const char *file, const char *claim, const cs_ynode *w
                                         wc->items[j]->s);
                 continue;
             }
+            if (w->items[k]->kind != CS_YNODE_SCALAR) { /* tolerations, bindingConditions */
+                char why[512];
+                if (!same_json(w->items[k], cs_ynode_get(g, key), why, sizeof why))
+                    return mismatch(file, "claim %s: results[%zu].%s is %s", claim, i, key, why);
+                continue;
+            }
             const char *gv = cs_ynode_str(g, key);
             const char *wv = w->items[k]->s;
+            if (!gv && !cs_ynode_get(g, key) && wv && strcmp(wv, "none") == 0) continue;
             if (!gv) gv = strcmp(key, "adminAccess") == 0 ? "false" : "(none)";
             if (!wv || strcmp(gv, wv) != 0)
                 return mismatch(file, "claim %s: results[%zu].%s = %s, expected %s", claim, i, key,
@@ -147,25 +175,6 @@ static bool check_node_selector(const char *file, const char *claim, const cs_yn
     if (!same)
         mismatch(file, "claim %s: nodeSelector %.*s, expected %.*s", claim, (int)b.len,
                  b.data ? b.data : "", (int)a.len, a.data ? a.data : "");
-    cs_sbuf_free(&a);
-    cs_sbuf_free(&b);
-    return same;
-}
-
-/* Whether got (maybe NULL) is want as JSON text; want "none" means absent. */
-static bool same_json(const cs_ynode *want, const cs_ynode *got, char *why, size_t cap)
-{
-    if (want->kind == CS_YNODE_SCALAR && strcmp(want->s, "none") == 0) {
-        snprintf(why, cap, "present");
-        return got == NULL;
-    }
-    cs_sbuf a, b;
-    cs_sbuf_init(&a, 0);
-    cs_sbuf_init(&b, 0);
-    bool same = got && cs_ynode_write_json(want, &a) == CS_OK &&
-                cs_ynode_write_json(got, &b) == CS_OK && a.len == b.len &&
-                memcmp(a.data, b.data, a.len) == 0;
-    snprintf(why, cap, "%.*s", (int)b.len, b.data ? b.data : "(none)");
     cs_sbuf_free(&a);
     cs_sbuf_free(&b);
     return same;
