@@ -2,6 +2,7 @@
 """doc_output.py - does what a command printed match what the docs show it printing?
 
 usage: doc_output.py json|text|no-error SHOWN_FILE ACTUAL_FILE PORT
+       doc_output.py --self-test   (the rules below on fixed cases, each way)
 Exits 0 when they match; else 1, with the first difference on stdout.
 
 Before comparing, the test's port in the output becomes 8080, as the docs write it. Then:
@@ -111,10 +112,9 @@ def fold(line):
     return " ".join(line.split())
 
 
-def main():
-    kind, shown_file, actual_file, port = sys.argv[1:5]
-    shown = open(shown_file).read()
-    actual = open(actual_file).read().replace("127.0.0.1:%s" % port, "127.0.0.1:8080")
+def matches(kind, shown, actual, port):
+    """0 when actual matches shown (printing nothing), else 1 after printing why."""
+    actual = actual.replace("127.0.0.1:%s" % port, "127.0.0.1:8080")
     actual = actual.replace("localhost:%s" % port, "localhost:8080")
     if kind == "no-error":
         got = answer(actual)
@@ -138,6 +138,52 @@ def main():
             print("no line contains %r; the output: %s" % (want, actual.strip()[:300]))
             return 1
     return 0
+
+
+# (kind, shown, actual, matches?): each rule of the docstring, and where it stops.
+CASES = [
+    ("json", '{"a":1}', '{"a":1}', True),
+    ("json", '{"a":1}', '{"a":1,"b":2}', False),
+    ("json", '{"a":1,...}', '{"a":1,"b":2}', True),
+    ("json", '{"a":1,"c":3}', '{"a":1}', False),
+    ("json", '[1,...]', '[1,2]', True),
+    ("json", '[1]', '[1,2]', False),
+    ("json", '{"a":"..."}', '{"a":{"b":[1]}}', True),
+    ("json", '{"d":"sha256:0ef..."}', '{"d":"sha256:0efab"}', True),
+    ("json", '{"d":"sha256:0ef..."}', '{"d":"sha256:1efab"}', False),
+    ("json", '{"t":"2026-11-23T13:57:22.7Z"}', '{"t":"2026-12-03T18:00:00Z"}', True),
+    ("json", '{"t":"2026-11-23T13:57:22.7Z"}', '{"t":"yesterday"}', False),
+    ("json", '{"u":"http://127.0.0.1:8080/x"}', '{"u":"http://127.0.0.1:4242/x"}', True),
+    ("json", '{"a":true}', '{"a":1}', False),
+    ("json", '{"n":2}', 'a line first\n{"n":2.0}', True),
+    ("json", '{"n":2}', 'not json', False),
+    ("text", "VERSION STATE  SIZE", "VERSION   STATE   SIZE  DIGEST\n1 ready", True),
+    ("text", "created", "deployment.capstan.dev/x configured", False),
+    ("no-error", "", '{"items":[]}', True),
+    ("no-error", "", '{"error":"no such model"}', False),
+]
+
+
+def self_test():
+    bad = 0
+    for kind, shown, actual, want in CASES:
+        got = matches(kind, shown, actual, "4242") == 0
+        if got != want:
+            print("doc_output self-test: %s %r ~ %r: %s, want %s" % (kind, shown, actual, got, want))
+            bad += 1
+    return 1 if bad else 0
+
+
+def main():
+    if sys.argv[1:] == ["--self-test"]:
+        import contextlib, io
+        with contextlib.redirect_stdout(io.StringIO()) as quiet:
+            rc = self_test()
+        failures = [l for l in quiet.getvalue().split("\n") if l.startswith("doc_output self-test")]
+        print("\n".join(failures), end="\n" if failures else "")
+        return rc
+    kind, shown_file, actual_file, port = sys.argv[1:5]
+    return matches(kind, open(shown_file).read(), open(actual_file).read(), port)
 
 
 sys.exit(main())

@@ -92,6 +92,11 @@ shown() {
     fi
 }
 
+# The comparison's own rules first, on fixed cases.
+if why=$("$PY" "$HERE/doc_output.py" --self-test); then pass "doc_output.py rules"; else
+    fail "doc_output.py rules: $why"
+fi
+
 # Each file from a fresh checkout and a plain server of its own (its own serve lines replace
 # it); `capstan` is on PATH, as for a reader who installed it.
 export PATH=$TMP/README/build:$PATH
