@@ -15,11 +15,9 @@ k=${2:-3}
 c=${3:-8}
 # shellcheck source=lib.sh
 source bench/lib.sh
-$py tools/export_models.py "$build/models-cache" --only resnet18 >/dev/null
-port=$(free_port)
-export CAPSTAN_SERVER=http://127.0.0.1:$port
-serve "$port" --threads 4 --data-dir "$tmp/data"
-"$build/capstan" model push resnet18 "$build/models-cache/resnet18/model.onnx" >/dev/null
+export_resnet18
+serve_platform --threads 4
+"$build/capstan" model push resnet18 "$resnet18" >/dev/null
 cat >"$tmp/scale.yaml" <<YAML
 apiVersion: capstan.dev/v1
 kind: Deployment

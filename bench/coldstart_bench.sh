@@ -14,12 +14,10 @@ build=${1:-build}
 k=${2:-5}
 # shellcheck source=lib.sh
 source bench/lib.sh
-$py tools/export_models.py "$build/models-cache" --only resnet18 >/dev/null
-port=$(free_port)
-export CAPSTAN_SERVER=http://127.0.0.1:$port
-serve "$port" --threads 2 --data-dir "$tmp/data"
+export_resnet18
+serve_platform --threads 2
 "$build/capstan" model push digits models/digits.onnx >/dev/null
-"$build/capstan" model push resnet18 "$build/models-cache/resnet18/model.onnx" >/dev/null
+"$build/capstan" model push resnet18 "$resnet18" >/dev/null
 $py - "$tmp" <<'PY'
 import json, struct, sys, numpy as np
 tmp = sys.argv[1]
@@ -60,7 +58,7 @@ for m in digits resnet18; do
   times=()
   for _ in $(seq "$k"); do times+=("$(cold "$m")"); done
   f=models/digits.onnx
-  [ "$m" = resnet18 ] && f=$build/models-cache/resnet18/model.onnx
+  [ "$m" = resnet18 ] && f=$resnet18
   eng=$("$build/capstan" bench "$f" --json --threads 1 --iters 1 --warmup 0)
   counted=$(curl -s "$CAPSTAN_SERVER/metrics" |
     awk -v d="$m-cold" '$1 ~ /^capstan_cold_start_duration_seconds_count/ && index($1, "\"" d "\"") {n += $2} END {print n + 0}')

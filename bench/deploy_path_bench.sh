@@ -11,9 +11,7 @@ build=${1:-build}
 secs=${2:-5}
 # shellcheck source=lib.sh
 source bench/lib.sh
-port=$(free_port)
-export CAPSTAN_SERVER=http://127.0.0.1:$port
-serve "$port" --threads 2 --data-dir "$tmp/data" \
+serve_platform --threads 2 \
   --model digits=models/digits.onnx --model-config digits=models/digits.yaml
 "$build/capstan" model push digits-reg models/digits.onnx >/dev/null
 cat >"$tmp/dep.yaml" <<YAML

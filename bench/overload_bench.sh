@@ -14,7 +14,7 @@ build=${1:-build}
 secs=${2:-10}
 # shellcheck source=lib.sh
 source bench/lib.sh
-/usr/bin/python3 tools/export_models.py "$build/models-cache" --only resnet18 >/dev/null
+export_resnet18
 cat >"$tmp/resnet18.yaml" <<YAML
 instances: 1
 threads_per_instance: 1
@@ -24,7 +24,7 @@ max_queue_size: 4
 YAML
 port=$(free_port)
 SERVE_PREFIX="taskset -c 0" serve "$port" --threads 1 \
-  --model resnet18="$build/models-cache/resnet18/model.onnx" \
+  --model resnet18="$resnet18" \
   --model-config resnet18="$tmp/resnet18.yaml"
 $py -c 'import numpy as np; np.random.default_rng(0).random((1,3,224,224), dtype=np.float32).tofile("'"$tmp"'/img.bin")'
 # Counts answers by status in wrk's response() hook and prints them at the end.

@@ -12,16 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 secs=${2:-10}
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-py=/usr/bin/python3
-free_port() { $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=lib.sh
+source bench/lib.sh
 wait_ready() { # port
   for _ in $(seq 1 100); do
     curl -sf "http://127.0.0.1:$1/v2/health/ready" >/dev/null 2>&1 && return 0
@@ -37,7 +29,7 @@ p50_ms() { # wrk --latency output: the 50% line, in ms
                      else { sub(/s/, "", v); print v * 1000 } }'
 }
 
-/usr/bin/python3 tools/export_models.py "$build/models-cache" --only resnet18 >/dev/null
+export_resnet18
 
 # --- the servers under test ---
 # digits with its shipped serving options (models/digits.yaml: unbatched, two instances);
@@ -61,7 +53,7 @@ start_capstan "$port" serve.log "$build/capstan" serve --threads 2 \
   --model digits=models/digits.onnx --model-config digits=models/digits.yaml
 rport=$(free_port)
 start_capstan "$rport" serve-resnet.log "$build/capstan" serve --threads 2 \
-  --model resnet18="$build/models-cache/resnet18/model.onnx" --model-config resnet18="$tmp/resnet18.yaml"
+  --model resnet18="$resnet18" --model-config resnet18="$tmp/resnet18.yaml"
 # Overhead servers: no batching (a lone request must not wait for company), one engine
 # thread; once unpinned, once with server and client sharing core 0.
 oport=$(free_port)
@@ -139,7 +131,7 @@ wrk.headers["Inference-Header-Content-Length"] = "0"
 local f = io.open("$tmp/img.bin", "rb"); wrk.body = f:read("*a"); f:close()
 LUA
 cs_img=$(wrk -t2 -c16 -d"${secs}s" -s "$tmp/bin.lua" "http://127.0.0.1:$rport/v2/models/resnet18/infer" | rps)
-eng8=$("$build/capstan" bench "$build/models-cache/resnet18/model.onnx" --json --batch 8 --threads 2 --iters 10)
+eng8=$("$build/capstan" bench "$resnet18" --json --batch 8 --threads 2 --iters 10)
 eng_img=$($py -c 'import json,sys; print(json.loads(sys.argv[1])["throughput_per_s"])' "$eng8")
 
 $py - "$cs_json" "$ngx" "$resp_bytes" "$eng_p50" "$cs_p50" "$ngx_p50" "$tcp_p50" "$cs_pin" "$ngx_pin" \

@@ -12,16 +12,8 @@ build=${1:?usage: bench/trace_bench.sh BUILD [SECONDS] [CONNECTIONS...]}
 secs=${2:-5}
 conns=("${@:3}")
 [ ${#conns[@]} -gt 0 ] || conns=(1 64)
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-py=/usr/bin/python3
-free_port() { $py -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+# shellcheck source=lib.sh
+source bench/lib.sh
 $py -c 'import json,sys; json.dump(json.load(open("models/digits.sample.json"))["request"], sys.stdout)' >"$tmp/digits.json"
 cat >"$tmp/json.lua" <<LUA
 wrk.method = "POST"

@@ -175,6 +175,14 @@ int cs_cli_parse_seconds(const char *cmd, const char *flag, const char *arg, int
                               flag, lo, hi, arg);
 }
 
+int cs_cli_one_operand(const char *cmd, const char *what, int argc, char **argv, int first)
+{
+    if (first == argc) return cs_cli_usage_error(cmd, "missing %s", what);
+    if (argc - first > 1)
+        return cs_cli_usage_error(cmd, "unexpected argument '%s'", argv[first + 1]);
+    return CS_CLI_CONTINUE;
+}
+
 int cs_cli_parse(const cs_cli_spec *spec, int argc, char **argv, cs_cli_opt_fn fn, void *ctx,
                  int *first_operand)
 {

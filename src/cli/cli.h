@@ -60,6 +60,11 @@ typedef int (*cs_cli_opt_fn)(void *ctx, int opt, const char *arg);
 int cs_cli_parse(const cs_cli_spec *spec, int argc, char **argv, cs_cli_opt_fn fn, void *ctx,
                  int *first_operand);
 
+/* After cs_cli_parse, for a command of one operand (`run MODEL.onnx`): CS_CLI_CONTINUE when
+ * argv[first] is the only one, else CS_CLI_USAGE after `missing WHAT` or `unexpected
+ * argument 'X'` (the second operand). */
+int cs_cli_one_operand(const char *cmd, const char *what, int argc, char **argv, int first);
+
 /* Prints `capstan: cmd: reason` to stderr; returns CS_CLI_RUNTIME. */
 int cs_cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -536,16 +536,8 @@ static int bench_main(int argc, char **argv)
     int first;
 
     int rc = cs_cli_parse(&spec, argc, argv, on_option, &o, &first);
+    if (rc == CS_CLI_CONTINUE) rc = cs_cli_one_operand("bench", "MODEL.onnx", argc, argv, first);
     if (rc != CS_CLI_CONTINUE) goto out;
-    rc = CS_CLI_USAGE;
-    if (first == argc) {
-        cs_cli_usage_error("bench", "missing MODEL.onnx");
-        goto out;
-    }
-    if (argc - first > 1) {
-        cs_cli_usage_error("bench", "unexpected argument '%s'", argv[first + 1]);
-        goto out;
-    }
 
     rc = CS_CLI_RUNTIME;
     const char *path = argv[first];

@@ -176,16 +176,9 @@ static int run_main(int argc, char **argv)
     int first;
 
     int rc = cs_cli_parse(&spec, argc, argv, on_option, &o, &first);
+    if (rc == CS_CLI_CONTINUE) rc = cs_cli_one_operand("run", "MODEL.onnx", argc, argv, first);
     if (rc != CS_CLI_CONTINUE) goto out;
     rc = CS_CLI_USAGE;
-    if (first == argc) {
-        cs_cli_usage_error("run", "missing MODEL.onnx");
-        goto out;
-    }
-    if (argc - first > 1) {
-        cs_cli_usage_error("run", "unexpected argument '%s'", argv[first + 1]);
-        goto out;
-    }
     if (!o.out_dir) {
         cs_cli_usage_error("run", "missing --out-dir DIR");
         goto out;

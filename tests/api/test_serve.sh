@@ -95,34 +95,27 @@ fi
 
 # --- device and precision in a model's options: checked where they are read, and a device
 # the machine cannot run fails the start with the engine's reason ----------------------
+# refused NAME FILE TEXT: serve with digits and the options in FILE must fail to start, and
+# its output must contain TEXT (fixed text, not a pattern).
+refused() {
+    local name=$1 file=$2 text=$3 out
+    if out=$(timeout 20 "$CAPSTAN" serve --port 0 --model "digits=$ROOT/models/digits.onnx" \
+        --model-config "digits=$file" 2>&1); then
+        fail "$name: serve started"
+    elif grep -qF "$text" <<<"$out"; then
+        pass "$name: refused naming $text"
+    else
+        fail "$name: $out"
+    fi
+}
 printf 'instances: 1\ndevice: gpu0\n' >"$TMP/baddev.yaml"
-if out=$(timeout 20 "$CAPSTAN" serve --port 0 --model "digits=$ROOT/models/digits.onnx" \
-    --model-config "digits=$TMP/baddev.yaml" 2>&1); then
-    fail "device gpu0: serve started"
-elif grep -q "baddev.yaml:2: device 'gpu0' is not one of cpu, cuda, cuda:N" <<<"$out"; then
-    pass "device gpu0: refused naming the file, line and forms"
-else
-    fail "device gpu0: $out"
-fi
+refused "device gpu0" "$TMP/baddev.yaml" "baddev.yaml:2: device 'gpu0' is not one of cpu, cuda, cuda:N"
 printf 'precision: fp8\n' >"$TMP/badprec.yaml"
-if out=$(timeout 20 "$CAPSTAN" serve --port 0 --model "digits=$ROOT/models/digits.onnx" \
-    --model-config "digits=$TMP/badprec.yaml" 2>&1); then
-    fail "precision fp8: serve started"
-elif grep -q "badprec.yaml:1: precision 'fp8' is not one of fp32, tf32, fp16, bf16" <<<"$out"; then
-    pass "precision fp8: refused naming the file, line and choices"
-else
-    fail "precision fp8: $out"
-fi
+refused "precision fp8" "$TMP/badprec.yaml" \
+    "badprec.yaml:1: precision 'fp8' is not one of fp32, tf32, fp16, bf16"
 if [ ! -e /dev/nvidia0 ]; then
     printf 'device: cuda:0\n' >"$TMP/gpu.yaml"
-    if out=$(timeout 20 "$CAPSTAN" serve --port 0 --model "digits=$ROOT/models/digits.onnx" \
-        --model-config "digits=$TMP/gpu.yaml" 2>&1); then
-        fail "device cuda:0 without a GPU: serve started"
-    elif grep -q "cuda:0" <<<"$out"; then
-        pass "device cuda:0 without a GPU: the start fails naming it"
-    else
-        fail "device cuda:0 without a GPU: $out"
-    fi
+    refused "device cuda:0 without a GPU" "$TMP/gpu.yaml" "cuda:0"
 fi
 
 # --- SIGTERM while a request waits in a 3 s batching window ----------------------------

@@ -116,6 +116,12 @@ has err "--out-dir DIR" "run -o points at --out-dir"
 expect 2 "inspect without model" "$CAPSTAN" inspect
 one_error inspect "inspect without model"
 expect 2 "inspect two models" "$CAPSTAN" inspect a.onnx b.onnx
+for cmd in run bench; do
+    expect 2 "$cmd without model" "$CAPSTAN" "$cmd"
+    has err "capstan: $cmd: missing MODEL.onnx" "$cmd without model message"
+    expect 2 "$cmd two models" "$CAPSTAN" "$cmd" a.onnx b.onnx
+    has err "capstan: $cmd: unexpected argument 'b.onnx'" "$cmd two models message"
+done
 expect 2 "run without --out-dir" "$CAPSTAN" run m.onnx -i x=x.npy
 has err "missing --out-dir DIR" "run without --out-dir message"
 expect 2 "run -i without =" "$CAPSTAN" run m.onnx -i x.npy --out-dir o

@@ -166,31 +166,16 @@ static cs_status nothing(const cs__backend *be, cs_error *err)
     return CS_OK;
 }
 
-/* A device kind the session treats as not host memory; id 7 so messages show whose. */
-static const cs__backend xor_all = {
-    "xor",
-    {CS_DEVICE_CUDA, 7},
-    1u << CS_PRECISION_FP32,
-    supports_all,
-    xor_alloc,
-    xor_release,
-    copy_in,
-    copy_out,
-    nothing,
-    nothing,
-};
-static const cs__backend xor_half = {
-    "xor-half",
-    {CS_DEVICE_CUDA, 7},
-    1u << CS_PRECISION_FP32,
-    supports_half,
-    xor_alloc,
-    xor_release,
-    copy_in,
-    copy_out,
-    nothing,
-    nothing,
-};
+/* A device kind the session treats as not host memory; id 7 so messages show whose. The
+ * two backends differ only in their name and which operators they claim. */
+#define XOR_BACKEND(name_, supports_)                                                          \
+    {                                                                                          \
+        .name = name_, .device = {CS_DEVICE_CUDA, 7}, .precisions = 1u << CS_PRECISION_FP32,   \
+        .supports = supports_, .alloc = xor_alloc, .release = xor_release, .copy_in = copy_in, \
+        .copy_out = copy_out, .sync = nothing, .init = nothing                                 \
+    }
+static const cs__backend xor_all = XOR_BACKEND("xor", supports_all);
+static const cs__backend xor_half = XOR_BACKEND("xor-half", supports_half);
 
 const cs__backend *cs_test_xor_backend(const char *name)
 {

@@ -3,13 +3,21 @@
 
 Every ```sh block of the file, in order, becomes one `step` call per command (a line, with
 its backslash continuations and here-documents), so that test_docs.sh runs each in one shell,
-in order, and checks its exit status. Rewritten on the way, and only this:
+in order, and checks its exit status. Where the docs show what a command prints, a `shown`
+call follows its step, and test_docs.sh compares the two (doc_output.py says how):
+  - a ```json or ```text block right after a ```sh block is what the block's last command
+    prints (json: the whole answer; text: lines it contains);
+  - a trailing comment `# → TEXT` is text the command's output contains;
+  - any other curl command must not be answered `{"error": ...}` (curl -s exits 0 on a 404).
+Rewritten on the way, and only this:
   - a `capstan serve` line (in the foreground in the docs, meant for another terminal, or
     with a trailing &) becomes `serve_at ARGS`: the previous server stops and this one starts
     in the background on the test's port;
   - port 8080 becomes the test's port ($PORT).
 Commands matching SKIP are not run, nor the blocks after a `<!-- docs-test: skip: REASON -->`
-line; each is listed with its reason on stderr, so what the test leaves out is visible.
+line; each is listed with its reason on stderr, so what the test leaves out is visible. A
+skipped command that starts the server the rest of its block talks to (a `capstan serve`
+line, `kubectl port-forward`) skips the rest of the block with it.
 
 usage: doc_blocks.py FILE.md > steps.sh
 """
@@ -27,10 +35,18 @@ SKIP = [
 ]
 
 
+SHOWN = re.compile(r"\s# → (.*)$", re.M)
+
+
+# A skipped command matching this starts the server its block's later commands talk to.
+STARTS_SERVER = re.compile(r"^(?:build/)?capstan serve\b|^kubectl port-forward\b")
+
+
 def commands(text):
-    """Yields (line number, command) for each command of each ```sh block."""
+    """Yields (block number, line number, command, shown) for each command of each ```sh
+    block; shown is None or (kind, text) as the module's docstring says."""
     lines = text.split("\n")
-    i, skip = 0, None
+    i, skip, n_block = 0, None, 0
     while i < len(lines):
         marker = re.match(r"\s*<!-- docs-test: skip: (.*) -->", lines[i])
         if marker:
@@ -46,6 +62,7 @@ def commands(text):
             skip = None
             i += 1
             continue
+        block = []
         while i < len(lines) and lines[i].strip() != "```":
             start, cmd = i + 1, lines[i]
             while cmd.endswith("\\") and i + 1 < len(lines):
@@ -59,8 +76,19 @@ def commands(text):
                     cmd += "\n" + lines[i]
             i += 1
             if cmd.strip() and not cmd.lstrip().startswith("#"):
-                yield start, cmd
+                comment = SHOWN.search(cmd)
+                block.append([start, cmd, ("text", comment.group(1)) if comment else None])
         i += 1
+        output = re.match(r"```(json|text)$", lines[i].strip()) if i < len(lines) else None
+        if output and block:
+            end = i + 1
+            while end < len(lines) and lines[end].strip() != "```":
+                end += 1
+            block[-1][2] = (output.group(1), "\n".join(lines[i + 1:end]))
+            i = end + 1
+        n_block += 1
+        for start, cmd, shown in block:
+            yield n_block, start, cmd, shown
 
 
 def rewrite(cmd):
@@ -73,14 +101,23 @@ def rewrite(cmd):
 
 def main():
     path = sys.argv[1]
-    for line, cmd in commands(open(path).read()):
+    skipped_server = None  # (block, where) of a skipped command that started a server
+    for n_block, line, cmd, shown in commands(open(path).read()):
         where = "%s:%d" % (path.rsplit("/", 1)[-1], line)
         reason = next((r for p, r in SKIP if re.search(p, cmd)), None)
+        if not reason and skipped_server and skipped_server[0] == n_block:
+            reason = "talks to the server %s would start" % skipped_server[1]
         if reason:
+            if STARTS_SERVER.search(cmd):
+                skipped_server = (n_block, where)
             print("docs: skipped %s: %s (%s)" % (where, cmd.split("\n")[0], reason),
                   file=sys.stderr)
             continue
         print("step %s %s" % (shlex.quote(where), shlex.quote(rewrite(cmd))))
+        if not shown and re.match(r"curl\b", cmd):
+            shown = ("no-error", "")
+        if shown:
+            print("shown %s %s %s" % (shlex.quote(where), shown[0], shlex.quote(shown[1])))
 
 
 main()

@@ -4,7 +4,9 @@
 #
 # doc_blocks.py turns each ```sh block into steps (a `capstan serve` line starts a server on
 # a free port in the background, stopping the one before; 8080 becomes that port); each step
-# runs in this one shell and must exit 0. Each file starts from a fresh scratch folder laid
+# runs in this one shell and must exit 0, and where the docs show its output (a ```json or
+# ```text block after the ```sh block, or a trailing `# → TEXT`) the output must match it
+# (doc_output.py: the port, times and elided parts are normalised). Each file starts from a fresh scratch folder laid
 # out as a checkout is (build/capstan, models/, docs/, deploy/) with a plain server of its
 # own, and `capstan` on PATH. What `make run` writes (build/digits.request.json and
 # build/digits.image.f32) and what the reader brings for TLS (ca.pem, cert.pem, key.pem) are
@@ -78,6 +80,22 @@ step() {
         fail "$1: exit $rc: ${2%%$'\n'*}: $(tail -3 "$TMP/out")"
     fi
 }
+
+# shown WHERE json|text TEXT: the last step's output matches what the docs show.
+shown() {
+    printf '%s\n' "$3" >"$TMP/shown"
+    local why
+    if why=$("$PY" "$HERE/doc_output.py" "$2" "$TMP/shown" "$TMP/out" "$PORT"); then
+        pass "$1: output as shown"
+    else
+        fail "$1: output not as the docs show: $why; the output: $(head -c 600 "$TMP/out")"
+    fi
+}
+
+# The comparison's own rules first, on fixed cases.
+if why=$("$PY" "$HERE/doc_output.py" --self-test); then pass "doc_output.py rules"; else
+    fail "doc_output.py rules: $why"
+fi
 
 # Each file from a fresh checkout and a plain server of its own (its own serve lines replace
 # it); `capstan` is on PATH, as for a reader who installed it.

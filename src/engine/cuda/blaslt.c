@@ -15,14 +15,11 @@
 
 #include "engine/cuda/vendor_load.h"
 
-#include <pthread.h>
 #include <string.h>
 
 typedef int32_t lt_status;
 
 static struct {
-    pthread_mutex_t lock;
-    void *lib;
     lt_status (*create)(void **);
     lt_status (*destroy)(void *);
     size_t (*version)(void);
@@ -41,58 +38,37 @@ static struct {
     lt_status (*matmul)(void *, void *, const void *, const void *, void *, const void *, void *,
                         const void *, const void *, void *, void *, void *, const cs__lt_algo *,
                         void *, size_t, void *);
-} lt = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} lt;
+
+static const cs__vendor_sym lt_syms[] = {
+    {"cublasLtCreate", (void **)&lt.create},
+    {"cublasLtDestroy", (void **)&lt.destroy},
+    {"cublasLtGetVersion", (void **)&lt.version},
+    {"cublasLtGetStatusString", (void **)&lt.status_string},
+    {"cublasLtMatmulDescCreate", (void **)&lt.desc_create},
+    {"cublasLtMatmulDescDestroy", (void **)&lt.desc_destroy},
+    {"cublasLtMatmulDescSetAttribute", (void **)&lt.desc_set},
+    {"cublasLtMatrixLayoutCreate", (void **)&lt.layout_create},
+    {"cublasLtMatrixLayoutDestroy", (void **)&lt.layout_destroy},
+    {"cublasLtMatrixLayoutSetAttribute", (void **)&lt.layout_set},
+    {"cublasLtMatmulPreferenceCreate", (void **)&lt.pref_create},
+    {"cublasLtMatmulPreferenceDestroy", (void **)&lt.pref_destroy},
+    {"cublasLtMatmulPreferenceSetAttribute", (void **)&lt.pref_set},
+    {"cublasLtMatmulAlgoGetHeuristic", (void **)&lt.heuristic},
+    {"cublasLtMatmul", (void **)&lt.matmul},
+};
+
+static cs__vendor_lib lt_lib =
+    CS__VENDOR_LIB(CS__BLASLT_LIB, CS__BLASLT_ENV, "cuBLASLt", 13, lt_syms, &lt.version);
 
 cs_status cs__blaslt_load(cs_error *err)
 {
-    const cs__vendor_sym syms[] = {
-        {"cublasLtCreate", (void **)&lt.create},
-        {"cublasLtDestroy", (void **)&lt.destroy},
-        {"cublasLtGetVersion", (void **)&lt.version},
-        {"cublasLtGetStatusString", (void **)&lt.status_string},
-        {"cublasLtMatmulDescCreate", (void **)&lt.desc_create},
-        {"cublasLtMatmulDescDestroy", (void **)&lt.desc_destroy},
-        {"cublasLtMatmulDescSetAttribute", (void **)&lt.desc_set},
-        {"cublasLtMatrixLayoutCreate", (void **)&lt.layout_create},
-        {"cublasLtMatrixLayoutDestroy", (void **)&lt.layout_destroy},
-        {"cublasLtMatrixLayoutSetAttribute", (void **)&lt.layout_set},
-        {"cublasLtMatmulPreferenceCreate", (void **)&lt.pref_create},
-        {"cublasLtMatmulPreferenceDestroy", (void **)&lt.pref_destroy},
-        {"cublasLtMatmulPreferenceSetAttribute", (void **)&lt.pref_set},
-        {"cublasLtMatmulAlgoGetHeuristic", (void **)&lt.heuristic},
-        {"cublasLtMatmul", (void **)&lt.matmul},
-    };
-    cs_status rc = CS_OK;
-    pthread_mutex_lock(&lt.lock);
-    if (!lt.lib) {
-        lt.lib = cs__vendor_open(CS__BLASLT_LIB, CS__BLASLT_ENV, syms,
-                                 (int)(sizeof syms / sizeof syms[0]), err);
-        if (!lt.lib)
-            rc = err ? err->code : CS_ERR_UNSUPPORTED;
-        else if (lt.version() / 10000 != 13) {
-            cs_error_set(err, CS_ERR_UNSUPPORTED,
-                         "%s reports version %zu; capstan is built for cuBLASLt 13 (%s)",
-                         CS__BLASLT_LIB, lt.version(), CS__BLASLT_ENV);
-            rc = CS_ERR_UNSUPPORTED;
-        }
-    }
-    pthread_mutex_unlock(&lt.lock);
-    return rc;
+    return cs__vendor_load(&lt_lib, err);
 }
 
 size_t cs__blaslt_version(void)
 {
-    pthread_mutex_lock(&lt.lock);
-    size_t v = lt.lib ? lt.version() : 0;
-    pthread_mutex_unlock(&lt.lock);
-    return v;
-}
-
-/* The loaded table, or an error for a caller that skipped cs__blaslt_load. Reading lt.lib
- * without the lock is safe once a load succeeded: it is written once and never cleared. */
-static cs_status ready(cs_error *err)
-{
-    return cs__blaslt_load(err);
+    return cs__vendor_version(&lt_lib);
 }
 
 static cs_status lt_fail(cs_error *err, const char *what, lt_status s)
@@ -104,14 +80,8 @@ static cs_status lt_fail(cs_error *err, const char *what, lt_status s)
 
 cs_status cs__blaslt_handle_new(void **out, cs_error *err)
 {
-    *out = NULL;
-    if (ready(err) != CS_OK) return err ? err->code : CS_ERR_UNSUPPORTED;
-    lt_status s = lt.create(out);
-    if (s != CS__CUBLAS_STATUS_SUCCESS) {
-        *out = NULL;
-        return lt_fail(err, "cublasLtCreate (needs a CUDA device and its driver)", s);
-    }
-    return CS_OK;
+    return cs__vendor_handle_new(&lt_lib, &lt.create, lt_fail,
+                                 "cublasLtCreate (needs a CUDA device and its driver)", out, err);
 }
 
 void cs__blaslt_handle_free(void *handle)
@@ -268,7 +238,7 @@ cs_status cs__cuda_gemm_plan_describe(cs__cuda_gemm_plan *p, const cs__cuda_gemm
     cs__cuda_gemm_shape *s = &p->shape;
     cs_status rc = cs__cuda_gemm_check(s, err);
     if (rc != CS_OK) return rc;
-    if ((rc = ready(err)) != CS_OK) return rc;
+    if ((rc = cs__blaslt_load(err)) != CS_OK) return rc;
     p->cm = cs__cuda_gemm_layout(s);
     const cs__cuda_gemm_cm *c = &p->cm;
     rc = CS_ERR_INTERNAL;

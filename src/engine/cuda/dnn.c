@@ -12,14 +12,11 @@
 
 #include "engine/cuda/vendor_load.h"
 
-#include <pthread.h>
 #include <string.h>
 
 typedef int32_t dnn_status;
 
 static struct {
-    pthread_mutex_t lock;
-    void *lib;
     size_t (*version)(void);
     const char *(*error_string)(dnn_status);
     dnn_status (*create)(void **);
@@ -40,55 +37,41 @@ static struct {
     dnn_status (*workspace_size)(void *, void *, void *, void *, void *, int32_t, size_t *);
     dnn_status (*forward)(void *, const void *, void *, const void *, void *, const void *, void *,
                           int32_t, void *, size_t, const void *, void *, void *);
-} dnn = {.lock = PTHREAD_MUTEX_INITIALIZER};
+} dnn;
+
+static const cs__vendor_sym dnn_syms[] = {
+    {"cudnnGetVersion", (void **)&dnn.version},
+    {"cudnnGetErrorString", (void **)&dnn.error_string},
+    {"cudnnCreate", (void **)&dnn.create},
+    {"cudnnDestroy", (void **)&dnn.destroy},
+    {"cudnnSetStream", (void **)&dnn.set_stream},
+    {"cudnnCreateTensorDescriptor", (void **)&dnn.tensor_create},
+    {"cudnnDestroyTensorDescriptor", (void **)&dnn.tensor_destroy},
+    {"cudnnSetTensor4dDescriptor", (void **)&dnn.tensor_set4d},
+    {"cudnnCreateFilterDescriptor", (void **)&dnn.filter_create},
+    {"cudnnDestroyFilterDescriptor", (void **)&dnn.filter_destroy},
+    {"cudnnSetFilter4dDescriptor", (void **)&dnn.filter_set4d},
+    {"cudnnCreateConvolutionDescriptor", (void **)&dnn.conv_create},
+    {"cudnnDestroyConvolutionDescriptor", (void **)&dnn.conv_destroy},
+    {"cudnnSetConvolution2dDescriptor", (void **)&dnn.conv_set2d},
+    {"cudnnSetConvolutionGroupCount", (void **)&dnn.conv_set_groups},
+    {"cudnnSetConvolutionMathType", (void **)&dnn.conv_set_math},
+    {"cudnnGetConvolutionForwardAlgorithm_v7", (void **)&dnn.algo_v7},
+    {"cudnnGetConvolutionForwardWorkspaceSize", (void **)&dnn.workspace_size},
+    {"cudnnConvolutionForward", (void **)&dnn.forward},
+};
+
+static cs__vendor_lib dnn_lib =
+    CS__VENDOR_LIB(CS__DNN_LIB, CS__DNN_ENV, "cuDNN", 9, dnn_syms, &dnn.version);
 
 cs_status cs__dnn_load(cs_error *err)
 {
-    const cs__vendor_sym syms[] = {
-        {"cudnnGetVersion", (void **)&dnn.version},
-        {"cudnnGetErrorString", (void **)&dnn.error_string},
-        {"cudnnCreate", (void **)&dnn.create},
-        {"cudnnDestroy", (void **)&dnn.destroy},
-        {"cudnnSetStream", (void **)&dnn.set_stream},
-        {"cudnnCreateTensorDescriptor", (void **)&dnn.tensor_create},
-        {"cudnnDestroyTensorDescriptor", (void **)&dnn.tensor_destroy},
-        {"cudnnSetTensor4dDescriptor", (void **)&dnn.tensor_set4d},
-        {"cudnnCreateFilterDescriptor", (void **)&dnn.filter_create},
-        {"cudnnDestroyFilterDescriptor", (void **)&dnn.filter_destroy},
-        {"cudnnSetFilter4dDescriptor", (void **)&dnn.filter_set4d},
-        {"cudnnCreateConvolutionDescriptor", (void **)&dnn.conv_create},
-        {"cudnnDestroyConvolutionDescriptor", (void **)&dnn.conv_destroy},
-        {"cudnnSetConvolution2dDescriptor", (void **)&dnn.conv_set2d},
-        {"cudnnSetConvolutionGroupCount", (void **)&dnn.conv_set_groups},
-        {"cudnnSetConvolutionMathType", (void **)&dnn.conv_set_math},
-        {"cudnnGetConvolutionForwardAlgorithm_v7", (void **)&dnn.algo_v7},
-        {"cudnnGetConvolutionForwardWorkspaceSize", (void **)&dnn.workspace_size},
-        {"cudnnConvolutionForward", (void **)&dnn.forward},
-    };
-    cs_status rc = CS_OK;
-    pthread_mutex_lock(&dnn.lock);
-    if (!dnn.lib) {
-        dnn.lib = cs__vendor_open(CS__DNN_LIB, CS__DNN_ENV, syms,
-                                  (int)(sizeof syms / sizeof syms[0]), err);
-        if (!dnn.lib)
-            rc = err ? err->code : CS_ERR_UNSUPPORTED;
-        else if (dnn.version() / 10000 != 9) {
-            cs_error_set(err, CS_ERR_UNSUPPORTED,
-                         "%s reports version %zu; capstan is built for cuDNN 9 (%s)", CS__DNN_LIB,
-                         dnn.version(), CS__DNN_ENV);
-            rc = CS_ERR_UNSUPPORTED;
-        }
-    }
-    pthread_mutex_unlock(&dnn.lock);
-    return rc;
+    return cs__vendor_load(&dnn_lib, err);
 }
 
 size_t cs__dnn_version(void)
 {
-    pthread_mutex_lock(&dnn.lock);
-    size_t v = dnn.lib ? dnn.version() : 0;
-    pthread_mutex_unlock(&dnn.lock);
-    return v;
+    return cs__vendor_version(&dnn_lib);
 }
 
 static cs_status dnn_fail(cs_error *err, const char *what, dnn_status s)
@@ -100,15 +83,8 @@ static cs_status dnn_fail(cs_error *err, const char *what, dnn_status s)
 
 cs_status cs__dnn_handle_new(void **out, cs_error *err)
 {
-    *out = NULL;
-    cs_status rc = cs__dnn_load(err);
-    if (rc != CS_OK) return rc;
-    dnn_status s = dnn.create(out);
-    if (s != CS__DNN_STATUS_SUCCESS) {
-        *out = NULL;
-        return dnn_fail(err, "cudnnCreate (needs a CUDA device and its driver)", s);
-    }
-    return CS_OK;
+    return cs__vendor_handle_new(&dnn_lib, &dnn.create, dnn_fail,
+                                 "cudnnCreate (needs a CUDA device and its driver)", out, err);
 }
 
 void cs__dnn_handle_free(void *handle)
