@@ -29,6 +29,7 @@
  * copies at plan time.
  */
 #include "engine/cpu/blas.h"
+#include "engine/cpu/dw512.h"
 #include "engine/cpu/pgemm.h"
 #include "engine/cpu/winograd.h"
 #include "engine/ops/conv.h"
@@ -224,6 +225,7 @@ typedef struct dw_args {
     const float *x, *w, *b;
     float *y;
     const cs__act *act;
+    bool avx512; /* cs__cpu_avx512(): 3x3 taps and the clamp through dw512.c */
 } dw_args;
 
 /* y[o] += sum over kernel rows r < nr and taps j < nk of k[r*nk + j] * x[r*xs + o*s + base +
@@ -260,10 +262,12 @@ static void border(float *restrict y, const float *restrict x, const float *rest
  * whole 3x3 kernel in one pass when nr is 3 -, the few border columns on either side,
  * where some taps fall into padding, through border(). */
 static void kernel_rows(float *restrict y, const float *restrict x, const float *restrict k,
-                        int64_t nr, const cs__window *w, int64_t lo, int64_t hi)
+                        int64_t nr, const cs__window *w, int64_t lo, int64_t hi, bool avx512)
 {
     int64_t k_w = w->k[1], d = w->d[1], s = w->s[1], base = -w->pb[1], xs = w->d[0] * w->in[1];
-    if (nr == 3 && k_w == 3 && s == 1)
+    if (avx512 && nr == 3 && k_w == 3 && (s == 1 || s == 2))
+        cs__dw512_taps3x3(y, x, xs, k, base, d, s, lo, hi);
+    else if (nr == 3 && k_w == 3 && s == 1)
         taps(y, x, xs, k, 3, 3, base, d, 1, lo, hi);
     else if (nr == 3 && k_w == 3 && s == 2)
         taps(y, x, xs, k, 3, 3, base, d, 2, lo, hi);
@@ -312,12 +316,15 @@ static void dw_planes(void *p, int64_t begin, int64_t end)
             for (int64_t o = 0; o < out_w; o++) y[o] = bias;
             int64_t ih = oh * w->s[0] - w->pb[0];
             if (ih >= 0 && ih + (k_h - 1) * w->d[0] < in_h)
-                kernel_rows(y, x + ih * in_w, k, k_h, w, lo, hi);
+                kernel_rows(y, x + ih * in_w, k, k_h, w, lo, hi, a->avx512);
             else
                 for (int64_t kh = 0; kh < k_h; kh++, ih += w->d[0])
                     if (ih >= 0 && ih < in_h)
-                        kernel_rows(y, x + ih * in_w, k + kh * k_w, 1, w, lo, hi);
-            if (a->act->kind != CS__ACT_NONE) cs__act_apply(a->act, CS_DTYPE_FLOAT32, y, out_w);
+                        kernel_rows(y, x + ih * in_w, k + kh * k_w, 1, w, lo, hi, a->avx512);
+            if (a->act->kind != CS__ACT_NONE && a->avx512)
+                cs__dw512_clamp(y, out_w, (float)a->act->lo, (float)a->act->hi);
+            else if (a->act->kind != CS__ACT_NONE)
+                cs__act_apply(a->act, CS_DTYPE_FLOAT32, y, out_w);
         }
     }
 }
@@ -327,7 +334,7 @@ static void dw_planes(void *p, int64_t begin, int64_t end)
 static void depthwise(cs__kctx *ctx, const cs__conv_shape *c, const cs_tensor *x,
                       const cs_tensor *wt, const cs_tensor *b, cs_tensor *y, const cs__act *act)
 {
-    dw_args a = {c, x->data, wt->data, b ? b->data : NULL, y->data, act};
+    dw_args a = {c, x->data, wt->data, b ? b->data : NULL, y->data, act, cs__cpu_avx512()};
     int64_t work = c->w.out_size * c->w.k_size;
     cs__parallel_for(ctx, c->N * c->M, 1 + (1 << 14) / work, dw_planes, &a);
 }
@@ -501,7 +508,7 @@ static size_t conv_prepack(const cs__node *n, const cs_tensor *const *in, int n_
         if (dst) cs__winograd_weights(c->C, c->M, in[1]->data, dst);
         return cs__winograd_weights_floats(c->C, c->M) * sizeof(float);
     }
-    if ((p.algo != CONV_POINTWISE && p.algo != CONV_IM2COL) || !cs__pgemm_available()) return 0;
+    if ((p.algo != CONV_POINTWISE && p.algo != CONV_IM2COL) || !cs__cpu_avx512()) return 0;
     int64_t k = c->Cg * c->w.k_size;
     size_t per_group = cs__pgemm_weights_floats(c->Mg, k);
     for (int64_t g = 0; dst && g < c->group; g++)

@@ -159,6 +159,9 @@ static const conv_case cases[] = {
     {1, 2, 1, 2, 3, 4, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, true, NULL},
     {1, 2, 1, 2, 9, 8, 3, 3, 4, 3, 1, 1, {5, 4, 0, 0}, true, NULL},  /* whole rows of padding */
     {1, 3, 1, 3, 2, 40, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL}, /* a long row */
+    /* long rows at stride 2: more than 16 interior outputs, even and odd widths */
+    {1, 3, 1, 3, 5, 41, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, true, NULL},
+    {2, 2, 1, 2, 6, 70, 3, 3, 2, 2, 1, 1, {0, 0, 1, 1}, false, NULL},
     {2, 5, 1, 5, 10, 7, 3, 3, 2, 2, 1, 1, {0}, true, "SAME_UPPER"},
     {1, 6, 1, 3, 7, 7, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},  /* grouped, 2 per group */
     {2, 8, 2, 4, 6, 9, 3, 3, 2, 1, 1, 1, {1, 0, 1, 2}, false, NULL}, /* grouped, multiplier 2 */

@@ -16,7 +16,7 @@
  * Tiles run column block by column block, all row panels of one block in a row, so that
  * block's K x 48 slice of x (at most K * 192 bytes) stays in L2 while the panels pass over
  * it. Compiled for AVX-512 through target attributes and chosen at run time
- * (cs__pgemm_available), so the binary still runs on CPUs without it.
+ * (cs__cpu_avx512), so the binary still runs on CPUs without it.
  */
 #include "engine/cpu/pgemm.h"
 
@@ -30,7 +30,7 @@
 #define AVX512 __attribute__((target("avx512f,avx2,fma")))
 #define UNROLL _Pragma("GCC unroll 8")
 
-bool cs__pgemm_available(void)
+bool cs__cpu_avx512(void)
 {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f");

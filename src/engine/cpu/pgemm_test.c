@@ -80,13 +80,13 @@ static void sweep(cs_pool *pool)
 
 static void test_pgemm_one_thread(void **state)
 {
-    if (!cs__pgemm_available()) skip();
+    if (!cs__cpu_avx512()) skip();
     sweep(NULL);
 }
 
 static void test_pgemm_split_across_threads(void **state)
 {
-    if (!cs__pgemm_available()) skip();
+    if (!cs__cpu_avx512()) skip();
     cs_pool *pool;
     assert_int_equal(cs_pool_new(3, &pool, NULL), CS_OK);
     sweep(pool);
