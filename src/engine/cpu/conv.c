@@ -10,7 +10,9 @@
  * input channel per group) skips the GEMMs, which would be one-row products per channel,
  * for a direct kernel, dw_planes(). Ungrouped 3x3 stride-1 2-D convolutions wide enough
  * to pay for the transforms take Winograd F(2x2, 3x3) in winograd.c. conv_pick() chooses
- * the algorithm from the shape; faster ones (NCHWc) slot in there.
+ * the algorithm from the shape; faster ones (NCHWc) slot in there. Where the float32
+ * weights are known at plan time and the CPU has AVX-512, the 1x1 and im2col GEMMs run on
+ * pgemm.c against weights prepacked once, with the epilogue in the GEMM's own stores.
  *
  * ConvTranspose is Conv's adjoint: a GEMM with the transposed weights produces the column
  * matrix [Mg*kernel, in_positions], which col2im scatters (adds) into the output. Both
@@ -27,6 +29,8 @@
  * copies at plan time.
  */
 #include "engine/cpu/blas.h"
+#include "engine/cpu/dw512.h"
+#include "engine/cpu/pgemm.h"
 #include "engine/cpu/winograd.h"
 #include "engine/ops/conv.h"
 
@@ -221,6 +225,7 @@ typedef struct dw_args {
     const float *x, *w, *b;
     float *y;
     const cs__act *act;
+    bool avx512; /* cs__cpu_avx512(): 3x3 taps and the clamp through dw512.c */
 } dw_args;
 
 /* y[o] += sum over kernel rows r < nr and taps j < nk of k[r*nk + j] * x[r*xs + o*s + base +
@@ -257,10 +262,12 @@ static void border(float *restrict y, const float *restrict x, const float *rest
  * whole 3x3 kernel in one pass when nr is 3 -, the few border columns on either side,
  * where some taps fall into padding, through border(). */
 static void kernel_rows(float *restrict y, const float *restrict x, const float *restrict k,
-                        int64_t nr, const cs__window *w, int64_t lo, int64_t hi)
+                        int64_t nr, const cs__window *w, int64_t lo, int64_t hi, bool avx512)
 {
     int64_t k_w = w->k[1], d = w->d[1], s = w->s[1], base = -w->pb[1], xs = w->d[0] * w->in[1];
-    if (nr == 3 && k_w == 3 && s == 1)
+    if (avx512 && nr == 3 && k_w == 3 && (s == 1 || s == 2))
+        cs__dw512_taps3x3(y, x, xs, k, base, d, s, lo, hi);
+    else if (nr == 3 && k_w == 3 && s == 1)
         taps(y, x, xs, k, 3, 3, base, d, 1, lo, hi);
     else if (nr == 3 && k_w == 3 && s == 2)
         taps(y, x, xs, k, 3, 3, base, d, 2, lo, hi);
@@ -309,12 +316,15 @@ static void dw_planes(void *p, int64_t begin, int64_t end)
             for (int64_t o = 0; o < out_w; o++) y[o] = bias;
             int64_t ih = oh * w->s[0] - w->pb[0];
             if (ih >= 0 && ih + (k_h - 1) * w->d[0] < in_h)
-                kernel_rows(y, x + ih * in_w, k, k_h, w, lo, hi);
+                kernel_rows(y, x + ih * in_w, k, k_h, w, lo, hi, a->avx512);
             else
                 for (int64_t kh = 0; kh < k_h; kh++, ih += w->d[0])
                     if (ih >= 0 && ih < in_h)
-                        kernel_rows(y, x + ih * in_w, k + kh * k_w, 1, w, lo, hi);
-            if (a->act->kind != CS__ACT_NONE) cs__act_apply(a->act, CS_DTYPE_FLOAT32, y, out_w);
+                        kernel_rows(y, x + ih * in_w, k + kh * k_w, 1, w, lo, hi, a->avx512);
+            if (a->act->kind != CS__ACT_NONE && a->avx512)
+                cs__dw512_clamp(y, out_w, (float)a->act->lo, (float)a->act->hi);
+            else if (a->act->kind != CS__ACT_NONE)
+                cs__act_apply(a->act, CS_DTYPE_FLOAT32, y, out_w);
         }
     }
 }
@@ -324,7 +334,7 @@ static void dw_planes(void *p, int64_t begin, int64_t end)
 static void depthwise(cs__kctx *ctx, const cs__conv_shape *c, const cs_tensor *x,
                       const cs_tensor *wt, const cs_tensor *b, cs_tensor *y, const cs__act *act)
 {
-    dw_args a = {c, x->data, wt->data, b ? b->data : NULL, y->data, act};
+    dw_args a = {c, x->data, wt->data, b ? b->data : NULL, y->data, act, cs__cpu_avx512()};
     int64_t work = c->w.out_size * c->w.k_size;
     cs__parallel_for(ctx, c->N * c->M, 1 + (1 << 14) / work, dw_planes, &a);
 }
@@ -401,6 +411,10 @@ static void conv_compute(cs__kctx *ctx, const conv_plan *p, const cs_tensor *x, 
                      col, act);
         return;
     }
+    /* Weights prepacked for pgemm.c (conv_prepack): float32 runs of ungrouped-per-group
+     * products, whose GEMM and epilogue it does in one pass. */
+    const float *packed = !c->transpose && t == CS_DTYPE_FLOAT32 ? ctx->packed : NULL;
+    size_t packed_stride = cs__pgemm_weights_floats(c->Mg, rows);
     for (int64_t i = 0; i < c->N * c->group; i++) {
         int64_t g = i % c->group;
         const char *xg = (const char *)x->data + (size_t)(i * xs) * es;
@@ -422,6 +436,11 @@ static void conv_compute(cs__kctx *ctx, const conv_plan *p, const cs_tensor *x, 
                 walk_args a = {w, t, (void *)xg, col, false};
                 cs__parallel_for(ctx, c->Cg, 1, walk_channels, &a);
                 cols = col;
+            }
+            if (packed) {
+                cs__pgemm(ctx, c->Mg, w->out_size, rows, packed + g * packed_stride, cols,
+                          b ? (const float *)b->data + g * c->Mg : NULL, act, (float *)yg);
+                continue;
             }
             blas(ctx, t, false, c->Mg, w->out_size, rows, wg, cols, yg);
         }
@@ -473,18 +492,29 @@ static size_t convt_scratch(const cs__node *n, const cs_tensor *const *in, int n
     return scratch_common(n, in, n_in, out, true);
 }
 
-/* Winograd convolutions of float32 weights known at plan time get their transformed
- * weights once per plan rather than on every run: 16/9 of the weights' size, kept as long
- * as the plan. */
+/* Float32 weights known at plan time are transformed once per plan rather than on every
+ * run, kept as long as the plan: Winograd's (16/9 of the weights' size), or, for the 1x1
+ * and im2col paths on a CPU with AVX-512, each group's [Mg, Cg * kernel] matrix in
+ * pgemm.c's panels (the weights' size, rows padded to a multiple of 8). */
 static size_t conv_prepack(const cs__node *n, const cs_tensor *const *in, int n_in,
                            const cs_tensor *out, int n_out, void *dst)
 {
     conv_plan p = {0};
     if (in[0]->dtype != CS_DTYPE_FLOAT32 || !in[1]->data ||
-        conv_plan_init(n, in, n_in, false, &p, NULL) != CS_OK || p.algo != CONV_WINOGRAD)
+        conv_plan_init(n, in, n_in, false, &p, NULL) != CS_OK)
         return 0;
-    if (dst) cs__winograd_weights(p.c.C, p.c.M, in[1]->data, dst);
-    return cs__winograd_weights_floats(p.c.C, p.c.M) * sizeof(float);
+    const cs__conv_shape *c = &p.c;
+    if (p.algo == CONV_WINOGRAD) {
+        if (dst) cs__winograd_weights(c->C, c->M, in[1]->data, dst);
+        return cs__winograd_weights_floats(c->C, c->M) * sizeof(float);
+    }
+    if ((p.algo != CONV_POINTWISE && p.algo != CONV_IM2COL) || !cs__cpu_avx512()) return 0;
+    int64_t k = c->Cg * c->w.k_size;
+    size_t per_group = cs__pgemm_weights_floats(c->Mg, k);
+    for (int64_t g = 0; dst && g < c->group; g++)
+        cs__pgemm_weights(c->Mg, k, (const float *)in[1]->data + g * c->Mg * k,
+                          (float *)dst + g * per_group);
+    return per_group * (size_t)c->group * sizeof(float);
 }
 
 static cs_status conv_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,

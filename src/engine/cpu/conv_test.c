@@ -4,7 +4,9 @@
  * asymmetric pads and auto_pad, channel multiplier 2, batch 2, with and without bias, on
  * the calling thread and split across a pool. float32 depthwise shapes take the direct
  * kernel and ungrouped 3x3 stride-1 ones of 16 channels and up Winograd; the same shapes
- * in float64 take im2col, which checks the reference itself.
+ * in float64 take im2col, which checks the reference itself. Every float32 shape runs
+ * twice, with the weights as given and with the kernel's prepacked form of them (Winograd's
+ * transformed weights; pgemm.c's panels for 1x1 and im2col shapes on AVX-512 CPUs).
  *
  * The tolerance, 1e-5 * (1 + |want|), is float32's: the fixed cases' values are exact
  * multiples of 1/4, so every path sums them exactly; the random Winograd shapes use
@@ -101,33 +103,43 @@ static void check(cs_pool *pool, cs_dtype t, const conv_case *k)
     }
     size_t sb = kern->scratch ? kern->scratch(&node, in, n_in, &y, 1) : 0;
     void *scratch = sb ? aligned_alloc(64, (sb + 63) / 64 * 64) : NULL;
-    y.data = ktest_filled(t, ny, 4, inexact ? 0 : 8); /* garbage the kernel must overwrite */
-    cs__kctx ctx = {.node = &node,
-                    .scratch = scratch,
-                    .scratch_size = sb,
-                    .pool = pool,
-                    .threads = pool ? cs_pool_size(pool) : 1,
-                    .err = &err};
-    assert_int_equal(kern->run(&ctx, in, n_in, &y, 1), CS_OK);
-    for (int64_t i = 0; i < ny; i++) {
-        double got = ktest_get(t, y.data, i);
-        double want = reference(k, pads, oh_n, ow_n, t, x.data, w.data, in[2] ? b.data : NULL, i);
-        if (fabs(got - want) > 1e-5 * (1 + fabs(want)))
-            fail_msg("%s n=%lld c=%lld mg=%lld group=%lld %lldx%lld k=%lldx%lld s=%lld,%lld "
-                     "d=%lld,%lld pads=%lld,%lld,%lld,%lld%s bias=%d threads=%d: y[%lld] = %g, "
-                     "want %g",
-                     t == CS_DTYPE_FLOAT64 ? "f64" : "f32", (long long)k->n, (long long)k->c,
-                     (long long)k->mg, (long long)k->group, (long long)k->h, (long long)k->w,
-                     (long long)k->kh, (long long)k->kw, (long long)k->sh, (long long)k->sw,
-                     (long long)k->dh, (long long)k->dw, (long long)k->pads[0],
-                     (long long)k->pads[1], (long long)k->pads[2], (long long)k->pads[3],
-                     k->auto_pad ? k->auto_pad : "", k->bias, ctx.threads, (long long)i, got, want);
+    /* Run with the weights as given, then with what prepack() makes of them, if anything. */
+    size_t pb = kern->prepack(&node, in, n_in, &y, 1, NULL);
+    void *packed = pb ? aligned_alloc(64, (pb + 63) / 64 * 64) : NULL;
+    if (pb) kern->prepack(&node, in, n_in, &y, 1, packed);
+    for (int pass = 0; pass < (pb ? 2 : 1); pass++) {
+        y.data = ktest_filled(t, ny, 4, inexact ? 0 : 8); /* garbage the kernel must overwrite */
+        cs__kctx ctx = {.node = &node,
+                        .scratch = scratch,
+                        .scratch_size = sb,
+                        .pool = pool,
+                        .threads = pool ? cs_pool_size(pool) : 1,
+                        .err = &err,
+                        .packed = pass ? packed : NULL};
+        assert_int_equal(kern->run(&ctx, in, n_in, &y, 1), CS_OK);
+        for (int64_t i = 0; i < ny; i++) {
+            double got = ktest_get(t, y.data, i);
+            double want =
+                reference(k, pads, oh_n, ow_n, t, x.data, w.data, in[2] ? b.data : NULL, i);
+            if (fabs(got - want) > 1e-5 * (1 + fabs(want)))
+                fail_msg("%s n=%lld c=%lld mg=%lld group=%lld %lldx%lld k=%lldx%lld s=%lld,%lld "
+                         "d=%lld,%lld pads=%lld,%lld,%lld,%lld%s bias=%d threads=%d packed=%d: "
+                         "y[%lld] = %g, want %g",
+                         t == CS_DTYPE_FLOAT64 ? "f64" : "f32", (long long)k->n, (long long)k->c,
+                         (long long)k->mg, (long long)k->group, (long long)k->h, (long long)k->w,
+                         (long long)k->kh, (long long)k->kw, (long long)k->sh, (long long)k->sw,
+                         (long long)k->dh, (long long)k->dw, (long long)k->pads[0],
+                         (long long)k->pads[1], (long long)k->pads[2], (long long)k->pads[3],
+                         k->auto_pad ? k->auto_pad : "", k->bias, ctx.threads, pass, (long long)i,
+                         got, want);
+        }
+        free(y.data);
     }
+    free(packed);
     free(scratch);
     free(x.data);
     free(w.data);
     free(b.data);
-    free(y.data);
 }
 
 /* Depthwise (group == C) unless stated; n, c, mg, group, h, w, kh, kw, sh, sw, dh, dw, pads. */
@@ -147,6 +159,9 @@ static const conv_case cases[] = {
     {1, 2, 1, 2, 3, 4, 5, 5, 1, 1, 1, 1, {2, 2, 2, 2}, true, NULL},
     {1, 2, 1, 2, 9, 8, 3, 3, 4, 3, 1, 1, {5, 4, 0, 0}, true, NULL},  /* whole rows of padding */
     {1, 3, 1, 3, 2, 40, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL}, /* a long row */
+    /* long rows at stride 2: more than 16 interior outputs, even and odd widths */
+    {1, 3, 1, 3, 5, 41, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, true, NULL},
+    {2, 2, 1, 2, 6, 70, 3, 3, 2, 2, 1, 1, {0, 0, 1, 1}, false, NULL},
     {2, 5, 1, 5, 10, 7, 3, 3, 2, 2, 1, 1, {0}, true, "SAME_UPPER"},
     {1, 6, 1, 3, 7, 7, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},  /* grouped, 2 per group */
     {2, 8, 2, 4, 6, 9, 3, 3, 2, 1, 1, 1, {1, 0, 1, 2}, false, NULL}, /* grouped, multiplier 2 */
@@ -167,6 +182,14 @@ static const conv_case cases[] = {
     {1, 16, 16, 1, 7, 9, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
     {2, 24, 20, 1, 11, 13, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
     {2, 16, 16, 1, 10, 11, 3, 3, 1, 1, 1, 1, {0}, true, "SAME_UPPER"},
+    /* ungrouped 1x1 and im2col shapes, which take pgemm.c when prepacked: odd channel
+     * counts, rows and columns off its 8 x 48 tiles, batch 2, strides, a grouped 1x1 */
+    {2, 17, 9, 1, 7, 9, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, true, NULL},
+    {1, 5, 20, 1, 13, 11, 1, 1, 2, 2, 1, 1, {0, 0, 0, 0}, false, NULL},
+    {2, 3, 33, 1, 15, 17, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, true, NULL},
+    {1, 16, 24, 1, 7, 7, 3, 3, 2, 2, 1, 1, {1, 1, 1, 1}, true, NULL},
+    {1, 8, 12, 2, 9, 10, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, true, NULL},
+    {1, 64, 40, 1, 14, 14, 1, 1, 1, 1, 1, 1, {0, 0, 0, 0}, true, NULL},
     /* more tiles than one 16 MB block holds (8192 at 16 + 16 channels): the first block
      * ends inside the third image */
     {3, 16, 16, 1, 120, 120, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
