@@ -225,6 +225,9 @@ typedef struct cs__head_refusal {
     const char *reason, *msg;
 } cs__head_refusal;
 cs__head_verdict cs__api_head_judge(char *b, size_t n, bool full, cs__head_refusal *out);
+/* The bytes of an RFC 9110 token: a method, a header name. */
+#define CS__API_TCHAR \
+    "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 /* --- cluster mode (cluster.c) ---------------------------------------------------------- */
 
 /* Starts acting on the changes other servers make to a shared registry (nothing on

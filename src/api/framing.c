@@ -29,8 +29,6 @@ typedef struct framing {
     char bad_header[64], bad_name[64];
 } framing;
 
-#define TCHAR "!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-
 static enum MHD_Result scan(void *cls, enum MHD_ValueKind kind, const char *key, size_t key_size,
                             const char *value, size_t value_size)
 {
@@ -38,7 +36,7 @@ static enum MHD_Result scan(void *cls, enum MHD_ValueKind kind, const char *key,
     framing *f = cls;
     /* A name is an RFC 9110 token: "Content-Length : 0" reaches us as the name
      * "Content-Length ", which a proxy may read as Content-Length. */
-    if (!f->bad_name[0] && key_size != strspn(key, TCHAR))
+    if (!f->bad_name[0] && key_size != strspn(key, CS__API_TCHAR))
         snprintf(f->bad_name, sizeof f->bad_name, "%.*s", (int)(key_size < 48 ? key_size : 48),
                  key);
     if (!strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH)) f->content_length++;

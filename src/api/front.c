@@ -115,28 +115,55 @@ static bool byte_count(const char *p, const char *e)
 #define REFUSE(st, why, text) \
     (out->status = (st), out->reason = (why), out->msg = (text), CS__HEAD_REFUSE)
 
+/* The end of the head in [p, e): the start of its empty line, as libmicrohttpd reads lines
+ * (each ends in LF, a CR before it optional); *body is set past that line. NULL when the
+ * empty line has not arrived. */
+static char *head_end(char *p, char *e, char **body)
+{
+    for (char *lf = memchr(p, '\n', (size_t)(e - p)); lf;
+         lf = memchr(lf + 1, '\n', (size_t)(e - lf - 1))) {
+        char *q = lf + 1 < e && lf[1] == '\r' ? lf + 2 : lf + 1;
+        if (q < e && *q == '\n') {
+            *body = q + 1;
+            return lf + 1;
+        }
+    }
+    return NULL;
+}
+
 cs__head_verdict cs__api_head_judge(char *b, size_t n, bool full, cs__head_refusal *out)
 {
     b[n] = '\0';
-    char *end = NULL;
-    for (size_t i = 0; i + 3 < n && !end; i++)
-        if (!memcmp(b + i, "\r\n\r\n", 4)) end = b + i;
-    char *eol = memchr(b, '\n', n);
+    /* Empty lines before the request line are ignored (RFC 9112 2.2), as libmicrohttpd does. */
+    char *rl = b;
+    while (rl < b + n && (*rl == '\n' || (*rl == '\r' && rl + 1 < b + n && rl[1] == '\n')))
+        rl += *rl == '\r' ? 2 : 1;
+    char *body = NULL, *end = head_end(rl, b + n, &body);
+    char *eol = memchr(rl, '\n', n - (size_t)(rl - b));
     if (!end) {
         if (!full) return CS__HEAD_MORE;
         if (!eol) return REFUSE(414, "URI Too Long", "the request line is too long");
         return REFUSE(431, "Request Header Fields Too Large", "the request headers are too large");
     }
-    /* The request line: METHOD SP target SP HTTP/1.x */
-    char *sp2 = eol > b ? memrchr(b, ' ', (size_t)(eol - b)) : NULL;
-    if (sp2 && !strncmp(sp2 + 1, "HTTP/", 5) && strncmp(sp2 + 1, "HTTP/1.1\r", 9) &&
-        strncmp(sp2 + 1, "HTTP/1.0\r", 9))
+    /* The request line: METHOD SP target SP HTTP/x.y, the method a token. */
+    char *rle = eol - (eol > rl && eol[-1] == '\r');
+    size_t method = strspn(rl, CS__API_TCHAR);
+    char *sp2 = rle > rl ? memrchr(rl, ' ', (size_t)(rle - rl)) : NULL;
+    if (!method || rl[method] != ' ' || !sp2 || sp2 <= rl + method + 1 || rle - sp2 - 1 < 5 ||
+        strncmp(sp2 + 1, "HTTP/", 5))
+        return REFUSE(400, "Bad Request",
+                      "malformed request line: expected METHOD SP target SP HTTP/1.1");
+    for (char *c = rl; c < rle; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            return REFUSE(400, "Bad Request",
+                          "control characters are not allowed in the request line");
+    if (rle - sp2 - 1 != 8 || (strncmp(sp2 + 1, "HTTP/1.1", 8) && strncmp(sp2 + 1, "HTTP/1.0", 8)))
         return REFUSE(505, "HTTP Version Not Supported",
                       "HTTP version not supported: only HTTP/1.0 and HTTP/1.1");
     bool chunked = false, expect = false;
     int headers = 0;
-    for (char *line = eol + 1; line < end + 2; headers++) {
-        char *next = memchr(line, '\n', (size_t)(end + 2 - line));
+    for (char *line = eol + 1; line < end; headers++) {
+        char *next = memchr(line, '\n', (size_t)(end - line));
         size_t len = (size_t)(next - line); /* up to the LF, the CR included */
         if (line[0] == ' ' || line[0] == '\t')
             return REFUSE(400, "Bad Request",
@@ -160,7 +187,7 @@ cs__head_verdict cs__api_head_judge(char *b, size_t n, bool full, cs__head_refus
     if (headers > MAX_HEADERS)
         return REFUSE(431, "Request Header Fields Too Large", "too many headers");
     if (chunked && !expect) { /* the first chunk's size line, which follows the headers */
-        char *c = end + 4, *ce = memchr(c, '\n', n - (size_t)(c - b));
+        char *c = body, *ce = memchr(c, '\n', n - (size_t)(c - b));
         if (!ce && !full && n - (size_t)(c - b) < 64) return CS__HEAD_MORE;
         if (ce && !chunk_size_ok(c, ce - (ce > c && ce[-1] == '\r')))
             return REFUSE(400, "Bad Request",

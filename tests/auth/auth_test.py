@@ -5,6 +5,7 @@ Prints one PASS/FAIL line per check.
 """
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -103,6 +104,36 @@ for (method, path, body), least in allowed.items():
             j = jbody(rb) or {}
             check("%s may not %s %s (403 naming the need)" % (role, method, path),
                   st == 403 and least in j.get("error", ""), (st, rb[:150]))
+
+# --- every route of the table (src/api/routes.c) -------------------------------------------
+# Nothing that changes state is reachable without a permission: read from the table itself, so
+# a new route is covered the day it is added. Anonymous is 401 on every route but the public
+# ones (which are all GETs); each role below a route's declared one is 403 naming that role;
+# a method other than GET declares at least invoker, but for the repository index (a listing
+# that the v2 protocol asks for by POST). Only refused calls are sent: nothing is changed.
+ROLE = {"PUBLIC": None, "VIEWER": "viewer", "INVOKER": "invoker", "DEPLOYER": "deployer",
+        "ADMIN": "admin"}
+READ_BY_POST = {("POST", "/v2/repository/index")}
+table = re.findall(r'\{"(GET|POST|PUT|PATCH|DELETE)", "([^"]+)", \w+, (\w+)',
+                   open(os.path.join(ROOT, "src/api/routes.c")).read())
+check("the route table is read (%d routes)" % len(table), len(table) > 50, len(table))
+for method, pattern, declared in table:
+    least = ROLE[declared]
+    path = pattern.replace("{m}", "digits").replace("{v}", "1").replace("{a}", "prod")
+    path = path.replace("{name}", "x")
+    body = b"{}" if method in ("POST", "PUT", "PATCH") else None
+    if method != "GET":
+        check("%s %s declares a permission" % (method, pattern), least is not None and
+              (least != "viewer" or (method, pattern) in READ_BY_POST), declared)
+    if least is None:
+        continue
+    st, h, b = call(method, path, None, body, {"Content-Type": "application/json"})
+    check("anonymous %s %s is 401" % (method, pattern),
+          st == 401 and h.get("www-authenticate", "").startswith("Bearer"), (st, b[:120]))
+    for role in order[:order.index(least)]:
+        st, _, b = call(method, path, tokens[role], body, {"Content-Type": "application/json"})
+        check("%s may not %s %s (403 naming %s)" % (role, method, pattern, least),
+              st == 403 and least in (jbody(b) or {}).get("error", ""), (st, b[:150]))
 
 # --- model scope ------------------------------------------------------------------------------
 st, _, b = call("POST", "/v2/models/digits/infer", scoped, json.dumps(SAMPLE).encode(), {"Content-Type": "application/json"})
