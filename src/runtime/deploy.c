@@ -103,8 +103,10 @@ static double concurrency(const dep *p)
     return conc;
 }
 
+/* The decision is taken under mu: the status reads the desired count and the panic mode. */
 static void autoscale(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
 {
+    pthread_mutex_lock(&d->mu);
     double conc = (p->conc_sum + concurrency(p)) / (p->conc_n + 1);
     p->conc_sum = 0;
     p->conc_n = 0;
@@ -117,6 +119,7 @@ static void autoscale(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
         p->desired = 1;
         p->kpa.desired = 1;
     }
+    pthread_mutex_unlock(&d->mu);
     if (p->desired != before)
         cs__dep_event(d, p, "deployment.scaled",
                       json_pack("{s:i, s:i, s:f, s:b}", "from", before, "to", p->desired,
