@@ -78,12 +78,9 @@ typedef struct implicit_src {
 } implicit_src;
 
 typedef struct dep {
-    cs_deploy_spec spec;
-    implicit_src *implicit;
-        /* an implicit deployment's own copy (owned), else NULL */ /* written by the controller only
-                                                                      (under mu), read by it without
-                                                                    */
-    cs_deploy_spec next; /* an applied spec the next pass takes over (has_next) */
+    cs_deploy_spec spec;    /* written by the controller only (under mu), read by it without */
+    implicit_src *implicit; /* an implicit deployment's own copy (owned), else NULL */
+    cs_deploy_spec next;    /* an applied spec the next pass takes over (has_next) */
     bool has_next;
     int64_t generation;
     int64_t passed; /* the generation the last finished pass worked to */
