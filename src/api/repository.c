@@ -44,8 +44,9 @@
 
 typedef struct repo_model {
     char *name;
-    char *path; /* a file entry's .onnx; NULL for a folder entry */
-    char *root; /* a folder entry's repository folder, which holds NAME/ */
+    char *path;         /* a file entry's .onnx; NULL for a folder entry */
+    const char *origin; /* a file entry's: "--model" or "DATA_DIR/models" (static) */
+    char *root;         /* a folder entry's repository folder, which holds NAME/ */
     cs_model_config cfg;
     bool auto_batch;               /* see cs_repo_entry */
     cs_triton_config *tc;          /* in force: config.pbtxt's or a load's `config`; NULL if none */
@@ -127,6 +128,7 @@ static cs_status scan_data_dir(cs_server *s, cs_error *err)
                             : CS_OK;
         repo_model *e = NULL;
         rc = add(s, name, path, NULL, &cfg, !batch_given, &e, err);
+        if (rc == CS_OK) e->origin = "DATA_DIR/models";
         if (rc == CS_OK && crc != CS_OK) snprintf(e->reason, sizeof e->reason, "%s", cerr.msg);
     }
     closedir(d);
@@ -145,25 +147,65 @@ static bool batchable(const cs_model_t *m)
     return ok;
 }
 
-/* cs_api_load with a Triton configuration applied first (tc may be NULL): reads the file's
- * header (it is mapped, not copied) to check tc against the model and to decide automatic
- * batching. */
+/* The configuration a version loads with: cfg with a Triton configuration applied (tc may be
+ * NULL) and automatic batching decided. Reads the file's header (it is mapped, not copied);
+ * a file that cannot be read leaves cfg as it is, for the load to report why. */
+static cs_status version_config(const char *path, const cs_model_config *cfg, bool auto_batch,
+                                const cs_triton_config *tc, cs_model_config *out, cs_error *err)
+{
+    cs_model_t *m;
+    *out = *cfg;
+    cs_error ignored;
+    if (cs_model_load_file(path, &m, &ignored) != CS_OK) return CS_OK;
+    bool batch_given = false;
+    cs_status rc = tc ? cs_triton_config_apply(tc, m, out, &batch_given, err) : CS_OK;
+    if (rc == CS_OK && auto_batch && !batch_given && batchable(m)) {
+        out->max_batch_size = 32;
+        out->max_queue_delay_us = 500;
+    }
+    cs_model_free(m);
+    return rc;
+}
+
+/* cs_api_load with version_config's configuration. */
 static cs_status load_version(cs_server *s, const char *name, const char *version, const char *path,
                               const cs_model_config *cfg, bool auto_batch,
                               const cs_triton_config *tc, cs_error *err)
 {
-    cs_model_t *m;
-    cs_model_config c = *cfg;
-    if (cs_model_load_file(path, &m, err) != CS_OK)
-        return cs_api_load(s, name, version, path, &c, false, err); /* it reports why */
-    bool batch_given = false;
-    cs_status rc = tc ? cs_triton_config_apply(tc, m, &c, &batch_given, err) : CS_OK;
-    if (rc == CS_OK && auto_batch && !batch_given && batchable(m)) {
-        c.max_batch_size = 32;
-        c.max_queue_delay_us = 500;
-    }
-    cs_model_free(m);
+    cs_model_config c;
+    cs_status rc = version_config(path, cfg, auto_batch, tc, &c, err);
     return rc == CS_OK ? cs_api_load(s, name, version, path, &c, false, err) : rc;
+}
+
+/* A file entry runs as an implicit deployment (runtime/deploy.h) where there is a deployer
+ * and its name is a deployment name, else it is loaded into the runtime as it is. `replace`
+ * reloads one that is loaded (a new configuration). */
+static cs_status load_file(cs_server *s, repo_model *e, bool replace, cs_error *err)
+{
+    cs_model_config c;
+    cs_status rc = version_config(e->path, &e->cfg, e->auto_batch, e->tc, &c, err);
+    if (rc != CS_OK) return rc;
+    uint64_t t0 = cs_now_ns();
+    bool shadowed = false;
+    rc = s->deployer ? cs_deployer_implicit(s->deployer, e->name, e->path, &c, e->origin, replace,
+                                            &shadowed, err)
+                     : CS_ERR_INVALID;
+    if (rc == CS_ERR_INVALID) { /* no deployer, or not a deployment name: served directly */
+        if (replace) (void)cs_runtime_unload(s->rt, e->name, NULL, err);
+        return cs_api_load(s, e->name, REPO_VERSION, e->path, &c, false, err);
+    }
+    if (rc == CS_ERR_EXISTS) return CS_OK; /* served already */
+    if (rc != CS_OK) {
+        cs_log(CS_LOG_ERROR, "model load failed", "model", e->name, "version", REPO_VERSION,
+               "error", err->msg, NULL);
+        return rc;
+    }
+    char ms[32];
+    snprintf(ms, sizeof ms, CS_LOG_NUM "%.3f", cs_elapsed_s(t0) * 1e3);
+    cs_log(CS_LOG_INFO, shadowed ? "model shadowed by an explicit deployment" : "model loaded",
+           "model", e->name, "version", REPO_VERSION, "path", e->path, "deployment", e->name,
+           "duration_ms", ms, NULL);
+    return CS_OK;
 }
 
 cs_status cs_api_load(cs_server *s, const char *name, const char *version, const char *path,
@@ -271,12 +313,11 @@ static cs_status load_folder(cs_server *s, repo_model *e, cs_error *err)
     return rc;
 }
 
-/* Loads e, recording why when it fails. Caller holds repo_lock. */
-static cs_status load(cs_server *s, repo_model *e, cs_error *err)
+/* Loads e, recording why when it fails; `replace` reloads what is loaded (a folder entry
+ * reloads what changed in any case). Caller holds repo_lock. */
+static cs_status load(cs_server *s, repo_model *e, bool replace, cs_error *err)
 {
-    cs_status rc = e->path ? load_version(s, e->name, REPO_VERSION, e->path, &e->cfg, e->auto_batch,
-                                          e->tc, err)
-                           : load_folder(s, e, err);
+    cs_status rc = e->path ? load_file(s, e, replace, err) : load_folder(s, e, err);
     snprintf(e->reason, sizeof e->reason, "%s", rc == CS_OK ? "" : err->msg);
     cs_api_hide_paths(s, e->reason, sizeof e->reason); /* the index shows it to clients */
     return rc;
@@ -301,7 +342,7 @@ static cs_status add_folder_models(cs_server *s, bool load_new, bool at_start, c
         if (e || rc != CS_OK) continue;
         rc = add(s, names[i], NULL, s->opt.model_repository, NULL, true, &e, err);
         cs_error lerr;
-        if (rc == CS_OK && load_new) (void)load(s, e, &lerr); /* shown in the index */
+        if (rc == CS_OK && load_new) (void)load(s, e, false, &lerr); /* shown in the index */
     }
     cs_free(names);
     return rc;
@@ -349,7 +390,7 @@ static void *poll_main(void *arg)
             struct stat st;
             snprintf(dir, sizeof dir, "%s/%s", e->root, e->name);
             if (stat(dir, &st) == 0) {
-                (void)load(s, e, &err);
+                (void)load(s, e, false, &err);
             } else if (cs_runtime_unload(s->rt, e->name, NULL, &err) == CS_OK) {
                 snprintf(e->reason, sizeof e->reason, "removed from the model repository");
                 cs_log(CS_LOG_INFO, "model unloaded", "model", e->name, "why",
@@ -391,7 +432,7 @@ static cs_status load_at_start(cs_server *s, cs_error *err)
     repo_model **list = entries(s, &n);
     if (!list) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
     for (size_t i = 0; all && i < n; i++)
-        if (!list[i]->path) (void)load(s, list[i], err);
+        if (!list[i]->path) (void)load(s, list[i], false, err);
     cs_free(list);
     for (int i = 0; !all && i < o->n_load_models; i++) {
         repo_model *e = find(s, o->load_models[i]);
@@ -399,7 +440,7 @@ static cs_status load_at_start(cs_server *s, cs_error *err)
             return cs_error_set(err, CS_ERR_INVALID,
                                 "--load-model %s: the model repository has no folder %s/",
                                 o->load_models[i], o->load_models[i]);
-        (void)load(s, e, err); /* a failure shows in the index, as in none mode */
+        (void)load(s, e, false, err); /* a failure shows in the index, as in none mode */
     }
     return CS_OK;
 }
@@ -411,12 +452,14 @@ cs_status cs_api_repo_init(cs_server *s, cs_error *err)
         const cs_repo_entry *r = &s->opt.repo[i];
         if (find(s, r->name))
             return cs_error_set(err, CS_ERR_INVALID, "--model %s is given twice", r->name);
-        rc = add(s, r->name, r->path, NULL, r->config, r->auto_batch, NULL, err);
+        repo_model *e = NULL;
+        rc = add(s, r->name, r->path, NULL, r->config, r->auto_batch, &e, err);
+        if (rc == CS_OK) e->origin = "--model";
     }
     if (rc == CS_OK && s->opt.model_repository) rc = add_folder_models(s, false, true, err);
     if (rc == CS_OK) rc = scan_data_dir(s, err);
     for (int i = 0; i < s->opt.n_repo && rc == CS_OK; i++)
-        rc = load(s, find(s, s->opt.repo[i].name), err);
+        rc = load(s, find(s, s->opt.repo[i].name), false, err);
     if (rc == CS_OK && s->opt.model_repository) rc = load_at_start(s, err);
     if (rc == CS_OK && s->opt.model_repository && s->opt.control == CS_REPO_CONTROL_POLL)
         rc = start_poll(s, err);
@@ -764,8 +807,8 @@ void cs_api_repo_load(cs_api_req *r)
         if (tc) cs_free(e->tc), e->tc = tc, e->tc_given = true, tc = NULL;
         /* New configuration or files: what is loaded reloads, as in Triton. */
         cs_error uerr;
-        if (lp.config) (void)cs_runtime_unload(r->srv->rt, e->name, NULL, &uerr);
-        cs_status rc = load(r->srv, e, &err);
+        if (lp.config && !e->path) (void)cs_runtime_unload(r->srv->rt, e->name, NULL, &uerr);
+        cs_status rc = load(r->srv, e, lp.config != NULL, &err);
         if (rc == CS_OK)
             cs_api_json(r, MHD_HTTP_OK, json_object());
         else /* a thread budget exceeded is the operator's to fix, not a reason to retry */
@@ -792,7 +835,12 @@ void cs_api_repo_unload(cs_api_req *r)
     if (!ok) return;
     cs_error err;
     pthread_mutex_lock(&r->srv->repo_lock);
-    cs_status rc = cs_runtime_unload(r->srv->rt, e->name, NULL, &err);
+    /* A file entry's implicit deployment is withdrawn; an explicit deployment of its name is
+     * not this entry's to unload. */
+    cs_status rc = e->path && r->srv->deployer
+                       ? cs_deployer_implicit_drop(r->srv->deployer, e->name, &err)
+                       : CS_ERR_NOT_FOUND;
+    if (rc == CS_ERR_NOT_FOUND) rc = cs_runtime_unload(r->srv->rt, e->name, NULL, &err);
     e->failed[0] = '\0';
     pthread_mutex_unlock(&r->srv->repo_lock);
     /* Unloading what is not loaded leaves the wanted state: success, as in Triton. */

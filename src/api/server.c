@@ -452,7 +452,6 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
     cs_map_init(&s->repo);
     if ((rc = catch_signals(s, err)) != CS_OK) goto out;
     if ((rc = register_metrics(s, err)) != CS_OK) goto out;
-    if ((rc = cs_api_repo_init(s, err)) != CS_OK) goto out;
     if ((rc = cs_dra_state_new(&o->devices, &s->dra, err)) != CS_OK) goto out;
     s->gpu_metrics = cs__api_gpu_metrics_new(s->dra);
     if ((rc = cs_api_serving_init(s, err)) != CS_OK) goto out;
@@ -461,6 +460,8 @@ cs_status cs_server_new(const cs_server_options *o, cs_runtime *rt, cs_metrics *
             .rt = rt, .registry = o->registry, .metrics = metrics, .devices = s->dra};
         if ((rc = cs_deployer_new(&d, &s->deployer, err)) != CS_OK) goto out;
     }
+    /* After the deployer: the --model entries run as its implicit deployments. */
+    if ((rc = cs_api_repo_init(s, err)) != CS_OK) goto out;
     if ((rc = cs__api_cluster_start(s, err)) != CS_OK) goto out;
     if ((rc = cs_api_auth_bootstrap(s, err)) != CS_OK) goto out;
     if ((rc = cs__api_conns_new(&o->limits, &s->conns, err)) != CS_OK) goto out;

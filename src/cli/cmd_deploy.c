@@ -210,6 +210,14 @@ static void panic_text(const json_t *d, char *buf, size_t cap)
     snprintf(buf, cap, "%s", json_is_true(at(d, "status", "panic")) ? "yes" : "no");
 }
 
+/* What declared an implicit deployment (--model, ...), "-" for one that was applied. */
+static void declared_text(const json_t *d, char *buf, size_t cap)
+{
+    const char *by = json_string_value(
+        json_object_get(at(d, "metadata", "annotations"), "capstan.dev/implicit"));
+    snprintf(buf, cap, "%s", by ? by : "-");
+}
+
 static const cs_cli_column columns[] = {
     {"NAME", "metadata.name", CS_CLI_CELL_TEXT, false, NULL},
     {"MODEL", "spec.model", CS_CLI_CELL_TEXT, false, NULL},
@@ -220,6 +228,7 @@ static const cs_cli_column columns[] = {
     {"PANIC", NULL, CS_CLI_CELL_TEXT, true, panic_text},
     {"ROLLOUT", "status.rollout.phase", CS_CLI_CELL_TEXT, true, NULL},
     {"REASON", "status.reason", CS_CLI_CELL_TEXT, true, NULL},
+    {"IMPLICIT", NULL, CS_CLI_CELL_TEXT, true, declared_text},
 };
 static const cs_cli_view view = {"deployment.capstan.dev", "metadata.name", NULL, columns,
                                  sizeof columns / sizeof columns[0]};
@@ -230,6 +239,9 @@ static void describe(cs_http *h, const json_t *d)
     const json_t *inst = json_object_get(spec, "instances");
     printf("Name:         %s\n", str(json_object_get(d, "metadata"), "name"));
     printf("Model:        %s\n", str(spec, "model"));
+    char by[64];
+    declared_text(d, by, sizeof by);
+    if (strcmp(by, "-")) printf("Implicit:     declared by %s\n", by);
     printf("Generation:   %lld\n", (long long)json_integer_value(at(d, "metadata", "generation")));
     printf("Instances:    min %lld, max %lld, target concurrency %g, container concurrency %lld\n",
            (long long)json_integer_value(json_object_get(inst, "min")),

@@ -103,8 +103,10 @@ static double concurrency(const dep *p)
     return conc;
 }
 
+/* The decision is taken under mu: the status reads the desired count and the panic mode. */
 static void autoscale(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
 {
+    pthread_mutex_lock(&d->mu);
     double conc = (p->conc_sum + concurrency(p)) / (p->conc_n + 1);
     p->conc_sum = 0;
     p->conc_n = 0;
@@ -117,6 +119,7 @@ static void autoscale(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
         p->desired = 1;
         p->kpa.desired = 1;
     }
+    pthread_mutex_unlock(&d->mu);
     if (p->desired != before)
         cs__dep_event(d, p, "deployment.scaled",
                       json_pack("{s:i, s:i, s:f, s:b}", "from", before, "to", p->desired,
@@ -217,7 +220,9 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
     cs_error err;
     char reason[512] = "";
     int n = p->spec.n_traffic;
-    for (int i = 0; i < n; i++)
+    if (p->implicit) /* its one version is a file, not a registry version */
+        snprintf(versions[0], VERSION_SZ, "%s", CS__DEP_IMPLICIT_VERSION);
+    for (int i = 0; i < n && !p->implicit; i++)
         if (resolve(d, p->spec.model, &p->spec.traffic[i], versions[i], &err) != CS_OK) {
             snprintf(reason, sizeof reason, "%.250s", err.msg);
             n = 0; /* leave the slots as they are */
@@ -321,7 +326,7 @@ static void reconcile(cs_deployer *d, dep *p, int64_t now_ms, bool poked)
     pthread_mutex_unlock(&d->mu);
 }
 
-static void dep_free(cs_deployer *d, dep *p)
+void cs__dep_free(cs_deployer *d, dep *p)
 {
     int none[CS__DEP_STATES] = {0}; /* its series read 0 from now on */
     p->desired = 0;
@@ -330,6 +335,8 @@ static void dep_free(cs_deployer *d, dep *p)
     for (int i = 0; i < MAX_SLOTS; i++)
         if (p->s[i].version[0]) cs__dep_unload_slot(d, p, &p->s[i]); /* drains the queue first */
     cs_deploy_spec_free(&p->spec);
+    if (p->implicit) cs_free(p->implicit->path);
+    cs_free(p->implicit);
     cs_arena_free(&p->req_arena);
     cs_free(p);
 }
@@ -364,12 +371,20 @@ static void *controller(void *arg)
         cs_free(names);
         cs_free(poked);
         pthread_mutex_lock(&d->mu);
+        /* Each stays in `deleted` until it is freed: cs__dep_wait_freed waits for that. An
+         * explicit deployment that goes gives its name back to an implicit one. */
         while (d->deleted.len) {
-            dep *p = *(dep **)cs_vec_at(&d->deleted, d->deleted.len - 1);
-            d->deleted.len--;
+            dep *p = *(dep **)cs_vec_at(&d->deleted, 0);
+            char name[CS_DEPLOY_NAME_MAX + 1];
+            snprintf(name, sizeof name, "%s", p->spec.name);
+            bool explicit = !p->implicit;
             pthread_mutex_unlock(&d->mu);
-            dep_free(d, p);
+            cs__dep_free(d, p);
+            if (explicit) cs__dep_implicit_return(d, name);
             pthread_mutex_lock(&d->mu);
+            d->deleted.len--;
+            memmove(d->deleted.data, (dep **)d->deleted.data + 1, d->deleted.len * sizeof p);
+            pthread_cond_broadcast(&d->passed);
         }
         /* Until the next tick: ten concurrency readings, so that the tick's sample is an
          * average over the second (as Knative's queue-proxy reports it), not one instant. */
@@ -401,8 +416,8 @@ static void kick(cs_deployer *d) /* caller holds mu */
     pthread_cond_signal(&d->wake);
 }
 
-/* A new dep for spec (taken over), registered in the map under mu. */
-static cs_status add_dep(cs_deployer *d, cs_deploy_spec *spec, int64_t generation, cs_error *err)
+cs_status cs__dep_add(cs_deployer *d, cs_deploy_spec *spec, int64_t generation, dep **out,
+                      cs_error *err)
 {
     dep *p = cs_calloc(1, sizeof *p);
     if (!p) return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
@@ -418,6 +433,7 @@ static cs_status add_dep(cs_deployer *d, cs_deploy_spec *spec, int64_t generatio
         return cs_error_set(err, CS_ERR_NOMEM, "out of memory");
     }
     *spec = (cs_deploy_spec){0};
+    if (out) *out = p;
     kick(d);
     return CS_OK;
 }
@@ -432,6 +448,7 @@ cs_status cs_deployer_new(const cs_deployer_options *o, cs_deployer **out, cs_er
     pthread_cond_init(&d->wake, NULL);
     pthread_cond_init(&d->passed, NULL);
     cs_map_init(&d->deps);
+    cs_map_init(&d->implicit);
     cs_vec_init(&d->deleted, sizeof(dep *));
     cs__dep_metrics_register(d);
 
@@ -448,7 +465,7 @@ cs_status cs_deployer_new(const cs_deployer_options *o, cs_deployer **out, cs_er
         cs_error perr;
         if (doc && cs_deploy_spec_parse(doc, &spec, &perr) == CS_OK) {
             pthread_mutex_lock(&d->mu);
-            rc = add_dep(d, &spec, items[i].generation, err);
+            rc = cs__dep_add(d, &spec, items[i].generation, NULL, err);
             pthread_mutex_unlock(&d->mu);
             if (rc != CS_OK) cs_deploy_spec_free(&spec);
         } else {
@@ -464,8 +481,9 @@ cs_status cs_deployer_new(const cs_deployer_options *o, cs_deployer **out, cs_er
         size_t it = 0;
         const char *key;
         void *v;
-        while (cs_map_next(&d->deps, &it, &key, &v)) dep_free(d, v);
+        while (cs_map_next(&d->deps, &it, &key, &v)) cs__dep_free(d, v);
         cs_map_free(&d->deps);
+        cs_map_free(&d->implicit);
         cs_vec_free(&d->deleted);
         cs_free(d);
         return rc;
@@ -489,11 +507,12 @@ void cs_deployer_free(cs_deployer *d)
     while (cs_map_next(&d->deps, &it, &key, &v)) {
         dep *p = v;
         if (p->has_next) cs_deploy_spec_free(&p->next);
-        dep_free(d, p);
+        cs__dep_free(d, p);
     }
-    for (size_t i = 0; i < d->deleted.len; i++) dep_free(d, *(dep **)cs_vec_at(&d->deleted, i));
+    for (size_t i = 0; i < d->deleted.len; i++) cs__dep_free(d, *(dep **)cs_vec_at(&d->deleted, i));
     cs__ext_shutdown(d, false);
     cs_map_free(&d->deps);
+    cs__dep_implicit_free_all(d);
     cs_vec_free(&d->deleted);
     pthread_cond_destroy(&d->wake);
     pthread_cond_destroy(&d->passed);
@@ -511,6 +530,12 @@ static void wait_passed(cs_deployer *d)
     pthread_cond_timedwait(&d->passed, &d->mu, &ts);
 }
 
+void cs__dep_wait_freed(cs_deployer *d)
+{
+    uint64_t until = cs_now_ns() + 60ull * 1000000000;
+    while (d->deleted.len && !d->stop && cs_now_ns() < until) wait_passed(d);
+}
+
 /* The canonical text of spec, as the registry stores it (free with free); NULL when out of
  * memory. */
 static char *spec_text(const cs_deploy_spec *spec)
@@ -526,7 +551,7 @@ static char *spec_text(const cs_deploy_spec *spec)
 static cs_status adopt(cs_deployer *d, dep *p, cs_deploy_spec *spec, int64_t generation,
                        cs_error *err)
 {
-    if (!p) return add_dep(d, spec, generation, err);
+    if (!p) return cs__dep_add(d, spec, generation, NULL, err);
     if (p->has_next) cs_deploy_spec_free(&p->next);
     p->next = *spec;
     p->has_next = true;
@@ -536,9 +561,7 @@ static cs_status adopt(cs_deployer *d, dep *p, cs_deploy_spec *spec, int64_t gen
     return CS_OK;
 }
 
-/* Takes deployment name out of the map for the controller to drain and free. Caller holds
- * mu. */
-static void forget(cs_deployer *d, const char *name)
+void cs__dep_forget(cs_deployer *d, const char *name)
 {
     dep *p = cs_map_get(&d->deps, name);
     if (p && cs_vec_push(&d->deleted, &p) == CS_OK) {
@@ -563,6 +586,12 @@ static cs_status store_and_apply(cs_deployer *d, cs_deploy_spec *spec, const cha
     free(text);
     pthread_mutex_lock(&d->mu);
     dep *p = rc == CS_OK ? cs_map_get(&d->deps, spec->name) : NULL;
+    if (p && p->implicit) { /* an explicit deployment wins: the implicit one drains first */
+        cs__dep_forget(d, spec->name);
+        cs__dep_wait_freed(d);
+        p = cs_map_get(&d->deps, spec->name);
+        changed = true;
+    }
     if (rc == CS_OK && (!p || changed)) rc = adopt(d, p, spec, rec.generation, err);
     /* Wait (briefly) for the controller's first pass over this generation, so that the
      * answer's status shows its versions loaded and a request right after finds them. */
@@ -594,7 +623,8 @@ cs_status cs_deployer_apply(cs_deployer *d, const cs_deploy_spec *spec, const ch
     if (rc != CS_OK) return rc;
     pthread_mutex_lock(&d->mu);
     dep *live = cs_map_get(&d->deps, spec->name);
-    bool switched = live && (live->has_next ? live->next : live->spec).external != spec->external;
+    bool switched = live && !live->implicit &&
+                    (live->has_next ? live->next : live->spec).external != spec->external;
     pthread_mutex_unlock(&d->mu);
     if (switched) /* a version's slot is of one kind for its whole life */
         return cs_error_set(err, CS_ERR_INVALID,
@@ -655,7 +685,29 @@ cs_status cs_deployer_scale(cs_deployer *d, const char *name, int min, int max, 
     json_t *inst = json_object_get(json_object_get(doc, "spec"), "instances");
     if (min >= 0) json_object_set_new(inst, "min", json_integer(min));
     if (max >= 0) json_object_set_new(inst, "max", json_integer(max));
-    return reapply(d, doc, actor, err);
+    pthread_mutex_lock(&d->mu);
+    dep *p = cs_map_get(&d->deps, name);
+    bool implicit = p && p->implicit;
+    pthread_mutex_unlock(&d->mu);
+    if (!implicit) return reapply(d, doc, actor, err);
+    /* An implicit deployment is not stored: scaled here until the next start. */
+    cs_deploy_spec spec;
+    cs_status rc = cs_deploy_spec_parse(doc, &spec, err);
+    json_decref(doc);
+    if (rc != CS_OK) return rc;
+    pthread_mutex_lock(&d->mu);
+    p = cs_map_get(&d->deps, name);
+    if (p && p->implicit) {
+        rc = adopt(d, p, &spec, p->generation + 1, err);
+        cs__dep_event(d, p, "deployment.scaled_by_hand",
+                      json_pack("{s:i, s:i, s:s}", "min", min, "max", max, "actor",
+                                actor ? actor : "anonymous"));
+    } else {
+        rc = cs_error_set(err, CS_ERR_NOT_FOUND, "no deployment '%.64s'", name);
+    }
+    pthread_mutex_unlock(&d->mu);
+    cs_deploy_spec_free(&spec);
+    return rc;
 }
 
 cs_status cs_deployer_rollout_start(cs_deployer *d, const char *name, const char *to,
@@ -667,6 +719,10 @@ cs_status cs_deployer_rollout_start(cs_deployer *d, const char *name, const char
     if (number ? v < 1 : !cs_dns_label(to))
         return cs_error_set(err, CS_ERR_INVALID,
                             "to: '%.64s' is neither a version number nor an alias", to);
+    pthread_mutex_lock(&d->mu);
+    cs_status rc = cs__dep_implicit_refuse(cs_map_get(&d->deps, name), "rolled out", err);
+    pthread_mutex_unlock(&d->mu);
+    if (rc != CS_OK) return rc;
     json_t *doc = current_spec(d, name, err);
     if (!doc) return err->code;
     json_t *target = number ? json_pack("{s:I, s:i}", "version", (json_int_t)v, "percent", 100)
@@ -718,10 +774,13 @@ cs_status cs_deployer_rollout_undo(cs_deployer *d, const char *name, const char 
 
 cs_status cs_deployer_delete(cs_deployer *d, const char *name, const char *actor, cs_error *err)
 {
-    cs_status rc = cs_registry_deployment_delete(d->o.registry, name, actor, err);
+    pthread_mutex_lock(&d->mu);
+    cs_status rc = cs__dep_implicit_refuse(cs_map_get(&d->deps, name), "deleted", err);
+    pthread_mutex_unlock(&d->mu);
+    if (rc == CS_OK) rc = cs_registry_deployment_delete(d->o.registry, name, actor, err);
     if (rc != CS_OK) return rc;
     pthread_mutex_lock(&d->mu);
-    forget(d, name);
+    cs__dep_forget(d, name);
     pthread_mutex_unlock(&d->mu);
     return CS_OK;
 }
@@ -741,8 +800,13 @@ static cs_status reload_one(cs_deployer *d, const char *name, const cs_registry_
     }
     pthread_mutex_lock(&d->mu);
     dep *p = cs_map_get(&d->deps, name);
+    if (p && p->implicit && rec && rc == CS_OK) { /* an explicit one takes the name over */
+        cs__dep_forget(d, name);
+        cs__dep_wait_freed(d);
+        p = cs_map_get(&d->deps, name);
+    }
     if (!rec) {
-        forget(d, name);
+        if (p && !p->implicit) cs__dep_forget(d, name); /* implicit ones are not stored */
     } else if (rc == CS_OK) {
         char *held = p ? spec_text(p->has_next ? &p->next : &p->spec) : NULL;
         if (!p || !held || strcmp(held, rec->spec) != 0)
@@ -781,11 +845,11 @@ cs_status cs_deployer_reload(cs_deployer *d, const char *name, cs_error *err)
         bool stored = false;
         for (int i = 0; i < n && !stored; i++) stored = !strcmp(items[i].name, key);
         const char *held = ((dep *)v)->spec.name; /* lives until the controller frees it */
-        if (!stored && cs_vec_push(&gone, &held) != CS_OK)
+        if (!stored && !((dep *)v)->implicit && cs_vec_push(&gone, &held) != CS_OK)
             rc = cs_error_set(err, CS_ERR_NOMEM, "out of memory");
     }
     for (size_t i = 0; rc == CS_OK && i < gone.len; i++)
-        forget(d, *(const char **)cs_vec_at(&gone, i));
+        cs__dep_forget(d, *(const char **)cs_vec_at(&gone, i));
     pthread_mutex_unlock(&d->mu);
     cs_vec_free(&gone);
     cs_arena_free(&a);

@@ -24,6 +24,15 @@
  * Specs are stored in the registry (registry/deployments.c), so a restarted server
  * reconciles to what was declared; changes of state ("deployment.scaled", ...) are audited.
  *
+ * Implicit deployments (deploy_implicit.c): a model the server serves from a file (--model,
+ * DATA_DIR/models) is a deployment too, declared by the server rather than applied: version
+ * "1", loaded with the model's own configuration, its instance count as both min and max.
+ * It is not stored (the command line declares it again at each start), it is listed with
+ * the annotation capstan.dev/implicit naming its origin, it can be scaled (until the next
+ * start) but not deleted or rolled out, and a registry change cannot touch it. An explicit
+ * deployment of the same name wins: applying one replaces the implicit deployment, and
+ * deleting it brings the implicit one back.
+ *
  * Threads: one controller thread; every function here may be called from any thread.
  */
 #ifndef CS_RUNTIME_DEPLOY_H
@@ -107,6 +116,21 @@ json_t *cs_deployer_list(cs_deployer *d);
 void cs_deployer_each_claim(cs_deployer *d,
                             void (*fn)(const char *deployment, const char *claim, void *ud),
                             void *ud);
+
+/* Declares the implicit deployment `name`, serving the model at path with cfg (copied; its
+ * instances become min and max) and annotated with origin ("--model"). Unless an explicit
+ * deployment of that name shadows it (then *shadowed is true and nothing is loaded until that
+ * one is deleted), the version is loaded and its instances started before this returns, so a
+ * load error is the caller's: CS_ERR_EXISTS with `replace` false when it is loaded already
+ * (nothing changes), else the old one is drained first. A name that is no deployment name (a
+ * DNS label) is CS_ERR_INVALID: the caller serves it by itself. */
+cs_status cs_deployer_implicit(cs_deployer *d, const char *name, const char *path,
+                               const cs_model_config *cfg, const char *origin, bool replace,
+                               bool *shadowed, cs_error *err);
+/* Withdraws the implicit deployment `name`: its instances drain and its version is unloaded
+ * before this returns (an explicit deployment of that name is left as it is). CS_ERR_NOT_FOUND
+ * when none was declared. */
+cs_status cs_deployer_implicit_drop(cs_deployer *d, const char *name, cs_error *err);
 
 /* Whether a deployment of this name exists (a map lookup). */
 bool cs_deployer_has(cs_deployer *d, const char *name);

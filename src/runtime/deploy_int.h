@@ -67,9 +67,20 @@ typedef struct cs__dep_series { /* one deployment's; all NULL without a metrics 
         *cold;
 } cs__dep_series;
 
+/* Where an implicit deployment's one version comes from (deploy_implicit.c): a file the
+ * server was told to serve (--model, DATA_DIR/models), loaded with its own configuration. */
+#define CS__DEP_IMPLICIT_VERSION "1"
+
+typedef struct implicit_src {
+    char origin[32]; /* what declared it, the capstan.dev/implicit annotation: "--model" */
+    char *path;      /* the .onnx (owned) */
+    cs_model_config cfg;
+} implicit_src;
+
 typedef struct dep {
-    cs_deploy_spec spec; /* written by the controller only (under mu), read by it without */
-    cs_deploy_spec next; /* an applied spec the next pass takes over (has_next) */
+    cs_deploy_spec spec;    /* written by the controller only (under mu), read by it without */
+    implicit_src *implicit; /* an implicit deployment's own copy (owned), else NULL */
+    cs_deploy_spec next;    /* an applied spec the next pass takes over (has_next) */
     bool has_next;
     int64_t generation;
     int64_t passed; /* the generation the last finished pass worked to */
@@ -101,7 +112,8 @@ struct cs_deployer {
     pthread_cond_t wake;
     pthread_cond_t passed; /* a pass over a deployment finished */
     cs_map deps;           /* name -> dep * */
-    cs_vec deleted;        /* dep *: out of the map, for the controller to drain and free */
+    cs_map implicit;       /* name -> implicit_src *: declared, whether shadowed or not */
+    cs_vec deleted;        /* dep *: out of the map until the controller has freed it */
     bool stop, kicked;     /* kicked: a pass is wanted now (a poke, an apply, a delete) */
     pthread_t thread;
     cs__dep_families fam;
@@ -109,6 +121,19 @@ struct cs_deployer {
 };
 
 /* --- deploy.c ------------------------------------------------------------------------- */
+
+/* A new dep for spec (taken over), registered in the map and the controller woken. Caller
+ * holds mu. */
+cs_status cs__dep_add(cs_deployer *d, cs_deploy_spec *spec, int64_t generation, dep **out,
+                      cs_error *err);
+/* Takes deployment name out of the map for the controller to drain and free. Caller holds
+ * mu. */
+void cs__dep_forget(cs_deployer *d, const char *name);
+/* Waits (caller holds mu, released while waiting) until the controller has drained and freed
+ * every deployment forgotten so far, at most 60 s: a name is free to reuse afterwards. */
+void cs__dep_wait_freed(cs_deployer *d);
+/* Drains, unloads and frees p (the controller, or the last thread at shutdown). */
+void cs__dep_free(cs_deployer *d, dep *p);
 
 /* The slot serving version, or NULL. */
 slot *cs__dep_find_slot(dep *p, const char *version);
@@ -140,6 +165,17 @@ void cs__dep_scale_slot(cs_deployer *d, dep *p, slot *s, int want);
 void cs__dep_unload_slot(cs_deployer *d, dep *p, slot *s);
 /* Replaces FAILED instances, with the restart back-off. */
 void cs__dep_heal(cs_deployer *d, dep *p, slot *s, int64_t now_ms);
+
+/* --- deploy_implicit.c ------------------------------------------------------------------ */
+
+/* Brings back the implicit deployment declared under name, once no deployment of that name is
+ * left (an explicit one that shadowed it was deleted). The controller, without mu. */
+void cs__dep_implicit_return(cs_deployer *d, const char *name);
+/* Frees the declared sources (cs_deployer_free). */
+void cs__dep_implicit_free_all(cs_deployer *d);
+/* CS_ERR_EXISTS naming the origin when p is implicit and `what` ("deleted", ...) cannot be
+ * done to it; CS_OK otherwise. */
+cs_status cs__dep_implicit_refuse(const dep *p, const char *what, cs_error *err);
 
 /* --- deploy_external.c: the same steps for an external runtime's slot (s->ext) ----------- */
 

@@ -13,7 +13,9 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Loads version with no instances into a free slot (the wanted percent set by the caller). */
+/* Loads version with no instances into a free slot (the wanted percent set by the caller).
+ * An implicit deployment's version loads from its file with its own configuration, whose
+ * instances start with it and are the slot's. */
 slot *cs__dep_load_slot(cs_deployer *d, dep *p, const char *version, cs_error *err)
 {
     slot *free_slot = NULL;
@@ -33,7 +35,13 @@ slot *cs__dep_load_slot(cs_deployer *d, dep *p, const char *version, cs_error *e
     cfg.max_batch_size = p->spec.max_batch_size;
     cfg.max_batch_requests = p->spec.container_concurrency; /* 0: no limit */
     cfg.max_queue_delay_us = (uint64_t)p->spec.max_queue_delay_us;
-    cs_status rc = cs_registry_artifact(d->o.registry, p->spec.model, version, &a, &v, &path, err);
+    cs_status rc = CS_OK;
+    if (p->implicit) {
+        cfg = p->implicit->cfg;
+        path = p->implicit->path;
+    } else {
+        rc = cs_registry_artifact(d->o.registry, p->spec.model, version, &a, &v, &path, err);
+    }
     if (rc == CS_OK && p->spec.external) { /* a command serves it: nothing to load here */
         rc = cs__ext_load_slot(d, p, free_slot, version, path, err);
         cs_arena_free(&a);
@@ -47,10 +55,20 @@ slot *cs__dep_load_slot(cs_deployer *d, dep *p, const char *version, cs_error *e
         if (rc == CS_OK) cs_error_set(err, CS_ERR_SHUTDOWN, "version %s was unloaded", version);
         return NULL;
     }
+    cs_rt_instance_info *info = NULL;
+    int n = p->implicit ? cs_rt_model_instances(m, NULL, 0) : 0;
+    if (n > 0 && (info = cs_malloc((size_t)n * sizeof *info))) {
+        int listed = cs_rt_model_instances(m, info, n);
+        n = listed < n ? listed : n;
+    }
     pthread_mutex_lock(&d->mu);
     *free_slot = (slot){.m = m, .wanted = -1};
     snprintf(free_slot->version, VERSION_SZ, "%.23s", version);
+    for (int i = 0; info && i < n && i < CS_DEPLOY_MAX_INST; i++)
+        free_slot->ids[free_slot->n_ids++] = info[i].id;
+    free_slot->ready = cs__dep_count_ready(free_slot);
     pthread_mutex_unlock(&d->mu);
+    cs_free(info);
     cs_log(CS_LOG_INFO, "deployment version loaded", "deployment", p->spec.name, "version", version,
            NULL);
     return free_slot;

@@ -89,6 +89,9 @@ static json_t *dep_json(const dep *p)
                         isnan(ro->last_p99_ms) ? json_null() : json_real(ro->last_p99_ms));
     json_object_set_new(json_object_get(doc, "metadata"), "generation",
                         json_integer(p->generation));
+    if (p->implicit) /* declared by the server, as Kubernetes marks the objects it generates */
+        json_object_set_new(json_object_get(doc, "metadata"), "annotations",
+                            json_pack("{s:s}", "capstan.dev/implicit", p->implicit->origin));
     json_object_set_new(doc, "status",
                         json_pack("{s:i, s:i, s:b, s:o, s:o, s:s, s:o}", "desiredInstances",
                                   p->desired, "readyInstances", ready, "panic", p->kpa.panic,

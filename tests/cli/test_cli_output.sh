@@ -198,7 +198,7 @@ py "get deployments: a table sized to its content" "
 assert lines[0].split() == ['NAME', 'MODEL', 'READY', 'TRAFFIC'], lines
 assert columns(lines[0])[1] == len('NAME') + 3, lines"
 run "get deployments -o wide" 0 "$CAPSTAN" get deployments -o WIDE
-py "get -o wide" "assert lines[0].split()[4:] == ['MIN', 'MAX', 'PANIC', 'ROLLOUT', 'REASON'], lines"
+py "get -o wide" "assert lines[0].split()[4:] == ['MIN', 'MAX', 'PANIC', 'ROLLOUT', 'REASON', 'IMPLICIT'], lines"
 run "get deployment web -o name" 0 "$CAPSTAN" get deployment web -o name
 py "get -o name" "assert out == 'deployment.capstan.dev/web\n', out"
 run "get deployments -o yaml" 0 "$CAPSTAN" get deployments -o yaml
