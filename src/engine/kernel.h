@@ -58,11 +58,15 @@ typedef cs_status (*cs__run_fn)(cs__kctx *ctx, const cs_tensor *const *in, int n
 typedef size_t (*cs__scratch_fn)(const cs__node *n, const cs_tensor *const *in, int n_in,
                                  const cs_tensor *out, int n_out);
 /* Prepacking: called once per step of a static plan, at plan time, where in[k]->data is
- * non-NULL exactly for the inputs known then (initializers, folded values). Returns the
- * bytes of a prepacked form of known inputs the kernel wants (transformed weights), 0 for
- * none; called again with dst (that many bytes, 64-byte aligned) it writes them. The plan
- * owns the bytes and hands them to every run of the step as ctx->packed. */
-typedef size_t (*cs__prepack_fn)(const cs__node *n, const cs_tensor *const *in, int n_in,
+ * non-NULL exactly for the inputs known then (initializers, folded values). ctx gives the
+ * node, the backend the step runs on (a device's library handles), the activation fused
+ * into the step and err; it has no scratch, pool or packed bytes. Returns the bytes of a
+ * prepacked form of known inputs the kernel wants (transformed weights, library
+ * descriptors), 0 for none; called again with dst (that many bytes, 64-byte aligned) it
+ * writes them. SIZE_MAX, from either call, fails the plan with ctx->err set (the kernel
+ * has released what it made). The plan owns the bytes and hands them to every run of the
+ * step as ctx->packed. */
+typedef size_t (*cs__prepack_fn)(cs__kctx *ctx, const cs_tensor *const *in, int n_in,
                                  const cs_tensor *out, int n_out, void *dst);
 
 typedef struct cs__kernel {
@@ -82,6 +86,9 @@ typedef struct cs__kernel {
      * an attribute): false, with err naming what, sends the node to another backend. Asked
      * at plan time with the inputs' types and shapes (known inputs' data too). */
     bool (*accepts)(const cs__node *n, const cs_tensor *const *in, cs_error *err);
+    /* Optional, for CS__K_PACKED_HOST kernels whose packed bytes hold resources (library
+     * descriptors): called with them once when the plan is freed, before the bytes go. */
+    void (*release_packed)(const struct cs__backend *be, void *packed);
 } cs__kernel;
 
 /* run() applies ctx->act to its output (float32 and float64), so the planner may fuse a

@@ -299,6 +299,11 @@ cs_status cs__run_copies(const cs__backend *be, const transfer *c, int n, cs_err
 void cs__plan_free(plan *p)
 {
     if (!p) return;
+    for (int i = 0; i < p->n_steps; i++) {
+        const step *st = &p->steps[i];
+        if (st->packed && st->k->release_packed && (st->k->flags & CS__K_PACKED_HOST))
+            st->k->release_packed(st->be, (void *)st->packed);
+    }
     if (p->mem) p->be->release(p->be, p->mem);
     if (p->scratch) p->be->release(p->be, p->scratch);
     for (int i = 0; i < p->n_uploads; i++) p->be->release(p->be, p->uploads[i]);

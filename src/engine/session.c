@@ -145,14 +145,18 @@ static cs_status prepack_steps(cs_session_t *s, plan *p, cs_error *err)
         step *st = &p->steps[i];
         const cs__node *n = st->node;
         if (!st->k->prepack) continue;
-        size_t need = st->k->prepack(n, st->in, n->n_in, st->out, n->n_out, NULL);
+        const cs__act *act = st->act.kind != CS__ACT_NONE ? &st->act : NULL;
+        cs__kctx ctx = {.node = n, .threads = s->threads, .err = err, .act = act, .be = st->be};
+        size_t need = st->k->prepack(&ctx, st->in, n->n_in, st->out, n->n_out, NULL);
+        if (need == SIZE_MAX) return err ? err->code : CS_ERR_INTERNAL;
         if (!need) continue;
         cs_status rc = cs__charge(s, NULL, p->bytes, need, err);
         if (rc) return rc;
         void *dst = cs_arena_alloc(&p->arena, need, ALIGN);
         if (!dst) return cs_error_set(err, CS_ERR_NOMEM, "out of memory prepacking %s", n->op_type);
         p->bytes += need;
-        st->k->prepack(n, st->in, n->n_in, st->out, n->n_out, dst);
+        if (st->k->prepack(&ctx, st->in, n->n_in, st->out, n->n_out, dst) == SIZE_MAX)
+            return err ? err->code : CS_ERR_INTERNAL;
         st->packed = dst;
         st->packed_size = need;
     }

@@ -496,9 +496,10 @@ static size_t convt_scratch(const cs__node *n, const cs_tensor *const *in, int n
  * run, kept as long as the plan: Winograd's (16/9 of the weights' size), or, for the 1x1
  * and im2col paths on a CPU with AVX-512, each group's [Mg, Cg * kernel] matrix in
  * pgemm.c's panels (the weights' size, rows padded to a multiple of 8). */
-static size_t conv_prepack(const cs__node *n, const cs_tensor *const *in, int n_in,
+static size_t conv_prepack(cs__kctx *ctx, const cs_tensor *const *in, int n_in,
                            const cs_tensor *out, int n_out, void *dst)
 {
+    const cs__node *n = ctx->node;
     conv_plan p = {0};
     if (in[0]->dtype != CS_DTYPE_FLOAT32 || !in[1]->data ||
         conv_plan_init(n, in, n_in, false, &p, NULL) != CS_OK)

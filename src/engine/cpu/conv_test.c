@@ -104,9 +104,11 @@ static void check(cs_pool *pool, cs_dtype t, const conv_case *k)
     size_t sb = kern->scratch ? kern->scratch(&node, in, n_in, &y, 1) : 0;
     void *scratch = sb ? aligned_alloc(64, (sb + 63) / 64 * 64) : NULL;
     /* Run with the weights as given, then with what prepack() makes of them, if anything. */
-    size_t pb = kern->prepack(&node, in, n_in, &y, 1, NULL);
+    cs__kctx pctx = {.node = &node, .threads = 1, .err = &err};
+    size_t pb = kern->prepack(&pctx, in, n_in, &y, 1, NULL);
+    assert_true(pb != SIZE_MAX);
     void *packed = pb ? aligned_alloc(64, (pb + 63) / 64 * 64) : NULL;
-    if (pb) kern->prepack(&node, in, n_in, &y, 1, packed);
+    if (pb) assert_true(kern->prepack(&pctx, in, n_in, &y, 1, packed) != SIZE_MAX);
     for (int pass = 0; pass < (pb ? 2 : 1); pass++) {
         y.data = ktest_filled(t, ny, 4, inexact ? 0 : 8); /* garbage the kernel must overwrite */
         cs__kctx ctx = {.node = &node,

@@ -13,6 +13,7 @@
  * a context switch check each (cuCtxSetCurrent on the calling thread, a thread-local store
  * in the driver).
  */
+#include "engine/cuda/blaslt.h"
 #include "engine/cuda/cuda_ops.h"
 
 #include <pthread.h>
@@ -52,6 +53,18 @@ cs_status cs__cuda_enter(const cs__cuda_be *b, cs_error *err)
     return r == CS__CU_SUCCESS ? CS_OK : fail(b, r, "cuCtxSetCurrent", err);
 }
 
+cs_status cs__cuda_blaslt(const cs__cuda_be *cb, void **out, cs_error *err)
+{
+    cs__cuda_be *b = of(&cb->base);
+    pthread_mutex_lock(&init_lock);
+    cs_status rc = b->blaslt ? CS_OK : cs__blaslt_load(err);
+    if (rc == CS_OK && !b->blaslt && (rc = cs__cuda_enter(b, err)) == CS_OK)
+        rc = cs__blaslt_handle_new(&b->blaslt, err);
+    *out = b->blaslt;
+    pthread_mutex_unlock(&init_lock);
+    return rc;
+}
+
 /* The entry of table serving n's (op, domain, opset), or NULL. */
 static const cs__kernel *find(const cs__kernel *table, const cs__node *n)
 {
@@ -75,6 +88,13 @@ static const cs__kernel *cuda_supports(const cs__backend *be, const cs__node *n,
     for (size_t i = 0; !kernels && b->module && !best && i < sizeof families / sizeof *families;
          i++)
         best = find(families[i], n);
+    void *handle;
+    cs_error why;
+    if (!kernels && b->module && !best && (best = find(cs__cuda_gemm_kernels, n)) &&
+        cs__cuda_blaslt(b, &handle, &why) != CS_OK) {
+        cs__node_error(err, n, CS_ERR_UNSUPPORTED, "no cuBLASLt on %s: %s", be->name, why.msg);
+        return NULL;
+    }
     if (!best) {
         if (!kernels && !b->module)
             cs__node_error(err, n, CS_ERR_UNSUPPORTED, "no CUDA kernels on %s: %s", be->name,

@@ -42,6 +42,9 @@ typedef struct cs__cuda_be {
     cs__cu_module module;
     cs__cu_function fn[CS__CUK_COUNT];
     char no_kernels[192];
+    /* Made on first use by cs__cuda_blaslt, under the backend's lock, and kept as long as
+     * the context (for the process): the device's cuBLASLt handle, NULL until then. */
+    void *blaslt;
 } cs__cuda_be;
 
 static inline const cs__cuda_be *cs__cuda_be_of(const cs__backend *be)
@@ -56,6 +59,11 @@ const cs__backend *cs__cuda_backend_get(int id);
 /* Makes ctx current on the calling thread (sessions run on any thread), as every driver
  * call of the backend and its kernels needs; an error names the device. */
 cs_status cs__cuda_enter(const cs__cuda_be *b, cs_error *err);
+
+/* The device's cuBLASLt handle in *out, loading the library and creating the handle on
+ * first use (b's context current); a failure is not remembered, so a later call retries,
+ * and its error names the library and the variable that overrides it. */
+cs_status cs__cuda_blaslt(const cs__cuda_be *b, void **out, cs_error *err);
 
 /* A {0}-terminated kernel table that supports() picks from instead of the backend's own
  * (cuda_ops.h), by the lookup rule of the CPU's (cs__op_entry_serves); NULL, the default,

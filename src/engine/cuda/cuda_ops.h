@@ -63,5 +63,8 @@ bool cs__cuda_decline(cs_error *err, const cs__node *n, const char *fmt, ...)
 extern const cs__kernel cs__cuda_eltwise_kernels[];
 extern const cs__kernel cs__cuda_rows_kernels[];
 extern const cs__kernel cs__cuda_move_kernels[];
+/* Gemm and MatMul on cuBLASLt (ops_gemm.c); supports() offers them only where the device
+ * has a cuBLASLt handle (cs__cuda_blaslt). */
+extern const cs__kernel cs__cuda_gemm_kernels[];
 
 #endif

@@ -570,6 +570,8 @@ int main(void)
     setenv("CS_LIBCUDA", CS_FAKE_LIBCUDA, 1);
     setenv("FAKE_CUDA_DEVICES", "2", 1);
     setenv("FAKE_CUDA_NO_MODULE", "1", 1);
+    /* No cuBLASLt: Gemm stays on the CPU here (cuda_gemm_test runs it on the fake). */
+    setenv("CS_LIBCUBLASLT", "/nonexistent/libcublasLt.so.13", 1);
     void *fake = dlopen(CS_FAKE_LIBCUDA, RTLD_NOW);
     if (!fake) return 1;
     launch_count = (fake_cuda_count_fn)dlsym(fake, "fake_cuda_launch_count");
