@@ -11,8 +11,8 @@
 
 #include "engine/kernel.h"
 
-/* Whether this CPU runs the AVX-512F kernels (this one, dw512.h's); without it callers
- * keep their portable paths. */
+/* Whether this CPU runs the AVX-512F kernels (this one, dw512.h's) and the environment
+ * does not say CAPSTAN_CPU=portable; without them callers keep their portable paths. */
 bool cs__cpu_avx512(void);
 
 /* Floats of the packed form of an M x K row-major matrix, and the packing into dst (that

@@ -3,7 +3,8 @@
  * counts around the 8-row panels, column counts around the 16-column vectors and 48-column
  * tiles (tails of 1 and 15), K from 0, with and without bias, no activation, ReLU6, a
  * clamp with lo > hi and NaN inputs, on the calling thread and split across a pool.
- * Skipped on CPUs without AVX-512, where conv.c never calls it.
+ * Skipped on CPUs without AVX-512, where conv.c never calls it; CAPSTAN_CPU=portable turns
+ * it off where the CPU has it.
  */
 #include "engine/cpu/pgemm.h"
 #include "engine/ktest.h"
@@ -16,6 +17,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -95,9 +98,29 @@ static void test_pgemm_split_across_threads(void **state)
     cs_pool_free(pool);
 }
 
+/* CAPSTAN_CPU=portable turns the AVX-512 kernels off on a CPU that has them; it is read
+ * once per process, so the check runs in a child. */
+static void test_portable_switch(void **state)
+{
+    __builtin_cpu_init();
+    if (!__builtin_cpu_supports("avx512f") || getenv("CAPSTAN_CPU")) skip();
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        setenv("CAPSTAN_CPU", "portable", 1);
+        _exit(cs__cpu_avx512() ? 1 : 0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_true(cs__cpu_avx512());
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_portable_switch),
         cmocka_unit_test(test_pgemm_one_thread),
         cmocka_unit_test(test_pgemm_split_across_threads),
     };
