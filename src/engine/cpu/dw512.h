@@ -1,7 +1,7 @@
 /*
  * dw512.h - AVX-512 inner loops of conv.c's direct depthwise kernel (internal): the 3x3
  * taps at stride 1 and 2 over a row's interior, and the fused clamp. Call them only when
- * cs__cpu_avx512() (pgemm.h); conv.c's portable loops are the fallback.
+ * cs__cpu_avx512() (isa.h); conv.c's portable loops are the fallback.
  */
 #ifndef CS_ENGINE_CPU_DW512_H
 #define CS_ENGINE_CPU_DW512_H

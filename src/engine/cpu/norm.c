@@ -8,14 +8,33 @@
  * results stay within a few ulps of a float64 reference even over long rows; the
  * elementwise passes run in float for float32 (and for the half types, converted), double
  * for float64. Loops are stamped per element type from one macro each; per-row work goes
- * through small per-type helpers (row sums, affine rows) picked once per node.
+ * through small per-type helpers (row sums, affine rows) picked once per node. Softmax over
+ * float32 rows, attention's and classifiers' case, takes a vectorized path: exp from
+ * vmath.h, sixteen lanes wide for AVX-512 where the CPU has it (isa.h).
  */
+#include "engine/cpu/isa.h"
 #include "engine/kernel.h"
 #include "engine/ops/norm.h"
 
 #include <stdint.h>
 #include <string.h>
 #include <tgmath.h>
+
+#if defined(__GNUC__) && !defined(__clang__)
+/* vmath.h's selects are if-converted into vector code only when float operations may be
+ * assumed not to trap; capstan never enables FP traps (as in unary.c). */
+#pragma GCC optimize("no-trapping-math")
+#endif
+/* No contraction of a*b+c into FMAs, which the AVX-512 loops could use: the two paths then
+ * round alike, and HardSwish's v/6 + 1/2, which cancels near -3, keeps its accuracy. */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+/* After the pragma, so that its functions are compiled as the loops that inline them. */
+#include "engine/cpu/vmath.h"
 
 /* Columns handled per work item when the normalised axis is not the innermost; stack
  * arrays of this many statistics stay in L1. */
@@ -231,8 +250,50 @@ FOR_FLOATS(DEFINE_SOFTMAX)
 static const cs__range_fn softmax_fns[N_DTYPES] = {FOR_FLOATS(FN_ENTRY)};
 #undef FN_ENTRY
 
-static cs_status softmax_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out,
-                             int n_out)
+/* Softmax of float32 rows [begin, end) along the innermost axis: the maximum and the sum of
+ * exp(x - max) in 16 lanes (the sums in double, as the generic loops keep them), exp
+ * through vmath.h, so that all three passes vectorize where the generic loops call libm's
+ * exp element by element. Blocks go through t[] so that in-place rows vectorize too. */
+#define VL 16
+#define SOFTMAX_ROWS_F32                                                                   \
+    {                                                                                      \
+        const smplan *p = arg;                                                             \
+        const int64_t n = p->g.len;                                                        \
+        for (int64_t o = begin; o < end; o++) {                                            \
+            const float *x = (const float *)p->x + o * n;                                  \
+            float *y = (float *)p->y + o * n, m = x[0], t[VL];                             \
+            int64_t i = 0;                                                                 \
+            if (n >= VL) {                                                                 \
+                memcpy(t, x, sizeof t);                                                    \
+                for (i = VL; i + VL <= n; i += VL)                                         \
+                    for (int j = 0; j < VL; j++) t[j] = x[i + j] > t[j] ? x[i + j] : t[j]; \
+                for (int j = 0; j < VL; j++) m = t[j] > m ? t[j] : m;                      \
+            }                                                                              \
+            for (; i < n; i++) m = x[i] > m ? x[i] : m;                                    \
+            double acc[VL] = {0}, s = 0;                                                   \
+            for (i = 0; i + VL <= n; i += VL) {                                            \
+                memcpy(t, x + i, sizeof t);                                                \
+                for (int j = 0; j < VL; j++) {                                             \
+                    t[j] = vexpf(t[j] - m);                                                \
+                    acc[j] += t[j];                                                        \
+                }                                                                          \
+                memcpy(y + i, t, sizeof t);                                                \
+            }                                                                              \
+            for (; i < n; i++) {                                                           \
+                y[i] = vexpf(x[i] - m);                                                    \
+                s += y[i];                                                                 \
+            }                                                                              \
+            for (int j = 0; j < VL; j++) s += acc[j];                                      \
+            const float inv = (float)(1 / s);                                              \
+            for (i = 0; i < n; i++) y[i] *= inv;                                           \
+        }                                                                                  \
+    }
+static void softmax_rows_f32(void *arg, int64_t begin, int64_t end) SOFTMAX_ROWS_F32 static
+    __attribute__((target("avx512f"))) void softmax_rows_f32w(void *arg, int64_t begin,
+                                                              int64_t end) SOFTMAX_ROWS_F32
+
+    static cs_status
+    softmax_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, cs_tensor *out, int n_out)
 {
     smplan p = {.x = in[0]->data, .y = out->data};
     cs_status rc = cs__softmax_geom_get(ctx->node, in[0], &p.g, ctx->err);
@@ -240,7 +301,10 @@ static cs_status softmax_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in
     const cs__range_fn fn = softmax_fns[in[0]->dtype];
     if (!fn) return unsupported_type(ctx->err, ctx->node, in[0]->dtype);
     if (p.g.len == 0) return CS_OK;
-    if (p.g.inner == 1) {
+    if (p.g.inner == 1 && p.g.mode == CS__SOFTMAX && in[0]->dtype == CS_DTYPE_FLOAT32) {
+        cs__range_fn rows_fn = cs__cpu_avx512() ? softmax_rows_f32w : softmax_rows_f32;
+        cs__parallel_for(ctx, p.g.outer, min_chunk(p.g.len * 8), rows_fn, &p);
+    } else if (p.g.inner == 1) {
         cs__parallel_for(ctx, p.g.outer, min_chunk(p.g.len * 8), fn, &p);
     } else {
         const int64_t nb = (p.g.inner + BLOCK - 1) / BLOCK;

@@ -16,14 +16,11 @@
  * Tiles run column block by column block, all row panels of one block in a row, so that
  * block's K x 48 slice of x (at most K * 192 bytes) stays in L2 while the panels pass over
  * it. Compiled for AVX-512 through target attributes and chosen at run time
- * (cs__cpu_avx512), so the binary still runs on CPUs without it.
+ * (isa.h's cs__cpu_avx512), so the binary still runs on CPUs without it.
  */
 #include "engine/cpu/pgemm.h"
 
 #include <immintrin.h>
-#include <pthread.h>
-#include <stdlib.h>
-#include <string.h>
 
 #define MR       8         /* rows per panel */
 #define NV       3         /* zmm vectors of 16 columns per tile */
@@ -32,24 +29,6 @@
 
 #define AVX512 __attribute__((target("avx512f,avx2,fma")))
 #define UNROLL _Pragma("GCC unroll 8")
-
-static bool avx512_on;
-static pthread_once_t avx512_once = PTHREAD_ONCE_INIT;
-
-static void avx512_probe(void)
-{
-    const char *force = getenv("CAPSTAN_CPU");
-    __builtin_cpu_init();
-    avx512_on = __builtin_cpu_supports("avx512f") && !(force && !strcmp(force, "portable"));
-}
-
-/* CAPSTAN_CPU=portable turns these kernels off on a CPU that has them, so that the portable
- * paths a CPU without AVX-512 takes run, and are tested, here too. */
-bool cs__cpu_avx512(void)
-{
-    pthread_once(&avx512_once, avx512_probe);
-    return avx512_on;
-}
 
 size_t cs__pgemm_weights_floats(int64_t M, int64_t K)
 {

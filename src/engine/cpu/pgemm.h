@@ -9,11 +9,8 @@
 #ifndef CS_ENGINE_CPU_PGEMM_H
 #define CS_ENGINE_CPU_PGEMM_H
 
+#include "engine/cpu/isa.h"
 #include "engine/kernel.h"
-
-/* Whether this CPU runs the AVX-512F kernels (this one, dw512.h's) and the environment
- * does not say CAPSTAN_CPU=portable; without them callers keep their portable paths. */
-bool cs__cpu_avx512(void);
 
 /* Floats of the packed form of an M x K row-major matrix, and the packing into dst (that
  * many floats, 64-byte aligned): panels of 8 rows, k-major, the last padded with zeros. */
@@ -22,7 +19,7 @@ void cs__pgemm_weights(int64_t M, int64_t K, const float *a, float *dst);
 
 /* y[M, N] (row stride N) = packed[M, K] * x[K, N] (row stride N) + bias[m] (NULL: none),
  * then act (NULL: none), split over the pool in tiles of 8 rows x 48 columns. Only call
- * when cs__cpu_avx512(). Allocates nothing. */
+ * when cs__cpu_avx512() (isa.h). Allocates nothing. */
 void cs__pgemm(cs__kctx *ctx, int64_t M, int64_t N, int64_t K, const float *packed, const float *x,
                const float *bias, const cs__act *act, float *y);
 

@@ -18,6 +18,7 @@
  * range (or NaN) gives what x86's conversion gives: the minimum of int32/int64, wrapped
  * for the narrower types. String tensors are not supported.
  */
+#include "engine/cpu/isa.h"
 #include "engine/kernel.h"
 #include "engine/ops/unary.h"
 
@@ -30,6 +31,16 @@
  * (Clang assumes it by default.) */
 #pragma GCC optimize("no-trapping-math")
 #endif
+/* No contraction of a*b+c into FMAs, which the AVX-512 loops could use: the two paths then
+ * round alike, and HardSwish's v/6 + 1/2, which cancels near -3, keeps its accuracy. */
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("fp-contract=off")
+#endif
+
+/* After the pragma, so that its functions are compiled as the loops that inline them. */
+#include "engine/cpu/vmath.h"
 
 /* --- parameters -------------------------------------------------------------------------- */
 
@@ -50,7 +61,8 @@ typedef void (*i64_fn)(int64_t *t, int64_t n, const uparam *p);
 enum { K_PLAIN, K_CLIP, K_ISINF };
 
 typedef struct uop {
-    f32_fn f32; /* float loops; NULL for predicates */
+    f32_fn f32;  /* float loops; NULL for predicates */
+    f32_fn f32w; /* the same for AVX-512 */
     f64_fn f64;
     p32_fn p32; /* predicate loops writing bool; NULL otherwise */
     p64_fn p64;
@@ -64,57 +76,7 @@ typedef struct uop {
 #define GRAIN_MATH  (1 << 13)
 #define CHUNK       512 /* elements converted per stack buffer */
 
-/* --- float32 math in vectorizable form --------------------------------------------------
- * Straight-line code (no calls, selects instead of branches) that the compiler vectorizes.
- * Polynomials were fitted by least squares on Chebyshev nodes; errors measured against
- * double-precision libm over all float32 inputs: exp < 1 ulp, expm1 (x <= 0) < 1 ulp, tanh
- * and erf < 1.35 ulp. NaN propagates, infinities give the limits. */
-
-static inline float bits_f32(uint32_t u)
-{
-    float f;
-    memcpy(&f, &u, sizeof f);
-    return f;
-}
-
-static inline uint32_t f32_bits(float f)
-{
-    uint32_t u;
-    memcpy(&u, &f, sizeof u);
-    return u;
-}
-
-/* x = n*ln2 + r with |r| <= ln2/2; returns exp(r) - 1 - r over r^2 (a polynomial) and sets
- * *r and *n. Adding 1.5*2^23 rounds to an integer held in the low mantissa bits. */
-static inline float exp_reduce(float x, float *r, int32_t *n)
-{
-    float t = x * 1.44269504088896341f + 12582912.0f;
-    float k = t - 12582912.0f;
-    *n = (int32_t)(f32_bits(t) - 0x4B400000u);
-    float y = x - k * 0.693359375f; /* ln2 in two parts: the first is exact in 9 bits */
-    y = y - k * -2.12194440e-4f;
-    float q = 1.989927550e-04f;
-    q = q * y + 1.393364393e-03f;
-    q = q * y + 8.333298378e-03f;
-    q = q * y + 4.166646674e-02f;
-    q = q * y + 1.666666716e-01f;
-    q = q * y + 0.5f;
-    *r = y;
-    return q;
-}
-
-static inline float vexpf(float x)
-{
-    x = x < -104.0f ? -104.0f : x; /* exp is 0 below, inf above (in float) */
-    x = x > 89.0f ? 89.0f : x;
-    float r;
-    int32_t n;
-    float q = exp_reduce(x, &r, &n);
-    float e = q * (r * r) + r + 1.0f;
-    /* 2^n in two factors so that results near overflow and in the subnormals come out */
-    int32_t n1 = n >> 1, n2 = n - n1;
-    return e * bits_f32((uint32_t)(n1 + 127) << 23) * bits_f32((uint32_t)(n2 + 127) << 23);
-}
+/* --- float32 math in vectorizable form (vmath.h has exp) ------------------------------ */
 
 /* exp(x) - 1 for x <= 0 (callers select another value for x > 0). */
 static inline float vexpm1_neg(float x)
@@ -235,37 +197,45 @@ static inline double sigmoid64(double x)
  * gets the same arithmetic. Parameters are copied to a local so that selects may read them
  * unconditionally. */
 #define VB 16
-#define STAMP_FLOAT(name, e32, e64)                                                \
-    static inline void b32_##name(float *t, const uparam *p)                       \
-    {                                                                              \
-        for (int j = 0; j < VB; j++) {                                             \
-            const float v = t[j];                                                  \
-            t[j] = (e32);                                                          \
-        }                                                                          \
-    }                                                                              \
-    static void f32_##name(const float *x, float *y, int64_t n, const uparam *pp)  \
-    {                                                                              \
-        const uparam p = *pp;                                                      \
-        float t[VB];                                                               \
-        int64_t i = 0;                                                             \
-        for (; i + VB <= n; i += VB) {                                             \
-            memcpy(t, x + i, sizeof t);                                            \
-            b32_##name(t, &p);                                                     \
-            memcpy(y + i, t, sizeof t);                                            \
-        }                                                                          \
-        if (i < n) {                                                               \
-            memset(t, 0, sizeof t);                                                \
-            memcpy(t, x + i, (size_t)(n - i) * sizeof *t);                         \
-            b32_##name(t, &p);                                                     \
-            memcpy(y + i, t, (size_t)(n - i) * sizeof *t);                         \
-        }                                                                          \
-    }                                                                              \
-    static void f64_##name(const double *x, double *y, int64_t n, const uparam *p) \
-    {                                                                              \
-        for (int64_t i = 0; i < n; i++) {                                          \
-            const double v = x[i];                                                 \
-            y[i] = (e64);                                                          \
-        }                                                                          \
+#define F32_LOOP(name)                                     \
+    {                                                      \
+        const uparam p = *pp;                              \
+        float t[VB];                                       \
+        int64_t i = 0;                                     \
+        for (; i + VB <= n; i += VB) {                     \
+            memcpy(t, x + i, sizeof t);                    \
+            b32_##name(t, &p);                             \
+            memcpy(y + i, t, sizeof t);                    \
+        }                                                  \
+        if (i < n) {                                       \
+            memset(t, 0, sizeof t);                        \
+            memcpy(t, x + i, (size_t)(n - i) * sizeof *t); \
+            b32_##name(t, &p);                             \
+            memcpy(y + i, t, (size_t)(n - i) * sizeof *t); \
+        }                                                  \
+    }
+/* Each float32 loop is stamped twice: for baseline x86-64 (SSE2, four lanes) and, chosen
+ * at run time where the CPU has it (isa.h), for AVX-512F (sixteen lanes): the same block
+ * function inlined into both. */
+#define AVX512 __attribute__((target("avx512f")))
+#define STAMP_FLOAT(name, e32, e64)                                                        \
+    static inline void b32_##name(float *t, const uparam *p)                               \
+    {                                                                                      \
+        for (int j = 0; j < VB; j++) {                                                     \
+            const float v = t[j];                                                          \
+            t[j] = (e32);                                                                  \
+        }                                                                                  \
+    }                                                                                      \
+    static void f32_##name(const float *x, float *y, int64_t n, const uparam *pp)          \
+        F32_LOOP(name) static AVX512 void f32w_##name(const float *x, float *y, int64_t n, \
+                                                      const uparam *pp)                    \
+            F32_LOOP(name) static void f64_##name(const double *x, double *y, int64_t n,   \
+                                                  const uparam *p)                         \
+    {                                                                                      \
+        for (int64_t i = 0; i < n; i++) {                                                  \
+            const double v = x[i];                                                         \
+            y[i] = (e64);                                                                  \
+        }                                                                                  \
     }
 FLOAT_OPS(STAMP_FLOAT)
 
@@ -490,8 +460,9 @@ static void store_f32(cs_dtype t, const float *d, uint16_t *y, int64_t n)
 
 /* --- the operator table ------------------------------------------------------------------ */
 
-#define FLOAT_OP(name, g, ...) \
-    static const uop op_##name = {.f32 = f32_##name, .f64 = f64_##name, .grain = g, __VA_ARGS__}
+#define FLOAT_OP(name, g, ...)     \
+    static const uop op_##name = { \
+        .f32 = f32_##name, .f32w = f32w_##name, .f64 = f64_##name, .grain = g, __VA_ARGS__}
 /* Predicates write bool: CS__UNARY_OPS gives their outputs that type. */
 #define PRED_OP(name, g, ...) \
     static const uop op_##name = {.p32 = p32_##name, .p64 = p64_##name, .grain = g, __VA_ARGS__}
@@ -582,6 +553,8 @@ void cs__act_apply(const cs__act *a, cs_dtype t, void *y, int64_t n)
     uparam p = {.lo = a->lo, .hi = a->hi};
     if (t == CS_DTYPE_FLOAT64)
         f64_clip(y, y, n, &p);
+    else if (cs__cpu_avx512())
+        f32w_clip(y, y, n, &p);
     else
         f32_clip(y, y, n, &p);
 }
@@ -598,11 +571,12 @@ static void unary_range(void *arg, int64_t b, int64_t e)
 {
     const ujob *j = arg;
     const uop *op = j->op;
+    f32_fn f32 = op->f32 && cs__cpu_avx512() ? op->f32w : op->f32;
     switch (j->t) {
     case CS_DTYPE_FLOAT32: {
         const float *x = (const float *)j->x + b;
-        if (op->f32)
-            op->f32(x, (float *)j->y + b, e - b, &j->p);
+        if (f32)
+            f32(x, (float *)j->y + b, e - b, &j->p);
         else
             op->p32(x, (uint8_t *)j->y + b, e - b, &j->p);
         return;
@@ -621,8 +595,8 @@ static void unary_range(void *arg, int64_t b, int64_t e)
         for (int64_t c = b; c < e; c += CHUNK) {
             int64_t m = e - c < CHUNK ? e - c : CHUNK;
             load_f32(j->t, (const uint16_t *)j->x + c, t, m);
-            if (op->f32) {
-                op->f32(t, t, m, &j->p);
+            if (f32) {
+                f32(t, t, m, &j->p);
                 store_f32(j->t, t, (uint16_t *)j->y + c, m);
             } else {
                 op->p32(t, (uint8_t *)j->y + c, m, &j->p);
