@@ -11,9 +11,12 @@
  * MatMul broadcasts batch dimensions: the batch loop walks the output's batch index and
  * maps it to A's and B's matrices through per-dimension strides that are 0 where a side
  * is broadcast. When B has a single matrix and A's batches are contiguous, the batch folds
- * into M and the whole product is one GEMM call.
+ * into M and the whole product is one GEMM call; when B is also known at plan time (a
+ * layer's float32 weights) and the CPU has AVX-512, that call is pgemm.c's kernel against B
+ * packed once per plan instead of OpenBLAS, which packs it again on every call.
  */
 #include "engine/cpu/blas.h"
+#include "engine/cpu/pgemm.h"
 #include "engine/ops/gemm.h"
 
 #include <string.h>
@@ -119,11 +122,35 @@ static size_t matmul_scratch(const cs__node *n, const cs_tensor *const *in, int 
     return sizeof(float) * (size_t)(cs__numel(in[0]) + cs__numel(in[1]) + cs__numel(&out[0]));
 }
 
+/* Whether a MatMul of this geometry runs on pgemm.c's kernel against B packed at plan time:
+ * float32, B one matrix known then (a layer's weights), A's batches one tall matrix. */
+static bool matmul_packs(const cs__mm_shape *s, const cs_tensor *a, const cs_tensor *b)
+{
+    return a->dtype == CS_DTYPE_FLOAT32 && b->data && s->b_single && s->a_batches == s->batch &&
+           s->K > 0 && cs__cpu_avx512();
+}
+
+/* B packed into pgemm.c's column panels once per plan, where matmul_packs(). */
+static size_t matmul_prepack(cs__kctx *ctx, const cs_tensor *const *in, int n_in,
+                             const cs_tensor *out, int n_out, void *dst)
+{
+    cs__mm_shape s = {0};
+    if (cs__mm_shape_init(ctx->node, in[0], in[1], &s, NULL, NULL) != CS_OK ||
+        !matmul_packs(&s, in[0], in[1]))
+        return 0;
+    if (dst) cs__pgemm_cols(s.K, s.N, in[1]->data, dst);
+    return cs__pgemm_cols_floats(s.K, s.N) * sizeof(float);
+}
+
 static void matmul_compute(cs__kctx *ctx, const cs__mm_shape *s, const cs_tensor *a,
                            const cs_tensor *b, cs_tensor *y)
 {
     size_t es = cs_dtype_size(y->dtype);
     int64_t mk = s->M * s->K, kn = s->K * s->N, mn = s->M * s->N;
+    if (ctx->packed && y->dtype == CS_DTYPE_FLOAT32) {
+        cs__pgemm_b(ctx, s->batch * s->M, s->N, s->K, a->data, ctx->packed, y->data);
+        return;
+    }
     if (s->b_single && s->a_batches == s->batch) {
         product(ctx, y->dtype, false, false, s->batch * s->M, s->N, s->K, 1, a->data, b->data, 0,
                 y->data);
@@ -261,7 +288,7 @@ static cs_status gemm_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
 }
 
 const cs__kernel cs__kernels_gemm[] = {
-    {"MatMul", "", 1, T_GEMM, 0, matmul_run, matmul_scratch},
+    {"MatMul", "", 1, T_GEMM, 0, matmul_run, matmul_scratch, 0, matmul_prepack},
     {"Gemm", "", 1, T_GEMM, 0, gemm_run, gemm_scratch},
     {0},
 };

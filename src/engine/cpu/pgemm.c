@@ -13,6 +13,10 @@
  * once. Summation is over k in order with FMAs, as the BLAS does; bias after the sum, then
  * the clamp with Clip's own NaN and signed-zero behaviour, as the other Conv paths.
  *
+ * MatMul's known weights are the right operand instead (cs__pgemm_b): B is packed once in
+ * column panels of 48, k-major, and A is read in place, each k step broadcasting one
+ * element of each of 8 rows; the same tile does both, through strides.
+ *
  * Tiles run column block by column block, all row panels of one block in a row, so that
  * block's K x 48 slice of x (at most K * 192 bytes) stays in L2 while the panels pass over
  * it. Compiled for AVX-512 through target attributes and chosen at run time
@@ -51,28 +55,36 @@ typedef struct pg_args {
     float *y;
     bool clamp;
     float lo, hi;
+    /* Element (i, k) of a row panel is at a[i * ai + k * ak]: (1, MR) for packed weights,
+     * (K, 1) for a row-major A read in place. Row k of a column block starts xk floats after
+     * row k - 1: N for x read in place, NR in packed column panels (xpacked). */
+    int64_t ai, ak, xk;
+    bool xpacked;
 } pg_args;
 
 /* The tile of row panel p and columns [n0, n0 + 16 * nv), the last vector masked by last.
- * Inlined with nv a literal, so acc[][] lives in registers. */
+ * Inlined with nv a literal, so acc[][] lives in registers. Rows past M (the last panel)
+ * are computed from row 0 of the panel, so that an A read in place is never read past its
+ * end, and not stored. */
 static inline __attribute__((always_inline)) AVX512 void tile(const pg_args *g, int64_t p,
                                                               int64_t n0, int nv, __mmask16 last)
 {
     __m512 acc[MR][NV];
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NV; j++) acc[i][j] =
         _mm512_setzero_ps();
-    const float *a = g->a + p * MR * g->K, *x = g->x + n0;
-    for (int64_t k = 0; k < g->K; k++, a += MR, x += g->N) {
+    int64_t rows = g->M - p * MR < MR ? g->M - p * MR : MR, off[MR];
+    UNROLL for (int i = 0; i < MR; i++) off[i] = (i < rows ? i : 0) * g->ai;
+    const float *a = g->a + p * MR * g->K, *x = g->x + (g->xpacked ? n0 * g->K : n0);
+    for (int64_t k = 0; k < g->K; k++, a += g->ak, x += g->xk) {
         __m512 xv[NV];
         UNROLL for (int j = 0; j < nv; j++) xv[j] =
             _mm512_maskz_loadu_ps(j == nv - 1 ? last : 0xFFFF, x + 16 * j);
         UNROLL for (int i = 0; i < MR; i++)
         {
-            __m512 av = _mm512_set1_ps(a[i]);
+            __m512 av = _mm512_set1_ps(a[off[i]]);
             UNROLL for (int j = 0; j < nv; j++) acc[i][j] = _mm512_fmadd_ps(av, xv[j], acc[i][j]);
         }
     }
-    int64_t rows = g->M - p * MR < MR ? g->M - p * MR : MR;
     __m512 lo = _mm512_set1_ps(g->lo), hi = _mm512_set1_ps(g->hi);
     UNROLL for (int i = 0; i < MR; i++)
     {
@@ -108,22 +120,65 @@ static AVX512 void tiles(void *arg, int64_t begin, int64_t end)
     }
 }
 
+/* Splits the tiles of g over the pool. */
+static void run(cs__kctx *ctx, pg_args *g)
+{
+    if (g->M == 0 || g->N == 0) return;
+    g->panels = (g->M + MR - 1) / MR;
+    int64_t per_tile = MR * NR * (g->K > 0 ? g->K : 1);
+    cs__parallel_for(ctx, g->panels * ((g->N + NR - 1) / NR), 1 + MIN_MACS / per_tile, tiles, g);
+}
+
+static pg_args args(int64_t M, int64_t N, int64_t K, const float *bias, const cs__act *act,
+                    float *y)
+{
+    bool clamp = act && act->kind != CS__ACT_NONE;
+    return (pg_args){.M = M,
+                     .N = N,
+                     .K = K,
+                     .bias = bias,
+                     .y = y,
+                     .clamp = clamp,
+                     .lo = clamp ? (float)act->lo : 0.0f,
+                     .hi = clamp ? (float)act->hi : 0.0f};
+}
+
 void cs__pgemm(cs__kctx *ctx, int64_t M, int64_t N, int64_t K, const float *packed, const float *x,
                const float *bias, const cs__act *act, float *y)
 {
-    if (M == 0 || N == 0) return;
-    bool clamp = act && act->kind != CS__ACT_NONE;
-    pg_args g = {M,
-                 N,
-                 K,
-                 (M + MR - 1) / MR,
-                 packed,
-                 x,
-                 bias,
-                 y,
-                 clamp,
-                 clamp ? (float)act->lo : 0.0f,
-                 clamp ? (float)act->hi : 0.0f};
-    int64_t per_tile = MR * NR * (K > 0 ? K : 1);
-    cs__parallel_for(ctx, g.panels * ((N + NR - 1) / NR), 1 + MIN_MACS / per_tile, tiles, &g);
+    pg_args g = args(M, N, K, bias, act, y);
+    g.a = packed;
+    g.ai = 1;
+    g.ak = MR;
+    g.x = x;
+    g.xk = N;
+    run(ctx, &g);
+}
+
+size_t cs__pgemm_cols_floats(int64_t K, int64_t N)
+{
+    return (size_t)((N + NR - 1) / NR * NR * K);
+}
+
+void cs__pgemm_cols(int64_t K, int64_t N, const float *b, float *dst)
+{
+    for (int64_t q = 0; q < (N + NR - 1) / NR; q++)
+        for (int64_t k = 0; k < K; k++)
+            for (int64_t j = 0; j < NR; j++, dst++) {
+                int64_t n = q * NR + j;
+                *dst = n < N ? b[k * N + n] : 0.0f;
+            }
+}
+
+void cs__pgemm_b(cs__kctx *ctx, int64_t M, int64_t N, int64_t K, const float *a,
+                 const float *packed, float *y)
+{
+    pg_args g = args(M, N, K, NULL, NULL, y);
+    g.a = a;
+    g.ai = K;
+    g.ak = 1;
+    g.x = packed;
+    g.xk = NR;
+    g.xpacked = true;
+    run(ctx, &g);
 }

@@ -23,4 +23,13 @@ void cs__pgemm_weights(int64_t M, int64_t K, const float *a, float *dst);
 void cs__pgemm(cs__kctx *ctx, int64_t M, int64_t N, int64_t K, const float *packed, const float *x,
                const float *bias, const cs__act *act, float *y);
 
+/* The same kernel with the known operand on the right, MatMul's weights: the floats of the
+ * packed form of a K x N row-major matrix, in column panels of 48 (k-major, the last padded
+ * with zeros), the packing, and y[M, N] = a[M, K] (row-major, read in place) * packed[K, N].
+ * Only call when cs__cpu_avx512(). Allocates nothing. */
+size_t cs__pgemm_cols_floats(int64_t K, int64_t N);
+void cs__pgemm_cols(int64_t K, int64_t N, const float *b, float *dst);
+void cs__pgemm_b(cs__kctx *ctx, int64_t M, int64_t N, int64_t K, const float *a,
+                 const float *packed, float *y);
+
 #endif

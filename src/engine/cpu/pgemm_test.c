@@ -2,7 +2,8 @@
  * pgemm_test.c - the prepacked AVX-512 GEMM against a plain triple loop in double: row
  * counts around the 8-row panels, column counts around the 16-column vectors and 48-column
  * tiles (tails of 1 and 15), K from 0, with and without bias, no activation, ReLU6, a
- * clamp with lo > hi and NaN inputs, on the calling thread and split across a pool.
+ * clamp with lo > hi and NaN inputs, on the calling thread and split across a pool; and the
+ * variant with the right operand packed (MatMul's weights) on the same shapes.
  * Skipped on CPUs without AVX-512, where conv.c never calls it; CAPSTAN_CPU=portable turns
  * it off where the CPU has it.
  */
@@ -30,21 +31,28 @@ static double clamp(double v, const cs__act *act)
     return CS__CLAMP((float)v, lo, hi);
 }
 
-static void check(cs_pool *pool, int64_t M, int64_t N, int64_t K, bool bias, const cs__act *act,
-                  bool nan)
+/* y = a * x against the reference, with a packed (cs__pgemm, the bias and act applied) or,
+ * right, with x packed (cs__pgemm_b, which has neither: callers pass none). */
+static void check_side(cs_pool *pool, int64_t M, int64_t N, int64_t K, bool bias,
+                       const cs__act *act, bool nan, bool right)
 {
     float *a = ktest_filled(CS_DTYPE_FLOAT32, M * K, 1, 0);
     float *x = ktest_filled(CS_DTYPE_FLOAT32, K * N, 2, 0);
     float *b = ktest_filled(CS_DTYPE_FLOAT32, M, 3, 0);
     float *y = ktest_filled(CS_DTYPE_FLOAT32, M * N, 4, 0); /* garbage to overwrite */
     if (nan && K * N > 0) x[(K * N) / 2] = NAN;
-    size_t floats = cs__pgemm_weights_floats(M, K);
+    size_t floats = right ? cs__pgemm_cols_floats(K, N) : cs__pgemm_weights_floats(M, K);
     float *packed = aligned_alloc(64, (floats * sizeof(float) + 64) / 64 * 64);
     assert_non_null(packed);
-    cs__pgemm_weights(M, K, a, packed);
     cs_error err = {0};
     cs__kctx ctx = {.pool = pool, .threads = pool ? cs_pool_size(pool) : 1, .err = &err};
-    cs__pgemm(&ctx, M, N, K, packed, x, bias ? b : NULL, act, y);
+    if (right) {
+        cs__pgemm_cols(K, N, x, packed);
+        cs__pgemm_b(&ctx, M, N, K, a, packed, y);
+    } else {
+        cs__pgemm_weights(M, K, a, packed);
+        cs__pgemm(&ctx, M, N, K, packed, x, bias ? b : NULL, act, y);
+    }
     for (int64_t m = 0; m < M; m++)
         for (int64_t n = 0; n < N; n++) {
             double s = 0;
@@ -52,8 +60,9 @@ static void check(cs_pool *pool, int64_t M, int64_t N, int64_t K, bool bias, con
             /* float32 sum, then the bias and the clamp in float, as the kernel does */
             double want = clamp((float)s + (bias ? b[m] : 0.0f), act), got = y[m * N + n];
             if (isnan(want) ? !isnan(got) : fabs(got - want) > 1e-5 * (1 + K) * (1 + fabs(want)))
-                fail_msg("M=%lld N=%lld K=%lld bias=%d act=%d nan=%d: y[%lld,%lld] = %g, want %g",
-                         (long long)M, (long long)N, (long long)K, bias, act->kind, nan,
+                fail_msg("M=%lld N=%lld K=%lld bias=%d act=%d nan=%d right=%d: y[%lld,%lld] = %g, "
+                         "want %g",
+                         (long long)M, (long long)N, (long long)K, bias, act->kind, nan, right,
                          (long long)m, (long long)n, got, want);
         }
     free(packed);
@@ -61,6 +70,13 @@ static void check(cs_pool *pool, int64_t M, int64_t N, int64_t K, bool bias, con
     free(x);
     free(b);
     free(y);
+}
+
+static void check(cs_pool *pool, int64_t M, int64_t N, int64_t K, bool bias, const cs__act *act,
+                  bool nan)
+{
+    check_side(pool, M, N, K, bias, act, nan, false);
+    if (!bias && act->kind == CS__ACT_NONE) check_side(pool, M, N, K, false, act, nan, true);
 }
 
 static void sweep(cs_pool *pool)
