@@ -9,6 +9,9 @@
  * taps inside the padded input. Planes (n, c) are independent and run in parallel. Global
  * pools are the window that covers the whole plane.
  *
+ * 2-D float32 MaxPools without Indices and dilation take a row-wise path, max2d_f32(), with
+ * the same results.
+ *
  * Types: float16/32/64 for all, int8/uint8 too for MaxPool (opset 12); the reduction in
  * double is exact for max and at least as precise as float for the sums.
  */
@@ -149,6 +152,67 @@ POOL_PLANES(f16, uint16_t, LOAD_F16, STORE_F16)
 POOL_PLANES(i8, int8_t, LOAD_NUM, STORE_I8)
 POOL_PLANES(u8, uint8_t, LOAD_NUM, STORE_U8)
 
+/* Output columns [from, to) of one row of a 2-D float32 MaxPool, kernel rows x[r0..r1) of
+ * the plane, each window clipped to the input: the taps in the generic loop's order, the
+ * first taken and then any greater, so the results are the generic loop's. */
+static void max2d_cols(const cs__window *w, const float *x, int64_t r0, int64_t r1, float *y,
+                       int64_t from, int64_t to)
+{
+    for (int64_t o = from; o < to; o++) {
+        int64_t cs = o * w->s[1] - w->pb[1], c0 = cs < 0 ? 0 : cs;
+        int64_t c1 = cs + w->k[1] < w->in[1] ? cs + w->k[1] : w->in[1];
+        float m = -INFINITY;
+        bool any = false;
+        for (int64_t r = r0; r < r1; r++)
+            for (int64_t c = c0; c < c1; c++) {
+                float v = x[r * w->in[1] + c];
+                if (!any || v > m) m = v;
+                any = true;
+            }
+        y[o] = m;
+    }
+}
+
+/* Planes [begin, end) of a 2-D float32 MaxPool without Indices and without dilation
+ * (ResNet's stem), the generic loop's results without its per-position box and double
+ * arithmetic: per output row the kernel rows inside the input, the interior columns (whole
+ * windows inside the row) a tap at a time across the row, which vectorizes, in the generic
+ * loop's tap order, and the border columns through max2d_cols(). */
+static void max2d_f32(const pool_args *a, int64_t begin, int64_t end)
+{
+    const cs__window *w = &a->w;
+    int64_t in_w = w->in[1], out_w = w->out[1], s = w->s[1], k_w = w->k[1];
+    /* Interior columns: o * s - pb >= 0 and o * s - pb + k_w <= in_w. */
+    int64_t lo = (w->pb[1] + s - 1) / s,
+            hi = in_w - k_w + w->pb[1] < 0 ? 0 : (in_w - k_w + w->pb[1]) / s + 1;
+    if (hi > out_w) hi = out_w;
+    if (lo > hi) lo = hi;
+    for (int64_t pl = begin; pl < end; pl++) {
+        const float *x = (const float *)a->x + pl * w->in_size;
+        float *y = (float *)a->y + pl * w->out_size;
+        for (int64_t oh = 0; oh < w->out[0]; oh++, y += out_w) {
+            int64_t h = oh * w->s[0] - w->pb[0], r0 = h < 0 ? 0 : h;
+            int64_t r1 = h + w->k[0] < w->in[0] ? h + w->k[0] : w->in[0];
+            if (r0 >= r1) { /* no row inside: every window is empty */
+                for (int64_t o = 0; o < out_w; o++) y[o] = -INFINITY;
+                continue;
+            }
+            max2d_cols(w, x, r0, r1, y, 0, lo);
+            max2d_cols(w, x, r0, r1, y, hi, out_w);
+            const float *base = x + r0 * in_w - w->pb[1];
+            for (int64_t o = lo; o < hi; o++) y[o] = base[o * s];
+            for (int64_t r = r0; r < r1; r++)
+                for (int64_t j = r == r0; j < k_w; j++) {
+                    const float *xr = x + r * in_w - w->pb[1] + j;
+                    for (int64_t o = lo; o < hi; o++) {
+                        float v = xr[o * s];
+                        y[o] = v > y[o] ? v : y[o];
+                    }
+                }
+        }
+    }
+}
+
 static void run_planes(void *p, int64_t begin, int64_t end)
 {
     const pool_args *a = p;
@@ -178,6 +242,9 @@ static cs_status pool_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
         return cs__node_error(ctx->err, n, CS_ERR_UNSUPPORTED, "type %s is not supported",
                               cs_dtype_name(in[0]->dtype));
     }
+    if (a.planes == planes_f32 && a.kind == CS__POOL_MAX && !a.ind && a.w.nd == 2 &&
+        a.w.d[0] == 1 && a.w.d[1] == 1)
+        a.planes = max2d_f32;
     int64_t work = a.w.out_size * a.w.k_size;
     cs__parallel_for(ctx, in[0]->dims[0] * in[0]->dims[1], work ? 1 + 16384 / work : 1, run_planes,
                      &a);
