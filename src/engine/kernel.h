@@ -98,6 +98,9 @@ typedef struct cs__kernel {
  * library descriptors), kept in host memory; without the flag a device step's packed bytes
  * are uploaded to the device (transformed weights). */
 #define CS__K_PACKED_HOST 2u
+/* prepack() output depends on nothing but the step's inputs (their bytes and shapes): steps
+ * of the kernel with the same inputs share one packed copy (a weight several nodes use). */
+#define CS__K_PACK_BY_INPUTS 4u
 
 /* Steps in the session's most recently used plan, -1 before its first run: a fused
  * activation has none, which lets tests see that the planner fused. */

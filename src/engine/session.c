@@ -137,6 +137,36 @@ static bool fuse_activation(plan *p, const cs_model_t *m, const cs__node *n,
     return true;
 }
 
+/* Whether steps a and b read the same inputs: the same known bytes, the same shapes. */
+static bool same_inputs(const step *a, const step *b)
+{
+    if (a->node->n_in != b->node->n_in) return false;
+    for (int k = 0; k < a->node->n_in; k++) {
+        const cs_tensor *x = a->in[k], *y = b->in[k];
+        if (!x || !y) {
+            if (x != y) return false;
+            continue;
+        }
+        if (x->data != y->data || x->dtype != y->dtype || x->rank != y->rank ||
+            memcmp(x->dims, y->dims, sizeof x->dims[0] * (size_t)x->rank))
+            return false;
+    }
+    return true;
+}
+
+/* An earlier step of a CS__K_PACK_BY_INPUTS kernel that packed the same inputs into need
+ * bytes, or NULL. */
+static const step *packed_alike(const plan *p, int i, size_t need)
+{
+    const step *st = &p->steps[i];
+    if (!(st->k->flags & CS__K_PACK_BY_INPUTS)) return NULL;
+    for (int j = 0; j < i; j++) {
+        const step *o = &p->steps[j];
+        if (o->k == st->k && o->packed && o->packed_size == need && same_inputs(o, st)) return o;
+    }
+    return NULL;
+}
+
 /* Lets each step's kernel prepack its known inputs into the plan's arena. Runs before
  * cs__plan_memory(), while only known values have data (the prepack contract). */
 static cs_status prepack_steps(cs_session_t *s, plan *p, cs_error *err)
@@ -150,6 +180,12 @@ static cs_status prepack_steps(cs_session_t *s, plan *p, cs_error *err)
         size_t need = st->k->prepack(&ctx, st->in, n->n_in, st->out, n->n_out, NULL);
         if (need == SIZE_MAX) return err ? err->code : CS_ERR_INTERNAL;
         if (!need) continue;
+        const step *alike = packed_alike(p, i, need);
+        if (alike) {
+            st->packed = alike->packed;
+            st->packed_size = need;
+            continue;
+        }
         cs_status rc = cs__charge(s, NULL, p->bytes, need, err);
         if (rc) return rc;
         void *dst = cs_arena_alloc(&p->arena, need, ALIGN);

@@ -6,7 +6,7 @@
 # Usage: tests/hardening/test_hardening.sh path/to/capstan
 #
 # Three servers: one with digits for framing, names and floods; one allowing 4 connections
-# per address; one whose slow model (64 1024x1024 MatMuls, seconds for 256 rows) has one
+# per address; one whose slow model (256 1024x1024 MatMuls, its load sized per build) has one
 # instance and a queue of one, for shedding on the headers. The checks live in
 # hardening_test.py. The last line is `hardening: N passed, M failed`.
 set -u

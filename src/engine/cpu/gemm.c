@@ -288,7 +288,7 @@ static cs_status gemm_run(cs__kctx *ctx, const cs_tensor *const *in, int n_in, c
 }
 
 const cs__kernel cs__kernels_gemm[] = {
-    {"MatMul", "", 1, T_GEMM, 0, matmul_run, matmul_scratch, 0, matmul_prepack},
+    {"MatMul", "", 1, T_GEMM, 0, matmul_run, matmul_scratch, CS__K_PACK_BY_INPUTS, matmul_prepack},
     {"Gemm", "", 1, T_GEMM, 0, gemm_run, gemm_scratch},
     {0},
 };

@@ -20,20 +20,7 @@
 #include <string.h>
 #include <tgmath.h>
 
-#if defined(__GNUC__) && !defined(__clang__)
-/* vmath.h's selects are if-converted into vector code only when float operations may be
- * assumed not to trap; capstan never enables FP traps (as in unary.c). */
-#pragma GCC optimize("no-trapping-math")
-#endif
-/* No contraction of a*b+c into FMAs, which the AVX-512 loops could use: the two paths then
- * round alike, and HardSwish's v/6 + 1/2, which cancels near -3, keeps its accuracy. */
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
-/* After the pragma, so that its functions are compiled as the loops that inline them. */
+/* Last: it sets, for the rest of this file, the float options its math is compiled with. */
 #include "engine/cpu/vmath.h"
 
 /* Columns handled per work item when the normalised axis is not the innermost; stack

@@ -39,14 +39,22 @@ size_t cs__pgemm_weights_floats(int64_t M, int64_t K)
     return (size_t)((M + MR - 1) / MR * MR * K);
 }
 
+/* Lanes [0, n) of src, lane l's element k at src[l * lane + k * step], into panels of width
+ * lanes stored k-major, the last panel padded with zeros: both packed forms. */
+static void pack_panels(int64_t n, int64_t width, int64_t depth, const float *src, int64_t lane,
+                        int64_t step, float *dst)
+{
+    for (int64_t p = 0; p < (n + width - 1) / width; p++)
+        for (int64_t k = 0; k < depth; k++)
+            for (int64_t i = 0; i < width; i++, dst++) {
+                int64_t l = p * width + i;
+                *dst = l < n ? src[l * lane + k * step] : 0.0f;
+            }
+}
+
 void cs__pgemm_weights(int64_t M, int64_t K, const float *a, float *dst)
 {
-    for (int64_t p = 0; p < (M + MR - 1) / MR; p++)
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t i = 0; i < MR; i++, dst++) {
-                int64_t m = p * MR + i;
-                *dst = m < M ? a[m * K + k] : 0.0f;
-            }
+    pack_panels(M, MR, K, a, K, 1, dst);
 }
 
 typedef struct pg_args {
@@ -62,12 +70,14 @@ typedef struct pg_args {
     bool xpacked;
 } pg_args;
 
-/* The tile of row panel p and columns [n0, n0 + 16 * nv), the last vector masked by last.
- * Inlined with nv a literal, so acc[][] lives in registers. Rows past M (the last panel)
- * are computed from row 0 of the panel, so that an A read in place is never read past its
- * end, and not stored. */
-static inline __attribute__((always_inline)) AVX512 void tile(const pg_args *g, int64_t p,
-                                                              int64_t n0, int nv, __mmask16 last)
+/* The tile of row panel p and columns [n0, n0 + 16 * nv), the last vector's store masked
+ * by last, and its load too unless full (x's rows hold all 16 * nv: packed panels are padded
+ * to NR). Inlined with nv and full literals, so acc[][] lives in registers and the loads are
+ * plain ones where they can be: a masked load costs a sanitizer one check per lane. Rows
+ * past M (the last panel) are computed from row 0 of the panel, so that an A read in place
+ * is never read past its end, and not stored. */
+static inline __attribute__((always_inline)) AVX512 void
+tile(const pg_args *g, int64_t p, int64_t n0, int nv, __mmask16 last, bool full)
 {
     __m512 acc[MR][NV];
     UNROLL for (int i = 0; i < MR; i++) UNROLL for (int j = 0; j < NV; j++) acc[i][j] =
@@ -77,8 +87,9 @@ static inline __attribute__((always_inline)) AVX512 void tile(const pg_args *g, 
     const float *a = g->a + p * MR * g->K, *x = g->x + (g->xpacked ? n0 * g->K : n0);
     for (int64_t k = 0; k < g->K; k++, a += g->ak, x += g->xk) {
         __m512 xv[NV];
-        UNROLL for (int j = 0; j < nv; j++) xv[j] =
-            _mm512_maskz_loadu_ps(j == nv - 1 ? last : 0xFFFF, x + 16 * j);
+        UNROLL for (int j = 0; j < nv; j++) xv[j] = full || j < nv - 1
+                                                        ? _mm512_loadu_ps(x + 16 * j)
+                                                        : _mm512_maskz_loadu_ps(last, x + 16 * j);
         UNROLL for (int i = 0; i < MR; i++)
         {
             __m512 av = _mm512_set1_ps(a[off[i]]);
@@ -102,6 +113,18 @@ static inline __attribute__((always_inline)) AVX512 void tile(const pg_args *g, 
     }
 }
 
+/* tile() with nv a literal. */
+static inline __attribute__((always_inline)) AVX512 void
+tile_nv(const pg_args *g, int64_t p, int64_t n0, int nv, __mmask16 last, bool full)
+{
+    if (nv == 3)
+        tile(g, p, n0, 3, last, full);
+    else if (nv == 2)
+        tile(g, p, n0, 2, last, full);
+    else
+        tile(g, p, n0, 1, last, full);
+}
+
 /* Tiles [begin, end): tile t is column block t / panels, row panel t % panels. */
 static AVX512 void tiles(void *arg, int64_t begin, int64_t end)
 {
@@ -111,12 +134,10 @@ static AVX512 void tiles(void *arg, int64_t begin, int64_t end)
         int64_t cols = g->N - n0 < NR ? g->N - n0 : NR;
         int nv = (int)((cols + 15) / 16);
         __mmask16 last = (__mmask16)((1u << (cols - 16 * (nv - 1))) - 1);
-        if (nv == 3)
-            tile(g, p, n0, 3, last);
-        else if (nv == 2)
-            tile(g, p, n0, 2, last);
+        if (g->xpacked || cols % 16 == 0)
+            tile_nv(g, p, n0, nv, last, true);
         else
-            tile(g, p, n0, 1, last);
+            tile_nv(g, p, n0, nv, last, false);
     }
 }
 
@@ -162,12 +183,7 @@ size_t cs__pgemm_cols_floats(int64_t K, int64_t N)
 
 void cs__pgemm_cols(int64_t K, int64_t N, const float *b, float *dst)
 {
-    for (int64_t q = 0; q < (N + NR - 1) / NR; q++)
-        for (int64_t k = 0; k < K; k++)
-            for (int64_t j = 0; j < NR; j++, dst++) {
-                int64_t n = q * NR + j;
-                *dst = n < N ? b[k * N + n] : 0.0f;
-            }
+    pack_panels(N, NR, K, b, 1, N, dst);
 }
 
 void cs__pgemm_b(cs__kctx *ctx, int64_t M, int64_t N, int64_t K, const float *a,

@@ -24,22 +24,7 @@
 
 #include <string.h>
 
-#if defined(__GNUC__) && !defined(__clang__)
-/* The float32 loops below are written branch-free so that the compiler turns them into
- * vector code at -O2; GCC only if-converts their selects when it may assume that float
- * operations do not trap. capstan never enables FP traps, so this changes no result.
- * (Clang assumes it by default.) */
-#pragma GCC optimize("no-trapping-math")
-#endif
-/* No contraction of a*b+c into FMAs, which the AVX-512 loops could use: the two paths then
- * round alike, and HardSwish's v/6 + 1/2, which cancels near -3, keeps its accuracy. */
-#if defined(__clang__)
-#pragma clang fp contract(off)
-#elif defined(__GNUC__)
-#pragma GCC optimize("fp-contract=off")
-#endif
-
-/* After the pragma, so that its functions are compiled as the loops that inline them. */
+/* Last: it sets, for the rest of this file, the float options its math is compiled with. */
 #include "engine/cpu/vmath.h"
 
 /* --- parameters -------------------------------------------------------------------------- */

@@ -7,9 +7,25 @@
  * double-precision libm over all float32 inputs: exp < 1 ulp, expm1 (x <= 0) < 1 ulp, tanh
  * and erf < 1.35 ulp (unary.c builds those on exp_reduce). NaN propagates, infinities give
  * the limits.
+ *
+ * Include it after the other headers: it sets two float options for the rest of the
+ * including file, so that its functions and the loops that inline them are compiled alike
+ * (GCC does not inline across differing options):
+ * - GCC only if-converts these selects into vector code when it may assume that float
+ *   operations do not trap; capstan never enables FP traps, so this changes no result
+ *   (Clang assumes it by default);
+ * - no contraction of a*b+c into FMAs, which AVX-512 loops could use: the portable and the
+ *   AVX-512 loops then round alike, and HardSwish's v/6 + 1/2, which cancels near -3, keeps
+ *   its accuracy.
  */
 #ifndef CS_ENGINE_CPU_VMATH_H
 #define CS_ENGINE_CPU_VMATH_H
+
+#if defined(__clang__)
+#pragma clang fp contract(off)
+#elif defined(__GNUC__)
+#pragma GCC optimize("no-trapping-math", "fp-contract=off")
+#endif
 
 #include <stdint.h>
 #include <string.h>
