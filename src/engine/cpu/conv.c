@@ -226,6 +226,7 @@ typedef struct dw_args {
     float *y;
     const cs__act *act;
     bool avx512; /* cs__cpu_avx512(): 3x3 taps and the clamp through dw512.c */
+    bool plane;  /* and a 3x3 filter at stride 1: whole planes by cs__dw512_plane3x3 */
 } dw_args;
 
 /* y[o] += sum over kernel rows r < nr and taps j < nk of k[r*nk + j] * x[r*xs + o*s + base +
@@ -294,7 +295,8 @@ static void kernel_rows(float *restrict y, const float *restrict x, const float 
  * the bias and adds the kernel: all its rows at once where they all land inside the image,
  * else one kernel row per input row inside it, skipping rows of padding. The output row
  * stays in L1, where the fused activation then passes over it, and nothing is copied or
- * allocated. */
+ * allocated. On AVX-512 a 3x3 stride-1 plane goes whole to cs__dw512_plane3x3 instead,
+ * which pads bands of it on the stack and has no per-row work. */
 static void dw_planes(void *p, int64_t begin, int64_t end)
 {
     const dw_args *a = p;
@@ -312,6 +314,12 @@ static void dw_planes(void *p, int64_t begin, int64_t end)
         const float *x = a->x + (pl / c->M * c->C + m / c->Mg) * w->in_size;
         const float *k = a->w + m * w->k_size;
         float *y = a->y + pl * w->out_size, bias = a->b ? a->b[m] : 0.0f;
+        if (a->plane) {
+            cs__dw512_plane3x3(y, w->out[0], out_w, x, in_h, in_w, w->pb[0], w->pb[1], k, bias);
+            if (a->act->kind != CS__ACT_NONE)
+                cs__dw512_clamp(y, w->out_size, (float)a->act->lo, (float)a->act->hi);
+            continue;
+        }
         for (int64_t oh = 0; oh < w->out[0]; oh++, y += out_w) {
             for (int64_t o = 0; o < out_w; o++) y[o] = bias;
             int64_t ih = oh * w->s[0] - w->pb[0];
@@ -334,7 +342,11 @@ static void dw_planes(void *p, int64_t begin, int64_t end)
 static void depthwise(cs__kctx *ctx, const cs__conv_shape *c, const cs_tensor *x,
                       const cs_tensor *wt, const cs_tensor *b, cs_tensor *y, const cs__act *act)
 {
-    dw_args a = {c, x->data, wt->data, b ? b->data : NULL, y->data, act, cs__cpu_avx512()};
+    const cs__window *w = &c->w;
+    bool avx512 = cs__cpu_avx512();
+    bool plane = avx512 && w->k[0] == 3 && w->k[1] == 3 && w->s[0] == 1 && w->s[1] == 1 &&
+                 w->d[0] == 1 && w->d[1] == 1 && w->out[1] <= CS__DW512_PLANE_MAX_W;
+    dw_args a = {c, x->data, wt->data, b ? b->data : NULL, y->data, act, avx512, plane};
     int64_t work = c->w.out_size * c->w.k_size;
     cs__parallel_for(ctx, c->N * c->M, 1 + (1 << 14) / work, dw_planes, &a);
 }

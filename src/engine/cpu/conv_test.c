@@ -170,6 +170,14 @@ static const conv_case cases[] = {
     /* enough planes to split across the pool */
     {2, 64, 1, 64, 14, 14, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
     {2, 32, 2, 32, 15, 13, 3, 3, 2, 2, 1, 1, {1, 0, 1, 1}, false, NULL},
+    /* 3x3 stride 1 in padded bands (cs__dw512_plane3x3 on AVX-512): three bands, two with
+     * asymmetric pads, the widest row it takes and one wider (the row path), pads wider
+     * than the kernel (whole rows and columns of padding) */
+    {1, 2, 1, 2, 120, 70, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
+    {2, 3, 2, 3, 60, 100, 3, 3, 1, 1, 1, 1, {0, 2, 1, 0}, false, NULL},
+    {1, 2, 1, 2, 4, 1361, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, true, NULL},
+    {1, 2, 1, 2, 4, 1362, 3, 3, 1, 1, 1, 1, {1, 1, 1, 1}, false, NULL},
+    {1, 2, 1, 2, 4, 5, 3, 3, 1, 1, 1, 1, {3, 3, 3, 3}, true, NULL},
     /* ungrouped 3x3 stride 1: Winograd from 16 channels in and out and 196 outputs over
      * the batch, odd sizes, pads 0/1, asymmetric and wider than the kernel, SAME_UPPER;
      * 15 channels, 2x2 outputs and too few outputs stay on im2col */

@@ -6,11 +6,14 @@
  * stride 1 each tap is one unaligned load, at stride 2 two loads of 16 inputs and one
  * permute that keeps the even ones. Row ends are masked loads and stores (AVX-512 masks
  * suppress faults on the lanes they leave out), so there is no scalar tail and nothing is
- * read past the row's last tap. The sums run in taps()'s order, with FMAs.
+ * read past the row's last tap. The sums run in taps()'s order, with FMAs. At stride 1
+ * conv.c hands over whole planes instead (cs__dw512_plane3x3): zero-padded bands of rows,
+ * over which the outputs of many rows are one flat run.
  */
 #include "engine/cpu/dw512.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 #define AVX512 __attribute__((target("avx512f,avx2,fma")))
 
@@ -54,6 +57,45 @@ AVX512 void cs__dw512_taps3x3(float *restrict y, const float *restrict x, int64_
         taps(y, x, xs, k, base, d, 1, lo, hi);
     else
         taps(y, x, xs, k, base, d, 2, lo, hi);
+}
+
+/* Output rows [r0, r0 + rows) of cs__dw512_plane3x3 through a padded band of rows + 2
+ * rows of wp = ow + 2 floats, where output (oh, ow) is flat entry f = oh * wp + ow and its
+ * taps are band[f + r * wp + j]. */
+static AVX512 void band(float *restrict y, int64_t r0, int64_t rows, int64_t ow,
+                        const float *restrict x, int64_t ih, int64_t iw, int64_t pt, int64_t pl,
+                        const __m512 *kv, float bias)
+{
+    int64_t wp = ow + 2, n = (rows - 1) * wp + ow;
+    float pad[CS__DW512_PLANE_MAX], flat[CS__DW512_PLANE_MAX];
+    memset(pad, 0, sizeof pad[0] * (size_t)((rows + 2) * wp));
+    int64_t cols = iw < wp - pl ? iw : wp - pl;
+    for (int64_t b = 0; b < rows + 2 && cols > 0; b++) {
+        int64_t r = r0 + b - pt; /* the input row in padded row r0 + b */
+        if (r >= 0 && r < ih) memcpy(pad + b * wp + pl, x + r * iw, sizeof x[0] * (size_t)cols);
+    }
+    for (int64_t i = 0; i < n; i += 16) {
+        __mmask16 m = lanes(n - i);
+        __m512 acc = _mm512_set1_ps(bias);
+        for (int r = 0; r < 3; r++)
+            for (int j = 0; j < 3; j++)
+                acc = _mm512_fmadd_ps(kv[r * 3 + j], _mm512_maskz_loadu_ps(m, pad + i + r * wp + j),
+                                      acc);
+        _mm512_mask_storeu_ps(flat + i, m, acc);
+    }
+    for (int64_t r = 0; r < rows; r++)
+        memcpy(y + (r0 + r) * ow, flat + r * wp, sizeof y[0] * (size_t)ow);
+}
+
+AVX512 void cs__dw512_plane3x3(float *restrict y, int64_t oh, int64_t ow, const float *restrict x,
+                               int64_t ih, int64_t iw, int64_t pt, int64_t pl,
+                               const float *restrict k, float bias)
+{
+    __m512 kv[9];
+    for (int i = 0; i < 9; i++) kv[i] = _mm512_set1_ps(k[i]);
+    int64_t per_band = CS__DW512_PLANE_MAX / (ow + 2) - 2;
+    for (int64_t r0 = 0; r0 < oh; r0 += per_band)
+        band(y, r0, oh - r0 < per_band ? oh - r0 : per_band, ow, x, ih, iw, pt, pl, kv, bias);
 }
 
 AVX512 void cs__dw512_clamp(float *y, int64_t n, float lo, float hi)
