@@ -7,8 +7,8 @@
  *  - a node whose inputs are all known (initializers, or values folded before it) runs at
  *    plan time: constant folding, which also folds the Shape/Gather/Concat chains exported
  *    graphs use to compute Reshape targets;
- *  - a Relu or constant-bounded Clip that is the only consumer of a Conv's output fuses
- *    into the Conv's step as its epilogue (fuse_activation()) and gets no step of its own;
+ *  - a Relu or constant-bounded Clip that is the only consumer of a Conv's or a Gemm's output fuses
+ *    into that step as its epilogue (fuse_activation()) and gets no step of its own;
  *  - every other node becomes a step; in a static plan its kernel may prepack known inputs
  *    (Winograd-transformed weights) once, into the plan. Step outputs get offsets in one
  *    arena by a liveness-based first-fit plan (buffers of dead values are reused), and the

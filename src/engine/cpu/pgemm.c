@@ -13,9 +13,10 @@
  * once. Summation is over k in order with FMAs, as the BLAS does; bias after the sum, then
  * the clamp with Clip's own NaN and signed-zero behaviour, as the other Conv paths.
  *
- * MatMul's known weights are the right operand instead (cs__pgemm_b): B is packed once in
- * column panels of 48, k-major, and A is read in place, each k step broadcasting one
- * element of each of 8 rows; the same tile does both, through strides.
+ * MatMul's and Gemm's known weights are the right operand instead (cs__pgemm_b): B is
+ * packed once in column panels of 48, k-major, and A is read in place, each k step
+ * broadcasting one element of each of 8 rows; the same tile does both, through strides,
+ * and its epilogue adds Gemm's bias, one per column.
  *
  * Tiles run column block by column block, all row panels of one block in a row, so that
  * block's K x 48 slice of x (at most K * 192 bytes) stays in L2 while the panels pass over
@@ -59,7 +60,7 @@ void cs__pgemm_weights(int64_t M, int64_t K, const float *a, float *dst)
 
 typedef struct pg_args {
     int64_t M, N, K, panels;
-    const float *a, *x, *bias;
+    const float *a, *x, *bias, *col_bias; /* bias: one per row (Conv); col_bias: per column */
     float *y;
     bool clamp;
     float lo, hi;
@@ -105,6 +106,9 @@ tile(const pg_args *g, int64_t p, int64_t n0, int nv, __mmask16 last, bool full)
         {
             __m512 v = acc[i][j];
             if (g->bias) v = _mm512_add_ps(v, _mm512_set1_ps(g->bias[p * MR + i]));
+            if (g->col_bias)
+                v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(j == nv - 1 ? last : 0xFFFF,
+                                                           g->col_bias + n0 + 16 * j));
             /* max(lo, v) is v < lo ? lo : v, NaN and -0 kept; min(hi, .) likewise:
              * CS__CLAMP exactly. */
             if (g->clamp) v = _mm512_min_ps(hi, _mm512_max_ps(lo, v));
@@ -181,15 +185,19 @@ size_t cs__pgemm_cols_floats(int64_t K, int64_t N)
     return (size_t)((N + NR - 1) / NR * NR * K);
 }
 
-void cs__pgemm_cols(int64_t K, int64_t N, const float *b, float *dst)
+void cs__pgemm_cols(int64_t K, int64_t N, const float *b, bool trans, float *dst)
 {
-    pack_panels(N, NR, K, b, 1, N, dst);
+    if (trans)
+        pack_panels(N, NR, K, b, K, 1, dst);
+    else
+        pack_panels(N, NR, K, b, 1, N, dst);
 }
 
 void cs__pgemm_b(cs__kctx *ctx, int64_t M, int64_t N, int64_t K, const float *a,
-                 const float *packed, float *y)
+                 const float *packed, const float *col_bias, const cs__act *act, float *y)
 {
-    pg_args g = args(M, N, K, NULL, NULL, y);
+    pg_args g = args(M, N, K, NULL, act, y);
+    g.col_bias = col_bias;
     g.a = a;
     g.ai = K;
     g.ak = 1;

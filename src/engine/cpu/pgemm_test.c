@@ -3,7 +3,8 @@
  * counts around the 8-row panels, column counts around the 16-column vectors and 48-column
  * tiles (tails of 1 and 15), K from 0, with and without bias, no activation, ReLU6, a
  * clamp with lo > hi and NaN inputs, on the calling thread and split across a pool; and the
- * variant with the right operand packed (MatMul's weights) on the same shapes.
+ * variant with the right operand packed (MatMul's and Gemm's weights, as given or
+ * transposed) on the same shapes, its bias one per column.
  * Skipped on CPUs without AVX-512, where conv.c never calls it; CAPSTAN_CPU=portable turns
  * it off where the CPU has it.
  */
@@ -31,14 +32,16 @@ static double clamp(double v, const cs__act *act)
     return CS__CLAMP((float)v, lo, hi);
 }
 
-/* y = a * x against the reference, with a packed (cs__pgemm, the bias and act applied) or,
- * right, with x packed (cs__pgemm_b, which has neither: callers pass none). */
+/* y = a * x + bias, then act, against the reference, with a packed (cs__pgemm, a bias per
+ * row) or, right, with x packed (cs__pgemm_b, a bias per column), from x itself or, trans,
+ * from its transpose. */
 static void check_side(cs_pool *pool, int64_t M, int64_t N, int64_t K, bool bias,
-                       const cs__act *act, bool nan, bool right)
+                       const cs__act *act, bool nan, bool right, bool trans)
 {
     float *a = ktest_filled(CS_DTYPE_FLOAT32, M * K, 1, 0);
     float *x = ktest_filled(CS_DTYPE_FLOAT32, K * N, 2, 0);
-    float *b = ktest_filled(CS_DTYPE_FLOAT32, M, 3, 0);
+    float *b = ktest_filled(CS_DTYPE_FLOAT32, right ? N : M, 3, 0);
+    float *xt = ktest_filled(CS_DTYPE_FLOAT32, K * N, 5, 0);
     float *y = ktest_filled(CS_DTYPE_FLOAT32, M * N, 4, 0); /* garbage to overwrite */
     if (nan && K * N > 0) x[(K * N) / 2] = NAN;
     size_t floats = right ? cs__pgemm_cols_floats(K, N) : cs__pgemm_weights_floats(M, K);
@@ -46,9 +49,11 @@ static void check_side(cs_pool *pool, int64_t M, int64_t N, int64_t K, bool bias
     assert_non_null(packed);
     cs_error err = {0};
     cs__kctx ctx = {.pool = pool, .threads = pool ? cs_pool_size(pool) : 1, .err = &err};
+    for (int64_t k = 0; k < K; k++)
+        for (int64_t n = 0; n < N; n++) xt[n * K + k] = x[k * N + n];
     if (right) {
-        cs__pgemm_cols(K, N, x, packed);
-        cs__pgemm_b(&ctx, M, N, K, a, packed, y);
+        cs__pgemm_cols(K, N, trans ? xt : x, trans, packed);
+        cs__pgemm_b(&ctx, M, N, K, a, packed, bias ? b : NULL, act, y);
     } else {
         cs__pgemm_weights(M, K, a, packed);
         cs__pgemm(&ctx, M, N, K, packed, x, bias ? b : NULL, act, y);
@@ -58,25 +63,28 @@ static void check_side(cs_pool *pool, int64_t M, int64_t N, int64_t K, bool bias
             double s = 0;
             for (int64_t k = 0; k < K; k++) s += (double)a[m * K + k] * x[k * N + n];
             /* float32 sum, then the bias and the clamp in float, as the kernel does */
-            double want = clamp((float)s + (bias ? b[m] : 0.0f), act), got = y[m * N + n];
+            float bv = bias ? b[right ? n : m] : 0.0f;
+            double want = clamp((float)s + bv, act), got = y[m * N + n];
             if (isnan(want) ? !isnan(got) : fabs(got - want) > 1e-5 * (1 + K) * (1 + fabs(want)))
-                fail_msg("M=%lld N=%lld K=%lld bias=%d act=%d nan=%d right=%d: y[%lld,%lld] = %g, "
-                         "want %g",
+                fail_msg("M=%lld N=%lld K=%lld bias=%d act=%d nan=%d right=%d trans=%d: "
+                         "y[%lld,%lld] = %g, want %g",
                          (long long)M, (long long)N, (long long)K, bias, act->kind, nan, right,
-                         (long long)m, (long long)n, got, want);
+                         trans, (long long)m, (long long)n, got, want);
         }
     free(packed);
     free(a);
     free(x);
     free(b);
+    free(xt);
     free(y);
 }
 
 static void check(cs_pool *pool, int64_t M, int64_t N, int64_t K, bool bias, const cs__act *act,
                   bool nan)
 {
-    check_side(pool, M, N, K, bias, act, nan, false);
-    if (!bias && act->kind == CS__ACT_NONE) check_side(pool, M, N, K, false, act, nan, true);
+    check_side(pool, M, N, K, bias, act, nan, false, false);
+    check_side(pool, M, N, K, bias, act, nan, true, false);
+    check_side(pool, M, N, K, bias, act, nan, true, true);
 }
 
 static void sweep(cs_pool *pool)

@@ -250,8 +250,20 @@ static size_t host_scratch(const cs__node *n, const cs_tensor *const *in, int n_
     return k->scratch ? k->scratch(n, in, n_in, out, n_out) : 0;
 }
 
+/* The CPU kernel's packed weights, uploaded like a device kernel's, so that the product runs
+ * the CPU's code (pgemm.c's on AVX-512) and gives its bytes. */
+static size_t host_prepack(cs__kctx *ctx, const cs_tensor *const *in, int n_in,
+                           const cs_tensor *out, int n_out, void *dst)
+{
+    const cs__node *n = ctx->node;
+    const cs__kernel *k = cs__cpu_kernel_find(n->op_type, n->domain, n->opset);
+    cs__kctx cpu = *ctx;
+    cpu.be = &cs__cpu_backend;
+    return k->prepack ? k->prepack(&cpu, in, n_in, out, n_out, dst) : 0;
+}
+
 static const cs__kernel host_kernels[] = {
-    {"Gemm", "", 1, CS__T(FLOAT32), 0, host_run, host_scratch},
+    {"Gemm", "", 1, CS__T(FLOAT32), 0, host_run, host_scratch, 0, host_prepack},
     {"Relu", "", 1, CS__T(FLOAT32), 0, host_run, host_scratch},
     {"Flatten", "", 1, 0, 0, host_run, host_scratch},
     {"Mul", "", 1, CS__T(FLOAT32), 0, host_run, host_scratch},
