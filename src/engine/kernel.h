@@ -23,8 +23,8 @@
 struct cs_pool;
 
 /* An elementwise activation fused into the kernel that produces its input: the planner
- * drops a Relu or a Clip that is a Conv's only consumer and hands the Conv this
- * descriptor, and the kernel applies it to each output block while the block is still in
+ * drops a Relu or a Clip that is a Conv's or a Gemm's only consumer and hands that step
+ * this descriptor, and the kernel applies it to each output block while the block is still in
  * cache, saving a pass over the activation. Relu is the clamp to [0, +inf], which gives
  * the same value as Relu's own expression for every input, NaN and -0 included. */
 typedef enum cs__act_kind {
@@ -99,7 +99,8 @@ typedef struct cs__kernel {
  * are uploaded to the device (transformed weights). */
 #define CS__K_PACKED_HOST 2u
 /* prepack() output depends on nothing but the step's inputs (their bytes and shapes): steps
- * of the kernel with the same inputs share one packed copy (a weight several nodes use). */
+ * of the kernel with the same inputs share one packed copy (a weight several nodes use).
+ * Kernels with release_packed never share (it would free the shared bytes once per step). */
 #define CS__K_PACK_BY_INPUTS 4u
 
 /* Steps in the session's most recently used plan, -1 before its first run: a fused

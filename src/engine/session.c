@@ -7,8 +7,9 @@
  *  - a node whose inputs are all known (initializers, or values folded before it) runs at
  *    plan time: constant folding, which also folds the Shape/Gather/Concat chains exported
  *    graphs use to compute Reshape targets;
- *  - a Relu or constant-bounded Clip that is the only consumer of a Conv's or a Gemm's output fuses
- *    into that step as its epilogue (fuse_activation()) and gets no step of its own;
+ *  - a Relu or constant-bounded Clip that is the only consumer of a Conv's or a Gemm's
+ *    output fuses into that step as its epilogue (fuse_activation()) and gets no step of
+ *    its own;
  *  - every other node becomes a step; in a static plan its kernel may prepack known inputs
  *    (Winograd-transformed weights) once, into the plan. Step outputs get offsets in one
  *    arena by a liveness-based first-fit plan (buffers of dead values are reused), and the
@@ -159,7 +160,7 @@ static bool same_inputs(const step *a, const step *b)
 static const step *packed_alike(const plan *p, int i, size_t need)
 {
     const step *st = &p->steps[i];
-    if (!(st->k->flags & CS__K_PACK_BY_INPUTS)) return NULL;
+    if (!(st->k->flags & CS__K_PACK_BY_INPUTS) || st->k->release_packed) return NULL;
     for (int j = 0; j < i; j++) {
         const step *o = &p->steps[j];
         if (o->k == st->k && o->packed && o->packed_size == need && same_inputs(o, st)) return o;
